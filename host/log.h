@@ -1,0 +1,48 @@
+/* log.h - the daemon's service log. Lines follow the jobservice text format:
+ *   <RFC3339 time> [<LEVEL>] [<file>:<line>]: <message>
+ * The macros check the level before formatting. Thread-safe. */
+#ifndef BERTH_LOG_H
+#define BERTH_LOG_H
+
+#include <stdarg.h>
+#include <stdio.h>
+
+enum blog_level {
+	BLOG_DEBUG = 0,
+	BLOG_INFO = 1,
+	BLOG_WARNING = 2,
+	BLOG_ERROR = 3,
+	BLOG_FATAL = 4,
+};
+
+extern int blog_min_level;
+
+/* Parses DEBUG/INFO/WARNING/WARN/ERROR/FATAL case-insensitively.
+ * Returns -1 when unknown. */
+int blog_level_parse(const char *s);
+const char *blog_level_name(int level);
+/* Sets where service log lines go (default stderr) and the level. */
+void blog_set_output(FILE *f);
+void blog_set_level(int level);
+
+void blog_write(int level, const char *file, int line, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+void blog_vwrite(int level, const char *file, int line, const char *fmt,
+		 va_list ap);
+/* Formats one line in the common format into buf (always NUL-terminated,
+ * ends with '\n'); returns its length. Used by job loggers too. */
+size_t blog_format_line(char *buf, size_t n, int level, const char *file,
+			int line, const char *fmt, va_list ap);
+
+#define BLOG_AT(lvl, ...)                                                    \
+	do {                                                                 \
+		if ((lvl) >= blog_min_level)                                 \
+			blog_write((lvl), __FILE__, __LINE__, __VA_ARGS__);  \
+	} while (0)
+
+#define log_debug(...) BLOG_AT(BLOG_DEBUG, __VA_ARGS__)
+#define log_info(...) BLOG_AT(BLOG_INFO, __VA_ARGS__)
+#define log_warn(...) BLOG_AT(BLOG_WARNING, __VA_ARGS__)
+#define log_error(...) BLOG_AT(BLOG_ERROR, __VA_ARGS__)
+
+#endif
