@@ -19,6 +19,8 @@
 #include "util.h"
 
 struct plugin_lib; /* one dlopen'ed file */
+struct hostapi_job;        /* hostapi.h */
+struct hostapi_run_hooks;  /* hostapi.h */
 
 /* The host's own copy of one job type (the plugin's table is copied into a
  * zeroed host-owned struct, min(plugin size, host size) bytes). */
@@ -35,6 +37,9 @@ struct job_type {
 	void *type_state;         /* what init() stored */
 	char *settings_json;
 	cJSON *settings;
+	char *description;        /* from the table, "" when none */
+	char *entry_file;         /* `file` as written in the manifest */
+	int entry_line;           /* line of the manifest entry */
 	struct plugin_lib *lib;
 	atomic_int refs;          /* acquisitions in flight (runs, validations) */
 	bool retired;             /* removed from the manifest, waiting for refs */
@@ -56,7 +61,9 @@ void plugin_registry_free(struct plugin_registry *r);
  * entries are loaded, removed or disabled ones are unloaded once idle, and
  * already loaded ones are kept. Refusals are logged (one line each) and
  * recorded. Returns 0 when the manifest itself could be read (even if some
- * plugins were refused), -1 with err otherwise (the registry is unchanged). */
+ * plugins were refused), -1 with err otherwise (the registry is unchanged);
+ * a plugin_dir that does not exist while some entry is enabled is such an
+ * error too, so a typo on reload cannot unload every plugin. */
 int plugin_registry_load(struct plugin_registry *r, const char *manifest_path,
 			 const char *plugin_dir_override, bool strict,
 			 struct berr *err);
@@ -70,14 +77,32 @@ void plugin_release(struct plugin_registry *r, struct job_type *t);
 char **plugin_registry_names(struct plugin_registry *r, size_t *n);
 void plugin_names_free(char **names);
 
-/* {"plugins":[{name, file, plugin, version, abi, max_fails, max_concurrency,
- *  priority, refs}], "refused":[{name, file, reason}], "manifest": path,
- *  "plugin_dir": dir} for GET /api/v1/plugins. */
+/* {"plugins":[{name, file, plugin, version, abi, description, max_fails,
+ *  max_concurrency, priority, refs}], "refused":[{name, file, reason}],
+ *  "retiring":[same fields as plugins: removed types still referenced],
+ *  "manifest": path, "plugin_dir": dir} for GET /api/v1/plugins. Plugins
+ *  are sorted by name; refusals are those of the latest load. */
 cJSON *plugin_registry_describe(struct plugin_registry *r);
 
 /* Calls the type's validate() with the given parameters (a JSON object or
- * NULL). Returns 0 when valid; otherwise -1 and msg holds the plugin's text. */
+ * NULL). Returns 0 when valid; otherwise -1 and msg holds the plugin's text
+ * ("invalid parameters" when the plugin gave none). Any thread; the caller
+ * holds a reference on t. */
 int plugin_validate(struct job_type *t, const cJSON *params, char *msg,
 		    size_t msglen);
+
+/* Calls the type's run() on the calling (worker) thread with a RUN context
+ * built from job and hooks (hostapi.h; hooks may be NULL). The caller holds a
+ * reference on t. On BERTH_RUN_ERROR err holds the plugin's text ("run()
+ * failed without a message" when it gave none); a result outside the enum is
+ * reported as BERTH_RUN_ERROR. */
+enum berth_run_result plugin_run(struct job_type *t,
+				 const struct hostapi_job *job,
+				 const struct hostapi_run_hooks *hooks,
+				 char *err, size_t errlen);
+
+/* The type's should_retry() (true when it has none), on the worker thread
+ * after a run that did not succeed. The caller holds a reference on t. */
+bool plugin_should_retry(struct job_type *t);
 
 #endif

@@ -1,0 +1,456 @@
+/* http.c - civetweb setup, routing, authentication, body reading and the
+ * response helpers; see http.h. */
+#include "http.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+
+struct api_server {
+	struct mg_context *ctx;
+	struct berthd *d;
+	int port;
+	char *pem_path; /* cert+key bundle written for civetweb, or NULL */
+};
+
+struct route {
+	const char *method;
+	const char *pattern; /* segments; "{}" matches one non-empty segment */
+	api_handler fn;
+};
+
+/* The route table: one row per method and path. */
+static const struct route routes[] = {
+	{"GET", "/api/v1/stats", api_stats_get},
+	{"GET", "/api/v1/config", api_config_get},
+	{"GET", "/api/v1/plugins", api_plugins_get},
+	{"POST", "/api/v1/plugins/reload", api_plugins_reload},
+};
+
+static const char *const error_messages[] = {
+	[0] = "read request body failed with error",
+	[1] = "handle json data failed with error",
+	[2] = "missing backend controller to handle the requests",
+	[3] = "launch job failed with error",
+	[4] = "check stats of server failed with error",
+	[5] = "get job stats failed with error",
+	[6] = "stop job failed with error",
+	[7] = "retry job failed with error",
+	[8] = "unknown job action name",
+	[9] = "failed to get the job log",
+	[10] = "object is not found",
+	[11] = "unauthorized",
+	[12] = "conflict",
+	[13] = "bad request",
+	[14] = "failed to get scheduled jobs",
+	[15] = "failed to get periodic executions",
+	[16] = "mismatch job status",
+	[17] = "method not allowed",
+	[18] = "internal error",
+};
+
+static const char *
+status_text(int status)
+{
+	const char *t = mg_get_response_code_text(NULL, status);
+	return t ? t : "";
+}
+
+int
+api_send_json_headers(struct api_request *req, int status,
+		      const char *headers, cJSON *json)
+{
+	char *body = json ? cJSON_PrintUnformatted(json) : NULL;
+	size_t len = body ? strlen(body) : 0;
+	mg_printf(req->conn,
+		  "HTTP/1.1 %d %s\r\n"
+		  "Content-Type: application/json\r\n"
+		  "Accept: application/json\r\n"
+		  "%s"
+		  "Content-Length: %zu\r\n\r\n",
+		  status, status_text(status), headers ? headers : "", len);
+	if (len)
+		mg_write(req->conn, body, len);
+	free(body);
+	cJSON_Delete(json);
+	return status;
+}
+
+int
+api_send_json(struct api_request *req, int status, cJSON *json)
+{
+	return api_send_json_headers(req, status, NULL, json);
+}
+
+int
+api_send_empty(struct api_request *req, int status)
+{
+	mg_printf(req->conn, "HTTP/1.1 %d %s\r\nContent-Length: 0\r\n\r\n",
+		  status, status_text(status));
+	return status;
+}
+
+static int
+send_error_body(struct mg_connection *conn, int status, enum api_code code,
+		const char *details, const char *extra_headers)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddNumberToObject(o, "code", code);
+	size_t idx = (size_t)code - 10000;
+	cJSON_AddStringToObject(o, "message",
+				idx < ARRAY_LEN(error_messages)
+					? error_messages[idx]
+					: "error");
+	if (details && details[0])
+		cJSON_AddStringToObject(o, "details", details);
+	char *body = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	size_t len = strlen(body);
+	mg_printf(conn,
+		  "HTTP/1.1 %d %s\r\n"
+		  "Content-Type: application/json\r\n"
+		  "%s"
+		  "Content-Length: %zu\r\n\r\n",
+		  status, status_text(status),
+		  extra_headers ? extra_headers : "", len);
+	mg_write(conn, body, len);
+	free(body);
+	return status;
+}
+
+int
+api_send_error(struct api_request *req, int status, enum api_code code,
+	       const char *details_fmt, ...)
+{
+	char details[2048] = "";
+	if (details_fmt) {
+		va_list ap;
+		va_start(ap, details_fmt);
+		vsnprintf(details, sizeof(details), details_fmt, ap);
+		va_end(ap);
+	}
+	return send_error_body(req->conn, status, code, details, NULL);
+}
+
+int
+api_read_body(struct api_request *req)
+{
+	if (req->body)
+		return 0;
+	int64_t cap = req->d->cfg->max_body_bytes;
+	long long clen = req->ri->content_length;
+	if (clen > cap) {
+		/* the body is not read: close so it cannot be parsed as the
+		 * next request on this connection */
+		send_error_body(req->conn, 413, API_E_READ_BODY,
+				"request body is larger than the limit of "
+				"max_body_bytes",
+				"Connection: close\r\n");
+		return -413;
+	}
+	size_t want = clen >= 0 ? (size_t)clen : (size_t)cap + 1;
+	size_t alloc = clen >= 0 ? (size_t)clen : 4096;
+	char *buf = xmalloc(alloc + 1);
+	size_t n = 0;
+	for (;;) {
+		if (n == want)
+			break;
+		if (n == alloc) {
+			alloc = alloc * 2 > want ? want : alloc * 2;
+			buf = xrealloc(buf, alloc + 1);
+		}
+		int r = mg_read(req->conn, buf + n, alloc - n);
+		if (r < 0) {
+			free(buf);
+			send_error_body(req->conn, 500, API_E_READ_BODY,
+					"connection error while reading", NULL);
+			return -500;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	if (clen < 0 && n > (size_t)cap) {
+		free(buf);
+		send_error_body(req->conn, 413, API_E_READ_BODY,
+				"request body is larger than the limit of "
+				"max_body_bytes",
+				"Connection: close\r\n");
+		return -413;
+	}
+	if (clen >= 0 && n < (size_t)clen) {
+		free(buf);
+		send_error_body(req->conn, 500, API_E_READ_BODY,
+				"unexpected EOF", NULL);
+		return -500;
+	}
+	buf[n] = '\0';
+	req->body = buf;
+	req->body_len = n;
+	return 0;
+}
+
+/* spec 2.2. Returns NULL when authorised, else the 401 details text. */
+static const char *
+check_auth(struct api_request *req)
+{
+	const char *secret = req->d->core_secret;
+	const char *h = mg_get_header(req->conn, "Authorization");
+	if (!h)
+		return "header 'Authorization' missing";
+	char *copy = xstrdup(h);
+	char *v = util_trim(copy);
+	const char *why = NULL;
+	static const char prefix[] = "Harbor-Secret";
+	if (!*v) {
+		why = "header 'Authorization' missing";
+	} else if (strncmp(v, prefix, sizeof(prefix) - 1) != 0) {
+		why = "'Authorization' should start with 'Harbor-Secret'";
+	} else {
+		char *s = util_trim(v + sizeof(prefix) - 1);
+		if (!*s)
+			why = "empty secret is not allowed";
+		else if (!secret ||
+			 !util_ct_equal(s, strlen(s), secret, strlen(secret)))
+			why = "unauthorized";
+	}
+	free(copy);
+	return why;
+}
+
+/* Matches path against pattern; fills params. */
+static bool
+route_match(const char *pattern, const char *path, struct api_request *req,
+	    char *scratch, size_t scratch_len)
+{
+	size_t np = 0;
+	const char *p = pattern, *s = path;
+	size_t used = 0;
+	while (*p && *s) {
+		if (*p != '/' || *s != '/')
+			return false;
+		p++;
+		s++;
+		const char *pe = strchr(p, '/');
+		const char *se = strchr(s, '/');
+		size_t pl = pe ? (size_t)(pe - p) : strlen(p);
+		size_t sl = se ? (size_t)(se - s) : strlen(s);
+		if (pl == 2 && p[0] == '{' && p[1] == '}') {
+			if (sl == 0 || np >= API_MAX_PARAMS ||
+			    used + sl + 1 > scratch_len)
+				return false;
+			memcpy(scratch + used, s, sl);
+			scratch[used + sl] = '\0';
+			req->params[np++] = scratch + used;
+			used += sl + 1;
+		} else if (pl != sl || strncmp(p, s, pl) != 0) {
+			return false;
+		}
+		p += pl;
+		s += sl;
+	}
+	if (*p || *s)
+		return false;
+	req->n_params = np;
+	return true;
+}
+
+static int
+dispatch(struct mg_connection *conn, void *cbdata)
+{
+	struct api_server *srv = cbdata;
+	const struct mg_request_info *ri = mg_get_request_info(conn);
+	struct api_request req;
+	memset(&req, 0, sizeof(req));
+	req.d = srv->d;
+	req.conn = conn;
+	req.ri = ri;
+	req.method = ri->request_method;
+	req.path = ri->local_uri_raw ? ri->local_uri_raw : ri->local_uri;
+	req.query = ri->query_string;
+	if (!req.path)
+		req.path = "";
+
+	/* spec 2.2: only the exact URI /api/v1/stats is open, and auth runs
+	 * before routing */
+	bool open = strcmp(req.path, "/api/v1/stats") == 0 && !req.query;
+	if (!open) {
+		const char *why = check_auth(&req);
+		if (why) {
+			log_debug("401 %s %s: %s", req.method, req.path, why);
+			return send_error_body(conn, 401, API_E_UNAUTHORIZED,
+					       why, NULL);
+		}
+	}
+
+	char scratch[4096];
+	char allow[128] = "";
+	for (size_t i = 0; i < ARRAY_LEN(routes); i++) {
+		if (!route_match(routes[i].pattern, req.path, &req, scratch,
+				 sizeof(scratch)))
+			continue;
+		if (strcmp(routes[i].method, req.method) != 0) {
+			size_t l = strlen(allow);
+			snprintf(allow + l, sizeof(allow) - l, "%s%s",
+				 l ? ", " : "", routes[i].method);
+			continue;
+		}
+		int status = routes[i].fn(&req);
+		free(req.body);
+		return status < 0 ? -status : status;
+	}
+	if (allow[0]) {
+		char hdr[160];
+		snprintf(hdr, sizeof(hdr), "Allow: %s\r\n", allow);
+		char details[600];
+		snprintf(details, sizeof(details), "%s %.500s", req.method,
+			 req.path);
+		return send_error_body(conn, 405, API_E_METHOD, details, hdr);
+	}
+	char details[600];
+	snprintf(details, sizeof(details), "%.500s", req.path);
+	return send_error_body(conn, 404, API_E_NOT_FOUND, details, NULL);
+}
+
+static int
+log_message(const struct mg_connection *conn, const char *message)
+{
+	(void)conn;
+	log_warn("http: %s", message);
+	return 1;
+}
+
+/* civetweb takes one PEM with certificate and key; https_config has them
+ * apart, so they are bundled into a 0600 file in the data directory. */
+static char *
+write_pem_bundle(struct berthd *d, struct berr *err)
+{
+	struct berth_config *cfg = d->cfg;
+	char *cert = NULL, *key = NULL;
+	size_t cl = 0, kl = 0;
+	if (util_read_file(cfg->https_cert, 1 << 20, &cert, &cl, err) < 0)
+		return NULL;
+	if (util_read_file(cfg->https_key, 1 << 20, &key, &kl, err) < 0) {
+		free(cert);
+		return NULL;
+	}
+	char *path = xasprintf("%s/tls-bundle.pem", cfg->data_dir);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	bool ok = fd >= 0 && fchmod(fd, 0600) == 0 &&
+		  write(fd, cert, cl) == (ssize_t)cl &&
+		  (cl == 0 || cert[cl - 1] == '\n' || write(fd, "\n", 1) == 1) &&
+		  write(fd, key, kl) == (ssize_t)kl;
+	if (fd >= 0)
+		close(fd);
+	free(cert);
+	free(key);
+	if (!ok) {
+		berr_set(err, "cannot write %s: %s", path, strerror(errno));
+		free(path);
+		return NULL;
+	}
+	return path;
+}
+
+struct api_server *
+api_server_start(struct berthd *d, struct berr *err)
+{
+	struct berth_config *cfg = d->cfg;
+	struct api_server *srv = xcalloc(1, sizeof(*srv));
+	srv->d = d;
+	char ports[300], threads[16], maxreq[24];
+	const char *addr = cfg->listen_address ? cfg->listen_address : "0.0.0.0";
+	snprintf(ports, sizeof(ports), "%s:%d%s", addr, cfg->port,
+		 cfg->https ? "s" : "");
+	snprintf(threads, sizeof(threads), "%d", cfg->api_threads);
+	snprintf(maxreq, sizeof(maxreq), "%d", 64 * 1024);
+	const char *opts[32];
+	size_t n = 0;
+	opts[n++] = "listening_ports";
+	opts[n++] = ports;
+	opts[n++] = "num_threads";
+	opts[n++] = threads;
+	opts[n++] = "request_timeout_ms";
+	opts[n++] = "15000";
+	opts[n++] = "enable_keep_alive";
+	opts[n++] = "yes";
+	opts[n++] = "keep_alive_timeout_ms";
+	opts[n++] = "60000";
+	opts[n++] = "max_request_size"; /* request line + headers */
+	opts[n++] = maxreq;
+	if (cfg->https) {
+		srv->pem_path = write_pem_bundle(d, err);
+		if (!srv->pem_path) {
+			free(srv);
+			return NULL;
+		}
+		opts[n++] = "ssl_certificate";
+		opts[n++] = srv->pem_path;
+		opts[n++] = "ssl_protocol_version";
+		opts[n++] = "4"; /* TLS 1.2 and newer (spec 15.5) */
+		opts[n++] = "ssl_cipher_list";
+		opts[n++] = "ECDHE-ECDSA-AES256-GCM-SHA384:"
+			    "ECDHE-RSA-AES256-GCM-SHA384:"
+			    "ECDHE-ECDSA-CHACHA20-POLY1305:"
+			    "ECDHE-RSA-CHACHA20-POLY1305:"
+			    "ECDHE-ECDSA-AES128-GCM-SHA256:"
+			    "ECDHE-RSA-AES128-GCM-SHA256";
+	}
+	opts[n] = NULL;
+
+	struct mg_callbacks cb;
+	memset(&cb, 0, sizeof(cb));
+	cb.log_message = log_message;
+	struct mg_init_data init;
+	memset(&init, 0, sizeof(init));
+	init.callbacks = &cb;
+	init.user_data = srv;
+	init.configuration_options = opts;
+	struct mg_error_data ed;
+	char ebuf[256] = "";
+	memset(&ed, 0, sizeof(ed));
+	ed.text = ebuf;
+	ed.text_buffer_size = sizeof(ebuf);
+	srv->ctx = mg_start2(&init, &ed);
+	if (!srv->ctx) {
+		berr_set(err, "cannot listen on %s: %s", ports,
+			 ebuf[0] ? ebuf : "civetweb failed to start");
+		free(srv->pem_path);
+		free(srv);
+		return NULL;
+	}
+	mg_set_request_handler(srv->ctx, "/", dispatch, srv);
+	struct mg_server_port sp[4];
+	int np = mg_get_server_ports(srv->ctx, 4, sp);
+	srv->port = np > 0 ? sp[0].port : cfg->port;
+	log_info("REST API listening on %s:%d (%s)", addr, srv->port,
+		 cfg->https ? "https" : "http");
+	return srv;
+}
+
+int
+api_server_port(const struct api_server *s)
+{
+	return s->port;
+}
+
+void
+api_server_stop(struct api_server *s)
+{
+	if (!s)
+		return;
+	mg_stop(s->ctx);
+	if (s->pem_path) {
+		unlink(s->pem_path);
+		free(s->pem_path);
+	}
+	free(s);
+}

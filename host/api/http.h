@@ -1,0 +1,87 @@
+/* http.h - the REST server on civetweb: routing under /api/v1, Harbor-Secret
+ * authentication (spec 2.2), the request body cap, and the JSON/error
+ * helpers every resource file uses. One file per REST resource registers
+ * its handlers in the route table of http.c. */
+#ifndef BERTH_API_HTTP_H
+#define BERTH_API_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+#include <civetweb.h>
+
+#include "daemon.h"
+
+/* Error codes of spec 2.3 (and one Berth extension). */
+enum api_code {
+	API_E_READ_BODY = 10000,
+	API_E_JSON = 10001,
+	API_E_LAUNCH = 10003,
+	API_E_CHECK_STATS = 10004,
+	API_E_GET_STATS = 10005,
+	API_E_STOP = 10006,
+	API_E_UNKNOWN_ACTION = 10008,
+	API_E_JOB_LOG = 10009,
+	API_E_NOT_FOUND = 10010,
+	API_E_UNAUTHORIZED = 10011,
+	API_E_CONFLICT = 10012,
+	API_E_BAD_REQUEST = 10013,
+	API_E_GET_JOBS = 10014,
+	API_E_EXECUTIONS = 10015,
+	API_E_MISMATCH = 10016,
+	/* Berth: wrong method on a known path (Go answers 405 with no body) */
+	API_E_METHOD = 10017,
+	/* Berth: a Berth-only operation failed (plugins reload) */
+	API_E_INTERNAL = 10018,
+};
+
+#define API_MAX_PARAMS 4
+
+struct api_request {
+	struct berthd *d;
+	struct mg_connection *conn;
+	const struct mg_request_info *ri;
+	const char *method;
+	const char *path;      /* without the query */
+	const char *query;     /* may be NULL */
+	const char *params[API_MAX_PARAMS]; /* {x} path segments, decoded */
+	size_t n_params;
+	char *body;            /* read on demand by api_read_body */
+	size_t body_len;
+};
+
+typedef int (*api_handler)(struct api_request *req);
+
+struct api_server;
+
+/* Starts civetweb on cfg->listen_address:cfg->port (port 0 picks a free
+ * one), HTTPS when cfg->https. */
+struct api_server *api_server_start(struct berthd *d, struct berr *err);
+int api_server_port(const struct api_server *s);
+void api_server_stop(struct api_server *s);
+
+/* Reads the whole body (up to cfg->max_body_bytes). On failure the error
+ * response (413 or 500) has already been sent; returns the status sent as
+ * a negative number. */
+int api_read_body(struct api_request *req);
+
+/* Sends 'status' with a JSON body (takes ownership of json; NULL = none). */
+int api_send_json(struct api_request *req, int status, cJSON *json);
+/* Sends the error body of spec 2.3: {"code","message","details"}. */
+int api_send_error(struct api_request *req, int status, enum api_code code,
+		   const char *details_fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* Sends a status with no body (e.g. 204). */
+int api_send_empty(struct api_request *req, int status);
+/* Sends extra headers with a JSON body. headers: "Name: value\r\n"... */
+int api_send_json_headers(struct api_request *req, int status,
+			  const char *headers, cJSON *json);
+
+/* Resource handlers (one file each). */
+int api_stats_get(struct api_request *req);
+int api_config_get(struct api_request *req);
+int api_plugins_get(struct api_request *req);
+int api_plugins_reload(struct api_request *req);
+
+#endif

@@ -1,0 +1,176 @@
+/* daemon.c - start-up and shutdown order of berthd; see daemon.h. */
+#include "daemon.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "api/http.h"
+#include "heartbeat.h"
+#include "keys.h"
+#include "log.h"
+#include "secret.h"
+
+#define REDIS_CONNECT_TIMEOUT_MS 5000
+#define REDIS_COMMAND_TIMEOUT_MS 10000
+#define REDIS_START_TRIES 10
+
+int
+berthd_reload_plugins(struct berthd *d, struct berr *err)
+{
+	pthread_mutex_lock(&d->reload_lock);
+	int rc = plugin_registry_load(d->plugins, d->manifest_path,
+				      d->plugin_dir_override, d->strict, err);
+	if (rc == 0 && d->heartbeat)
+		heartbeat_refresh(d->heartbeat);
+	pthread_mutex_unlock(&d->reload_lock);
+	return rc;
+}
+
+/* The password is kept: core's dashboard needs it to connect (spec 2.12). */
+static char *
+public_redis_url(const struct berth_config *cfg, const struct redis_target *t)
+{
+	if (strcmp(cfg->redis_url, "embedded") == 0)
+		return xasprintf("unix://%s", t->path);
+	return xstrdup(cfg->redis_url);
+}
+
+/* spec 1.1 step 13: PING up to 10 times, sleeping 5, 6, ... 14 s. */
+static int
+wait_for_redis(struct berthd *d, const char *what, struct berr *err)
+{
+	for (int i = 0; i < REDIS_START_TRIES; i++) {
+		if (redis_ping(d->redis, err) == 0)
+			return 0;
+		if (i + 1 == REDIS_START_TRIES || d->stopping)
+			break;
+		log_warn("redis %s not reachable (%s); retry %d/%d in %d s",
+			 what, err->msg, i + 1, REDIS_START_TRIES - 1, 5 + i);
+		for (int s = 0; s < 5 + i && !d->stopping; s++)
+			util_sleep_ms(1000);
+	}
+	return -1;
+}
+
+static int
+start_redis(struct berthd *d, struct berr *err)
+{
+	struct berth_config *cfg = d->cfg;
+	struct redis_target t;
+	memset(&t, 0, sizeof(t));
+	if (strcmp(cfg->redis_url, "embedded") == 0) {
+		if (embedded_redis_start(cfg->redis_server, cfg->data_dir,
+					 cfg->redis_appendfsync, &d->embedded,
+					 &t, err) < 0)
+			return -1;
+		log_info("embedded redis-server on unix socket %s", t.path);
+	} else if (redis_url_parse(cfg->redis_url, &t, err) < 0) {
+		return -1;
+	}
+	d->redis_url_public = public_redis_url(cfg, &t);
+	d->redis = redis_pool_new(&t, REDIS_CONNECT_TIMEOUT_MS,
+				  REDIS_COMMAND_TIMEOUT_MS);
+	const char *what = t.unix_socket ? t.path : t.host;
+	if (wait_for_redis(d, what, err) < 0)
+		return -1;
+	return 0;
+}
+
+static int
+write_port_file(const char *path, int port, struct berr *err)
+{
+	char *tmp = xasprintf("%s.tmp", path);
+	FILE *f = fopen(tmp, "w");
+	if (!f) {
+		berr_set(err, "cannot write %s: %s", tmp, strerror(errno));
+		free(tmp);
+		return -1;
+	}
+	fprintf(f, "%d\n", port);
+	fclose(f);
+	int rc = rename(tmp, path);
+	if (rc < 0)
+		berr_set(err, "cannot rename %s: %s", tmp, strerror(errno));
+	free(tmp);
+	return rc;
+}
+
+int
+berthd_start(struct berthd *d, struct berth_config *cfg,
+	     const struct berthd_options *opts, struct berr *err)
+{
+	d->cfg = cfg;
+	pthread_mutex_init(&d->reload_lock, NULL);
+	d->manifest_path = cfg->manifest;
+	d->plugin_dir_override = opts->plugin_dir ? opts->plugin_dir
+						  : cfg->plugin_dir;
+	d->strict = opts->strict;
+	d->ns = key_namespace_prefix(cfg->namespace_);
+
+	if (util_mkdir_p(cfg->data_dir, 0700) < 0) {
+		berr_set(err, "cannot create data directory %s: %s",
+			 cfg->data_dir, strerror(errno));
+		goto fail;
+	}
+	char *secret_path = NULL;
+	if (secret_resolve(cfg->data_dir, &d->core_secret, &secret_path,
+			   err) < 0)
+		goto fail;
+	if (secret_path)
+		log_info("CORE_SECRET is not set: clients must send "
+			 "'Authorization: Harbor-Secret <secret>' with the "
+			 "secret stored in %s",
+			 secret_path);
+	free(secret_path);
+
+	if (start_redis(d, err) < 0)
+		goto fail;
+	if (heartbeat_migrate_schema(d->redis, d->ns, err) < 0)
+		log_warn("schema version check failed: %s", err->msg);
+
+	d->plugins = plugin_registry_new();
+	if (plugin_registry_load(d->plugins, d->manifest_path,
+				 d->plugin_dir_override, d->strict, err) < 0)
+		goto fail;
+
+	d->heartbeat = heartbeat_new(d->redis, d->ns, d->plugins,
+				     cfg->workers);
+	if (heartbeat_start(d->heartbeat, err) < 0)
+		goto fail;
+
+	d->api = api_server_start(d, err);
+	if (!d->api)
+		goto fail;
+	if (opts->port_file &&
+	    write_port_file(opts->port_file, api_server_port(d->api), err) < 0)
+		goto fail;
+	return 0;
+fail:
+	berthd_stop(d);
+	return -1;
+}
+
+void
+berthd_stop(struct berthd *d)
+{
+	d->stopping = true;
+	api_server_stop(d->api);
+	d->api = NULL;
+	heartbeat_stop(d->heartbeat);
+	heartbeat_free(d->heartbeat);
+	d->heartbeat = NULL;
+	plugin_registry_free(d->plugins);
+	d->plugins = NULL;
+	redis_pool_free(d->redis);
+	d->redis = NULL;
+	embedded_redis_stop(d->embedded);
+	d->embedded = NULL;
+	free(d->ns);
+	free(d->core_secret);
+	free(d->redis_url_public);
+	d->ns = d->core_secret = d->redis_url_public = NULL;
+}

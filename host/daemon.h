@@ -1,0 +1,61 @@
+/* daemon.h - the one explicit handle that ties the daemon's parts together.
+ * main.c builds it in start-up order; the API handlers and background
+ * threads receive it (no hidden globals). */
+#ifndef BERTH_DAEMON_H
+#define BERTH_DAEMON_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "config.h"
+#include "plugin.h"
+#include "redis_conn.h"
+
+struct heartbeat;
+struct api_server;
+
+struct berthd {
+	struct berth_config *cfg;
+	struct plugin_registry *plugins;
+	struct redis_pool *redis;
+	struct embedded_redis *embedded;
+	struct heartbeat *heartbeat;
+	struct api_server *api;
+
+	char *ns;             /* "{namespace}" - key prefix without ':' */
+	char *core_secret;    /* what Authorization: Harbor-Secret must carry */
+	char *redis_url_public; /* RedisURL reported by GET /api/v1/config */
+
+	const char *manifest_path;
+	const char *plugin_dir_override; /* --plugin-dir / BERTH_PLUGIN_DIR */
+	bool strict;
+
+	pthread_mutex_t reload_lock;
+	atomic_bool stopping;
+};
+
+/* Re-reads the manifest and loads newly listed plugins; refreshes the job
+ * names the heartbeat publishes. Serialised. Returns 0 or -1 with err. */
+int berthd_reload_plugins(struct berthd *d, struct berr *err);
+
+
+/* Options from the command line. */
+struct berthd_options {
+	const char *config_path;
+	const char *plugin_dir;  /* --plugin-dir or BERTH_PLUGIN_DIR */
+	const char *data_dir;    /* --data-dir (overrides the config) */
+	const char *port_file;   /* write the bound port here once listening */
+	bool strict;
+};
+
+/* Start-up in order: data dir, secret, Redis (embedded or URL), schema
+ * version, plugins, heartbeat, REST API. On failure everything already
+ * started is stopped again. */
+int berthd_start(struct berthd *d, struct berth_config *cfg,
+		 const struct berthd_options *opts, struct berr *err);
+/* Shutdown in order: REST API, heartbeat (pool removed from Redis),
+ * plugins, Redis. */
+void berthd_stop(struct berthd *d);
+
+#endif

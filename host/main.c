@@ -1,0 +1,220 @@
+/* main.c - berthd: arguments, start-up, signals, shutdown. Nothing else. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <civetweb.h>
+
+#include "config.h"
+#include "daemon.h"
+#include "log.h"
+#include "manifest.h"
+#include "plugin.h"
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+		"usage: berthd -c <berth.yml> [options]\n"
+		"  -c, --config FILE      service configuration (required)\n"
+		"      --plugin-dir DIR   plugin directory (overrides the "
+		"manifest;\n"
+		"                         env BERTH_PLUGIN_DIR does the same)\n"
+		"      --data-dir DIR     data directory (secret, embedded "
+		"redis, logs)\n"
+		"      --check-config     validate the configuration and "
+		"manifest, then exit\n"
+		"      --strict           unknown keys are errors\n"
+		"      --port-file FILE   write the bound API port to FILE\n"
+		"  -V, --version          print the version\n"
+		"  -h, --help             this text\n");
+}
+
+static FILE *
+open_service_log(const struct berth_config *cfg)
+{
+	for (size_t i = 0; i < cfg->n_loggers; i++) {
+		const struct logger_config *l = &cfg->loggers[i];
+		if (strcmp(l->name, "STD_OUTPUT") == 0) {
+			blog_set_level(l->level);
+			return l->output && strcmp(l->output, "std_err") == 0
+				       ? stderr
+				       : stdout;
+		}
+		if (strcmp(l->name, "FILE") == 0 && l->base_dir &&
+		    l->filename) {
+			char *p = util_path_join(l->base_dir, l->filename);
+			util_mkdir_p(l->base_dir, 0700);
+			FILE *f = fopen(p, "a");
+			if (!f)
+				fprintf(stderr, "berthd: cannot open %s\n", p);
+			free(p);
+			if (f) {
+				blog_set_level(l->level);
+				return f;
+			}
+		}
+	}
+	return stderr;
+}
+
+static int
+check_config(const struct berth_config *cfg, const struct berthd_options *o)
+{
+	for (size_t i = 0; i < cfg->n_warnings; i++)
+		fprintf(stderr, "warning: %s\n", cfg->warnings[i]);
+	struct manifest m;
+	struct berr err;
+	berr_clear(&err);
+	memset(&m, 0, sizeof(m));
+	if (manifest_load(cfg->manifest, o->strict, &m, &err) < 0) {
+		char buf[BERR_MSG_MAX + 600];
+		fprintf(stderr, "berthd: %s\n", berr_str(&err, buf, sizeof(buf)));
+		return 1;
+	}
+	for (size_t i = 0; i < m.n_warnings; i++)
+		fprintf(stderr, "warning: %s\n", m.warnings[i]);
+	printf("configuration %s is valid; manifest %s lists %zu plugin(s)\n",
+	       cfg->path, m.path, m.n_entries);
+	manifest_fini(&m);
+
+	/* Load the plugins too (ABI checks, init/fini), without Redis. */
+	struct plugin_registry *r = plugin_registry_new();
+	const char *dir = o->plugin_dir ? o->plugin_dir : cfg->plugin_dir;
+	int rc = 0;
+	if (plugin_registry_load(r, cfg->manifest, dir, o->strict, &err) < 0) {
+		char buf[BERR_MSG_MAX + 600];
+		fprintf(stderr, "berthd: %s\n", berr_str(&err, buf, sizeof(buf)));
+		rc = 1;
+	} else {
+		cJSON *desc = plugin_registry_describe(r);
+		cJSON *it;
+		cJSON_ArrayForEach(it, cJSON_GetObjectItem(desc, "plugins"))
+			printf("loaded %s (%s)\n",
+			       cJSON_GetStringValue(cJSON_GetObjectItem(it, "name")),
+			       cJSON_GetStringValue(cJSON_GetObjectItem(it, "file")));
+		cJSON_ArrayForEach(it, cJSON_GetObjectItem(desc, "refused")) {
+			printf("refused %s: %s\n",
+			       cJSON_GetStringValue(cJSON_GetObjectItem(it, "name")),
+			       cJSON_GetStringValue(cJSON_GetObjectItem(it, "reason")));
+			rc = 1;
+		}
+		cJSON_Delete(desc);
+	}
+	plugin_registry_free(r);
+	return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"plugin-dir", required_argument, NULL, 'p'},
+		{"data-dir", required_argument, NULL, 'd'},
+		{"check-config", no_argument, NULL, 'k'},
+		{"strict", no_argument, NULL, 's'},
+		{"port-file", required_argument, NULL, 'f'},
+		{"version", no_argument, NULL, 'V'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct berthd_options o = {0};
+	bool check = false;
+	int c;
+	while ((c = getopt_long(argc, argv, "c:Vh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c': o.config_path = optarg; break;
+		case 'p': o.plugin_dir = optarg; break;
+		case 'd': o.data_dir = optarg; break;
+		case 'k': check = true; break;
+		case 's': o.strict = true; break;
+		case 'f': o.port_file = optarg; break;
+		case 'V': printf("berthd %s\n", BERTH_VERSION); return 0;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (!o.config_path || optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (!o.plugin_dir && getenv("BERTH_PLUGIN_DIR") &&
+	    *getenv("BERTH_PLUGIN_DIR"))
+		o.plugin_dir = getenv("BERTH_PLUGIN_DIR");
+	const char *lvl = getenv("LOG_LEVEL");
+	if (lvl && blog_level_parse(lvl) >= 0)
+		blog_set_level(blog_level_parse(lvl));
+
+	struct berth_config cfg;
+	struct berr err;
+	berr_clear(&err);
+	memset(&cfg, 0, sizeof(cfg));
+	struct config_options copts = {.strict = o.strict, .apply_env = true};
+	if (config_load(o.config_path, &copts, &cfg, &err) < 0) {
+		char buf[BERR_MSG_MAX + 600];
+		fprintf(stderr, "berthd: %s\n", berr_str(&err, buf, sizeof(buf)));
+		config_fini(&cfg);
+		return 2;
+	}
+	if (o.data_dir) {
+		free(cfg.data_dir);
+		cfg.data_dir = xstrdup(o.data_dir);
+	}
+	if (check) {
+		int rc = check_config(&cfg, &o);
+		config_fini(&cfg);
+		return rc;
+	}
+
+	/* Signals are taken synchronously by this thread only. */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	blog_set_output(open_service_log(&cfg));
+	for (size_t i = 0; i < cfg.n_warnings; i++)
+		log_warn("%s", cfg.warnings[i]);
+	log_info("berthd %s starting with %s", BERTH_VERSION, cfg.path);
+	mg_init_library(cfg.https ? MG_FEATURES_TLS : 0);
+
+	struct berthd d;
+	memset(&d, 0, sizeof(d));
+	int rc = 0;
+	if (berthd_start(&d, &cfg, &o, &err) < 0) {
+		char buf[BERR_MSG_MAX + 600];
+		log_error("start-up failed: %s",
+			  berr_str(&err, buf, sizeof(buf)));
+		fprintf(stderr, "berthd: start-up failed: %s\n", buf);
+		rc = 1;
+	} else {
+		log_info("berthd ready (data dir %s)", cfg.data_dir);
+		for (;;) {
+			int sig = 0;
+			if (sigwait(&set, &sig) != 0)
+				continue;
+			if (sig == SIGHUP) {
+				log_info("SIGHUP: reloading plugins");
+				berr_clear(&err);
+				if (berthd_reload_plugins(&d, &err) < 0)
+					log_error("plugin reload failed: %s",
+						  err.msg);
+				continue;
+			}
+			log_info("signal %d: shutting down", sig);
+			break;
+		}
+		berthd_stop(&d);
+	}
+	mg_exit_library();
+	log_info("berthd stopped");
+	blog_set_output(NULL);
+	config_fini(&cfg);
+	return rc;
+}

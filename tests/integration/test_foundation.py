@@ -1,0 +1,426 @@
+"""Foundation tests over real HTTP: auth, routing errors, body cap, stats,
+config, plugins and reload, the generated secret, embedded Redis, HTTPS,
+configuration errors and Redis going away. Each class starts its own
+redis-server (unix socket) and berthd (port 0)."""
+import json
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import time
+import unittest
+
+from harness import (BERTHD, PLUGINS, SECRET, SOURCE, TEST_PLUGINS, Berthd,
+                     RedisServer, TempDir, demo_manifest, harbor_config,
+                     wait_for)
+
+NS = "{berth_test}"
+
+
+def write(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+
+
+class Daemon(unittest.TestCase):
+    """Base: one redis + one berthd for the whole class."""
+    manifest_extra = ""
+    config_extra = ""
+    env = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = TempDir()
+        t = cls.tmp.path
+        cls.redis = RedisServer(t).start()
+        cls.plugin_dir = os.path.join(t, "plugins")
+        os.makedirs(cls.plugin_dir)
+        shutil.copy(os.path.join(PLUGINS, "demo.so"), cls.plugin_dir)
+        cls.manifest = os.path.join(t, "plugins.yml")
+        write(cls.manifest, demo_manifest(cls.plugin_dir, cls.manifest_extra))
+        cls.data = os.path.join(t, "data")
+        cls.d = Berthd(t, harbor_config(cls.redis.sock, cls.data, cls.manifest,
+                                        cls.config_extra), env=cls.env)
+        cls.d.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.d.stop()
+        cls.redis.stop()
+        cls.tmp.cleanup()
+        assert rc == 0, "berthd exit status %r" % rc
+
+
+class HttpTests(Daemon):
+    def test_stats_is_open_and_lists_this_pool(self):
+        st, h, doc = self.d.json("GET", "/api/v1/stats", auth=False)
+        self.assertEqual(st, 200, doc)
+        self.assertEqual(h["Content-Type"], "application/json")
+        pools = doc["worker_pools"]
+        self.assertEqual(len(pools), 1)
+        p = pools[0]
+        self.assertEqual(len(p["worker_pool_id"]), 24)
+        self.assertEqual(p["job_names"], ["DEMO"])
+        self.assertEqual(p["concurrency"], 4)
+        self.assertEqual(p["status"], "Healthy")
+        self.assertLessEqual(abs(p["heartbeat_at"] - time.time()), 10)
+
+    def test_stats_with_query_needs_auth(self):
+        st, _, doc = self.d.json("GET", "/api/v1/stats?x=1", auth=False)
+        self.assertEqual(st, 401)
+        self.assertEqual(doc["code"], 10011)
+
+    def test_auth_failures_have_spec_details(self):
+        cases = [
+            ({}, "header 'Authorization' missing"),
+            ({"Authorization": "   "}, "header 'Authorization' missing"),
+            ({"Authorization": "Bearer x"},
+             "'Authorization' should start with 'Harbor-Secret'"),
+            ({"Authorization": "Harbor-Secret   "},
+             "empty secret is not allowed"),
+            ({"Authorization": "Harbor-Secret wrong"}, "unauthorized"),
+            ({"Authorization": "Harbor-Secret " + SECRET + "x"},
+             "unauthorized"),
+        ]
+        for headers, details in cases:
+            st, _, doc = self.d.json("GET", "/api/v1/config", headers=headers,
+                                     auth=False)
+            self.assertEqual(st, 401, headers)
+            self.assertEqual(doc, {"code": 10011, "message": "unauthorized",
+                                   "details": details})
+
+    def test_auth_trims_whitespace_and_needs_no_space(self):
+        for v in ["  Harbor-Secret " + SECRET + "  ",
+                  "Harbor-Secret" + SECRET]:
+            st, _, _ = self.d.json("GET", "/api/v1/config",
+                                   headers={"Authorization": v}, auth=False)
+            self.assertEqual(st, 200, v)
+
+    def test_auth_runs_before_routing(self):
+        st, _, doc = self.d.json("GET", "/api/v1/nope", auth=False)
+        self.assertEqual(st, 401)
+
+    def test_unknown_path_is_json_404(self):
+        for path in ["/api/v1/nope", "/api/v1/stats/", "/", "/api/v2/stats",
+                     "/api/v1/plugins/reload/x"]:
+            st, h, doc = self.d.json("GET", path)
+            self.assertEqual(st, 404, path)
+            self.assertEqual(h["Content-Type"], "application/json")
+            self.assertEqual(doc["code"], 10010)
+            self.assertEqual(doc["message"], "object is not found")
+
+    def test_wrong_method_is_json_405(self):
+        for method, path, allow in [("DELETE", "/api/v1/stats", "GET"),
+                                    ("POST", "/api/v1/config", "GET"),
+                                    ("GET", "/api/v1/plugins/reload", "POST")]:
+            st, h, doc = self.d.json(method, path)
+            self.assertEqual(st, 405, path)
+            self.assertEqual(h["Allow"], allow)
+            self.assertEqual(doc["code"], 10017)
+            self.assertEqual(doc["message"], "method not allowed")
+
+    def test_oversize_body_is_413(self):
+        big = "x" * 70000
+        st, h, doc = self.d.json("POST", "/api/v1/plugins/reload", body=big)
+        self.assertEqual(st, 413)
+        self.assertEqual(doc["code"], 10000)
+        # chunked, no Content-Length: cut off at the cap as well
+        c = self.d.conn()
+        c.putrequest("POST", "/api/v1/plugins/reload")
+        c.putheader("Authorization", "Harbor-Secret " + SECRET)
+        c.putheader("Transfer-Encoding", "chunked")
+        c.endheaders()
+        chunk = b"y" * 8192
+        try:
+            for _ in range(10):
+                c.send(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            c.send(b"0\r\n\r\n")
+        except OSError:
+            pass
+        r = c.getresponse()
+        self.assertEqual(r.status, 413)
+        self.assertEqual(json.loads(r.read())["code"], 10000)
+        c.close()
+        # the daemon is fine afterwards
+        st, _, _ = self.d.json("GET", "/api/v1/stats", auth=False)
+        self.assertEqual(st, 200)
+
+    def test_config_route_uses_go_field_names(self):
+        st, _, doc = self.d.json("GET", "/api/v1/config")
+        self.assertEqual(st, 200)
+        self.assertEqual(doc, {"redis_pool_config": {
+            "RedisURL": self.redis.sock, "Namespace": "berth_test",
+            "IdleTimeoutSecond": 3600}})
+
+    def test_plugins_lists_demo_with_limits(self):
+        st, _, doc = self.d.json("GET", "/api/v1/plugins")
+        self.assertEqual(st, 200)
+        names = [p["name"] for p in doc["plugins"]]
+        self.assertEqual(names, ["DEMO"])
+        demo = doc["plugins"][0]
+        self.assertEqual(demo["max_fails"], 3)
+        self.assertEqual(demo["max_concurrency"], 1)
+        self.assertEqual(demo["priority"], 1)
+        self.assertEqual(demo["abi"], "1.0")
+        self.assertEqual(doc["refused"], [])
+
+    def test_redis_registration(self):
+        r = self.redis.client()
+        self.assertEqual(r("GET", NS + ":_schema_version"), "1.8.1")
+        self.assertEqual(r("GET", NS + ":jobs:DEMO:max_concurrency"), "1")
+        self.assertIn("DEMO", r("SMEMBERS", NS + ":known_jobs"))
+        pools = r("SMEMBERS", NS + ":worker_pools")
+        self.assertEqual(len(pools), 1)
+        h = r("HGETALL", NS + ":worker_pools:" + pools[0])
+        h = dict(zip(h[::2], h[1::2]))
+        self.assertEqual(h["concurrency"], "4")
+        self.assertEqual(h["pid"], str(self.d.proc.pid))
+        self.assertEqual(h["job_names"], "DEMO")
+        self.assertEqual(len(h["worker_ids"].split(",")), 4)
+        r.close()
+
+
+class ReloadTests(Daemon):
+    manifest_extra = """  - name: BROKEN_MAJOR
+    file: wrong_major.so
+"""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp_pre = None
+        super().setUpClass()
+
+    def plugins(self):
+        st, _, doc = self.d.json("GET", "/api/v1/plugins")
+        self.assertEqual(st, 200)
+        return doc
+
+    def test_1_refused_plugin_is_reported_and_daemon_runs(self):
+        doc = self.plugins()
+        refused = {r["name"]: r["reason"] for r in doc["refused"]}
+        self.assertIn("BROKEN_MAJOR", refused)
+        self.assertEqual([p["name"] for p in doc["plugins"]], ["DEMO"])
+        self.assertIn("wrong_major.so", self.d.log())
+
+    def _add(self, name, so):
+        shutil.copy(os.path.join(TEST_PLUGINS, so), self.plugin_dir)
+        with open(self.manifest, "a") as f:
+            f.write("  - name: %s\n    file: %s\n" % (name, so))
+
+    def test_2_reload_over_rest_loads_new_plugin(self):
+        self._add("GOOD_B", "good_b.so")
+        st, _, doc = self.d.json("POST", "/api/v1/plugins/reload")
+        self.assertEqual(st, 200, doc)
+        self.assertIn("GOOD_B", [p["name"] for p in doc["plugins"]])
+        # the heartbeat now advertises the new type
+        st, _, stats = self.d.json("GET", "/api/v1/stats", auth=False)
+        self.assertIn("GOOD_B", stats["worker_pools"][0]["job_names"])
+        r = self.redis.client()
+        self.assertIn("GOOD_B", r("SMEMBERS", NS + ":known_jobs"))
+        r.close()
+
+    def test_3_sighup_loads_new_plugin(self):
+        self._add("GOOD_A", "good_a.so")
+        self.d.send_signal(signal.SIGHUP)
+        wait_for(lambda: "GOOD_A" in [p["name"] for p in
+                                      self.plugins()["plugins"]],
+                 what="GOOD_A after SIGHUP")
+
+    def test_4_broken_manifest_keeps_registry(self):
+        with open(self.manifest) as f:
+            good = f.read()
+        write(self.manifest, "plugins: [\n")
+        st, _, doc = self.d.json("POST", "/api/v1/plugins/reload")
+        self.assertEqual(st, 500)
+        self.assertIn("plugins.yml", doc["details"])
+        self.assertIn("DEMO", [p["name"] for p in self.plugins()["plugins"]])
+        write(self.manifest, good)
+
+
+class SecretTests(unittest.TestCase):
+    def test_generated_secret_is_private_and_reused(self):
+        tmp = TempDir()
+        try:
+            redis = RedisServer(tmp.path).start()
+            manifest = os.path.join(tmp.path, "plugins.yml")
+            write(manifest, demo_manifest(PLUGINS))
+            data = os.path.join(tmp.path, "data")
+            cfg = harbor_config(redis.sock, data, manifest)
+            d = Berthd(tmp.path, cfg, env={"CORE_SECRET": None}).start()
+            path = os.path.join(data, "core_secret")
+            mode = stat.S_IMODE(os.stat(path).st_mode)
+            self.assertEqual(mode, 0o600)
+            secret = open(path).read().strip()
+            self.assertEqual(len(secret), 64)
+            self.assertIn(path, d.log())
+            st, _, _ = d.json("GET", "/api/v1/config", secret=secret)
+            self.assertEqual(st, 200)
+            st, _, _ = d.json("GET", "/api/v1/config")  # SECRET is not it
+            self.assertEqual(st, 401)
+            self.assertEqual(d.stop(), 0)
+            d2 = Berthd(tmp.path, cfg, env={"CORE_SECRET": None}).start()
+            st, _, _ = d2.json("GET", "/api/v1/config", secret=secret)
+            self.assertEqual(st, 200)
+            self.assertEqual(d2.stop(), 0)
+            # a secret file others can read is refused
+            os.chmod(path, 0o644)
+            d3 = Berthd(tmp.path, cfg, env={"CORE_SECRET": None})
+            d3.start(wait=False)
+            self.assertEqual(d3.proc.wait(30), 1)
+            self.assertIn("chmod 600", d3.log())
+            redis.stop()
+        finally:
+            tmp.cleanup()
+
+
+class EmbeddedRedisTests(unittest.TestCase):
+    def test_embedded_redis_serves_and_stops_with_daemon(self):
+        tmp = TempDir()
+        try:
+            manifest = os.path.join(tmp.path, "plugins.yml")
+            write(manifest, demo_manifest(PLUGINS))
+            data = os.path.join(tmp.path, "data")
+            d = Berthd(tmp.path, harbor_config("embedded", data, manifest))
+            d.start()
+            st, _, doc = d.json("GET", "/api/v1/stats", auth=False)
+            self.assertEqual(st, 200, doc)
+            sock = os.path.join(data, "redis.sock")
+            self.assertTrue(os.path.exists(sock))
+            st, _, doc = d.json("GET", "/api/v1/config")
+            self.assertEqual(doc["redis_pool_config"]["RedisURL"],
+                             "unix://" + sock)
+            self.assertTrue(any(n.startswith("appendonly")
+                                for n in os.listdir(data)))
+            self.assertEqual(d.stop(), 0)
+            out = subprocess.run(["pgrep", "-f", sock], capture_output=True)
+            self.assertEqual(out.stdout, b"", "redis-server left running")
+        finally:
+            tmp.cleanup()
+
+
+class HttpsTests(unittest.TestCase):
+    def test_https_config_serves_tls(self):
+        tmp = TempDir()
+        try:
+            cert = os.path.join(tmp.path, "c.crt")
+            key = os.path.join(tmp.path, "c.key")
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
+                            "-nodes", "-keyout", key, "-out", cert, "-days",
+                            "1", "-subj", "/CN=127.0.0.1"], check=True,
+                           capture_output=True)
+            redis = RedisServer(tmp.path).start()
+            manifest = os.path.join(tmp.path, "plugins.yml")
+            write(manifest, demo_manifest(PLUGINS))
+            cfg = harbor_config(redis.sock, os.path.join(tmp.path, "data"),
+                                manifest)
+            # protocol stays http: the https_config block alone forces TLS
+            cfg += "https_config:\n  cert: %s\n  key: %s\n" % (cert, key)
+            d = Berthd(tmp.path, cfg)
+            d.scheme = "https"
+            d.start()
+            st, _, doc = d.json("GET", "/api/v1/stats", auth=False)
+            self.assertEqual(st, 200, doc)
+            self.assertEqual(d.stop(), 0)
+            redis.stop()
+        finally:
+            tmp.cleanup()
+
+
+class ConfigErrorTests(unittest.TestCase):
+    def run_berthd(self, text, *args, env=None):
+        tmp = TempDir()
+        try:
+            cfg = os.path.join(tmp.path, "berth.yml")
+            write(cfg, text)
+            e = dict(os.environ)
+            e.update(env or {})
+            return subprocess.run([BERTHD, "-c", cfg, "--plugin-dir", PLUGINS]
+                                  + list(args), env=e,
+                                  capture_output=True, text=True, timeout=30)
+        finally:
+            tmp.cleanup()
+
+    def test_bundled_config_checks_clean(self):
+        p = subprocess.run([BERTHD, "-c", os.path.join(SOURCE, "etc/berth.yml"),
+                            "--check-config", "--strict", "--plugin-dir",
+                            PLUGINS],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("is valid", p.stdout)
+        self.assertIn("loaded DEMO", p.stdout)
+
+    def test_broken_yaml_names_position(self):
+        p = self.run_berthd("protocol: http\nport: [1,\n")
+        self.assertEqual(p.returncode, 2)
+        self.assertRegex(p.stderr, r"berth\.yml:\d+:\d+: ")
+
+    def test_wrong_type_names_key_and_position(self):
+        text = harbor_config("/tmp/x.sock", "/tmp/x", "plugins.yml")
+        text = text.replace("workers: 4", "workers: many")
+        p = self.run_berthd(text, "--check-config")
+        self.assertEqual(p.returncode, 2)
+        self.assertRegex(p.stderr, r"berth\.yml:3:\d+: .*workers")
+
+    def test_unknown_key_warns_then_strict_fails(self):
+        text = harbor_config("/tmp/x.sock", "/tmp/x", os.path.join(
+            SOURCE, "etc/plugins.yml")).replace("workers: 4", "wrokers: 4")
+        p = self.run_berthd(text, "--check-config")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("did you mean 'workers'", p.stderr)
+        p = self.run_berthd(text, "--check-config", "--strict")
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("wrokers", p.stderr)
+
+    def test_bad_env_override_is_named(self):
+        text = harbor_config("/tmp/x.sock", "/tmp/x", "plugins.yml")
+        p = self.run_berthd(text, "--check-config",
+                            env={"JOB_SERVICE_PORT": "eighty"})
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("JOB_SERVICE_PORT", p.stderr)
+
+    def test_missing_config_file(self):
+        p = subprocess.run([BERTHD, "-c", "/nonexistent/berth.yml"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("/nonexistent/berth.yml", p.stderr)
+
+
+class EnvOverrideTests(Daemon):
+    env = {"JOB_SERVICE_POOL_WORKERS": "7",
+           "JOB_SERVICE_POOL_REDIS_NAMESPACE": "berth_env"}
+
+    def test_env_overrides_apply(self):
+        st, _, doc = self.d.json("GET", "/api/v1/stats", auth=False)
+        self.assertEqual(st, 200, doc)
+        self.assertEqual(doc["worker_pools"][0]["concurrency"], 7)
+        st, _, doc = self.d.json("GET", "/api/v1/config")
+        self.assertEqual(doc["redis_pool_config"]["Namespace"], "berth_env")
+        r = self.redis.client()
+        self.assertEqual(len(r("SMEMBERS", "{berth_env}:worker_pools")), 1)
+        r.close()
+
+
+class RedisDownTests(Daemon):
+    def test_redis_down_gives_5xx_and_recovers(self):
+        self.redis.stop()
+        st, _, doc = self.d.json("GET", "/api/v1/stats", auth=False)
+        self.assertEqual(st, 500)
+        self.assertEqual(doc["code"], 10004)
+        self.assertIn("redis", doc["details"].lower())
+        # the daemon is alive and other routes still answer
+        st, _, _ = self.d.json("GET", "/api/v1/plugins")
+        self.assertEqual(st, 200)
+        self.redis.start()  # empty again: the heartbeat must re-register
+
+        def healthy():
+            st, _, doc = self.d.json("GET", "/api/v1/stats", auth=False)
+            return st == 200
+        wait_for(healthy, timeout=20, step=0.5, what="stats after redis is back")
+        r = self.redis.client()
+        self.assertEqual(r("GET", NS + ":jobs:DEMO:max_concurrency"), "1")
+        r.close()
+
+
+if __name__ == "__main__":
+    unittest.main()

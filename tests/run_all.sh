@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Runs every test of the project (the README's test command):
+#   1. the normal build and its full ctest suite,
+#   2. the same suite under AddressSanitizer + UndefinedBehaviorSanitizer,
+#   3. the tests labelled "tsan" (threaded parts) under ThreadSanitizer,
+#   4. the SDK example built from an installed SDK, as a third-party author
+#      would build it, and loaded by berthd.
+# Build trees: build/, build-asan/, build-tsan/ (reused when present).
+set -euo pipefail
+src=$(cd "$(dirname "$0")/.." && pwd)
+jobs=${JOBS:-$(nproc 2>/dev/null || echo 2)}
+cd "$src"
+
+build() {
+	local dir=$1
+	shift
+	cmake -S "$src" -B "$dir" "$@" >/dev/null
+	cmake --build "$dir" -j"$jobs"
+}
+
+step() { printf '\n==== %s ====\n' "$*"; }
+
+step "build + tests"
+build build
+(cd build && ctest --output-on-failure -j"$jobs")
+
+step "AddressSanitizer + UndefinedBehaviorSanitizer"
+build build-asan -DBERTH_SANITIZE=address -DCMAKE_BUILD_TYPE=Debug
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	ctest --output-on-failure -j"$jobs")
+
+step "ThreadSanitizer (label tsan)"
+build build-tsan -DBERTH_SANITIZE=thread -DCMAKE_BUILD_TYPE=Debug
+(cd build-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	ctest --output-on-failure -j"$jobs" -L tsan)
+
+step "SDK example from the installed SDK"
+"$src/tests/sdk_example.sh" "$src/build"
+
+step "all tests passed"

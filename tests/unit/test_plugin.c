@@ -1,0 +1,990 @@
+/* test_plugin.c - the plugin host against the real test plugins
+ * (tests/plugins/, $BERTH_TEST_PLUGINS) and the bundled DEMO plugin
+ * ($BERTH_PLUGINS): every refusal reason, the one-line refusal log, the
+ * host services a plugin sees, reload and retirement, DEMO behaviour. */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "hostapi.h"
+#include "log.h"
+#include "plugin.h"
+#include "testlib.h"
+#include "util.h"
+
+static const char *test_plugins; /* $BERTH_TEST_PLUGINS */
+static const char *plugins;      /* $BERTH_PLUGINS */
+static const char *fixtures;     /* $BERTH_FIXTURES */
+
+/* --- helpers ------------------------------------------------------------ */
+
+static const char *
+need_env(const char *name)
+{
+	const char *v = getenv(name);
+	if (!v || !*v) {
+		fprintf(stderr, "test_plugin: %s is not set (run via ctest)\n",
+			name);
+		exit(2);
+	}
+	return v;
+}
+
+static int
+rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st, (void)flag, (void)ftw;
+	return remove(path);
+}
+
+static void
+rm_rf(const char *path)
+{
+	nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static char *
+make_tmpdir(void)
+{
+	const char *base = getenv("TMPDIR");
+	char *tmpl = xasprintf("%s/berth-test-plugin-XXXXXX",
+			       base && *base ? base : "/tmp");
+	if (!mkdtemp(tmpl)) {
+		perror("mkdtemp");
+		exit(2);
+	}
+	return tmpl;
+}
+
+static void
+write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	if (!f) {
+		perror(path);
+		exit(2);
+	}
+	fputs(text, f);
+	fclose(f);
+}
+
+static void
+copy_file(const char *from, const char *to, mode_t mode)
+{
+	char *data = NULL;
+	size_t len = 0;
+	struct berr e;
+	if (util_read_file(from, 64u << 20, &data, &len, &e) != 0) {
+		fprintf(stderr, "read %s: %s\n", from, e.msg);
+		exit(2);
+	}
+	int fd = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0 || write(fd, data, len) != (ssize_t)len) {
+		perror(to);
+		exit(2);
+	}
+	fchmod(fd, mode); /* explicit, whatever the umask */
+	close(fd);
+	free(data);
+}
+
+static bool
+file_exists(const char *path)
+{
+	return access(path, F_OK) == 0;
+}
+
+static cJSON *
+find_named(const cJSON *arr, const char *name, const char *file)
+{
+	const cJSON *it;
+	cJSON_ArrayForEach(it, arr)
+	{
+		const char *n = cJSON_GetStringValue(
+			cJSON_GetObjectItemCaseSensitive(it, "name"));
+		const char *f = cJSON_GetStringValue(
+			cJSON_GetObjectItemCaseSensitive(it, "file"));
+		if (n && strcmp(n, name) == 0 &&
+		    (!file || (f && strcmp(f, file) == 0)))
+			return (cJSON *)it;
+	}
+	return NULL;
+}
+
+static double
+num_field(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+	return cJSON_IsNumber(v) ? v->valuedouble : -12345;
+}
+
+static const char *
+str_field(const cJSON *o, const char *key)
+{
+	return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, key));
+}
+
+/* The refusal reason of entry name/file in the registry, or NULL. */
+static char *
+refusal(struct plugin_registry *r, const char *name, const char *file)
+{
+	cJSON *d = plugin_registry_describe(r);
+	cJSON *o = find_named(cJSON_GetObjectItemCaseSensitive(d, "refused"),
+			      name, file);
+	const char *s = o ? str_field(o, "reason") : NULL;
+	char *copy = s ? xstrdup(s) : NULL;
+	cJSON_Delete(d);
+	return copy;
+}
+
+#define CHECK_REFUSED(r, name, file, ...)                                    \
+	do {                                                                 \
+		char *why_ = refusal((r), (name), (file));                   \
+		CHECK_MSG(why_ != NULL, "%s (%s) should be refused", (name), \
+			  (file));                                           \
+		const char *needles_[] = {__VA_ARGS__};                      \
+		for (size_t k_ = 0; why_ && k_ < ARRAY_LEN(needles_); k_++)  \
+			CHECK_CONTAINS(why_, needles_[k_]);                  \
+		free(why_);                                                  \
+	} while (0)
+
+static int
+array_size(const cJSON *d, const char *key)
+{
+	return cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(d, key));
+}
+
+static int
+validate_json(struct job_type *t, const char *json, char *msg, size_t n)
+{
+	cJSON *p = json ? cJSON_Parse(json) : NULL;
+	if (json && !p) {
+		fprintf(stderr, "bad test JSON %s\n", json);
+		exit(2);
+	}
+	int rc = plugin_validate(t, p, msg, n);
+	cJSON_Delete(p);
+	return rc;
+}
+
+/* A job engine stand-in: records what the plugin does through the hooks. */
+struct rec {
+	char log[16384];
+	char checkins[8][128];
+	int n_checkins;
+	bool stop;
+	bool stop_on_checkin;
+	int64_t checkin_ms[8];
+};
+
+static void
+rec_log(void *opaque, int level, const char *msg)
+{
+	struct rec *r = opaque;
+	size_t used = strlen(r->log);
+	snprintf(r->log + used, sizeof(r->log) - used, "[%d] %s\n", level,
+		 msg);
+}
+
+static int
+rec_checkin(void *opaque, const char *msg)
+{
+	struct rec *r = opaque;
+	if (r->n_checkins < 8) {
+		snprintf(r->checkins[r->n_checkins], 128, "%s", msg);
+		r->checkin_ms[r->n_checkins] = util_monotonic_ms();
+	}
+	r->n_checkins++;
+	if (r->stop_on_checkin)
+		r->stop = true;
+	return 0;
+}
+
+static bool
+rec_stop(void *opaque)
+{
+	return ((struct rec *)opaque)->stop;
+}
+
+static const char *
+rec_property(void *opaque, const char *key)
+{
+	(void)opaque;
+	return strcmp(key, "core_url") == 0 ? "http://core:8080" : NULL;
+}
+
+static struct hostapi_run_hooks
+rec_hooks(struct rec *r)
+{
+	memset(r, 0, sizeof(*r));
+	return (struct hostapi_run_hooks){
+		.opaque = r,
+		.log_level = BERTH_LOG_INFO,
+		.log = rec_log,
+		.checkin = rec_checkin,
+		.stop_requested = rec_stop,
+		.property = rec_property,
+	};
+}
+
+static enum berth_run_result
+run_json(struct job_type *t, const char *params_json,
+	 const struct hostapi_run_hooks *hooks, char *err, size_t n)
+{
+	cJSON *p = params_json ? cJSON_Parse(params_json) : NULL;
+	struct hostapi_job job = {
+		.id = "5f3c2a1b9d8e7f6a5b4c3d2e",
+		.name = t->name,
+		.kind = "Generic",
+		.revision = 7,
+		.params = p,
+	};
+	enum berth_run_result res = plugin_run(t, &job, hooks, err, n);
+	cJSON_Delete(p);
+	return res;
+}
+
+/* --- every test plugin, from the fixture manifest ----------------------- */
+
+static void
+test_refusals_and_loads(void)
+{
+	struct plugin_registry *r = plugin_registry_new();
+	struct berr err;
+	char *manifest = xasprintf("%s/plugins/all.yml", fixtures);
+
+	/* capture the service log: one line per refusal */
+	FILE *logf = tmpfile();
+	blog_set_output(logf);
+	int rc = plugin_registry_load(r, manifest, test_plugins, false, &err);
+	blog_set_output(NULL);
+	CHECK_MSG(rc == 0, "load: %s", err.msg);
+
+	CHECK_REFUSED(r, "NO_MAGIC", "no_magic.so", "berth_plugin_magic",
+		      "fix: add BERTH_PLUGIN_MAGIC");
+	CHECK_REFUSED(r, "WRONG_MAJOR", "wrong_major.so",
+		      "ABI major 2 of the plugin differs from the host's 1",
+		      "rebuild the plugin against the installed Berth SDK");
+	CHECK_REFUSED(r, "NEWER_MINOR", "newer_minor.so",
+		      "ABI minor 1 of the plugin is newer than the host's 0");
+	CHECK_REFUSED(r, "WRONG_TAG", "wrong_tag.so",
+		      "product tag \"harbor\" is not \"berth\"");
+	CHECK_REFUSED(r, "WRONG_FACTS", "wrong_facts.so",
+		      "build fact sizeof_time_t is 4 in the plugin but 8",
+		      "fix: rebuild");
+	CHECK_REFUSED(r, "SHORT_TABLE", "short_table.so", "too short",
+		      "needed to reach run", "BERTH_JOB_TYPE_INIT");
+	CHECK_REFUSED(r, "NULL_RUN", "null_run.so", "run is NULL",
+		      "fix: set .run");
+	CHECK_REFUSED(r, "NO_TYPES", "no_types.so",
+		      "no berth_plugin_job_types symbol",
+		      "BERTH_PLUGIN_JOB_TYPES");
+	CHECK_REFUSED(r, "INIT_FAILS", "init_fails.so",
+		      "init() failed (returned 7)",
+		      "cannot reach the frobnicator at mars");
+	CHECK_REFUSED(r, "GOOD_A", "dup.so",
+		      "job type GOOD_A is already provided by the entry at "
+		      "line",
+		      "(file good_a.so)", "fix: remove or disable one");
+	CHECK_REFUSED(r, "NOT_EXPORTED", "multi.so",
+		      "does not export job type NOT_EXPORTED",
+		      "(it exports: MULTI_ONE, MULTI_TWO)");
+	CHECK_REFUSED(r, "MISSING", "missing.so", "missing.so",
+		      "No such file or directory", "fix: build the plugin");
+	CHECK(refusal(r, "DISABLED", NULL) == NULL);
+	CHECK(refusal(r, "GOOD_A", "good_a.so") == NULL);
+
+	cJSON *d = plugin_registry_describe(r);
+	CHECK(array_size(d, "refused") == 12);
+	CHECK(array_size(d, "plugins") == 4);
+	CHECK_STR(str_field(d, "manifest"), manifest);
+	char *real_tp = realpath(test_plugins, NULL);
+	CHECK_STR(str_field(d, "plugin_dir"), real_tp);
+	const cJSON *pl = cJSON_GetObjectItemCaseSensitive(d, "plugins");
+	const cJSON *a = find_named(pl, "GOOD_A", NULL);
+	const cJSON *b = find_named(pl, "GOOD_B", NULL);
+	const cJSON *m1 = find_named(pl, "MULTI_ONE", NULL);
+	const cJSON *m2 = find_named(pl, "MULTI_TWO", NULL);
+	CHECK(a && b && m1 && m2);
+	if (a && b && m1 && m2) {
+		char *fa = xasprintf("%s/good_a.so", real_tp);
+		CHECK_STR(str_field(a, "file"), fa);
+		free(fa);
+		CHECK_STR(str_field(a, "plugin"), "good_a");
+		CHECK_STR(str_field(a, "version"), "1.2.3");
+		CHECK_STR(str_field(a, "abi"), "1.0");
+		CHECK_STR(str_field(a, "description"), "test plugin A");
+		CHECK(num_field(a, "max_fails") == 2);       /* table */
+		CHECK(num_field(a, "max_concurrency") == 0); /* unlimited */
+		CHECK(num_field(a, "priority") == 1000);     /* default */
+		CHECK(num_field(a, "refs") == 0);
+		CHECK(num_field(b, "max_fails") == 9); /* manifest overrides */
+		CHECK(num_field(b, "max_concurrency") == 2);
+		CHECK(num_field(b, "priority") == 5);
+		CHECK(num_field(m1, "max_fails") == 4); /* 0 in the table */
+		CHECK_STR(str_field(m1, "file"), str_field(m2, "file"));
+	}
+	cJSON_Delete(d);
+
+	/* the log: exactly one line per refusal, naming entry, file, fix */
+	fflush(logf);
+	rewind(logf);
+	char line[4096];
+	int refused_lines = 0;
+	bool all_fix = true;
+	while (fgets(line, sizeof(line), logf)) {
+		if (!strstr(line, " refused: "))
+			continue;
+		refused_lines++;
+		all_fix &= strstr(line, "[ERROR]") && strstr(line, "fix: ") &&
+			   strstr(line, "all.yml:") && strstr(line, "(file ");
+	}
+	fclose(logf);
+	CHECK(refused_lines == 12);
+	CHECK(all_fix);
+
+	/* names, acquire, release */
+	size_t n = 0;
+	char **names = plugin_registry_names(r, &n);
+	CHECK(n == 4);
+	if (n == 4) {
+		CHECK_STR(names[0], "GOOD_A");
+		CHECK_STR(names[1], "GOOD_B");
+		CHECK_STR(names[2], "MULTI_ONE");
+		CHECK_STR(names[3], "MULTI_TWO");
+		CHECK(names[4] == NULL);
+	}
+	plugin_names_free(names);
+	CHECK(plugin_acquire(r, "WRONG_MAJOR") == NULL);
+	CHECK(plugin_acquire(r, "DISABLED") == NULL);
+	CHECK(plugin_acquire(r, "good_a") == NULL); /* case-sensitive */
+	struct job_type *one = plugin_acquire(r, "MULTI_ONE");
+	struct job_type *two = plugin_acquire(r, "MULTI_TWO");
+	CHECK(one && two && one != two);
+	if (one && two)
+		CHECK(one->lib == two->lib);
+	d = plugin_registry_describe(r);
+	CHECK(num_field(find_named(cJSON_GetObjectItemCaseSensitive(
+					   d, "plugins"),
+				   "MULTI_ONE", NULL),
+			"refs") == 1);
+	cJSON_Delete(d);
+	plugin_release(r, one);
+	plugin_release(r, two);
+
+	/* what a plugin sees through the host API */
+	struct job_type *ga = plugin_acquire(r, "GOOD_A");
+	CHECK(ga != NULL);
+	if (ga) {
+		char msg[256];
+		CHECK(validate_json(ga, "{\"n\":3}", msg, sizeof(msg)) == 0);
+		CHECK_STR(msg, "");
+		CHECK(validate_json(ga, NULL, msg, sizeof(msg)) == -1);
+		CHECK_STR(msg, "n must be a number");
+		CHECK(validate_json(ga, "{\"n\":\"3\"}", msg, sizeof(msg)) ==
+		      -1);
+		CHECK_STR(msg, "n must be a number");
+		CHECK(validate_json(ga, "{\"n\":-1}", msg, sizeof(msg)) == -1);
+		CHECK_STR(msg, "invalid parameters");
+		char tiny[8];
+		CHECK(validate_json(ga, "{}", tiny, sizeof(tiny)) == -1);
+		CHECK_STR(tiny, "n must ");
+
+		struct rec rec;
+		struct hostapi_run_hooks hooks = rec_hooks(&rec);
+		char e[256];
+		CHECK(run_json(ga, "{\"n\":1}", &hooks, e, sizeof(e)) ==
+		      BERTH_RUN_SUCCESS);
+		CHECK_CONTAINS(rec.log,
+			       "[1] hello GOOD_A id=5f3c2a1b9d8e7f6a5b4c3d2e "
+			       "kind=Generic rev=7 core_url=http://core:8080 "
+			       "params={\"n\":1}\n");
+		CHECK(strstr(rec.log, "a debug line") == NULL);
+		CHECK(rec.n_checkins == 1);
+		CHECK_STR(rec.checkins[0], "half way");
+
+		hooks = rec_hooks(&rec);
+		hooks.log_level = BERTH_LOG_DEBUG;
+		CHECK(run_json(ga, "{\"fail\":true,\"why\":{\"a\":[1,2]}}",
+			       &hooks, e, sizeof(e)) == BERTH_RUN_ERROR);
+		CHECK_STR(e, "asked to fail: {\"a\":[1,2]}");
+		CHECK_CONTAINS(rec.log, "[0] a debug line");
+
+		hooks = rec_hooks(&rec);
+		rec.stop = true;
+		CHECK(run_json(ga, NULL, &hooks, e, sizeof(e)) ==
+		      BERTH_RUN_STOPPED);
+		CHECK_CONTAINS(rec.log, "params={}");
+
+		/* no hooks at all: checkin accepted, no stop, no props */
+		CHECK(run_json(ga, "{}", NULL, e, sizeof(e)) ==
+		      BERTH_RUN_SUCCESS);
+		CHECK(plugin_should_retry(ga));
+		plugin_release(r, ga);
+	}
+
+	plugin_registry_free(r);
+	free(real_tp);
+	free(manifest);
+}
+
+/* --- files outside plugin_dir, symlinks, modes -------------------------- */
+
+static void
+test_file_checks(void)
+{
+	char *tmp = make_tmpdir();
+	char *pdir = xasprintf("%s/plugins", tmp);
+	char *odir = xasprintf("%s/outside", tmp);
+	mkdir(pdir, 0755);
+	mkdir(odir, 0755);
+	char *src = xasprintf("%s/good_b.so", test_plugins);
+	char *p;
+
+	p = xasprintf("%s/good_b.so", odir);
+	copy_file(src, p, 0755);
+	free(p);
+	p = xasprintf("%s/good_b.so", pdir);
+	copy_file(src, p, 0755);
+	free(p);
+	p = xasprintf("%s/ww.so", pdir);
+	copy_file(src, p, 0757);
+	free(p);
+	p = xasprintf("%s/dir.so", pdir);
+	mkdir(p, 0755);
+	free(p);
+	p = xasprintf("%s/link.so", pdir);
+	CHECK(symlink("../outside/good_b.so", p) == 0);
+	free(p);
+	p = xasprintf("%s/alias.so", pdir);
+	CHECK(symlink("good_b.so", p) == 0); /* inside: fine */
+	free(p);
+
+	char *manifest = xasprintf("%s/plugins.yml", tmp);
+	write_file(manifest, "plugin_dir: plugins\n"
+			     "plugins:\n"
+			     "  - {name: GOOD_B, file: link.so}\n"
+			     "  - {name: GOOD_B, file: ../outside/good_b.so}\n"
+			     "  - {name: GOOD_B, file: ww.so}\n"
+			     "  - {name: GOOD_B, file: dir.so}\n"
+			     "  - {name: GOOD_B, file: alias.so}\n");
+	struct plugin_registry *r = plugin_registry_new();
+	struct berr err;
+	CHECK(plugin_registry_load(r, manifest, NULL, false, &err) == 0);
+	char *real_p = realpath(pdir, NULL);
+	char *fix = xasprintf("outside plugin_dir %s; fix: move the plugin "
+			      "into %s",
+			      real_p, real_p);
+	CHECK_REFUSED(r, "GOOD_B", "link.so", fix);
+	CHECK_REFUSED(r, "GOOD_B", "../outside/good_b.so", fix);
+	CHECK_REFUSED(r, "GOOD_B", "ww.so", "is world-writable (mode 0757)",
+		      "fix: chmod o-w");
+	CHECK_REFUSED(r, "GOOD_B", "dir.so", "is not a regular file");
+	CHECK(refusal(r, "GOOD_B", "alias.so") == NULL);
+	struct job_type *t = plugin_acquire(r, "GOOD_B");
+	CHECK(t != NULL);
+	if (t) {
+		char *want = xasprintf("%s/good_b.so", real_p);
+		CHECK_STR(t->file, want); /* the resolved path */
+		CHECK_STR(t->entry_file, "alias.so");
+		free(want);
+	}
+	plugin_release(r, t);
+	plugin_registry_free(r);
+
+	/* errors of the manifest itself leave the caller with -1 */
+	r = plugin_registry_new();
+	p = xasprintf("%s/nope.yml", tmp);
+	CHECK(plugin_registry_load(r, p, NULL, false, &err) == -1);
+	CHECK(err.msg[0] != '\0');
+	free(p);
+	p = xasprintf("%s/nodir.yml", tmp);
+	write_file(p, "plugin_dir: does-not-exist\n"
+		      "plugins:\n  - {name: GOOD_B, file: good_b.so}\n");
+	CHECK(plugin_registry_load(r, p, NULL, false, &err) == -1);
+	CHECK_CONTAINS(err.msg, "does-not-exist");
+	free(p);
+	plugin_registry_free(r);
+
+	free(fix);
+	free(real_p);
+	free(manifest);
+	free(src);
+	rm_rf(tmp);
+	free(odir);
+	free(pdir);
+	free(tmp);
+}
+
+/* --- reload ------------------------------------------------------------- */
+
+static void
+write_reload_manifest(const char *path, const char *marker, bool a,
+		      bool a_enabled, bool b, bool missing)
+{
+	char *text = xasprintf(
+		"plugin_dir: plugins\n"
+		"plugins:\n"
+		"%s%s%s%s%s",
+		a ? "  - name: GOOD_A\n    file: good_a.so\n" : "",
+		a ? (a_enabled ? "    enabled: true\n"
+			       : "    enabled: false\n")
+		  : "",
+		a ? "    settings:\n      fini_marker: " : "",
+		a ? marker : "", a ? "\n" : "");
+	char *full = xasprintf("%s%s%s", text,
+			       b ? "  - {name: GOOD_B, file: good_b.so}\n" : "",
+			       missing ? "  - {name: GONE, file: gone.so}\n"
+				       : "");
+	write_file(path, full);
+	free(full);
+	free(text);
+}
+
+static void
+test_reload(void)
+{
+	char *tmp = make_tmpdir();
+	char *pdir = xasprintf("%s/plugins", tmp);
+	mkdir(pdir, 0755);
+	char *p, *q;
+	p = xasprintf("%s/good_a.so", test_plugins);
+	q = xasprintf("%s/good_a.so", pdir);
+	copy_file(p, q, 0755);
+	free(p);
+	free(q);
+	p = xasprintf("%s/good_b.so", test_plugins);
+	q = xasprintf("%s/good_b.so", pdir);
+	copy_file(p, q, 0755);
+	free(p);
+	free(q);
+	char *marker = xasprintf("%s/fini_a", tmp);
+	char *manifest = xasprintf("%s/plugins.yml", tmp);
+	struct berr err;
+	struct plugin_registry *r = plugin_registry_new();
+
+	/* 1: GOOD_A only, plus one refused entry */
+	write_reload_manifest(manifest, marker, true, true, false, true);
+	CHECK_MSG(plugin_registry_load(r, manifest, NULL, false, &err) == 0,
+		  "%s", err.msg);
+	struct job_type *a1 = plugin_acquire(r, "GOOD_A");
+	CHECK(a1 != NULL);
+	plugin_release(r, a1);
+	CHECK(plugin_acquire(r, "GOOD_B") == NULL);
+	cJSON *d = plugin_registry_describe(r);
+	CHECK(array_size(d, "refused") == 1);
+	cJSON_Delete(d);
+
+	/* 2: add GOOD_B; GOOD_A is kept as it is; refusals replaced */
+	write_reload_manifest(manifest, marker, true, true, true, false);
+	CHECK(plugin_registry_load(r, manifest, NULL, false, &err) == 0);
+	struct job_type *b = plugin_acquire(r, "GOOD_B");
+	CHECK(b != NULL);
+	plugin_release(r, b);
+	struct job_type *a2 = plugin_acquire(r, "GOOD_A");
+	CHECK(a2 != NULL && a2 == a1);
+	d = plugin_registry_describe(r);
+	CHECK(array_size(d, "refused") == 0);
+	CHECK(array_size(d, "plugins") == 2);
+	cJSON_Delete(d);
+
+	/* 3: remove GOOD_A while a reference is held: retired, not unloaded */
+	write_reload_manifest(manifest, marker, false, false, true, false);
+	CHECK(plugin_registry_load(r, manifest, NULL, false, &err) == 0);
+	CHECK(plugin_acquire(r, "GOOD_A") == NULL);
+	CHECK(!file_exists(marker)); /* fini not called yet */
+	d = plugin_registry_describe(r);
+	CHECK(array_size(d, "plugins") == 1);
+	const cJSON *ret = find_named(
+		cJSON_GetObjectItemCaseSensitive(d, "retiring"), "GOOD_A",
+		NULL);
+	CHECK(ret != NULL && num_field(ret, "refs") == 1);
+	cJSON_Delete(d);
+	if (a2) {
+		/* its code is still mapped and runs */
+		char e[128];
+		CHECK(run_json(a2, "{}", NULL, e, sizeof(e)) ==
+		      BERTH_RUN_SUCCESS);
+		CHECK(a2->retired);
+	}
+	/* a reload while still held keeps it */
+	CHECK(plugin_registry_load(r, manifest, NULL, false, &err) == 0);
+	CHECK(!file_exists(marker));
+	plugin_release(r, a2); /* last reference: fini + unload now */
+	CHECK(file_exists(marker));
+	d = plugin_registry_describe(r);
+	CHECK(array_size(d, "retiring") == 0);
+	cJSON_Delete(d);
+	remove(marker);
+
+	/* 4: listed again (fresh load), then disabled while idle: unloaded
+	 * by the reload itself */
+	write_reload_manifest(manifest, marker, true, true, true, false);
+	CHECK(plugin_registry_load(r, manifest, NULL, false, &err) == 0);
+	struct job_type *a3 = plugin_acquire(r, "GOOD_A");
+	CHECK(a3 != NULL);
+	plugin_release(r, a3);
+	write_reload_manifest(manifest, marker, true, false, true, false);
+	CHECK(plugin_registry_load(r, manifest, NULL, false, &err) == 0);
+	CHECK(file_exists(marker));
+	CHECK(plugin_acquire(r, "GOOD_A") == NULL);
+
+	/* 5: a broken manifest leaves the registry as it was */
+	write_file(manifest, "plugins: [ {name: GOOD_A\n");
+	CHECK(plugin_registry_load(r, manifest, NULL, false, &err) == -1);
+	b = plugin_acquire(r, "GOOD_B");
+	CHECK(b != NULL);
+	plugin_release(r, b);
+
+	/* 6: nothing listed: everything idle is unloaded */
+	write_file(manifest, "plugin_dir: plugins\nplugins: []\n");
+	CHECK(plugin_registry_load(r, manifest, NULL, false, &err) == 0);
+	CHECK(plugin_acquire(r, "GOOD_B") == NULL);
+	d = plugin_registry_describe(r);
+	CHECK(array_size(d, "plugins") == 0 && array_size(d, "retiring") == 0);
+	cJSON_Delete(d);
+
+	plugin_registry_free(r);
+	rm_rf(tmp);
+	free(manifest);
+	free(marker);
+	free(pdir);
+	free(tmp);
+}
+
+/* --- lookups and runs racing with reloads ------------------------------ */
+
+struct stress {
+	struct plugin_registry *r;
+	atomic_bool done;
+	atomic_int uses;
+	atomic_int bad;
+};
+
+static void *
+stress_worker(void *arg)
+{
+	struct stress *s = arg;
+	const char *names[] = {"GOOD_A", "GOOD_B"};
+	while (!atomic_load(&s->done)) {
+		for (size_t i = 0; i < ARRAY_LEN(names); i++) {
+			struct job_type *t = plugin_acquire(s->r, names[i]);
+			if (!t)
+				continue;
+			char e[128];
+			if (i == 0 &&
+			    validate_json(t, "{\"n\":1}", e, sizeof(e)) != 0)
+				atomic_fetch_add(&s->bad, 1);
+			if (run_json(t, "{\"n\":1}", NULL, e, sizeof(e)) !=
+			    BERTH_RUN_SUCCESS)
+				atomic_fetch_add(&s->bad, 1);
+			plugin_release(s->r, t);
+			atomic_fetch_add(&s->uses, 1);
+		}
+	}
+	return NULL;
+}
+
+static void
+test_reload_race(void)
+{
+	char *tmp = make_tmpdir();
+	char *manifest = xasprintf("%s/plugins.yml", tmp);
+	const char *variants[] = {
+		"plugins:\n  - {name: GOOD_A, file: good_a.so}\n"
+		"  - {name: GOOD_B, file: good_b.so}\n",
+		"plugins:\n  - {name: GOOD_B, file: good_b.so}\n",
+		"plugins:\n  - {name: GOOD_A, file: good_a.so}\n",
+		"plugins: []\n",
+	};
+	struct stress s = {.r = plugin_registry_new()};
+	atomic_init(&s.done, false);
+	atomic_init(&s.uses, 0);
+	atomic_init(&s.bad, 0);
+	struct berr err;
+	write_file(manifest, variants[0]);
+	CHECK(plugin_registry_load(s.r, manifest, test_plugins, false, &err) ==
+	      0);
+
+	int saved = blog_min_level;
+	blog_set_level(BLOG_WARNING); /* thousands of load/unload lines */
+	pthread_t th[4];
+	for (size_t i = 0; i < ARRAY_LEN(th); i++)
+		pthread_create(&th[i], NULL, stress_worker, &s);
+	int failed_loads = 0;
+	for (int k = 0; k < 200; k++) {
+		write_file(manifest, variants[k % ARRAY_LEN(variants)]);
+		if (plugin_registry_load(s.r, manifest, test_plugins, false,
+					 &err) != 0)
+			failed_loads++;
+		util_sleep_ms(1);
+	}
+	atomic_store(&s.done, true);
+	for (size_t i = 0; i < ARRAY_LEN(th); i++)
+		pthread_join(th[i], NULL);
+	blog_set_level(saved);
+
+	CHECK(failed_loads == 0);
+	CHECK(atomic_load(&s.bad) == 0);
+	CHECK(atomic_load(&s.uses) > 0);
+	cJSON *d = plugin_registry_describe(s.r);
+	CHECK(array_size(d, "retiring") == 0); /* all released, all unloaded */
+	cJSON_Delete(d);
+	plugin_registry_free(s.r);
+	rm_rf(tmp);
+	free(manifest);
+	free(tmp);
+}
+
+/* --- DEMO --------------------------------------------------------------- */
+
+static void
+test_demo(void)
+{
+	struct plugin_registry *r = plugin_registry_new();
+	struct berr err;
+	char *manifest = xasprintf("%s/plugins/demo.yml", fixtures);
+	CHECK_MSG(plugin_registry_load(r, manifest, plugins, false, &err) == 0,
+		  "%s", err.msg);
+	struct job_type *t = plugin_acquire(r, "DEMO");
+	CHECK(t != NULL);
+	if (!t) {
+		plugin_registry_free(r);
+		free(manifest);
+		return;
+	}
+	CHECK(t->max_fails == 3);
+	CHECK(t->max_concurrency == 1);
+	CHECK(t->priority == 1);
+	CHECK(plugin_should_retry(t));
+
+	char msg[256];
+	CHECK(validate_json(t, NULL, msg, sizeof(msg)) == -1);
+	CHECK_STR(msg, "parameters required for replication job");
+	CHECK(validate_json(t, "{}", msg, sizeof(msg)) == -1);
+	CHECK_STR(msg, "parameters required for replication job");
+	CHECK(validate_json(t, "{\"img\":\"demo\"}", msg, sizeof(msg)) == -1);
+	CHECK_STR(msg, "missing parameter 'image'");
+	CHECK(validate_json(t, "{\"image\":5}", msg, sizeof(msg)) == -1);
+	CHECK_STR(msg, "parameter 'image' must be a string, got 5");
+	CHECK(validate_json(t, "{\"image\":null}", msg, sizeof(msg)) == -1);
+	CHECK_STR(msg, "parameter 'image' must be a string, got null");
+	CHECK(validate_json(t, "{\"image\":\"busybox\"}", msg, sizeof(msg)) ==
+	      -1);
+	CHECK_STR(msg, "expected 'demo *' but got 'busybox'");
+	CHECK(validate_json(t, "{\"image\":\"demo-1\"}", msg, sizeof(msg)) ==
+	      0);
+	CHECK(validate_json(t, "{\"image\":\"demo\",\"_job_kind_periodic_\":"
+			       "\"1700000000\"}",
+			    msg, sizeof(msg)) == 0);
+
+	/* success: two check-ins one second apart, then the (0.3 s) hold */
+	struct rec rec;
+	struct hostapi_run_hooks hooks = rec_hooks(&rec);
+	char e[256];
+	int64_t t0 = util_monotonic_ms();
+	CHECK(run_json(t, "{\"image\":\"demo-1\"}", &hooks, e, sizeof(e)) ==
+	      BERTH_RUN_SUCCESS);
+	int64_t took = util_monotonic_ms() - t0;
+	CHECK_MSG(took >= 1250 && took < 5000, "took %lld ms", (long long)took);
+	CHECK(rec.n_checkins == 2);
+	CHECK_STR(rec.checkins[0], "progress data: %30");
+	CHECK_STR(rec.checkins[1], "progress data: %60");
+	CHECK(rec.checkin_ms[1] - rec.checkin_ms[0] >= 950);
+	CHECK_CONTAINS(rec.log, "Params: {\"image\":\"demo-1\"}");
+	CHECK_CONTAINS(rec.log, "[2] Holding for 300 ms");
+
+	/* stop during the first wait */
+	hooks = rec_hooks(&rec);
+	rec.stop_on_checkin = true;
+	t0 = util_monotonic_ms();
+	CHECK(run_json(t, "{\"image\":\"demo-1\"}", &hooks, e, sizeof(e)) ==
+	      BERTH_RUN_STOPPED);
+	took = util_monotonic_ms() - t0;
+	CHECK_MSG(took < 500, "stop took %lld ms", (long long)took);
+	CHECK(rec.n_checkins == 1);
+	CHECK_CONTAINS(rec.log, "Exit for receiving stop signal");
+
+	/* JOB_FAILED: fails after 3 s, or stops early when asked */
+	setenv("JOB_FAILED", "1", 1);
+	hooks = rec_hooks(&rec);
+	t0 = util_monotonic_ms();
+	CHECK(run_json(t, "{\"image\":\"demo-1\"}", &hooks, e, sizeof(e)) ==
+	      BERTH_RUN_ERROR);
+	took = util_monotonic_ms() - t0;
+	CHECK_STR(e, "`JOB_FAILED` env is set");
+	CHECK_MSG(took >= 2900 && took < 6000, "took %lld ms", (long long)took);
+	CHECK(rec.n_checkins == 0);
+	hooks = rec_hooks(&rec);
+	rec.stop = true;
+	CHECK(run_json(t, "{\"image\":\"demo-1\"}", &hooks, e, sizeof(e)) ==
+	      BERTH_RUN_STOPPED);
+	unsetenv("JOB_FAILED");
+
+	plugin_release(r, t);
+	plugin_registry_free(r);
+	free(manifest);
+
+	/* a bad setting makes init() refuse the type with its reason */
+	char *tmp = make_tmpdir();
+	char *m2 = xasprintf("%s/demo.yml", tmp);
+	char *text = xasprintf("plugin_dir: %s\n"
+			       "plugins:\n"
+			       "  - name: DEMO\n"
+			       "    file: demo.so\n"
+			       "    max_fails: 5\n"
+			       "    settings: {long_wait_seconds: soon}\n"
+			       "  - name: DEMO\n"
+			       "    file: demo.so\n"
+			       "    priority: 7\n",
+			       plugins);
+	write_file(m2, text);
+	r = plugin_registry_new();
+	CHECK(plugin_registry_load(r, m2, NULL, false, &err) == 0);
+	CHECK_REFUSED(r, "DEMO", "demo.so", "init() failed (returned -1)",
+		      "long_wait_seconds must be a number");
+	/* the second entry of the same name loads, with its override */
+	t = plugin_acquire(r, "DEMO");
+	CHECK(t != NULL && t->priority == 7 && t->max_fails == 3);
+	plugin_release(r, t);
+	plugin_registry_free(r);
+	rm_rf(tmp);
+	free(text);
+	free(m2);
+	free(tmp);
+}
+
+/* --- the SDK example of the README ------------------------------------- */
+
+static void
+test_hello(void)
+{
+	struct plugin_registry *r = plugin_registry_new();
+	struct berr err;
+	char *manifest = xasprintf("%s/plugins/hello.yml", fixtures);
+	CHECK_MSG(plugin_registry_load(r, manifest, test_plugins, false,
+				       &err) == 0,
+		  "%s", err.msg);
+	struct job_type *t = plugin_acquire(r, "HELLO");
+	CHECK(t != NULL);
+	if (t) {
+		char msg[256];
+		CHECK(validate_json(t, "{\"who\":1}", msg, sizeof(msg)) == -1);
+		CHECK_STR(msg, "parameter 'who' (a string) is required");
+		CHECK(validate_json(t, "{\"who\":\"world\"}", msg,
+				    sizeof(msg)) == 0);
+		struct rec rec;
+		struct hostapi_run_hooks hooks = rec_hooks(&rec);
+		CHECK(run_json(t, "{\"who\":\"world\"}", &hooks, msg,
+			       sizeof(msg)) == BERTH_RUN_SUCCESS);
+		CHECK_STR(rec.log, "[1] hello, world\n");
+		CHECK(rec.n_checkins == 1);
+		hooks = rec_hooks(&rec);
+		rec.stop = true;
+		CHECK(run_json(t, "{\"who\":\"world\"}", &hooks, msg,
+			       sizeof(msg)) == BERTH_RUN_STOPPED);
+	}
+	plugin_release(r, t);
+	plugin_registry_free(r);
+	free(manifest);
+}
+
+/* --- the host API table itself ------------------------------------------ */
+
+static void
+test_hostapi(void)
+{
+	const struct berth_host_api *api = hostapi_table();
+	CHECK(api->size == sizeof(struct berth_host_api));
+	CHECK(BERTH_HOST_HAS(api, log));
+	CHECK(BERTH_HOST_HAS(api, type_state));
+
+	/* an older host (smaller table) lacks the later calls */
+	struct berth_host_api old = *api;
+	old.size = (uint32_t)offsetof(struct berth_host_api, params_json);
+	CHECK(BERTH_HOST_HAS(&old, job_revision));
+	CHECK(!BERTH_HOST_HAS(&old, params_json));
+	CHECK(!BERTH_HOST_HAS(&old, type_state));
+
+	/* settings getters in an init context */
+	cJSON *s = cJSON_Parse("{\"s\":\"x\",\"n\":2.5,\"b\":false,"
+			       "\"o\":{\"k\":[1]},\"z\":null}");
+	struct hostapi_ctx c;
+	hostapi_ctx_init_load(&c, "T", s);
+	struct berth_job_ctx *ctx = &c.pub;
+	double n = 0;
+	bool b = true;
+	CHECK(berth_setting_type(ctx, "s") == BERTH_JSON_STRING);
+	CHECK(berth_setting_type(ctx, "z") == BERTH_JSON_NULL);
+	CHECK(berth_setting_type(ctx, "o") == BERTH_JSON_OBJECT);
+	CHECK(berth_setting_type(ctx, "nope") == BERTH_JSON_ABSENT);
+	CHECK(berth_setting_type(ctx, NULL) == BERTH_JSON_ABSENT);
+	CHECK_STR(berth_setting_string(ctx, "s"), "x");
+	CHECK(berth_setting_string(ctx, "n") == NULL);
+	CHECK(berth_setting_number(ctx, "n", &n) && n == 2.5);
+	CHECK(!berth_setting_number(ctx, "s", &n));
+	CHECK(berth_setting_bool(ctx, "b", &b) && !b);
+	CHECK_STR(berth_setting_json(ctx, "o"), "{\"k\":[1]}");
+	CHECK(berth_setting_json(ctx, "nope") == NULL);
+	CHECK_STR(berth_params_json(ctx), "{}");
+	CHECK(berth_param_type(ctx, "s") == BERTH_JSON_ABSENT);
+	CHECK(berth_checkin(ctx, "x") == -1);
+	CHECK(!berth_stop_requested(ctx));
+	CHECK_STR(berth_job_id(ctx), "");
+	CHECK(berth_job_revision(ctx) == 0);
+	CHECK(berth_property(ctx, "core_url") == NULL);
+	CHECK(berth_type_state(ctx) == NULL);
+	berth_log_error(ctx, "boom %d\nsecond line", 42);
+	CHECK_STR(c.last_error, "boom 42 second line");
+	hostapi_ctx_fini(&c);
+
+	/* parameter getters in a validate context; a non-object reads as {} */
+	cJSON *arr = cJSON_Parse("[1,2]");
+	hostapi_ctx_init_validate(&c, "T", &n, s, arr);
+	CHECK_STR(berth_params_json(ctx), "{}");
+	CHECK(berth_param_type(ctx, "s") == BERTH_JSON_ABSENT);
+	CHECK(berth_type_state(ctx) == &n);
+	hostapi_ctx_fini(&c);
+	hostapi_ctx_init_validate(&c, "T", NULL, NULL, s);
+	CHECK(berth_param_type(ctx, "b") == BERTH_JSON_BOOL);
+	CHECK(berth_param_bool(ctx, "b", &b) && !b);
+	CHECK(berth_param_type(ctx, "n") == BERTH_JSON_NUMBER);
+	CHECK_STR(berth_param_json(ctx, "s"), "\"x\"");
+	CHECK(berth_setting_type(ctx, "s") == BERTH_JSON_ABSENT);
+	hostapi_ctx_fini(&c);
+
+	/* a foreign ctx pointer is answered with neutral values */
+	struct berth_job_ctx fake = {sizeof(fake), api, NULL, NULL};
+	CHECK(berth_checkin(&fake, "x") == -1);
+	CHECK_STR(berth_job_id(&fake), "");
+	CHECK(berth_param_string(&fake, "s") == NULL);
+	berth_log_info(&fake, "logged without a context");
+
+	cJSON_Delete(arr);
+	cJSON_Delete(s);
+}
+
+int
+main(void)
+{
+	test_plugins = need_env("BERTH_TEST_PLUGINS");
+	plugins = need_env("BERTH_PLUGINS");
+	fixtures = need_env("BERTH_FIXTURES");
+	unsetenv("JOB_FAILED");
+
+	test_hostapi();
+	test_refusals_and_loads();
+	test_file_checks();
+	test_reload();
+	test_reload_race();
+	test_demo();
+	test_hello();
+	TEST_DONE();
+}
