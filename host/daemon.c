@@ -61,7 +61,7 @@ start_redis(struct berthd *d, struct berr *err)
 {
 	struct berth_config *cfg = d->cfg;
 	struct redis_target t;
-	memset(&t, 0, sizeof(t));
+	redis_target_init(&t);
 	if (strcmp(cfg->redis_url, "embedded") == 0) {
 		if (embedded_redis_start(cfg->redis_server, cfg->data_dir,
 					 cfg->redis_appendfsync, &d->embedded,
@@ -71,6 +71,8 @@ start_redis(struct berthd *d, struct berr *err)
 	} else if (redis_url_parse(cfg->redis_url, &t, err) < 0) {
 		return -1;
 	}
+	if (t.idle_timeout_seconds < 0) /* the URL's value wins (spec 11.3) */
+		t.idle_timeout_seconds = (int)cfg->idle_timeout_second;
 	d->redis_url_public = public_redis_url(cfg, &t);
 	d->redis = redis_pool_new(&t, REDIS_CONNECT_TIMEOUT_MS,
 				  REDIS_COMMAND_TIMEOUT_MS);

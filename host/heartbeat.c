@@ -123,7 +123,6 @@ beat(struct heartbeat *hb, bool do_register, struct berr *err)
 			strcat(joined, ",");
 		strcat(joined, names[i]);
 	}
-	plugin_names_free(names);
 
 	char *pools = key_worker_pools(hb->ns);
 	char *pool = key_worker_pool(hb->ns, hb->pool_id);
@@ -134,6 +133,16 @@ beat(struct heartbeat *hb, bool do_register, struct berr *err)
 	snprintf(pid, sizeof(pid), "%d", (int)getpid());
 	redisReply *r = redis_command(hb->redis, err, "SADD", pools,
 				      hb->pool_id, NULL);
+	if (r && r->type == REDIS_REPLY_INTEGER && r->integer == 1 &&
+	    !do_register) {
+		/* our pool was gone from the set: Redis was reset or a reaper
+		 * removed us; register the job types again */
+		freeReplyObject(r);
+		r = NULL;
+		if (register_types(hb, names, n, err) == 0)
+			r = redis_command(hb->redis, err, "SADD", pools,
+					  hb->pool_id, NULL);
+	}
 	if (r) {
 		freeReplyObject(r);
 		r = redis_command(hb->redis, err, "HMSET", pool, "heartbeat_at",
@@ -153,6 +162,7 @@ beat(struct heartbeat *hb, bool do_register, struct berr *err)
 	free(pools);
 	free(pool);
 	free(joined);
+	plugin_names_free(names);
 	return rc;
 }
 

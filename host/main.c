@@ -12,6 +12,7 @@
 #include "log.h"
 #include "manifest.h"
 #include "plugin.h"
+#include "tls_compat.h"
 
 static void
 usage(FILE *f)
@@ -182,6 +183,12 @@ main(int argc, char **argv)
 	for (size_t i = 0; i < cfg.n_warnings; i++)
 		log_warn("%s", cfg.warnings[i]);
 	log_info("berthd %s starting with %s", BERTH_VERSION, cfg.path);
+	if (cfg.https && tls_compat_prepare(&err) < 0) {
+		log_error("%s", err.msg);
+		fprintf(stderr, "berthd: %s\n", err.msg);
+		config_fini(&cfg);
+		return 1;
+	}
 	mg_init_library(cfg.https ? MG_FEATURES_TLS : 0);
 
 	struct berthd d;

@@ -303,6 +303,13 @@ dispatch(struct mg_connection *conn, void *cbdata)
 				 l ? ", " : "", routes[i].method);
 			continue;
 		}
+		/* every body is read (and capped) before the handler runs */
+		if (strcmp(req.method, "GET") != 0 &&
+		    strcmp(req.method, "HEAD") != 0) {
+			int rc = api_read_body(&req);
+			if (rc < 0)
+				return -rc;
+		}
 		int status = routes[i].fn(&req);
 		free(req.body);
 		return status < 0 ? -status : status;

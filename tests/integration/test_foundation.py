@@ -360,7 +360,7 @@ class ConfigErrorTests(unittest.TestCase):
         text = text.replace("workers: 4", "workers: many")
         p = self.run_berthd(text, "--check-config")
         self.assertEqual(p.returncode, 2)
-        self.assertRegex(p.stderr, r"berth\.yml:3:\d+: .*workers")
+        self.assertRegex(p.stderr, r"berth\.yml:4:12: worker_pool\.workers: expected an integer")
 
     def test_unknown_key_warns_then_strict_fails(self):
         text = harbor_config("/tmp/x.sock", "/tmp/x", os.path.join(
