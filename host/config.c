@@ -185,6 +185,8 @@ static const struct cfg_row config_rows[] = {
 	 .offset = CFG_OFF(redis_appendfsync)},
 	{.path = "berth.shutdown_grace_seconds", .type = CT_INT, .def = "30",
 	 .min = 0, .max = 86400, .offset = CFG_OFF(shutdown_grace_seconds)},
+	{.path = "berth.stop_grace_seconds", .type = CT_INT, .def = "60",
+	 .min = 1, .max = 86400, .offset = CFG_OFF(stop_grace_seconds)},
 };
 
 /* One entry of job_loggers / loggers (spec 10.1). Inside the two

@@ -61,6 +61,7 @@ struct berth_config {
 	char *redis_server;    /* embedded: redis-server binary */
 	char *redis_appendfsync; /* embedded: always | everysec | no */
 	int shutdown_grace_seconds;
+	int stop_grace_seconds; /* a job ignoring stop this long is reported */
 
 	/* unknown keys and other non-fatal findings, one "file:line: ..." each */
 	char **warnings;

@@ -12,7 +12,11 @@
 #include "heartbeat.h"
 #include "keys.h"
 #include "log.h"
+#include "queue.h"
+#include "scripts.h"
 #include "secret.h"
+#include "tracker.h"
+#include "worker.h"
 
 #define REDIS_CONNECT_TIMEOUT_MS 5000
 #define REDIS_COMMAND_TIMEOUT_MS 10000
@@ -82,6 +86,29 @@ start_redis(struct berthd *d, struct berr *err)
 	return 0;
 }
 
+/* spec 11.4: MAX_JOB_DURATION_SECONDS, else max_update_hours * 3600
+ * (an integer: Berth fixes quirk Q12). */
+static int64_t
+max_job_duration(const struct berth_config *cfg)
+{
+	const char *env = getenv("MAX_JOB_DURATION_SECONDS");
+	int64_t v;
+	if (env && util_parse_i64(env, 1, INT64_MAX, &v) == 0)
+		return v;
+	return (int64_t)cfg->max_update_hours * 3600;
+}
+
+/* The lowest level any job logger wants. */
+static int
+job_log_level(const struct berth_config *cfg)
+{
+	int lvl = BLOG_FATAL;
+	for (size_t i = 0; i < cfg->n_job_loggers; i++)
+		if (cfg->job_loggers[i].level < lvl)
+			lvl = cfg->job_loggers[i].level;
+	return lvl;
+}
+
 static int
 write_port_file(const char *path, int port, struct berr *err)
 {
@@ -139,9 +166,30 @@ berthd_start(struct berthd *d, struct berth_config *cfg,
 				 d->plugin_dir_override, d->strict, err) < 0)
 		goto fail;
 
+	if (scripts_load_all(d->redis, err) < 0)
+		goto fail;
+	d->tracker = tracker_new(d->redis, d->ns);
+	d->queue = queue_new(d->redis, d->ns);
+
 	d->heartbeat = heartbeat_new(d->redis, d->ns, d->plugins,
 				     cfg->workers);
 	if (heartbeat_start(d->heartbeat, err) < 0)
+		goto fail;
+
+	size_t n_ids = 0;
+	const char *const *ids = heartbeat_worker_ids(d->heartbeat, &n_ids);
+	struct worker_pool_config wc = {
+		.workers = (int)n_ids,
+		.pool_id = heartbeat_pool_id(d->heartbeat),
+		.worker_ids = ids,
+		.shutdown_grace_seconds = cfg->shutdown_grace_seconds,
+		.stop_grace_seconds = cfg->stop_grace_seconds,
+		.max_job_duration_seconds = max_job_duration(cfg),
+		.job_log_level = job_log_level(cfg),
+	};
+	d->workers = worker_pool_new(&wc, d->redis, d->ns, d->plugins,
+				     d->tracker, d->queue);
+	if (worker_pool_start(d->workers, err) < 0)
 		goto fail;
 
 	d->api = api_server_start(d, err);
@@ -162,9 +210,17 @@ berthd_stop(struct berthd *d)
 	d->stopping = true;
 	api_server_stop(d->api);
 	d->api = NULL;
+	if (d->workers)
+		worker_pool_stop(d->workers);
+	worker_pool_free(d->workers);
+	d->workers = NULL;
 	heartbeat_stop(d->heartbeat);
 	heartbeat_free(d->heartbeat);
 	d->heartbeat = NULL;
+	queue_free(d->queue);
+	d->queue = NULL;
+	tracker_free(d->tracker);
+	d->tracker = NULL;
 	plugin_registry_free(d->plugins);
 	d->plugins = NULL;
 	redis_pool_free(d->redis);

@@ -14,6 +14,9 @@
 
 struct heartbeat;
 struct api_server;
+struct tracker;
+struct queue;
+struct worker_pool;
 
 struct berthd {
 	struct berth_config *cfg;
@@ -22,6 +25,9 @@ struct berthd {
 	struct embedded_redis *embedded;
 	struct heartbeat *heartbeat;
 	struct api_server *api;
+	struct tracker *tracker;
+	struct queue *queue;
+	struct worker_pool *workers;
 
 	char *ns;             /* "{namespace}" - key prefix without ':' */
 	char *core_secret;    /* what Authorization: Harbor-Secret must carry */

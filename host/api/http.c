@@ -33,6 +33,10 @@ static const struct route routes[] = {
 	{"GET", "/api/v1/config", api_config_get},
 	{"GET", "/api/v1/plugins", api_plugins_get},
 	{"POST", "/api/v1/plugins/reload", api_plugins_reload},
+	{"POST", "/api/v1/jobs", api_jobs_post},
+	{"GET", "/api/v1/jobs", api_jobs_list},
+	{"GET", "/api/v1/jobs/{}", api_job_get},
+	{"POST", "/api/v1/jobs/{}", api_job_action},
 };
 
 static const char *const error_messages[] = {

@@ -83,5 +83,9 @@ int api_stats_get(struct api_request *req);
 int api_config_get(struct api_request *req);
 int api_plugins_get(struct api_request *req);
 int api_plugins_reload(struct api_request *req);
+int api_jobs_post(struct api_request *req);
+int api_jobs_list(struct api_request *req);
+int api_job_get(struct api_request *req);
+int api_job_action(struct api_request *req);
 
 #endif

@@ -1,0 +1,515 @@
+/* api_jobs.c - the job routes (spec 2.5-2.8):
+ *   POST /api/v1/jobs            submit (Generic, Scheduled; Periodic: 501
+ *                                until the periodic scheduler exists)
+ *   GET  /api/v1/jobs            list (SCAN of stats, or the scheduled zset)
+ *   GET  /api/v1/jobs/{id}       one job's stats
+ *   POST /api/v1/jobs/{id}       action: stop
+ *
+ * Berth saves the stats before it enqueues the message (Go enqueues first):
+ * a worker never has to wait for stats that are not written yet, and a
+ * failed enqueue removes the stats again, so nothing is left half-made. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gojson.h"
+#include "http.h"
+#include "log.h"
+#include "message.h"
+#include "queue.h"
+#include "tracker.h"
+
+/* Delays beyond ~100 years are refused (Go would overflow the epoch). */
+#define MAX_SCHEDULE_DELAY 3153600000.0
+#define SCHEDULED_PAGE_SIZE 20
+
+static cJSON *
+wrap_job(cJSON *stats)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddItemToObject(o, "job", stats);
+	return o;
+}
+
+/* The body failed to decode into the request shape: 500 + 10001 (Go). */
+static int
+json_error(struct api_request *req, const char *what)
+{
+	return api_send_error(req, 500, API_E_JSON, "%s", what);
+}
+
+struct submit {
+	const char *name;
+	const char *kind;
+	double delay;
+	bool unique;
+	const char *cron;
+	const char *hook;
+	const cJSON *params;
+};
+
+/* Decodes and checks the body in the order of spec 2.5. Returns 0 or the
+ * HTTP status already sent. */
+static int
+decode_submit(struct api_request *req, cJSON *doc, struct submit *s,
+	      char *name_buf, size_t name_len)
+{
+	memset(s, 0, sizeof(*s));
+	if (!cJSON_IsObject(doc))
+		return json_error(req, "the request body must be a JSON object");
+	const cJSON *job = cJSON_GetObjectItem(doc, "job");
+	if (job && !cJSON_IsNull(job) && !cJSON_IsObject(job))
+		return json_error(req, "'job' must be a JSON object");
+	/* type errors anywhere in the shape are JSON errors (500) */
+	const cJSON *name = job ? cJSON_GetObjectItem(job, "name") : NULL;
+	const cJSON *params = job ? cJSON_GetObjectItem(job, "parameters") : NULL;
+	const cJSON *meta = job ? cJSON_GetObjectItem(job, "metadata") : NULL;
+	const cJSON *hook = job ? cJSON_GetObjectItem(job, "status_hook") : NULL;
+	if (name && !cJSON_IsNull(name) && !cJSON_IsString(name))
+		return json_error(req, "'job.name' must be a string");
+	if (params && !cJSON_IsNull(params) && !cJSON_IsObject(params))
+		return json_error(req, "'job.parameters' must be a JSON object");
+	if (hook && !cJSON_IsNull(hook) && !cJSON_IsString(hook))
+		return json_error(req, "'job.status_hook' must be a string");
+	if (meta && !cJSON_IsNull(meta) && !cJSON_IsObject(meta))
+		return json_error(req, "'job.metadata' must be a JSON object");
+	const cJSON *kind = meta ? cJSON_GetObjectItem(meta, "kind") : NULL;
+	const cJSON *delay = meta ? cJSON_GetObjectItem(meta, "schedule_delay")
+				  : NULL;
+	const cJSON *cron = meta ? cJSON_GetObjectItem(meta, "cron_spec") : NULL;
+	const cJSON *uniq = meta ? cJSON_GetObjectItem(meta, "unique") : NULL;
+	if (kind && !cJSON_IsNull(kind) && !cJSON_IsString(kind))
+		return json_error(req, "'metadata.kind' must be a string");
+	if (cron && !cJSON_IsNull(cron) && !cJSON_IsString(cron))
+		return json_error(req, "'metadata.cron_spec' must be a string");
+	if (uniq && !cJSON_IsNull(uniq) && !cJSON_IsBool(uniq))
+		return json_error(req, "'metadata.unique' must be a boolean");
+	if (delay && !cJSON_IsNull(delay)) {
+		double v = cJSON_IsNumber(delay) ? delay->valuedouble : -1;
+		if (!cJSON_IsNumber(delay) || v < 0 || v != floor(v) ||
+		    v > 18446744073709551615.0)
+			return json_error(req,
+					  "'metadata.schedule_delay' must be "
+					  "an unsigned integer (seconds)");
+		s->delay = v;
+	}
+
+	if (!job || cJSON_IsNull(job))
+		return api_send_error(req, 400, API_E_BAD_REQUEST,
+				      "empty job request is not allowed");
+	const char *nm = cJSON_IsString(name) ? name->valuestring : "";
+	snprintf(name_buf, name_len, "%s", nm);
+	char *trimmed = util_trim(name_buf);
+	if (!*trimmed)
+		return api_send_error(req, 400, API_E_BAD_REQUEST,
+				      "name of job must be specified");
+	if (!meta || cJSON_IsNull(meta))
+		return api_send_error(req, 400, API_E_BAD_REQUEST,
+				      "metadata of job is missing");
+	s->kind = cJSON_IsString(kind) ? kind->valuestring : "";
+	if (strcmp(s->kind, JOB_KIND_GENERIC) != 0 &&
+	    strcmp(s->kind, JOB_KIND_SCHEDULED) != 0 &&
+	    strcmp(s->kind, JOB_KIND_PERIODIC) != 0)
+		return api_send_error(req, 400, API_E_BAD_REQUEST,
+				      "job kind '%.200s' is not supported, "
+				      "only support 'Generic','Scheduled',"
+				      "'Periodic'",
+				      s->kind);
+	if (strcmp(s->kind, JOB_KIND_SCHEDULED) == 0 && s->delay == 0)
+		return api_send_error(req, 400, API_E_BAD_REQUEST,
+				      "'schedule_delay' must be specified for "
+				      "Scheduled job");
+	if (strcmp(s->kind, JOB_KIND_SCHEDULED) == 0 &&
+	    s->delay > MAX_SCHEDULE_DELAY)
+		return api_send_error(req, 400, API_E_BAD_REQUEST,
+				      "'schedule_delay' of %.0f s is too far "
+				      "in the future (at most %.0f)",
+				      s->delay, MAX_SCHEDULE_DELAY);
+	s->cron = cJSON_IsString(cron) ? cron->valuestring : "";
+	if (strcmp(s->kind, JOB_KIND_PERIODIC) == 0 && !*s->cron)
+		return api_send_error(req, 400, API_E_BAD_REQUEST,
+				      "'cron_spec' must be specified for the "
+				      "Periodic job");
+	s->name = trimmed;
+	s->unique = cJSON_IsTrue(uniq);
+	s->hook = cJSON_IsString(hook) ? hook->valuestring : "";
+	s->params = cJSON_IsObject(params) ? params : NULL;
+	return 0;
+}
+
+static void
+fill_stats(struct job_stats *st, const char *id, const struct submit *s,
+	   int64_t now, int64_t run_at)
+{
+	memset(st, 0, sizeof(*st));
+	st->id = xstrdup(id);
+	st->name = xstrdup(s->name);
+	st->kind = xstrdup(s->kind);
+	st->status = xstrdup(run_at ? JOB_STATUS_SCHEDULED : JOB_STATUS_PENDING);
+	st->unique = s->unique;
+	st->ref_link = xasprintf("/api/v1/jobs/%s", id);
+	st->enqueue_time = now;
+	st->update_time = now;
+	st->run_at = run_at;
+	if (*s->hook)
+		st->web_hook_url = xstrdup(s->hook);
+	if (s->params && cJSON_GetArraySize(s->params) > 0)
+		st->parameters = cJSON_Duplicate(s->params, true);
+}
+
+/* Removes stats saved for a submission that could not be enqueued. */
+static void
+forget_stats(struct berthd *d, const char *id)
+{
+	struct berr err;
+	berr_clear(&err);
+	char *key = xasprintf("%s:job_stats:%s", d->ns, id);
+	char *track = xasprintf("%s:job_track:inprogress", d->ns);
+	redisReply *r = redis_command(d->redis, &err, "DEL", key, NULL);
+	if (r) {
+		freeReplyObject(r);
+		r = redis_command(d->redis, &err, "HDEL", track, id, NULL);
+	}
+	if (r)
+		freeReplyObject(r);
+	else
+		log_warn("cannot remove stats of unqueued job %s: %s", id,
+			 err.msg);
+	free(key);
+	free(track);
+}
+
+int
+api_jobs_post(struct api_request *req)
+{
+	struct berthd *d = req->d;
+	const char *end = NULL;
+	cJSON *doc = cJSON_ParseWithLengthOpts(req->body ? req->body : "",
+					       req->body_len, &end, 0);
+	if (!doc) {
+		size_t off = end && req->body ? (size_t)(end - req->body) : 0;
+		return api_send_error(req, 500, API_E_JSON,
+				      "malformed JSON at byte %zu", off);
+	}
+	struct submit s;
+	char name_buf[256];
+	int rc = decode_submit(req, doc, &s, name_buf, sizeof(name_buf));
+	if (rc) {
+		cJSON_Delete(doc);
+		return rc;
+	}
+	if (strcmp(s.kind, JOB_KIND_PERIODIC) == 0) {
+		cJSON_Delete(doc);
+		return api_send_error(req, 501, API_E_LAUNCH,
+				      "Periodic jobs are not supported by this "
+				      "version of berthd yet");
+	}
+	struct job_type *t = plugin_acquire(d->plugins, s.name);
+	if (!t) {
+		rc = api_send_error(req, 400, API_E_BAD_REQUEST,
+				    "job with name '%.200s' is unknown", s.name);
+		cJSON_Delete(doc);
+		return rc;
+	}
+	char msg[1024];
+	int invalid = plugin_validate(t, s.params, msg, sizeof(msg));
+	plugin_release(d->plugins, t);
+	if (invalid) {
+		rc = api_send_error(req, 400, API_E_BAD_REQUEST, "%s", msg);
+		cJSON_Delete(doc);
+		return rc;
+	}
+
+	char id[25];
+	util_hex24(id);
+	int64_t now = util_now();
+	int64_t run_at = strcmp(s.kind, JOB_KIND_SCHEDULED) == 0
+				 ? now + (int64_t)s.delay
+				 : 0;
+	struct job_stats st;
+	fill_stats(&st, id, &s, now, run_at);
+	struct berr err;
+	berr_clear(&err);
+	if (tracker_save(d->tracker, &st, &err) < 0) {
+		rc = api_send_error(req, 500, API_E_LAUNCH, "%s", err.msg);
+		goto out;
+	}
+	struct job_message m = {
+		.name = (char *)s.name,
+		.id = id,
+		.t = now,
+		.args = (cJSON *)s.params,
+		.unique = s.unique,
+	};
+	enum queue_enqueue_result qr = queue_enqueue(d->queue, &m, run_at,
+						     &err);
+	if (qr != QUEUE_ENQUEUED) {
+		forget_stats(d, id);
+		if (qr == QUEUE_DUPLICATE)
+			rc = api_send_error(req, 500, API_E_LAUNCH,
+					    "job '%.200s' can not be enqueued, "
+					    "please check the job metatdata",
+					    s.name);
+		else
+			rc = api_send_error(req, 500, API_E_LAUNCH, "%s",
+					    err.msg);
+		goto out;
+	}
+	cJSON *j = job_stats_to_json(&st, false);
+	cJSON_DeleteItemFromObjectCaseSensitive(j, "revision");
+	rc = api_send_json(req, 202, wrap_job(j));
+out:
+	job_stats_fini(&st);
+	cJSON_Delete(doc);
+	return rc;
+}
+
+int
+api_job_get(struct api_request *req)
+{
+	struct berthd *d = req->d;
+	const char *id = req->params[0];
+	struct job_stats st;
+	struct berr err;
+	berr_clear(&err);
+	memset(&st, 0, sizeof(st));
+	int rc = tracker_load(d->tracker, id, &st, &err);
+	if (rc < 0)
+		return api_send_error(req, 500, API_E_GET_STATS, "%s", err.msg);
+	if (rc > 0)
+		return api_send_error(req, 404, API_E_NOT_FOUND, "%s", id);
+	cJSON *j = job_stats_to_json(&st, false);
+	job_stats_fini(&st);
+	return api_send_json(req, 200, wrap_job(j));
+}
+
+int
+api_job_action(struct api_request *req)
+{
+	struct berthd *d = req->d;
+	const char *id = req->params[0];
+	cJSON *doc = cJSON_ParseWithLength(req->body ? req->body : "",
+					   req->body_len);
+	const cJSON *action = doc ? cJSON_GetObjectItem(doc, "action") : NULL;
+	if (!doc || !cJSON_IsObject(doc) ||
+	    (action && !cJSON_IsNull(action) && !cJSON_IsString(action))) {
+		cJSON_Delete(doc);
+		return api_send_error(req, 500, API_E_JSON,
+				      "the body must be {\"action\":\"stop\"}");
+	}
+	const char *a = cJSON_IsString(action) ? action->valuestring : "";
+	if (strcmp(a, "stop") != 0) {
+		int rc = api_send_error(req, 501, API_E_UNKNOWN_ACTION,
+					"command: %.200s", a);
+		cJSON_Delete(doc);
+		return rc;
+	}
+	cJSON_Delete(doc);
+
+	struct job_stats st;
+	struct berr err;
+	berr_clear(&err);
+	memset(&st, 0, sizeof(st));
+	int rc = tracker_load(d->tracker, id, &st, &err);
+	if (rc < 0)
+		return api_send_error(req, 500, API_E_STOP, "%s", err.msg);
+	if (rc > 0)
+		return api_send_error(req, 404, API_E_NOT_FOUND, "%s", id);
+	if (st.kind && strcmp(st.kind, JOB_KIND_PERIODIC) == 0) {
+		job_stats_fini(&st);
+		return api_send_error(req, 501, API_E_STOP,
+				      "stopping Periodic jobs is not supported "
+				      "by this version of berthd yet");
+	}
+	if (job_status_final(st.status)) {
+		log_warn("stop of job %s ignored: it is already %s", id,
+			 st.status);
+		job_stats_fini(&st);
+		return api_send_empty(req, 204);
+	}
+	char *current = NULL;
+	enum tracker_cas cas = tracker_set_status(d->tracker, &st,
+						  JOB_STATUS_STOPPED, &current,
+						  &err);
+	if (cas == TRACKER_MISMATCH) {
+		rc = api_send_error(req, 500, API_E_STOP,
+				    "stop: {\"code\":10016,\"message\":"
+				    "\"mismatch job status\",\"details\":"
+				    "\"current %s, setting to Stopped\"}",
+				    current ? current : "");
+		free(current);
+		job_stats_fini(&st);
+		return rc;
+	}
+	free(current);
+	if (cas == TRACKER_REDIS_ERROR) {
+		rc = api_send_error(req, 500, API_E_STOP, "stop: %s", err.msg);
+		job_stats_fini(&st);
+		return rc;
+	}
+	if (st.kind && strcmp(st.kind, JOB_KIND_SCHEDULED) == 0 &&
+	    queue_unschedule(d->queue, st.run_at, id, &err) < 0)
+		log_warn("stopped job %s: cannot remove it from the scheduled "
+			 "set: %s",
+			 id, err.msg);
+	log_info("job %s (%s) stopped", id, st.name ? st.name : "");
+	job_stats_fini(&st);
+	return api_send_empty(req, 204);
+}
+
+/* Parses an unsigned query value; false when absent or invalid. */
+static bool
+query_u32(const struct api_request *req, const char *name, uint32_t *out)
+{
+	char buf[32];
+	if (!req->query ||
+	    mg_get_var(req->query, strlen(req->query), name, buf, sizeof(buf)) <
+		    0)
+		return false;
+	int64_t v;
+	if (util_parse_i64(buf, 0, UINT32_MAX, &v) < 0)
+		return false;
+	*out = (uint32_t)v;
+	return true;
+}
+
+static bool
+query_str(const struct api_request *req, const char *name, char *buf,
+	  size_t n)
+{
+	return req->query &&
+	       mg_get_var(req->query, strlen(req->query), name, buf, n) >= 0;
+}
+
+static void
+append_stats(struct berthd *d, cJSON *arr, const char *id)
+{
+	struct job_stats st;
+	struct berr err;
+	berr_clear(&err);
+	memset(&st, 0, sizeof(st));
+	if (tracker_load(d->tracker, id, &st, &err) != 0)
+		return; /* skipped, as Go does */
+	cJSON_AddItemToArray(arr, job_stats_to_json(&st, false));
+	job_stats_fini(&st);
+}
+
+static int
+list_error(struct api_request *req, const char *extras, const char *why)
+{
+	/* spec 2.8: message carries the query extras as JSON */
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddNumberToObject(o, "code", API_E_GET_JOBS);
+	char *msg = xasprintf("failed to get scheduled jobs, q=%s", extras);
+	cJSON_AddStringToObject(o, "message", msg);
+	cJSON_AddStringToObject(o, "details", why);
+	free(msg);
+	char *body = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	mg_printf(req->conn,
+		  "HTTP/1.1 500 Internal Server Error\r\n"
+		  "Content-Type: application/json\r\n"
+		  "Content-Length: %zu\r\n\r\n%s",
+		  strlen(body), body);
+	free(body);
+	return 500;
+}
+
+int
+api_jobs_list(struct api_request *req)
+{
+	struct berthd *d = req->d;
+	uint32_t page = 1, size = 25, v;
+	if (query_u32(req, "page_number", &v) && v > 1)
+		page = v;
+	if (query_u32(req, "page_size", &v) && v > 0)
+		size = v;
+	char kind[64] = "", cursor_s[32] = "0";
+	query_str(req, "kind", kind, sizeof(kind));
+	int64_t cursor = 0;
+	if (query_str(req, "cursor", cursor_s, sizeof(cursor_s)) &&
+	    util_parse_i64(cursor_s, INT32_MIN, INT32_MAX, &cursor) < 0)
+		cursor = 0;
+	struct berr err;
+	berr_clear(&err);
+	cJSON *arr = cJSON_CreateArray();
+	char hdr[96];
+
+	if (strcmp(kind, JOB_KIND_SCHEDULED) == 0) {
+		char *key = xasprintf("%s:scheduled", d->ns);
+		char off[24], cnt[24];
+		snprintf(off, sizeof(off), "%llu",
+			 (unsigned long long)(page - 1) * SCHEDULED_PAGE_SIZE);
+		snprintf(cnt, sizeof(cnt), "%d", SCHEDULED_PAGE_SIZE);
+		redisReply *r = redis_command(d->redis, &err, "ZRANGEBYSCORE",
+					      key, "-inf", "+inf", "WITHSCORES",
+					      "LIMIT", off, cnt, NULL);
+		redisReply *c = r ? redis_command(d->redis, &err, "ZCARD", key,
+						  NULL)
+				  : NULL;
+		free(key);
+		if (!r || !c || r->type != REDIS_REPLY_ARRAY ||
+		    c->type != REDIS_REPLY_INTEGER) {
+			if (r)
+				freeReplyObject(r);
+			if (c)
+				freeReplyObject(c);
+			cJSON_Delete(arr);
+			return list_error(req, "{\"Kind\":\"Scheduled\"}",
+					  err.msg[0] ? err.msg
+						     : "unexpected reply");
+		}
+		for (size_t i = 0; i + 1 < r->elements; i += 2) {
+			struct job_message m;
+			struct berr perr;
+			if (message_parse(r->element[i]->str,
+					  r->element[i]->len, &m, &perr) < 0)
+				continue;
+			char *jid;
+			if (m.args &&
+			    cJSON_GetObjectItemCaseSensitive(
+				    m.args, "_job_kind_periodic_"))
+				jid = xasprintf("%s@%s", m.id,
+						r->element[i + 1]->str);
+			else
+				jid = xstrdup(m.id);
+			append_stats(d, arr, jid);
+			free(jid);
+			message_fini(&m);
+		}
+		snprintf(hdr, sizeof(hdr), "Total-Count: %lld\r\n",
+			 (long long)c->integer);
+		freeReplyObject(r);
+		freeReplyObject(c);
+		return api_send_json_headers(req, 200, hdr, arr);
+	}
+
+	char *match = xasprintf("%s:job_stats:*", d->ns);
+	char cur[24], count[24];
+	snprintf(cur, sizeof(cur), "%lld", (long long)cursor);
+	snprintf(count, sizeof(count), "%u", size);
+	redisReply *r = redis_command(d->redis, &err, "SCAN", cur, "MATCH",
+				      match, "COUNT", count, NULL);
+	free(match);
+	if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+		char extras[128];
+		snprintf(extras, sizeof(extras),
+			 "{\"Cursor\":%lld,\"Kind\":\"%s\"}", (long long)cursor,
+			 kind);
+		if (r)
+			freeReplyObject(r);
+		cJSON_Delete(arr);
+		return list_error(req, extras,
+				  err.msg[0] ? err.msg : "unexpected reply");
+	}
+	const redisReply *keys = r->element[1];
+	for (size_t i = 0; i < keys->elements; i++) {
+		const char *k = keys->element[i]->str;
+		const char *colon = strrchr(k, ':');
+		if (colon && colon[1])
+			append_stats(d, arr, colon + 1);
+	}
+	snprintf(hdr, sizeof(hdr), "Next-Cursor: %s\r\n", r->element[0]->str);
+	freeReplyObject(r);
+	return api_send_json_headers(req, 200, hdr, arr);
+}
