@@ -51,12 +51,16 @@ enum queue_enqueue_result queue_enqueue(struct queue *q,
 int queue_unschedule(struct queue *q, int64_t run_at, const char *job_id,
 		     struct berr *err);
 
-/* A claimed message. */
+/* A claimed message. A message that does not parse is still claimed (it
+ * sits in the in-progress list): parsed is false, parse_error says why, and
+ * msg is zeroed; the caller finishes it without retry. */
 struct queue_claim {
 	char *raw;            /* the exact bytes in the in-progress list */
 	char *type;           /* job type of the queue it came from */
 	char *queue_key;
 	char *inprogress_key;
+	bool parsed;
+	char *parse_error;    /* NULL when parsed */
 	struct job_message msg;
 };
 void queue_claim_fini(struct queue_claim *c);
@@ -77,8 +81,14 @@ int queue_finish(struct queue *q, const char *pool_id,
 		 int64_t retry_at, struct berr *err);
 
 /* Blocks up to timeout_ms on the wake-up list (BRPOP). Returns 1 when woken,
- * 0 on timeout, -1 on error. */
+ * 0 on timeout, -1 on error. The read timeout of the thread's connection is
+ * lengthened for this one command (and restored), so a pool command timeout
+ * shorter than timeout_ms is fine. Fractional timeouts need Redis >= 6;
+ * older servers are detected and waited on in whole seconds. */
 int queue_wait_wakeup(struct queue *q, int timeout_ms, struct berr *err);
+/* Pushes count (at most 64) wake-ups, e.g. to end idle waits at shutdown.
+ * Errors are ignored (a lost wake-up costs one idle wait). */
+void queue_wake(struct queue *q, size_t count);
 
 /* spec 5.6: moves every due member of zset ("scheduled" or "retry") to its
  * queue (or to dead when its type is not in types). Returns how many moved

@@ -49,28 +49,39 @@ enum script_id {
 	SCRIPT_STALE_LOCKS,
 	/* spec 8.7 / 2.7. KEYS: zset. ARGV: score, job id.
 	 * Removes the members with that score whose decoded "id" equals the
-	 * job id; returns the number removed. Each removed message whose
-	 * "unique" is true also deletes its unique key: ARGV[3] is the
-	 * NS:unique: prefix and the key is rebuilt by the caller, so the
-	 * script returns the removed raw messages instead:
-	 * returns an array of the removed raw messages. */
+	 * job id and returns them as an array of raw messages (empty when
+	 * none matched): the count is its length, the last removed member
+	 * its last element. Deleting the unique key of a removed message
+	 * with "unique":true is left to the caller (message_unique_key). */
 	SCRIPT_ZREM_BY_ID,
 	SCRIPT__COUNT
 };
 
-/* Runs a script on this thread's connection. nkeys keys then nargs args
- * (binary-safe lengths optional: NULL means strlen). Returns the reply
+/* Runs a script on this thread's connection: nkeys keys then nargs args,
+ * NUL-terminated (script_run_lens below takes lengths). Returns the reply
  * (caller frees) or NULL with err on a connection error. A Lua error comes
- * back as a REDIS_REPLY_ERROR reply. */
+ * back as a REDIS_REPLY_ERROR reply. Words a script returns ("ok", "dup",
+ * "none", a status) arrive as REDIS_REPLY_STRING, a Lua nil as
+ * REDIS_REPLY_NIL, tables as REDIS_REPLY_ARRAY. Thread-safe: the SHA1 of
+ * each script is cached process-wide under a mutex. */
 redisReply *script_run(struct redis_pool *p, struct berr *err,
 		       enum script_id id, int nkeys, const char **keys,
 		       int nargs, const char **args);
+
+/* Same with binary-safe lengths: klens/alens give the length of each key
+ * and argument (either may be NULL: strlen). */
+redisReply *script_run_lens(struct redis_pool *p, struct berr *err,
+			    enum script_id id, int nkeys, const char **keys,
+			    const size_t *klens, int nargs, const char **args,
+			    const size_t *alens);
 
 /* Loads every script (SCRIPT LOAD); called at start-up so a broken script is
  * found early. */
 int scripts_load_all(struct redis_pool *p, struct berr *err);
 
-/* The Lua source (for tests and docs). */
+/* The Lua source (for tests and docs); NULL for an unknown id. */
 const char *script_source(enum script_id id);
+/* Short name ("status_cas", "fetch", ...) for messages. */
+const char *script_name(enum script_id id);
 
 #endif

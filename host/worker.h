@@ -34,12 +34,32 @@ struct worker_pool *worker_pool_new(const struct worker_pool_config *cfg,
 /* Starts the workers, the requeuers and the recovery loop. */
 int worker_pool_start(struct worker_pool *wp, struct berr *err);
 /* Graceful stop: no more fetches; running jobs get shutdown_grace_seconds
- * to finish, then are asked to stop (stop_requested() turns true); messages
- * of jobs still running are left in-progress for recovery. */
+ * to finish, then are asked to stop (stop_requested() turns true) for up
+ * to stop_grace_seconds (10 when 0); messages of jobs still running, and
+ * of jobs that returned BERTH_RUN_STOPPED because of this stop, are left
+ * in-progress for recovery (spec 9.1/9.2: the re-run resets the stats to a
+ * new revision). Returns even when some run() never returns: those threads
+ * are left behind (see worker_pool_abandoned). Call before heartbeat_stop,
+ * so the pool's in-progress messages become recoverable only once nobody
+ * of this pool works on them any more. */
 void worker_pool_stop(struct worker_pool *wp);
 void worker_pool_free(struct worker_pool *wp);
 
-/* Number of jobs running now (for stats and tests). */
+/* Number of jobs running now (for stats and tests): workers holding a
+ * claim, from the fetch until just before the finishing transaction, plus
+ * runs abandoned by worker_pool_stop until their run() returns. */
 size_t worker_pool_busy(struct worker_pool *wp);
+
+/* After worker_pool_stop: how many threads are still inside a plugin's
+ * run() that ignored the stop. While it is non-zero the caller must keep
+ * the plugin registry loaded (no plugin_registry_free: its code is still
+ * running) and should simply exit; worker_pool_free then leaks the pool's
+ * memory instead of freeing what those threads may read. */
+size_t worker_pool_abandoned(struct worker_pool *wp);
+
+/* Runs a recovery pass (dead pools, orphaned in-progress messages) now
+ * instead of at the next 30 s tick; call it after a plugin reload added
+ * job types. Returns at once. */
+void worker_pool_recover_now(struct worker_pool *wp);
 
 #endif

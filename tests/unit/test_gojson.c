@@ -1,0 +1,289 @@
+/* test_gojson.c - gojson: JSON text byte-identical to Go's encoding/json.
+ *
+ * The expected strings are what Go (>= 1.22) prints for
+ * json.Marshal(v) where v came from json.Unmarshal of the input into an
+ * interface{}: sorted map keys, HTML escapes, \b and \f by name, float64
+ * numbers in shortest form with ES6-like exponent cut-offs. */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "gojson.h"
+#include "testlib.h"
+
+struct json_case {
+	const char *in;   /* JSON text parsed by cJSON */
+	const char *want; /* Go's output */
+};
+
+static const struct json_case json_cases[] = {
+	/* scalars */
+	{"null", "null"},
+	{"true", "true"},
+	{"false", "false"},
+	{"\"\"", "\"\""},
+	{"{}", "{}"},
+	{"[]", "[]"},
+	/* map keys sorted by bytes: "" < "B" < "_" < "a" < "aa" < "b" */
+	{"{\"b\":1,\"a\":2,\"B\":3,\"_\":4,\"aa\":5,\"\":6}",
+	 "{\"\":6,\"B\":3,\"_\":4,\"a\":2,\"aa\":5,\"b\":1}"},
+	/* multi-byte keys sort after ASCII ("Z" 5A < "z" 7A < "é" C3) */
+	{"{\"\xc3\xa9\":1,\"z\":2,\"Z\":3}",
+	 "{\"Z\":3,\"z\":2,\"\xc3\xa9\":1}"},
+	/* a Go map keeps the last of duplicate keys */
+	{"{\"a\":1,\"b\":0,\"a\":2}", "{\"a\":2,\"b\":0}"},
+	/* whitespace dropped, arrays keep their order */
+	{" { \"a\" : [ 3 , 1 , 2 ] , \"b\" : { } } ",
+	 "{\"a\":[3,1,2],\"b\":{}}"},
+	/* nested objects sorted at every level, inside arrays too */
+	{"{\"z\":[{\"b\":null,\"a\":true}],\"y\":{\"d\":{\"c\":false,"
+	 "\"a\":[[],{}]}}}",
+	 "{\"y\":{\"d\":{\"a\":[[],{}],\"c\":false}},\"z\":[{\"a\":true,"
+	 "\"b\":null}]}"},
+	/* HTML escapes; '/' is not escaped (and "\/" reads as '/') */
+	{"{\"h\":\"<a href=\\\"x\\\">&amp;</a>\"}",
+	 "{\"h\":\"\\u003ca href=\\\"x\\\"\\u003e\\u0026amp;\\u003c/a"
+	 "\\u003e\"}"},
+	{"\"a/b\\/c\"", "\"a/b/c\""},
+	/* keys are escaped the same way */
+	{"{\"<k&>\":\"v\"}", "{\"\\u003ck\\u0026\\u003e\":\"v\"}"},
+	/* backslash and quote */
+	{"\"q\\\"b\\\\\"", "\"q\\\"b\\\\\""},
+	/* U+2028 / U+2029, from escapes and from raw bytes */
+	{"\"\\u2028x\\u2029\"", "\"\\u2028x\\u2029\""},
+	{"\"\xe2\x80\xa8\xe2\x80\xa9\"", "\"\\u2028\\u2029\""},
+	/* control characters: \n \r \t \b \f by name, others \u00xx
+	 * (lowercase hex); DEL (0x7f) is copied */
+	{"\"a\\u0001b\\u001fc\\n\\r\\t\\b\\f\\u007f\\u000b\"",
+	 "\"a\\u0001b\\u001fc\\n\\r\\t\\b\\f\x7f\\u000b\""},
+	{"\"\\u001B[0m\"", "\"\\u001b[0m\""},
+	/* unicode is copied, escapes are decoded (incl. surrogate pairs) */
+	{"\"h\xc3\xa9llo \xe4\xb8\x96\xe7\x95\x8c \xf0\x9f\x98\x80\"",
+	 "\"h\xc3\xa9llo \xe4\xb8\x96\xe7\x95\x8c \xf0\x9f\x98\x80\""},
+	{"\"\\u00e9\\ud83d\\ude00\\uFFFD\"",
+	 "\"\xc3\xa9\xf0\x9f\x98\x80\xef\xbf\xbd\""},
+	/* invalid UTF-8 in a decoded string: Go's decoder turns each bad
+	 * byte into U+FFFD, which the encoder then copies as raw bytes */
+	{"\"a\xffz\"", "\"a\xef\xbf\xbdz\""},
+	{"\"\xc3\x28\"", "\"\xef\xbf\xbd(\""},
+	{"\"\xed\xa0\x80\"", "\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\""},
+	{"\"\xc0\xaf\"", "\"\xef\xbf\xbd\xef\xbf\xbd\""},
+	{"\"\xf4\x90\x80\x80\"",
+	 "\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\""},
+	{"\"x\xe2\x82\"", "\"x\xef\xbf\xbd\xef\xbf\xbd\""},
+	{"\"\xf0\x9f\x98\"", "\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\""},
+	/* overlong forms and bytes past U+10FFFF; U+0800 and U+10000 are
+	 * the smallest valid 3- and 4-byte forms */
+	{"\"\xe0\x80\xaf\"", "\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\""},
+	{"\"\xf0\x80\x80\xaf\"",
+	 "\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\""},
+	{"\"\xf5\x80\x80\x80\"",
+	 "\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\""},
+	{"\"\xe0\xa0\x80\xf0\x90\x80\x80\"", "\"\xe0\xa0\x80\xf0\x90\x80\x80\""},
+	/* keys with invalid bytes become U+FFFD before sorting: both keys
+	 * below are the same Go map key, the last value wins */
+	{"{\"\xff\":1,\"\xef\xbf\xbd\":2,\"a\":0}",
+	 "{\"a\":0,\"\xef\xbf\xbd\":2}"},
+	/* numbers are float64 */
+	{"[0,-0,5,-5,2.5,1e21,1e20,0.000001,1e-7,123456789.123,0.1]",
+	 "[0,-0,5,-5,2.5,1e+21,100000000000000000000,0.000001,1e-7,"
+	 "123456789.123,0.1]"},
+	{"[9007199254740992,9007199254740993,-9007199254740992,"
+	 "12345678901234567890,1.5E-10,1.0,100e-2,5e-324]",
+	 "[9007199254740992,9007199254740992,-9007199254740992,"
+	 "12345678901234567000,1.5e-10,1,1,5e-324]"},
+	{"{\"n\":1.7e+09,\"f\":1.2345678901234e+19,\"p\":0.30000000000000004}",
+	 "{\"f\":12345678901234000000,\"n\":1700000000,"
+	 "\"p\":0.30000000000000004}"},
+};
+
+struct num_case {
+	double d;
+	const char *want;
+};
+
+static void
+num_cases_check(void)
+{
+	const struct num_case cases[] = {
+		{0.0, "0"},
+		{-0.0, "-0"},
+		{5, "5"},
+		{-5, "-5"},
+		{2.5, "2.5"},
+		{0.1, "0.1"},
+		{0.3, "0.3"},
+		{1.0 / 3.0, "0.3333333333333333"},
+		{-100.5, "-100.5"},
+		{123456789.123, "123456789.123"},
+		{1e20, "100000000000000000000"},
+		{1e21, "1e+21"},
+		{-1e21, "-1e+21"},
+		{999999999999999999999.0, "1e+21"},
+		{1.5e21, "1.5e+21"},
+		{1e22, "1e+22"},
+		{1e100, "1e+100"},
+		{1.7976931348623157e308, "1.7976931348623157e+308"},
+		{0.000001, "0.000001"},
+		{0.0000012, "0.0000012"},
+		/* Go's floatEncoder cleans "e-07" up to "e-7" */
+		{1e-7, "1e-7"},
+		{-1e-7, "-1e-7"},
+		{1.5e-7, "1.5e-7"},
+		{9.5e-9, "9.5e-9"},
+		{1e-10, "1e-10"},
+		{1.23e-18, "1.23e-18"},
+		{5e-324, "5e-324"},
+		{9007199254740992.0, "9007199254740992"},
+		{9007199254740994.0, "9007199254740994"},
+		{9223372036854775808.0, "9223372036854776000"},
+		{1700000000, "1700000000"},
+		{10000000000.0, "10000000000"},
+		{4.35, "4.35"},
+		{NAN, "null"},
+		{INFINITY, "null"},
+		{-INFINITY, "null"},
+	};
+	for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+		struct gbuf b = {0};
+		gojson_append_number(&b, cases[i].d);
+		char *s = gbuf_take(&b);
+		CHECK_MSG(strcmp(s, cases[i].want) == 0,
+			  "number %.17g: got %s, want %s", cases[i].d, s,
+			  cases[i].want);
+		free(s);
+	}
+}
+
+/* Every double prints as its shortest round-trip text: read it back. */
+static void
+num_roundtrip_check(void)
+{
+	uint64_t x = 0x9E3779B97F4A7C15ull;
+	int bad = 0;
+	for (int i = 0; i < 20000; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		double d;
+		memcpy(&d, &x, sizeof(d));
+		if (!isfinite(d))
+			continue;
+		struct gbuf b = {0};
+		gojson_append_number(&b, d);
+		char *s = gbuf_take(&b);
+		if (strtod(s, NULL) != d || strlen(s) > 25)
+			bad++;
+		free(s);
+	}
+	CHECK_MSG(bad == 0, "%d doubles did not round-trip", bad);
+}
+
+static void
+json_cases_check(void)
+{
+	for (size_t i = 0; i < ARRAY_LEN(json_cases); i++) {
+		cJSON *v = cJSON_Parse(json_cases[i].in);
+		CHECK_MSG(v != NULL, "cJSON could not parse case %zu: %s", i,
+			  json_cases[i].in);
+		if (!v)
+			continue;
+		char *s = gojson_encode(v);
+		CHECK_MSG(strcmp(s, json_cases[i].want) == 0,
+			  "case %zu: %s\n  got  %s\n  want %s", i,
+			  json_cases[i].in, s, json_cases[i].want);
+		free(s);
+		cJSON_Delete(v);
+	}
+}
+
+/* gojson_append_string: a Go string of arbitrary bytes (json.Marshal of a
+ * string that did not come from JSON): invalid bytes -> the \ufffd escape. */
+static void
+string_check(void)
+{
+	const struct {
+		const char *in;
+		size_t n;
+		const char *want;
+	} cases[] = {
+		{"plain", 5, "\"plain\""},
+		{"a\xffz", 3, "\"a\\ufffdz\""},
+		{"\xed\xa0\x80", 3, "\"\\ufffd\\ufffd\\ufffd\""},
+		{"\xef\xbf\xbd", 3, "\"\xef\xbf\xbd\""},
+		{"x\xe2\x82", 3, "\"x\\ufffd\\ufffd\""},
+		{"<&>\n\"\\/", 7, "\"\\u003c\\u0026\\u003e\\n\\\"\\\\/\""},
+		{"nul\0end", 7, "\"nul\\u0000end\""},
+		{"\xe2\x80\xa9", 3, "\"\\u2029\""},
+		{"\xf4\x8f\xbf\xbf", 4, "\"\xf4\x8f\xbf\xbf\""},
+	};
+	for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+		struct gbuf b = {0};
+		gojson_append_string(&b, cases[i].in, cases[i].n);
+		char *s = gbuf_take(&b);
+		CHECK_MSG(strcmp(s, cases[i].want) == 0,
+			  "string case %zu: got %s, want %s", i, s,
+			  cases[i].want);
+		free(s);
+	}
+	struct gbuf b = {0};
+	gojson_append_decoded_string(&b, "a\xff", 2);
+	CHECK_STR(b.p, "\"a\xef\xbf\xbd\"");
+	gbuf_free(&b);
+}
+
+static void
+misc_check(void)
+{
+	/* NULL value, ints, gbuf */
+	char *s = gojson_encode(NULL);
+	CHECK_STR(s, "null");
+	free(s);
+
+	struct gbuf b = {0};
+	s = gbuf_take(&b);
+	CHECK_STR(s, "");
+	free(s);
+
+	gojson_append_int(&b, INT64_MIN);
+	gbuf_putc(&b, ' ');
+	gojson_append_int(&b, INT64_MAX);
+	gbuf_puts(&b, " x");
+	gbuf_put(&b, "yz", 1);
+	CHECK_STR(b.p, "-9223372036854775808 9223372036854775807 xy");
+	CHECK(b.len == strlen(b.p));
+	s = gbuf_take(&b);
+	CHECK(b.p == NULL && b.len == 0);
+	free(s);
+	gbuf_free(&b);
+
+	/* a long string grows the buffer correctly */
+	char big[5000];
+	memset(big, '<', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	gojson_append_string(&b, big, strlen(big));
+	CHECK(b.len == 2 + 6 * (sizeof(big) - 1));
+	CHECK(strncmp(b.p, "\"\\u003c\\u003c", 13) == 0);
+	gbuf_free(&b);
+
+	/* a built object (no parse), with a number node and a raw node */
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddNumberToObject(o, "b", 0.5);
+	cJSON_AddStringToObject(o, "a", "x");
+	cJSON_AddItemToObject(o, "c", cJSON_CreateRaw("[1, 2]"));
+	s = gojson_encode(o);
+	CHECK_STR(s, "{\"a\":\"x\",\"b\":0.5,\"c\":[1, 2]}");
+	free(s);
+	cJSON_Delete(o);
+}
+
+int
+main(void)
+{
+	json_cases_check();
+	num_cases_check();
+	num_roundtrip_check();
+	string_check();
+	misc_check();
+	TEST_DONE();
+}

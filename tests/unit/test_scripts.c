@@ -1,0 +1,1167 @@
+/* test_scripts.c - every Lua script of scripts.c against a real
+ * redis-server (private, unix socket): status compare-and-set (spec 4.3),
+ * reset (4.5), ACK (7.4), fetch (5.4), requeue (5.6), unique enqueue
+ * (5.7), dead-pool re-enqueue and stale locks (9.1), delete by score + id
+ * (8.7), and the EVALSHA/NOSCRIPT handling of script_run. */
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdlib.h>
+
+#include "message.h"
+#include "redis_conn.h"
+#include "redis_harness.h"
+#include "scripts.h"
+#include "testlib.h"
+#include "util.h"
+
+static struct redis_pool *pool;
+
+#define NS "{t}"
+#define STATS NS ":job_stats:j1"
+#define INPROG NS ":job_track:inprogress"
+
+/* ---- helpers ------------------------------------------------------------ */
+
+/* Runs a command (NULL-terminated C strings); aborts the test on a
+ * connection error (nothing else would make sense). */
+static redisReply *
+cmd(const char *arg0, ...)
+{
+	const char *argv[32];
+	int argc = 0;
+	va_list ap;
+	argv[argc++] = arg0;
+	va_start(ap, arg0);
+	const char *a;
+	while ((a = va_arg(ap, const char *)) && argc < 32)
+		argv[argc++] = a;
+	va_end(ap);
+	struct berr e;
+	berr_clear(&e);
+	redisReply *r = redis_command_argv(pool, &e, argc, argv, NULL);
+	if (!r) {
+		fprintf(stderr, "redis: %s\n", e.msg);
+		exit(1);
+	}
+	return r;
+}
+
+/* A command whose reply is dropped. */
+static void
+cmd0(const char *arg0, ...)
+{
+	const char *argv[32];
+	int argc = 0;
+	va_list ap;
+	argv[argc++] = arg0;
+	va_start(ap, arg0);
+	const char *a;
+	while ((a = va_arg(ap, const char *)) && argc < 32)
+		argv[argc++] = a;
+	va_end(ap);
+	struct berr e;
+	redisReply *r = redis_command_argv(pool, &e, argc, argv, NULL);
+	if (!r) {
+		fprintf(stderr, "redis: %s\n", e.msg);
+		exit(1);
+	}
+	if (r->type == REDIS_REPLY_ERROR)
+		fprintf(stderr, "redis %s: %s\n", arg0, r->str);
+	freeReplyObject(r);
+}
+
+/* String value of a reply (new string), NULL for nil/other. */
+static char *
+reply_str(redisReply *r)
+{
+	char *s = NULL;
+	if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS)
+		s = xstrndup(r->str, r->len);
+	else if (r->type == REDIS_REPLY_INTEGER)
+		s = xasprintf("%lld", r->integer);
+	freeReplyObject(r);
+	return s;
+}
+
+static char *
+hget(const char *key, const char *field)
+{
+	return reply_str(cmd("HGET", key, field, NULL));
+}
+
+static char *
+get(const char *key)
+{
+	return reply_str(cmd("GET", key, NULL));
+}
+
+static long long
+int_reply(redisReply *r)
+{
+	long long v = r->type == REDIS_REPLY_INTEGER ? r->integer : -999;
+	freeReplyObject(r);
+	return v;
+}
+
+static long long
+ttl(const char *key)
+{
+	return int_reply(cmd("TTL", key, NULL));
+}
+
+static long long
+hlen(const char *key)
+{
+	return int_reply(cmd("HLEN", key, NULL));
+}
+
+static long long
+llen(const char *key)
+{
+	return int_reply(cmd("LLEN", key, NULL));
+}
+
+static long long
+zcard(const char *key)
+{
+	return int_reply(cmd("ZCARD", key, NULL));
+}
+
+static redisReply *
+run(enum script_id id, int nkeys, const char **keys, int nargs,
+    const char **args)
+{
+	struct berr e;
+	berr_clear(&e);
+	redisReply *r = script_run(pool, &e, id, nkeys, keys, nargs, args);
+	if (!r) {
+		fprintf(stderr, "script_run %s: %s\n", script_name(id), e.msg);
+		exit(1);
+	}
+	return r;
+}
+
+/* The script's reply as a string ("ok", a status, ...), "(nil)" for nil,
+ * "(error)" for an error, "(array)" for an array. New string. */
+static char *
+run_s(enum script_id id, int nkeys, const char **keys, int nargs,
+      const char **args)
+{
+	redisReply *r = run(id, nkeys, keys, nargs, args);
+	if (r->type == REDIS_REPLY_NIL) {
+		freeReplyObject(r);
+		return xstrdup("(nil)");
+	}
+	if (r->type == REDIS_REPLY_ERROR) {
+		/* shown in case the check did not expect it */
+		fprintf(stderr, "script %s: error reply: %s\n",
+			script_name(id), r->str);
+		freeReplyObject(r);
+		return xstrdup("(error)");
+	}
+	if (r->type == REDIS_REPLY_ARRAY) {
+		freeReplyObject(r);
+		return xstrdup("(array)");
+	}
+	char *s = reply_str(r);
+	return s ? s : xstrdup("(?)");
+}
+
+#define CHECK_RUN(want, id, nk, k, na, a)                                    \
+	do {                                                                 \
+		char *tr_s = run_s(id, nk, k, na, a);                        \
+		CHECK_STR(tr_s, want);                                       \
+		free(tr_s);                                                  \
+	} while (0)
+
+#define CHECK_HGET(key, field, want)                                         \
+	do {                                                                 \
+		char *th_s = hget(key, field);                               \
+		const char *th_w = (want);                                   \
+		if (th_w)                                                    \
+			CHECK_STR(th_s, th_w);                               \
+		else                                                         \
+			CHECK_MSG(th_s == NULL, "%s %s = %s, want nil", key, \
+				  field, th_s);                              \
+		free(th_s);                                                  \
+	} while (0)
+
+#define CHECK_GET(key, want)                                                 \
+	do {                                                                 \
+		char *tg_s = get(key);                                       \
+		const char *tg_w = (want);                                   \
+		if (tg_w)                                                    \
+			CHECK_STR(tg_s, tg_w);                               \
+		else                                                         \
+			CHECK_MSG(tg_s == NULL, "%s = %s, want nil", key,    \
+				  tg_s);                                     \
+		free(tg_s);                                                  \
+	} while (0)
+
+/* ---- status compare-and-set (spec 4.3) ----------------------------------- */
+
+struct cas_case {
+	const char *stored;   /* NULL: field absent */
+	const char *srev;     /* NULL: field absent */
+	const char *target;
+	const char *crev;
+	bool ok;
+};
+
+static const struct cas_case cas_cases[] = {
+	/* same revision: forward moves */
+	{"Pending", "100", "Running", "100", true},
+	{"Scheduled", "100", "Running", "100", true},
+	{"Pending", "100", "Scheduled", "100", true},
+	{"Pending", "100", "Success", "100", true},
+	{"Running", "100", "Error", "100", true},
+	{"Scheduled", "100", "Stopped", "100", true},
+	/* same revision: backwards and final -> other final refused */
+	{"Running", "100", "Pending", "100", false},
+	{"Running", "100", "Scheduled", "100", false},
+	{"Success", "100", "Running", "100", false},
+	{"Stopped", "100", "Success", "100", false},
+	{"Stopped", "100", "Error", "100", false},
+	{"Error", "100", "Success", "100", false},
+	/* the same status again is allowed */
+	{"Running", "100", "Running", "100", true},
+	{"Pending", "100", "Pending", "100", true},
+	{"Success", "100", "Success", "100", true},
+	{"Stopped", "100", "Stopped", "100", true},
+	/* a newer revision overwrites anything, an older one nothing */
+	{"Success", "100", "Pending", "200", true},
+	{"Error", "100", "Running", "101", true},
+	{"Pending", "200", "Running", "100", false},
+	{"Pending", "200", "Success", "199", false},
+	/* unknown stored status counts as 0 */
+	{"Bogus", "100", "Pending", "100", false},
+	{"Bogus", "100", "Scheduled", "100", true},
+	/* missing revision counts as 0 */
+	{"Running", NULL, "Pending", "1", true},
+	{"Pending", NULL, "Running", "0", true},
+};
+
+static void
+cas_cases_check(void)
+{
+	const char *keys[] = {STATS, INPROG};
+	for (size_t i = 0; i < ARRAY_LEN(cas_cases); i++) {
+		const struct cas_case *c = &cas_cases[i];
+		cmd0("DEL", STATS, INPROG, NULL);
+		cmd0("HSET", STATS, "status", c->stored, "update_time", "1",
+		     "name", "DEMO", NULL);
+		if (c->srev)
+			cmd0("HSET", STATS, "revision", c->srev, NULL);
+		cmd0("HSET", INPROG, "j1", "2", NULL);
+		const char *args[] = {c->target, c->crev, "5000", "j1"};
+		char *got = run_s(SCRIPT_STATUS_CAS, 2, keys, 4, args);
+		char *st = hget(STATS, "status");
+		char *ut = hget(STATS, "update_time");
+		char *cnt = hget(INPROG, "j1");
+		bool final = strcmp(c->target, "Success") == 0 ||
+			     strcmp(c->target, "Error") == 0 ||
+			     strcmp(c->target, "Stopped") == 0;
+		if (c->ok) {
+			CHECK_MSG(strcmp(got, "ok") == 0,
+				  "case %zu %s->%s: got %s", i, c->stored,
+				  c->target, got);
+			CHECK_MSG(st && strcmp(st, c->target) == 0,
+				  "case %zu: status %s", i, st);
+			CHECK_MSG(ut && strcmp(ut, "5000") == 0,
+				  "case %zu: update_time %s", i, ut);
+			CHECK_MSG(cnt && strcmp(cnt, final ? "1" : "2") == 0,
+				  "case %zu: inprogress %s", i, cnt);
+			long long t = ttl(STATS);
+			if (!final)
+				CHECK_MSG(t == -1, "case %zu: ttl %lld", i, t);
+			else if (strcmp(c->target, "Error") == 0)
+				CHECK_MSG(t > 604000 && t <= 604800,
+					  "case %zu: ttl %lld", i, t);
+			else
+				CHECK_MSG(t > 86000 && t <= 86400,
+					  "case %zu: ttl %lld", i, t);
+		} else {
+			/* mismatch: the stored status comes back, nothing
+			 * changes */
+			CHECK_MSG(strcmp(got, c->stored) == 0,
+				  "case %zu %s->%s: got %s", i, c->stored,
+				  c->target, got);
+			CHECK_MSG(st && strcmp(st, c->stored) == 0,
+				  "case %zu: status %s", i, st);
+			CHECK_MSG(ut && strcmp(ut, "1") == 0,
+				  "case %zu: update_time %s", i, ut);
+			CHECK_MSG(cnt && strcmp(cnt, "2") == 0,
+				  "case %zu: inprogress %s", i, cnt);
+			CHECK(ttl(STATS) == -1);
+		}
+		CHECK_HGET(STATS, "name", "DEMO");
+		free(got);
+		free(st);
+		free(ut);
+		free(cnt);
+	}
+}
+
+static void
+cas_counter_check(void)
+{
+	const char *keys[] = {STATS, INPROG};
+	const char *success[] = {"Success", "100", "6000", "j1"};
+
+	/* final twice: 2 -> 1 -> field deleted */
+	cmd0("DEL", STATS, INPROG, NULL);
+	cmd0("HSET", STATS, "status", "Running", "revision", "100", NULL);
+	cmd0("HSET", INPROG, "j1", "2", "other", "2", NULL);
+	CHECK_RUN("ok", SCRIPT_STATUS_CAS, 2, keys, 4, success);
+	CHECK_HGET(INPROG, "j1", "1");
+	CHECK_RUN("ok", SCRIPT_STATUS_CAS, 2, keys, 4, success);
+	CHECK_HGET(INPROG, "j1", NULL);
+	CHECK_HGET(INPROG, "other", "2");
+	/* a third time: no field -> -1 -> deleted again, never negative */
+	CHECK_RUN("ok", SCRIPT_STATUS_CAS, 2, keys, 4, success);
+	CHECK_HGET(INPROG, "j1", NULL);
+
+	/* a malformed counter is removed, the write still happens */
+	cmd0("HSET", STATS, "status", "Running", NULL);
+	cmd0("HSET", INPROG, "j1", "garbage", NULL);
+	CHECK_RUN("ok", SCRIPT_STATUS_CAS, 2, keys, 4, success);
+	CHECK_HGET(STATS, "status", "Success");
+	CHECK_HGET(INPROG, "j1", NULL);
+
+	/* TTL refreshed by the same final status again */
+	cmd0("EXPIRE", STATS, "10", NULL);
+	CHECK_RUN("ok", SCRIPT_STATUS_CAS, 2, keys, 4, success);
+	CHECK(ttl(STATS) > 86000);
+
+	/* Stopped -> 86400 */
+	const char *stopped[] = {"Stopped", "300", "6000", "j1"};
+	CHECK_RUN("ok", SCRIPT_STATUS_CAS, 2, keys, 4, stopped);
+	CHECK(ttl(STATS) > 86000 && ttl(STATS) <= 86400);
+	/* a newer Error -> 7 days */
+	const char *error[] = {"Error", "400", "6000", "j1"};
+	CHECK_RUN("ok", SCRIPT_STATUS_CAS, 2, keys, 4, error);
+	CHECK(ttl(STATS) > 604000);
+
+	/* quirk: missing hash + caller revision > 0 creates a hash with
+	 * only status and update_time */
+	cmd0("DEL", STATS, INPROG, NULL);
+	const char *running[] = {"Running", "5", "7000", "j1"};
+	CHECK_RUN("ok", SCRIPT_STATUS_CAS, 2, keys, 4, running);
+	CHECK(hlen(STATS) == 2);
+	CHECK_HGET(STATS, "status", "Running");
+	CHECK_HGET(STATS, "update_time", "7000");
+	CHECK(hlen(INPROG) == 0);
+
+	/* missing hash + revision 0: Pending is refused (nil back),
+	 * Running is allowed */
+	cmd0("DEL", STATS, NULL);
+	const char *pending0[] = {"Pending", "0", "7000", "j1"};
+	CHECK_RUN("(nil)", SCRIPT_STATUS_CAS, 2, keys, 4, pending0);
+	CHECK(hlen(STATS) == 0);
+	const char *running0[] = {"Running", "0", "7000", "j1"};
+	CHECK_RUN("ok", SCRIPT_STATUS_CAS, 2, keys, 4, running0);
+	CHECK(hlen(STATS) == 2);
+}
+
+/* ---- reset (spec 4.5) ------------------------------------------------- */
+
+static void
+reset_check(void)
+{
+	const char *keys[] = {STATS, INPROG};
+	cmd0("DEL", STATS, INPROG, NULL);
+	cmd0("HSET", STATS, "id", "j1", "name", "DEMO", "status", "Error",
+	     "revision", "100", "update_time", "150", "ack",
+	     "{\"status\":\"Error\",\"revision\":100,\"check_in_at\":0}",
+	     "check_in", "[REDUNDANT]", "check_in_at", "120", NULL);
+	const char *args[] = {"200", "j1"};
+	CHECK_RUN("ok", SCRIPT_RESET, 2, keys, 2, args);
+	CHECK_HGET(STATS, "status", "Pending");
+	CHECK_HGET(STATS, "revision", "200");
+	CHECK_HGET(STATS, "update_time", "200");
+	CHECK_HGET(STATS, "ack", NULL);
+	CHECK_HGET(STATS, "check_in", NULL);
+	CHECK_HGET(STATS, "check_in_at", NULL);
+	CHECK_HGET(STATS, "id", "j1");
+	CHECK_HGET(STATS, "name", "DEMO");
+	CHECK_HGET(INPROG, "j1", "2");
+
+	/* after a reset the old revision can no longer write */
+	const char *old[] = {"Success", "100", "300", "j1"};
+	CHECK_RUN("Pending", SCRIPT_STATUS_CAS, 2, keys, 4, old);
+	const char *cur[] = {"Running", "200", "300", "j1"};
+	CHECK_RUN("ok", SCRIPT_STATUS_CAS, 2, keys, 4, cur);
+}
+
+/* ---- ACK (spec 7.4) --------------------------------------------------- */
+
+static void
+check_ack(const char *status, long long rev, long long cia)
+{
+	char *a = hget(STATS, "ack");
+	cJSON *j = a ? cJSON_Parse(a) : NULL;
+	CHECK_MSG(j != NULL, "ack not JSON: %s", a ? a : "(nil)");
+	if (j) {
+		cJSON *s = cJSON_GetObjectItem(j, "status");
+		cJSON *r = cJSON_GetObjectItem(j, "revision");
+		cJSON *c = cJSON_GetObjectItem(j, "check_in_at");
+		CHECK_STR(cJSON_GetStringValue(s), status);
+		CHECK_MSG(cJSON_IsNumber(r) && r->valuedouble == (double)rev,
+			  "ack revision in %s, want %lld", a, rev);
+		CHECK_MSG(cJSON_IsNumber(c) && c->valuedouble == (double)cia,
+			  "ack check_in_at in %s, want %lld", a, cia);
+		CHECK(cJSON_GetArraySize(j) == 3);
+	}
+	cJSON_Delete(j);
+	free(a);
+}
+
+static void
+ack_check(void)
+{
+	const char *keys[] = {STATS, INPROG};
+	cmd0("DEL", STATS, INPROG, NULL);
+	cmd0("HSET", STATS, "status", "Running", "revision", "100", NULL);
+	cmd0("HSET", INPROG, "j1", "2", NULL);
+
+	/* no ack: accept iff stored revision <= new revision */
+	const char *older[] = {"Running", "99", "0", "j1"};
+	CHECK_RUN("none", SCRIPT_ACK, 2, keys, 4, older);
+	CHECK_HGET(STATS, "ack", NULL);
+	const char *running[] = {"Running", "100", "0", "j1"};
+	CHECK_RUN("ok", SCRIPT_ACK, 2, keys, 4, running);
+	check_ack("Running", 100, 0);
+	CHECK_HGET(INPROG, "j1", "2"); /* not final: no decrement */
+
+	/* with an ack: same revision, lower status refused ... */
+	const char *pending[] = {"Pending", "100", "0", "j1"};
+	CHECK_RUN("none", SCRIPT_ACK, 2, keys, 4, pending);
+	check_ack("Running", 100, 0);
+	/* ... unless it carries a check-in */
+	const char *pending_ci[] = {"Pending", "100", "1700000005", "j1"};
+	CHECK_RUN("ok", SCRIPT_ACK, 2, keys, 4, pending_ci);
+	check_ack("Pending", 100, 1700000005);
+	/* same status code again is fine, an older revision is not */
+	const char *sched[] = {"Scheduled", "100", "0", "j1"};
+	CHECK_RUN("ok", SCRIPT_ACK, 2, keys, 4, sched);
+	const char *old_run[] = {"Running", "99", "7", "j1"};
+	CHECK_RUN("none", SCRIPT_ACK, 2, keys, 4, old_run);
+	check_ack("Scheduled", 100, 0);
+
+	/* final status: decrement, HDEL at 0 */
+	const char *success[] = {"Success", "100", "0", "j1"};
+	CHECK_RUN("ok", SCRIPT_ACK, 2, keys, 4, success);
+	check_ack("Success", 100, 0);
+	CHECK_HGET(INPROG, "j1", "1");
+	CHECK_RUN("ok", SCRIPT_ACK, 2, keys, 4, success);
+	CHECK_HGET(INPROG, "j1", NULL);
+	/* final -> other final at the same revision: same code, accepted */
+	const char *error[] = {"Error", "100", "0", "j1"};
+	CHECK_RUN("ok", SCRIPT_ACK, 2, keys, 4, error);
+	/* a newer revision overrides any ack */
+	const char *newer[] = {"Pending", "200", "0", "j1"};
+	CHECK_RUN("ok", SCRIPT_ACK, 2, keys, 4, newer);
+	check_ack("Pending", 200, 0);
+
+	/* a stored ack written by another encoder (other key order) */
+	cmd0("HSET", STATS, "ack",
+	     "{\"check_in_at\":0,\"revision\":300,\"status\":\"Running\"}",
+	     NULL);
+	const char *r299[] = {"Success", "299", "0", "j1"};
+	CHECK_RUN("none", SCRIPT_ACK, 2, keys, 4, r299);
+	const char *r300[] = {"Scheduled", "300", "0", "j1"};
+	CHECK_RUN("none", SCRIPT_ACK, 2, keys, 4, r300);
+	/* an ack that is not JSON counts as absent (stored revision 100) */
+	cmd0("HSET", STATS, "ack", "not json", NULL);
+	CHECK_RUN("ok", SCRIPT_ACK, 2, keys, 4, r300);
+	check_ack("Scheduled", 300, 0);
+
+	/* quirk: a missing hash accepts and is created with just ack */
+	cmd0("DEL", STATS, INPROG, NULL);
+	CHECK_RUN("ok", SCRIPT_ACK, 2, keys, 4, running);
+	CHECK(hlen(STATS) == 1);
+	check_ack("Running", 100, 0);
+}
+
+/* ---- fetch (spec 5.4) -------------------------------------------------- */
+
+struct type_keys {
+	char queue[64], inprog[64], paused[64], lock[64], lock_info[64],
+		maxc[64];
+};
+
+static void
+type_keys(struct type_keys *k, const char *type, const char *poolid)
+{
+	snprintf(k->queue, sizeof(k->queue), NS ":jobs:%s", type);
+	snprintf(k->inprog, sizeof(k->inprog), NS ":jobs:%s:%s:inprogress",
+		 type, poolid);
+	snprintf(k->paused, sizeof(k->paused), NS ":jobs:%s:paused", type);
+	snprintf(k->lock, sizeof(k->lock), NS ":jobs:%s:lock", type);
+	snprintf(k->lock_info, sizeof(k->lock_info), NS ":jobs:%s:lock_info",
+		 type);
+	snprintf(k->maxc, sizeof(k->maxc), NS ":jobs:%s:max_concurrency",
+		 type);
+}
+
+static void
+type_keys_del(const struct type_keys *k)
+{
+	cmd0("DEL", k->queue, k->inprog, k->paused, k->lock, k->lock_info,
+	     k->maxc, NULL);
+}
+
+/* Fetch over the types in this order; returns the message (new string)
+ * or NULL for nil; checks the shape of the reply. */
+static char *
+fetch(struct type_keys **order, int n, const char *poolid,
+      const char **queue_out)
+{
+	const char *keys[6 * 8];
+	for (int i = 0; i < n; i++) {
+		keys[6 * i] = order[i]->queue;
+		keys[6 * i + 1] = order[i]->inprog;
+		keys[6 * i + 2] = order[i]->paused;
+		keys[6 * i + 3] = order[i]->lock;
+		keys[6 * i + 4] = order[i]->lock_info;
+		keys[6 * i + 5] = order[i]->maxc;
+	}
+	const char *args[] = {poolid};
+	redisReply *r = run(SCRIPT_FETCH, 6 * n, keys, 1, args);
+	char *msg = NULL;
+	if (queue_out)
+		*queue_out = NULL;
+	if (r->type == REDIS_REPLY_ARRAY) {
+		CHECK(r->elements == 3);
+		if (r->elements == 3) {
+			msg = xstrndup(r->element[0]->str,
+				       r->element[0]->len);
+			for (int i = 0; i < n; i++) {
+				if (strcmp(r->element[1]->str,
+					   order[i]->queue) == 0) {
+					CHECK_STR(r->element[2]->str,
+						  order[i]->inprog);
+					if (queue_out)
+						*queue_out = order[i]->queue;
+				}
+			}
+		}
+	} else {
+		CHECK_MSG(r->type == REDIS_REPLY_NIL, "fetch reply type %d",
+			  r->type);
+	}
+	freeReplyObject(r);
+	return msg;
+}
+
+static void
+fetch_check(void)
+{
+	struct type_keys a, b, c;
+	type_keys(&a, "A", "pool1");
+	type_keys(&b, "B", "pool1");
+	type_keys(&c, "C", "pool1");
+	type_keys_del(&a);
+	type_keys_del(&b);
+	type_keys_del(&c);
+	struct type_keys *abc[] = {&a, &b, &c};
+	struct type_keys *ba[] = {&b, &a};
+	const char *q;
+
+	/* nothing queued */
+	char *m = fetch(abc, 3, "pool1", &q);
+	CHECK(m == NULL);
+
+	/* the first type in the given order wins; the tail (oldest) is
+	 * taken; lock, lock_info and the in-progress list are updated */
+	cmd0("LPUSH", a.queue, "a1", NULL);
+	cmd0("LPUSH", a.queue, "a2", NULL);
+	cmd0("LPUSH", b.queue, "b1", NULL);
+	m = fetch(abc, 3, "pool1", &q);
+	CHECK_STR(m, "a1");
+	CHECK(q == a.queue);
+	free(m);
+	CHECK_GET(a.lock, "1");
+	CHECK_HGET(a.lock_info, "pool1", "1");
+	CHECK(llen(a.inprog) == 1 && llen(a.queue) == 1);
+	m = fetch(ba, 2, "pool1", &q);
+	CHECK_STR(m, "b1");
+	CHECK(q == b.queue);
+	free(m);
+	CHECK_GET(b.lock, "1");
+	CHECK_GET(a.lock, "1");
+
+	/* B empty now: falls through to A */
+	m = fetch(ba, 2, "pool1", &q);
+	CHECK_STR(m, "a2");
+	free(m);
+	CHECK_GET(a.lock, "2");
+	CHECK_HGET(a.lock_info, "pool1", "2");
+	CHECK(llen(a.inprog) == 2);
+
+	/* paused types are skipped (any value) */
+	cmd0("LPUSH", a.queue, "a3", NULL);
+	cmd0("LPUSH", b.queue, "b2", NULL);
+	cmd0("SET", b.paused, "", NULL);
+	m = fetch(ba, 2, "pool1", &q);
+	CHECK_STR(m, "a3");
+	free(m);
+	cmd0("DEL", b.paused, NULL);
+
+	/* max_concurrency: A has lock 3 now */
+	cmd0("LPUSH", a.queue, "a4", NULL);
+	cmd0("SET", a.maxc, "3", NULL);
+	struct type_keys *ab[] = {&a, &b};
+	m = fetch(ab, 2, "pool1", &q);
+	CHECK_STR(m, "b2"); /* A at its limit */
+	free(m);
+	m = fetch(ab, 2, "pool1", &q);
+	CHECK(m == NULL); /* A capped, B empty */
+	CHECK(llen(a.queue) == 1);
+	cmd0("SET", a.maxc, "4", NULL);
+	m = fetch(ab, 2, "pool1", &q);
+	CHECK_STR(m, "a4");
+	free(m);
+	CHECK_GET(a.lock, "4");
+	/* 0 = unlimited; another pool has its own in-progress list and
+	 * its own share in lock_info */
+	struct type_keys ao;
+	type_keys(&ao, "A", "other");
+	struct type_keys *aob[] = {&ao, &b};
+	cmd0("LPUSH", a.queue, "a5", NULL);
+	cmd0("SET", a.maxc, "0", NULL);
+	m = fetch(aob, 2, "other", &q);
+	CHECK_STR(m, "a5");
+	free(m);
+	CHECK_HGET(a.lock_info, "other", "1");
+	CHECK_HGET(a.lock_info, "pool1", "4");
+	CHECK_GET(a.lock, "5");
+	CHECK(llen(ao.inprog) == 1 && llen(a.inprog) == 4);
+	cmd0("DEL", ao.inprog, NULL);
+	/* a missing lock counts as free even with a limit */
+	cmd0("LPUSH", c.queue, "c1", NULL);
+	cmd0("SET", c.maxc, "1", NULL);
+	m = fetch(abc, 3, "pool1", &q);
+	CHECK_STR(m, "c1");
+	free(m);
+	CHECK_GET(c.lock, "1");
+
+	/* a broken key type surfaces as an error reply */
+	cmd0("DEL", c.lock_info, NULL);
+	cmd0("SET", c.lock_info, "x", NULL);
+	cmd0("LPUSH", c.queue, "c2", NULL);
+	cmd0("SET", c.maxc, "0", NULL);
+	const char *keys[] = {c.queue,	   c.inprog,	c.paused,
+			      c.lock,	   c.lock_info, c.maxc};
+	const char *args[] = {"pool1"};
+	CHECK_RUN("(error)", SCRIPT_FETCH, 6, keys, 1, args);
+
+	type_keys_del(&a);
+	type_keys_del(&b);
+	type_keys_del(&c);
+}
+
+/* Several threads fetching from one queue: every message exactly once. */
+#define FETCH_THREADS 4
+#define FETCH_MSGS 400
+
+static int fetched_count[FETCH_THREADS];
+
+static void *
+fetch_thread(void *arg)
+{
+	int idx = (int)(intptr_t)arg;
+	struct type_keys k;
+	type_keys(&k, "P", "poolT");
+	const char *keys[] = {k.queue, k.inprog, k.paused,
+			      k.lock,  k.lock_info, k.maxc};
+	const char *args[] = {"poolT"};
+	for (;;) {
+		struct berr e;
+		redisReply *r = script_run(pool, &e, SCRIPT_FETCH, 6, keys, 1,
+					   args);
+		if (!r)
+			break;
+		bool got = r->type == REDIS_REPLY_ARRAY;
+		freeReplyObject(r);
+		if (!got)
+			break;
+		fetched_count[idx]++;
+	}
+	return NULL;
+}
+
+static void
+fetch_threads_check(void)
+{
+	struct type_keys k;
+	type_keys(&k, "P", "poolT");
+	type_keys_del(&k);
+	for (int i = 0; i < FETCH_MSGS; i++) {
+		char m[16];
+		snprintf(m, sizeof(m), "m%d", i);
+		cmd0("LPUSH", k.queue, m, NULL);
+	}
+	/* start from an empty SHA cache entry on the server */
+	cmd0("SCRIPT", "FLUSH", NULL);
+	pthread_t th[FETCH_THREADS];
+	for (int i = 0; i < FETCH_THREADS; i++)
+		pthread_create(&th[i], NULL, fetch_thread, (void *)(intptr_t)i);
+	int total = 0;
+	for (int i = 0; i < FETCH_THREADS; i++) {
+		pthread_join(th[i], NULL);
+		total += fetched_count[i];
+	}
+	CHECK_MSG(total == FETCH_MSGS, "fetched %d", total);
+	CHECK(llen(k.inprog) == FETCH_MSGS);
+	CHECK(llen(k.queue) == 0);
+	char want[16];
+	snprintf(want, sizeof(want), "%d", FETCH_MSGS);
+	CHECK_GET(k.lock, want);
+	CHECK_HGET(k.lock_info, "poolT", want);
+	type_keys_del(&k);
+}
+
+/* ---- requeue (spec 5.6) ------------------------------------------------ */
+
+static void
+requeue_check(void)
+{
+	const char *sched = NS ":scheduled", *dead = NS ":dead";
+	const char *qa = NS ":jobs:A", *qb = NS ":jobs:B";
+	cmd0("DEL", sched, dead, qa, qb, NS ":jobs:Z", NULL);
+	const char *msg_a =
+		"{\"name\":\"A\",\"id\":\"aaa\",\"t\":1,\"args\":{\"url\":"
+		"\"http://x/y\",\"n\":5},\"unique\":true}";
+	const char *msg_z =
+		"{\"name\":\"Z\",\"id\":\"zzz\",\"t\":2,\"args\":null}";
+	const char *msg_b =
+		"{\"name\":\"B\",\"id\":\"bbb\",\"t\":3,\"args\":null}";
+	cmd0("ZADD", sched, "900", msg_a, "950", msg_z, "2000", msg_b, NULL);
+
+	const char *keys[] = {sched, dead, qa, qb};
+	const char *args[] = {NS ":jobs:", "1000"};
+
+	/* the most overdue first: A is registered -> queued, t = now */
+	CHECK_RUN("ok", SCRIPT_REQUEUE, 4, keys, 2, args);
+	CHECK(llen(qa) == 1);
+	char *raw = reply_str(cmd("LINDEX", qa, "0", NULL));
+	struct job_message m;
+	struct berr e;
+	CHECK(raw && message_parse(raw, strlen(raw), &m, &e) == 0);
+	if (raw && m.id) {
+		CHECK_STR(m.id, "aaa");
+		CHECK_STR(m.name, "A");
+		CHECK(m.t == 1000);
+		CHECK(m.unique);
+		CHECK_STR(cJSON_GetStringValue(
+				  cJSON_GetObjectItem(m.args, "url")),
+			  "http://x/y");
+		/* Lua cjson re-encoded it: "/" became "\/" */
+		CHECK_CONTAINS(raw, "http:\\/\\/x\\/y");
+		message_fini(&m);
+	}
+	free(raw);
+
+	/* Z is not registered -> dead with err and failed_at, score now */
+	CHECK_RUN("dead", SCRIPT_REQUEUE, 4, keys, 2, args);
+	CHECK(zcard(dead) == 1);
+	redisReply *r = cmd("ZRANGE", dead, "0", "-1", "WITHSCORES", NULL);
+	CHECK(r->type == REDIS_REPLY_ARRAY && r->elements == 2);
+	if (r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
+		CHECK_STR(r->element[1]->str, "1000");
+		CHECK(message_parse(r->element[0]->str, r->element[0]->len,
+				    &m, &e) == 0);
+		CHECK_STR(m.id, "zzz");
+		CHECK_STR(m.err, "unknown job when requeueing");
+		CHECK(m.failed_at == 1000);
+		CHECK(m.t == 2);
+		message_fini(&m);
+	}
+	freeReplyObject(r);
+	CHECK(llen(NS ":jobs:Z") == 0);
+
+	/* B is not due yet */
+	CHECK_RUN("(nil)", SCRIPT_REQUEUE, 4, keys, 2, args);
+	CHECK(zcard(sched) == 1);
+	CHECK(llen(qb) == 0);
+
+	/* the same on the retry zset; the zset and dead keys themselves do
+	 * not count as registered queues */
+	const char *retry = NS ":retry";
+	cmd0("DEL", retry, NULL);
+	cmd0("ZADD", retry, "10",
+	     "{\"name\":\"B\",\"id\":\"r1\",\"t\":3,\"args\":null,"
+	     "\"fails\":1,\"err\":\"x\",\"failed_at\":5}",
+	     "20", "{\"name\":\"dead\",\"id\":\"r2\",\"t\":3,\"args\":null}",
+	     NULL);
+	const char *rkeys[] = {retry, NS ":jobs:dead", qb};
+	const char *rargs[] = {NS ":jobs:", "1000"};
+	CHECK_RUN("ok", SCRIPT_REQUEUE, 3, rkeys, 2, rargs);
+	raw = reply_str(cmd("LINDEX", qb, "0", NULL));
+	CHECK(raw && message_parse(raw, strlen(raw), &m, &e) == 0);
+	if (raw && m.id) {
+		CHECK_STR(m.id, "r1");
+		CHECK(m.t == 1000 && m.fails == 1 && m.failed_at == 5);
+		message_fini(&m);
+	}
+	free(raw);
+	CHECK_RUN("dead", SCRIPT_REQUEUE, 3, rkeys, 2, rargs);
+	CHECK(zcard(NS ":jobs:dead") == 1);
+	CHECK(zcard(retry) == 0);
+
+	/* a member that is not JSON goes to dead as it is */
+	cmd0("DEL", dead, NULL);
+	cmd0("ZADD", sched, "5", "not json", NULL);
+	CHECK_RUN("dead", SCRIPT_REQUEUE, 4, keys, 2, args);
+	r = cmd("ZSCORE", dead, "not json", NULL);
+	CHECK(r->type == REDIS_REPLY_STRING && strcmp(r->str, "1000") == 0);
+	freeReplyObject(r);
+
+	/* B becomes due */
+	const char *later[] = {NS ":jobs:", "2000"};
+	CHECK_RUN("ok", SCRIPT_REQUEUE, 4, keys, 2, later);
+	CHECK(llen(qb) == 2);
+	CHECK_RUN("(nil)", SCRIPT_REQUEUE, 4, keys, 2, later);
+	cmd0("DEL", sched, dead, qa, qb, retry, NS ":jobs:dead", NULL);
+}
+
+/* ---- unique enqueue (spec 5.7) ------------------------------------------ */
+
+static void
+unique_check(void)
+{
+	cJSON *args = cJSON_Parse("{\"provider\":\"y\",\"image\":\"x\"}");
+	char *ukey = message_unique_key(NS, "P2P_PREHEAT", args);
+	const char *q = NS ":jobs:P2P_PREHEAT";
+	const char *sched = NS ":scheduled";
+	cmd0("DEL", ukey, q, sched, NULL);
+	const char *msg1 = "{\"name\":\"P2P_PREHEAT\",\"id\":\"u1\",\"t\":1,"
+			   "\"args\":{\"image\":\"x\",\"provider\":\"y\"},"
+			   "\"unique\":true}";
+	const char *msg2 = "{\"name\":\"P2P_PREHEAT\",\"id\":\"u2\",\"t\":1,"
+			   "\"args\":{\"image\":\"x\",\"provider\":\"y\"},"
+			   "\"unique\":true}";
+	const char *keys[] = {q, ukey};
+	const char *a1[] = {msg1}, *a2[] = {msg2};
+	CHECK_RUN("ok", SCRIPT_ENQUEUE_UNIQUE, 2, keys, 1, a1);
+	CHECK_GET(ukey, "1");
+	CHECK(ttl(ukey) > 86000 && ttl(ukey) <= 86400);
+	CHECK(llen(q) == 1);
+	CHECK_RUN("dup", SCRIPT_ENQUEUE_UNIQUE, 2, keys, 1, a2);
+	CHECK(llen(q) == 1);
+	char *head = reply_str(cmd("LINDEX", q, "0", NULL));
+	CHECK_STR(head, msg1);
+	free(head);
+
+	/* delayed: the same key blocks it too */
+	const char *dkeys[] = {sched, ukey};
+	const char *d2[] = {msg2, "5000"};
+	CHECK_RUN("dup", SCRIPT_ENQUEUE_UNIQUE_DELAYED, 2, dkeys, 2, d2);
+	CHECK(zcard(sched) == 0);
+	/* dequeued (key deleted): enqueue works again */
+	cmd0("DEL", ukey, NULL);
+	CHECK_RUN("ok", SCRIPT_ENQUEUE_UNIQUE_DELAYED, 2, dkeys, 2, d2);
+	redisReply *r = cmd("ZSCORE", sched, msg2, NULL);
+	CHECK(r->type == REDIS_REPLY_STRING && strcmp(r->str, "5000") == 0);
+	freeReplyObject(r);
+	CHECK(ttl(ukey) > 86000);
+	CHECK_RUN("dup", SCRIPT_ENQUEUE_UNIQUE, 2, keys, 1, a2);
+	CHECK(llen(q) == 1);
+
+	/* the key is binary data with a newline; another args value is
+	 * another key */
+	cJSON *args2 = cJSON_Parse("{\"image\":\"z\",\"provider\":\"y\"}");
+	char *ukey2 = message_unique_key(NS, "P2P_PREHEAT", args2);
+	const char *keys2[] = {q, ukey2};
+	CHECK_RUN("ok", SCRIPT_ENQUEUE_UNIQUE, 2, keys2, 1, a2);
+	CHECK(llen(q) == 2);
+	r = cmd("EXISTS", NS ":unique:P2P_PREHEAT:{\"image\":\"z\","
+			  "\"provider\":\"y\"}\n",
+		NULL);
+	CHECK(r->type == REDIS_REPLY_INTEGER && r->integer == 1);
+	freeReplyObject(r);
+
+	cmd0("DEL", ukey, ukey2, q, sched, NULL);
+	free(ukey);
+	free(ukey2);
+	cJSON_Delete(args);
+	cJSON_Delete(args2);
+}
+
+/* ---- dead pool: re-enqueue and stale locks (spec 9.1) ------------------- */
+
+static void
+reenqueue_check(void)
+{
+	struct type_keys a, b;
+	type_keys(&a, "A", "dead1");
+	type_keys(&b, "B", "dead1");
+	type_keys_del(&a);
+	type_keys_del(&b);
+	cmd0("RPUSH", a.inprog, "a1", NULL);
+	cmd0("RPUSH", b.inprog, "b1", "b2", NULL);
+	cmd0("SET", a.lock, "1", NULL);
+	cmd0("SET", b.lock, "3", NULL);
+	cmd0("HSET", a.lock_info, "dead1", "1", NULL);
+	cmd0("HSET", b.lock_info, "dead1", "2", "alive", "1", NULL);
+	const char *keys[] = {a.inprog, a.queue, a.lock, a.lock_info,
+			      b.inprog, b.queue, b.lock, b.lock_info};
+	const char *args[] = {"dead1"};
+
+	redisReply *r = run(SCRIPT_REENQUEUE_POOL, 8, keys, 1, args);
+	CHECK(r->type == REDIS_REPLY_ARRAY && r->elements == 3);
+	if (r->type == REDIS_REPLY_ARRAY && r->elements == 3) {
+		CHECK_STR(r->element[0]->str, "a1");
+		CHECK_STR(r->element[1]->str, a.inprog);
+		CHECK_STR(r->element[2]->str, a.queue);
+	}
+	freeReplyObject(r);
+	CHECK_GET(a.lock, "0");
+	CHECK_HGET(a.lock_info, "dead1", "0");
+	CHECK(llen(a.queue) == 1 && llen(a.inprog) == 0);
+
+	int moved = 0;
+	for (int i = 0; i < 10; i++) {
+		r = run(SCRIPT_REENQUEUE_POOL, 8, keys, 1, args);
+		bool got = r->type == REDIS_REPLY_ARRAY;
+		if (got && r->elements == 3)
+			CHECK_STR(r->element[2]->str, b.queue);
+		freeReplyObject(r);
+		if (!got)
+			break;
+		moved++;
+	}
+	CHECK(moved == 2);
+	CHECK(llen(b.queue) == 2 && llen(b.inprog) == 0);
+	/* the in-progress tail (fetched first) moves first and ends up at
+	 * the queue's tail again, next in line */
+	char *tail = reply_str(cmd("LINDEX", b.queue, "-1", NULL));
+	CHECK_STR(tail, "b2");
+	free(tail);
+	CHECK_GET(b.lock, "1");
+	CHECK_HGET(b.lock_info, "dead1", "0");
+	CHECK_HGET(b.lock_info, "alive", "1");
+	CHECK_RUN("(nil)", SCRIPT_REENQUEUE_POOL, 8, keys, 1, args);
+	type_keys_del(&a);
+	type_keys_del(&b);
+}
+
+static void
+stale_locks_check(void)
+{
+	struct type_keys a, b, c;
+	type_keys(&a, "A", "x");
+	type_keys(&b, "B", "x");
+	type_keys(&c, "C", "x");
+	type_keys_del(&a);
+	type_keys_del(&b);
+	type_keys_del(&c);
+	cmd0("SET", a.lock, "5", NULL);
+	cmd0("HSET", a.lock_info, "dead1", "3", "alive", "2", NULL);
+	cmd0("SET", b.lock, "1", NULL);
+	cmd0("HSET", b.lock_info, "dead1", "4", NULL);
+	cmd0("SET", c.lock, "7", NULL);
+	cmd0("HSET", c.lock_info, "alive", "7", NULL);
+	const char *keys[] = {a.lock, a.lock_info, b.lock,
+			      b.lock_info, c.lock, c.lock_info};
+	const char *args[] = {"dead1"};
+	CHECK_RUN("ok", SCRIPT_STALE_LOCKS, 6, keys, 1, args);
+	CHECK_GET(a.lock, "2");
+	CHECK_HGET(a.lock_info, "dead1", NULL);
+	CHECK_HGET(a.lock_info, "alive", "2");
+	CHECK_GET(b.lock, "0"); /* went below 0: clamped */
+	CHECK_HGET(b.lock_info, "dead1", NULL);
+	CHECK_GET(c.lock, "7"); /* no share of dead1: untouched */
+	CHECK_HGET(c.lock_info, "alive", "7");
+	/* idempotent */
+	CHECK_RUN("ok", SCRIPT_STALE_LOCKS, 6, keys, 1, args);
+	CHECK_GET(a.lock, "2");
+	type_keys_del(&a);
+	type_keys_del(&b);
+	type_keys_del(&c);
+}
+
+/* ---- delete by score + id (spec 8.7) ------------------------------------ */
+
+static void
+zrem_by_id_check(void)
+{
+	const char *z = NS ":scheduled";
+	cmd0("DEL", z, NULL);
+	const char *p1a = "{\"name\":\"S\",\"id\":\"p1\",\"t\":1,\"args\":"
+			  "{\"_job_kind_periodic_\":\"100\"}}";
+	const char *p1b = "{\"args\":null,\"t\":2,\"id\":\"p1\","
+			  "\"name\":\"S\",\"unique\":true}";
+	const char *p2 = "{\"name\":\"S\",\"id\":\"p2\",\"t\":1,\"args\":null}";
+	const char *p1late = "{\"name\":\"S\",\"id\":\"p1\",\"t\":3,"
+			     "\"args\":null}";
+	cmd0("ZADD", z, "100", p1a, "100", p1b, "100", p2, "100", "junk",
+	     "200", p1late, NULL);
+	const char *keys[] = {z};
+	const char *args[] = {"100", "p1"};
+	redisReply *r = run(SCRIPT_ZREM_BY_ID, 1, keys, 2, args);
+	CHECK(r->type == REDIS_REPLY_ARRAY && r->elements == 2);
+	if (r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
+		bool s1 = strcmp(r->element[0]->str, p1a) == 0 ||
+			  strcmp(r->element[1]->str, p1a) == 0;
+		bool s2 = strcmp(r->element[0]->str, p1b) == 0 ||
+			  strcmp(r->element[1]->str, p1b) == 0;
+		CHECK(s1 && s2);
+	}
+	freeReplyObject(r);
+	CHECK(zcard(z) == 3);
+	r = cmd("ZSCORE", z, p1late, NULL);
+	CHECK(r->type == REDIS_REPLY_STRING);
+	freeReplyObject(r);
+	r = cmd("ZSCORE", z, p2, NULL);
+	CHECK(r->type == REDIS_REPLY_STRING);
+	freeReplyObject(r);
+
+	/* nothing left to remove: an empty array */
+	r = run(SCRIPT_ZREM_BY_ID, 1, keys, 2, args);
+	CHECK(r->type == REDIS_REPLY_ARRAY && r->elements == 0);
+	freeReplyObject(r);
+	const char *args2[] = {"200", "p1"};
+	r = run(SCRIPT_ZREM_BY_ID, 1, keys, 2, args2);
+	CHECK(r->type == REDIS_REPLY_ARRAY && r->elements == 1);
+	freeReplyObject(r);
+	CHECK(zcard(z) == 2);
+	cmd0("DEL", z, NULL);
+}
+
+/* ---- EVALSHA / NOSCRIPT / loading ---------------------------------------- */
+
+static void
+runner_check(struct test_redis *tr)
+{
+	struct berr e;
+	berr_clear(&e);
+	CHECK_MSG(scripts_load_all(pool, &e) == 0, "%s", e.msg);
+	for (int i = 0; i < SCRIPT__COUNT; i++) {
+		CHECK(script_source((enum script_id)i) != NULL);
+		CHECK(strcmp(script_name((enum script_id)i), "unknown") != 0);
+	}
+	CHECK(script_source(SCRIPT__COUNT) == NULL);
+
+	/* every script is in the server's cache after loading */
+	redisReply *r = cmd("SCRIPT", "LOAD", script_source(SCRIPT_ACK), NULL);
+	char sha[41] = "";
+	if (r->type == REDIS_REPLY_STRING)
+		snprintf(sha, sizeof(sha), "%s", r->str);
+	freeReplyObject(r);
+	r = cmd("SCRIPT", "EXISTS", sha, NULL);
+	CHECK(r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
+	      r->element[0]->integer == 1);
+	freeReplyObject(r);
+
+	/* SCRIPT FLUSH: the next run gets NOSCRIPT, reloads and retries */
+	const char *keys[] = {NS ":jobs:N", NS ":unique:N:"};
+	const char *args[] = {"msg"};
+	cmd0("DEL", keys[0], keys[1], NULL);
+	CHECK_RUN("ok", SCRIPT_ENQUEUE_UNIQUE, 2, keys, 1, args);
+	cmd0("SCRIPT", "FLUSH", NULL);
+	r = cmd("SCRIPT", "EXISTS", sha, NULL);
+	CHECK(r->type == REDIS_REPLY_ARRAY && r->element[0]->integer == 0);
+	freeReplyObject(r);
+	CHECK_RUN("dup", SCRIPT_ENQUEUE_UNIQUE, 2, keys, 1, args);
+	CHECK(llen(keys[0]) == 1); /* ran exactly once */
+	cmd0("DEL", keys[0], keys[1], NULL);
+
+	/* a restarted server (empty script cache, new connection) */
+	CHECK(test_redis_restart(tr) == 0);
+	r = NULL;
+	for (int i = 0; i < 3 && !r; i++)
+		r = script_run(pool, &e, SCRIPT_ENQUEUE_UNIQUE, 2, keys, 1,
+			       args); /* the first may see the dead socket */
+	/* a Lua string comes back as a bulk string */
+	CHECK(r && r->type == REDIS_REPLY_STRING && strcmp(r->str, "ok") == 0);
+	if (r)
+		freeReplyObject(r);
+	CHECK(llen(keys[0]) == 1);
+	cmd0("DEL", keys[0], keys[1], NULL);
+
+	/* binary-safe variant: a key with a NUL byte */
+	const char bkey[] = NS ":unique:B:\0x";
+	const char *bkeys[] = {NS ":jobs:B", bkey};
+	size_t blens[] = {strlen(NS ":jobs:B"), sizeof(bkey) - 1};
+	r = script_run_lens(pool, &e, SCRIPT_ENQUEUE_UNIQUE, 2, bkeys, blens,
+			    1, args, NULL);
+	CHECK(r && r->type == REDIS_REPLY_STRING && strcmp(r->str, "ok") == 0);
+	if (r)
+		freeReplyObject(r);
+	const char *ex[] = {"EXISTS", bkey};
+	size_t exl[] = {6, sizeof(bkey) - 1};
+	r = redis_command_argv(pool, &e, 2, ex, exl);
+	CHECK(r && r->type == REDIS_REPLY_INTEGER && r->integer == 1);
+	if (r)
+		freeReplyObject(r);
+	r = cmd("EXISTS", NS ":unique:B:", NULL);
+	CHECK(r->type == REDIS_REPLY_INTEGER && r->integer == 0);
+	freeReplyObject(r);
+
+	/* bad arguments */
+	berr_clear(&e);
+	r = script_run(pool, &e, SCRIPT__COUNT, 0, NULL, 0, NULL);
+	CHECK(r == NULL && e.msg[0]);
+	r = script_run(pool, &e, SCRIPT_ACK, -1, NULL, 0, NULL);
+	CHECK(r == NULL);
+	/* a Lua runtime error is a reply, not a connection error */
+	cmd0("SET", NS ":badlock", "abc", NULL);
+	cmd0("HSET", NS ":badlock_info", "dead1", "1", NULL);
+	const char *bad[] = {NS ":badlock", NS ":badlock_info"};
+	const char *dead1[] = {"dead1"};
+	r = script_run(pool, &e, SCRIPT_STALE_LOCKS, 2, bad, 1, dead1);
+	CHECK(r && r->type == REDIS_REPLY_ERROR);
+	if (r)
+		freeReplyObject(r);
+	cmd0("DEL", NS ":badlock", NS ":badlock_info", NULL);
+}
+
+/* Redis down: script_run fails with a message, no reply. */
+static void
+down_check(struct test_redis *tr)
+{
+	CHECK(test_redis_kill9(tr) == 0);
+	struct berr e;
+	berr_clear(&e);
+	const char *keys[] = {"a", "b"};
+	const char *args[] = {"m"};
+	redisReply *r = script_run(pool, &e, SCRIPT_ENQUEUE_UNIQUE, 2, keys, 1,
+				   args);
+	CHECK(r == NULL);
+	CHECK(e.msg[0] != '\0');
+	if (r)
+		freeReplyObject(r);
+	berr_clear(&e);
+	CHECK(scripts_load_all(pool, &e) < 0 && e.msg[0]);
+}
+
+int
+main(void)
+{
+	struct test_redis tr;
+	if (test_redis_start(&tr) < 0)
+		return 1;
+	pool = test_redis_pool(&tr, 5000);
+	if (!pool) {
+		test_redis_stop(&tr);
+		return 1;
+	}
+	cas_cases_check();
+	cas_counter_check();
+	reset_check();
+	ack_check();
+	fetch_check();
+	fetch_threads_check();
+	requeue_check();
+	unique_check();
+	reenqueue_check();
+	stale_locks_check();
+	zrem_by_id_check();
+	runner_check(&tr);
+	down_check(&tr);
+	redis_pool_free(pool);
+	test_redis_stop(&tr);
+	TEST_DONE();
+}
