@@ -200,9 +200,11 @@ replies_check(redisReply **r, size_t n, const char *what, struct berr *err)
 {
 	for (size_t i = 0; i < n; i++) {
 		if (r[i] && r[i]->type == REDIS_REPLY_ERROR)
-			return berr_set(err, "%s: %.*s", what,
-					(int)(r[i]->len > 300 ? 300 : r[i]->len),
+		{
+			int len = r[i]->len > 300 ? 300 : (int)r[i]->len;
+			return berr_set(err, "%s: %.*s", what, len,
 					r[i]->str ? r[i]->str : "");
+		}
 	}
 	return 0;
 }
@@ -565,10 +567,12 @@ queue_priority_order(const char *const *types, const uint32_t *prio,
 	size_t remaining = n;
 	for (size_t k = 0; k < n; k++) {
 		/* pick index j with probability w[j] / sum */
-		uint64_t r = sum > UINT32_MAX
-				     ? ((uint64_t)util_random_below(UINT32_MAX) *
-					sum) / UINT32_MAX
-				     : util_random_below((uint32_t)sum);
+		uint64_t r;
+		if (sum > UINT32_MAX)
+			r = (uint64_t)util_random_below(UINT32_MAX) * sum /
+			    UINT32_MAX;
+		else
+			r = util_random_below((uint32_t)sum);
 		size_t j = 0;
 		for (; j + 1 < remaining; j++) {
 			if (r < w[j])

@@ -31,7 +31,17 @@
  * restart, spec 9.2) re-enqueues it, and the re-run resets the stats
  * (Running -> Pending, new revision, spec 4.5). worker_pool_free leaks the
  * pool's memory when an abandoned thread is still running, rather than
- * free what it may still read. */
+ * free what it may still read.
+ *
+ * Recovery safety. A pool is dead when its heartbeat is missing or older
+ * than 10 s (the queue library's rule); our own pool never is. A pass is
+ * skipped while this process saw Redis errors in the last 15 s: other
+ * pools' heartbeats may be old only because Redis was away. Orphan
+ * candidates of spec 9.2 are checked again 2 s later, sparing a pool that
+ * fetched just before its first heartbeat. Two instances recovering the
+ * same pool at once is harmless: each message moves in one script
+ * (RPOPLPUSH), and the stale-lock script subtracts whatever share is left,
+ * so lock stays consistent whatever the interleaving. */
 #include "worker.h"
 
 #include <pthread.h>
@@ -174,7 +184,6 @@ reply_text(const redisReply *r)
 struct type_list {
 	char **names;
 	uint32_t *prio;
-	uint32_t *max_fails;
 	size_t n;
 };
 
@@ -184,11 +193,9 @@ type_list_load(struct worker_pool *wp, struct type_list *tl)
 	memset(tl, 0, sizeof(*tl));
 	tl->names = plugin_registry_names(wp->plugins, &tl->n);
 	tl->prio = xcalloc(tl->n + 1, sizeof(uint32_t));
-	tl->max_fails = xcalloc(tl->n + 1, sizeof(uint32_t));
 	for (size_t i = 0; i < tl->n; i++) {
 		struct job_type *t = plugin_acquire(wp->plugins, tl->names[i]);
 		tl->prio[i] = t ? t->priority : 1;
-		tl->max_fails[i] = t ? t->max_fails : DEFAULT_MAX_FAILS;
 		if (t)
 			plugin_release(wp->plugins, t);
 	}
@@ -199,7 +206,6 @@ type_list_free(struct type_list *tl)
 {
 	plugin_names_free(tl->names);
 	free(tl->prio);
-	free(tl->max_fails);
 	memset(tl, 0, sizeof(*tl));
 }
 
@@ -278,7 +284,8 @@ hook_stop_requested(void *opaque)
 	if (rc->stop_seen)
 		return true;
 	int64_t now = util_monotonic_ms();
-	if (rc->stop_checked_ms && now - rc->stop_checked_ms < STOP_CHECK_MIN_MS)
+	if (rc->stop_checked_ms &&
+	    now - rc->stop_checked_ms < STOP_CHECK_MIN_MS)
 		return false;
 	rc->stop_checked_ms = now;
 	/* the monitor may have seen it first */
@@ -754,7 +761,8 @@ process_claim(struct worker *w, struct queue_claim *c)
 
 	/* 5.5 step 1: uniqueness covers queued jobs only */
 	if (m->unique) {
-		char *ukey = message_unique_key(wp->ns, m->name, m->args);
+		char *ukey = message_unique_key(wp->ns, m->name ? m->name : "",
+					       m->args);
 		redisReply *r = redis_command(wp->redis, &err, "DEL", ukey,
 					      NULL);
 		if (r)
@@ -879,7 +887,8 @@ worker_main(void *arg)
 		type_list_free(&tl);
 		if (rc < 0) {
 			fetch_outage_begin(wp, &err);
-			err_wait = err_wait ? err_wait * 2 : FETCH_ERROR_FIRST_MS;
+			err_wait = err_wait ? err_wait * 2
+					    : FETCH_ERROR_FIRST_MS;
 			if (err_wait > FETCH_ERROR_MAX_MS)
 				err_wait = FETCH_ERROR_MAX_MS;
 			pool_sleep(wp, err_wait, false);
@@ -892,8 +901,8 @@ worker_main(void *arg)
 				idle++;
 			if (atomic_load(&wp->stopping))
 				break;
-			int wr = queue_wait_wakeup(wp->queue, idle_wait_ms(idle),
-						   &err);
+			int wr = queue_wait_wakeup(wp->queue,
+						   idle_wait_ms(idle), &err);
 			if (wr < 0) {
 				fetch_outage_begin(wp, &err);
 				err_wait = FETCH_ERROR_FIRST_MS;
@@ -1038,8 +1047,8 @@ split_names(const char *s, struct strset *out)
 }
 
 static int
-recover_one(struct worker_pool *wp, const char *pool, const struct strset *types,
-	    const char *why)
+recover_one(struct worker_pool *wp, const char *pool,
+	    const struct strset *types, const char *why)
 {
 	struct berr err;
 	berr_clear(&err);
@@ -1225,7 +1234,8 @@ static void
 recovery_pass(struct worker_pool *wp)
 {
 	long long last = atomic_load(&wp->last_redis_error_ms);
-	if (last && util_monotonic_ms() - last < RECOVERY_QUIET_AFTER_ERROR_MS) {
+	if (last &&
+	    util_monotonic_ms() - last < RECOVERY_QUIET_AFTER_ERROR_MS) {
 		log_debug("recovery skipped: redis errors %lld ms ago",
 			  (long long)(util_monotonic_ms() - last));
 		return;
@@ -1303,7 +1313,8 @@ monitor_pass(struct worker_pool *wp)
 			}
 			pthread_mutex_unlock(&wp->lock);
 			if (warn) {
-				long long secs = (long long)((now - seen) / 1000);
+				long long secs =
+					(long long)((now - seen) / 1000);
 				log_warn("job %s (%s) ignores stop for %lld s",
 					 id, type, secs);
 				job_log(wp, BLOG_WARNING, type, id,
@@ -1430,18 +1441,33 @@ busy_locked(struct worker_pool *wp)
 	return busy;
 }
 
-/* Waits up to ms for every worker to be idle; true when they are. */
+/* Workers still running (their thread has not left its loop), under
+ * wp->lock. */
+static size_t
+running_locked(struct worker_pool *wp)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < wp->n; i++) {
+		const struct worker *w = &wp->workers[i];
+		if (w->started && !atomic_load(&w->exited))
+			n++;
+	}
+	return n;
+}
+
+/* Waits up to ms for every worker thread to leave its loop (each finishes
+ * the message it holds first); true when they all did. */
 static bool
-wait_idle(struct worker_pool *wp, int64_t ms)
+wait_workers_done(struct worker_pool *wp, int64_t ms)
 {
 	struct timespec ts = deadline_in(ms);
 	pthread_mutex_lock(&wp->lock);
-	while (busy_locked(wp) > 0 &&
+	while (running_locked(wp) > 0 &&
 	       pthread_cond_timedwait(&wp->cond, &wp->lock, &ts) == 0)
 		;
-	bool idle = busy_locked(wp) == 0;
+	bool done = running_locked(wp) == 0;
 	pthread_mutex_unlock(&wp->lock);
-	return idle;
+	return done;
 }
 
 static void
@@ -1471,7 +1497,7 @@ worker_pool_stop(struct worker_pool *wp)
 	int64_t grace = wp->cfg.shutdown_grace_seconds > 0
 				? (int64_t)wp->cfg.shutdown_grace_seconds * 1000
 				: 0;
-	if (!wait_idle(wp, grace)) {
+	if (!wait_workers_done(wp, grace)) {
 		pthread_mutex_lock(&wp->lock);
 		size_t busy = busy_locked(wp);
 		atomic_store(&wp->forced_stop, true);
@@ -1483,7 +1509,7 @@ worker_pool_stop(struct worker_pool *wp)
 		log_info("worker pool %s: %zu job(s) still running after the "
 			 "shutdown grace; asking them to stop (up to %lld s)",
 			 wp->pool_id, busy, (long long)sg);
-		wait_idle(wp, sg * 1000);
+		wait_workers_done(wp, sg * 1000);
 	}
 
 	/* Whatever is still inside run() now is abandoned. Taking the hook

@@ -404,15 +404,8 @@ list_error(struct api_request *req, const char *extras, const char *why)
 	cJSON_AddStringToObject(o, "message", msg);
 	cJSON_AddStringToObject(o, "details", why);
 	free(msg);
-	char *body = cJSON_PrintUnformatted(o);
-	cJSON_Delete(o);
-	mg_printf(req->conn,
-		  "HTTP/1.1 500 Internal Server Error\r\n"
-		  "Content-Type: application/json\r\n"
-		  "Content-Length: %zu\r\n\r\n%s",
-		  strlen(body), body);
-	free(body);
-	return 500;
+	/* not api_send_error: the message itself carries the query */
+	return api_send_json_headers(req, 500, NULL, o);
 }
 
 int

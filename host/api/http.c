@@ -68,21 +68,40 @@ status_text(int status)
 	return t ? t : "";
 }
 
+/* Writes status line, headers and body with one write: two writes on a
+ * keep-alive connection can stall on Nagle + delayed ACK (40 ms). */
+static void
+send_response(struct mg_connection *conn, int status, const char *headers,
+	      const char *body, size_t len)
+{
+	char head[1024];
+	int hl = snprintf(head, sizeof(head),
+			  "HTTP/1.1 %d %s\r\n%sContent-Length: %zu\r\n\r\n",
+			  status, status_text(status), headers ? headers : "",
+			  len);
+	if (hl < 0 || (size_t)hl >= sizeof(head))
+		hl = snprintf(head, sizeof(head),
+			      "HTTP/1.1 %d %s\r\nContent-Length: %zu\r\n\r\n",
+			      status, status_text(status), len);
+	char *buf = xmalloc((size_t)hl + len);
+	memcpy(buf, head, (size_t)hl);
+	if (len)
+		memcpy(buf + hl, body, len);
+	mg_write(conn, buf, (size_t)hl + len);
+	free(buf);
+}
+
 int
 api_send_json_headers(struct api_request *req, int status,
 		      const char *headers, cJSON *json)
 {
 	char *body = json ? cJSON_PrintUnformatted(json) : NULL;
-	size_t len = body ? strlen(body) : 0;
-	mg_printf(req->conn,
-		  "HTTP/1.1 %d %s\r\n"
-		  "Content-Type: application/json\r\n"
-		  "Accept: application/json\r\n"
-		  "%s"
-		  "Content-Length: %zu\r\n\r\n",
-		  status, status_text(status), headers ? headers : "", len);
-	if (len)
-		mg_write(req->conn, body, len);
+	char hdr[512];
+	snprintf(hdr, sizeof(hdr),
+		 "Content-Type: application/json\r\n"
+		 "Accept: application/json\r\n%s",
+		 headers ? headers : "");
+	send_response(req->conn, status, hdr, body, body ? strlen(body) : 0);
 	free(body);
 	cJSON_Delete(json);
 	return status;
@@ -97,8 +116,7 @@ api_send_json(struct api_request *req, int status, cJSON *json)
 int
 api_send_empty(struct api_request *req, int status)
 {
-	mg_printf(req->conn, "HTTP/1.1 %d %s\r\nContent-Length: 0\r\n\r\n",
-		  status, status_text(status));
+	send_response(req->conn, status, NULL, NULL, 0);
 	return status;
 }
 
@@ -117,15 +135,10 @@ send_error_body(struct mg_connection *conn, int status, enum api_code code,
 		cJSON_AddStringToObject(o, "details", details);
 	char *body = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
-	size_t len = strlen(body);
-	mg_printf(conn,
-		  "HTTP/1.1 %d %s\r\n"
-		  "Content-Type: application/json\r\n"
-		  "%s"
-		  "Content-Length: %zu\r\n\r\n",
-		  status, status_text(status),
-		  extra_headers ? extra_headers : "", len);
-	mg_write(conn, body, len);
+	char hdr[512];
+	snprintf(hdr, sizeof(hdr), "Content-Type: application/json\r\n%s",
+		 extra_headers ? extra_headers : "");
+	send_response(conn, status, hdr, body, strlen(body));
 	free(body);
 	return status;
 }
@@ -395,6 +408,8 @@ api_server_start(struct berthd *d, struct berr *err)
 	opts[n++] = "yes";
 	opts[n++] = "keep_alive_timeout_ms";
 	opts[n++] = "60000";
+	opts[n++] = "tcp_nodelay";
+	opts[n++] = "1";
 	opts[n++] = "max_request_size"; /* request line + headers */
 	opts[n++] = maxreq;
 	if (cfg->https) {

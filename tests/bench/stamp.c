@@ -1,6 +1,6 @@
-/* stamp.c - the benchmark's job type STAMP: appends "<job id> <epoch ms>\n"
+/* stamp.c - the benchmark's job type STAMP: appends "<job id> <epoch microseconds>\n"
  * to the file named by the manifest setting `out_file` when it runs, so the
- * benchmark can measure submit-to-run latency with millisecond precision. */
+ * benchmark can measure submit-to-run latency with microsecond precision. */
 #include <berth/plugin.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -47,7 +47,7 @@ stamp_run(struct berth_job_ctx *ctx, const char *params, char *err,
 	clock_gettime(CLOCK_REALTIME, &ts);
 	char line[128];
 	int n = snprintf(line, sizeof(line), "%s %lld\n", berth_job_id(ctx),
-			 (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+			 (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
 	int *fd = ctx->type_state;
 	if (write(*fd, line, (size_t)n) != n) {
 		snprintf(err, errlen, "cannot write the stamp");
