@@ -30,6 +30,9 @@ berthd_reload_plugins(struct berthd *d, struct berr *err)
 				      d->plugin_dir_override, d->strict, err);
 	if (rc == 0 && d->heartbeat)
 		heartbeat_refresh(d->heartbeat);
+	/* messages of newly loaded types left by dead pools run now */
+	if (rc == 0 && d->workers)
+		worker_pool_recover_now(d->workers);
 	pthread_mutex_unlock(&d->reload_lock);
 	return rc;
 }
@@ -210,11 +213,25 @@ berthd_stop(struct berthd *d)
 	d->stopping = true;
 	api_server_stop(d->api);
 	d->api = NULL;
-	if (d->workers)
+	size_t abandoned = 0;
+	if (d->workers) {
 		worker_pool_stop(d->workers);
+		abandoned = worker_pool_abandoned(d->workers);
+	}
 	worker_pool_free(d->workers);
 	d->workers = NULL;
 	heartbeat_stop(d->heartbeat);
+	if (abandoned > 0) {
+		/* a plugin is still inside run(): its code, the registry and
+		 * the connections must outlive it, so they are left to the
+		 * process exit instead of being freed under it */
+		log_warn("%zu job(s) still running at exit; their messages stay "
+			 "in-progress and will be recovered",
+			 abandoned);
+		embedded_redis_stop(d->embedded); /* flushes its AOF */
+		d->embedded = NULL;
+		return;
+	}
 	heartbeat_free(d->heartbeat);
 	d->heartbeat = NULL;
 	queue_free(d->queue);
