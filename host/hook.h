@@ -1,0 +1,49 @@
+/* hook.h - the status hook agent (spec 7): delivers every status change and
+ * check-in of a job to its `web_hook_url` as the StatusChange payload of
+ * spec 7.2, built from an immutable snapshot.
+ *
+ * Beyond Harbor: the first attempt does not run on the worker thread. Events
+ * are handed to a dedicated agent (its own threads and libcurl handles), so
+ * a slow or dead receiver never stalls job processing, while events of one
+ * job are delivered in order. Pending events are also written to Redis so a
+ * restart does not lose them (key documented in hook.c and the README; Go
+ * instances never read it). A 200 answer to a first attempt runs the ACK
+ * script (spec 7.4). Failed deliveries are retried with the spec's
+ * exponential back-off, and every event gives up after a bound, so a deleted
+ * task cannot cause an endless retry storm. */
+#ifndef BERTH_HOOK_H
+#define BERTH_HOOK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "redis_conn.h"
+#include "tracker.h"
+
+struct hook_agent;
+
+struct hook_agent_config {
+	int threads;            /* delivery threads (e.g. the worker count) */
+	int max_attempts;       /* bound per event (retries included) */
+	int retry_window_s;     /* give up after this long (spec: 300 s) */
+};
+
+struct hook_agent *hook_agent_new(const struct hook_agent_config *cfg,
+				  struct redis_pool *redis, const char *ns,
+				  struct tracker *tracker);
+/* Starts the threads and re-queues events persisted by a previous run. */
+int hook_agent_start(struct hook_agent *a, struct berr *err);
+/* Delivers what is queued for up to deadline_ms, then stops; undelivered
+ * events stay persisted in Redis. */
+void hook_agent_stop(struct hook_agent *a, int deadline_ms);
+void hook_agent_free(struct hook_agent *a);
+
+/* Queues one event (copies snap). No-op when snap has no web_hook_url.
+ * Matches tracker_event_fn, so it plugs into tracker_set_event_fn. */
+void hook_agent_submit(void *agent, const struct job_stats *snap,
+		       const char *check_in);
+
+/* Events queued or being retried (for metrics and tests). */
+size_t hook_agent_pending(struct hook_agent *a);
+
+#endif
