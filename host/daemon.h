@@ -17,6 +17,11 @@ struct api_server;
 struct tracker;
 struct queue;
 struct worker_pool;
+struct period;
+struct joblog;
+struct hook_agent;
+struct reaper;
+struct metrics_server;
 
 struct berthd {
 	struct berth_config *cfg;
@@ -28,6 +33,11 @@ struct berthd {
 	struct tracker *tracker;
 	struct queue *queue;
 	struct worker_pool *workers;
+	struct period *period;          /* periodic policies and enqueuer */
+	struct joblog *joblog;          /* per-job loggers and sweepers */
+	struct hook_agent *hooks;       /* status hook delivery */
+	struct reaper *reaper;          /* stats/ACK reconciliation */
+	struct metrics_server *metrics; /* Prometheus endpoint, or NULL */
 
 	char *ns;             /* "{namespace}" - key prefix without ':' */
 	char *core_secret;    /* what Authorization: Harbor-Secret must carry */
