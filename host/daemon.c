@@ -10,6 +10,11 @@
 
 #include "api/http.h"
 #include "heartbeat.h"
+#include "hook.h"
+#include "joblog.h"
+#include "metrics.h"
+#include "period.h"
+#include "reaper.h"
 #include "keys.h"
 #include "log.h"
 #include "queue.h"
@@ -169,10 +174,23 @@ berthd_start(struct berthd *d, struct berth_config *cfg,
 				 d->plugin_dir_override, d->strict, err) < 0)
 		goto fail;
 
+	d->joblog = joblog_new(cfg);
+	if (joblog_start_sweepers(d->joblog, err) < 0)
+		goto fail;
+
 	if (scripts_load_all(d->redis, err) < 0)
 		goto fail;
 	d->tracker = tracker_new(d->redis, d->ns);
 	d->queue = queue_new(d->redis, d->ns);
+	struct hook_agent_config hc = {
+		.threads = cfg->workers > 0 ? cfg->workers : 10,
+		.max_attempts = 10,
+		.retry_window_s = 300,
+	};
+	d->hooks = hook_agent_new(&hc, d->redis, d->ns, d->tracker);
+	tracker_set_event_fn(d->tracker, hook_agent_submit, d->hooks);
+	if (hook_agent_start(d->hooks, err) < 0)
+		goto fail;
 
 	d->heartbeat = heartbeat_new(d->redis, d->ns, d->plugins,
 				     cfg->workers);
@@ -189,11 +207,29 @@ berthd_start(struct berthd *d, struct berth_config *cfg,
 		.stop_grace_seconds = cfg->stop_grace_seconds,
 		.max_job_duration_seconds = max_job_duration(cfg),
 		.job_log_level = job_log_level(cfg),
+		.joblog = d->joblog,
 	};
 	d->workers = worker_pool_new(&wc, d->redis, d->ns, d->plugins,
 				     d->tracker, d->queue);
 	if (worker_pool_start(d->workers, err) < 0)
 		goto fail;
+
+	d->period = period_new(d->redis, d->ns, d->tracker, d->queue,
+			       d->plugins);
+	if (period_start(d->period, err) < 0)
+		goto fail;
+	d->reaper = reaper_new(d->redis, d->ns, d->tracker, d->hooks,
+			       cfg->max_update_hours);
+	if (reaper_start(d->reaper, err) < 0)
+		goto fail;
+	if (cfg->metric_enabled) {
+		d->metrics = metrics_server_start(cfg, d->redis, d->ns,
+						  d->plugins,
+						  heartbeat_pool_id(d->heartbeat),
+						  err);
+		if (!d->metrics)
+			goto fail;
+	}
 
 	d->api = api_server_start(d, err);
 	if (!d->api)
@@ -213,6 +249,10 @@ berthd_stop(struct berthd *d)
 	d->stopping = true;
 	api_server_stop(d->api);
 	d->api = NULL;
+	metrics_server_stop(d->metrics);
+	d->metrics = NULL;
+	period_stop(d->period);
+	reaper_stop(d->reaper);
 	size_t abandoned = 0;
 	if (d->workers) {
 		worker_pool_stop(d->workers);
@@ -221,6 +261,8 @@ berthd_stop(struct berthd *d)
 	worker_pool_free(d->workers);
 	d->workers = NULL;
 	heartbeat_stop(d->heartbeat);
+	if (d->hooks)
+		hook_agent_stop(d->hooks, 5000);
 	if (abandoned > 0) {
 		/* a plugin is still inside run(): its code, the registry and
 		 * the connections must outlive it, so they are left to the
@@ -234,12 +276,22 @@ berthd_stop(struct berthd *d)
 	}
 	heartbeat_free(d->heartbeat);
 	d->heartbeat = NULL;
+	period_free(d->period);
+	d->period = NULL;
+	reaper_free(d->reaper);
+	d->reaper = NULL;
 	queue_free(d->queue);
 	d->queue = NULL;
+	if (d->tracker)
+		tracker_set_event_fn(d->tracker, NULL, NULL);
+	hook_agent_free(d->hooks);
+	d->hooks = NULL;
 	tracker_free(d->tracker);
 	d->tracker = NULL;
 	plugin_registry_free(d->plugins);
 	d->plugins = NULL;
+	joblog_free(d->joblog);
+	d->joblog = NULL;
 	redis_pool_free(d->redis);
 	d->redis = NULL;
 	embedded_redis_stop(d->embedded);

@@ -18,6 +18,7 @@
 #include <sys/un.h>
 
 #include "log.h"
+#include "metrics.h"
 
 #define REDIS_DEFAULT_PORT 6379
 #define REDIS_UNIX_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
@@ -776,8 +777,11 @@ redis_pool_get(struct redis_pool *p, struct berr *e)
 	}
 	if (!s->c) {
 		s->c = pool_dial(p, e);
-		if (!s->c)
+		metrics_redis_state(s->c != NULL);
+		if (!s->c) {
+			metrics_redis_error();
 			return NULL;
+		}
 	}
 	s->last_used_ms = now;
 	return s->c;
@@ -788,6 +792,8 @@ redis_pool_drop(struct redis_pool *p)
 {
 	struct redis_slot *s = pthread_getspecific(p->key);
 	if (s && s->c) {
+		metrics_redis_error();
+		metrics_redis_state(0);
 		redisFree(s->c);
 		s->c = NULL;
 	}

@@ -53,8 +53,10 @@
 
 #include "gojson.h"
 #include "hostapi.h"
+#include "joblog.h"
 #include "keys.h"
 #include "log.h"
+#include "metrics.h"
 
 #define IDLE_WAIT_MAX_MS 1000
 #define FETCH_ERROR_FIRST_MS 10
@@ -209,20 +211,31 @@ type_list_free(struct type_list *tl)
 	memset(tl, 0, sizeof(*tl));
 }
 
-/* The job log of a run: the service log tagged with the job id until job
- * log files exist (they will plug in here). */
-__attribute__((format(printf, 5, 6))) static void
-job_log(const struct worker_pool *wp, int level, const char *type,
-	const char *job_id, const char *fmt, ...)
+/* A host line in the job log of job_id: through the job loggers (the open
+ * run of job_id, found by id, so any thread may call it) with the caller's
+ * file:line; without job loggers, the service log tagged with the id. */
+#define job_log(wp, level, type, job_id, ...)                                \
+	job_log_at((wp), (level), (type), (job_id), __FILE__, __LINE__,      \
+		   __VA_ARGS__)
+
+__attribute__((format(printf, 7, 8))) static void
+job_log_at(const struct worker_pool *wp, int level, const char *type,
+	   const char *job_id, const char *file, int line, const char *fmt,
+	   ...)
 {
-	if (level < wp->cfg.job_log_level)
+	struct joblog *jl = wp->cfg.joblog;
+	if (level < (jl ? joblog_min_level(jl) : wp->cfg.job_log_level))
 		return;
-	char line[HOSTAPI_LOG_LINE_MAX];
+	char msg[HOSTAPI_LOG_LINE_MAX];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	blog_write(level, type ? type : "job", 0, "[job %s] %s", job_id, line);
+	if (jl)
+		joblog_write_id(jl, job_id, level, file, line, "%s", msg);
+	else
+		blog_write(level, type ? type : "job", 0, "[job %s] %s",
+			   job_id, msg);
 }
 
 /* --- the run hooks -------------------------------------------------------- */
@@ -232,15 +245,23 @@ struct run_ctx {
 	struct job_stats *stats;
 	const char *job_id;
 	const char *type;
+	struct joblog_run *jrun; /* NULL without job loggers */
 	int64_t stop_checked_ms;
 	bool stop_seen;
 };
 
+/* Plugin lines, tagged with the job type ("[DEMO]"). An abandoned run may
+ * still log: its joblog_run is never closed and the joblog is then never
+ * freed (joblog_free leaks while runs are open), so no lock is needed. */
 static void
 hook_log(void *opaque, int level, const char *message)
 {
 	struct run_ctx *rc = opaque;
-	blog_write(level, rc->type, 0, "[job %s] %s", rc->job_id, message);
+	if (rc->jrun)
+		joblog_run_write(rc->jrun, level, rc->type, 0, "%s", message);
+	else
+		blog_write(level, rc->type, 0, "[job %s] %s", rc->job_id,
+			   message);
 }
 
 static int
@@ -253,6 +274,13 @@ hook_checkin(void *opaque, const char *message)
 	if (!atomic_load(&wp->abandoned)) {
 		struct berr err;
 		berr_clear(&err);
+		if (rc->jrun) {
+			char block[64];
+			job_log(wp, BLOG_INFO, rc->type, rc->job_id,
+				"check in: %s",
+				joblog_checkin_text(message, block,
+						    sizeof(block)));
+		}
 		ret = tracker_checkin(wp->tracker, rc->stats, message, &err);
 		if (ret < 0)
 			job_log(wp, BLOG_WARNING, rc->type, rc->job_id,
@@ -380,6 +408,9 @@ struct outcome {
 	bool never_retry;
 	bool leave;        /* leave the message in progress (shutdown) */
 	bool abandoned;    /* run() outlived worker_pool_stop */
+	struct joblog_run *jrun; /* job loggers of the run (step 3), closed by
+				  * process_claim after the last line */
+	int64_t started_ms; /* monotonic, step 1: the process-time metric */
 	char err[RUN_ERROR_MAX];
 };
 
@@ -554,6 +585,17 @@ run_job(struct worker *w, const struct queue_claim *c, struct job_type *t,
 	if (!decide_status(wp, st, job_id, type, o))
 		return;
 
+	/* 3. the job loggers; a log that cannot be opened fails the run */
+	if (wp->cfg.joblog) {
+		o->jrun = joblog_run_open(wp->cfg.joblog, job_id, st->revision,
+					  &err);
+		if (!o->jrun) {
+			log_error("job %s (%s): %s", job_id, type, err.msg);
+			outcome_error(o, true, "%s", err.msg);
+			return;
+		}
+	}
+
 	/* 4. Running */
 	char *current = NULL;
 	enum tracker_cas cas = tracker_set_status(wp->tracker, st,
@@ -587,10 +629,12 @@ run_job(struct worker *w, const struct queue_claim *c, struct job_type *t,
 		.stats = st,
 		.job_id = job_id,
 		.type = type,
+		.jrun = o->jrun,
 	};
 	struct hostapi_run_hooks hooks = {
 		.opaque = &rc,
-		.log_level = wp->cfg.job_log_level,
+		.log_level = wp->cfg.joblog ? joblog_min_level(wp->cfg.joblog)
+					    : wp->cfg.job_log_level,
 		.log = hook_log,
 		.checkin = hook_checkin,
 		.stop_requested = hook_stop_requested,
@@ -607,11 +651,14 @@ run_job(struct worker *w, const struct queue_claim *c, struct job_type *t,
 		o->leave = true;
 		return;
 	}
-	job_log(wp, BLOG_INFO, type, job_id, "started (revision %lld)",
+	metrics_job_running(type, 1);
+	job_log(wp, BLOG_INFO, type, job_id,
+		"job %s (%s) starting, revision %lld", job_id, type,
 		(long long)st->revision);
 	char errbuf[RUN_ERROR_MAX];
 	enum berth_run_result res = plugin_run(t, &hj, &hooks, errbuf,
 					       sizeof(errbuf));
+	metrics_job_running(type, -1);
 	if (run_end(w)) {
 		o->abandoned = true;
 		return;
@@ -644,17 +691,29 @@ finish_status(struct worker *w, const char *job_id, const char *type,
 	berr_clear(&err);
 	char *current = NULL;
 	if (o->result == OUT_ERROR) {
-		job_log(wp, BLOG_ERROR, type, job_id, "failed: %s", o->err);
-		if (!o->write_status)
+		if (!o->write_status) {
+			job_log(wp, BLOG_ERROR, type, job_id, "failed: %s",
+				o->err);
 			return;
+		}
+		metrics_task_done_since(type, "fail", o->started_ms);
+		/* logged before the write: a client that sees the final
+		 * status finds the line in the log */
+		job_log(wp, BLOG_ERROR, type, job_id,
+			"job finished with status %s: %s", JOB_STATUS_ERROR,
+			o->err);
 		enum tracker_cas cas = tracker_set_status(
 			wp->tracker, st, JOB_STATUS_ERROR, &current, &err);
-		if (cas == TRACKER_MISMATCH)
+		if (cas == TRACKER_MISMATCH) {
 			log_info("job %s: Error not written, status is %s",
 				 job_id, current ? current : "none");
-		else if (cas != TRACKER_OK)
+			job_log(wp, BLOG_INFO, type, job_id,
+				"status Error not written: it is %s",
+				current ? current : "none");
+		} else if (cas != TRACKER_OK) {
 			log_warn("job %s: cannot set Error: %s", job_id,
 				 err.msg);
+		}
 		free(current);
 		return;
 	}
@@ -665,27 +724,35 @@ finish_status(struct worker *w, const char *job_id, const char *type,
 			 err.msg);
 		berr_clear(&err);
 	} else if (latest && strcmp(latest, JOB_STATUS_STOPPED) == 0) {
-		job_log(wp, BLOG_INFO, type, job_id, "stopped");
+		metrics_task_done_since(type, "stop", o->started_ms);
+		job_log(wp, BLOG_INFO, type, job_id,
+			"job finished with status %s", JOB_STATUS_STOPPED);
 		free(latest);
 		return;
 	}
 	free(latest);
 	if (o->result == OUT_STOPPED && atomic_load(&wp->forced_stop)) {
+		metrics_task_done_since(type, "stop", o->started_ms);
 		/* stopped by the shutdown, not by a client: leave it for
 		 * recovery, which re-runs it with a new revision */
 		o->leave = true;
 		return;
 	}
+	metrics_task_done_since(type, "success", o->started_ms);
+	job_log(wp, BLOG_INFO, type, job_id, "job finished with status %s",
+		JOB_STATUS_SUCCESS);
 	enum tracker_cas cas = tracker_set_status(wp->tracker, st,
 						  JOB_STATUS_SUCCESS, &current,
 						  &err);
-	if (cas == TRACKER_MISMATCH)
+	if (cas == TRACKER_MISMATCH) {
 		log_info("job %s: Success not written, status is %s", job_id,
 			 current ? current : "none");
-	else if (cas != TRACKER_OK)
+		job_log(wp, BLOG_INFO, type, job_id,
+			"status Success not written: it is %s",
+			current ? current : "none");
+	} else if (cas != TRACKER_OK) {
 		log_warn("job %s: cannot set Success: %s", job_id, err.msg);
-	else
-		job_log(wp, BLOG_INFO, type, job_id, "succeeded");
+	}
 	free(current);
 }
 
@@ -782,10 +849,13 @@ process_claim(struct worker *w, struct queue_claim *c)
 	memset(&st, 0, sizeof(st));
 	struct outcome o;
 	memset(&o, 0, sizeof(o));
+	o.started_ms = util_monotonic_ms();
 	run_job(w, c, t, job_id, type, &st, &o);
 	if (o.abandoned) {
 		/* only this thread's own memory is freed; the type reference
-		 * is leaked on purpose (the registry may be gone) */
+		 * is leaked on purpose (the registry may be gone); the job log
+		 * run stays open for the plugin still inside run() (the
+		 * joblog is then never freed) */
 		job_stats_fini(&st);
 		free(job_id);
 		return false;
@@ -812,6 +882,7 @@ process_claim(struct worker *w, struct queue_claim *c)
 			m->err = xstrdup(o.err);
 			m->failed_at = util_now();
 			if (max_fails - m->fails > 0) {
+				metrics_job_retry(type);
 				retry_at = util_now() +
 					   queue_backoff_seconds(m->fails);
 				retry_msg = message_encode(m);
@@ -827,6 +898,7 @@ process_claim(struct worker *w, struct queue_claim *c)
 		finish_claim(w, c, retry_msg, retry_at);
 		free(retry_msg);
 	}
+	joblog_run_close(o.jrun); /* spec 6.2 step 8, after the last line */
 	observation_end(w);
 	job_stats_fini(&st);
 	free(job_id);

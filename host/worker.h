@@ -14,6 +14,8 @@
 #include "queue.h"
 #include "tracker.h"
 
+struct joblog;
+
 struct worker_pool_config {
 	int workers;
 	const char *pool_id;            /* from the heartbeat */
@@ -22,6 +24,7 @@ struct worker_pool_config {
 	int stop_grace_seconds;         /* report plugins ignoring stop after */
 	int64_t max_job_duration_seconds; /* TTL of NS:worker:<id> (spec 5.9) */
 	int job_log_level;              /* enum blog_level for job logs */
+	struct joblog *joblog;          /* job loggers; NULL: service log */
 };
 
 struct worker_pool;

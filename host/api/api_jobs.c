@@ -1,9 +1,10 @@
 /* api_jobs.c - the job routes (spec 2.5-2.8):
- *   POST /api/v1/jobs            submit (Generic, Scheduled; Periodic: 501
- *                                until the periodic scheduler exists)
+ *   POST /api/v1/jobs            submit (Generic, Scheduled; Periodic goes
+ *                                to api_periodic.c)
  *   GET  /api/v1/jobs            list (SCAN of stats, or the scheduled zset)
  *   GET  /api/v1/jobs/{id}       one job's stats
- *   POST /api/v1/jobs/{id}       action: stop
+ *   POST /api/v1/jobs/{id}       action: stop (a policy, or an id without
+ *                                stats: api_periodic.c unschedules it)
  *
  * Berth saves the stats before it enqueues the message (Go enqueues first):
  * a worker never has to wait for stats that are not written yet, and a
@@ -16,6 +17,7 @@
 #include "http.h"
 #include "log.h"
 #include "message.h"
+#include "period.h"
 #include "queue.h"
 #include "tracker.h"
 
@@ -199,10 +201,9 @@ api_jobs_post(struct api_request *req)
 		return rc;
 	}
 	if (strcmp(s.kind, JOB_KIND_PERIODIC) == 0) {
+		rc = api_periodic_submit(req, s.name, s.cron, s.hook, s.params);
 		cJSON_Delete(doc);
-		return api_send_error(req, 501, API_E_LAUNCH,
-				      "Periodic jobs are not supported by this "
-				      "version of berthd yet");
+		return rc;
 	}
 	struct job_type *t = plugin_acquire(d->plugins, s.name);
 	if (!t) {
@@ -313,13 +314,12 @@ api_job_action(struct api_request *req)
 	int rc = tracker_load(d->tracker, id, &st, &err);
 	if (rc < 0)
 		return api_send_error(req, 500, API_E_STOP, "%s", err.msg);
+	/* spec 2.7 step 2: no stats, or a Periodic job: unschedule */
 	if (rc > 0)
-		return api_send_error(req, 404, API_E_NOT_FOUND, "%s", id);
+		return api_periodic_stop(req, id);
 	if (st.kind && strcmp(st.kind, JOB_KIND_PERIODIC) == 0) {
 		job_stats_fini(&st);
-		return api_send_error(req, 501, API_E_STOP,
-				      "stopping Periodic jobs is not supported "
-				      "by this version of berthd yet");
+		return api_periodic_stop(req, id);
 	}
 	if (job_status_final(st.status)) {
 		log_warn("stop of job %s ignored: it is already %s", id,

@@ -37,6 +37,8 @@ static const struct route routes[] = {
 	{"GET", "/api/v1/jobs", api_jobs_list},
 	{"GET", "/api/v1/jobs/{}", api_job_get},
 	{"POST", "/api/v1/jobs/{}", api_job_action},
+	{"GET", "/api/v1/jobs/{}/executions", api_job_executions},
+	{"GET", "/api/v1/jobs/{}/log", api_job_log},
 };
 
 static const char *const error_messages[] = {

@@ -87,5 +87,7 @@ int api_jobs_post(struct api_request *req);
 int api_jobs_list(struct api_request *req);
 int api_job_get(struct api_request *req);
 int api_job_action(struct api_request *req);
+int api_job_executions(struct api_request *req);
+int api_job_log(struct api_request *req);
 
 #endif

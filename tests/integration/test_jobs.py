@@ -207,8 +207,8 @@ class JobApiTests(unittest.TestCase):
             ({"job": {"name": "NOOP", "parameters": "x",
                       "metadata": {"kind": "Generic"}}}, 500, 10001, None),
             ({"job": {"name": "NOOP", "metadata": {
-                "kind": "Periodic", "cron_spec": "0 * * * * *"}}},
-             501, 10003, None),
+                "kind": "Periodic", "cron_spec": "0 * * * *"}}},
+             400, 10013, None),
         ]
         for body, status, code, details in cases:
             st, _, doc = self.d.json("POST", "/api/v1/jobs", body)

@@ -1,0 +1,331 @@
+/* netpolicy.c - where a WEBHOOK/SLACK request may go: the proxy choice
+ * with the rules of Go's http.ProxyFromEnvironment
+ * (golang.org/x/net/http/httpproxy) and the address classes refused by
+ * block_private_addresses. Part of the berth_httpcommon library. */
+#define _GNU_SOURCE
+#include "netpolicy.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+/* --- NO_PROXY and the proxy choice (golang.org/x/net/http/httpproxy) ----- */
+
+enum np_kind { NP_IP, NP_CIDR, NP_DOMAIN };
+
+struct hc_noproxy {
+	enum np_kind kind;
+	unsigned char ip[16]; /* NP_IP, NP_CIDR (IPv4 as ::ffff:a.b.c.d) */
+	int prefix;           /* NP_CIDR, in bits of the 16-byte form */
+	char *domain;         /* NP_DOMAIN, with a leading '.' */
+	bool match_host;      /* NP_DOMAIN: also the domain itself */
+	long port;            /* 0 = any */
+};
+
+bool
+hc_ip_parse(const char *s, unsigned char out[16])
+{
+	struct in_addr a4;
+	if (inet_pton(AF_INET, s, &a4) == 1) {
+		memset(out, 0, 10);
+		out[10] = out[11] = 0xff;
+		memcpy(out + 12, &a4, 4);
+		return true;
+	}
+	return inet_pton(AF_INET6, s, out) == 1;
+}
+
+static bool
+ip_is_v4(const unsigned char a[16])
+{
+	static const unsigned char pfx[12] = {0, 0, 0, 0, 0, 0,
+					      0, 0, 0, 0, 0xff, 0xff};
+	return memcmp(a, pfx, 12) == 0;
+}
+
+static bool
+prefix_match(const unsigned char *a, const unsigned char *b, int bits)
+{
+	int bytes = bits / 8, rest = bits % 8;
+	if (memcmp(a, b, (size_t)bytes) != 0)
+		return false;
+	if (rest == 0)
+		return true;
+	unsigned char mask = (unsigned char)(0xff << (8 - rest));
+	return (a[bytes] & mask) == (b[bytes] & mask);
+}
+
+static int
+noproxy_add(struct hc_settings *s, const struct hc_noproxy *e)
+{
+	struct hc_noproxy *v = realloc(s->noproxy,
+				       (s->n_noproxy + 1) * sizeof(*v));
+	if (!v)
+		return -1;
+	s->noproxy = v;
+	v[s->n_noproxy++] = *e;
+	return 0;
+}
+
+/* One trimmed, lower-cased entry. */
+static int
+noproxy_entry(struct hc_settings *s, char *p)
+{
+	struct hc_noproxy e = {0};
+	if (strcmp(p, "*") == 0) {
+		s->noproxy_all = true;
+		return 0;
+	}
+	char *slash = strchr(p, '/');
+	if (slash) { /* CIDR */
+		*slash = '\0';
+		char *end = NULL;
+		long bits = strtol(slash + 1, &end, 10);
+		bool v4 = strchr(p, ':') == NULL;
+		if (!*(slash + 1) || *end || bits < 0 || bits > (v4 ? 32 : 128) ||
+		    !hc_ip_parse(p, e.ip))
+			return 0; /* Go ignores what it cannot parse */
+		e.kind = NP_CIDR;
+		e.prefix = (int)bits + (v4 ? 96 : 0);
+		return noproxy_add(s, &e);
+	}
+	/* host:port, [v6]:port, or a bare host / IP */
+	char *host = p;
+	char *colon = strrchr(p, ':');
+	if (p[0] == '[') {
+		char *close = strchr(p, ']');
+		if (!close)
+			return 0;
+		*close = '\0';
+		host = p + 1;
+		if (close[1] == ':')
+			e.port = strtol(close + 2, NULL, 10);
+	} else if (colon && strchr(p, ':') == colon) {
+		*colon = '\0';
+		e.port = strtol(colon + 1, NULL, 10);
+	}
+	if (!*host)
+		return 0;
+	if (hc_ip_parse(host, e.ip)) {
+		e.kind = NP_IP;
+		return noproxy_add(s, &e);
+	}
+	if (strncmp(host, "*.", 2) == 0)
+		host++;
+	e.kind = NP_DOMAIN;
+	e.match_host = host[0] != '.';
+	size_t n = strlen(host) + 2;
+	e.domain = malloc(n);
+	if (!e.domain)
+		return -1;
+	snprintf(e.domain, n, "%s%s", e.match_host ? "." : "", host);
+	if (noproxy_add(s, &e) != 0) {
+		free(e.domain);
+		return -1;
+	}
+	return 0;
+}
+
+int
+hc_noproxy_parse(struct hc_settings *s, const char *list)
+{
+	if (!list)
+		return 0;
+	char *copy = strdup(list);
+	if (!copy)
+		return -1;
+	int rc = 0;
+	char *save = NULL;
+	for (char *tok = strtok_r(copy, ",", &save); tok && rc == 0;
+	     tok = strtok_r(NULL, ",", &save)) {
+		while (isspace((unsigned char)*tok))
+			tok++;
+		size_t n = strlen(tok);
+		while (n && isspace((unsigned char)tok[n - 1]))
+			tok[--n] = '\0';
+		for (char *c = tok; *c; c++)
+			*c = (char)tolower((unsigned char)*c);
+		if (n)
+			rc = noproxy_entry(s, tok);
+	}
+	free(copy);
+	return rc;
+}
+
+static bool
+ends_with(const char *s, const char *suffix)
+{
+	size_t a = strlen(s), b = strlen(suffix);
+	return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+/* Go's useProxy(): false for localhost, loopback IPs and NO_PROXY hits.
+ * host is lower case, without brackets. */
+bool
+hc_use_proxy(const struct hc_settings *s, const char *host, long port)
+{
+	unsigned char ip[16];
+	bool is_ip = hc_ip_parse(host, ip);
+	if (strcmp(host, "localhost") == 0)
+		return false;
+	if (is_ip && ((ip_is_v4(ip) && ip[12] == 127) ||
+		      (!ip_is_v4(ip) && memcmp(ip, in6addr_loopback.s6_addr,
+					       16) == 0)))
+		return false;
+	if (s->noproxy_all)
+		return false;
+	for (size_t i = 0; i < s->n_noproxy; i++) {
+		const struct hc_noproxy *e = &s->noproxy[i];
+		switch (e->kind) {
+		case NP_CIDR:
+			if (is_ip && prefix_match(ip, e->ip, e->prefix))
+				return false;
+			break;
+		case NP_IP:
+			if (is_ip && memcmp(ip, e->ip, 16) == 0 &&
+			    (e->port == 0 || e->port == port))
+				return false;
+			break;
+		case NP_DOMAIN:
+			if ((ends_with(host, e->domain) ||
+			     (e->match_host && strcmp(host, e->domain + 1) == 0)) &&
+			    (e->port == 0 || e->port == port))
+				return false;
+			break;
+		}
+	}
+	return true;
+}
+
+/* --- address classes (block_private_addresses) -------------------------- */
+
+static const char *
+v4_class(const unsigned char *b)
+{
+	if (b[0] == 0)
+		return "unspecified";
+	if (b[0] == 10 || (b[0] == 172 && (b[1] & 0xf0) == 16) ||
+	    (b[0] == 192 && b[1] == 168))
+		return "private";
+	if (b[0] == 127)
+		return "loopback";
+	if (b[0] == 169 && b[1] == 254)
+		return "link-local";
+	if (b[0] == 100 && (b[1] & 0xc0) == 64)
+		return "shared (carrier-grade NAT)";
+	if ((b[0] == 192 && b[1] == 0 && b[2] == 0) ||
+	    (b[0] == 198 && (b[1] & 0xfe) == 18) || b[0] >= 240)
+		return "reserved";
+	if (b[0] >= 224)
+		return "multicast";
+	return NULL;
+}
+
+const char *
+hc_addr_class(const unsigned char a[16])
+{
+	static const unsigned char zero[16];
+	static const unsigned char nat64[12] = {0, 0x64, 0xff, 0x9b};
+	if (ip_is_v4(a))
+		return v4_class(a + 12);
+	if (memcmp(a, zero, 16) == 0)
+		return "unspecified";
+	if (memcmp(a, in6addr_loopback.s6_addr, 16) == 0)
+		return "loopback";
+	if (memcmp(a, zero, 12) == 0 || memcmp(a, nat64, 12) == 0)
+		return v4_class(a + 12); /* IPv4-compatible, NAT64 */
+	if (a[0] == 0x20 && a[1] == 0x02)
+		return v4_class(a + 2); /* 6to4 */
+	if (a[0] == 0xfe && (a[1] & 0xc0) == 0x80)
+		return "link-local";
+	if (a[0] == 0xfe && (a[1] & 0xc0) == 0xc0)
+		return "site-local";
+	if ((a[0] & 0xfe) == 0xfc)
+		return "unique-local";
+	if (a[0] == 0xff)
+		return "multicast";
+	return NULL;
+}
+
+void
+hc_ip_text(const unsigned char a[16], char *out, size_t outlen)
+{
+	if (ip_is_v4(a))
+		inet_ntop(AF_INET, a + 12, out, (socklen_t)outlen);
+	else
+		inet_ntop(AF_INET6, a, out, (socklen_t)outlen);
+}
+
+bool
+hc_sockaddr_ip(const void *sa, size_t len, unsigned char out[16])
+{
+	sa_family_t fam;
+	memcpy(&fam, (const char *)sa + offsetof(struct sockaddr, sa_family),
+	       sizeof(fam));
+	if (fam == AF_INET && len >= sizeof(struct sockaddr_in)) {
+		struct sockaddr_in in;
+		memcpy(&in, sa, sizeof(in));
+		memset(out, 0, 10);
+		out[10] = out[11] = 0xff;
+		memcpy(out + 12, &in.sin_addr, 4);
+		return true;
+	}
+	if (fam == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+		struct sockaddr_in6 in6;
+		memcpy(&in6, sa, sizeof(in6));
+		memcpy(out, in6.sin6_addr.s6_addr, 16);
+		return true;
+	}
+	return false;
+}
+
+/* With a proxy the proxy resolves the destination; check what can be
+ * checked here: IP literals, localhost and names that resolve locally.
+ * Returns true (and writes err) when the destination is refused. */
+bool
+hc_precheck_host(const char *host, char *err, size_t errlen)
+{
+	unsigned char ip[16];
+	char text[INET6_ADDRSTRLEN];
+	if (hc_ip_parse(host, ip)) {
+		const char *cls = hc_addr_class(ip);
+		if (cls)
+			snprintf(err, errlen, HC_BLOCKED_FMT, host, cls);
+		return cls != NULL;
+	}
+	if (strcmp(host, "localhost") == 0 || ends_with(host, ".localhost")) {
+		snprintf(err, errlen, HC_BLOCKED_FMT, host, "loopback");
+		return true;
+	}
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+	if (getaddrinfo(host, NULL, &hints, &res) != 0)
+		return false; /* the proxy resolves it; nothing to check */
+	bool refused = false;
+	for (struct addrinfo *ai = res; ai && !refused; ai = ai->ai_next) {
+		const char *cls;
+		if (hc_sockaddr_ip(ai->ai_addr, ai->ai_addrlen, ip) &&
+		    (cls = hc_addr_class(ip)) != NULL) {
+			hc_ip_text(ip, text, sizeof(text));
+			snprintf(err, errlen, HC_BLOCKED_FMT, text, cls);
+			refused = true;
+		}
+	}
+	freeaddrinfo(res);
+	return refused;
+}
+
+void
+hc_noproxy_free(struct hc_settings *s)
+{
+	for (size_t i = 0; i < s->n_noproxy; i++)
+		free(s->noproxy[i].domain);
+	free(s->noproxy);
+	s->noproxy = NULL;
+	s->n_noproxy = 0;
+	s->noproxy_all = false;
+}

@@ -1,0 +1,321 @@
+"""Test peers for the HTTP job plugins (test_plugins_http.py), standard
+library only, all on 127.0.0.1 port 0:
+
+  Receiver      an HTTP or HTTPS server answering each path from a script
+                (status, headers, body, delay), recording every request and
+                the largest number of requests in flight at once;
+  ForwardProxy  an HTTP forward proxy (absolute-form requests and CONNECT)
+                that records what it relays and maps *.berth-test.invalid
+                to 127.0.0.1;
+  make_cert     a self-signed certificate for 127.0.0.1 made with openssl.
+"""
+import http.server
+import os
+import select
+import socket
+import socketserver
+import ssl
+import subprocess
+import threading
+import time
+import urllib.parse
+
+TEST_DOMAIN = ".berth-test.invalid"
+
+
+def make_cert(directory):
+    """Self-signed P-256 certificate for 127.0.0.1/localhost; returns
+    (cert path, key path)."""
+    cert = os.path.join(directory, "cert.pem")
+    key = os.path.join(directory, "key.pem")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+         "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key,
+         "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return cert, key
+
+
+class Request:
+    def __init__(self, method, path, query, headers, body, start):
+        self.method = method
+        self.path = path
+        self.query = query
+        self.headers = headers      # [(name, value)] in arrival order
+        self.body = body
+        self.start = start          # time.monotonic() at arrival
+        self.end = None             # right before the answer is sent
+
+    def header(self, name):
+        for k, v in self.headers:
+            if k.lower() == name.lower():
+                return v
+        return None
+
+    def names(self):
+        return sorted(k.lower() for k, _ in self.headers)
+
+
+class _Route:
+    def __init__(self, responses, delay):
+        self.responses = list(responses)
+        self.delay = delay
+        self.n = 0
+
+    def next(self):
+        r = self.responses[min(self.n, len(self.responses) - 1)]
+        self.n += 1
+        return r
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        pass  # TLS handshakes refused by the client, resets: expected
+
+
+class Receiver:
+    """Answers POST/GET per path; unknown paths get 200 "ok"."""
+
+    def __init__(self, cert=None, key=None):
+        self.cert, self.key = cert, key
+        self.lock = threading.Lock()
+        self.routes = {}
+        self.log = []
+        self.inflight = 0
+        self.max_inflight = 0
+        self.server = None
+
+    @property
+    def scheme(self):
+        return "https" if self.cert else "http"
+
+    def start(self):
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def setup(self):
+                if outer.cert:
+                    self.request.settimeout(10)
+                    self.request.do_handshake()
+                super().setup()
+
+            def log_message(self, *args):
+                pass
+
+            def _any(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n) if n else b""
+                u = urllib.parse.urlsplit(self.path)
+                req = Request(self.command, u.path, u.query,
+                              list(self.headers.items()), body,
+                              time.monotonic())
+                with outer.lock:
+                    outer.log.append(req)
+                    outer.inflight += 1
+                    outer.max_inflight = max(outer.max_inflight,
+                                             outer.inflight)
+                    route = outer.routes.get(u.path)
+                    status, headers, data = (route.next() if route
+                                             else (200, {}, b"ok"))
+                    delay = route.delay if route else 0
+                try:
+                    if delay:
+                        time.sleep(delay)
+                    # recorded before the answer leaves, so a request
+                    # that starts after this one was answered can never
+                    # look overlapping
+                    with outer.lock:
+                        outer.inflight -= 1
+                        req.end = time.monotonic()
+                    self.send_response(status)
+                    for k, v in headers.items():
+                        self.send_header(k, v)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    self.wfile.flush()
+                except OSError:
+                    pass  # the client gave up (timeout tests)
+
+            do_POST = do_GET = do_PUT = _any
+
+        self.server = _Server(("127.0.0.1", 0), Handler)
+        if self.cert:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(self.cert, self.key)
+            self.server.socket = ctx.wrap_socket(
+                self.server.socket, server_side=True,
+                do_handshake_on_connect=False)
+        threading.Thread(target=self.server.serve_forever,
+                         daemon=True).start()
+        return self
+
+    def stop(self):
+        if self.server:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+
+    @property
+    def port(self):
+        return self.server.server_address[1]
+
+    def url(self, path, host="127.0.0.1"):
+        return "%s://%s:%d%s" % (self.scheme, host, self.port, path)
+
+    def on(self, path, responses=((200, {}, b"ok"),), delay=0.0):
+        """Scripts path: the answers in order, the last one repeating."""
+        with self.lock:
+            self.routes[path] = _Route(responses, delay)
+
+    def requests(self, path):
+        with self.lock:
+            return [r for r in self.log if r.path == path]
+
+    def count(self, path):
+        return len(self.requests(path))
+
+    def reset_inflight(self):
+        with self.lock:
+            self.max_inflight = self.inflight
+
+
+class ForwardProxy:
+    """Relays absolute-form HTTP requests and CONNECT tunnels; records
+    (method, target, headers) of each. Hosts under TEST_DOMAIN resolve to
+    127.0.0.1 here (the client never resolves them itself)."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.log = []
+        self.server = None
+
+    @staticmethod
+    def _resolve(host):
+        return "127.0.0.1" if host.endswith(TEST_DOMAIN) else host
+
+    def start(self):
+        outer = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            rbufsize = 0  # nothing may stay buffered before a tunnel
+
+            def handle(self):
+                self.connection.settimeout(15)
+                line = self.rfile.readline(65536).decode("latin-1")
+                parts = line.rstrip("\r\n").split(" ")
+                if len(parts) != 3:
+                    return
+                method, target, _ = parts
+                headers = []
+                while True:
+                    h = self.rfile.readline(65536)
+                    if h in (b"\r\n", b"\n", b""):
+                        break
+                    k, _, v = h.decode("latin-1").rstrip("\r\n").partition(":")
+                    headers.append((k.strip(), v.strip()))
+                with outer.lock:
+                    outer.log.append((method, target, headers))
+                if method == "CONNECT":
+                    self._tunnel(target)
+                else:
+                    self._forward(method, target, headers)
+
+            def _tunnel(self, target):
+                host, _, port = target.rpartition(":")
+                try:
+                    up = socket.create_connection(
+                        (outer._resolve(host), int(port)), timeout=15)
+                except OSError:
+                    self.wfile.write(b"HTTP/1.1 502 Bad Gateway\r\n"
+                                     b"Content-Length: 0\r\n\r\n")
+                    return
+                self.wfile.write(b"HTTP/1.1 200 Connection established"
+                                 b"\r\n\r\n")
+                a, b = self.connection, up
+                try:
+                    while True:
+                        r, _, _ = select.select([a, b], [], [], 15)
+                        if not r:
+                            return
+                        for s in r:
+                            data = s.recv(65536)
+                            if not data:
+                                return
+                            (b if s is a else a).sendall(data)
+                except OSError:
+                    pass
+                finally:
+                    up.close()
+
+            def _forward(self, method, target, headers):
+                u = urllib.parse.urlsplit(target)
+                n = 0
+                for k, v in headers:
+                    if k.lower() == "content-length":
+                        n = int(v)
+                body = self.rfile.read(n) if n else b""
+                path = (u.path or "/") + ("?" + u.query if u.query else "")
+                out = ["%s %s HTTP/1.1" % (method, path)]
+                for k, v in headers:
+                    if k.lower().startswith("proxy-") or \
+                            k.lower() == "connection":
+                        continue
+                    out.append("%s: %s" % (k, v))
+                out.append("Connection: close")
+                raw = ("\r\n".join(out) + "\r\n\r\n").encode("latin-1")
+                try:
+                    up = socket.create_connection(
+                        (outer._resolve(u.hostname), u.port or 80),
+                        timeout=15)
+                except OSError:
+                    self.wfile.write(b"HTTP/1.1 502 Bad Gateway\r\n"
+                                     b"Content-Length: 0\r\n\r\n")
+                    return
+                try:
+                    up.sendall(raw + body)
+                    while True:
+                        data = up.recv(65536)
+                        if not data:
+                            break
+                        self.wfile.write(data)
+                finally:
+                    up.close()
+
+        class Server(socketserver.ThreadingTCPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+
+            def handle_error(self, request, client_address):
+                pass
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever,
+                         daemon=True).start()
+        return self
+
+    def stop(self):
+        if self.server:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.server.server_address[1]
+
+    def seen(self, pred=lambda m, t, h: True):
+        with self.lock:
+            return [(m, t, h) for m, t, h in self.log if pred(m, t, h)]
+
+
+def closed_port():
+    """A port on 127.0.0.1 that nothing listens on (bound, then closed)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port

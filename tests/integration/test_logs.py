@@ -1,0 +1,479 @@
+"""Job logs over real HTTP: the FILE job logger's content (plugin lines,
+check-ins, the final status line), levels and FATAL, GET
+/api/v1/jobs/{id}/log errors in the order of spec 2.10 (400 plain text for
+traversal, also URL-encoded; 500 for invalid ids and without a FILE job
+logger; 404), the max_retrieve_size_mb tail, live follow (streaming,
+waiting for a log not written yet, the follower limit, disconnects), a log
+that cannot be opened failing the run, and the sweeper inside a running
+daemon (BERTH_SWEEP_INTERVAL_SECONDS=1)."""
+import os
+import re
+import shutil
+import stat
+import threading
+import time
+import unittest
+
+from harness import (PLUGINS, SECRET, TEST_PLUGINS, Berthd, RedisServer,
+                     TempDir, demo_manifest, harbor_config, wait_for)
+
+LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ "
+                  r"\[(DEBUG|INFO|WARNING|ERROR|FATAL)\] \[[^\]]+\]: ")
+UNKNOWN = "0123456789abcdef01234567"
+MB = 1048576
+
+
+def write(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def manifest(plugin_dir):
+    return """plugin_dir: "%s"
+plugins:
+  - name: DEMO
+    file: demo.so
+    max_fails: 3
+    max_concurrency: 1
+    settings:
+      long_wait_seconds: 1
+  - name: SLEEPER
+    file: engine.so
+  - name: IGNORE_STOP
+    file: engine.so
+  - name: LOGSPAM
+    file: logspam.so
+    max_fails: 1
+""" % plugin_dir
+
+
+def config(redis_sock, data_dir, manifest_path):
+    # FILE under ${data_dir}, a DB entry Berth ignores, 1 MiB tail limit,
+    # 4 API threads (so at most 2 followers)
+    return """protocol: "http"
+port: 8080
+worker_pool:
+  workers: 4
+  backend: "redis"
+  redis_pool:
+    redis_url: "%s"
+    namespace: "berth_logs"
+job_loggers:
+  - name: "STD_OUTPUT"
+    level: "INFO"
+  - name: "FILE"
+    level: "DEBUG"
+    settings:
+      base_dir: "${data_dir}/logs/jobs"
+    sweeper:
+      duration: 1
+      settings:
+        work_dir: "${data_dir}/logs/jobs"
+  - name: "DB"
+    level: "INFO"
+loggers:
+  - name: "STD_OUTPUT"
+    level: "DEBUG"
+max_retrieve_size_mb: 1
+berth:
+  data_dir: "%s"
+  plugin_manifest: "%s"
+  listen_address: "127.0.0.1"
+  api_threads: 4
+  stop_grace_seconds: 1
+  shutdown_grace_seconds: 2
+""" % (redis_sock, data_dir, manifest_path)
+
+
+def submit(d, name, params=None, kind="Generic", delay=None):
+    meta = {"kind": kind}
+    if delay is not None:
+        meta["schedule_delay"] = delay
+    job = {"name": name, "metadata": meta}
+    if params is not None:
+        job["parameters"] = params
+    st, _, doc = d.json("POST", "/api/v1/jobs", {"job": job})
+    assert st == 202, (st, doc)
+    return doc["job"]["id"]
+
+
+def status(d, jid):
+    st, _, doc = d.json("GET", "/api/v1/jobs/" + jid)
+    assert st == 200, (st, doc)
+    return doc["job"]["status"]
+
+
+def wait_status(d, jid, want, timeout=30):
+    want = [want] if isinstance(want, str) else want
+    return wait_for(lambda: status(d, jid) in want, timeout=timeout,
+                    what="job %s in %s" % (jid, want))
+
+
+class Follower:
+    """A ?follow=true request read line by line on a thread, with the
+    monotonic time each line arrived."""
+
+    def __init__(self, d, jid, query="follow=true"):
+        self.conn = d.conn()
+        self.conn.request("GET", "/api/v1/jobs/%s/log?%s" % (jid, query),
+                          headers={"Authorization": "Harbor-Secret " +
+                                   SECRET})
+        self.resp = self.conn.getresponse()
+        self.lines = []
+        self.ended_at = None
+        self.error = None
+        self.thread = None
+        if self.resp.status == 200:
+            self.thread = threading.Thread(target=self._read, daemon=True)
+            self.thread.start()
+
+    def _read(self):
+        try:
+            while True:
+                line = self.resp.readline()
+                if not line:
+                    break
+                self.lines.append((time.monotonic(),
+                                   line.decode(errors="replace")))
+            self.ended_at = time.monotonic()
+        except Exception as e:  # noqa: BLE001 - reported by the test
+            self.error = e
+
+    def text(self):
+        return "".join(l for _, l in self.lines)
+
+    def wait_end(self, timeout):
+        self.thread.join(timeout)
+        return not self.thread.is_alive()
+
+    def close(self):
+        self.conn.close()
+
+
+class LogTests(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = TempDir()
+        t = cls.tmp.path
+        cls.redis = RedisServer(t).start()
+        cls.plugin_dir = os.path.join(t, "plugins")
+        os.makedirs(cls.plugin_dir)
+        for src in (os.path.join(PLUGINS, "demo.so"),
+                    os.path.join(TEST_PLUGINS, "engine.so"),
+                    os.path.join(TEST_PLUGINS, "logspam.so")):
+            shutil.copy(src, cls.plugin_dir)
+        cls.manifest = os.path.join(t, "plugins.yml")
+        write(cls.manifest, manifest(cls.plugin_dir))
+        cls.data = os.path.join(t, "data")
+        cls.base = os.path.join(cls.data, "logs", "jobs")
+        d_dir = os.path.join(t, "a")
+        os.makedirs(d_dir)
+        cls.d = Berthd(d_dir, config(cls.redis.sock, cls.data, cls.manifest),
+                       env={"BERTH_SWEEP_INTERVAL_SECONDS": "1"}).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.d.stop()
+        cls.redis.stop()
+        cls.tmp.cleanup()
+
+    def get_log(self, jid, query=""):
+        return self.d.request("GET", "/api/v1/jobs/%s/log%s" % (jid, query))
+
+    def log_file(self, jid):
+        return os.path.join(self.base, jid + ".log")
+
+    # --- content ---------------------------------------------------------
+
+    def test_demo_job_log(self):
+        jid = submit(self.d, "DEMO", {"image": "demo-1"})
+        wait_status(self.d, jid, "Success")
+        st, h, body = self.get_log(jid)
+        self.assertEqual(st, 200, body)
+        self.assertEqual(h["Content-Type"], "text/plain; charset=utf-8")
+        text = body.decode()
+        lines = text.splitlines()
+        self.assertTrue(lines[0].startswith("==== run revision "), lines)
+        for line in lines[1:]:
+            self.assertRegex(line, LINE)
+        self.assertRegex(text, r"(?m)Z \[INFO\] \[DEMO\]: Demo job starting$")
+        self.assertIn("[DEMO]: Params: {\"image\":\"demo-1\"}", text)
+        self.assertRegex(text, r"\[worker\.c:\d+\]: job %s \(DEMO\) starting, "
+                               r"revision \d+" % jid)
+        self.assertIn("[INFO] [worker.c:", text)
+        self.assertIn("check in: progress data: %30", text)
+        self.assertIn("check in: progress data: %60", text)
+        self.assertTrue(lines[-1].endswith("job finished with status Success"),
+                        lines[-1])
+        # the file itself: 0600 in a 0700 directory created by berthd
+        self.assertEqual(stat.S_IMODE(os.stat(self.log_file(jid)).st_mode),
+                         0o600)
+        self.assertEqual(stat.S_IMODE(os.stat(self.base).st_mode), 0o700)
+        with open(self.log_file(jid), "rb") as f:
+            self.assertEqual(f.read(), body)
+        # the STD_OUTPUT job logger wrote to the daemon's stdout, tagged
+        out = self.d.log()
+        self.assertIn("[DEMO]: [job %s] Demo job starting" % jid, out)
+        self.assertIn("job logger DB is not supported", out)
+
+    def test_levels_and_fatal(self):
+        jid = submit(self.d, "LOGSPAM", {"lines": 2, "debug": "a debug line",
+                                         "fatal": "fatal but alive"})
+        wait_status(self.d, jid, "Success")
+        st, _, body = self.get_log(jid)
+        self.assertEqual(st, 200)
+        text = body.decode()
+        # FILE at DEBUG keeps everything; FATAL is a level, not an exit
+        self.assertIn("[DEBUG] [LOGSPAM]: a debug line", text)
+        self.assertIn("[FATAL] [LOGSPAM]: fatal but alive", text)
+        self.assertIn("job finished with status Success", text)
+        st, _, _ = self.d.request("GET", "/api/v1/stats", auth=False)
+        self.assertEqual(st, 200)
+        # STD_OUTPUT at INFO drops the DEBUG line
+        out = self.d.log()
+        self.assertIn("[job %s] fatal but alive" % jid, out)
+        self.assertNotIn("[job %s] a debug line" % jid, out)
+
+    def test_stop_grace_warning_in_the_job_log(self):
+        # stop_grace_seconds 1: a run ignoring the stop is reported
+        jid = submit(self.d, "IGNORE_STOP", {"ms": 4000})
+        wait_status(self.d, jid, "Running")
+        st, _, _ = self.d.request("POST", "/api/v1/jobs/" + jid,
+                                  {"action": "stop"})
+        self.assertEqual(st, 204)
+        wait_for(lambda: os.path.exists(self.log_file(jid)) and
+                 b"ignores stop" in open(self.log_file(jid), "rb").read(),
+                 timeout=10, what="the stop-grace warning")
+        st, _, body = self.get_log(jid)
+        self.assertRegex(body.decode(),
+                         r"\[WARNING\] \[worker\.c:\d+\]: job %s "
+                         r"\(IGNORE_STOP\) ignores stop for \d+ s" % jid)
+
+    # --- errors of spec 2.10 -----------------------------------------------
+
+    def test_unknown_valid_ids_404(self):
+        for jid in (UNKNOWN, UNKNOWN.upper(), UNKNOWN + "@1700003600"):
+            st, h, doc = self.d.json("GET", "/api/v1/jobs/%s/log" % jid)
+            self.assertEqual(st, 404, (jid, doc))
+            self.assertEqual(doc, {"code": 10010,
+                                   "message": "object is not found",
+                                   "details": jid})
+
+    def test_traversal_is_400_plain_text(self):
+        for raw, shown in (("..", ".."), ("%2E%2E", ".."), ("%2e%2e", ".."),
+                           ("a..b", "a..b"), (UNKNOWN + "@..",
+                                              UNKNOWN + "@..")):
+            st, h, body = self.get_log(raw)
+            self.assertEqual(st, 400, (raw, body))
+            self.assertEqual(h["Content-Type"], "text/plain; charset=utf-8")
+            self.assertEqual(body.decode(), "invalid Job ID: " + shown)
+
+    def test_encoded_slashes_never_escape(self):
+        # civetweb decodes %2F before routing: these never reach a file
+        secret = os.path.join(self.tmp.path, "secret.log")
+        write(secret, "top secret\n")
+        rel = os.path.relpath(secret[:-4], self.base)
+        for raw in ("..%2F..%2Fetc%2Fpasswd",
+                    "%2E%2E%2F%2E%2E%2Fetc%2Fpasswd",
+                    rel.replace("/", "%2F"),
+                    "%2F" + secret[1:-4].replace("/", "%2F"),
+                    "..%5C..%5Csecret"):
+            st, h, body = self.get_log(raw)
+            self.assertIn(st, (400, 404), (raw, body))
+            self.assertNotIn(b"root:", body)
+            self.assertNotIn(b"top secret", body)
+            if st == 400:
+                self.assertTrue(body.startswith(b"invalid Job ID: "), body)
+
+    def test_invalid_ids_500(self):
+        for jid, details in (("abc", "invalid length of log identify"),
+                             ("@1700003600", "invalid length of log identify"),
+                             (UNKNOWN + "0", "invalid length of log identify"),
+                             ("z" * 24, "invalid log identify"),
+                             ("0123456789abcdef0123456g@1",
+                              "invalid log identify")):
+            st, _, doc = self.d.json("GET", "/api/v1/jobs/%s/log" % jid)
+            self.assertEqual(st, 500, (jid, doc))
+            self.assertEqual(doc, {"code": 10009,
+                                   "message": "failed to get the job log",
+                                   "details": details})
+
+    def test_no_file_job_logger_500(self):
+        t = os.path.join(self.tmp.path, "nofile")
+        os.makedirs(t)
+        m = os.path.join(t, "plugins.yml")
+        write(m, demo_manifest(PLUGINS))
+        # harbor_config: STD_OUTPUT job logger only, another namespace
+        d = Berthd(t, harbor_config(self.redis.sock, os.path.join(t, "data"),
+                                    m)).start()
+        try:
+            st, _, doc = d.json("GET", "/api/v1/jobs/%s/log" % UNKNOWN)
+            self.assertEqual(st, 500)
+            self.assertEqual(doc, {"code": 10009,
+                                   "message": "failed to get the job log",
+                                   "details": "no log data getter is "
+                                              "configured"})
+            # step 1 comes first
+            st, _, body = d.request("GET", "/api/v1/jobs/../log")
+            self.assertEqual((st, body), (400, b"invalid Job ID: .."))
+            # and the worker still logs through STD_OUTPUT
+            jid = submit(d, "DEMO", {"image": "demo-1"})
+            wait_status(d, jid, "Success")
+            self.assertIn("[DEMO]: [job %s] Demo job starting" % jid, d.log())
+        finally:
+            d.stop()
+
+    # --- tail limit ----------------------------------------------------------
+
+    def test_max_retrieve_size_tail(self):
+        jid = submit(self.d, "LOGSPAM", {"lines": 600, "size": 3000})
+        wait_status(self.d, jid, "Success", timeout=60)
+        path = self.log_file(jid)
+        with open(path, "rb") as f:
+            whole = f.read()
+        self.assertGreater(len(whole), 1.5 * MB)
+        st, h, body = self.get_log(jid)
+        self.assertEqual(st, 200)
+        self.assertEqual(len(body), MB)
+        self.assertEqual(body, whole[-MB:])
+        self.assertTrue(body.endswith(b"job finished with status Success\n"))
+
+    # --- follow --------------------------------------------------------------
+
+    def test_follow_streams_until_the_job_ends(self):
+        jid = submit(self.d, "LOGSPAM", {"lines": 25, "interval_ms": 100})
+        t0 = time.monotonic()
+        f = Follower(self.d, jid)
+        try:
+            self.assertEqual(f.resp.status, 200)
+            self.assertEqual(f.resp.getheader("Content-Type"),
+                             "text/plain; charset=utf-8")
+            self.assertEqual(f.resp.getheader("Transfer-Encoding"), "chunked")
+            self.assertTrue(f.wait_end(30), "follow did not end")
+            self.assertIsNone(f.error)
+            text = f.text()
+            spam = [(t, l) for t, l in f.lines if "[LOGSPAM]: spam " in l]
+            self.assertEqual([l.split("spam ")[1].strip() for _, l in spam],
+                             [str(i) for i in range(1, 26)])
+            # lines arrived while the job ran, not all at the end
+            self.assertGreater(spam[-1][0] - spam[0][0], 1.0)
+            self.assertLess(spam[0][0] - t0, 2.0)
+            self.assertTrue(f.lines[-1][1].rstrip().endswith(
+                "job finished with status Success"), f.lines[-1])
+            self.assertEqual(status(self.d, jid), "Success")
+            self.assertLess(f.ended_at - spam[-1][0], 3.0)
+            with open(self.log_file(jid)) as fh:
+                self.assertEqual(fh.read(), text)
+        finally:
+            f.close()
+
+    def test_follow_waits_for_a_log_not_written_yet(self):
+        jid = submit(self.d, "LOGSPAM", {"lines": 3}, kind="Scheduled",
+                     delay=2)
+        self.assertFalse(os.path.exists(self.log_file(jid)))
+        f = Follower(self.d, jid)
+        try:
+            self.assertEqual(f.resp.status, 200)
+            self.assertTrue(f.wait_end(30))
+            text = f.text()
+            self.assertIn("[LOGSPAM]: spam 3", text)
+            self.assertIn("job finished with status Success", text)
+        finally:
+            f.close()
+        # unknown and finished jobs without a log: 404 as without follow
+        st, _, doc = self.d.json("GET", "/api/v1/jobs/%s/log?follow=true"
+                                 % UNKNOWN)
+        self.assertEqual((st, doc["code"]), (404, 10010))
+        # a finished job: the whole log, then the end
+        st, h, body = self.get_log(jid, "?follow=true")
+        self.assertEqual(st, 200)
+        self.assertTrue(body.endswith(b"job finished with status Success\n"))
+
+    def test_follow_limit_and_disconnect(self):
+        jid = submit(self.d, "LOGSPAM", {"lines": 300, "interval_ms": 100})
+        wait_for(lambda: os.path.exists(self.log_file(jid)), timeout=10,
+                 what="log file")
+        a = Follower(self.d, jid)
+        b = Follower(self.d, jid)
+        try:
+            self.assertEqual((a.resp.status, b.resp.status), (200, 200))
+            wait_for(lambda: a.lines and b.lines, what="first lines")
+            # api_threads 4: at most 2 followers
+            st, _, doc = self.d.json("GET", "/api/v1/jobs/%s/log?follow=true"
+                                     % jid)
+            self.assertEqual(st, 503, doc)
+            self.assertEqual(doc["code"], 10009)
+            # other requests are still served
+            self.assertEqual(status(self.d, jid), "Running")
+            # a client that goes away frees its slot at the next line
+            a.resp.close()
+            a.close()
+
+            def slot_free():
+                c = Follower(self.d, jid)
+                if c.resp.status == 200:
+                    return c
+                c.close()
+                return None
+            c = wait_for(slot_free, timeout=10, step=0.2,
+                         what="a free follower slot")
+            try:
+                st, _, _ = self.d.request("POST", "/api/v1/jobs/" + jid,
+                                          {"action": "stop"})
+                self.assertEqual(st, 204)
+                self.assertTrue(b.wait_end(15))
+                self.assertTrue(c.wait_end(15))
+                self.assertIn("job finished with status Stopped", b.text())
+                self.assertIn("job finished with status Stopped", c.text())
+            finally:
+                c.close()
+        finally:
+            a.close()
+            b.close()
+
+    # --- failures and the sweeper -------------------------------------------
+
+    def test_unopenable_log_fails_the_run(self):
+        jid = submit(self.d, "LOGSPAM", {"lines": 1}, kind="Scheduled",
+                     delay=2)
+        os.makedirs(self.log_file(jid))  # <id>.log is a directory
+        try:
+            wait_status(self.d, jid, "Error")
+            self.assertRegex(self.d.log(),
+                             r"cannot open the job log .*%s\.log" % jid)
+            st, _, doc = self.d.json("GET", "/api/v1/jobs/%s/log" % jid)
+            self.assertEqual(st, 500, doc)
+            self.assertEqual(doc["code"], 10009)
+        finally:
+            os.rmdir(self.log_file(jid))
+
+    def test_sweeper_in_a_running_daemon(self):
+        now = time.time()
+        old = os.path.join(self.base, "aaaaaaaaaaaaaaaaaaaaaaaa.log")
+        fresh = os.path.join(self.base, "bbbbbbbbbbbbbbbbbbbbbbbb.log")
+        old_dir = os.path.join(self.base, "old-empty-dir")
+        target = os.path.join(self.tmp.path, "outside-target.txt")
+        link = os.path.join(self.base, "old-link")
+        write(old, "old\n")
+        write(fresh, "fresh\n")
+        write(target, "keep me\n")
+        os.makedirs(old_dir)
+        os.symlink(target, link)
+        for p in (old, old_dir, target):
+            os.utime(p, (now - 3 * 86400, now - 3 * 86400))
+        os.utime(link, (now - 3 * 86400, now - 3 * 86400),
+                 follow_symlinks=False)
+        wait_for(lambda: not os.path.exists(old)
+                 and not os.path.exists(old_dir)
+                 and not os.path.lexists(link), timeout=10,
+                 what="the sweeper")
+        self.assertTrue(os.path.exists(fresh))
+        self.assertTrue(os.path.exists(target))
+        st, _, _ = self.d.request(
+            "GET", "/api/v1/jobs/bbbbbbbbbbbbbbbbbbbbbbbb/log")
+        self.assertEqual(st, 200)
+        self.assertIn("log sweeper: removed", self.d.log())
+
+
+if __name__ == "__main__":
+    unittest.main()
