@@ -2,14 +2,24 @@
 #include "log.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
 int blog_min_level = BLOG_INFO;
-static FILE *log_out;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Outputs: one (stderr at blog_min_level) unless service loggers added
+ * more, each with its own level. */
+struct sink {
+	FILE *f;
+	int level;
+	bool owned; /* fclose() on reset */
+};
+static struct sink sinks[BLOG_MAX_OUTPUTS];
+static size_t n_sinks;
 
 static const char *const level_names[] = {"DEBUG", "INFO", "WARNING",
 					  "ERROR", "FATAL"};
@@ -35,12 +45,43 @@ blog_level_name(int level)
 	return level_names[level];
 }
 
+static void
+reset_locked(void)
+{
+	for (size_t i = 0; i < n_sinks; i++)
+		if (sinks[i].owned)
+			fclose(sinks[i].f);
+	n_sinks = 0;
+}
+
 void
 blog_set_output(FILE *f)
 {
 	pthread_mutex_lock(&log_lock);
-	log_out = f;
+	reset_locked();
+	if (f) {
+		sinks[0] = (struct sink){f, -1, false};
+		n_sinks = 1;
+	}
 	pthread_mutex_unlock(&log_lock);
+}
+
+int
+blog_add_output(FILE *f, int level, bool owned)
+{
+	pthread_mutex_lock(&log_lock);
+	if (n_sinks == BLOG_MAX_OUTPUTS) {
+		pthread_mutex_unlock(&log_lock);
+		return -1;
+	}
+	sinks[n_sinks++] = (struct sink){f, level, owned};
+	int min = BLOG_FATAL;
+	for (size_t i = 0; i < n_sinks; i++)
+		if (sinks[i].level < min)
+			min = sinks[i].level;
+	blog_min_level = min;
+	pthread_mutex_unlock(&log_lock);
+	return 0;
 }
 
 void
@@ -88,9 +129,18 @@ blog_vwrite(int level, const char *file, int line, const char *fmt,
 	size_t len = blog_format_line(buf, sizeof(buf), level, file, line,
 				      fmt, ap);
 	pthread_mutex_lock(&log_lock);
-	FILE *f = log_out ? log_out : stderr;
-	fwrite(buf, 1, len, f);
-	fflush(f);
+	if (n_sinks == 0) {
+		fwrite(buf, 1, len, stderr);
+		fflush(stderr);
+	}
+	for (size_t i = 0; i < n_sinks; i++) {
+		/* level -1: the sink follows blog_min_level (checked by the
+		 * caller's macro) */
+		if (level < sinks[i].level)
+			continue;
+		fwrite(buf, 1, len, sinks[i].f);
+		fflush(sinks[i].f);
+	}
 	pthread_mutex_unlock(&log_lock);
 }
 

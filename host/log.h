@@ -5,6 +5,7 @@
 #define BERTH_LOG_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 
 enum blog_level {
@@ -21,8 +22,16 @@ extern int blog_min_level;
  * Returns -1 when unknown. */
 int blog_level_parse(const char *s);
 const char *blog_level_name(int level);
-/* Sets where service log lines go (default stderr) and the level. */
+#define BLOG_MAX_OUTPUTS 8
+
+/* Replaces every output by f (NULL: back to the default, stderr), which
+ * then writes whatever passes blog_min_level. Owned outputs are closed. */
 void blog_set_output(FILE *f);
+/* Adds an output with its own minimum level (one per service logger);
+ * blog_min_level becomes the lowest level of all outputs. owned: fclose()
+ * it on the next blog_set_output(). Returns -1 when BLOG_MAX_OUTPUTS are
+ * in use. */
+int blog_add_output(FILE *f, int level, bool owned);
 void blog_set_level(int level);
 
 void blog_write(int level, const char *file, int line, const char *fmt, ...)

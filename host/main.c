@@ -1,9 +1,12 @@
 /* main.c - berthd: arguments, start-up, signals, shutdown. Nothing else. */
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <civetweb.h>
 
@@ -33,32 +36,46 @@ usage(FILE *f)
 		"  -h, --help             this text\n");
 }
 
-static FILE *
-open_service_log(const struct berth_config *cfg)
+/* Service loggers (spec 10.3): every STD_OUTPUT and FILE entry of
+ * `loggers` gets its own output and level. A FILE log is opened for
+ * appending and created 0600 (it can name job ids and URLs). When none
+ * can be used, lines go to stderr. */
+static void
+open_service_logs(const struct berth_config *cfg)
 {
+	size_t n = 0;
 	for (size_t i = 0; i < cfg->n_loggers; i++) {
 		const struct logger_config *l = &cfg->loggers[i];
+		FILE *f = NULL;
+		bool owned = false;
 		if (strcmp(l->name, "STD_OUTPUT") == 0) {
-			blog_set_level(l->level);
-			return l->output && strcmp(l->output, "std_err") == 0
-				       ? stderr
-				       : stdout;
-		}
-		if (strcmp(l->name, "FILE") == 0 && l->base_dir &&
-		    l->filename) {
+			f = l->output && strcmp(l->output, "std_err") == 0
+				    ? stderr
+				    : stdout;
+		} else if (strcmp(l->name, "FILE") == 0 && l->base_dir &&
+			   l->filename) {
 			char *p = util_path_join(l->base_dir, l->filename);
 			util_mkdir_p(l->base_dir, 0700);
-			FILE *f = fopen(p, "a");
-			if (!f)
-				fprintf(stderr, "berthd: cannot open %s\n", p);
-			free(p);
-			if (f) {
-				blog_set_level(l->level);
-				return f;
+			int fd = open(p, O_WRONLY | O_APPEND | O_CREAT |
+						 O_CLOEXEC, 0600);
+			f = fd >= 0 ? fdopen(fd, "a") : NULL;
+			if (!f) {
+				fprintf(stderr, "berthd: cannot open service "
+						"log %s: %s\n", p,
+					strerror(errno));
+				if (fd >= 0)
+					close(fd);
 			}
+			free(p);
+			owned = true;
 		}
+		if (f && blog_add_output(f, l->level, owned) == 0)
+			n++;
+		else if (f && owned)
+			fclose(f);
 	}
-	return stderr;
+	if (n == 0)
+		blog_set_output(stderr);
 }
 
 static int
@@ -179,7 +196,7 @@ main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	blog_set_output(open_service_log(&cfg));
+	open_service_logs(&cfg);
 	for (size_t i = 0; i < cfg.n_warnings; i++)
 		log_warn("%s", cfg.warnings[i]);
 	log_info("berthd %s starting with %s", BERTH_VERSION, cfg.path);

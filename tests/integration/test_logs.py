@@ -475,5 +475,64 @@ class LogTests(unittest.TestCase):
         self.assertIn("log sweeper: removed", self.d.log())
 
 
+class ServiceLoggerTests(unittest.TestCase):
+    """Spec 10.3: every entry of `loggers` is an output with its own level;
+    the FILE service log is appended to and created 0600."""
+
+    def test_two_service_loggers_with_their_own_levels(self):
+        tmp = TempDir()
+        t = tmp.path
+        redis = RedisServer(t).start()
+        if True:
+            try:
+                data = os.path.join(t, "data")
+                logf = os.path.join(data, "logs", "svc", "berthd.log")
+                os.makedirs(os.path.join(t, "p"))
+                shutil.copy(os.path.join(PLUGINS, "demo.so"),
+                            os.path.join(t, "p"))
+                mf = os.path.join(t, "plugins.yml")
+                write(mf, demo_manifest(os.path.join(t, "p")))
+                cfg = config(redis.sock, data, mf).replace(
+                    """loggers:
+  - name: "STD_OUTPUT"
+    level: "DEBUG"
+max_retrieve""", """loggers:
+  - name: "STD_OUTPUT"
+    level: "ERROR"
+  - name: "FILE"
+    level: "DEBUG"
+    settings:
+      base_dir: "${data_dir}/logs/svc"
+      filename: "berthd.log"
+max_retrieve""")
+                self.assertIn('filename: "berthd.log"', cfg)
+                for run in (1, 2):
+                    os.makedirs(os.path.join(t, "d%d" % run))
+                    d = Berthd(os.path.join(t, "d%d" % run), cfg).start()
+                    jid = submit(d, "DEMO", {"image": "demo x"})
+                    wait_status(d, jid, "Success")
+                    self.assertEqual(d.stop(), 0)
+                    out = d.log()
+                    # stdout: the STD_OUTPUT job logger (INFO) and the
+                    # ERROR service logger only; no service INFO line
+                    self.assertNotIn("starting with", out)
+                    self.assertNotIn("[DEBUG]", out)
+                    for ln in out.splitlines():
+                        if "[INFO]" in ln:
+                            self.assertIn("[job %s]" % jid, ln)
+                with open(logf) as f:
+                    text = f.read()
+                # both runs appended; DEBUG reaches the file
+                self.assertEqual(text.count("starting with"), 2, text)
+                self.assertIn("[DEBUG]", text)
+                for ln in text.splitlines():
+                    self.assertRegex(ln, LINE)
+                self.assertEqual(stat.S_IMODE(os.stat(logf).st_mode),
+                                 0o600)
+            finally:
+                redis.stop()
+                tmp.cleanup()
+
+
 if __name__ == "__main__":
     unittest.main()
