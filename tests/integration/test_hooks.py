@@ -8,7 +8,8 @@ sends Stopped; a receiver failing the first N calls still ends delivered;
 a receiver that always fails neither slows other jobs nor gets more than
 max_attempts (10) attempts per event; pending hooks survive a daemon
 restart (receiver down, SIGTERM, receiver up, new daemon on the same
-Redis); the final ACK is the final status under random delays.
+Redis); a hook whose events were lost with a killed daemon is re-fired by
+the next daemon's reaper and ACKed; the final ACK is the final status under random delays.
 
 The daemon runs with BERTH_HOOK_RETRY_SCALE=0.01 (back-off waits x0.01)
 except in the restart test, which needs real waits."""
@@ -413,6 +414,41 @@ class HookRestartTests(unittest.TestCase):
             wait_for(lambda: (ack(r, jid) or {}).get("status") == "Success",
                      timeout=5, what="ack after restart")
             self.assertIn("took over", d2.log())
+            r.close()
+        finally:
+            c.close()
+            rx.down()
+
+    def test_reaper_refires_a_lost_hook_after_restart(self):
+        """A daemon killed with its hook events lost (as when a Go
+        instance, which retries in memory only, ran the job): the reaper of
+        the next daemon finds the un-ACKed final state and delivers it."""
+        rx = Receiver()
+        port = rx.port
+        rx.down()
+        c = Cluster()
+        try:
+            r = c.redis.client()
+            d1 = c.start("one")
+            path = "/lost"
+            url = "http://127.0.0.1:%d%s" % (port, path)
+            jid = submit(d1, "NOOP", {}, url)
+            wait_status(d1, jid, "Success")
+            wait_for(lambda: pending_hook_events(r) >= 1, timeout=10,
+                     what="a failed, persisted hook")
+            d1.stop(signal.SIGKILL)
+            c.daemons.remove(d1)
+            for k in r("KEYS", NS + ":berth:hook_events:*") or []:
+                r("DEL", k)
+            self.assertIsNone(ack(r, jid))
+            rx = Receiver(port)
+            d2 = c.start("two", env={"BERTH_REAPER_INTERVAL_SECONDS": "1"})
+            wait_for(lambda: (ack(r, jid) or {}).get("status") == "Success",
+                     timeout=20, what="ack through the reaper")
+            got = [q["doc"] for q in rx.got(path, 200)]
+            self.assertEqual(got[-1]["job_id"], jid)
+            self.assertEqual(got[-1]["status"], "Success")
+            self.assertIn("reaper", d2.log())
             r.close()
         finally:
             c.close()
