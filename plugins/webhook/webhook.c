@@ -19,11 +19,13 @@
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include <cjson/cJSON.h>
 #include <curl/curl.h>
 
 #define WEBHOOK_USER_AGENT "berth-webhook/1.0"
@@ -155,375 +157,17 @@ webhook_should_retry(void *type_state)
 
 /* --- the `header` parameter: JSON {"Name": ["v1", ...] | null, ...} ------ */
 
-struct jp {
-	const char *p;
-	const char *start;
-	char err[160];
-};
-
-__attribute__((format(printf, 2, 3))) static bool
-jp_fail(struct jp *j, const char *fmt, ...)
-{
-	if (!j->err[0]) {
-		char msg[120];
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(msg, sizeof(msg), fmt, ap);
-		va_end(ap);
-		snprintf(j->err, sizeof(j->err), "%s at offset %td", msg,
-			 j->p - j->start);
-	}
-	return false;
-}
-
-static void
-jp_ws(struct jp *j)
-{
-	while (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r')
-		j->p++;
-}
-
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-static bool
-jp_hex4(struct jp *j, unsigned *out)
-{
-	unsigned v = 0;
-	for (int i = 0; i < 4; i++) {
-		int h = hexval(j->p[i]);
-		if (h < 0)
-			return jp_fail(j, "invalid \\u escape");
-		v = v * 16 + (unsigned)h;
-	}
-	j->p += 4;
-	*out = v;
-	return true;
-}
-
-static size_t
-utf8_put(char *o, unsigned cp)
-{
-	if (cp < 0x80) {
-		o[0] = (char)cp;
-		return 1;
-	}
-	if (cp < 0x800) {
-		o[0] = (char)(0xc0 | (cp >> 6));
-		o[1] = (char)(0x80 | (cp & 0x3f));
-		return 2;
-	}
-	if (cp < 0x10000) {
-		o[0] = (char)(0xe0 | (cp >> 12));
-		o[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		o[2] = (char)(0x80 | (cp & 0x3f));
-		return 3;
-	}
-	o[0] = (char)(0xf0 | (cp >> 18));
-	o[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-	o[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-	o[3] = (char)(0x80 | (cp & 0x3f));
-	return 4;
-}
-
-/* A JSON string at j->p into a new buffer (NULL on error). Embedded NULs
- * are kept as the byte 0x00 so the header check can refuse them; *len is
- * the decoded length. */
-static char *
-jp_string(struct jp *j, size_t *len)
-{
-	if (*j->p != '"') {
-		jp_fail(j, "expected a string");
-		return NULL;
-	}
-	j->p++;
-	const char *q = j->p;
-	while (*q && *q != '"')
-		q += (*q == '\\' && q[1]) ? 2 : 1;
-	/* decoded text is never longer than 4/6 of the escaped one, and
-	 * plain bytes map 1:1 */
-	char *out = malloc((size_t)(q - j->p) + 1);
-	size_t n = 0;
-	if (!out) {
-		jp_fail(j, "out of memory");
-		return NULL;
-	}
-	for (;;) {
-		unsigned char c = (unsigned char)*j->p;
-		if (c == '"') {
-			j->p++;
-			break;
-		}
-		if (c == '\0') {
-			jp_fail(j, "unterminated string");
-			goto bad;
-		}
-		if (c < 0x20) {
-			jp_fail(j, "control character in string");
-			goto bad;
-		}
-		if (c != '\\') {
-			out[n++] = (char)c;
-			j->p++;
-			continue;
-		}
-		char e = j->p[1];
-		if (e == '\0') {
-			jp_fail(j, "unterminated string");
-			goto bad;
-		}
-		j->p += 2;
-		switch (e) {
-		case '"':
-		case '\\':
-		case '/':
-			out[n++] = e;
-			break;
-		case 'b':
-			out[n++] = '\b';
-			break;
-		case 'f':
-			out[n++] = '\f';
-			break;
-		case 'n':
-			out[n++] = '\n';
-			break;
-		case 'r':
-			out[n++] = '\r';
-			break;
-		case 't':
-			out[n++] = '\t';
-			break;
-		case 'u': {
-			unsigned cp = 0, lo = 0;
-			if (!jp_hex4(j, &cp))
-				goto bad;
-			if (cp >= 0xd800 && cp < 0xdc00 && j->p[0] == '\\' &&
-			    j->p[1] == 'u') {
-				const char *save = j->p;
-				j->p += 2;
-				if (!jp_hex4(j, &lo))
-					goto bad;
-				if (lo >= 0xdc00 && lo < 0xe000)
-					cp = 0x10000 + ((cp - 0xd800) << 10) +
-					     (lo - 0xdc00);
-				else
-					j->p = save;
-			}
-			if (cp >= 0xd800 && cp < 0xe000)
-				cp = 0xfffd; /* lone surrogate, as Go */
-			n += utf8_put(out + n, cp);
-			break;
-		}
-		default:
-			j->p--;
-			jp_fail(j, "invalid escape in string");
-			goto bad;
-		}
-	}
-	out[n] = '\0';
-	*len = n;
-	return out;
-bad:
-	free(out);
-	return NULL;
-}
-
-struct hdr_entry {
-	char *name;
-	size_t name_len;
-	char **values;
-	size_t *value_lens;
-	size_t n;
-};
-
-struct hdr_map {
-	struct hdr_entry *v;
-	size_t n;
-};
-
-static void
-hdr_entry_fini(struct hdr_entry *e)
-{
-	free(e->name);
-	for (size_t i = 0; i < e->n; i++)
-		free(e->values[i]);
-	free(e->values);
-	free(e->value_lens);
-	memset(e, 0, sizeof(*e));
-}
-
-static void
-hdr_map_fini(struct hdr_map *m)
-{
-	for (size_t i = 0; i < m->n; i++)
-		hdr_entry_fini(&m->v[i]);
-	free(m->v);
-	memset(m, 0, sizeof(*m));
-}
-
-static bool
-jp_value_array(struct jp *j, struct hdr_entry *e)
-{
-	if (strncmp(j->p, "null", 4) == 0) {
-		j->p += 4;
-		return true;
-	}
-	if (*j->p != '[') {
-		char c = *j->p;
-		const char *kind = c == '"'   ? "string"
-				   : c == '{' ? "object"
-				   : (c == 't' || c == 'f') ? "bool"
-				   : (c == '-' || (c >= '0' && c <= '9'))
-					   ? "number"
-					   : "an invalid value";
-		return jp_fail(j, "cannot unmarshal %s into Go value of type "
-				  "[]string",
-			       kind);
-	}
-	j->p++;
-	jp_ws(j);
-	if (*j->p == ']') {
-		j->p++;
-		return true;
-	}
-	for (;;) {
-		jp_ws(j);
-		char *v;
-		size_t vlen = 0;
-		if (strncmp(j->p, "null", 4) == 0) { /* Go leaves "" */
-			j->p += 4;
-			v = strdup("");
-			if (!v)
-				return jp_fail(j, "out of memory");
-		} else if (!(v = jp_string(j, &vlen))) {
-			return false;
-		}
-		char **vv = realloc(e->values, (e->n + 1) * sizeof(*vv));
-		size_t *ll = vv ? realloc(e->value_lens,
-					  (e->n + 1) * sizeof(*ll))
-				: NULL;
-		if (vv)
-			e->values = vv;
-		if (!vv || !ll) {
-			free(v);
-			return jp_fail(j, "out of memory");
-		}
-		e->value_lens = ll;
-		e->values[e->n] = v;
-		e->value_lens[e->n++] = vlen;
-		jp_ws(j);
-		if (*j->p == ',') {
-			j->p++;
-			continue;
-		}
-		if (*j->p == ']') {
-			j->p++;
-			return true;
-		}
-		return jp_fail(j, "expected ',' or ']'");
-	}
-}
-
-/* Parses text into m as Go's json.Unmarshal into http.Header would (a
- * repeated name replaces the earlier one). */
-static bool
-hdr_parse(const char *text, struct hdr_map *m, char *err, size_t errlen)
-{
-	struct jp j = {.p = text, .start = text};
-	memset(m, 0, sizeof(*m));
-	jp_ws(&j);
-	if (*j.p != '{') {
-		jp_fail(&j, "expected a JSON object");
-		goto bad;
-	}
-	j.p++;
-	jp_ws(&j);
-	if (*j.p == '}') {
-		j.p++;
-		goto end;
-	}
-	for (;;) {
-		struct hdr_entry e = {0};
-		jp_ws(&j);
-		if (!(e.name = jp_string(&j, &e.name_len)))
-			goto bad;
-		jp_ws(&j);
-		if (*j.p != ':') {
-			free(e.name);
-			jp_fail(&j, "expected ':'");
-			goto bad;
-		}
-		j.p++;
-		jp_ws(&j);
-		if (!jp_value_array(&j, &e)) {
-			hdr_entry_fini(&e);
-			goto bad;
-		}
-		size_t i;
-		for (i = 0; i < m->n; i++)
-			if (m->v[i].name_len == e.name_len &&
-			    memcmp(m->v[i].name, e.name, e.name_len) == 0)
-				break;
-		if (i < m->n) {
-			hdr_entry_fini(&m->v[i]);
-			m->v[i] = e;
-		} else {
-			struct hdr_entry *v =
-				realloc(m->v, (m->n + 1) * sizeof(*v));
-			if (!v) {
-				hdr_entry_fini(&e);
-				jp_fail(&j, "out of memory");
-				goto bad;
-			}
-			m->v = v;
-			m->v[m->n++] = e;
-		}
-		jp_ws(&j);
-		if (*j.p == ',') {
-			j.p++;
-			continue;
-		}
-		if (*j.p == '}') {
-			j.p++;
-			break;
-		}
-		jp_fail(&j, "expected ',' or '}'");
-		goto bad;
-	}
-end:
-	jp_ws(&j);
-	if (*j.p) {
-		jp_fail(&j, "unexpected data after the object");
-		goto bad;
-	}
-	return true;
-bad:
-	snprintf(err, errlen, "error to unmarshal header: %s", j.err);
-	hdr_map_fini(m);
-	return false;
-}
-
 /* RFC 7230 token characters (Go's httpguts.ValidHeaderFieldName). */
 static bool
-valid_name(const char *s, size_t n)
+valid_name(const char *s)
 {
 	static const char extra[] = "!#$%&'*+-.^_`|~";
-	if (n == 0)
+	if (!*s)
 		return false;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
 		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
-		      (c >= 'A' && c <= 'Z') || (c && strchr(extra, c))))
+		      (c >= 'A' && c <= 'Z') || strchr(extra, c)))
 			return false;
 	}
 	return true;
@@ -531,56 +175,138 @@ valid_name(const char *s, size_t n)
 
 /* No control characters but tab (httpguts.ValidHeaderFieldValue). */
 static bool
-valid_value(const char *s, size_t n)
+valid_value(const char *s)
 {
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
 		if ((c < 0x20 && c != '\t') || c == 0x7f)
 			return false;
 	}
 	return true;
 }
 
-/* The request headers from the `header` JSON text. Host, Content-Length,
- * Transfer-Encoding and Trailer are the transport's (Go ignores them in a
- * request's header map too). */
+/* Whether a JSON text contains the escape \u0000: cJSON would cut the
+ * string there, and Go would keep the NUL and refuse the header. */
+static bool
+has_escaped_nul(const char *t)
+{
+	for (; *t; t++) {
+		if (*t != '\\')
+			continue;
+		if (t[1] == 'u' && strncmp(t + 2, "0000", 4) == 0)
+			return true;
+		if (t[1])
+			t++; /* skip the escaped character */
+	}
+	return false;
+}
+
+static const char *
+go_kind(const cJSON *v)
+{
+	return cJSON_IsString(v)   ? "string"
+	       : cJSON_IsNumber(v) ? "number"
+	       : cJSON_IsBool(v)   ? "bool"
+	       : cJSON_IsArray(v)  ? "array"
+				   : "object";
+}
+
+/* The request headers from the `header` JSON text, decoded as Go's
+ * json.Unmarshal into http.Header would (a repeated name replaces the
+ * earlier one; null values are no header, null array items ""). Host,
+ * Content-Length, Transfer-Encoding and Trailer are the transport's (Go
+ * ignores them in a request's header map too). */
 static bool
 build_headers(const char *text, struct hc_headers *h, char *err,
 	      size_t errlen)
 {
 	static const char *const transport[] = {
 		"Host", "Content-Length", "Transfer-Encoding", "Trailer"};
-	struct hdr_map m;
-	if (!hdr_parse(text, &m, err, errlen))
+	const char *end = NULL;
+	cJSON *doc = cJSON_ParseWithOpts(text, &end, true);
+	if (!doc || !cJSON_IsObject(doc)) {
+		if (doc)
+			snprintf(err, errlen, "error to unmarshal header: "
+					      "cannot unmarshal %s into Go "
+					      "value of type http.Header",
+				 go_kind(doc));
+		else
+			snprintf(err, errlen, "error to unmarshal header: "
+					      "invalid JSON at offset %td",
+				 end ? end - text : (ptrdiff_t)0);
+		cJSON_Delete(doc);
 		return false;
+	}
 	bool ok = true;
-	for (size_t i = 0; i < m.n && ok; i++) {
-		struct hdr_entry *e = &m.v[i];
-		bool skip = false;
-		if (!valid_name(e->name, e->name_len)) {
-			snprintf(err, errlen,
-				 "invalid header field name in header "
-				 "parameter");
+	const cJSON *e;
+	/* pass 1: types, as Unmarshal checks them before anything is sent */
+	cJSON_ArrayForEach(e, doc)
+	{
+		const cJSON *v;
+		if (!cJSON_IsNull(e) && !cJSON_IsArray(e)) {
+			snprintf(err, errlen, "error to unmarshal header: cannot "
+					      "unmarshal %s into Go value of "
+					      "type []string",
+				 go_kind(e));
 			ok = false;
 			break;
 		}
+		cJSON_ArrayForEach(v, e)
+		{
+			if (!cJSON_IsString(v) && !cJSON_IsNull(v)) {
+				snprintf(err, errlen,
+					 "error to unmarshal header: cannot "
+					 "unmarshal %s into Go value of type "
+					 "string",
+					 go_kind(v));
+				ok = false;
+				break;
+			}
+		}
+		if (!ok)
+			break;
+	}
+	if (ok && has_escaped_nul(text)) {
+		snprintf(err, errlen, "invalid header field value in header "
+				      "parameter (NUL)");
+		ok = false;
+	}
+	/* pass 2: names and values, the last of repeated names wins */
+	for (e = doc->child; ok && e; e = e->next) {
+		bool later = false;
+		for (const cJSON *n = e->next; n && !later; n = n->next)
+			later = strcmp(n->string, e->string) == 0;
+		if (later)
+			continue;
+		if (!valid_name(e->string)) {
+			snprintf(err, errlen, "invalid header field name in "
+					      "header parameter");
+			ok = false;
+			break;
+		}
+		bool skip = false;
 		for (size_t k = 0; k < 4; k++)
-			skip = skip || strcasecmp(e->name, transport[k]) == 0;
-		for (size_t k = 0; k < e->n && ok; k++) {
-			if (!valid_value(e->values[k], e->value_lens[k])) {
+			skip = skip || strcasecmp(e->string, transport[k]) == 0;
+		const cJSON *v;
+		cJSON_ArrayForEach(v, e)
+		{
+			const char *s = cJSON_IsString(v) ? v->valuestring : "";
+			if (!valid_value(s)) {
 				snprintf(err, errlen,
 					 "invalid header field value for "
 					 "\"%s\"",
-					 e->name);
+					 e->string);
 				ok = false;
-			} else if (!skip &&
-				   hc_headers_add(h, e->name, e->values[k])) {
+				break;
+			}
+			if (!skip && hc_headers_add(h, e->string, s)) {
 				snprintf(err, errlen, "out of memory");
 				ok = false;
+				break;
 			}
 		}
 	}
-	hdr_map_fini(&m);
+	cJSON_Delete(doc);
 	return ok;
 }
 

@@ -346,6 +346,20 @@ class WebhookTests(unittest.TestCase):
         self.assertEqual(req.header("X-Empty"), "")
         self.assertEqual(req.header("Host"), "127.0.0.1:%d" % HTTP.port)
 
+    def test_header_go_decoding_rules(self):
+        # a repeated name replaces the earlier one (even a bad earlier
+        # value), null items are "", a later null removes the name
+        run_ok(self, self.n, "WEBHOOK", {
+            "payload": "{}", "address": HTTP.url("/wh/dup"),
+            "header": '{"X-A":["bad\\r\\n"],"X-A":["good"],'
+                      '"X-B":["1"],"X-B":null,"X-C":[null,"c"]}'})
+        (req,) = HTTP.requests("/wh/dup")
+        self.assertEqual([v for k, v in req.headers if k == "X-A"],
+                         ["good"])
+        self.assertIsNone(req.header("X-B"))
+        self.assertEqual([v for k, v in req.headers if k == "X-C"],
+                         ["", "c"])
+
     def test_bad_header_and_params_fail_at_run(self):
         # Harbor's WEBHOOK validate accepts anything; run() fails
         cases = [
@@ -354,6 +368,14 @@ class WebhookTests(unittest.TestCase):
             ({"payload": "x", "address": HTTP.url("/wh/bad"),
               "header": '{"X":"v"}'},
              "cannot unmarshal string into Go value of type []string"),
+            ({"payload": "x", "address": HTTP.url("/wh/bad"),
+              "header": '{"X":[1]}'},
+             "cannot unmarshal number into Go value of type string"),
+            ({"payload": "x", "address": HTTP.url("/wh/bad"),
+              "header": '["X"]'}, "error to unmarshal header: "),
+            ({"payload": "x", "address": HTTP.url("/wh/bad"),
+              "header": '{"X":["a\\u0000b"]}'},
+             "invalid header field value"),
             ({"payload": "x", "address": HTTP.url("/wh/bad"),
               "header": '{"Bad Name":["v"]}'}, "invalid header field name"),
             ({"payload": "x", "address": HTTP.url("/wh/bad"),
