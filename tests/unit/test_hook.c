@@ -1,4 +1,4 @@
-/* test_hook.c - the status hook agent (host/hook.c) against a private
+/* test_hook.c - the status hook agent (host/hook*.c) against a private
  * redis-server and a tiny HTTP receiver written here (a pthread per
  * connection on 127.0.0.1, port 0) that records every request and can be
  * told, per path, to answer 200/500, fail the first N calls, close the
