@@ -7,8 +7,9 @@
  * a slow or dead receiver never stalls job processing, while events of one
  * job are delivered in order. Pending events are also written to Redis so a
  * restart does not lose them (keys documented in hook_store.c and the
- * README; Go instances never read them). A 200 answer to a first attempt
- * runs the ACK script (spec 7.4). Failed deliveries are retried with the
+ * README; Go instances never read them). Every 200 answer, first attempt
+ * or retry, runs the ACK script (spec 7.4; Go ACKs first attempts only and
+ * leaves the rest to the reaper). Failed deliveries are retried with the
  * spec's exponential back-off, and every event gives up after a bound, so a
  * deleted task cannot cause an endless retry storm. */
 #ifndef BERTH_HOOK_H

@@ -10,9 +10,11 @@
  * HTTP
  *   Each delivery thread keeps its own libcurl handle (keep-alive pool).
  *   POST with no Content-Type, Authorization, Expect or Accept header;
- *   success is HTTP 200 exactly (spec 7.3). Proxies follow Go's rules:
- *   HTTP_PROXY/http_proxy for http, HTTPS_PROXY/https_proxy for https,
- *   NO_PROXY/no_proxy, never for localhost or loopback addresses. TLS uses
+ *   success is HTTP 200 exactly (spec 7.3). Proxies: HTTP_PROXY/http_proxy
+ *   for http, HTTPS_PROXY/https_proxy for https, never for localhost or
+ *   loopback addresses (Go's rule); NO_PROXY/no_proxy is handed to
+ *   libcurl's CURLOPT_NOPROXY, whose matching is close to Go's but not
+ *   identical (no CIDR ranges in older libcurl). TLS uses
  *   the system CA store ($SSL_CERT_FILE / $SSL_CERT_DIR when set) and,
  *   when INTERNAL_VERIFY_CLIENT_CERT=true, the client certificate
  *   INTERNAL_TLS_CERT_PATH / INTERNAL_TLS_KEY_PATH. Timeouts: connect 10 s,

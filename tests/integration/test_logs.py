@@ -198,9 +198,9 @@ class LogTests(unittest.TestCase):
             self.assertRegex(line, LINE)
         self.assertRegex(text, r"(?m)Z \[INFO\] \[DEMO\]: Demo job starting$")
         self.assertIn("[DEMO]: Params: {\"image\":\"demo-1\"}", text)
-        self.assertRegex(text, r"\[worker\.c:\d+\]: job %s \(DEMO\) starting, "
+        self.assertRegex(text, r"\[worker[a-z_]*\.c:\d+\]: job %s \(DEMO\) starting, "
                                r"revision \d+" % jid)
-        self.assertIn("[INFO] [worker.c:", text)
+        self.assertRegex(text, r"\[INFO\] \[worker[a-z_]*\.c:")
         self.assertIn("check in: progress data: %30", text)
         self.assertIn("check in: progress data: %60", text)
         self.assertTrue(lines[-1].endswith("job finished with status Success"),
