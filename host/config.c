@@ -14,72 +14,21 @@
  *   5. normalise          generic (paths, ${data_dir}, non-blank) and the
  *                         row's own fix hook (workers 0 -> 10, redis://...)
  *   6. loggers            each entry through logger_rows, then checks
+ *
+ * This file has the tables, pass 4, the fix hooks, pass 6 and the driver;
+ * the generic passes 1, 2, 3 and 5 are in config_engine.c.
  */
-#include "config.h"
+#include "config_internal.h"
 
 #include <limits.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
-#include "log.h"
 #include "yamltree.h"
 
-enum cfg_type {
-	CT_SECTION,  /* a mapping; offset (if any) is a bool set when present */
-	CT_FREEFORM, /* a mapping whose keys are not checked (settings:) */
-	CT_STRING,   /* char *; any non-null scalar */
-	CT_ENUM,     /* char *; one of row->choices */
-	CT_INT,      /* int in [min, max] */
-	CT_INT64,    /* int64_t in [min, max] */
-	CT_BOOL,     /* bool; true / false */
-	CT_LEVEL,    /* int; blog_level_parse, unknown or empty -> WARNING */
-	CT_LOGGERS,  /* sequence of logger entries, parsed with logger_rows */
-};
-
-/* row flags */
-#define CF_REQUIRED 0x001u  /* missing key is an error */
-#define CF_PATH 0x002u      /* relative values resolve against cfg->dir */
-#define CF_EXPAND 0x004u    /* may start with ${data_dir} */
-#define CF_NONBLANK 0x008u  /* must contain a non-space character */
-#define CF_ENV_HTTPS 0x010u /* env applies only if protocol is https */
-#define CF_ENV_REDIS 0x020u /* env applies only if backend is redis */
-#define CF_ENV_SOFT 0x040u  /* unparsable env value: warning, unchanged */
-#define CF_ENV_ZERO 0x080u  /* env may also set 0 (see port) */
-#define CF_SERVICE 0x100u   /* CT_LOGGERS: the service loggers */
-
-#define NO_OFFSET ((size_t)-1)
 #define CFG_OFF(f) offsetof(struct berth_config, f)
 #define LOG_OFF(f) offsetof(struct logger_config, f)
-
-struct cfg_ctx;
-struct cfg_row;
-
-/* Where a row's value came from, for messages and path resolution. */
-struct row_state {
-	const struct ynode *node;   /* the value in the file, or NULL */
-	const struct ynode *parent; /* deepest mapping on the way to it */
-	const char *env;            /* the variable that set it, or NULL */
-};
-
-typedef int (*cfg_fix_fn)(struct cfg_ctx *c, const struct cfg_row *row,
-			  struct row_state *st);
-
-struct cfg_row {
-	const char *path;    /* dotted key path */
-	enum cfg_type type;
-	const char *def;     /* default, as text; NULL = none */
-	int64_t min, max;    /* CT_INT / CT_INT64 */
-	unsigned flags;
-	const char *choices; /* CT_ENUM: "a|b|c" */
-	size_t offset;       /* field, or NO_OFFSET */
-	const char *env;     /* overriding variable (spec 11.2), or NULL */
-	cfg_fix_fn fix;      /* normalisation / cross-check after env */
-	int64_t aux;         /* fix parameter; CT_LOGGERS: offset of count */
-};
 
 static int fix_workers(struct cfg_ctx *c, const struct cfg_row *row,
 		       struct row_state *st);
@@ -216,519 +165,20 @@ static const struct cfg_row logger_rows[] = {
 
 #define N_CONFIG_ROWS ARRAY_LEN(config_rows)
 #define N_LOGGER_ROWS ARRAY_LEN(logger_rows)
-#define PATH_MAXLEN 256
-#define DATA_DIR_VAR "${data_dir}"
 
-struct cfg_ctx {
-	struct berth_config *cfg;
-	const struct config_options *opts;
-	const struct ydoc *doc;
-	struct berr *err;
-	struct row_state st[N_CONFIG_ROWS];
-};
+/* ---- pass 1: unknown keys in logger entries ----------------------------- */
 
-/* ---- small helpers ---------------------------------------------------- */
-
-static void
-push_warning(struct berth_config *cfg, char *w)
-{
-	cfg->warnings = xrealloc(cfg->warnings, (cfg->n_warnings + 1) *
-							sizeof(*cfg->warnings));
-	cfg->warnings[cfg->n_warnings++] = w;
-}
-
-static char **
-str_field(void *obj, const struct cfg_row *row)
-{
-	return (char **)((char *)obj + row->offset);
-}
-
-static void
-set_str(void *obj, const struct cfg_row *row, const char *v)
-{
-	char **f = str_field(obj, row);
-	free(*f);
-	*f = v ? xstrdup(v) : NULL;
-}
-
-static void
-set_int(void *obj, const struct cfg_row *row, int64_t v)
-{
-	char *f = (char *)obj + row->offset;
-	if (row->type == CT_INT64)
-		*(int64_t *)f = v;
-	else
-		*(int *)f = (int)v;
-}
-
-static int64_t
-get_int(const void *obj, const struct cfg_row *row)
-{
-	const char *f = (const char *)obj + row->offset;
-	return row->type == CT_INT64 ? *(const int64_t *)f : *(const int *)f;
-}
-
-static bool
-is_blank(const char *s)
-{
-	for (; s && *s; s++)
-		if (*s != ' ' && *s != '\t' && *s != '\n' && *s != '\r')
-			return false;
-	return true;
-}
-
-/* "a|b|c" contains s as a whole alternative */
-static bool
-choice_ok(const char *choices, const char *s)
-{
-	size_t n = strlen(s);
-	for (const char *p = choices; *p;) {
-		const char *bar = strchr(p, '|');
-		size_t len = bar ? (size_t)(bar - p) : strlen(p);
-		if (len == n && strncmp(p, s, n) == 0)
-			return true;
-		if (!bar)
-			break;
-		p = bar + 1;
-	}
-	return false;
-}
-
-/* " (did you mean 'FILE'?)" for an enum value off by case or a typo */
-static void
-choice_hint(const char *choices, const char *s, char *buf, size_t size)
-{
-	char tmp[128];
-	const char *cands[16];
-	size_t n = 0;
-
-	buf[0] = '\0';
-	snprintf(tmp, sizeof(tmp), "%s", choices);
-	for (char *save = NULL, *t = strtok_r(tmp, "|", &save);
-	     t && n < ARRAY_LEN(cands); t = strtok_r(NULL, "|", &save)) {
-		if (strcasecmp(t, s) == 0) {
-			snprintf(buf, size, " (did you mean '%s'?)", t);
-			return;
-		}
-		cands[n++] = t;
-	}
-	const char *best = ynode_suggest(s, cands, n);
-	if (best)
-		snprintf(buf, size, " (did you mean '%s'?)", best);
-}
-
-static const char *
-expected(const struct cfg_row *row, char *buf, size_t size)
-{
-	switch (row->type) {
-	case CT_SECTION:
-	case CT_FREEFORM:
-		return "a mapping";
-	case CT_STRING:
-		return row->flags & CF_NONBLANK ? "a non-empty string"
-						: "a string";
-	case CT_ENUM:
-		snprintf(buf, size, "one of %s", row->choices);
-		return buf;
-	case CT_INT:
-	case CT_INT64:
-		snprintf(buf, size, "an integer in %lld..%lld",
-			 (long long)row->min, (long long)row->max);
-		return buf;
-	case CT_BOOL:
-		return "a boolean (true or false)";
-	case CT_LEVEL:
-		return "a log level (DEBUG, INFO, WARNING, ERROR or FATAL)";
-	case CT_LOGGERS:
-		return "a sequence of at least one logger "
-		       "({name, level, settings, sweeper})";
-	}
-	return "?";
-}
-
-/* snprintf for key paths in messages, where cutting a pathological
- * (very long) key short is fine. */
-static void
-path_fmt(char *buf, size_t size, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void
-path_fmt(char *buf, size_t size, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(buf, size, fmt, ap);
-	va_end(ap);
-}
-
-/* prefix "" -> "a.b"; prefix "loggers[1]" -> "loggers[1].a.b" */
-static const char *
-show_path(const char *prefix, const char *path, char *buf, size_t size)
-{
-	if (prefix[0])
-		path_fmt(buf, size, "%s.%s", prefix, path);
-	else
-		path_fmt(buf, size, "%s", path);
-	return buf;
-}
-
-/* Fails at a row's value: its node in the file, the variable that set
- * it, or just the file for a default. msg is prefixed with the key path. */
-static int
-row_fail(struct cfg_ctx *c, const struct row_state *st, const char *shown,
-	 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-
-static int
-row_fail(struct cfg_ctx *c, const struct row_state *st, const char *shown,
-	 const char *fmt, ...)
-{
-	char msg[BERR_MSG_MAX - 300];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (st->env)
-		return berr_set(c->err, "%s: %s: %s", st->env, shown, msg);
-	if (st->node)
-		return berr_set_at(c->err, c->doc->path, st->node->line,
-				   st->node->col, "%s: %s", shown, msg);
-	if (st->parent)
-		return berr_set_at(c->err, c->doc->path, st->parent->line,
-				   st->parent->col, "%s: %s", shown, msg);
-	return berr_set_at(c->err, c->doc->path, 0, 0, "%s: %s", shown, msg);
-}
-
-/* Finds a dotted path under base. *parent is the deepest node reached on
- * the way (the mapping that lacks the key, for positions). */
-static const struct ynode *
-lookup(const struct ynode *base, const char *path,
-       const struct ynode **parent)
-{
-	const struct ynode *cur = base;
-	const char *p = path;
-	char seg[64];
-
-	for (;;) {
-		const char *dot = strchr(p, '.');
-		size_t len = dot ? (size_t)(dot - p) : strlen(p);
-		if (len >= sizeof(seg))
-			len = sizeof(seg) - 1;
-		memcpy(seg, p, len);
-		seg[len] = '\0';
-		*parent = cur;
-		if (cur->kind != YNODE_MAPPING)
-			return NULL;
-		const struct ynode *next = ynode_get(cur, seg);
-		if (!next || !dot)
-			return next;
-		cur = next;
-		p = dot + 1;
-	}
-}
-
-/* ---- pass 1: unknown keys ---------------------------------------------- */
-
-/* The distinct key names one level below prefix, for suggestions. */
-static size_t
-child_keys(const struct cfg_row *rows, size_t n, const char *prefix,
-	   char names[][48], size_t max)
-{
-	size_t plen = strlen(prefix), count = 0;
-	for (size_t i = 0; i < n; i++) {
-		const char *p = rows[i].path;
-		if (plen) {
-			if (strncmp(p, prefix, plen) != 0 || p[plen] != '.')
-				continue;
-			p += plen + 1;
-		}
-		size_t len = strcspn(p, ".");
-		if (len >= 48)
-			continue;
-		bool dup = false;
-		for (size_t j = 0; j < count && !dup; j++)
-			dup = strlen(names[j]) == len &&
-			      strncmp(names[j], p, len) == 0;
-		if (dup || count == max)
-			continue;
-		memcpy(names[count], p, len);
-		names[count][len] = '\0';
-		count++;
-	}
-	return count;
-}
-
-/* The row named exactly by path; *inner is set when some row lies below
- * it (it is a section the walk may descend into). */
-static const struct cfg_row *
-find_row(const struct cfg_row *rows, size_t n, const char *path, bool *inner)
-{
-	const struct cfg_row *exact = NULL;
-	size_t len = strlen(path);
-	*inner = false;
-	for (size_t i = 0; i < n; i++) {
-		if (strcmp(rows[i].path, path) == 0)
-			exact = &rows[i];
-		else if (strncmp(rows[i].path, path, len) == 0 &&
-			 rows[i].path[len] == '.')
-			*inner = true;
-	}
-	return exact;
-}
-
-static int
-report_unknown(struct cfg_ctx *c, const struct cfg_row *rows, size_t n,
-	       const char *prefix, const char *shown_prefix,
-	       const struct ynode *key)
-{
-	char names[32][48];
-	const char *cands[32];
-	char shown[PATH_MAXLEN], hint[96] = "";
-	size_t k = child_keys(rows, n, prefix, names, ARRAY_LEN(names));
-
-	for (size_t i = 0; i < k; i++)
-		cands[i] = names[i];
-	const char *s = ynode_suggest(key->text, cands, k);
-	if (s)
-		snprintf(hint, sizeof(hint), " (did you mean '%s'?)", s);
-	show_path(shown_prefix, key->text, shown, sizeof(shown));
-	if (c->opts->strict)
-		return berr_set_at(c->err, c->doc->path, key->line, key->col,
-				   "unknown key '%s' at %s%s", key->text,
-				   shown, hint);
-	push_warning(c->cfg, xasprintf("%s:%d: unknown key '%s' at %s%s",
-				       c->doc->path, key->line, key->text,
-				       shown, hint));
-	return 0;
-}
-
-static int walk_unknown(struct cfg_ctx *c, const struct cfg_row *rows,
-			size_t n, const struct ynode *map, const char *prefix,
-			const char *shown_prefix);
-
-static int
-walk_loggers(struct cfg_ctx *c, const struct ynode *seq, const char *shown)
+int
+config_walk_loggers(struct cfg_ctx *c, const struct ynode *seq,
+		    const char *shown)
 {
 	char item[PATH_MAXLEN];
 	for (size_t i = 0; i < seq->n; i++) {
 		if (seq->items[i]->kind != YNODE_MAPPING)
 			continue; /* reported by the type check */
-		path_fmt(item, sizeof(item), "%s[%zu]", shown, i);
-		if (walk_unknown(c, logger_rows, N_LOGGER_ROWS, seq->items[i],
-				 "", item) < 0)
-			return -1;
-	}
-	return 0;
-}
-
-/* prefix is the schema path of map ("" at the top); shown_prefix is what
- * messages print ("job_loggers[1]" for a logger entry). */
-static int
-walk_unknown(struct cfg_ctx *c, const struct cfg_row *rows, size_t n,
-	     const struct ynode *map, const char *prefix,
-	     const char *shown_prefix)
-{
-	char path[PATH_MAXLEN], shown[PATH_MAXLEN];
-
-	for (size_t i = 0; i < map->n; i++) {
-		const struct ynode *key = map->pairs[i].key;
-		const struct ynode *val = map->pairs[i].value;
-		bool inner;
-
-		show_path(prefix, key->text, path, sizeof(path));
-		const struct cfg_row *row = find_row(rows, n, path, &inner);
-		/* "worker_pool.workers: 3" is not a nested key */
-		if (strchr(key->text, '.')) {
-			row = NULL;
-			inner = false;
-		}
-		if (!row && !inner) {
-			if (report_unknown(c, rows, n, prefix, shown_prefix,
-					   key) < 0)
-				return -1;
-			continue;
-		}
-		show_path(shown_prefix, key->text, shown, sizeof(shown));
-		if (row && row->type == CT_LOGGERS &&
-		    val->kind == YNODE_SEQUENCE) {
-			if (walk_loggers(c, val, shown) < 0)
-				return -1;
-		} else if (inner && val->kind == YNODE_MAPPING &&
-			   !(row && row->type == CT_FREEFORM)) {
-			if (walk_unknown(c, rows, n, val, path, shown) < 0)
-				return -1;
-		}
-	}
-	return 0;
-}
-
-/* ---- passes 2 and 3: defaults and file values --------------------------- */
-
-static void
-apply_defaults(const struct cfg_row *rows, size_t n, void *obj)
-{
-	int64_t v;
-	for (size_t i = 0; i < n; i++) {
-		const struct cfg_row *row = &rows[i];
-		if (!row->def || row->offset == NO_OFFSET)
-			continue;
-		switch (row->type) {
-		case CT_STRING:
-		case CT_ENUM:
-			set_str(obj, row, row->def);
-			break;
-		case CT_INT:
-		case CT_INT64:
-			if (util_parse_i64(row->def, INT64_MIN, INT64_MAX, &v) ==
-			    0)
-				set_int(obj, row, v);
-			break;
-		case CT_BOOL:
-			*(bool *)((char *)obj + row->offset) =
-				strcmp(row->def, "true") == 0;
-			break;
-		case CT_LEVEL:
-			*(int *)((char *)obj + row->offset) =
-				blog_level_parse(row->def);
-			break;
-		case CT_SECTION:
-		case CT_FREEFORM:
-		case CT_LOGGERS:
-			break;
-		}
-	}
-}
-
-/* " (is 'protocl' on line 2 a typo?)" when the mapping lacking key has a
- * key close to it */
-static void
-missing_hint(const struct ynode *map, const char *path, char *buf,
-	     size_t size)
-{
-	const char *last = strrchr(path, '.');
-	last = last ? last + 1 : path;
-	buf[0] = '\0';
-	if (!map || map->kind != YNODE_MAPPING)
-		return;
-	for (size_t i = 0; i < map->n; i++) {
-		const struct ynode *k = map->pairs[i].key;
-		const char *cand[1] = {last};
-		if (ynode_suggest(k->text, cand, 1)) {
-			snprintf(buf, size, "; is '%s' on line %d a typo?",
-				 k->text, k->line);
-			return;
-		}
-	}
-}
-
-static int
-apply_node(struct cfg_ctx *c, const struct cfg_row *row, const char *shown,
-	   struct row_state *st, void *obj)
-{
-	const struct ynode *v = st->node;
-	char got[64], exp[96], hint[96];
-	int64_t i;
-	const char *s;
-
-	ynode_describe(v, got, sizeof(got));
-	switch (row->type) {
-	case CT_SECTION:
-	case CT_FREEFORM:
-		if (v->kind != YNODE_MAPPING)
-			break;
-		if (row->offset != NO_OFFSET)
-			*(bool *)((char *)obj + row->offset) = true;
-		return 0;
-	case CT_LOGGERS:
-		if (v->kind != YNODE_SEQUENCE || v->n == 0)
-			break;
-		return 0;
-	case CT_STRING:
-		if (!(s = ynode_str(v)))
-			break;
-		set_str(obj, row, s);
-		return 0;
-	case CT_ENUM:
-		if (!(s = ynode_str(v)))
-			break;
-		if (!choice_ok(row->choices, s)) {
-			choice_hint(row->choices, s, hint, sizeof(hint));
-			return row_fail(c, st, shown, "expected %s, got %s%s",
-					expected(row, exp, sizeof(exp)), got,
-					hint);
-		}
-		set_str(obj, row, s);
-		return 0;
-	case CT_INT:
-	case CT_INT64:
-		if (ynode_as_int(v, &i) < 0 || i < row->min || i > row->max)
-			break;
-		set_int(obj, row, i);
-		return 0;
-	case CT_BOOL:
-		if (ynode_as_bool(v, (bool *)((char *)obj + row->offset)) < 0)
-			break;
-		return 0;
-	case CT_LEVEL: {
-		if (v->kind != YNODE_SCALAR)
-			break;
-		int lvl = blog_level_parse(v->text);
-		if (lvl < 0) {
-			/* Harbor: unknown or empty -> WARNING */
-			lvl = BLOG_WARNING;
-			if (!is_blank(v->text))
-				push_warning(c->cfg,
-					     xasprintf("%s:%d: %s: unknown "
-						       "level %s, using "
-						       "WARNING",
-						       c->doc->path, v->line,
-						       shown, got));
-		}
-		*(int *)((char *)obj + row->offset) = lvl;
-		return 0;
-	}
-	}
-	/* port: "8080" is a string to YAML (and to Harbor's parser) */
-	bool quoted_hint = v->kind == YNODE_SCALAR && v->quoted &&
-			   (row->type == CT_INT || row->type == CT_INT64 ||
-			    row->type == CT_BOOL);
-	return row_fail(c, st, shown, "expected %s, got %s%s",
-			expected(row, exp, sizeof(exp)), got,
-			quoted_hint ? " (quoted, so a string)" : "");
-}
-
-static int
-apply_file(struct cfg_ctx *c, const struct cfg_row *rows, size_t n,
-	   const struct ynode *base, const char *shown_prefix,
-	   struct row_state *states, void *obj)
-{
-	char shown[PATH_MAXLEN], exp[96], hint[96];
-
-	for (size_t i = 0; i < n; i++) {
-		const struct cfg_row *row = &rows[i];
-		struct row_state *st = &states[i];
-		show_path(shown_prefix, row->path, shown, sizeof(shown));
-		st->node = lookup(base, row->path, &st->parent);
-		if (!st->node) {
-			/* a missing section was reported by its own row,
-			 * which comes first in the table */
-			if (!(row->flags & CF_REQUIRED))
-				continue;
-			missing_hint(st->parent, row->path, hint,
-				     sizeof(hint));
-			return berr_set_at(c->err, c->doc->path,
-					   st->parent->line, st->parent->col,
-					   "%s: required key is missing "
-					   "(expected %s%s)",
-					   shown,
-					   expected(row, exp, sizeof(exp)),
-					   hint);
-		}
-		/* an explicit null is "not given", unless required */
-		if (ynode_is_null(st->node) && !(row->flags & CF_REQUIRED)) {
-			st->node = NULL;
-			continue;
-		}
-		if (apply_node(c, row, shown, st, obj) < 0)
+		config_path_fmt(item, sizeof(item), "%s[%zu]", shown, i);
+		if (config_walk_unknown(c, logger_rows, N_LOGGER_ROWS,
+					seq->items[i], "", item) < 0)
 			return -1;
 	}
 	return 0;
@@ -758,16 +208,16 @@ apply_env(struct cfg_ctx *c)
 		int64_t v, lo = row->min;
 		switch (row->type) {
 		case CT_ENUM:
-			if (!choice_ok(row->choices, val)) {
-				choice_hint(row->choices, val, hint,
-					    sizeof(hint));
-				return berr_set(c->err,
-						"%s: %s: expected %s, got "
-						"\"%s\"%s",
-						row->env, row->path,
-						expected(row, exp,
-							 sizeof(exp)),
-						val, hint);
+			if (!config_choice_ok(row->choices, val)) {
+				config_choice_hint(row->choices, val, hint,
+						   sizeof(hint));
+				return berr_set(
+					c->err,
+					"%s: %s: expected %s, got "
+					"\"%s\"%s",
+					row->env, row->path,
+					config_expected(row, exp, sizeof(exp)),
+					val, hint);
 			}
 			set_str(cfg, row, val);
 			break;
@@ -780,18 +230,19 @@ apply_env(struct cfg_ctx *c)
 				lo = 0;
 			if (util_parse_i64(val, lo, row->max, &v) < 0) {
 				if (row->flags & CF_ENV_SOFT) {
-					push_warning(
+					config_push_warning(
 						cfg,
-						xasprintf("%s: ignoring \"%s\": "
-							  "expected an integer "
-							  "in %lld..%lld; "
-							  "%s stays %lld",
-							  row->env, val,
-							  (long long)lo,
-							  (long long)row->max,
-							  row->path,
-							  (long long)get_int(
-								  cfg, row)));
+						xasprintf(
+							"%s: ignoring \"%s\": "
+							"expected an integer "
+							"in %lld..%lld; "
+							"%s stays %lld",
+							row->env, val,
+							(long long)lo,
+							(long long)row->max,
+							row->path,
+							(long long)get_int(
+								cfg, row)));
 					continue;
 				}
 				return berr_set(c->err,
@@ -859,7 +310,7 @@ check_file_exists(struct cfg_ctx *c, struct row_state *st, const char *shown,
 {
 	if (access(file, F_OK) == 0)
 		return 0;
-	return row_fail(c, st, shown, "file %s does not exist", file);
+	return config_row_fail(c, st, shown, "file %s does not exist", file);
 }
 
 /* Runs on the https_config.key row, after protocol, cert and key are
@@ -902,12 +353,13 @@ fix_https(struct cfg_ctx *c, const struct cfg_row *row,
 			at.node = proto->node;
 			at.env = proto->env;
 		}
-		return row_fail(c, &at, files[i].path,
-				"required key is missing (certificate must "
-				"be configured if serve with protocol "
-				"https%s%s)",
-				c->opts->apply_env ? "; or set " : "",
-				c->opts->apply_env ? files[i].env : "");
+		return config_row_fail(
+			c, &at, files[i].path,
+			"required key is missing (certificate must "
+			"be configured if serve with protocol "
+			"https%s%s)",
+			c->opts->apply_env ? "; or set " : "",
+			c->opts->apply_env ? files[i].env : "");
 	}
 	return 0;
 }
@@ -938,12 +390,12 @@ fix_redis_url(struct cfg_ctx *c, const struct cfg_row *row,
 		if (strncmp(u, schemes[i], strlen(schemes[i])) == 0 &&
 		    u[strlen(schemes[i])] != '\0')
 			return 0;
-	return row_fail(c, st, row->path,
-			"invalid redis URL \"%s\" (expected host:port, "
-			"redis://, rediss://, redis+sentinel://, "
-			"rediss+sentinel://, unix://, a socket path or "
-			"embedded)",
-			u);
+	return config_row_fail(c, st, row->path,
+			       "invalid redis URL \"%s\" (expected host:port, "
+			       "redis://, rediss://, redis+sentinel://, "
+			       "rediss+sentinel://, unix://, a socket path or "
+			       "embedded)",
+			       u);
 }
 
 /* "" means config_default_data_dir(); a relative value from the file is
@@ -973,50 +425,6 @@ fix_empty_null(struct cfg_ctx *c, const struct cfg_row *row,
 	if (*f && !**f) {
 		free(*f);
 		*f = NULL;
-	}
-	return 0;
-}
-
-/* Generic string normalisation: ${data_dir} expansion, then relative
- * paths from the file (or defaults) against the config's directory. */
-static int
-normalise_rows(struct cfg_ctx *c, const struct cfg_row *rows, size_t n,
-	       const char *shown_prefix, struct row_state *states, void *obj)
-{
-	char shown[PATH_MAXLEN], exp[96];
-
-	for (size_t i = 0; i < n; i++) {
-		const struct cfg_row *row = &rows[i];
-		struct row_state *st = &states[i];
-		if (row->type == CT_STRING && row->offset != NO_OFFSET) {
-			char **f = str_field(obj, row);
-			bool expanded = false;
-			show_path(shown_prefix, row->path, shown,
-				  sizeof(shown));
-			if ((row->flags & CF_NONBLANK) && is_blank(*f))
-				return row_fail(c, st, shown,
-						"expected %s, got \"%s\"",
-						expected(row, exp, sizeof(exp)),
-						*f ? *f : "");
-			if (*f && (row->flags & CF_EXPAND) &&
-			    strncmp(*f, DATA_DIR_VAR,
-				    strlen(DATA_DIR_VAR)) == 0) {
-				char *p = xasprintf(
-					"%s%s", c->cfg->data_dir,
-					*f + strlen(DATA_DIR_VAR));
-				free(*f);
-				*f = p;
-				expanded = true;
-			}
-			if (*f && **f && **f != '/' && !expanded &&
-			    (row->flags & CF_PATH) && !st->env) {
-				char *p = util_path_join(c->cfg->dir, *f);
-				free(*f);
-				*f = p;
-			}
-		}
-		if (row->fix && row->fix(c, row, st) < 0)
-			return -1;
 	}
 	return 0;
 }
@@ -1066,16 +474,18 @@ check_logger(struct cfg_ctx *c, const struct cfg_row *list,
 				c->err, c->doc->path, at->line, at->col,
 				"%s: required key is missing (the FILE logger "
 				"needs a base directory)",
-				show_path(shown_prefix, "settings.base_dir",
-					  shown, sizeof(shown)));
+				config_show_path(shown_prefix,
+						 "settings.base_dir", shown,
+						 sizeof(shown)));
 		if ((list->flags & CF_SERVICE) &&
 		    (!l->filename || !*l->filename))
 			return berr_set_at(
 				c->err, c->doc->path, at->line, at->col,
 				"%s: required key is missing (the FILE "
 				"service logger needs a file name)",
-				show_path(shown_prefix, "settings.filename",
-					  shown, sizeof(shown)));
+				config_show_path(shown_prefix,
+						 "settings.filename", shown,
+						 sizeof(shown)));
 		if (l->has_sweeper && (!l->work_dir || !*l->work_dir)) {
 			at = sw_settings && sw_settings->kind == YNODE_MAPPING
 				     ? sw_settings
@@ -1084,9 +494,9 @@ check_logger(struct cfg_ctx *c, const struct cfg_row *list,
 				c->err, c->doc->path, at->line, at->col,
 				"%s: required key is missing (the FILE "
 				"sweeper needs a work directory)",
-				show_path(shown_prefix,
-					  "sweeper.settings.work_dir", shown,
-					  sizeof(shown)));
+				config_show_path(shown_prefix,
+						 "sweeper.settings.work_dir",
+						 shown, sizeof(shown)));
 		}
 	}
 	if (l->has_sweeper && l->sweeper_duration <= 0)
@@ -1113,7 +523,7 @@ load_loggers(struct cfg_ctx *c, const struct cfg_row *list,
 		struct logger_config *l = &(*arr)[i];
 		struct row_state states[N_LOGGER_ROWS];
 
-		path_fmt(shown, sizeof(shown), "%s[%zu]", list->path, i);
+		config_path_fmt(shown, sizeof(shown), "%s[%zu]", list->path, i);
 		if (entry->kind != YNODE_MAPPING)
 			return berr_set_at(c->err, c->doc->path, entry->line,
 					   entry->col,
@@ -1123,11 +533,11 @@ load_loggers(struct cfg_ctx *c, const struct cfg_row *list,
 					   ynode_describe(entry, got,
 							  sizeof(got)));
 		memset(states, 0, sizeof(states));
-		apply_defaults(logger_rows, N_LOGGER_ROWS, l);
-		if (apply_file(c, logger_rows, N_LOGGER_ROWS, entry, shown,
-			       states, l) < 0 ||
-		    normalise_rows(c, logger_rows, N_LOGGER_ROWS, shown,
-				   states, l) < 0 ||
+		config_apply_defaults(logger_rows, N_LOGGER_ROWS, l);
+		if (config_apply_file(c, logger_rows, N_LOGGER_ROWS, entry,
+				      shown, states, l) < 0 ||
+		    config_normalise_rows(c, logger_rows, N_LOGGER_ROWS, shown,
+					  states, l) < 0 ||
 		    check_logger(c, list, shown, entry, l) < 0)
 			return -1;
 	}
@@ -1147,16 +557,17 @@ load_all(struct cfg_ctx *c)
 				   "expected a mapping at the top level, "
 				   "got %s",
 				   ynode_describe(root, got, sizeof(got)));
-	if (walk_unknown(c, config_rows, N_CONFIG_ROWS, root, "", "") < 0)
+	if (config_walk_unknown(c, config_rows, N_CONFIG_ROWS, root, "",
+				"") < 0)
 		return -1;
-	apply_defaults(config_rows, N_CONFIG_ROWS, c->cfg);
-	if (apply_file(c, config_rows, N_CONFIG_ROWS, root, "", c->st,
-		       c->cfg) < 0)
+	config_apply_defaults(config_rows, N_CONFIG_ROWS, c->cfg);
+	if (config_apply_file(c, config_rows, N_CONFIG_ROWS, root, "", c->st,
+			      c->cfg) < 0)
 		return -1;
 	if (c->opts->apply_env && apply_env(c) < 0)
 		return -1;
-	if (normalise_rows(c, config_rows, N_CONFIG_ROWS, "", c->st,
-			   c->cfg) < 0)
+	if (config_normalise_rows(c, config_rows, N_CONFIG_ROWS, "", c->st,
+				  c->cfg) < 0)
 		return -1;
 	for (size_t i = 0; i < N_CONFIG_ROWS; i++)
 		if (config_rows[i].type == CT_LOGGERS && c->st[i].node &&
@@ -1179,7 +590,8 @@ config_load(const char *path, const struct config_options *opts,
 	cfg->path = xstrdup(path);
 	cfg->dir = xstrdup(doc.dir);
 
-	struct cfg_ctx *c = xcalloc(1, sizeof(*c));
+	struct cfg_ctx *c =
+		xcalloc(1, sizeof(*c) + N_CONFIG_ROWS * sizeof(c->st[0]));
 	c->cfg = cfg;
 	c->opts = opts ? opts : &no_opts;
 	c->doc = &doc;

@@ -17,7 +17,7 @@
  * Time zones: without a prefix the schedule runs in UTC (Go's time.Local
  * in Harbor's containers, and the enqueuer hands Next UTC times). A zone
  * name is read from the system tz database (/usr/share/zoneinfo, or
- * $ZONEINFO first, as Go does) by a small TZif reader in cron.c, including
+ * $ZONEINFO first, as Go does) by a small TZif reader in tz.c, including
  * the POSIX TZ footer for dates past the last listed transition. Nothing
  * touches the TZ environment variable or the C library's zone state, so
  * every function here is thread-safe; loaded zones are cached for the
@@ -59,7 +59,8 @@ int cron_parse(const char *spec, struct cron_schedule *out, struct berr *e);
  * there is none (e.g. "0 0 0 30 2 *"). Never loops unbounded. */
 int64_t cron_next(const struct cron_schedule *s, int64_t t);
 
-/* The zone's UTC offset in seconds at epoch t (0 for UTC / NULL). */
+/* The zone's UTC offset in seconds at epoch t (0 for UTC / NULL). The
+ * zone functions are defined in tz.c. */
 int cron_zone_offset(const struct cron_zone *z, int64_t t);
 /* The zone's name as given in the spec ("UTC" for NULL). */
 const char *cron_zone_name(const struct cron_zone *z);

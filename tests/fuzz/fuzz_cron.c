@@ -1,4 +1,5 @@
-/* fuzz_cron.c - fuzz target for the cron parser and Next (host/cron.c).
+/* fuzz_cron.c - fuzz target for the cron parser and Next (host/cron.c,
+ * zones in host/tz.c).
  *
  * Built with -fsanitize=fuzzer (clang) it is a libFuzzer target; built as
  * a plain program (the default, BERTH_FUZZ_REPLAY) it replays every file

@@ -1,4 +1,5 @@
-/* test_cron.c - the cron parser and Next (host/cron.c) against tables:
+/* test_cron.c - the cron parser and Next (host/cron.c, zones in host/tz.c)
+ * against tables:
  * robfig/cron v3's own TestNext vectors (DST in New York and Sao Paulo
  * included), the examples of spec 8.2 and Harbor's schedules, names,
  * ranges, steps, the day-of-month / day-of-week OR rule, unsatisfiable
