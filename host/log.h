@@ -37,11 +37,13 @@ void blog_set_level(int level);
 void blog_write(int level, const char *file, int line, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 void blog_vwrite(int level, const char *file, int line, const char *fmt,
-		 va_list ap);
+		 va_list ap)
+	__attribute__((format(printf, 4, 0)));
 /* Formats one line in the common format into buf (always NUL-terminated,
  * ends with '\n'); returns its length. Used by job loggers too. */
 size_t blog_format_line(char *buf, size_t n, int level, const char *file,
-			int line, const char *fmt, va_list ap);
+			int line, const char *fmt, va_list ap)
+	__attribute__((format(printf, 6, 0)));
 
 #define BLOG_AT(lvl, ...)                                                    \
 	do {                                                                 \
