@@ -152,15 +152,24 @@ jobs_grow(struct hook_agent *a)
 }
 
 static struct hook_job *
+job_find(const struct hook_agent *a, const char *job_id)
+{
+	if (!a->nbuckets)
+		return NULL;
+	size_t k = str_hash(job_id) & (a->nbuckets - 1);
+	for (struct hook_job *j = a->buckets[k]; j; j = j->hnext)
+		if (strcmp(j->job_id, job_id) == 0)
+			return j;
+	return NULL;
+}
+
+static struct hook_job *
 job_get(struct hook_agent *a, const char *job_id, bool *created)
 {
 	*created = false;
-	if (a->nbuckets) {
-		size_t k = str_hash(job_id) & (a->nbuckets - 1);
-		for (struct hook_job *j = a->buckets[k]; j; j = j->hnext)
-			if (strcmp(j->job_id, job_id) == 0)
-				return j;
-	}
+	struct hook_job *found = job_find(a, job_id);
+	if (found)
+		return found;
 	if (a->njobs >= a->nbuckets)
 		jobs_grow(a);
 	struct hook_job *j = xcalloc(1, sizeof(*j));
@@ -396,6 +405,27 @@ hook_enqueue_locked(struct hook_agent *a, struct hook_event *e,
 	metrics_hooks_pending((int64_t)a->pending);
 }
 
+/* Whether a status event (no check-in text) for the same job, URL, status,
+ * revision and check_in_at is already queued here, being attempted or not.
+ * The reaper re-fires every un-ACKed state (spec 9.3), also states whose
+ * events still wait in this agent behind a slow receiver; without this
+ * check each of them would be POSTed twice. */
+static bool
+duplicate_locked(const struct hook_agent *a, const struct job_stats *snap,
+		 const char *check_in)
+{
+	if (!is_empty(check_in))
+		return false;
+	const struct hook_job *j = job_find(a, snap->id);
+	for (const struct hook_event *q = j ? j->head : NULL; q; q = q->next)
+		if (!q->check_in && q->revision == snap->revision &&
+		    q->check_in_at == snap->check_in_at &&
+		    strcmp(q->status, snap->status) == 0 &&
+		    strcmp(q->url, snap->web_hook_url) == 0)
+			return true;
+	return false;
+}
+
 /* Epoch microseconds. */
 static int64_t
 now_us(void)
@@ -413,6 +443,16 @@ hook_agent_submit(void *agent, const struct job_stats *snap,
 	if (!a || !snap || is_empty(snap->web_hook_url) ||
 	    is_empty(snap->id) || is_empty(snap->status))
 		return;
+	pthread_mutex_lock(&a->mu);
+	bool dup = duplicate_locked(a, snap, check_in);
+	pthread_mutex_unlock(&a->mu);
+	if (dup) {
+		log_debug("status change: job=%s, status=%s, revision=%" PRId64
+			  ": already queued for %s, not queued again",
+			  snap->id, snap->status, snap->revision,
+			  snap->web_hook_url);
+		return;
+	}
 	struct hook_event *e = xcalloc(1, sizeof(*e));
 	util_hex24(e->id);
 	e->job_id = xstrdup(snap->id);

@@ -846,6 +846,29 @@ test_supersede(struct receiver *r)
 	hook_agent_free(a);
 }
 
+/* The reaper re-firing a state whose event still waits here queues nothing:
+ * one POST per state. */
+static void
+test_duplicate_refire(struct receiver *r)
+{
+	const char *ns = "{hk_dup}";
+	rx_rule(r, "/dup", 500, 0, 0, 0, false);
+	/* scale 10: after the immediate retry the next wait is 10-30 s */
+	struct hook_agent *a = agent(ns, 2, 10, 300, 10.0, 5000);
+	submit(a, r, "/dup", "dup1", "Success", 4, NULL, 0);
+	CHECK(WAIT_FOR(rx_count(r, "/dup") == 2, 3000));
+	submit(a, r, "/dup", "dup1", "Success", 4, NULL, 0); /* re-fire */
+	CHECK(hook_agent_pending(a) == 1);
+	CHECK(hlen_events(ns, a) == 1);
+	/* a different state, or a check-in, is queued */
+	submit(a, r, "/dup", "dup1", "Success", 5, NULL, 0);
+	submit(a, r, "/dup", "dup2", "Success", 4, NULL, 0);
+	submit(a, r, "/dup", "dup3", "Running", 4, "ci", 9);
+	submit(a, r, "/dup", "dup3", "Running", 4, "ci", 9);
+	CHECK(hook_agent_pending(a) >= 4);
+	hook_agent_free(a);
+}
+
 struct racer {
 	const char *ns;
 	struct hook_agent *a;
@@ -1048,6 +1071,7 @@ main(void)
 	test_outdated(r);
 	test_isolation(r);
 	test_supersede(r);
+	test_duplicate_refire(r);
 	test_persistence(r);
 	test_proxy(r);
 	test_redis_down(r);
