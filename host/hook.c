@@ -62,6 +62,7 @@
 #define HOOK_DEF_WINDOW_S 300
 #define HOOK_DEF_TIMEOUT_MS 30000
 #define HOOK_DEF_CONNECT_MS 10000
+#define HOOK_DEF_HEADER_MS 10000
 #define HOOK_BACKOFF_FIRST_MS 2000
 #define HOOK_BACKOFF_MAX_MS 60000
 #define HOOK_LOG_TEXT_MAX 256 /* longer check-in texts are not logged */
@@ -689,6 +690,8 @@ hook_agent_new(const struct hook_agent_config *cfg, struct redis_pool *redis,
 						 : HOOK_DEF_CONNECT_MS;
 	if (a->connect_ms > a->timeout_ms)
 		a->connect_ms = a->timeout_ms;
+	a->header_ms = c.header_timeout_ms > 0 ? c.header_timeout_ms
+					       : HOOK_DEF_HEADER_MS;
 	a->scale = c.retry_scale > 0 && isfinite(c.retry_scale)
 			   ? c.retry_scale
 			   : scale_from_env();

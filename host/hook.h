@@ -30,6 +30,8 @@ struct hook_agent_config {
 	int retry_window_s;     /* give up after this long (spec 7.5) [300] */
 	int timeout_ms;         /* whole attempt (spec 7.3: 30 s) [30000] */
 	int connect_timeout_ms; /* TCP + TLS connect [10000] */
+	int header_timeout_ms;  /* request sent -> response headers (spec 7.3:
+				 * 10 s) [10000] */
 	double retry_scale;     /* multiplies every back-off wait (not the
 				 * window); [$BERTH_HOOK_RETRY_SCALE, else 1] */
 };

@@ -58,7 +58,7 @@ struct hook_agent {
 	/* immutable after hook_agent_new */
 	int threads, max_attempts;
 	int64_t window_ms;
-	long timeout_ms, connect_ms;
+	long timeout_ms, connect_ms, header_ms;
 	double scale;
 	struct redis_pool *redis;
 	struct tracker *tracker;
@@ -91,11 +91,15 @@ struct hook_agent {
 
 /* One delivery thread's HTTP client (hook_send.c). */
 struct hook_http {
+	struct hook_agent *agent;
 	CURL *curl;
 	struct curl_slist *hdrs;
 	char errbuf[CURL_ERROR_SIZE];
 	char body[HOOK_BODY_MAX + 1];
 	size_t body_len;
+	int64_t sent_ms;     /* monotonic: request fully sent, or 0 */
+	bool got_header;     /* a response header line arrived */
+	bool header_timeout; /* ended: no response headers in time */
 };
 
 /* ---- small helpers ------------------------------------------------------ */

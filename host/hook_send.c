@@ -121,14 +121,46 @@ http_collect(char *ptr, size_t size, size_t nmemb, void *ud)
 	return n;
 }
 
-/* Ends a transfer once the stop deadline has passed. */
+static size_t
+http_header(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+	(void)ptr;
+	struct hook_http *h = ud;
+	h->got_header = true;
+	return size * nmemb;
+}
+
+/* Ends a transfer once the stop deadline has passed, or when no response
+ * header arrived within header_ms of the request being sent (Go's
+ * ResponseHeaderTimeout, spec 7.3): a receiver that accepts and never
+ * answers holds a delivery thread for 10 s, not the whole 30 s. libcurl
+ * calls this at least once a second while a transfer is idle. */
 static int
 http_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow,
 	      curl_off_t ultotal, curl_off_t ulnow)
 {
-	(void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
-	struct hook_agent *a = ud;
-	return atomic_load(&a->abort) ? 1 : 0;
+	(void)dltotal, (void)dlnow;
+	struct hook_http *h = ud;
+	if (atomic_load(&h->agent->abort))
+		return 1;
+	if (h->got_header)
+		return 0;
+	int64_t now = util_monotonic_ms();
+	if (!h->sent_ms) {
+		curl_off_t pre = 0;
+		if (ultotal > 0 ? ulnow >= ultotal
+				: (curl_easy_getinfo(h->curl,
+						     CURLINFO_PRETRANSFER_TIME_T,
+						     &pre) == CURLE_OK &&
+				   pre > 0))
+			h->sent_ms = now;
+		return 0;
+	}
+	if (now - h->sent_ms >= h->agent->header_ms) {
+		h->header_timeout = true;
+		return 1;
+	}
+	return 0;
 }
 
 static struct curl_slist *
@@ -146,6 +178,7 @@ void
 hook_http_init(struct hook_agent *a, struct hook_http *h)
 {
 	memset(h, 0, sizeof(*h));
+	h->agent = a;
 	CURL *c = curl_easy_init();
 	if (!c) {
 		log_error("hook agent: curl_easy_init failed; hooks of this "
@@ -173,7 +206,9 @@ hook_http_init(struct hook_agent *a, struct hook_http *h)
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, h->errbuf);
 	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, http_progress);
-	curl_easy_setopt(c, CURLOPT_XFERINFODATA, a);
+	curl_easy_setopt(c, CURLOPT_XFERINFODATA, h);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, http_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, h);
 	if (a->ca_file)
 		curl_easy_setopt(c, CURLOPT_CAINFO, a->ca_file);
 	if (a->ca_dir)
@@ -266,6 +301,9 @@ hook_http_post(struct hook_agent *a, struct hook_http *h,
 	CURL *c = h->curl;
 	h->body_len = 0;
 	h->errbuf[0] = '\0';
+	h->sent_ms = 0;
+	h->got_header = false;
+	h->header_timeout = false;
 	curl_easy_setopt(c, CURLOPT_URL, e->url);
 	curl_easy_setopt(c, CURLOPT_POSTFIELDS, e->payload);
 	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
@@ -274,6 +312,11 @@ hook_http_post(struct hook_agent *a, struct hook_http *h,
 	CURLcode rc = curl_easy_perform(c);
 	if (rc == CURLE_ABORTED_BY_CALLBACK && atomic_load(&a->abort))
 		return -2;
+	if (rc == CURLE_ABORTED_BY_CALLBACK && h->header_timeout) {
+		snprintf(errtxt, n, "Post \"%s\": net/http: timeout awaiting "
+				    "response headers", e->url);
+		return -1;
+	}
 	if (rc != CURLE_OK) {
 		snprintf(errtxt, n, "Post \"%s\": %s", e->url,
 			 h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc));

@@ -846,6 +846,35 @@ test_supersede(struct receiver *r)
 	hook_agent_free(a);
 }
 
+/* A receiver that accepts and never answers fails the attempt after the
+ * response-header timeout (Go's 10 s, here 500 ms), not the whole attempt
+ * timeout, with Go's error text. */
+static void
+test_header_timeout(struct receiver *r)
+{
+	const char *ns = "{hk_hdr}";
+	rx_rule(r, "/silent", 200, 0, 0, 0, true);
+	struct hook_agent_config c = {
+		.threads = 1,
+		.max_attempts = 1,
+		.timeout_ms = 20000,
+		.header_timeout_ms = 500,
+	};
+	struct hook_agent *a = hook_agent_new(&c, pool, ns, NULL);
+	struct berr e;
+	berr_clear(&e);
+	CHECK_MSG(hook_agent_start(a, &e) == 0, "start: %s", e.msg);
+	int64_t t0 = util_monotonic_ms();
+	submit(a, r, "/silent", "hdr1", "Running", 1, NULL, 0);
+	CHECK(WAIT_FOR(hook_agent_pending(a) == 0, 5000));
+	int64_t took = util_monotonic_ms() - t0;
+	CHECK_MSG(took >= 450 && took < 3000, "gave up after %" PRId64 " ms",
+		  took);
+	CHECK(rx_count(r, "/silent") == 1);
+	rx_rule(r, "/silent", 200, 0, 0, 0, false);
+	hook_agent_free(a);
+}
+
 /* The reaper re-firing a state whose event still waits here queues nothing:
  * one POST per state. */
 static void
@@ -1072,6 +1101,7 @@ main(void)
 	test_isolation(r);
 	test_supersede(r);
 	test_duplicate_refire(r);
+	test_header_timeout(r);
 	test_persistence(r);
 	test_proxy(r);
 	test_redis_down(r);
