@@ -57,7 +57,8 @@ struct worker_pool {
 	bool stopped;
 
 	pthread_mutex_t lock;
-	pthread_cond_t cond;     /* sleeps, stop, worker state changes */
+	pthread_cond_t cond;     /* sleeps; broadcast on stop, forced stop,
+				  * recover_now and a thread's exit */
 	bool recover_now;        /* under lock */
 
 	atomic_bool stopping;    /* no more fetches */
