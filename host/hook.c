@@ -3,11 +3,12 @@
  * Files
  *   hook.c           the per-job queues, the delivery threads, one attempt
  *                    and its retry, the life cycle (this file)
+ *   hook_host.c      the receivers and their circuit breaker
  *   hook_send.c      the payload, the HTTP POST and the ACK
  *   hook_store.c     the Redis records of pending events, the keeper
  *                    (heartbeat, late persistence) and the takeover of
  *                    the events of stopped agents
- *   hook_internal.h  what the three share
+ *   hook_internal.h  what they share
  *
  * Delivery
  *   hook_agent_submit builds the StatusChange payload of spec 7.2 from the
@@ -20,6 +21,26 @@
  *   waiting for a retry holds no thread. How an attempt is made (HTTP,
  *   proxies, TLS, timeouts) and the ACK after a 200 are described in
  *   hook_send.c.
+ *
+ * Receivers (a circuit breaker per receiver)
+ *   A receiver is scheme://host:port of the event URL (the proxy plays no
+ *   part). A healthy receiver gets as many parallel attempts as there are
+ *   threads: Harbor sends every hook to core, so a fixed share would cut
+ *   throughput. A receiver becomes degraded when an attempt gets no HTTP
+ *   answer at all (connect or TLS error, timeout, no response headers in
+ *   time: the failures that can hold a thread for 10-30 s), and healthy
+ *   again on any HTTP answer, 200 or not (a quick 500 holds nothing).
+ *   While degraded it gets one attempt at a time, a probe: a thread taking
+ *   a job whose head event goes there while a probe runs parks the job in
+ *   the receiver's list instead (out of the ready list, still queued,
+ *   saved and counted in hook_agent_pending). When the probe ends, every
+ *   parked job goes back to the ready list if the receiver answered, else
+ *   only the next probe. So a receiver that accepts and never answers
+ *   holds one thread, after the first wave of attempts to it has timed
+ *   out, and hooks to every other receiver keep the rest. A degraded
+ *   receiver is logged once (WARNING), its recovery once (INFO). The state
+ *   lives as long as events for the receiver are queued; a stop leaves
+ *   parked events in Redis like any other undelivered one.
  *
  * Retries (spec 7.5, plus a bound)
  *   A failed attempt is retried at once, then after waits drawn from
@@ -88,6 +109,7 @@ hook_event_free(struct hook_event *e)
 	free(e->payload);
 	free(e->status);
 	free(e->check_in);
+	free(e->host_key);
 	free(e);
 }
 
@@ -123,15 +145,6 @@ event_describe(const struct hook_event *e)
 
 /* ---- jobs: hash table, ready list, timer heap (all under a->mu) -------- */
 
-static uint64_t
-str_hash(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL;
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return h;
-}
-
 static void
 jobs_grow(struct hook_agent *a)
 {
@@ -141,7 +154,7 @@ jobs_grow(struct hook_agent *a)
 		struct hook_job *j = a->buckets[i];
 		while (j) {
 			struct hook_job *next = j->hnext;
-			size_t k = str_hash(j->job_id) & (n - 1);
+			size_t k = hook_str_hash(j->job_id) & (n - 1);
 			j->hnext = b[k];
 			b[k] = j;
 			j = next;
@@ -157,7 +170,7 @@ job_find(const struct hook_agent *a, const char *job_id)
 {
 	if (!a->nbuckets)
 		return NULL;
-	size_t k = str_hash(job_id) & (a->nbuckets - 1);
+	size_t k = hook_str_hash(job_id) & (a->nbuckets - 1);
 	for (struct hook_job *j = a->buckets[k]; j; j = j->hnext)
 		if (strcmp(j->job_id, job_id) == 0)
 			return j;
@@ -176,7 +189,7 @@ job_get(struct hook_agent *a, const char *job_id, bool *created)
 	struct hook_job *j = xcalloc(1, sizeof(*j));
 	j->job_id = xstrdup(job_id);
 	j->heap_idx = NO_IDX;
-	size_t k = str_hash(job_id) & (a->nbuckets - 1);
+	size_t k = hook_str_hash(job_id) & (a->nbuckets - 1);
 	j->hnext = a->buckets[k];
 	a->buckets[k] = j;
 	a->njobs++;
@@ -187,7 +200,7 @@ job_get(struct hook_agent *a, const char *job_id, bool *created)
 static void
 job_remove(struct hook_agent *a, struct hook_job *j)
 {
-	size_t k = str_hash(j->job_id) & (a->nbuckets - 1);
+	size_t k = hook_str_hash(j->job_id) & (a->nbuckets - 1);
 	struct hook_job **pp = &a->buckets[k];
 	while (*pp != j)
 		pp = &(*pp)->hnext;
@@ -197,8 +210,8 @@ job_remove(struct hook_agent *a, struct hook_job *j)
 	free(j);
 }
 
-static void
-ready_push(struct hook_agent *a, struct hook_job *j)
+void
+hook_ready_push_locked(struct hook_agent *a, struct hook_job *j)
 {
 	j->ready = true;
 	j->rnext = NULL;
@@ -288,7 +301,7 @@ heap_remove(struct hook_agent *a, struct hook_job *j)
 	heap_down(a, last->heap_idx);
 }
 
-/* Takes j out of the ready list or the heap. */
+/* Takes j out of the ready list, the heap or its parked list. */
 void
 hook_job_unschedule(struct hook_agent *a, struct hook_job *j)
 {
@@ -296,21 +309,22 @@ hook_job_unschedule(struct hook_agent *a, struct hook_job *j)
 		ready_unlink(a, j);
 	if (j->heap_idx != NO_IDX)
 		heap_remove(a, j);
+	hook_host_unpark_locked(j);
 }
 
 /* Puts a job that nobody holds where it belongs: ready (head due), the
- * heap (head due later), or away (no events). */
+ * heap (head due later), or away (no events). A parked job stays. */
 static void
 job_schedule(struct hook_agent *a, struct hook_job *j)
 {
-	if (j->busy || j->ready || j->heap_idx != NO_IDX)
+	if (j->busy || j->ready || j->heap_idx != NO_IDX || j->parked)
 		return;
 	if (!j->head) {
 		job_remove(a, j);
 		return;
 	}
 	if (j->due <= util_monotonic_ms())
-		ready_push(a, j);
+		hook_ready_push_locked(a, j);
 	else
 		heap_push(a, j);
 	pthread_cond_signal(&a->cv);
@@ -324,7 +338,7 @@ heap_release_due(struct hook_agent *a, int64_t now)
 	while (a->nheap && a->heap[0]->due <= now) {
 		struct hook_job *j = a->heap[0];
 		heap_remove(a, j);
-		ready_push(a, j);
+		hook_ready_push_locked(a, j);
 		moved++;
 	}
 	if (moved > 1)
@@ -351,6 +365,8 @@ job_prune(struct hook_agent *a, struct hook_job *j,
 			e->next = *dropped;
 			*dropped = e;
 			a->pending--;
+			hook_host_kick_locked(a, e->host);
+			hook_host_unref_locked(a, e);
 			if (blog_min_level <= BLOG_DEBUG)
 				log_debug("hook event %s of job %s (%s) "
 					  "superseded by a newer status",
@@ -390,9 +406,12 @@ hook_enqueue_locked(struct hook_agent *a, struct hook_event *e,
 		pp = &(*pp)->next;
 	while (*pp && (*pp)->seq <= e->seq)
 		pp = &(*pp)->next;
+	if (pp == &j->head && before) /* an older event from a takeover */
+		hook_host_kick_locked(a, before->host);
 	e->next = *pp;
 	*pp = e;
 	a->pending++;
+	hook_host_ref_locked(a, e);
 	if (!e->persisted)
 		a->dirty = true;
 	if (!j->busy) {
@@ -460,6 +479,7 @@ hook_agent_submit(void *agent, const struct job_stats *snap,
 	e->url = xstrdup(snap->web_hook_url);
 	e->status = xstrdup(snap->status);
 	e->check_in = is_empty(check_in) ? NULL : xstrdup(check_in);
+	e->host_key = hook_host_key(e->url);
 	e->revision = snap->revision;
 	e->check_in_at = snap->check_in_at;
 	e->payload = hook_payload_encode(snap, check_in);
@@ -558,25 +578,44 @@ event_failed(struct hook_agent *a, struct hook_event *e, const char *desc,
 	return HOOK_RETRY;
 }
 
-/* One attempt of the head event of j, which this thread holds. */
+/* The breaker of a receiver changed state (see Receivers at the top).
+ * Frees key. */
+static void
+log_host_change(enum hook_host_change change, char *key, const char *errtxt)
+{
+	if (change == HOOK_HOST_DEGRADED)
+		log_warn("hook receiver %s does not answer (%s): its hooks go "
+			 "one attempt at a time until it does", key, errtxt);
+	else if (change == HOOK_HOST_RECOVERED)
+		log_info("hook receiver %s answers again: its hooks go in "
+			 "parallel again", key);
+	free(key);
+}
+
+/* One attempt of the head event of j, which this thread holds and its
+ * receiver admitted. */
 static void
 deliver_head(struct hook_agent *a, struct hook_http *h, struct hook_job *j)
 {
 	struct hook_event *e = j->head;
 	char *desc = event_describe(e);
 	enum hook_outcome out = HOOK_DONE;
+	enum hook_reach reach = HOOK_REACH_NONE;
 	int64_t wait = 0;
 	bool persisted = e->persisted;
+	char errtxt[1024] = "";
 	if (e->attempts > 0 && hook_event_outdated(a, e)) {
 		log_debug("%s: outdated (acknowledged), not retried", desc);
 	} else {
-		char errtxt[1024];
 		if (!e->first_attempt_at)
 			e->first_attempt_at = util_now_ms();
 		int rc = hook_http_post(a, h, e, errtxt, sizeof(errtxt));
-		if (rc == -2) {
+		if (rc != HOOK_POST_ABORTED)
+			reach = rc == HOOK_POST_NO_ANSWER ? HOOK_REACH_SILENT
+							  : HOOK_REACH_ANSWERED;
+		if (rc == HOOK_POST_ABORTED) {
 			out = HOOK_ABORTED;
-		} else if (rc == 0) {
+		} else if (rc == HOOK_POST_OK) {
 			e->attempts++;
 			metrics_hook_delivered();
 			log_debug("%s: delivered to %s (attempt %d)", desc,
@@ -595,9 +634,13 @@ deliver_head(struct hook_agent *a, struct hook_http *h, struct hook_job *j)
 
 	struct hook_event *dropped = NULL;
 	pthread_mutex_lock(&a->mu);
+	enum hook_host_change change = hook_host_done_locked(a, e->host, reach);
+	/* once j is released, e may go with another thread */
+	char *key = change != HOOK_HOST_SAME ? xstrdup(e->host_key) : NULL;
 	if (out == HOOK_DONE) {
 		j->head = e->next;
 		a->pending--;
+		hook_host_unref_locked(a, e);
 	} else if (out == HOOK_RETRY) {
 		j->due = util_monotonic_ms() + wait;
 		e->persisted = persisted;
@@ -606,6 +649,7 @@ deliver_head(struct hook_agent *a, struct hook_http *h, struct hook_job *j)
 	}
 	hook_job_release_locked(a, j, &dropped);
 	pthread_mutex_unlock(&a->mu);
+	log_host_change(change, key, errtxt);
 	if (out == HOOK_DONE)
 		hook_event_free(e);
 	hook_dropped_free(a, dropped);
@@ -633,6 +677,8 @@ deliver_main(void *arg)
 		struct hook_job *j = a->ready_head;
 		if (j) {
 			ready_unlink(a, j);
+			if (!hook_host_admit_locked(j))
+				continue; /* parked behind its host's probe */
 			j->busy = true;
 			pthread_mutex_unlock(&a->mu);
 			deliver_head(a, &h, j);
@@ -851,6 +897,7 @@ hook_agent_free(struct hook_agent *a)
 	}
 	free(a->buckets);
 	free(a->heap);
+	hook_hosts_free(a);
 	for (size_t i = 0; i < a->nstale; i++)
 		free(a->stale[i]);
 	free(a->stale);

@@ -5,13 +5,16 @@
  * Beyond Harbor: the first attempt does not run on the worker thread. Events
  * are handed to a dedicated agent (its own threads and libcurl handles), so
  * a slow or dead receiver never stalls job processing, while events of one
- * job are delivered in order. Pending events are also written to Redis so a
- * restart does not lose them (keys documented in hook_store.c and the
- * README; Go instances never read them). Every 200 answer, first attempt
- * or retry, runs the ACK script (spec 7.4; Go ACKs first attempts only and
- * leaves the rest to the reaper). Failed deliveries are retried with the
- * spec's exponential back-off, and every event gives up after a bound, so a
- * deleted task cannot cause an endless retry storm. */
+ * job are delivered in order. A receiver (scheme://host:port) that stops
+ * answering gets one attempt at a time until it answers again, so it
+ * cannot hold the threads that deliver hooks to the others. Pending events
+ * are also written to Redis so a restart does not lose them (keys
+ * documented in hook_store.c and the README; Go instances never read
+ * them). Every 200 answer, first attempt or retry, runs the ACK script
+ * (spec 7.4; Go ACKs first attempts only and leaves the rest to the
+ * reaper). Failed deliveries are retried with the spec's exponential
+ * back-off, and every event gives up after a bound, so a deleted task
+ * cannot cause an endless retry storm. */
 #ifndef BERTH_HOOK_H
 #define BERTH_HOOK_H
 

@@ -8,17 +8,21 @@
  *   `<>&` escaped.
  *
  * HTTP
- *   Each delivery thread keeps its own libcurl handle (keep-alive pool).
- *   POST with no Content-Type, Authorization, Expect or Accept header;
- *   success is HTTP 200 exactly (spec 7.3). Proxies: HTTP_PROXY/http_proxy
- *   for http, HTTPS_PROXY/https_proxy for https, never for localhost or
- *   loopback addresses (Go's rule); NO_PROXY/no_proxy is handed to
- *   libcurl's CURLOPT_NOPROXY, whose matching is close to Go's but not
- *   identical (no CIDR ranges in older libcurl). TLS uses
- *   the system CA store ($SSL_CERT_FILE / $SSL_CERT_DIR when set) and,
- *   when INTERNAL_VERIFY_CLIENT_CERT=true, the client certificate
- *   INTERNAL_TLS_CERT_PATH / INTERNAL_TLS_KEY_PATH. Timeouts: connect 10 s,
- *   whole attempt 30 s (struct hook_agent_config).
+ *   Each delivery thread keeps its own libcurl easy and multi handles
+ *   (keep-alive pool). POST with no Content-Type, Authorization, Expect or
+ *   Accept header; success is HTTP 200 exactly (spec 7.3). Proxies:
+ *   HTTP_PROXY/http_proxy for http, HTTPS_PROXY/https_proxy for https,
+ *   never for localhost or loopback addresses (Go's rule);
+ *   NO_PROXY/no_proxy is handed to libcurl's CURLOPT_NOPROXY, whose
+ *   matching is close to Go's but not identical (no CIDR ranges in older
+ *   libcurl). TLS uses the system CA store ($SSL_CERT_FILE /
+ *   $SSL_CERT_DIR when set) and, when INTERNAL_VERIFY_CLIENT_CERT=true,
+ *   the client certificate INTERNAL_TLS_CERT_PATH / INTERNAL_TLS_KEY_PATH.
+ *   Timeouts: connect 10 s, response headers 10 s after the request is
+ *   sent, whole attempt 30 s (struct hook_agent_config). A failure is
+ *   either an answer other than 200 or no answer at all (connect, TLS or
+ *   transfer error, a timeout): only the latter marks the receiver
+ *   degraded (Receivers in hook.c).
  *
  * ACK
  *   Every HTTP 200 runs SCRIPT_ACK (spec 7.4) with the event's status,
@@ -45,6 +49,7 @@
 #include "scripts.h"
 
 #define HOOK_IDLE_S 30 /* keep-alive connections (spec 7.3) */
+#define HOOK_POLL_MS 100 /* longest wait between two progress checks */
 
 /* ---- the payload (spec 7.2) -------------------------------------------- */
 
@@ -133,8 +138,8 @@ http_header(char *ptr, size_t size, size_t nmemb, void *ud)
 /* Ends a transfer once the stop deadline has passed, or when no response
  * header arrived within header_ms of the request being sent (Go's
  * ResponseHeaderTimeout, spec 7.3): a receiver that accepts and never
- * answers holds a delivery thread for 10 s, not the whole 30 s. libcurl
- * calls this at least once a second while a transfer is idle. */
+ * answers holds a delivery thread for 10 s, not the whole 30 s. Called on
+ * every round of http_perform, so at least every HOOK_POLL_MS. */
 static int
 http_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow,
 	      curl_off_t ultotal, curl_off_t ulnow)
@@ -180,9 +185,12 @@ hook_http_init(struct hook_agent *a, struct hook_http *h)
 	memset(h, 0, sizeof(*h));
 	h->agent = a;
 	CURL *c = curl_easy_init();
-	if (!c) {
-		log_error("hook agent: curl_easy_init failed; hooks of this "
-			  "thread fail");
+	h->multi = curl_multi_init();
+	if (!c || !h->multi) {
+		log_error("hook agent: cannot create a libcurl handle; hooks "
+			  "of this thread fail");
+		if (c)
+			curl_easy_cleanup(c);
 		return;
 	}
 	h->curl = c;
@@ -224,6 +232,8 @@ hook_http_fini(struct hook_http *h)
 {
 	if (h->curl)
 		curl_easy_cleanup(h->curl);
+	if (h->multi)
+		curl_multi_cleanup(h->multi);
 	curl_slist_free_all(h->hdrs);
 }
 
@@ -288,15 +298,43 @@ clean_text(char *out, size_t n, const char *text, size_t len)
 	out[k] = '\0';
 }
 
-/* One POST. 0: HTTP 200; -1: failure (errtxt); -2: ended by the stop
- * deadline. */
+/* Runs the transfer set up on h->curl, as curl_easy_perform does, but
+ * wakes up every HOOK_POLL_MS even when nothing happens, so that
+ * http_progress ends a silent receiver's attempt on time (the easy loop
+ * waits up to a second between checks). The connections stay in h->multi
+ * for the next attempt. */
+static CURLcode
+http_perform(struct hook_http *h)
+{
+	CURLMcode mc = curl_multi_add_handle(h->multi, h->curl);
+	int running = mc == CURLM_OK;
+	while (running && mc == CURLM_OK) {
+		mc = curl_multi_perform(h->multi, &running);
+		if (mc == CURLM_OK && running)
+			mc = curl_multi_poll(h->multi, NULL, 0, HOOK_POLL_MS,
+					     NULL);
+	}
+	CURLcode rc = CURLE_FAILED_INIT;
+	int left;
+	CURLMsg *m;
+	while ((m = curl_multi_info_read(h->multi, &left)))
+		if (m->msg == CURLMSG_DONE && m->easy_handle == h->curl)
+			rc = m->data.result;
+	if (mc != CURLM_OK && !h->errbuf[0])
+		snprintf(h->errbuf, sizeof(h->errbuf), "%s",
+			 curl_multi_strerror(mc));
+	curl_multi_remove_handle(h->multi, h->curl);
+	return rc;
+}
+
+/* One POST: an enum hook_post (errtxt on failure). */
 int
 hook_http_post(struct hook_agent *a, struct hook_http *h,
 	       const struct hook_event *e, char *errtxt, size_t n)
 {
 	if (!h->curl) {
-		snprintf(errtxt, n, "no HTTP client (curl_easy_init failed)");
-		return -1;
+		snprintf(errtxt, n, "no HTTP client (libcurl handle missing)");
+		return HOOK_POST_NO_ANSWER;
 	}
 	CURL *c = h->curl;
 	h->body_len = 0;
@@ -309,29 +347,29 @@ hook_http_post(struct hook_agent *a, struct hook_http *h,
 	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
 			 (curl_off_t)strlen(e->payload));
 	http_set_proxy(a, c, e->url);
-	CURLcode rc = curl_easy_perform(c);
+	CURLcode rc = http_perform(h);
 	if (rc == CURLE_ABORTED_BY_CALLBACK && atomic_load(&a->abort))
-		return -2;
+		return HOOK_POST_ABORTED;
 	if (rc == CURLE_ABORTED_BY_CALLBACK && h->header_timeout) {
 		snprintf(errtxt, n, "Post \"%s\": net/http: timeout awaiting "
 				    "response headers", e->url);
-		return -1;
+		return HOOK_POST_NO_ANSWER;
 	}
 	if (rc != CURLE_OK) {
 		snprintf(errtxt, n, "Post \"%s\": %s", e->url,
 			 h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc));
-		return -1;
+		return HOOK_POST_NO_ANSWER;
 	}
 	long code = 0;
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
 	if (code == 200)
-		return 0;
+		return HOOK_POST_OK;
 	clean_text(errtxt, n, h->body, h->body_len);
 	if (!errtxt[0])
 		snprintf(errtxt, n,
 			 "failed to report status change via hook, expect "
 			 "'200' but got '%ld'", code);
-	return -1;
+	return HOOK_POST_REFUSED;
 }
 
 /* ---- the ACK (spec 7.4, 7.5) -------------------------------------------- */

@@ -93,6 +93,7 @@ event_from_record(const char *field, const char *text, size_t len)
 		e->status = xstrdup(status);
 		const char *ci = json_str(p, "check_in");
 		e->check_in = is_empty(ci) ? NULL : xstrdup(ci);
+		e->host_key = hook_host_key(e->url);
 		e->revision = json_i64(md, "revision");
 		e->check_in_at = json_i64(md, "check_in_at");
 		e->seq = json_i64(o, "seq");

@@ -8,7 +8,10 @@
  * Authorization), the ACK after a 200, per-job ordering under delays, retry
  * until the receiver is up, the max_attempts and window bounds (dropped
  * metric), an outdated event skipped after an ACK, a hanging receiver for
- * one job not delaying another, the supersede policy, persistence across
+ * one job not delaying another, the per-receiver circuit breaker (a black
+ * hole gets one attempt at a time and leaves the other threads to other
+ * receivers; parked events survive a stop, supersede and dedupe), the
+ * supersede policy, persistence across
  * agents (stop, new agent on the same Redis delivers in order) and Redis
  * down at submit (persisted later). Every test has its own namespace. */
 #include <arpa/inet.h>
@@ -875,6 +878,122 @@ test_header_timeout(struct receiver *r)
 	hook_agent_free(a);
 }
 
+static struct hook_agent *
+breaker_agent(const char *ns)
+{
+	struct hook_agent_config c = {
+		.threads = 2,
+		.max_attempts = 10,
+		.retry_window_s = 300,
+		.timeout_ms = 20000,
+		.header_timeout_ms = 300,
+		.retry_scale = 0.01,
+	};
+	struct hook_agent *a = hook_agent_new(&c, pool, ns, NULL);
+	struct berr e;
+	berr_clear(&e);
+	CHECK_MSG(hook_agent_start(a, &e) == 0, "start: %s", e.msg);
+	return a;
+}
+
+/* A receiver that accepts and never answers (another port, so another
+ * receiver than r) gets one attempt at a time once its first attempts
+ * have timed out; hooks to r keep the other thread. Before the breaker the
+ * fast events waited for every hanging event's attempt (5 rounds of
+ * 300 ms here). */
+static void
+test_breaker(struct receiver *r)
+{
+	const char *ns = "{hk_brk}";
+	enum { NHOLE = 10, NFAST = 5 };
+	struct receiver *bh = rx_start();
+	rx_rule(bh, "/hole", 200, 0, 0, 0, true);
+	long long delivered = metric("berth_hooks_delivered_total");
+	long long dropped = metric("berth_hooks_dropped_total");
+	struct hook_agent *a = breaker_agent(ns);
+	char id[32];
+	for (int i = 0; i < NHOLE; i++) {
+		snprintf(id, sizeof(id), "hole%d", i);
+		submit(a, bh, "/hole", id, "Running", 1, NULL, 0);
+	}
+	int64_t t0 = util_monotonic_ms();
+	for (int i = 0; i < NFAST; i++) {
+		snprintf(id, sizeof(id), "fast%d", i);
+		submit(a, r, "/brk-fast", id, "Running", 1, NULL, 0);
+	}
+	CHECK(WAIT_FOR(rx_count(r, "/brk-fast") == NFAST, 5000));
+	int64_t took = util_monotonic_ms() - t0;
+	CHECK_MSG(took < 1000, "the fast events took %" PRId64 " ms", took);
+	fprintf(stderr, "breaker: %d fast events delivered in %" PRId64
+		" ms behind %d hanging ones\n", NFAST, took, NHOLE);
+	/* degraded: one attempt at a time after the first two */
+	CHECK(WAIT_FOR(rx_count(bh, "/hole") >= 4, 3000));
+	size_t n = rx_count(bh, "/hole");
+	for (size_t k = 2; k < n; k++) {
+		int64_t prev = 0, at = 0;
+		rx_get(bh, "/hole", k - 1, NULL, NULL, &prev);
+		rx_get(bh, "/hole", k, NULL, NULL, &at);
+		CHECK_MSG(at - prev >= 200, "attempts %zu and %zu to the black "
+			  "hole %" PRId64 " ms apart", k - 1, k, at - prev);
+	}
+	CHECK(hook_agent_pending(a) == NHOLE);
+	/* it answers again: every hanging event is delivered */
+	rx_rule(bh, "/hole", 200, 0, 0, 0, false);
+	CHECK(WAIT_FOR(hook_agent_pending(a) == 0, 10000));
+	CHECK(metric("berth_hooks_delivered_total") ==
+	      delivered + NHOLE + NFAST);
+	CHECK(metric("berth_hooks_dropped_total") == dropped);
+	CHECK(hlen_events(ns, a) == 0);
+	hook_agent_free(a);
+
+	/* parked events: superseded and deduplicated as usual, left in Redis
+	 * by a stop that does not wait for them, delivered by the next agent */
+	rx_rule(bh, "/hole", 200, 0, 0, 0, true);
+	delivered = metric("berth_hooks_delivered_total");
+	a = breaker_agent(ns);
+	size_t before = rx_count(bh, "/hole");
+	for (int i = 0; i < 6; i++) {
+		snprintf(id, sizeof(id), "park%d", i);
+		submit(a, bh, "/hole", id, "Running", 2, NULL, 0);
+	}
+	CHECK(WAIT_FOR(rx_count(bh, "/hole") >= before + 3, 3000));
+	submit(a, bh, "/hole", "park0", "Success", 2, NULL, 0);
+	CHECK(WAIT_FOR(hook_agent_pending(a) == 6, 2000)); /* Running gone */
+	submit(a, bh, "/hole", "park0", "Success", 2, NULL, 0); /* re-fire */
+	CHECK(hook_agent_pending(a) == 6);
+	int64_t s0 = util_monotonic_ms();
+	hook_agent_stop(a, 200);
+	CHECK_MSG(util_monotonic_ms() - s0 < 3000, "stop took %" PRId64 " ms",
+		  util_monotonic_ms() - s0);
+	CHECK(hook_agent_pending(a) == 6);
+	CHECK(hlen_events(ns, a) == 6);
+	hook_agent_free(a);
+	rx_rule(bh, "/hole", 200, 0, 0, 0, false);
+	before = rx_count(bh, "/hole");
+	a = breaker_agent(ns);
+	CHECK(WAIT_FOR(hook_agent_pending(a) == 0 &&
+			       metric("berth_hooks_delivered_total") ==
+				       delivered + 6,
+		       5000));
+	CHECK(rx_count(bh, "/hole") == before + 6);
+	char *body = NULL;
+	for (size_t k = before; k < before + 6; k++) {
+		char *b = NULL;
+		rx_get(bh, "/hole", k, NULL, &b, NULL);
+		if (b && strstr(b, "\"job_id\":\"park0\"")) {
+			free(body);
+			body = b;
+		} else {
+			free(b);
+		}
+	}
+	CHECK_CONTAINS(body, "\"status\":\"Success\"");
+	free(body);
+	CHECK(hlen_events(ns, a) == 0);
+	hook_agent_free(a);
+	rx_stop(bh);
+}
+
 /* The reaper re-firing a state whose event still waits here queues nothing:
  * one POST per state. */
 static void
@@ -1099,6 +1218,7 @@ main(void)
 	test_bounds(r);
 	test_outdated(r);
 	test_isolation(r);
+	test_breaker(r);
 	test_supersede(r);
 	test_duplicate_refire(r);
 	test_header_timeout(r);
