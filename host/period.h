@@ -17,7 +17,7 @@
  *   NS:scheduled                {"name","id":<policy>,"t":<t>,"args":{...,
  *                               "_job_kind_periodic_":"<t>"}} at score t
  *
- * Timing: an enqueue round materialises every policy for (now, now+240 s].
+ * Timing: an enqueue round materialises every policy for (now, now+240 s).
  * Go tries a round every ~2 minutes; Berth tries every 30 s (+0..5 s), and
  * the shared timestamp still lets only one round in 120 s happen across
  * all instances, Go or Berth, so nothing changes for Go while a lost
