@@ -3,8 +3,8 @@
  *
  * Reconciliation walks NS:job_track:inprogress with HSCAN COUNT 100,
  * pausing 20 ms between batches and stopping after a bound of batches
- * derived from HLEN ((HLEN/100 + 1) x 4 + 16), so one pass never hogs Redis nor
- * runs forever on a hash that keeps growing. For every job id (entries
+ * derived from HLEN ((HLEN/100 + 1) x 4 + 16), so one pass never hogs
+ * Redis nor runs forever on a hash that keeps growing. For every job id (entries
  * whose counter is not an integer are skipped):
  *   stats missing                    -> HDEL the entry             "hdel"
  *   diff == 0, final status          -> HDEL the entry             "hdel"
