@@ -117,25 +117,6 @@ job_log_level(const struct berth_config *cfg)
 	return lvl;
 }
 
-static int
-write_port_file(const char *path, int port, struct berr *err)
-{
-	char *tmp = xasprintf("%s.tmp", path);
-	FILE *f = fopen(tmp, "w");
-	if (!f) {
-		berr_set(err, "cannot write %s: %s", tmp, strerror(errno));
-		free(tmp);
-		return -1;
-	}
-	fprintf(f, "%d\n", port);
-	fclose(f);
-	int rc = rename(tmp, path);
-	if (rc < 0)
-		berr_set(err, "cannot rename %s: %s", tmp, strerror(errno));
-	free(tmp);
-	return rc;
-}
-
 int
 berthd_start(struct berthd *d, struct berth_config *cfg,
 	     const struct berthd_options *opts, struct berr *err)
@@ -235,7 +216,8 @@ berthd_start(struct berthd *d, struct berth_config *cfg,
 	if (!d->api)
 		goto fail;
 	if (opts->port_file &&
-	    write_port_file(opts->port_file, api_server_port(d->api), err) < 0)
+	    util_write_port_file(opts->port_file, api_server_port(d->api),
+				 err) < 0)
 		goto fail;
 	return 0;
 fail:

@@ -304,26 +304,6 @@ node_id(void)
 	return xasprintf("%s:%s", host, ip);
 }
 
-static int
-write_port_file(const char *path, int port, struct berr *err)
-{
-	char *tmp = xasprintf("%s.tmp", path);
-	FILE *f = fopen(tmp, "w");
-	if (!f) {
-		berr_set(err, "cannot write %s: %s", tmp, strerror(errno));
-		free(tmp);
-		return -1;
-	}
-	fprintf(f, "%d\n", port);
-	int rc = fclose(f) == 0 ? 0 : -1;
-	if (rc == 0 && rename(tmp, path) < 0)
-		rc = -1;
-	if (rc < 0)
-		berr_set(err, "cannot write %s: %s", path, strerror(errno));
-	free(tmp);
-	return rc;
-}
-
 static void
 server_free(struct metrics_server *s)
 {
@@ -410,7 +390,7 @@ metrics_server_start(const struct berth_config *cfg, struct redis_pool *redis,
 	s->port = np > 0 ? sp[0].port : (int)port;
 	log_info("metrics listening on %s:%d", addr, s->port);
 	const char *pf = getenv("BERTH_METRICS_PORT_FILE");
-	if (pf && pf[0] && write_port_file(pf, s->port, err) < 0) {
+	if (pf && pf[0] && util_write_port_file(pf, s->port, err) < 0) {
 		metrics_server_stop(s);
 		return NULL;
 	}

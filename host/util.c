@@ -261,6 +261,26 @@ util_read_file(const char *path, size_t max, char **out, size_t *len,
 }
 
 int
+util_write_port_file(const char *path, int port, struct berr *err)
+{
+	char *tmp = xasprintf("%s.tmp", path);
+	FILE *f = fopen(tmp, "w");
+	if (!f) {
+		berr_set(err, "cannot write %s: %s", tmp, strerror(errno));
+		free(tmp);
+		return -1;
+	}
+	fprintf(f, "%d\n", port);
+	int rc = fclose(f) == 0 ? 0 : -1;
+	if (rc == 0 && rename(tmp, path) < 0)
+		rc = -1;
+	if (rc < 0)
+		berr_set(err, "cannot write %s: %s", path, strerror(errno));
+	free(tmp);
+	return rc;
+}
+
+int
 util_mkdir_p(const char *path, mode_t mode)
 {
 	char *p = xstrdup(path);

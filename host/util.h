@@ -56,6 +56,9 @@ void util_sleep_ms(int64_t ms);
 /* Reads a whole file of at most max bytes. *out is NUL-terminated. */
 int util_read_file(const char *path, size_t max, char **out, size_t *len,
 		   struct berr *e);
+/* Writes "<port>\n" to path.tmp and renames it over path, so a reader
+ * never sees a partial file. */
+int util_write_port_file(const char *path, int port, struct berr *e);
 /* mkdir -p with mode for each created component. */
 int util_mkdir_p(const char *path, mode_t mode);
 /* rel if absolute, else dir/rel. Always a new string. */
