@@ -9,19 +9,19 @@
 #include <unistd.h>
 
 #include "api/http.h"
-#include "heartbeat.h"
-#include "hook.h"
-#include "joblog.h"
-#include "metrics.h"
-#include "period.h"
-#include "reaper.h"
-#include "keys.h"
-#include "log.h"
-#include "queue.h"
-#include "scripts.h"
-#include "secret.h"
-#include "tracker.h"
-#include "worker.h"
+#include "store/heartbeat.h"
+#include "hooks/hook.h"
+#include "logs/joblog.h"
+#include "metrics/metrics.h"
+#include "periodic/period.h"
+#include "engine/reaper.h"
+#include "store/keys.h"
+#include "logs/log.h"
+#include "store/queue.h"
+#include "store/scripts.h"
+#include "common/secret.h"
+#include "store/tracker.h"
+#include "engine/worker.h"
 
 #define REDIS_CONNECT_TIMEOUT_MS 5000
 #define REDIS_COMMAND_TIMEOUT_MS 10000

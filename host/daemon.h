@@ -8,9 +8,9 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
-#include "config.h"
-#include "plugin.h"
-#include "redis_conn.h"
+#include "config/config.h"
+#include "plugins/plugin_host.h"
+#include "store/redis_conn.h"
 
 struct heartbeat;
 struct api_server;

@@ -10,12 +10,12 @@
 
 #include <civetweb.h>
 
-#include "config.h"
+#include "config/config.h"
 #include "daemon.h"
-#include "log.h"
-#include "manifest.h"
-#include "plugin.h"
-#include "tls_compat.h"
+#include "logs/log.h"
+#include "config/manifest.h"
+#include "plugins/plugin_host.h"
+#include "common/tls_compat.h"
 
 static void
 usage(FILE *f)

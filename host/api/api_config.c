@@ -1,6 +1,6 @@
 /* api_config.c - GET /api/v1/config (spec 2.12): the Redis settings core's
  * dashboard uses to open its own connection. Keys are Go field names. */
-#include "http.h"
+#include "api/http.h"
 
 int
 api_config_get(struct api_request *req)

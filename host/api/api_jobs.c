@@ -13,13 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gojson.h"
-#include "http.h"
-#include "log.h"
-#include "message.h"
-#include "period.h"
-#include "queue.h"
-#include "tracker.h"
+#include "common/gojson.h"
+#include "api/http.h"
+#include "logs/log.h"
+#include "engine/message.h"
+#include "periodic/period.h"
+#include "store/queue.h"
+#include "store/tracker.h"
 
 /* Delays beyond ~100 years are refused (Go would overflow the epoch). */
 #define MAX_SCHEDULE_DELAY 3153600000.0

@@ -31,10 +31,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "http.h"
-#include "joblog.h"
-#include "log.h"
-#include "tracker.h"
+#include "api/http.h"
+#include "logs/joblog.h"
+#include "logs/log.h"
+#include "store/tracker.h"
 
 #define LOG_CONTENT_TYPE "text/plain; charset=utf-8"
 #define LOG_CHUNK 65536

@@ -8,11 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cron.h"
-#include "http.h"
-#include "log.h"
-#include "period.h"
-#include "tracker.h"
+#include "periodic/cron.h"
+#include "api/http.h"
+#include "logs/log.h"
+#include "periodic/period.h"
+#include "store/tracker.h"
 
 static cJSON *
 wrap_job(cJSON *stats)

@@ -1,8 +1,8 @@
 /* api_plugins.c - Berth extension routes:
  *   GET  /api/v1/plugins         loaded job plugins and refused ones
  *   POST /api/v1/plugins/reload  re-read the manifest (like SIGHUP) */
-#include "http.h"
-#include "log.h"
+#include "api/http.h"
+#include "logs/log.h"
 
 int
 api_plugins_get(struct api_request *req)

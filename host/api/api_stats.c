@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http.h"
-#include "keys.h"
+#include "api/http.h"
+#include "store/keys.h"
 
 #define POOL_DEAD_AFTER_S 10
 

@@ -1,6 +1,6 @@
 /* http.c - civetweb setup, routing, authentication, body reading and the
  * response helpers; see http.h. */
-#include "http.h"
+#include "api/http.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "logs/log.h"
 
 struct api_server {
 	struct mg_context *ctx;

@@ -1,4 +1,4 @@
-# hook agent (host/hook*.c): payload bytes, ACK, per-job ordering, retries
+# hook agent (host/hooks/hook*.c): payload bytes, ACK, per-job ordering, retries
 # and their bounds, outdated events, isolation between jobs, the supersede
 # policy and persistence across agents, against a private redis-server and
 # an HTTP receiver inside the test (127.0.0.1, port 0). Threaded, so it

@@ -1,4 +1,4 @@
-# Job loggers (host/joblog.c): line format, append and run separators,
+# Job loggers (host/logs/joblog.c): line format, append and run separators,
 # levels, STD_OUTPUT, writes by id from other threads, log ids, tails,
 # reading a log back, the sweeper. No Redis; test_rm_rf comes from the
 # redis harness. Threads (sweeper, concurrent writers): also under TSan.

@@ -1,4 +1,4 @@
-# Metrics and reaper (host/metrics.c, host/reaper.c).
+# Metrics and reaper (host/metrics/metrics.c, host/engine/reaper.c).
 # test_metrics: exact exposition lines, escaping, the name prefix, a strict
 #   validator of the whole text, counters bumped from 8 threads, and the
 #   listener over HTTP with queue lengths from a private redis-server.

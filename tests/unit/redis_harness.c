@@ -16,7 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "util.h"
+#include "common/util.h"
 
 #define TR_READY_TIMEOUT_MS 10000
 #define TR_STOP_TIMEOUT_MS 10000

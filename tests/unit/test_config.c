@@ -7,8 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "log.h"
+#include "config/config.h"
+#include "logs/log.h"
 #include "testlib.h"
 
 static char fixdir[PATH_MAX];

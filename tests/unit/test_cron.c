@@ -10,9 +10,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "cron.h"
+#include "periodic/cron.h"
 #include "testlib.h"
-#include "util.h"
+#include "common/util.h"
 
 struct next_case {
 	const char *spec;

@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "gojson.h"
+#include "common/gojson.h"
 #include "testlib.h"
 
 struct json_case {

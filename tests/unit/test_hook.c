@@ -27,14 +27,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "hook.h"
-#include "log.h"
-#include "metrics.h"
-#include "redis_conn.h"
+#include "hooks/hook.h"
+#include "logs/log.h"
+#include "metrics/metrics.h"
+#include "store/redis_conn.h"
 #include "redis_harness.h"
 #include "testlib.h"
-#include "tracker.h"
-#include "util.h"
+#include "store/tracker.h"
+#include "common/util.h"
 
 #define WAIT_FOR(cond, ms)                                                   \
 	({                                                                   \

@@ -17,9 +17,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "joblog.h"
-#include "log.h"
+#include "config/config.h"
+#include "logs/joblog.h"
+#include "logs/log.h"
 #include "redis_harness.h"
 #include "testlib.h"
 

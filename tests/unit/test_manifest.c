@@ -6,9 +6,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "manifest.h"
+#include "config/manifest.h"
 #include "testlib.h"
-#include "yamltree.h"
+#include "config/yamltree.h"
 
 static char fixdir[PATH_MAX];
 

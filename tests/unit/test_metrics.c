@@ -17,12 +17,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "metrics.h"
-#include "redis_conn.h"
+#include "config/config.h"
+#include "metrics/metrics.h"
+#include "store/redis_conn.h"
 #include "redis_harness.h"
 #include "testlib.h"
-#include "util.h"
+#include "common/util.h"
 
 #define NS "{berth_test}"
 

@@ -13,15 +13,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gojson.h"
-#include "message.h"
-#include "period.h"
-#include "queue.h"
-#include "redis_conn.h"
+#include "common/gojson.h"
+#include "engine/message.h"
+#include "periodic/period.h"
+#include "store/queue.h"
+#include "store/redis_conn.h"
 #include "redis_harness.h"
 #include "testlib.h"
-#include "tracker.h"
-#include "util.h"
+#include "store/tracker.h"
+#include "common/util.h"
 
 #define NS "{berth_ptest}"
 #define K_POLICIES NS ":period:policies"

@@ -13,11 +13,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "hostapi.h"
-#include "log.h"
-#include "plugin.h"
+#include "plugins/hostapi.h"
+#include "logs/log.h"
+#include "plugins/plugin_host.h"
 #include "testlib.h"
-#include "util.h"
+#include "common/util.h"
 
 static const char *test_plugins; /* $BERTH_TEST_PLUGINS */
 static const char *plugins;      /* $BERTH_PLUGINS */

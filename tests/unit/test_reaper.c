@@ -11,13 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "metrics.h"
-#include "reaper.h"
-#include "redis_conn.h"
+#include "metrics/metrics.h"
+#include "engine/reaper.h"
+#include "store/redis_conn.h"
 #include "redis_harness.h"
 #include "testlib.h"
-#include "tracker.h"
-#include "util.h"
+#include "store/tracker.h"
+#include "common/util.h"
 
 #define NS "{berth_test}"
 #define TRACK NS ":job_track:inprogress"

@@ -14,11 +14,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "redis_conn.h"
+#include "logs/log.h"
+#include "store/redis_conn.h"
 #include "redis_harness.h"
 #include "testlib.h"
-#include "util.h"
+#include "common/util.h"
 
 /* ---- URL parsing ------------------------------------------------------ */
 

@@ -7,12 +7,12 @@
 #include <stdarg.h>
 #include <stdlib.h>
 
-#include "message.h"
-#include "redis_conn.h"
+#include "engine/message.h"
+#include "store/redis_conn.h"
 #include "redis_harness.h"
-#include "scripts.h"
+#include "store/scripts.h"
 #include "testlib.h"
-#include "util.h"
+#include "common/util.h"
 
 static struct redis_pool *pool;
 

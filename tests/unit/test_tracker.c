@@ -8,12 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gojson.h"
-#include "redis_conn.h"
+#include "common/gojson.h"
+#include "store/redis_conn.h"
 #include "redis_harness.h"
 #include "testlib.h"
-#include "tracker.h"
-#include "util.h"
+#include "store/tracker.h"
+#include "common/util.h"
 
 #define NS "{berth_test}"
 #define TRACK_KEY NS ":job_track:inprogress"

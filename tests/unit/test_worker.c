@@ -16,17 +16,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "gojson.h"
-#include "heartbeat.h"
-#include "log.h"
-#include "message.h"
-#include "plugin.h"
-#include "queue.h"
+#include "common/gojson.h"
+#include "store/heartbeat.h"
+#include "logs/log.h"
+#include "engine/message.h"
+#include "plugins/plugin_host.h"
+#include "store/queue.h"
 #include "redis_harness.h"
-#include "scripts.h"
+#include "store/scripts.h"
 #include "testlib.h"
-#include "tracker.h"
-#include "worker.h"
+#include "store/tracker.h"
+#include "engine/worker.h"
 
 #define NS "{berth_worker_test}"
 #define WORKERS 4

@@ -1,0 +1,443 @@
+/* gojson.c - JSON text byte-identical to Go's encoding/json; see gojson.h.
+ *
+ * Strings (encode.go appendString, escapeHTML on): bytes < 0x20, `"`, `\`,
+ * `<`, `>`, `&` are escaped (\n \r \t \b \f by name, since Go 1.22, the
+ * rest as \u00xx with lowercase hex), U+2028/U+2029 as \u2028/\u2029,
+ * everything else is copied. A byte that does not start a valid UTF-8
+ * sequence (utf8.DecodeRune rules: no overlongs, no surrogates, nothing
+ * above U+10FFFF) is one U+FFFD.
+ *
+ * Numbers (floatEncoder, 64 bit): the shortest digits that read back as
+ * the same double; 'f' layout unless abs < 1e-6 or abs >= 1e21, where
+ * strconv's 'e' layout (exponent of at least two digits) is used and then
+ * "e-0d" is shortened to "e-d": 1e21 -> 1e+21, 1e-7 -> 1e-7,
+ * 1.5e-10 -> 1.5e-10. Negative zero prints "-0". */
+#include "common/gojson.h"
+
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- gbuf -------------------------------------------------------------- */
+
+static void
+gbuf_reserve(struct gbuf *b, size_t extra)
+{
+	size_t need = b->len + extra + 1;
+	if (need <= b->cap)
+		return;
+	size_t cap = b->cap ? b->cap : 64;
+	while (cap < need)
+		cap *= 2;
+	b->p = xrealloc(b->p, cap);
+	b->cap = cap;
+}
+
+void
+gbuf_put(struct gbuf *b, const char *s, size_t n)
+{
+	gbuf_reserve(b, n);
+	if (n)
+		memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+void
+gbuf_puts(struct gbuf *b, const char *s)
+{
+	gbuf_put(b, s, strlen(s));
+}
+
+void
+gbuf_putc(struct gbuf *b, char c)
+{
+	gbuf_reserve(b, 1);
+	b->p[b->len++] = c;
+	b->p[b->len] = '\0';
+}
+
+char *
+gbuf_take(struct gbuf *b)
+{
+	char *s = b->p ? b->p : xstrdup("");
+	b->p = NULL;
+	b->len = b->cap = 0;
+	return s;
+}
+
+void
+gbuf_free(struct gbuf *b)
+{
+	free(b->p);
+	b->p = NULL;
+	b->len = b->cap = 0;
+}
+
+/* ---- strings ------------------------------------------------------------ */
+
+/* Length of the valid UTF-8 sequence at s (n bytes available) and its code
+ * point, or 0 when the first byte does not start one (Go's
+ * utf8.DecodeRune returning RuneError with width 1). s[0] >= 0x80. */
+static size_t
+utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
+{
+	unsigned char c = s[0];
+	size_t len;
+	unsigned char lo = 0x80, hi = 0xBF; /* range of the second byte */
+	if (c >= 0xC2 && c <= 0xDF) {
+		len = 2;
+	} else if (c >= 0xE0 && c <= 0xEF) {
+		len = 3;
+		if (c == 0xE0)
+			lo = 0xA0;
+		else if (c == 0xED)
+			hi = 0x9F;
+	} else if (c >= 0xF0 && c <= 0xF4) {
+		len = 4;
+		if (c == 0xF0)
+			lo = 0x90;
+		else if (c == 0xF4)
+			hi = 0x8F;
+	} else {
+		return 0;
+	}
+	if (n < len || s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t i = 2; i < len; i++)
+		if (s[i] < 0x80 || s[i] > 0xBF)
+			return 0;
+	uint32_t v = c & (len == 2 ? 0x1F : len == 3 ? 0x0F : 0x07);
+	for (size_t i = 1; i < len; i++)
+		v = (v << 6) | (s[i] & 0x3F);
+	*cp = v;
+	return len;
+}
+
+static const char hexdig[] = "0123456789abcdef";
+
+/* decoded: s is a string Go got from json.Unmarshal, which had already
+ * turned every invalid byte into a real U+FFFD; the encoder then copies
+ * that character. Otherwise (a Go string of arbitrary bytes) an invalid
+ * byte is written as the escape \ufffd. */
+static void
+append_string(struct gbuf *b, const char *str, size_t n, bool decoded)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t start = 0, i = 0;
+	gbuf_putc(b, '"');
+	while (i < n) {
+		unsigned char c = s[i];
+		if (c < 0x80) {
+			if (c >= 0x20 && c != '"' && c != '\\' && c != '<' &&
+			    c != '>' && c != '&') {
+				i++;
+				continue;
+			}
+			gbuf_put(b, str + start, i - start);
+			switch (c) {
+			case '"':
+				gbuf_puts(b, "\\\"");
+				break;
+			case '\\':
+				gbuf_puts(b, "\\\\");
+				break;
+			case '\b':
+				gbuf_puts(b, "\\b");
+				break;
+			case '\f':
+				gbuf_puts(b, "\\f");
+				break;
+			case '\n':
+				gbuf_puts(b, "\\n");
+				break;
+			case '\r':
+				gbuf_puts(b, "\\r");
+				break;
+			case '\t':
+				gbuf_puts(b, "\\t");
+				break;
+			default: {
+				char u[6] = {'\\', 'u', '0', '0',
+					     hexdig[c >> 4], hexdig[c & 0xF]};
+				gbuf_put(b, u, sizeof(u));
+			}
+			}
+			i++;
+			start = i;
+			continue;
+		}
+		uint32_t cp;
+		size_t len = utf8_decode(s + i, n - i, &cp);
+		if (len == 0) {
+			gbuf_put(b, str + start, i - start);
+			gbuf_puts(b, decoded ? "\xEF\xBF\xBD" : "\\ufffd");
+			i++;
+			start = i;
+			continue;
+		}
+		if (cp == 0x2028 || cp == 0x2029) {
+			gbuf_put(b, str + start, i - start);
+			gbuf_puts(b, cp == 0x2028 ? "\\u2028" : "\\u2029");
+			i += len;
+			start = i;
+			continue;
+		}
+		i += len;
+	}
+	gbuf_put(b, str + start, n - start);
+	gbuf_putc(b, '"');
+}
+
+void
+gojson_append_string(struct gbuf *b, const char *s, size_t n)
+{
+	append_string(b, s, n, false);
+}
+
+void
+gojson_append_decoded_string(struct gbuf *b, const char *s, size_t n)
+{
+	append_string(b, s, n, true);
+}
+
+/* ---- numbers ------------------------------------------------------------ */
+
+void
+gojson_append_int(struct gbuf *b, long long v)
+{
+	char tmp[24];
+	int n = snprintf(tmp, sizeof(tmp), "%lld", v);
+	gbuf_put(b, tmp, (size_t)n);
+}
+
+/* Shortest decimal digits of d (> 0, finite) that read back as d:
+ * digits[0..*nd) without trailing zeros, value = 0.d1d2... * 10^(*x + 1),
+ * i.e. *x is the exponent of scientific notation d1.d2... * 10^x. */
+static void
+shortest_digits(double d, char digits[20], int *nd, int *x)
+{
+	char tmp[40];
+	for (int prec = 1; prec <= 17; prec++) {
+		snprintf(tmp, sizeof(tmp), "%.*e", prec - 1, d);
+		if (prec == 17 || strtod(tmp, NULL) == d)
+			break;
+	}
+	/* tmp is "D[.DDD]e[+-]XX" (any decimal point character). */
+	const char *p = tmp;
+	int n = 0;
+	while (*p && *p != 'e') {
+		if (*p >= '0' && *p <= '9' && n < 19)
+			digits[n++] = *p;
+		p++;
+	}
+	*x = *p == 'e' ? atoi(p + 1) : 0;
+	while (n > 1 && digits[n - 1] == '0')
+		n--;
+	digits[n] = '\0';
+	*nd = n;
+}
+
+void
+gojson_append_number(struct gbuf *b, double d)
+{
+	if (isnan(d) || isinf(d)) {
+		gbuf_puts(b, "null");
+		return;
+	}
+	if (d == 0) {
+		gbuf_puts(b, signbit(d) ? "-0" : "0");
+		return;
+	}
+	/* Integers below 2^53 are exact: their shortest form is themselves.
+	 * (No libm calls here: berthcore does not link -lm.) */
+	double a = d < 0 ? -d : d;
+	if (a < 9007199254740992.0 && d == (double)(long long)d) {
+		gojson_append_int(b, (long long)d);
+		return;
+	}
+	char digits[20];
+	int nd, x;
+	shortest_digits(a, digits, &nd, &x);
+	if (d < 0)
+		gbuf_putc(b, '-');
+	if (a < 1e-6 || a >= 1e21) {
+		gbuf_putc(b, digits[0]);
+		if (nd > 1) {
+			gbuf_putc(b, '.');
+			gbuf_put(b, digits + 1, (size_t)nd - 1);
+		}
+		char e[16];
+		int ax = x < 0 ? -x : x;
+		/* strconv pads to two digits; encoding/json then turns
+		 * e-0d into e-d (but keeps e+0d, which cannot occur). */
+		if (x < 0 && ax < 10)
+			snprintf(e, sizeof(e), "e-%d", ax);
+		else
+			snprintf(e, sizeof(e), "e%c%02d", x < 0 ? '-' : '+',
+				 ax);
+		gbuf_puts(b, e);
+		return;
+	}
+	if (x >= 0) {
+		/* integer part: digits[0..x], padded with zeros */
+		if (nd > x + 1) {
+			gbuf_put(b, digits, (size_t)x + 1);
+			gbuf_putc(b, '.');
+			gbuf_put(b, digits + x + 1, (size_t)(nd - x - 1));
+		} else {
+			gbuf_put(b, digits, (size_t)nd);
+			for (int i = nd; i <= x; i++)
+				gbuf_putc(b, '0');
+		}
+	} else {
+		gbuf_puts(b, "0.");
+		for (int i = 0; i < -x - 1; i++)
+			gbuf_putc(b, '0');
+		gbuf_put(b, digits, (size_t)nd);
+	}
+}
+
+/* ---- values ------------------------------------------------------------- */
+
+struct okey {
+	const cJSON *item;
+	char *key; /* as Go's decoder would hold it (invalid bytes -> U+FFFD) */
+	size_t len;
+	size_t idx;
+};
+
+/* The key bytes with every invalid UTF-8 byte replaced by U+FFFD. */
+static char *
+sanitize_utf8(const char *str, size_t n, size_t *out_len)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	struct gbuf b = {0};
+	size_t start = 0, i = 0;
+	while (i < n) {
+		uint32_t cp;
+		size_t len;
+		if (s[i] < 0x80) {
+			i++;
+			continue;
+		}
+		len = utf8_decode(s + i, n - i, &cp);
+		if (len) {
+			i += len;
+			continue;
+		}
+		gbuf_put(&b, str + start, i - start);
+		gbuf_puts(&b, "\xEF\xBF\xBD");
+		start = ++i;
+	}
+	gbuf_put(&b, str + start, n - start);
+	*out_len = b.len;
+	return gbuf_take(&b);
+}
+
+static int
+okey_cmp(const void *pa, const void *pb)
+{
+	const struct okey *a = pa, *b = pb;
+	size_t n = a->len < b->len ? a->len : b->len;
+	int c = memcmp(a->key, b->key, n);
+	if (c)
+		return c;
+	if (a->len != b->len)
+		return a->len < b->len ? -1 : 1;
+	return a->idx < b->idx ? -1 : a->idx > b->idx ? 1 : 0;
+}
+
+static void
+append_object(struct gbuf *b, const cJSON *obj)
+{
+	size_t n = 0;
+	for (const cJSON *c = obj->child; c; c = c->next)
+		n++;
+	gbuf_putc(b, '{');
+	if (n == 0) {
+		gbuf_putc(b, '}');
+		return;
+	}
+	struct okey *keys = xcalloc(n, sizeof(*keys));
+	size_t i = 0;
+	for (const cJSON *c = obj->child; c; c = c->next, i++) {
+		const char *k = c->string ? c->string : "";
+		keys[i].item = c;
+		keys[i].key = sanitize_utf8(k, strlen(k), &keys[i].len);
+		keys[i].idx = i;
+	}
+	qsort(keys, n, sizeof(*keys), okey_cmp);
+	bool first = true;
+	for (i = 0; i < n; i++) {
+		/* A Go map keeps the last of duplicate keys. */
+		if (i + 1 < n && keys[i + 1].len == keys[i].len &&
+		    memcmp(keys[i + 1].key, keys[i].key, keys[i].len) == 0)
+			continue;
+		if (!first)
+			gbuf_putc(b, ',');
+		first = false;
+		append_string(b, keys[i].key, keys[i].len, true);
+		gbuf_putc(b, ':');
+		gojson_append(b, keys[i].item);
+	}
+	for (i = 0; i < n; i++)
+		free(keys[i].key);
+	free(keys);
+	gbuf_putc(b, '}');
+}
+
+void
+gojson_append(struct gbuf *b, const cJSON *v)
+{
+	if (!v) {
+		gbuf_puts(b, "null");
+		return;
+	}
+	switch (v->type & 0xFF) {
+	case cJSON_False:
+		gbuf_puts(b, "false");
+		break;
+	case cJSON_True:
+		gbuf_puts(b, "true");
+		break;
+	case cJSON_Number:
+		gojson_append_number(b, v->valuedouble);
+		break;
+	case cJSON_String: {
+		const char *s = v->valuestring ? v->valuestring : "";
+		append_string(b, s, strlen(s), true);
+		break;
+	}
+	case cJSON_Array: {
+		gbuf_putc(b, '[');
+		for (const cJSON *c = v->child; c; c = c->next) {
+			if (c != v->child)
+				gbuf_putc(b, ',');
+			gojson_append(b, c);
+		}
+		gbuf_putc(b, ']');
+		break;
+	}
+	case cJSON_Object:
+		append_object(b, v);
+		break;
+	case cJSON_Raw:
+		gbuf_puts(b, v->valuestring ? v->valuestring : "null");
+		break;
+	default: /* cJSON_NULL, cJSON_Invalid */
+		gbuf_puts(b, "null");
+		break;
+	}
+}
+
+char *
+gojson_encode(const cJSON *v)
+{
+	struct gbuf b = {0};
+	gojson_append(&b, v);
+	return gbuf_take(&b);
+}

@@ -1,0 +1,532 @@
+/* reaper.c - stats/ACK reconciliation (spec 9.3) and the status-update
+ * retry loop (spec 4.6); see reaper.h.
+ *
+ * One thread sleeps on a condition variable (CLOCK_MONOTONIC) until the
+ * next of the two loops is due or reaper_stop wakes it. A pass uses the
+ * thread's own Redis connection and checks the stop flag before every
+ * entry and in every pause between batches. The diff < 0 repair runs the
+ * status CAS script directly: tracker_set_status would fire a hook, and
+ * spec 9.3 wants none there. */
+#include "engine/reaper.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "hooks/hook.h"
+#include "logs/log.h"
+#include "metrics/metrics.h"
+#include "store/scripts.h"
+
+#define REAPER_FIRST_MS 10000
+#define REAPER_PERIOD_MS (3600 * 1000)
+#define REAPER_FAILED_RETRY_MS 60000
+#define RETRY_PERIOD_MS (300 * 1000)
+#define RETRY_JITTER_MS 10000
+#define REAPER_SCAN_COUNT "100"
+#define REAPER_BATCH_PAUSE_MS 20
+#define REAPER_MAX_BATCHES 1000000
+#define DEFAULT_MAX_UPDATE_HOURS 24
+
+struct reaper {
+	struct redis_pool *redis;
+	struct tracker *tracker;
+	char *ns;
+	char *track_key;
+	int64_t max_update_s;
+	tracker_event_fn refire;
+	void *refire_data;
+
+	int64_t first_ms;
+	int64_t reconcile_ms;
+	int64_t retry_ms;
+	int64_t retry_jitter_ms;
+
+	pthread_t thread;
+	bool started;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	atomic_bool stopping;
+};
+
+/* --- timing -------------------------------------------------------------- */
+
+static struct timespec
+deadline_in(int64_t ms)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	return ts;
+}
+
+/* Sleeps up to ms; true (early) once the reaper is stopping. */
+static bool
+reaper_sleep(struct reaper *r, int64_t ms)
+{
+	struct timespec ts = deadline_in(ms > 0 ? ms : 0);
+	pthread_mutex_lock(&r->lock);
+	while (!atomic_load(&r->stopping) &&
+	       pthread_cond_timedwait(&r->cond, &r->lock, &ts) == 0)
+		;
+	bool stop = atomic_load(&r->stopping);
+	pthread_mutex_unlock(&r->lock);
+	return stop;
+}
+
+static void
+timings_init(struct reaper *r)
+{
+	r->first_ms = REAPER_FIRST_MS;
+	r->reconcile_ms = REAPER_PERIOD_MS;
+	r->retry_ms = RETRY_PERIOD_MS;
+	r->retry_jitter_ms = RETRY_JITTER_MS;
+	const char *env = getenv("BERTH_REAPER_INTERVAL_SECONDS");
+	if (!env || !env[0])
+		return;
+	int64_t n = 0;
+	if (util_parse_i64(env, 1, 86400, &n) < 0) {
+		log_warn("BERTH_REAPER_INTERVAL_SECONDS \"%.40s\" is not a "
+			 "number of seconds in 1..86400; using the defaults",
+			 env);
+		return;
+	}
+	r->reconcile_ms = n * 1000;
+	r->retry_ms = n * 1000;
+	r->retry_jitter_ms = 0;
+	r->first_ms = (n < 10 ? n : 10) * 1000;
+}
+
+/* --- the pass ------------------------------------------------------------ */
+
+static int
+sign64(int64_t v)
+{
+	return v > 0 ? 1 : v < 0 ? -1 : 0;
+}
+
+static int64_t
+json_i64(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+	if (!cJSON_IsNumber(v))
+		return 0;
+	double d = v->valuedouble;
+	if (!(d > -9.2e18 && d < 9.2e18))
+		return 0;
+	return (int64_t)d;
+}
+
+static const char *
+ack_status(const struct job_stats *s)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(s->ack, "status");
+	return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+/* spec 9.3 step 2: the sign of stats - ack. */
+static int
+ack_diff(const struct job_stats *s)
+{
+	if (!s->ack)
+		return 1;
+	int64_t rev = json_i64(s->ack, "revision");
+	if (s->revision != rev)
+		return s->revision > rev ? 1 : -1;
+	int a = job_status_code(s->status);
+	int b = job_status_code(ack_status(s));
+	if (a != b)
+		return a < b ? -1 : 1;
+	return sign64(s->check_in_at - json_i64(s->ack, "check_in_at"));
+}
+
+static bool
+reply_text(const redisReply *r)
+{
+	return r && r->str &&
+	       (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS);
+}
+
+static int
+track_hdel(struct reaper *r, const char *id, struct berr *err)
+{
+	redisReply *rep = redis_command(r->redis, err, "HDEL", r->track_key,
+					id, NULL);
+	if (!rep)
+		return -1;
+	int rc = 0;
+	if (rep->type == REDIS_REPLY_ERROR)
+		rc = berr_set(err, "HDEL %s %s: %.200s", r->track_key, id,
+			      rep->str);
+	freeReplyObject(rep);
+	return rc;
+}
+
+/* spec 9.3 step 5: CAS to the ACKed status with the stored revision, no
+ * hook. 1 applied, 0 refused, -1 Redis error. */
+static int
+apply_ack(struct reaper *r, const struct job_stats *s, struct berr *err)
+{
+	const char *target = ack_status(s);
+	if (job_status_code(target) < 0) {
+		log_warn("reaper: job %s: ack status \"%.40s\" is not a "
+			 "status; left alone", s->id, target);
+		return 0;
+	}
+	char *key = xasprintf("%s:job_stats:%s", r->ns, s->id);
+	char rev[24], now[24];
+	snprintf(rev, sizeof(rev), "%" PRId64, s->revision);
+	snprintf(now, sizeof(now), "%" PRId64, util_now());
+	const char *keys[] = {key, r->track_key};
+	const char *args[] = {target, rev, now, s->id};
+	redisReply *rep = script_run(r->redis, err, SCRIPT_STATUS_CAS, 2,
+				     keys, 4, args);
+	free(key);
+	if (!rep)
+		return -1;
+	int rc;
+	if (rep->type == REDIS_REPLY_ERROR) {
+		rc = berr_set(err, "status CAS of job %s: %.200s", s->id,
+			      rep->str);
+	} else if (reply_text(rep) && strcmp(rep->str, "ok") == 0) {
+		rc = 1;
+	} else {
+		log_debug("reaper: job %s: ack status %s not applied (stored "
+			  "%s)",
+			  s->id, target, reply_text(rep) ? rep->str : "none");
+		rc = 0;
+	}
+	freeReplyObject(rep);
+	return rc;
+}
+
+/* One entry of the in-progress hash. 0 done, -1 Redis error. */
+static int
+reconcile_one(struct reaper *r, const char *id, struct reaper_pass *p,
+	      struct berr *err)
+{
+	struct job_stats st;
+	int lr = tracker_load(r->tracker, id, &st, err);
+	if (lr < 0)
+		return -1;
+	if (lr == 1) {
+		if (track_hdel(r, id, err) < 0)
+			return -1;
+		p->hdel++;
+		metrics_reaper_action("hdel");
+		log_debug("reaper: job %s: stats gone; untracked", id);
+		return 0;
+	}
+	int rc = 0;
+	int diff = ack_diff(&st);
+	int64_t now = util_now();
+	if (diff == 0 && job_status_final(st.status)) {
+		rc = track_hdel(r, id, err);
+		if (rc == 0) {
+			p->hdel++;
+			metrics_reaper_action("hdel");
+		}
+	} else if (diff == 0 && (!st.kind ||
+				 strcmp(st.kind, JOB_KIND_PERIODIC) != 0) &&
+		   st.update_time + r->max_update_s < now) {
+		char *current = NULL;
+		enum tracker_cas cas = tracker_set_status(
+			r->tracker, &st, JOB_STATUS_ERROR, &current, err);
+		if (cas == TRACKER_OK) {
+			p->error++;
+			metrics_reaper_action("error");
+			log_warn("reaper: job %s (%s) not updated for more "
+				 "than %lld h: set to Error",
+				 id, st.name ? st.name : "",
+				 (long long)(r->max_update_s / 3600));
+		} else if (cas == TRACKER_MISMATCH) {
+			p->skipped++;
+			log_debug("reaper: job %s: Error not written, status "
+				  "is %s",
+				  id, current ? current : "none");
+		} else {
+			rc = -1; /* queued on the retry list by the tracker */
+		}
+		free(current);
+	} else if (diff > 0 && st.web_hook_url && st.web_hook_url[0] &&
+		   r->refire) {
+		/* the stored state as loaded: status, revision, check_in_at;
+		 * check_in is never loaded (no text) */
+		r->refire(r->refire_data, &st, NULL);
+		p->refire++;
+		metrics_reaper_action("refire");
+		log_debug("reaper: job %s: hook re-fired with status %s",
+			  id, st.status ? st.status : "");
+	} else if (diff < 0) {
+		int ar = apply_ack(r, &st, err);
+		if (ar < 0) {
+			rc = -1;
+		} else if (ar == 1) {
+			p->apply_ack++;
+			metrics_reaper_action("apply_ack");
+			log_info("reaper: job %s: status set to the "
+				 "acknowledged %s",
+				 id, ack_status(&st));
+		} else {
+			p->skipped++;
+		}
+	} else {
+		p->skipped++;
+	}
+	job_stats_fini(&st);
+	return rc;
+}
+
+/* The most HSCAN calls one pass makes. */
+static size_t
+batch_bound(struct reaper *r, struct berr *err, int *rc)
+{
+	*rc = 0;
+	redisReply *rep = redis_command(r->redis, err, "HLEN", r->track_key,
+					NULL);
+	if (!rep) {
+		*rc = -1;
+		return 0;
+	}
+	long long n = rep->type == REDIS_REPLY_INTEGER ? rep->integer : 0;
+	freeReplyObject(rep);
+	if (n < 0)
+		n = 0;
+	long long bound = (n / 100 + 1) * 4 + 16;
+	return bound > REAPER_MAX_BATCHES ? REAPER_MAX_BATCHES
+					  : (size_t)bound;
+}
+
+int
+reaper_reconcile(struct reaper *r, struct reaper_pass *out, struct berr *err)
+{
+	struct reaper_pass p;
+	memset(&p, 0, sizeof(p));
+	int rc = 0;
+	size_t bound = batch_bound(r, err, &rc);
+	char cursor[32] = "0";
+	while (rc == 0) {
+		if (p.batches > 0 &&
+		    reaper_sleep(r, REAPER_BATCH_PAUSE_MS))
+			break;
+		redisReply *rep = redis_command(r->redis, err, "HSCAN",
+						r->track_key, cursor, "COUNT",
+						REAPER_SCAN_COUNT, NULL);
+		if (!rep) {
+			rc = -1;
+			break;
+		}
+		if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
+		    !reply_text(rep->element[0]) ||
+		    rep->element[1]->type != REDIS_REPLY_ARRAY) {
+			rc = berr_set(err, "HSCAN %s: unexpected reply",
+				      r->track_key);
+			freeReplyObject(rep);
+			break;
+		}
+		p.batches++;
+		snprintf(cursor, sizeof(cursor), "%s", rep->element[0]->str);
+		const redisReply *kv = rep->element[1];
+		if (kv->elements / 2 > p.max_batch)
+			p.max_batch = kv->elements / 2;
+		for (size_t i = 0; i + 1 < kv->elements && rc == 0; i += 2) {
+			if (atomic_load(&r->stopping))
+				break;
+			const redisReply *f = kv->element[i];
+			const redisReply *v = kv->element[i + 1];
+			int64_t counter;
+			p.scanned++;
+			if (!reply_text(f) || !reply_text(v) ||
+			    util_parse_i64(v->str, INT64_MIN, INT64_MAX,
+					   &counter) < 0) {
+				p.skipped++;
+				continue;
+			}
+			char *id = xstrndup(f->str, (size_t)f->len);
+			rc = reconcile_one(r, id, &p, err);
+			free(id);
+		}
+		freeReplyObject(rep);
+		if (rc < 0 || atomic_load(&r->stopping))
+			break;
+		if (strcmp(cursor, "0") == 0) {
+			p.complete = true;
+			break;
+		}
+		if (p.batches >= bound) {
+			log_warn("reaper: %s still not scanned after %zu "
+				 "batches; the next pass starts over",
+				 r->track_key, p.batches);
+			break;
+		}
+	}
+	if (out)
+		*out = p;
+	return rc;
+}
+
+/* --- the thread ---------------------------------------------------------- */
+
+static int
+run_reconcile(struct reaper *r)
+{
+	struct reaper_pass p;
+	struct berr err;
+	berr_clear(&err);
+	int64_t t0 = util_monotonic_ms();
+	int rc = reaper_reconcile(r, &p, &err);
+	long long ms = (long long)(util_monotonic_ms() - t0);
+	int64_t again_ms = r->reconcile_ms < REAPER_FAILED_RETRY_MS
+				   ? r->reconcile_ms
+				   : REAPER_FAILED_RETRY_MS;
+	if (rc < 0) {
+		log_warn("reaper: pass stopped after %zu entries: %s; again "
+			 "in %lld s",
+			 p.scanned, err.msg, (long long)(again_ms / 1000));
+	} else if (p.hdel || p.error || p.refire || p.apply_ack) {
+		log_info("reaper: %zu tracked job(s) in %lld ms: %zu "
+			 "untracked, %zu set to Error, %zu hook(s) re-fired, "
+			 "%zu ack(s) applied",
+			 p.scanned, ms, p.hdel, p.error, p.refire, p.apply_ack);
+	} else {
+		log_debug("reaper: %zu tracked job(s) in %lld ms: nothing to "
+			  "do",
+			  p.scanned, ms);
+	}
+	return rc;
+}
+
+static void
+run_retry(struct reaper *r)
+{
+	size_t before = tracker_retry_count(r->tracker);
+	if (before == 0)
+		return;
+	size_t left = tracker_retry_pending(r->tracker);
+	metrics_reaper_action_add("retry_status",
+				  before > left ? before - left : 0);
+}
+
+static void *
+reaper_main(void *arg)
+{
+	struct reaper *r = arg;
+	int64_t now = util_monotonic_ms();
+	int64_t next_rec = now + r->first_ms;
+	int64_t next_retry = now + r->first_ms;
+	for (;;) {
+		now = util_monotonic_ms();
+		int64_t next = next_rec < next_retry ? next_rec : next_retry;
+		if (next > now && reaper_sleep(r, next - now))
+			break;
+		if (atomic_load(&r->stopping))
+			break;
+		now = util_monotonic_ms();
+		if (now >= next_retry) {
+			run_retry(r);
+			int64_t jitter =
+				r->retry_jitter_ms > 0
+					? (int64_t)util_random_below(
+						  (uint32_t)r->retry_jitter_ms)
+					: 0;
+			next_retry = util_monotonic_ms() + r->retry_ms + jitter;
+		}
+		if (now >= next_rec) {
+			int rc = run_reconcile(r);
+			int64_t wait = r->reconcile_ms;
+			if (rc < 0 && wait > REAPER_FAILED_RETRY_MS)
+				wait = REAPER_FAILED_RETRY_MS;
+			next_rec = util_monotonic_ms() + wait;
+		}
+	}
+	return NULL;
+}
+
+/* --- life cycle ---------------------------------------------------------- */
+
+struct reaper *
+reaper_new(struct redis_pool *redis, const char *ns, struct tracker *tracker,
+	   struct hook_agent *hooks, int max_update_hours)
+{
+	struct reaper *r = xcalloc(1, sizeof(*r));
+	r->redis = redis;
+	r->tracker = tracker;
+	r->ns = xstrdup(ns);
+	r->track_key = xasprintf("%s:job_track:inprogress", ns);
+	r->max_update_s = (int64_t)(max_update_hours > 0
+					    ? max_update_hours
+					    : DEFAULT_MAX_UPDATE_HOURS) *
+			  3600;
+	if (hooks) {
+		r->refire = hook_agent_submit;
+		r->refire_data = hooks;
+	}
+	timings_init(r);
+	pthread_mutex_init(&r->lock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&r->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	atomic_init(&r->stopping, false);
+	return r;
+}
+
+void
+reaper_set_refire_fn(struct reaper *r, tracker_event_fn fn, void *data)
+{
+	r->refire = fn;
+	r->refire_data = data;
+}
+
+int
+reaper_start(struct reaper *r, struct berr *err)
+{
+	if (r->started)
+		return berr_set(err, "reaper already started");
+	atomic_store(&r->stopping, false);
+	if (pthread_create(&r->thread, NULL, reaper_main, r) != 0)
+		return berr_set(err, "cannot start the reaper thread");
+	r->started = true;
+	log_info("reaper: reconciliation in %lld s, then every %lld s; "
+		 "status retries every %lld s",
+		 (long long)(r->first_ms / 1000),
+		 (long long)(r->reconcile_ms / 1000),
+		 (long long)(r->retry_ms / 1000));
+	return 0;
+}
+
+void
+reaper_stop(struct reaper *r)
+{
+	if (!r || !r->started)
+		return;
+	pthread_mutex_lock(&r->lock);
+	atomic_store(&r->stopping, true);
+	pthread_cond_broadcast(&r->cond);
+	pthread_mutex_unlock(&r->lock);
+	pthread_join(r->thread, NULL);
+	r->started = false;
+}
+
+void
+reaper_free(struct reaper *r)
+{
+	if (!r)
+		return;
+	reaper_stop(r);
+	pthread_cond_destroy(&r->cond);
+	pthread_mutex_destroy(&r->lock);
+	free(r->track_key);
+	free(r->ns);
+	free(r);
+}

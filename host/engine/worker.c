@@ -1,0 +1,632 @@
+/* worker.c - the worker pool; see worker.h.
+ *
+ * Threads of one pool:
+ *   worker  x N  fetch (priority-sampled types, one script), run the Harbor
+ *                runner (spec 6.2) around the plugin's run(), finish the
+ *                message (spec 5.5); idle waits block on the wake-up list
+ *                with timeouts of 10, 100, then 1000 ms (queue.h);
+ *   requeuer     every 1 s: due members of NS:scheduled and NS:retry;
+ *   recovery     after 1 s, then every 30 s (and on worker_pool_recover_now):
+ *                dead pools (spec 9.1) and orphaned in-progress messages
+ *                (spec 9.2);
+ *   monitor      every 1 s: jobs stopped in Redis whose run() has not
+ *                returned after stop_grace_seconds get one warning.
+ *
+ * Files: this one holds the pool, the worker threads (fetch loop), the
+ * requeuer and the monitor; worker_run.c runs one claimed message;
+ * worker_recover.c holds the recovery passes.
+ *
+ * Locking. wp->lock guards the per-worker run state read by the monitor
+ * and by worker_pool_stop (busy, in_run, job id/type, stop_seen_ms). The
+ * run hooks that touch Redis (check-in, stop check) hold wp->hook_lock for
+ * reading; worker_pool_stop takes it for writing to mark the pool
+ * abandoned, so no hook of an abandoned run is half-way through the
+ * tracker when the caller goes on to tear things down.
+ *
+ * Shutdown and abandoned runs. worker_pool_stop gives running jobs
+ * shutdown_grace_seconds, then turns stop_requested() true (the forced-stop
+ * phase) for stop_grace_seconds more. A plugin still inside run() after
+ * that is abandoned: its thread is left running, and when run() finally
+ * returns it exits at once without touching Redis, the tracker or the
+ * registry (its job-type reference is leaked on purpose). The message of
+ * such a job, like that of a job that returned BERTH_RUN_STOPPED because
+ * of the shutdown, stays in the pool's in-progress list: once the
+ * heartbeat is gone, recovery by another instance (or by this one after a
+ * restart, spec 9.2) re-enqueues it, and the re-run resets the stats
+ * (Running -> Pending, new revision, spec 4.5). worker_pool_free leaks the
+ * pool's memory when an abandoned thread is still running, rather than
+ * free what it may still read. */
+#include "engine/worker.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "plugins/hostapi.h"
+#include "logs/joblog.h"
+#include "logs/log.h"
+#include "engine/worker_internal.h"
+
+#define IDLE_WAIT_MAX_MS 1000
+#define REQUEUE_PERIOD_MS 1000
+#define MONITOR_PERIOD_MS 1000
+#define DEFAULT_STOP_GRACE_S 10
+
+/* --- small helpers -------------------------------------------------------- */
+
+void
+worker_note_redis_error(struct worker_pool *wp)
+{
+	atomic_store(&wp->last_redis_error_ms, (long long)util_monotonic_ms());
+}
+
+struct timespec
+worker_deadline_in(int64_t ms)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	return ts;
+}
+
+/* Sleeps up to ms; returns true (early) once the pool is stopping, or,
+ * with forced_only, once the forced-stop phase began. */
+bool
+worker_pool_sleep(struct worker_pool *wp, int64_t ms, bool forced_only)
+{
+	struct timespec ts = worker_deadline_in(ms);
+	bool interrupted = false;
+	pthread_mutex_lock(&wp->lock);
+	for (;;) {
+		interrupted = forced_only ? atomic_load(&wp->forced_stop)
+					  : atomic_load(&wp->stopping);
+		if (interrupted)
+			break;
+		if (pthread_cond_timedwait(&wp->cond, &wp->lock, &ts) != 0)
+			break;
+	}
+	pthread_mutex_unlock(&wp->lock);
+	return interrupted;
+}
+
+void
+worker_type_list_load(struct worker_pool *wp, struct type_list *tl)
+{
+	memset(tl, 0, sizeof(*tl));
+	tl->names = plugin_registry_names(wp->plugins, &tl->n);
+	tl->prio = xcalloc(tl->n + 1, sizeof(uint32_t));
+	for (size_t i = 0; i < tl->n; i++) {
+		struct job_type *t = plugin_acquire(wp->plugins, tl->names[i]);
+		tl->prio[i] = t ? t->priority : 1;
+		if (t)
+			plugin_release(wp->plugins, t);
+	}
+}
+
+void
+worker_type_list_free(struct type_list *tl)
+{
+	plugin_names_free(tl->names);
+	free(tl->prio);
+	memset(tl, 0, sizeof(*tl));
+}
+
+void
+worker_job_log_at(const struct worker_pool *wp, int level, const char *type,
+		  const char *job_id, const char *file, int line,
+		  const char *fmt, ...)
+{
+	struct joblog *jl = wp->cfg.joblog;
+	if (level < (jl ? joblog_min_level(jl) : wp->cfg.job_log_level))
+		return;
+	char msg[HOSTAPI_LOG_LINE_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (jl)
+		joblog_write_id(jl, job_id, level, file, line, "%s", msg);
+	else
+		blog_write(level, type ? type : "job", 0, "[job %s] %s",
+			   job_id, msg);
+}
+
+/* --- the worker thread ---------------------------------------------------- */
+
+static int
+idle_wait_ms(int idle)
+{
+	return idle <= 1 ? 10 : idle == 2 ? 100 : IDLE_WAIT_MAX_MS;
+}
+
+static void
+fetch_outage_begin(struct worker_pool *wp, const struct berr *err)
+{
+	worker_note_redis_error(wp);
+	if (!atomic_exchange(&wp->fetch_outage, true))
+		log_warn("worker pool %s: cannot fetch jobs: %s; retrying",
+			 wp->pool_id, err->msg);
+}
+
+static void
+fetch_outage_end(struct worker_pool *wp)
+{
+	if (atomic_load(&wp->fetch_outage) &&
+	    atomic_exchange(&wp->fetch_outage, false))
+		log_info("worker pool %s: fetching jobs again", wp->pool_id);
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct worker_pool *wp = w->wp;
+	int idle = 0;
+	int64_t err_wait = 0;
+	while (!atomic_load(&wp->stopping)) {
+		struct type_list tl;
+		worker_type_list_load(wp, &tl);
+		if (tl.n == 0) {
+			/* nothing to run: do not eat wake-ups meant for
+			 * other instances */
+			worker_type_list_free(&tl);
+			worker_pool_sleep(wp, IDLE_WAIT_MAX_MS, false);
+			continue;
+		}
+		const char **order = xcalloc(tl.n, sizeof(char *));
+		queue_priority_order((const char *const *)tl.names, tl.prio,
+				     tl.n, order);
+		struct queue_claim c;
+		struct berr err;
+		berr_clear(&err);
+		int rc = queue_fetch(wp->queue, wp->pool_id, order, tl.n, &c,
+				     &err);
+		free(order);
+		worker_type_list_free(&tl);
+		if (rc < 0) {
+			fetch_outage_begin(wp, &err);
+			err_wait = err_wait ? err_wait * 2
+					    : FETCH_ERROR_FIRST_MS;
+			if (err_wait > FETCH_ERROR_MAX_MS)
+				err_wait = FETCH_ERROR_MAX_MS;
+			worker_pool_sleep(wp, err_wait, false);
+			continue;
+		}
+		err_wait = 0;
+		fetch_outage_end(wp);
+		if (rc == 0) {
+			if (idle < 3)
+				idle++;
+			if (atomic_load(&wp->stopping))
+				break;
+			int wr = queue_wait_wakeup(wp->queue,
+						   idle_wait_ms(idle), &err);
+			if (wr < 0) {
+				fetch_outage_begin(wp, &err);
+				err_wait = FETCH_ERROR_FIRST_MS;
+				worker_pool_sleep(wp, err_wait, false);
+			} else if (wr == 1) {
+				idle = 0; /* fetch at once */
+			}
+			continue;
+		}
+		idle = 0;
+		worker_set_busy(w, true);
+		bool keep = worker_process_claim(w, &c);
+		queue_claim_fini(&c);
+		if (!keep)
+			break; /* abandoned: leave without touching Redis */
+	}
+	/* the last touch of shared memory: worker_pool_free joins or leaks
+	 * by this flag */
+	pthread_mutex_lock(&wp->lock);
+	w->busy = false;
+	atomic_store(&w->exited, true);
+	pthread_cond_broadcast(&wp->cond);
+	pthread_mutex_unlock(&wp->lock);
+	return NULL;
+}
+
+/* --- requeuer ------------------------------------------------------------- */
+
+static void *
+requeuer_main(void *arg)
+{
+	struct worker_pool *wp = arg;
+	while (!worker_pool_sleep(wp, REQUEUE_PERIOD_MS, false)) {
+		struct type_list tl;
+		worker_type_list_load(wp, &tl);
+		if (tl.n == 0) {
+			/* with no type every due message would go to dead */
+			worker_type_list_free(&tl);
+			continue;
+		}
+		static const char *const zsets[] = {"scheduled", "retry"};
+		bool failed = false;
+		for (size_t i = 0; i < ARRAY_LEN(zsets); i++) {
+			struct berr err;
+			berr_clear(&err);
+			int moved = queue_requeue_due(
+				wp->queue, zsets[i],
+				(const char *const *)tl.names, tl.n, &err);
+			if (moved < 0) {
+				failed = true;
+				worker_note_redis_error(wp);
+				if (!atomic_exchange(&wp->requeue_outage, true))
+					log_warn("requeue of %s:%s failed: %s",
+						 wp->ns, zsets[i], err.msg);
+				break;
+			}
+			if (moved > 0)
+				log_debug("requeued %d due message(s) of "
+					  "%s:%s",
+					  moved, wp->ns, zsets[i]);
+		}
+		if (!failed && atomic_exchange(&wp->requeue_outage, false))
+			log_info("requeuers work again");
+		worker_type_list_free(&tl);
+	}
+	return NULL;
+}
+
+/* --- stop-grace monitor --------------------------------------------------- */
+
+static void
+monitor_pass(struct worker_pool *wp)
+{
+	int64_t grace_ms = (int64_t)(wp->cfg.stop_grace_seconds > 0
+					     ? wp->cfg.stop_grace_seconds
+					     : DEFAULT_STOP_GRACE_S) *
+			   1000;
+	for (size_t i = 0; i < wp->n; i++) {
+		struct worker *w = &wp->workers[i];
+		pthread_mutex_lock(&wp->lock);
+		bool watch = w->in_run && !w->grace_warned;
+		uint64_t seq = w->seq;
+		int64_t seen = w->stop_seen_ms;
+		char *id = watch ? xstrdup(w->job_id) : NULL;
+		char *type = watch ? xstrdup(w->job_type) : NULL;
+		pthread_mutex_unlock(&wp->lock);
+		if (!watch)
+			continue;
+		int64_t now = util_monotonic_ms();
+		if (seen == 0) {
+			char *status = NULL;
+			struct berr err;
+			berr_clear(&err);
+			if (tracker_get_status(wp->tracker, id, &status,
+					       &err) == 0 &&
+			    status && strcmp(status, JOB_STATUS_STOPPED) == 0) {
+				pthread_mutex_lock(&wp->lock);
+				if (w->seq == seq && w->in_run &&
+				    w->stop_seen_ms == 0)
+					w->stop_seen_ms = now;
+				pthread_mutex_unlock(&wp->lock);
+			}
+			free(status);
+		} else if (now - seen >= grace_ms) {
+			bool warn = false;
+			pthread_mutex_lock(&wp->lock);
+			if (w->seq == seq && w->in_run && !w->grace_warned) {
+				w->grace_warned = true;
+				warn = true;
+			}
+			pthread_mutex_unlock(&wp->lock);
+			if (warn) {
+				long long secs =
+					(long long)((now - seen) / 1000);
+				log_warn("job %s (%s) ignores stop for %lld s",
+					 id, type, secs);
+				job_log(wp, BLOG_WARNING, type, id,
+					"job %s (%s) ignores stop for %lld s",
+					id, type, secs);
+			}
+		}
+		free(id);
+		free(type);
+	}
+}
+
+static void *
+monitor_main(void *arg)
+{
+	struct worker_pool *wp = arg;
+	while (!worker_pool_sleep(wp, MONITOR_PERIOD_MS, false))
+		monitor_pass(wp);
+	return NULL;
+}
+
+/* --- the pool ------------------------------------------------------------- */
+
+struct worker_pool *
+worker_pool_new(const struct worker_pool_config *cfg,
+		struct redis_pool *redis, const char *ns,
+		struct plugin_registry *plugins, struct tracker *tracker,
+		struct queue *queue)
+{
+	struct worker_pool *wp = xcalloc(1, sizeof(*wp));
+	wp->cfg = *cfg;
+	wp->cfg.worker_ids = NULL;
+	wp->cfg.pool_id = NULL;
+	wp->n = cfg->workers > 0 ? (size_t)cfg->workers : 0;
+	if (cfg->pool_id && cfg->pool_id[0]) {
+		wp->pool_id = xstrdup(cfg->pool_id);
+	} else {
+		char id[25];
+		util_hex24(id);
+		wp->pool_id = xstrdup(id);
+	}
+	wp->cfg.pool_id = wp->pool_id;
+	wp->redis = redis;
+	wp->ns = xstrdup(ns);
+	wp->plugins = plugins;
+	wp->tracker = tracker;
+	wp->queue = queue;
+	wp->workers = xcalloc(wp->n ? wp->n : 1, sizeof(struct worker));
+	for (size_t i = 0; i < wp->n; i++) {
+		struct worker *w = &wp->workers[i];
+		w->wp = wp;
+		w->index = i;
+		if (cfg->worker_ids && cfg->worker_ids[i]) {
+			w->id = xstrdup(cfg->worker_ids[i]);
+		} else {
+			char id[25];
+			util_hex24(id);
+			w->id = xstrdup(id);
+		}
+		w->obs_key = xasprintf("%s:worker:%s", ns, w->id);
+		atomic_init(&w->exited, false);
+	}
+	pthread_mutex_init(&wp->lock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&wp->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	pthread_rwlock_init(&wp->hook_lock, NULL);
+	atomic_init(&wp->stopping, false);
+	atomic_init(&wp->forced_stop, false);
+	atomic_init(&wp->abandoned, false);
+	atomic_init(&wp->fetch_outage, false);
+	atomic_init(&wp->requeue_outage, false);
+	atomic_init(&wp->last_redis_error_ms, 0);
+	return wp;
+}
+
+int
+worker_pool_start(struct worker_pool *wp, struct berr *err)
+{
+	if (wp->started)
+		return berr_set(err, "worker pool already started");
+	wp->started = true;
+	for (size_t i = 0; i < wp->n; i++) {
+		struct worker *w = &wp->workers[i];
+		if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+			berr_set(err, "cannot start worker thread %zu", i);
+			worker_pool_stop(wp);
+			return -1;
+		}
+		w->started = true;
+	}
+	if (pthread_create(&wp->requeuer, NULL, requeuer_main, wp) != 0) {
+		berr_set(err, "cannot start the requeuer thread");
+		worker_pool_stop(wp);
+		return -1;
+	}
+	wp->requeuer_started = true;
+	if (pthread_create(&wp->recovery, NULL, worker_recovery_main,
+			   wp) != 0) {
+		berr_set(err, "cannot start the recovery thread");
+		worker_pool_stop(wp);
+		return -1;
+	}
+	wp->recovery_started = true;
+	if (pthread_create(&wp->monitor, NULL, monitor_main, wp) != 0) {
+		berr_set(err, "cannot start the monitor thread");
+		worker_pool_stop(wp);
+		return -1;
+	}
+	wp->monitor_started = true;
+	log_info("worker pool %s: %zu workers started", wp->pool_id, wp->n);
+	return 0;
+}
+
+/* Workers still holding a claim (or inside run()), under wp->lock. */
+static size_t
+busy_locked(struct worker_pool *wp)
+{
+	size_t busy = 0;
+	for (size_t i = 0; i < wp->n; i++)
+		if (wp->workers[i].busy || wp->workers[i].in_run)
+			busy++;
+	return busy;
+}
+
+/* Workers still running (their thread has not left its loop), under
+ * wp->lock. */
+static size_t
+running_locked(struct worker_pool *wp)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < wp->n; i++) {
+		const struct worker *w = &wp->workers[i];
+		if (w->started && !atomic_load(&w->exited))
+			n++;
+	}
+	return n;
+}
+
+/* Waits up to ms for every worker thread to leave its loop (each finishes
+ * the message it holds first); true when they all did. */
+static bool
+wait_workers_done(struct worker_pool *wp, int64_t ms)
+{
+	struct timespec ts = worker_deadline_in(ms);
+	pthread_mutex_lock(&wp->lock);
+	while (running_locked(wp) > 0 &&
+	       pthread_cond_timedwait(&wp->cond, &wp->lock, &ts) == 0)
+		;
+	bool done = running_locked(wp) == 0;
+	pthread_mutex_unlock(&wp->lock);
+	return done;
+}
+
+static void
+join_thread(pthread_t *t, bool *started)
+{
+	if (*started) {
+		pthread_join(*t, NULL);
+		*started = false;
+	}
+}
+
+void
+worker_pool_stop(struct worker_pool *wp)
+{
+	if (!wp || wp->stopped)
+		return;
+	wp->stopped = true;
+	if (!wp->started)
+		return;
+	pthread_mutex_lock(&wp->lock);
+	atomic_store(&wp->stopping, true);
+	pthread_cond_broadcast(&wp->cond);
+	pthread_mutex_unlock(&wp->lock);
+	/* end idle BRPOPs now rather than after their timeout */
+	queue_wake(wp->queue, wp->n);
+
+	int64_t grace = wp->cfg.shutdown_grace_seconds > 0
+				? (int64_t)wp->cfg.shutdown_grace_seconds * 1000
+				: 0;
+	if (!wait_workers_done(wp, grace)) {
+		pthread_mutex_lock(&wp->lock);
+		size_t busy = busy_locked(wp);
+		atomic_store(&wp->forced_stop, true);
+		pthread_cond_broadcast(&wp->cond);
+		pthread_mutex_unlock(&wp->lock);
+		int64_t sg = wp->cfg.stop_grace_seconds > 0
+				     ? wp->cfg.stop_grace_seconds
+				     : DEFAULT_STOP_GRACE_S;
+		log_info("worker pool %s: %zu job(s) still running after the "
+			 "shutdown grace; asking them to stop (up to %lld s)",
+			 wp->pool_id, busy, (long long)sg);
+		wait_workers_done(wp, sg * 1000);
+	}
+
+	/* Whatever is still inside run() now is abandoned. Taking the hook
+	 * lock for writing waits for hooks half-way through the tracker. */
+	pthread_rwlock_wrlock(&wp->hook_lock);
+	pthread_mutex_lock(&wp->lock);
+	for (size_t i = 0; i < wp->n; i++) {
+		struct worker *w = &wp->workers[i];
+		if (w->started && w->in_run) {
+			w->abandoned = true;
+			wp->n_abandoned++;
+			log_warn("job %s (%s) did not return from run() "
+				 "after stop; its thread is left behind and "
+				 "its message stays in progress for recovery",
+				 w->job_id, w->job_type);
+		}
+	}
+	if (wp->n_abandoned)
+		atomic_store(&wp->abandoned, true);
+	pthread_cond_broadcast(&wp->cond);
+	pthread_mutex_unlock(&wp->lock);
+	pthread_rwlock_unlock(&wp->hook_lock);
+
+	for (size_t i = 0; i < wp->n; i++) {
+		struct worker *w = &wp->workers[i];
+		if (w->started && !w->abandoned) {
+			pthread_join(w->thread, NULL);
+			w->joined = true;
+		}
+	}
+	join_thread(&wp->requeuer, &wp->requeuer_started);
+	join_thread(&wp->recovery, &wp->recovery_started);
+	join_thread(&wp->monitor, &wp->monitor_started);
+	log_info("worker pool %s stopped%s", wp->pool_id,
+		 wp->n_abandoned ? " (some runs left behind)" : "");
+}
+
+size_t
+worker_pool_abandoned(struct worker_pool *wp)
+{
+	if (!wp)
+		return 0;
+	size_t n = 0;
+	pthread_mutex_lock(&wp->lock);
+	for (size_t i = 0; i < wp->n; i++)
+		if (wp->workers[i].abandoned &&
+		    !atomic_load(&wp->workers[i].exited))
+			n++;
+	pthread_mutex_unlock(&wp->lock);
+	return n;
+}
+
+void
+worker_pool_free(struct worker_pool *wp)
+{
+	if (!wp)
+		return;
+	worker_pool_stop(wp);
+	bool leak = false;
+	for (size_t i = 0; i < wp->n; i++) {
+		struct worker *w = &wp->workers[i];
+		if (!w->started || w->joined)
+			continue;
+		if (atomic_load(&w->exited)) {
+			pthread_join(w->thread, NULL);
+			w->joined = true;
+		} else {
+			pthread_detach(w->thread);
+			w->joined = true;
+			leak = true;
+		}
+	}
+	if (leak) {
+		/* an abandoned run may still read the pool: leak it */
+		log_warn("worker pool %s: memory left to abandoned runs",
+			 wp->pool_id);
+		return;
+	}
+	for (size_t i = 0; i < wp->n; i++) {
+		free(wp->workers[i].id);
+		free(wp->workers[i].obs_key);
+		free(wp->workers[i].job_id);
+		free(wp->workers[i].job_type);
+	}
+	free(wp->workers);
+	pthread_rwlock_destroy(&wp->hook_lock);
+	pthread_cond_destroy(&wp->cond);
+	pthread_mutex_destroy(&wp->lock);
+	free(wp->pool_id);
+	free(wp->ns);
+	free(wp);
+}
+
+size_t
+worker_pool_busy(struct worker_pool *wp)
+{
+	pthread_mutex_lock(&wp->lock);
+	size_t n = busy_locked(wp);
+	pthread_mutex_unlock(&wp->lock);
+	return n;
+}
+
+void
+worker_pool_recover_now(struct worker_pool *wp)
+{
+	pthread_mutex_lock(&wp->lock);
+	wp->recover_now = true;
+	pthread_cond_broadcast(&wp->cond);
+	pthread_mutex_unlock(&wp->lock);
+}

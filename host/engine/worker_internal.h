@@ -1,0 +1,112 @@
+/* worker_internal.h - what the files of the worker pool share (worker.c:
+ * the pool, its worker threads and fetch loop, the requeuer and the
+ * stop-grace monitor; worker_run.c: one claimed message through the Harbor
+ * runner; worker_recover.c: recovery of dead pools and orphaned messages).
+ * Not for use outside host/worker*.c. Locking: see worker.c. */
+#ifndef BERTH_WORKER_INTERNAL_H
+#define BERTH_WORKER_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "engine/worker.h"
+
+#define FETCH_ERROR_FIRST_MS 10
+#define FETCH_ERROR_MAX_MS 1000
+
+struct worker_pool;
+
+struct worker {
+	struct worker_pool *wp;
+	size_t index;
+	char *id;
+	char *obs_key; /* NS:worker:<id> */
+	pthread_t thread;
+	bool started;
+	bool joined;
+	atomic_bool exited;
+	/* under wp->lock */
+	bool busy;            /* holds a claim, until just before finishing */
+	bool in_run;          /* inside the plugin's run() */
+	uint64_t seq;         /* bumped for every run */
+	char *job_id;
+	char *job_type;
+	int64_t stop_seen_ms; /* monotonic; 0 = no stop seen yet */
+	bool grace_warned;
+	bool abandoned;       /* left inside run() by worker_pool_stop */
+};
+
+struct worker_pool {
+	struct worker_pool_config cfg;
+	char *pool_id;
+	struct redis_pool *redis;
+	char *ns;
+	struct plugin_registry *plugins;
+	struct tracker *tracker;
+	struct queue *queue;
+
+	struct worker *workers;
+	size_t n;
+
+	pthread_t requeuer, recovery, monitor;
+	bool requeuer_started, recovery_started, monitor_started;
+	bool started;
+	bool stopped;
+
+	pthread_mutex_t lock;
+	pthread_cond_t cond;     /* sleeps; broadcast on stop, forced stop,
+				  * recover_now and a thread's exit */
+	bool recover_now;        /* under lock */
+
+	atomic_bool stopping;    /* no more fetches */
+	atomic_bool forced_stop; /* stop_requested() is true for every job */
+	atomic_bool abandoned;   /* worker_pool_stop gave up on some runs */
+	pthread_rwlock_t hook_lock;
+
+	atomic_bool fetch_outage;       /* logged once per outage */
+	atomic_bool requeue_outage;
+	atomic_llong last_redis_error_ms; /* monotonic, 0 = never */
+	size_t n_abandoned;
+};
+
+/* --- small helpers (worker.c) --------------------------------------------- */
+
+void worker_note_redis_error(struct worker_pool *wp);
+struct timespec worker_deadline_in(int64_t ms);
+bool worker_pool_sleep(struct worker_pool *wp, int64_t ms, bool forced_only);
+
+/* Loaded job types with their priorities. */
+struct type_list {
+	char **names;
+	uint32_t *prio;
+	size_t n;
+};
+
+void worker_type_list_load(struct worker_pool *wp, struct type_list *tl);
+void worker_type_list_free(struct type_list *tl);
+
+/* A host line in the job log of job_id: through the job loggers (the open
+ * run of job_id, found by id, so any thread may call it) with the caller's
+ * file:line; without job loggers, the service log tagged with the id. */
+#define job_log(wp, level, type, job_id, ...)                                \
+	worker_job_log_at((wp), (level), (type), (job_id), __FILE__,         \
+			  __LINE__, __VA_ARGS__)
+
+__attribute__((format(printf, 7, 8))) void
+worker_job_log_at(const struct worker_pool *wp, int level, const char *type,
+		  const char *job_id, const char *file, int line,
+		  const char *fmt, ...);
+
+/* --- one claimed message (worker_run.c) ----------------------------------- */
+
+void worker_set_busy(struct worker *w, bool busy);
+bool worker_process_claim(struct worker *w, struct queue_claim *c);
+
+/* --- recovery (worker_recover.c) ------------------------------------------ */
+
+void *worker_recovery_main(void *arg);
+
+#endif

@@ -1,0 +1,696 @@
+/* worker_run.c - one claimed message of the worker pool (spec 5.5, 5.9,
+ * 6.2): the run hooks handed to the plugin through the SDK context
+ * (log, check-in, stop_requested), the observation NS:worker:<id>, the
+ * Harbor runner around the plugin's run(), the final status, the retry
+ * decision with back-off and the finishing transaction. See worker.c for
+ * the threads and the locking. */
+#include "engine/worker_internal.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/gojson.h"
+#include "plugins/hostapi.h"
+#include "logs/joblog.h"
+#include "logs/log.h"
+#include "metrics/metrics.h"
+
+#define STOP_CHECK_MIN_MS 100
+#define DEFAULT_MAX_FAILS 4
+#define NEVER_RETRY_FAILS 10000000000LL
+#define FINISH_TRIES 8
+#define RUN_ERROR_MAX 1024
+#define PERIODIC_ARG "_job_kind_periodic_"
+
+/* --- the run hooks -------------------------------------------------------- */
+
+struct run_ctx {
+	struct worker *w;
+	struct job_stats *stats;
+	const char *job_id;
+	const char *type;
+	struct joblog_run *jrun; /* NULL without job loggers */
+	int64_t stop_checked_ms;
+	bool stop_seen;
+};
+
+/* Plugin lines, tagged with the job type ("[DEMO]"). An abandoned run may
+ * still log: its joblog_run is never closed and the joblog is then never
+ * freed (joblog_free leaks while runs are open), so no lock is needed. */
+static void
+hook_log(void *opaque, int level, const char *message)
+{
+	struct run_ctx *rc = opaque;
+	if (rc->jrun)
+		joblog_run_write(rc->jrun, level, rc->type, 0, "%s", message);
+	else
+		blog_write(level, rc->type, 0, "[job %s] %s", rc->job_id,
+			   message);
+}
+
+static int
+hook_checkin(void *opaque, const char *message)
+{
+	struct run_ctx *rc = opaque;
+	struct worker_pool *wp = rc->w->wp;
+	int ret = -1;
+	pthread_rwlock_rdlock(&wp->hook_lock);
+	if (!atomic_load(&wp->abandoned)) {
+		struct berr err;
+		berr_clear(&err);
+		if (rc->jrun) {
+			char block[64];
+			job_log(wp, BLOG_INFO, rc->type, rc->job_id,
+				"check in: %s",
+				joblog_checkin_text(message, block,
+						    sizeof(block)));
+		}
+		ret = tracker_checkin(wp->tracker, rc->stats, message, &err);
+		if (ret < 0)
+			job_log(wp, BLOG_WARNING, rc->type, rc->job_id,
+				"check-in not recorded: %s", err.msg);
+	}
+	pthread_rwlock_unlock(&wp->hook_lock);
+	return ret < 0 ? -1 : 0;
+}
+
+static void
+mark_stop_seen(struct worker *w)
+{
+	pthread_mutex_lock(&w->wp->lock);
+	if (w->stop_seen_ms == 0)
+		w->stop_seen_ms = util_monotonic_ms();
+	pthread_mutex_unlock(&w->wp->lock);
+}
+
+/* True once the stored status is Stopped (read from Redis at most every
+ * 100 ms; a Stopped answer is final) or the pool is force-stopping. */
+static bool
+hook_stop_requested(void *opaque)
+{
+	struct run_ctx *rc = opaque;
+	struct worker *w = rc->w;
+	struct worker_pool *wp = w->wp;
+	if (atomic_load(&wp->forced_stop) || atomic_load(&wp->abandoned))
+		return true;
+	if (rc->stop_seen)
+		return true;
+	int64_t now = util_monotonic_ms();
+	if (rc->stop_checked_ms &&
+	    now - rc->stop_checked_ms < STOP_CHECK_MIN_MS)
+		return false;
+	rc->stop_checked_ms = now;
+	/* the monitor may have seen it first */
+	pthread_mutex_lock(&wp->lock);
+	bool seen = w->stop_seen_ms != 0;
+	pthread_mutex_unlock(&wp->lock);
+	if (seen) {
+		rc->stop_seen = true;
+		return true;
+	}
+	pthread_rwlock_rdlock(&wp->hook_lock);
+	if (atomic_load(&wp->abandoned)) {
+		pthread_rwlock_unlock(&wp->hook_lock);
+		return true;
+	}
+	char *status = NULL;
+	struct berr err;
+	berr_clear(&err);
+	if (tracker_get_status(wp->tracker, rc->job_id, &status, &err) < 0) {
+		/* an unreachable Redis is no stop: keep going */
+		worker_note_redis_error(wp);
+		log_debug("job %s: stop check failed: %s", rc->job_id,
+			  err.msg);
+	} else if (status && strcmp(status, JOB_STATUS_STOPPED) == 0) {
+		rc->stop_seen = true;
+	}
+	pthread_rwlock_unlock(&wp->hook_lock);
+	free(status);
+	if (rc->stop_seen)
+		mark_stop_seen(w);
+	return rc->stop_seen;
+}
+
+/* --- observations (spec 5.9) ---------------------------------------------- */
+
+static void
+observation_start(struct worker *w, const struct job_message *m)
+{
+	struct worker_pool *wp = w->wp;
+	char started[24], ttl[24];
+	snprintf(started, sizeof(started), "%lld", (long long)util_now());
+	int64_t max = wp->cfg.max_job_duration_seconds > 0
+			      ? wp->cfg.max_job_duration_seconds
+			      : 86400;
+	snprintf(ttl, sizeof(ttl), "%lld", (long long)max);
+	char *args = m->args ? gojson_encode(m->args) : xstrdup("");
+	struct berr err;
+	berr_clear(&err);
+	redisReply *r = redis_command(wp->redis, &err, "HMSET", w->obs_key,
+				      "job_name", m->name ? m->name : "",
+				      "job_id", m->id ? m->id : "",
+				      "started_at", started, "args", args,
+				      NULL);
+	if (r) {
+		freeReplyObject(r);
+		r = redis_command(wp->redis, &err, "EXPIRE", w->obs_key, ttl,
+				  NULL);
+	}
+	if (r)
+		freeReplyObject(r);
+	else
+		log_debug("worker %s: observation not written: %s", w->id,
+			  err.msg);
+	free(args);
+}
+
+static void
+observation_end(struct worker *w)
+{
+	struct berr err;
+	berr_clear(&err);
+	redisReply *r = redis_command(w->wp->redis, &err, "DEL", w->obs_key,
+				      NULL);
+	if (r)
+		freeReplyObject(r);
+	else
+		log_debug("worker %s: observation not removed: %s", w->id,
+			  err.msg);
+}
+
+/* --- the Harbor runner (spec 6.2) ----------------------------------------- */
+
+enum outcome_result {
+	OUT_SUCCESS,
+	OUT_ERROR,
+	OUT_STOPPED,
+};
+
+struct outcome {
+	enum outcome_result result;
+	bool write_status; /* an error of step 2 onwards: set Error */
+	bool never_retry;
+	bool leave;        /* leave the message in progress (shutdown) */
+	bool abandoned;    /* run() outlived worker_pool_stop */
+	struct joblog_run *jrun; /* job loggers of the run (step 3), closed by
+				  * worker_process_claim after the last line */
+	int64_t started_ms; /* monotonic, step 1: the process-time metric */
+	char err[RUN_ERROR_MAX];
+};
+
+__attribute__((format(printf, 3, 4))) static void
+outcome_error(struct outcome *o, bool write_status, const char *fmt, ...)
+{
+	va_list ap;
+	o->result = OUT_ERROR;
+	o->write_status = write_status;
+	va_start(ap, fmt);
+	vsnprintf(o->err, sizeof(o->err), fmt, ap);
+	va_end(ap);
+}
+
+/* spec 6.2 step 1: waits of |-111x^2 + 666x + 500| ms, x = 0..5. */
+static const int track_waits_ms[] = {500, 1055, 1388, 1499, 1388, 1055};
+
+/* Loads the stats. 0 found, 1 absent after every attempt, -1 Redis error,
+ * 2 interrupted by the forced-stop phase. */
+static int
+track(struct worker *w, const char *job_id, struct job_stats *st,
+      struct berr *err)
+{
+	struct worker_pool *wp = w->wp;
+	for (size_t attempt = 0;; attempt++) {
+		job_stats_fini(st);
+		memset(st, 0, sizeof(*st));
+		int rc = tracker_load(wp->tracker, job_id, st, err);
+		if (rc != 1)
+			return rc;
+		if (attempt >= ARRAY_LEN(track_waits_ms))
+			return 1;
+		if (worker_pool_sleep(wp, track_waits_ms[attempt], true))
+			return 2;
+	}
+}
+
+/* Records that w runs a plugin now; false when the pool is stopping hard
+ * (then the run must not start). */
+static bool
+run_begin(struct worker *w, const char *job_id, const char *type)
+{
+	struct worker_pool *wp = w->wp;
+	bool ok;
+	pthread_mutex_lock(&wp->lock);
+	ok = !atomic_load(&wp->forced_stop) && !atomic_load(&wp->abandoned);
+	if (ok) {
+		w->in_run = true;
+		w->seq++;
+		free(w->job_id);
+		free(w->job_type);
+		w->job_id = xstrdup(job_id);
+		w->job_type = xstrdup(type);
+		w->stop_seen_ms = 0;
+		w->grace_warned = false;
+	}
+	pthread_mutex_unlock(&wp->lock);
+	return ok;
+}
+
+/* Returns true when worker_pool_stop abandoned this run meanwhile. */
+static bool
+run_end(struct worker *w)
+{
+	struct worker_pool *wp = w->wp;
+	pthread_mutex_lock(&wp->lock);
+	w->in_run = false;
+	bool abandoned = w->abandoned;
+	pthread_mutex_unlock(&wp->lock);
+	return abandoned;
+}
+
+/* spec 6.2 step 7: ZADD NS:executions:<policy> XX -1 <execution id>. */
+static void
+mark_execution_done(struct worker_pool *wp, const struct job_message *m,
+		    const char *job_id)
+{
+	const cJSON *p = m->args ? cJSON_GetObjectItemCaseSensitive(
+					   m->args, PERIODIC_ARG)
+				 : NULL;
+	if (!p || !m->id)
+		return;
+	char *key = xasprintf("%s:executions:%s", wp->ns, m->id);
+	struct berr err;
+	berr_clear(&err);
+	redisReply *r = redis_command(wp->redis, &err, "ZADD", key, "XX", "-1",
+				      job_id, NULL);
+	if (r)
+		freeReplyObject(r);
+	else
+		log_warn("job %s: cannot mark the execution finished: %s",
+			 job_id, err.msg);
+	free(key);
+}
+
+/* spec 6.2 step 2. Returns true when the job is to run; otherwise o holds
+ * the result (a no-op success or an error). */
+static bool
+decide_status(struct worker_pool *wp, struct job_stats *st,
+	      const char *job_id, const char *type, struct outcome *o)
+{
+	/* a copy: the reset replaces st->status */
+	char *status = xstrdup(st->status ? st->status : "");
+	bool run = false;
+	struct berr err;
+	berr_clear(&err);
+	if (strcmp(status, JOB_STATUS_PENDING) == 0 ||
+	    strcmp(status, JOB_STATUS_SCHEDULED) == 0) {
+		run = true;
+	} else if (strcmp(status, JOB_STATUS_STOPPED) == 0 ||
+		   strcmp(status, JOB_STATUS_SUCCESS) == 0) {
+		/* no-op; the success path then finds Stopped (no write) or
+		 * writes Success once more (quirk Q16) */
+		job_log(wp, BLOG_INFO, type, job_id,
+			"job is already %s; not run again", status);
+		o->result = OUT_SUCCESS;
+	} else if (strcmp(status, JOB_STATUS_RUNNING) == 0 ||
+		   strcmp(status, JOB_STATUS_ERROR) == 0) {
+		/* a retry, or a re-run after a crash: new revision */
+		if (tracker_reset(wp->tracker, st, &err) < 0) {
+			worker_note_redis_error(wp);
+			outcome_error(o, true, "cannot reset job %s: %s",
+				      job_id, err.msg);
+		} else {
+			job_log(wp, BLOG_INFO, type, job_id,
+				"retrying a job found %s (revision %lld)",
+				status, (long long)st->revision);
+			run = true;
+		}
+	} else {
+		outcome_error(o, true,
+			      "mismatch status for running job: expected "
+			      "%s/%s but got %s",
+			      JOB_STATUS_PENDING, JOB_STATUS_SCHEDULED,
+			      status);
+	}
+	free(status);
+	return run;
+}
+
+/* Steps 1-8 of the runner. t may be NULL (type not loaded). */
+static void
+run_job(struct worker *w, const struct queue_claim *c, struct job_type *t,
+	const char *job_id, const char *type, struct job_stats *st,
+	struct outcome *o)
+{
+	struct worker_pool *wp = w->wp;
+	const struct job_message *m = &c->msg;
+	struct berr err;
+	berr_clear(&err);
+
+	/* 1. track */
+	int lr = track(w, job_id, st, &err);
+	if (lr == 2) {
+		o->leave = true;
+		return;
+	}
+	if (lr == 1) {
+		o->never_retry = true;
+		outcome_error(o, false, "job stats of %s not found", job_id);
+		return;
+	}
+	if (lr < 0) {
+		worker_note_redis_error(wp);
+		outcome_error(o, false, "cannot load the stats of job %s: %s",
+			      job_id, err.msg);
+		return;
+	}
+
+	/* 2. decide by the stored status */
+	if (!decide_status(wp, st, job_id, type, o))
+		return;
+
+	/* 3. the job loggers; a log that cannot be opened fails the run */
+	if (wp->cfg.joblog) {
+		o->jrun = joblog_run_open(wp->cfg.joblog, job_id, st->revision,
+					  &err);
+		if (!o->jrun) {
+			log_error("job %s (%s): %s", job_id, type, err.msg);
+			outcome_error(o, true, "%s", err.msg);
+			return;
+		}
+	}
+
+	/* 4. Running */
+	char *current = NULL;
+	enum tracker_cas cas = tracker_set_status(wp->tracker, st,
+						  JOB_STATUS_RUNNING, &current,
+						  &err);
+	if (cas == TRACKER_MISMATCH) {
+		outcome_error(o, true,
+			      "cannot set job %s Running: status mismatch "
+			      "(stored %s)",
+			      job_id, current ? current : "none");
+		free(current);
+		return;
+	}
+	free(current);
+	if (cas != TRACKER_OK) {
+		worker_note_redis_error(wp);
+		outcome_error(o, true, "cannot set job %s Running: %s", job_id,
+			      err.msg);
+		return;
+	}
+	if (!t) {
+		outcome_error(o, true,
+			      "job type %s is not loaded on this instance",
+			      type);
+		return;
+	}
+
+	/* 5. run */
+	struct run_ctx rc = {
+		.w = w,
+		.stats = st,
+		.job_id = job_id,
+		.type = type,
+		.jrun = o->jrun,
+	};
+	struct hostapi_run_hooks hooks = {
+		.opaque = &rc,
+		.log_level = wp->cfg.joblog ? joblog_min_level(wp->cfg.joblog)
+					    : wp->cfg.job_log_level,
+		.log = hook_log,
+		.checkin = hook_checkin,
+		.stop_requested = hook_stop_requested,
+		.property = NULL,
+	};
+	struct hostapi_job hj = {
+		.id = job_id,
+		.name = type,
+		.kind = st->kind ? st->kind : JOB_KIND_GENERIC,
+		.revision = st->revision,
+		.params = m->args,
+	};
+	if (!run_begin(w, job_id, type)) {
+		o->leave = true;
+		return;
+	}
+	metrics_job_running(type, 1);
+	job_log(wp, BLOG_INFO, type, job_id,
+		"job %s (%s) starting, revision %lld", job_id, type,
+		(long long)st->revision);
+	char errbuf[RUN_ERROR_MAX];
+	enum berth_run_result res = plugin_run(t, &hj, &hooks, errbuf,
+					       sizeof(errbuf));
+	metrics_job_running(type, -1);
+	if (run_end(w)) {
+		o->abandoned = true;
+		return;
+	}
+	switch (res) {
+	case BERTH_RUN_SUCCESS:
+		o->result = OUT_SUCCESS;
+		break;
+	case BERTH_RUN_STOPPED:
+		o->result = OUT_STOPPED;
+		break;
+	default:
+		outcome_error(o, true, "%s", errbuf);
+		break;
+	}
+	/* 6. should_retry */
+	if (res != BERTH_RUN_SUCCESS && !plugin_should_retry(t))
+		o->never_retry = true;
+	/* 7. periodic executions */
+	mark_execution_done(wp, m, job_id);
+}
+
+/* Step 9, the status part. May set o->leave. */
+static void
+finish_status(struct worker *w, const char *job_id, const char *type,
+	      struct job_stats *st, struct outcome *o)
+{
+	struct worker_pool *wp = w->wp;
+	struct berr err;
+	berr_clear(&err);
+	char *current = NULL;
+	if (o->result == OUT_ERROR) {
+		if (!o->write_status) {
+			job_log(wp, BLOG_ERROR, type, job_id, "failed: %s",
+				o->err);
+			return;
+		}
+		metrics_task_done_since(type, "fail", o->started_ms);
+		/* logged before the write: a client that sees the final
+		 * status finds the line in the log */
+		job_log(wp, BLOG_ERROR, type, job_id,
+			"job finished with status %s: %s", JOB_STATUS_ERROR,
+			o->err);
+		enum tracker_cas cas = tracker_set_status(
+			wp->tracker, st, JOB_STATUS_ERROR, &current, &err);
+		if (cas == TRACKER_MISMATCH) {
+			log_info("job %s: Error not written, status is %s",
+				 job_id, current ? current : "none");
+			job_log(wp, BLOG_INFO, type, job_id,
+				"status Error not written: it is %s",
+				current ? current : "none");
+		} else if (cas != TRACKER_OK) {
+			log_warn("job %s: cannot set Error: %s", job_id,
+				 err.msg);
+		}
+		free(current);
+		return;
+	}
+	char *latest = NULL;
+	if (tracker_get_status(wp->tracker, job_id, &latest, &err) < 0) {
+		/* go on: better a refused write than a lost one */
+		log_warn("job %s: cannot read its status: %s", job_id,
+			 err.msg);
+		berr_clear(&err);
+	} else if (latest && strcmp(latest, JOB_STATUS_STOPPED) == 0) {
+		metrics_task_done_since(type, "stop", o->started_ms);
+		job_log(wp, BLOG_INFO, type, job_id,
+			"job finished with status %s", JOB_STATUS_STOPPED);
+		free(latest);
+		return;
+	}
+	free(latest);
+	if (o->result == OUT_STOPPED && atomic_load(&wp->forced_stop)) {
+		metrics_task_done_since(type, "stop", o->started_ms);
+		/* stopped by the shutdown, not by a client: leave it for
+		 * recovery, which re-runs it with a new revision */
+		o->leave = true;
+		return;
+	}
+	metrics_task_done_since(type, "success", o->started_ms);
+	job_log(wp, BLOG_INFO, type, job_id, "job finished with status %s",
+		JOB_STATUS_SUCCESS);
+	enum tracker_cas cas = tracker_set_status(wp->tracker, st,
+						  JOB_STATUS_SUCCESS, &current,
+						  &err);
+	if (cas == TRACKER_MISMATCH) {
+		log_info("job %s: Success not written, status is %s", job_id,
+			 current ? current : "none");
+		job_log(wp, BLOG_INFO, type, job_id,
+			"status Success not written: it is %s",
+			current ? current : "none");
+	} else if (cas != TRACKER_OK) {
+		log_warn("job %s: cannot set Success: %s", job_id, err.msg);
+	}
+	free(current);
+}
+
+/* True when raw is no longer in the in-progress list (a finish whose reply
+ * was lost went through). False when present or unknown. */
+static bool
+claim_gone(struct worker_pool *wp, const struct queue_claim *c)
+{
+	struct berr err;
+	berr_clear(&err);
+	redisReply *r = redis_command(wp->redis, &err, "LPOS",
+				      c->inprogress_key, c->raw, NULL);
+	bool gone = r && r->type == REDIS_REPLY_NIL;
+	if (r)
+		freeReplyObject(r);
+	return gone;
+}
+
+/* queue_finish, retried while Redis is away (and the pool is not
+ * stopping). */
+static void
+finish_claim(struct worker *w, const struct queue_claim *c,
+	     const char *retry_msg, int64_t retry_at)
+{
+	struct worker_pool *wp = w->wp;
+	int64_t wait = FETCH_ERROR_FIRST_MS;
+	struct berr err;
+	for (int i = 0; i < FINISH_TRIES; i++) {
+		berr_clear(&err);
+		if (i > 0 && claim_gone(wp, c))
+			return;
+		if (queue_finish(wp->queue, wp->pool_id, c, retry_msg,
+				 retry_at, &err) == 0)
+			return;
+		worker_note_redis_error(wp);
+		if (atomic_load(&wp->stopping))
+			break;
+		worker_pool_sleep(wp, wait, false);
+		wait = wait * 4 > FETCH_ERROR_MAX_MS ? FETCH_ERROR_MAX_MS
+						     : wait * 4;
+	}
+	log_error("cannot finish a message of %s: %s; it stays in %s until "
+		  "this pool is recovered",
+		  c->type, err.msg, c->inprogress_key);
+}
+
+void
+worker_set_busy(struct worker *w, bool busy)
+{
+	/* no broadcast: nobody waits for busy changes (waiters on wp->cond
+	 * want stop, recover_now or a thread's exit), and waking the
+	 * recovery thread and sleeping threads twice per job cost ~7% of
+	 * the daemon's CPU in a drain */
+	pthread_mutex_lock(&w->wp->lock);
+	w->busy = busy;
+	pthread_mutex_unlock(&w->wp->lock);
+}
+
+/* One claimed message, spec 5.5. Returns false when the run was abandoned
+ * (the thread must exit without touching anything). */
+bool
+worker_process_claim(struct worker *w, struct queue_claim *c)
+{
+	struct worker_pool *wp = w->wp;
+	struct berr err;
+	berr_clear(&err);
+	if (!c->parsed) {
+		log_error("dropping an unparsable message from %s: %s",
+			  c->queue_key, c->parse_error);
+		worker_set_busy(w, false);
+		finish_claim(w, c, NULL, 0);
+		return true;
+	}
+	struct job_message *m = &c->msg;
+	const char *type = m->name && m->name[0] ? m->name : c->type;
+
+	/* 5.5 step 1: uniqueness covers queued jobs only */
+	if (m->unique) {
+		char *ukey = message_unique_key(wp->ns, m->name ? m->name : "",
+					       m->args);
+		redisReply *r = redis_command(wp->redis, &err, "DEL", ukey,
+					      NULL);
+		if (r)
+			freeReplyObject(r);
+		else
+			log_warn("cannot delete unique key of %s: %s", type,
+				 err.msg);
+		free(ukey);
+	}
+
+	char *job_id = message_job_id(m);
+	struct job_type *t = plugin_acquire(wp->plugins, type);
+	int64_t max_fails = t ? t->max_fails : DEFAULT_MAX_FAILS;
+	observation_start(w, m);
+
+	struct job_stats st;
+	memset(&st, 0, sizeof(st));
+	struct outcome o;
+	memset(&o, 0, sizeof(o));
+	o.started_ms = util_monotonic_ms();
+	run_job(w, c, t, job_id, type, &st, &o);
+	if (o.abandoned) {
+		/* only this thread's own memory is freed; the type reference
+		 * is leaked on purpose (the registry may be gone); the job log
+		 * run stays open for the plugin still inside run() (the
+		 * joblog is then never freed) */
+		job_stats_fini(&st);
+		free(job_id);
+		return false;
+	}
+	if (!o.leave)
+		finish_status(w, job_id, type, &st, &o);
+	if (t)
+		plugin_release(wp->plugins, t);
+
+	if (o.leave) {
+		log_info("job %s (%s) stopped by the shutdown; its message "
+			 "stays in %s for recovery",
+			 job_id, type, c->inprogress_key);
+		worker_set_busy(w, false);
+	} else {
+		char *retry_msg = NULL;
+		int64_t retry_at = 0;
+		if (o.result == OUT_ERROR) {
+			/* spec 5.5 step 3 */
+			if (o.never_retry)
+				m->fails = NEVER_RETRY_FAILS;
+			m->fails++;
+			free(m->err);
+			m->err = xstrdup(o.err);
+			m->failed_at = util_now();
+			if (max_fails - m->fails > 0) {
+				metrics_job_retry(type);
+				retry_at = util_now() +
+					   queue_backoff_seconds(m->fails);
+				retry_msg = message_encode(m);
+				job_log(wp, BLOG_INFO, type, job_id,
+					"attempt %lld of %lld failed; retry "
+					"in %lld s",
+					(long long)m->fails,
+					(long long)max_fails,
+					(long long)(retry_at - util_now()));
+			}
+		}
+		worker_set_busy(w, false);
+		finish_claim(w, c, retry_msg, retry_at);
+		free(retry_msg);
+	}
+	joblog_run_close(o.jrun); /* spec 6.2 step 8, after the last line */
+	observation_end(w);
+	job_stats_fini(&st);
+	free(job_id);
+	return true;
+}

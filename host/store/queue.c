@@ -1,0 +1,848 @@
+/* queue.c - the queue engine of spec 5; see queue.h.
+ *
+ * Every function runs on the calling thread's Redis connection (the pool
+ * gives each thread its own). Commands that belong together are pipelined
+ * (redisAppendCommandArgv, then one redisGetReply per command), so an
+ * enqueue or a finish costs one round trip. After a connection error the
+ * thread's context is dropped and re-dialled on the next call.
+ *
+ * Key names (spec 5.1, 12.2), all under the namespace prefix NS:
+ *   NS:jobs:T                      pending messages (LPUSH head, pop tail)
+ *   NS:jobs:T:<pool>:inprogress    messages claimed by one pool
+ *   NS:jobs:T:paused               presence = paused
+ *   NS:jobs:T:lock                 in-flight count of T (all pools)
+ *   NS:jobs:T:lock_info            pool -> in-flight count
+ *   NS:jobs:T:max_concurrency      global limit (0 = none)
+ *   NS:known_jobs NS:scheduled NS:retry NS:dead
+ *   NS:berth:wakeup                Berth's wake-up list (queue.h) */
+#include "store/queue.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include "store/keys.h"
+#include "logs/log.h"
+#include "store/scripts.h"
+
+#define KNOWN_JOBS_CACHE_MS (300 * 1000)
+#define WAKEUP_KEEP 1024
+#define WAKEUP_PUSH_MAX 64
+/* How much longer than a BRPOP timeout the socket read may take. */
+#define WAKEUP_READ_MARGIN_MS 2000
+/* A runaway-loop guard for the script loops (each iteration moves one
+ * message, so this is far above anything real per call). */
+#define SCRIPT_LOOP_MAX 1000000
+
+struct known_entry {
+	char *name;
+	int64_t added_ms; /* monotonic time of the last SADD */
+};
+
+struct queue {
+	struct redis_pool *redis;
+	char *ns;
+	char *wakeup_key;
+	char *jobs_prefix; /* "NS:jobs:" */
+	pthread_mutex_t lock;
+	struct known_entry *known;
+	size_t n_known, cap_known;
+	/* Redis older than 6.0 refuses fractional BRPOP timeouts; then whole
+	 * seconds are used (at least 1 s). */
+	_Atomic bool brpop_whole_seconds;
+};
+
+/* --- key builders --------------------------------------------------------- */
+
+static char *
+key_queue(const char *ns, const char *type)
+{
+	return xasprintf("%s:jobs:%s", ns, type);
+}
+
+static char *
+key_type_part(const char *ns, const char *type, const char *part)
+{
+	return xasprintf("%s:jobs:%s:%s", ns, type, part);
+}
+
+static char *
+key_inprogress(const char *ns, const char *type, const char *pool_id)
+{
+	return xasprintf("%s:jobs:%s:%s:inprogress", ns, type, pool_id);
+}
+
+static char *
+key_zset(const char *ns, const char *zset)
+{
+	return xasprintf("%s:%s", ns, zset);
+}
+
+static void
+free_strv(char **v, size_t n)
+{
+	if (!v)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* --- life cycle ----------------------------------------------------------- */
+
+struct queue *
+queue_new(struct redis_pool *redis, const char *ns)
+{
+	struct queue *q = xcalloc(1, sizeof(*q));
+	q->redis = redis;
+	q->ns = xstrdup(ns);
+	q->wakeup_key = xasprintf("%s:%s", ns, QUEUE_WAKEUP_KEY);
+	q->jobs_prefix = xasprintf("%s:jobs:", ns);
+	pthread_mutex_init(&q->lock, NULL);
+	return q;
+}
+
+void
+queue_free(struct queue *q)
+{
+	if (!q)
+		return;
+	for (size_t i = 0; i < q->n_known; i++)
+		free(q->known[i].name);
+	free(q->known);
+	free(q->ns);
+	free(q->wakeup_key);
+	free(q->jobs_prefix);
+	pthread_mutex_destroy(&q->lock);
+	free(q);
+}
+
+const char *
+queue_ns(const struct queue *q)
+{
+	return q->ns;
+}
+
+void
+queue_claim_fini(struct queue_claim *c)
+{
+	if (!c)
+		return;
+	free(c->raw);
+	free(c->type);
+	free(c->queue_key);
+	free(c->inprogress_key);
+	free(c->parse_error);
+	if (c->parsed)
+		message_fini(&c->msg);
+	memset(c, 0, sizeof(*c));
+}
+
+/* --- pipelines ------------------------------------------------------------ */
+
+struct qcmd {
+	int argc;
+	const char **argv;
+	const size_t *lens; /* NULL: strlen */
+};
+
+static void
+free_replies(redisReply **r, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (r[i])
+			freeReplyObject(r[i]);
+		r[i] = NULL;
+	}
+}
+
+/* Sends n commands in one write and reads their n replies into out (the
+ * caller frees them with free_replies). A REDIS_REPLY_ERROR reply is a
+ * reply. Returns -1 with err on a connection error (context dropped, no
+ * reply left in out). */
+static int
+pipeline_run(struct queue *q, const struct qcmd *cmds, size_t n,
+	     redisReply **out, struct berr *err)
+{
+	for (size_t i = 0; i < n; i++)
+		out[i] = NULL;
+	redisContext *c = redis_pool_get(q->redis, err);
+	if (!c)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (redisAppendCommandArgv(c, cmds[i].argc, cmds[i].argv,
+					   cmds[i].lens) != REDIS_OK)
+			goto fail;
+	}
+	for (size_t i = 0; i < n; i++) {
+		void *r = NULL;
+		if (redisGetReply(c, &r) != REDIS_OK || !r)
+			goto fail;
+		out[i] = r;
+	}
+	return 0;
+fail:
+	berr_set(err, "redis %s: %s", redis_pool_describe(q->redis),
+		 c->err && c->errstr[0] ? c->errstr : "no reply");
+	free_replies(out, n);
+	redis_pool_drop(q->redis);
+	return -1;
+}
+
+/* First error reply among replies, as an error; 0 when none. */
+static int
+replies_check(redisReply **r, size_t n, const char *what, struct berr *err)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (r[i] && r[i]->type == REDIS_REPLY_ERROR)
+		{
+			int len = r[i]->len > 300 ? 300 : (int)r[i]->len;
+			return berr_set(err, "%s: %.*s", what, len,
+					r[i]->str ? r[i]->str : "");
+		}
+	}
+	return 0;
+}
+
+/* --- wake-ups ------------------------------------------------------------- */
+
+/* LPUSH count tokens (at most WAKEUP_PUSH_MAX) and trim; errors are only
+ * logged at debug level: a lost wake-up costs at most one idle wait. */
+static void
+wakeup_push(struct queue *q, const char *token, size_t count)
+{
+	if (count == 0)
+		return;
+	if (count > WAKEUP_PUSH_MAX)
+		count = WAKEUP_PUSH_MAX;
+	const char **argv = xcalloc(count + 2, sizeof(char *));
+	argv[0] = "LPUSH";
+	argv[1] = q->wakeup_key;
+	for (size_t i = 0; i < count; i++)
+		argv[i + 2] = token;
+	char keep[16];
+	snprintf(keep, sizeof(keep), "%d", WAKEUP_KEEP - 1);
+	const char *trim[] = {"LTRIM", q->wakeup_key, "0", keep};
+	struct qcmd cmds[] = {
+		{(int)count + 2, argv, NULL},
+		{4, trim, NULL},
+	};
+	redisReply *r[2];
+	struct berr err;
+	berr_clear(&err);
+	if (pipeline_run(q, cmds, 2, r, &err) < 0)
+		log_debug("wake-up push failed: %s", err.msg);
+	free_replies(r, 2);
+	free(argv);
+}
+
+void
+queue_wake(struct queue *q, size_t count)
+{
+	wakeup_push(q, "wake", count);
+}
+
+/* The socket's receive timeout in ms (0 = none), -1 when unknown. */
+static int
+socket_timeout_ms(int fd)
+{
+	struct timeval tv;
+	socklen_t len = sizeof(tv);
+	if (getsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, &len) != 0)
+		return -1;
+	return (int)(tv.tv_sec * 1000 + tv.tv_usec / 1000);
+}
+
+static struct timeval
+ms_tv(int ms)
+{
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+	return tv;
+}
+
+int
+queue_wait_wakeup(struct queue *q, int timeout_ms, struct berr *err)
+{
+	if (timeout_ms < 1)
+		timeout_ms = 1;
+	redisContext *c = redis_pool_get(q->redis, err);
+	if (!c)
+		return -1;
+	char secs[32];
+	int wait_ms = timeout_ms;
+	if (q->brpop_whole_seconds) {
+		wait_ms = (timeout_ms + 999) / 1000 * 1000;
+		snprintf(secs, sizeof(secs), "%d", wait_ms / 1000);
+	} else {
+		snprintf(secs, sizeof(secs), "%d.%03d", timeout_ms / 1000,
+			 timeout_ms % 1000);
+	}
+	/* The pool's command timeout bounds each read; a BRPOP may block
+	 * for wait_ms first, so lengthen the read timeout for this one
+	 * command and restore it afterwards. */
+	int old = socket_timeout_ms(c->fd);
+	bool changed = old > 0 && old < wait_ms + WAKEUP_READ_MARGIN_MS;
+	if (changed &&
+	    redisSetTimeout(c, ms_tv(wait_ms + WAKEUP_READ_MARGIN_MS)) !=
+		    REDIS_OK) {
+		berr_set(err, "redis %s: cannot set a read timeout: %s",
+			 redis_pool_describe(q->redis), c->errstr);
+		redis_pool_drop(q->redis);
+		return -1;
+	}
+	const char *argv[] = {"BRPOP", q->wakeup_key, secs};
+	errno = 0;
+	redisReply *r = redisCommandArgv(c, 3, argv, NULL);
+	if (!r || c->err) {
+		berr_set(err, "redis %s: BRPOP: %s",
+			 redis_pool_describe(q->redis),
+			 c->err && c->errstr[0] ? c->errstr : "no reply");
+		if (r)
+			freeReplyObject(r);
+		redis_pool_drop(q->redis);
+		return -1;
+	}
+	if (changed && redisSetTimeout(c, ms_tv(old)) != REDIS_OK) {
+		freeReplyObject(r);
+		redis_pool_drop(q->redis);
+		return berr_set(err, "redis %s: cannot restore the read "
+				     "timeout",
+				redis_pool_describe(q->redis));
+	}
+	int rc;
+	if (r->type == REDIS_REPLY_ARRAY) {
+		rc = 1;
+	} else if (r->type == REDIS_REPLY_NIL) {
+		rc = 0;
+	} else if (r->type == REDIS_REPLY_ERROR && !q->brpop_whole_seconds &&
+		   r->str && strstr(r->str, "timeout")) {
+		/* Redis < 6: no fractional timeouts. Wait in whole seconds
+		 * from now on. */
+		log_info("redis %s: BRPOP refuses fractional timeouts (%s); "
+			 "idle workers wait in whole seconds",
+			 redis_pool_describe(q->redis), r->str);
+		q->brpop_whole_seconds = true;
+		rc = 0;
+	} else {
+		rc = berr_set(err, "BRPOP %s: unexpected reply%s%s",
+			      q->wakeup_key,
+			      r->type == REDIS_REPLY_ERROR ? ": " : "",
+			      r->type == REDIS_REPLY_ERROR && r->str ? r->str
+								    : "");
+	}
+	freeReplyObject(r);
+	return rc;
+}
+
+/* --- enqueue -------------------------------------------------------------- */
+
+/* True when NS:known_jobs needs an SADD of name (not done in 300 s). */
+static bool
+known_due(struct queue *q, const char *name)
+{
+	int64_t now = util_monotonic_ms();
+	bool due = true;
+	pthread_mutex_lock(&q->lock);
+	for (size_t i = 0; i < q->n_known; i++) {
+		if (strcmp(q->known[i].name, name) == 0) {
+			due = now - q->known[i].added_ms >= KNOWN_JOBS_CACHE_MS;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&q->lock);
+	return due;
+}
+
+static void
+known_mark(struct queue *q, const char *name)
+{
+	int64_t now = util_monotonic_ms();
+	pthread_mutex_lock(&q->lock);
+	for (size_t i = 0; i < q->n_known; i++) {
+		if (strcmp(q->known[i].name, name) == 0) {
+			q->known[i].added_ms = now;
+			pthread_mutex_unlock(&q->lock);
+			return;
+		}
+	}
+	if (q->n_known == q->cap_known) {
+		q->cap_known = q->cap_known ? q->cap_known * 2 : 16;
+		q->known = xrealloc(q->known,
+				    q->cap_known * sizeof(*q->known));
+	}
+	q->known[q->n_known].name = xstrdup(name);
+	q->known[q->n_known].added_ms = now;
+	q->n_known++;
+	pthread_mutex_unlock(&q->lock);
+}
+
+/* Runs the unique enqueue script; 1 = enqueued, 0 = duplicate, -1 error. */
+static int
+enqueue_unique(struct queue *q, const struct job_message *m, const char *raw,
+	       const char *qkey, int64_t run_at, struct berr *err)
+{
+	char *ukey = message_unique_key(q->ns, m->name, m->args);
+	char *sched = key_zset(q->ns, "scheduled");
+	char at[24];
+	snprintf(at, sizeof(at), "%lld", (long long)run_at);
+	redisReply *r;
+	if (run_at > 0) {
+		const char *keys[] = {sched, ukey};
+		const char *args[] = {raw, at};
+		r = script_run(q->redis, err, SCRIPT_ENQUEUE_UNIQUE_DELAYED, 2,
+			       keys, 2, args);
+	} else {
+		const char *keys[] = {qkey, ukey};
+		const char *args[] = {raw};
+		r = script_run(q->redis, err, SCRIPT_ENQUEUE_UNIQUE, 2, keys,
+			       1, args);
+	}
+	free(ukey);
+	free(sched);
+	if (!r)
+		return -1;
+	int rc;
+	if ((r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_STRING) &&
+	    r->str && strcmp(r->str, "ok") == 0)
+		rc = 1;
+	else if ((r->type == REDIS_REPLY_STATUS ||
+		  r->type == REDIS_REPLY_STRING) &&
+		 r->str && strcmp(r->str, "dup") == 0)
+		rc = 0;
+	else
+		rc = berr_set(err, "unique enqueue of %s: %s", m->name,
+			      r->type == REDIS_REPLY_ERROR && r->str
+				      ? r->str
+				      : "unexpected reply");
+	freeReplyObject(r);
+	return rc;
+}
+
+enum queue_enqueue_result
+queue_enqueue(struct queue *q, const struct job_message *m, int64_t run_at,
+	      struct berr *err)
+{
+	if (!m || !m->name || !m->name[0] || !m->id || !m->id[0]) {
+		berr_set(err, "cannot enqueue a message without a job name "
+			      "and id");
+		return QUEUE_ERROR;
+	}
+	char *raw = message_encode(m);
+	char *qkey = key_queue(q->ns, m->name);
+	char *sched = key_zset(q->ns, "scheduled");
+	char *known = key_known_jobs(q->ns);
+	bool delayed = run_at > 0;
+	enum queue_enqueue_result res = QUEUE_ERROR;
+
+	if (m->unique) {
+		int u = enqueue_unique(q, m, raw, qkey, run_at, err);
+		if (u < 0)
+			goto out;
+		if (u == 0) {
+			res = QUEUE_DUPLICATE;
+			goto out;
+		}
+	}
+
+	char at[24];
+	snprintf(at, sizeof(at), "%lld", (long long)run_at);
+	char keep[16];
+	snprintf(keep, sizeof(keep), "%d", WAKEUP_KEEP - 1);
+	const char *push[] = {"LPUSH", qkey, raw};
+	const char *zadd[] = {"ZADD", sched, at, raw};
+	const char *sadd[] = {"SADD", known, m->name};
+	const char *wake[] = {"LPUSH", q->wakeup_key, m->name};
+	const char *trim[] = {"LTRIM", q->wakeup_key, "0", keep};
+	struct qcmd cmds[4];
+	size_t n = 0;
+	if (!m->unique) {
+		if (delayed)
+			cmds[n++] = (struct qcmd){4, zadd, NULL};
+		else
+			cmds[n++] = (struct qcmd){3, push, NULL};
+	}
+	bool add_known = known_due(q, m->name);
+	if (add_known)
+		cmds[n++] = (struct qcmd){3, sadd, NULL};
+	/* a delayed message wakes workers when the requeuer moves it */
+	if (!delayed) {
+		cmds[n++] = (struct qcmd){3, wake, NULL};
+		cmds[n++] = (struct qcmd){4, trim, NULL};
+	}
+	redisReply *r[4];
+	if (pipeline_run(q, cmds, n, r, err) < 0)
+		goto out;
+	if (replies_check(r, n, "enqueue", err) == 0) {
+		res = QUEUE_ENQUEUED;
+		if (add_known)
+			known_mark(q, m->name);
+	}
+	free_replies(r, n);
+out:
+	free(raw);
+	free(qkey);
+	free(sched);
+	free(known);
+	return res;
+}
+
+int
+queue_unschedule(struct queue *q, int64_t run_at, const char *job_id,
+		 struct berr *err)
+{
+	char *sched = key_zset(q->ns, "scheduled");
+	char score[24];
+	snprintf(score, sizeof(score), "%lld", (long long)run_at);
+	const char *keys[] = {sched};
+	const char *args[] = {score, job_id};
+	redisReply *r = script_run(q->redis, err, SCRIPT_ZREM_BY_ID, 1, keys,
+				   2, args);
+	free(sched);
+	if (!r)
+		return -1;
+	if (r->type != REDIS_REPLY_ARRAY) {
+		int rc = berr_set(err, "unschedule %s: %s", job_id,
+				  r->type == REDIS_REPLY_ERROR && r->str
+					  ? r->str
+					  : "unexpected reply");
+		freeReplyObject(r);
+		return rc;
+	}
+	int removed = (int)r->elements;
+	for (size_t i = 0; i < r->elements; i++) {
+		redisReply *e = r->element[i];
+		if (!e || e->type != REDIS_REPLY_STRING)
+			continue;
+		struct job_message m;
+		struct berr perr;
+		memset(&m, 0, sizeof(m));
+		berr_clear(&perr);
+		if (message_parse(e->str, e->len, &m, &perr) < 0) {
+			log_warn("unschedule %s: removed an unparsable message "
+				 "(%s)",
+				 job_id, perr.msg);
+			continue;
+		}
+		if (m.unique) {
+			char *ukey = message_unique_key(q->ns, m.name, m.args);
+			struct berr derr;
+			berr_clear(&derr);
+			redisReply *d = redis_command(q->redis, &derr, "DEL",
+						      ukey, NULL);
+			if (d)
+				freeReplyObject(d);
+			else
+				log_warn("unschedule %s: cannot delete the "
+					 "unique key: %s",
+					 job_id, derr.msg);
+			free(ukey);
+		}
+		message_fini(&m);
+	}
+	freeReplyObject(r);
+	return removed;
+}
+
+/* --- fetch and finish ----------------------------------------------------- */
+
+void
+queue_priority_order(const char *const *types, const uint32_t *prio,
+		     size_t n, const char **out)
+{
+	if (n == 0)
+		return;
+	uint64_t *w = xcalloc(n, sizeof(*w));
+	const char **left = xcalloc(n, sizeof(*left));
+	uint64_t sum = 0;
+	for (size_t i = 0; i < n; i++) {
+		left[i] = types[i];
+		w[i] = prio && prio[i] ? prio[i] : 1;
+		sum += w[i];
+	}
+	size_t remaining = n;
+	for (size_t k = 0; k < n; k++) {
+		/* pick index j with probability w[j] / sum */
+		uint64_t r;
+		if (sum > UINT32_MAX)
+			r = (uint64_t)util_random_below(UINT32_MAX) * sum /
+			    UINT32_MAX;
+		else
+			r = util_random_below((uint32_t)sum);
+		size_t j = 0;
+		for (; j + 1 < remaining; j++) {
+			if (r < w[j])
+				break;
+			r -= w[j];
+		}
+		out[k] = left[j];
+		sum -= w[j];
+		/* keep the rest in order */
+		memmove(&left[j], &left[j + 1],
+			(remaining - j - 1) * sizeof(*left));
+		memmove(&w[j], &w[j + 1], (remaining - j - 1) * sizeof(*w));
+		remaining--;
+	}
+	free(w);
+	free(left);
+}
+
+static bool
+reply_is_text(const redisReply *r)
+{
+	return r && (r->type == REDIS_REPLY_STRING ||
+		     r->type == REDIS_REPLY_STATUS);
+}
+
+int
+queue_fetch(struct queue *q, const char *pool_id, const char *const *types,
+	    size_t n, struct queue_claim *c, struct berr *err)
+{
+	memset(c, 0, sizeof(*c));
+	if (n == 0)
+		return 0;
+	size_t nk = n * 6;
+	char **keys = xcalloc(nk, sizeof(char *));
+	for (size_t i = 0; i < n; i++) {
+		keys[i * 6 + 0] = key_queue(q->ns, types[i]);
+		keys[i * 6 + 1] = key_inprogress(q->ns, types[i], pool_id);
+		keys[i * 6 + 2] = key_type_part(q->ns, types[i], "paused");
+		keys[i * 6 + 3] = key_type_part(q->ns, types[i], "lock");
+		keys[i * 6 + 4] = key_type_part(q->ns, types[i], "lock_info");
+		keys[i * 6 + 5] =
+			key_type_part(q->ns, types[i], "max_concurrency");
+	}
+	const char *args[] = {pool_id};
+	redisReply *r = script_run(q->redis, err, SCRIPT_FETCH, (int)nk,
+				   (const char **)keys, 1, args);
+	free_strv(keys, nk);
+	if (!r)
+		return -1;
+	int rc;
+	if (r->type == REDIS_REPLY_NIL) {
+		rc = 0;
+	} else if (r->type == REDIS_REPLY_ARRAY && r->elements >= 3 &&
+		   reply_is_text(r->element[0]) &&
+		   reply_is_text(r->element[1]) &&
+		   reply_is_text(r->element[2])) {
+		c->raw = xstrndup(r->element[0]->str, r->element[0]->len);
+		c->queue_key = xstrndup(r->element[1]->str,
+					r->element[1]->len);
+		c->inprogress_key = xstrndup(r->element[2]->str,
+					     r->element[2]->len);
+		size_t pl = strlen(q->jobs_prefix);
+		if (strncmp(c->queue_key, q->jobs_prefix, pl) == 0)
+			c->type = xstrdup(c->queue_key + pl);
+		else
+			c->type = xstrdup(c->queue_key);
+		struct berr perr;
+		berr_clear(&perr);
+		if (message_parse(r->element[0]->str, r->element[0]->len,
+				  &c->msg, &perr) == 0) {
+			c->parsed = true;
+		} else {
+			memset(&c->msg, 0, sizeof(c->msg));
+			c->parse_error = xstrdup(perr.msg[0] ? perr.msg
+							     : "invalid JSON");
+		}
+		rc = 1;
+	} else if (r->type == REDIS_REPLY_ERROR) {
+		rc = berr_set(err, "fetch script: %s", r->str ? r->str : "");
+	} else {
+		rc = berr_set(err, "fetch script: unexpected reply type %d",
+			      r->type);
+	}
+	freeReplyObject(r);
+	return rc;
+}
+
+int
+queue_finish(struct queue *q, const char *pool_id,
+	     const struct queue_claim *c, const char *retry_msg,
+	     int64_t retry_at, struct berr *err)
+{
+	char *lock = key_type_part(q->ns, c->type, "lock");
+	char *info = key_type_part(q->ns, c->type, "lock_info");
+	char *retry = key_zset(q->ns, "retry");
+	char at[24];
+	snprintf(at, sizeof(at), "%lld", (long long)retry_at);
+	const char *multi[] = {"MULTI"};
+	const char *lrem[] = {"LREM", c->inprogress_key, "1", c->raw};
+	const char *decr[] = {"DECR", lock};
+	const char *hincr[] = {"HINCRBY", info, pool_id, "-1"};
+	const char *zadd[] = {"ZADD", retry, at, retry_msg};
+	const char *exec[] = {"EXEC"};
+	struct qcmd cmds[6];
+	size_t n = 0;
+	cmds[n++] = (struct qcmd){1, multi, NULL};
+	cmds[n++] = (struct qcmd){4, lrem, NULL};
+	cmds[n++] = (struct qcmd){2, decr, NULL};
+	cmds[n++] = (struct qcmd){4, hincr, NULL};
+	if (retry_msg)
+		cmds[n++] = (struct qcmd){4, zadd, NULL};
+	cmds[n++] = (struct qcmd){1, exec, NULL};
+	redisReply *r[6];
+	int rc = pipeline_run(q, cmds, n, r, err);
+	if (rc == 0) {
+		rc = replies_check(r, n, "finish", err);
+		redisReply *ex = r[n - 1];
+		if (rc == 0 && ex->type != REDIS_REPLY_ARRAY)
+			rc = berr_set(err, "finish: transaction aborted");
+		if (rc == 0) {
+			for (size_t i = 0; i < ex->elements; i++)
+				if (ex->element[i]->type ==
+				    REDIS_REPLY_ERROR)
+					rc = berr_set(err, "finish: %s",
+						      ex->element[i]->str);
+		}
+	}
+	free_replies(r, n);
+	free(lock);
+	free(info);
+	free(retry);
+	return rc;
+}
+
+/* --- requeuers and recovery ----------------------------------------------- */
+
+static bool
+reply_equals(const redisReply *r, const char *s)
+{
+	return reply_is_text(r) && r->str && strcmp(r->str, s) == 0;
+}
+
+int
+queue_requeue_due(struct queue *q, const char *zset,
+		  const char *const *types, size_t n, struct berr *err)
+{
+	size_t nk = n + 2;
+	char **keys = xcalloc(nk, sizeof(char *));
+	keys[0] = key_zset(q->ns, zset);
+	keys[1] = key_zset(q->ns, "dead");
+	for (size_t i = 0; i < n; i++)
+		keys[i + 2] = key_queue(q->ns, types[i]);
+	int moved = 0, queued = 0;
+	int rc = 0;
+	for (int loops = 0; loops < SCRIPT_LOOP_MAX; loops++) {
+		char now[24];
+		snprintf(now, sizeof(now), "%lld", (long long)util_now());
+		const char *args[] = {q->jobs_prefix, now};
+		redisReply *r = script_run(q->redis, err, SCRIPT_REQUEUE,
+					   (int)nk, (const char **)keys, 2,
+					   args);
+		if (!r) {
+			rc = -1;
+			break;
+		}
+		if (r->type == REDIS_REPLY_NIL) {
+			freeReplyObject(r);
+			break;
+		}
+		if (reply_equals(r, "ok")) {
+			moved++;
+			queued++;
+		} else if (reply_equals(r, "dead")) {
+			moved++;
+			log_warn("a due message of %s had a job type this "
+				 "instance does not run; moved to %s:dead",
+				 keys[0], q->ns);
+		} else {
+			rc = berr_set(err, "requeue %s: %s", keys[0],
+				      r->type == REDIS_REPLY_ERROR && r->str
+					      ? r->str
+					      : "unexpected reply");
+			freeReplyObject(r);
+			break;
+		}
+		freeReplyObject(r);
+	}
+	free_strv(keys, nk);
+	if (queued > 0)
+		wakeup_push(q, zset, (size_t)queued);
+	return rc < 0 ? -1 : moved;
+}
+
+int
+queue_recover_pool(struct queue *q, const char *pool_id,
+		   const char *const *types, size_t n, struct berr *err)
+{
+	if (n == 0)
+		return 0;
+	size_t nk = n * 4;
+	char **keys = xcalloc(nk, sizeof(char *));
+	for (size_t i = 0; i < n; i++) {
+		keys[i * 4 + 0] = key_inprogress(q->ns, types[i], pool_id);
+		keys[i * 4 + 1] = key_queue(q->ns, types[i]);
+		keys[i * 4 + 2] = key_type_part(q->ns, types[i], "lock");
+		keys[i * 4 + 3] = key_type_part(q->ns, types[i], "lock_info");
+	}
+	const char *args[] = {pool_id};
+	int moved = 0;
+	int rc = 0;
+	for (int loops = 0; loops < SCRIPT_LOOP_MAX; loops++) {
+		redisReply *r = script_run(q->redis, err,
+					   SCRIPT_REENQUEUE_POOL, (int)nk,
+					   (const char **)keys, 1, args);
+		if (!r) {
+			rc = -1;
+			break;
+		}
+		if (r->type == REDIS_REPLY_NIL) {
+			freeReplyObject(r);
+			break;
+		}
+		if (r->type != REDIS_REPLY_ARRAY) {
+			rc = berr_set(err, "re-enqueue of pool %s: %s",
+				      pool_id,
+				      r->type == REDIS_REPLY_ERROR && r->str
+					      ? r->str
+					      : "unexpected reply");
+			freeReplyObject(r);
+			break;
+		}
+		moved++;
+		freeReplyObject(r);
+	}
+	if (rc == 0) {
+		/* the lock and lock_info keys are the 3rd and 4th of each
+		 * group of four */
+		char **lk = xcalloc(n * 2, sizeof(char *));
+		for (size_t i = 0; i < n; i++) {
+			lk[i * 2] = keys[i * 4 + 2];
+			lk[i * 2 + 1] = keys[i * 4 + 3];
+		}
+		redisReply *r = script_run(q->redis, err, SCRIPT_STALE_LOCKS,
+					   (int)(n * 2), (const char **)lk, 1,
+					   args);
+		free(lk);
+		if (!r) {
+			rc = -1;
+		} else {
+			if (r->type == REDIS_REPLY_ERROR)
+				rc = berr_set(err, "stale locks of pool %s: %s",
+					      pool_id, r->str ? r->str : "");
+			freeReplyObject(r);
+		}
+	}
+	free_strv(keys, nk);
+	if (moved > 0)
+		wakeup_push(q, "recovered", (size_t)moved);
+	return rc < 0 ? -1 : moved;
+}
+
+int64_t
+queue_backoff_seconds(int64_t fails)
+{
+	/* fails above 1000 only happens with the "never retry" marker,
+	 * which never reaches here; clamp so fails^4 cannot overflow */
+	if (fails < 0)
+		fails = 0;
+	if (fails > 1000)
+		fails = 1000;
+	int64_t f2 = fails * fails;
+	return f2 * f2 + 15 + (int64_t)util_random_below(30) * (fails + 1);
+}

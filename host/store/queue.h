@@ -1,0 +1,107 @@
+/* queue.h - the queue engine of spec 5 (goharbor/work semantics), shared
+ * with Go instances: enqueue (plain, delayed, unique), fetch (one script:
+ * priority order, paused, global max_concurrency, in-progress bookkeeping),
+ * finish (LREM/DECR/HINCRBY + retry ZADD in one MULTI/EXEC), the requeuers
+ * of NS:scheduled and NS:retry, re-enqueue of a dead pool's in-progress
+ * messages and stale-lock cleanup (spec 9.1, 9.2).
+ *
+ * Wake-up (Berth only): every enqueue also pushes the type name onto the
+ * list NS:berth:wakeup (trimmed to 1024 entries). Idle Berth workers block
+ * on it with BRPOP instead of sleeping, so a new job starts within
+ * milliseconds; Go instances never read the key and keep polling. The fetch
+ * script stays the only way to claim a job. */
+#ifndef BERTH_QUEUE_H
+#define BERTH_QUEUE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "engine/message.h"
+#include "store/redis_conn.h"
+#include "common/util.h"
+
+#define QUEUE_WAKEUP_KEY "berth:wakeup"
+#define QUEUE_UNIQUE_TTL 86400
+
+struct queue;
+
+struct queue *queue_new(struct redis_pool *redis, const char *ns);
+void queue_free(struct queue *q);
+const char *queue_ns(const struct queue *q);
+
+enum queue_enqueue_result {
+	QUEUE_ENQUEUED = 0,
+	QUEUE_DUPLICATE = 1, /* unique key already present (spec 5.7) */
+	QUEUE_ERROR = -1,
+};
+
+/* Encodes m (message_encode) and enqueues it: LPUSH NS:jobs:<name>, or ZADD
+ * NS:scheduled <run_at> when run_at > 0; unique messages (m->unique) go
+ * through the unique scripts. Then SADD NS:known_jobs (cached 300 s) and the
+ * wake-up push. */
+enum queue_enqueue_result queue_enqueue(struct queue *q,
+					const struct job_message *m,
+					int64_t run_at, struct berr *err);
+
+/* Removes the NS:scheduled members with score run_at whose id is job_id
+ * (stop of a Scheduled job, spec 2.7), deleting their unique keys. Returns
+ * the number removed or -1. */
+int queue_unschedule(struct queue *q, int64_t run_at, const char *job_id,
+		     struct berr *err);
+
+/* A claimed message. A message that does not parse is still claimed (it
+ * sits in the in-progress list): parsed is false, parse_error says why, and
+ * msg is zeroed; the caller finishes it without retry. */
+struct queue_claim {
+	char *raw;            /* the exact bytes in the in-progress list */
+	char *type;           /* job type of the queue it came from */
+	char *queue_key;
+	char *inprogress_key;
+	bool parsed;
+	char *parse_error;    /* NULL when parsed */
+	struct job_message msg;
+};
+void queue_claim_fini(struct queue_claim *c);
+
+/* Runs the fetch script over types (already in priority-sampled order).
+ * Returns 1 with *c filled, 0 when nothing is claimable, -1 on error. */
+int queue_fetch(struct queue *q, const char *pool_id, const char *const *types,
+		size_t n, struct queue_claim *c, struct berr *err);
+
+/* Orders types by the weighted random permutation of spec 5.4 step 1. */
+void queue_priority_order(const char *const *types, const uint32_t *prio,
+			  size_t n, const char **out);
+
+/* Finishes a claim (spec 5.5 step 4). retry_msg, when non-NULL, is ZADDed
+ * to NS:retry at retry_at in the same transaction. */
+int queue_finish(struct queue *q, const char *pool_id,
+		 const struct queue_claim *c, const char *retry_msg,
+		 int64_t retry_at, struct berr *err);
+
+/* Blocks up to timeout_ms on the wake-up list (BRPOP). Returns 1 when woken,
+ * 0 on timeout, -1 on error. The read timeout of the thread's connection is
+ * lengthened for this one command (and restored), so a pool command timeout
+ * shorter than timeout_ms is fine. Fractional timeouts need Redis >= 6;
+ * older servers are detected and waited on in whole seconds. */
+int queue_wait_wakeup(struct queue *q, int timeout_ms, struct berr *err);
+/* Pushes count (at most 64) wake-ups, e.g. to end idle waits at shutdown.
+ * Errors are ignored (a lost wake-up costs one idle wait). */
+void queue_wake(struct queue *q, size_t count);
+
+/* spec 5.6: moves every due member of zset ("scheduled" or "retry") to its
+ * queue (or to dead when its type is not in types). Returns how many moved
+ * or -1. Wakes idle workers when something moved. */
+int queue_requeue_due(struct queue *q, const char *zset,
+		      const char *const *types, size_t n, struct berr *err);
+
+/* spec 9.1: re-enqueues every in-progress message of pool over types, then
+ * clears its stale locks. Returns the number of messages moved or -1. */
+int queue_recover_pool(struct queue *q, const char *pool_id,
+		       const char *const *types, size_t n, struct berr *err);
+
+/* spec 5.5: fails^4 + 15 + rand[0,30) * (fails + 1) seconds. */
+int64_t queue_backoff_seconds(int64_t fails);
+
+#endif

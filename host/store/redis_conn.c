@@ -1,0 +1,865 @@
+/* redis_conn.c - Redis URL parsing and the per-thread connection pool; see
+ * redis_conn.h. The embedded redis-server child is in embedded_redis.c.
+ *
+ * Passwords never reach an error message or a log line: messages name the
+ * target (redis_target_describe) or echo the URL through redis_url_redact. */
+#include "store/redis_conn.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/un.h>
+
+#include "logs/log.h"
+#include "metrics/metrics.h"
+
+#define REDIS_DEFAULT_PORT 6379
+#define REDIS_UNIX_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
+/* A context idle at least this long is checked with PING before use. */
+#define REDIS_BORROW_CHECK_MS 15000
+
+/* ---- URL parsing ------------------------------------------------------ */
+
+void
+redis_target_init(struct redis_target *t)
+{
+	memset(t, 0, sizeof(*t));
+	snprintf(t->host, sizeof(t->host), "localhost");
+	t->port = REDIS_DEFAULT_PORT;
+	t->idle_timeout_seconds = -1;
+}
+
+/* Length of the scheme when s starts with "scheme://", else 0. */
+static size_t
+url_scheme_len(const char *s)
+{
+	size_t i = 0;
+	if (!isalpha((unsigned char)s[0]))
+		return 0;
+	while (isalnum((unsigned char)s[i]) || s[i] == '+' || s[i] == '-' ||
+	       s[i] == '.')
+		i++;
+	return strncmp(s + i, "://", 3) == 0 ? i : 0;
+}
+
+static bool
+has_prefix_ci(const char *s, const char *prefix)
+{
+	return strncasecmp(s, prefix, strlen(prefix)) == 0;
+}
+
+char *
+redis_url_normalise(const char *url)
+{
+	if (!url)
+		return xstrdup("");
+	if (!url[0] || url[0] == '/' || strcmp(url, "embedded") == 0 ||
+	    has_prefix_ci(url, "unix:") || strstr(url, "://"))
+		return xstrdup(url);
+	return xasprintf("redis://%s", url);
+}
+
+/* Replaces every value of a "password=" query parameter with "***".
+ * Takes and returns a heap string. */
+static char *
+redact_query(char *s)
+{
+	char *q = strchr(s, '?');
+	if (!q)
+		return s;
+	/* each "password=..." (9+ bytes) grows by at most 3 */
+	char *out = xmalloc(2 * strlen(s) + 16);
+	size_t n = (size_t)(q - s);
+	memcpy(out, s, n);
+	const char *p = q;
+	while (*p) {
+		/* p is at '?' or '&': copy it, then one parameter */
+		out[n++] = *p++;
+		const char *end = p + strcspn(p, "&");
+		size_t len = (size_t)(end - p);
+		if (strncasecmp(p, "password=", 9) == 0) {
+			memcpy(out + n, p, 9);
+			n += 9;
+			if (len > 9) {
+				memcpy(out + n, "***", 3);
+				n += 3;
+			}
+		} else {
+			memcpy(out + n, p, len);
+			n += len;
+		}
+		p = end;
+	}
+	out[n] = '\0';
+	free(s);
+	return out;
+}
+
+char *
+redis_url_redact(const char *url)
+{
+	if (!url)
+		return xstrdup("");
+	const char *sep = strstr(url, "://");
+	const char *auth = sep ? sep + 3 : url;
+	char *out;
+	if (url[0] == '/' || (!sep && has_prefix_ci(url, "unix:"))) {
+		out = xstrdup(url);
+	} else {
+		/* userinfo ends at the last '@' (host, port, db and query
+		 * never contain one) */
+		const char *at = strrchr(auth, '@');
+		if (!at) {
+			out = xstrdup(url);
+		} else {
+			const char *colon = memchr(auth, ':',
+						   (size_t)(at - auth));
+			if (colon)
+				out = xasprintf("%.*s:***%s",
+						(int)(colon - url), url, at);
+			else
+				out = xasprintf("%.*s***%s",
+						(int)(auth - url), url, at);
+		}
+	}
+	return redact_query(out);
+}
+
+const char *
+redis_target_describe(const struct redis_target *t, char *buf, size_t n)
+{
+	if (t->unix_socket)
+		snprintf(buf, n, "unix:%s", t->path);
+	else if (strchr(t->host, ':'))
+		snprintf(buf, n, "[%s]:%d", t->host, t->port);
+	else
+		snprintf(buf, n, "%s:%d", t->host, t->port);
+	return buf;
+}
+
+static int
+hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Percent-decodes s[0..n) into out (cap bytes incl. NUL).
+ * Returns 0, -1 on a bad escape, -2 when it does not fit. */
+static int
+pct_decode(const char *s, size_t n, char *out, size_t cap)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < n; i++) {
+		int c = (unsigned char)s[i];
+		if (c == '%') {
+			if (i + 2 >= n)
+				return -1;
+			int hi = hexval((unsigned char)s[i + 1]);
+			int lo = hexval((unsigned char)s[i + 2]);
+			if (hi < 0 || lo < 0)
+				return -1;
+			c = hi * 16 + lo;
+			if (c == 0)
+				return -1; /* cannot live in a C string */
+			i += 2;
+		}
+		if (o + 1 >= cap)
+			return -2;
+		out[o++] = (char)c;
+	}
+	out[o] = '\0';
+	return 0;
+}
+
+/* Decodes a credential; the message names the field, never its value. */
+static int
+decode_secret(const char *field, const char *s, size_t n, char *out,
+	      size_t cap, const char *red, struct berr *e)
+{
+	int rc = pct_decode(s, n, out, cap);
+	if (rc == -1)
+		return berr_set(e, "bad percent-encoding in the %s of redis "
+				"URL %s", field, red);
+	if (rc == -2)
+		return berr_set(e, "the %s in redis URL %s is too long "
+				"(at most %zu bytes)", field, red, cap - 1);
+	return 0;
+}
+
+static int
+parse_db(const char *s, size_t n, const char *red, int *db, struct berr *e)
+{
+	char buf[32];
+	int64_t v;
+	if (n == 0) {
+		*db = 0;
+		return 0;
+	}
+	bool digits = n < sizeof(buf);
+	for (size_t i = 0; digits && i < n; i++)
+		digits = isdigit((unsigned char)s[i]);
+	if (digits) {
+		memcpy(buf, s, n);
+		buf[n] = '\0';
+		if (util_parse_i64(buf, 0, INT_MAX, &v) == 0) {
+			*db = (int)v;
+			return 0;
+		}
+	}
+	return berr_set(e, "bad database \"%.*s\" in redis URL %s (want a "
+			"non-negative number, e.g. /2)", (int)(n > 32 ? 32 : n),
+			s, red);
+}
+
+static int
+parse_idle(const char *s, size_t n, const char *red, int *idle,
+	   struct berr *e)
+{
+	char buf[32];
+	int64_t v;
+	if (n > 0 && n < sizeof(buf)) {
+		memcpy(buf, s, n);
+		buf[n] = '\0';
+		if (util_parse_i64(buf, 0, INT_MAX, &v) == 0) {
+			*idle = (int)v;
+			return 0;
+		}
+	}
+	return berr_set(e, "bad idle_timeout_seconds \"%.*s\" in redis URL "
+			"%s (want a non-negative number of seconds)",
+			(int)(n > 32 ? 32 : n), s, red);
+}
+
+/* Parses "k=v&k=v" (q points after the '?'). Unix socket URLs also take
+ * db, user and password here. */
+static int
+parse_query(const char *q, bool unix_form, const char *red,
+	    struct redis_target *t, struct berr *e)
+{
+	while (*q) {
+		const char *end = q + strcspn(q, "&#");
+		const char *eq = memchr(q, '=', (size_t)(end - q));
+		size_t klen = eq ? (size_t)(eq - q) : (size_t)(end - q);
+		const char *v = eq ? eq + 1 : end;
+		size_t vlen = (size_t)(end - v);
+		if (klen == 20 && strncmp(q, "idle_timeout_seconds", 20) == 0) {
+			if (parse_idle(v, vlen, red, &t->idle_timeout_seconds,
+				       e) < 0)
+				return -1;
+		} else if (unix_form && klen == 2 && strncmp(q, "db", 2) == 0) {
+			if (parse_db(v, vlen, red, &t->db, e) < 0)
+				return -1;
+		} else if (unix_form && klen == 8 &&
+			   strncmp(q, "password", 8) == 0) {
+			if (decode_secret("password", v, vlen, t->password,
+					  sizeof(t->password), red, e) < 0)
+				return -1;
+		} else if (unix_form && klen == 4 &&
+			   strncmp(q, "user", 4) == 0) {
+			if (decode_secret("user", v, vlen, t->user,
+					  sizeof(t->user), red, e) < 0)
+				return -1;
+		} else if (klen > 0) {
+			log_warn("redis URL %s: ignoring unknown parameter "
+				 "\"%.*s\"", red, (int)(klen > 64 ? 64 : klen),
+				 q);
+		}
+		if (*end != '&')
+			break;
+		q = end + 1;
+	}
+	return 0;
+}
+
+static int
+parse_unix(const char *s, const char *red, struct redis_target *t,
+	   struct berr *e)
+{
+	size_t plen = strcspn(s, "?");
+	if (plen == 0 || s[0] != '/')
+		return berr_set(e, "the unix socket path in redis URL %s must "
+				"be absolute", red);
+	if (plen > REDIS_UNIX_PATH_MAX)
+		return berr_set(e, "unix socket path in redis URL %s is too "
+				"long (%zu bytes, at most %zu)", red, plen,
+				REDIS_UNIX_PATH_MAX);
+	t->unix_socket = true;
+	memcpy(t->path, s, plen);
+	t->path[plen] = '\0';
+	t->port = 0;
+	if (s[plen] == '?')
+		return parse_query(s + plen + 1, true, red, t, e);
+	return 0;
+}
+
+static bool
+valid_host_char(int c, bool v6)
+{
+	if (isalnum(c) || c == '-' || c == '.' || c == '_')
+		return true;
+	return v6 && (c == ':' || c == '%');
+}
+
+/* host[:port] or [v6][:port]; empty host means localhost. */
+static int
+parse_authority(const char *a, size_t n, const char *red,
+		struct redis_target *t, struct berr *e)
+{
+	const char *host = a, *port = NULL;
+	size_t hlen, plen = 0;
+	bool v6 = false;
+	if (n > 0 && a[0] == '[') {
+		const char *close = memchr(a, ']', n);
+		if (!close)
+			return berr_set(e, "missing ']' after the IPv6 address "
+					"in redis URL %s", red);
+		host = a + 1;
+		hlen = (size_t)(close - host);
+		if (hlen == 0)
+			return berr_set(e, "empty host \"[]\" in redis URL %s",
+					red);
+		v6 = true;
+		const char *rest = close + 1;
+		size_t rlen = n - (size_t)(rest - a);
+		if (rlen > 0 && rest[0] != ':')
+			return berr_set(e, "unexpected text after ']' in redis "
+					"URL %s", red);
+		if (rlen > 0) {
+			port = rest + 1;
+			plen = rlen - 1;
+		}
+	} else {
+		const char *colon = memchr(a, ':', n);
+		hlen = colon ? (size_t)(colon - a) : n;
+		if (colon) {
+			port = colon + 1;
+			plen = n - hlen - 1;
+			if (memchr(port, ':', plen))
+				return berr_set(e, "bad host in redis URL %s "
+						"(put an IPv6 address in "
+						"brackets: [::1]:6379)", red);
+		}
+	}
+	if (hlen >= sizeof(t->host))
+		return berr_set(e, "host name in redis URL %s is too long",
+				red);
+	for (size_t i = 0; i < hlen; i++)
+		if (!valid_host_char((unsigned char)host[i], v6))
+			return berr_set(e, "bad character '%c' in the host "
+					"of redis URL %s",
+					isprint((unsigned char)host[i]) ?
+						host[i] : '?', red);
+	if (hlen > 0) {
+		memcpy(t->host, host, hlen);
+		t->host[hlen] = '\0';
+	}
+	if (port) {
+		char buf[16];
+		int64_t v;
+		bool ok = plen > 0 && plen < sizeof(buf);
+		for (size_t i = 0; ok && i < plen; i++)
+			ok = isdigit((unsigned char)port[i]);
+		if (ok) {
+			memcpy(buf, port, plen);
+			buf[plen] = '\0';
+			ok = util_parse_i64(buf, 1, 65535, &v) == 0;
+		}
+		if (!ok)
+			return berr_set(e, "bad port \"%.*s\" in redis URL %s "
+					"(want 1-65535)",
+					(int)(plen > 32 ? 32 : plen), port,
+					red);
+		t->port = (int)v;
+	}
+	return 0;
+}
+
+/* s points after "redis://". */
+static int
+parse_tcp(const char *s, const char *red, struct redis_target *t,
+	  struct berr *e)
+{
+	const char *at = strrchr(s, '@');
+	const char *hp = s;
+	if (at) {
+		const char *colon = memchr(s, ':', (size_t)(at - s));
+		if (colon) {
+			/* user:pass -> ACL AUTH user pass; :pass -> AUTH
+			 * pass */
+			if (decode_secret("user", s, (size_t)(colon - s),
+					  t->user, sizeof(t->user), red,
+					  e) < 0 ||
+			    decode_secret("password", colon + 1,
+					  (size_t)(at - colon - 1),
+					  t->password, sizeof(t->password),
+					  red, e) < 0)
+				return -1;
+		} else if (decode_secret("password", s, (size_t)(at - s),
+					 t->password, sizeof(t->password),
+					 red, e) < 0) {
+			/* a lone user is taken as the password */
+			return -1;
+		}
+		hp = at + 1;
+	}
+	size_t end = strcspn(hp, "?#");
+	const char *slash = memchr(hp, '/', end);
+	size_t alen = slash ? (size_t)(slash - hp) : end;
+	if (parse_authority(hp, alen, red, t, e) < 0)
+		return -1;
+	if (slash && parse_db(slash + 1, end - alen - 1, red, &t->db, e) < 0)
+		return -1;
+	if (hp[end] == '?')
+		return parse_query(hp + end + 1, false, red, t, e);
+	return 0;
+}
+
+static int
+parse_any(const char *norm, const char *red, struct redis_target *t,
+	  struct berr *e)
+{
+	if (norm[0] == '/')
+		return parse_unix(norm, red, t, e);
+	if (has_prefix_ci(norm, "unix:")) {
+		const char *p = norm + 5;
+		if (strncmp(p, "//", 2) == 0)
+			p += 2;
+		return parse_unix(p, red, t, e);
+	}
+	size_t sl = url_scheme_len(norm);
+	if (sl == 5 && has_prefix_ci(norm, "redis"))
+		return parse_tcp(norm + 8, red, t, e);
+	if (sl == 6 && has_prefix_ci(norm, "rediss")) {
+		t->tls = true;
+		return berr_set(e, "redis URL %s: rediss:// (TLS) is not "
+				"supported by this build: Debian's hiredis "
+				"0.14 has no TLS support; use redis:// or a "
+				"unix socket (or a local TLS tunnel)", red);
+	}
+	if ((sl == 14 && has_prefix_ci(norm, "redis+sentinel")) ||
+	    (sl == 15 && has_prefix_ci(norm, "rediss+sentinel")))
+		return berr_set(e, "redis URL %s: %.*s:// is not supported by "
+				"this build: Redis Sentinel support is not "
+				"implemented yet; point redis_url at the "
+				"master (redis://host:port)", red, (int)sl,
+				norm);
+	if (sl > 0)
+		return berr_set(e, "unknown scheme \"%.*s\" in redis URL %s "
+				"(want redis://, unix:// or a socket path)",
+				(int)(sl > 32 ? 32 : sl), norm, red);
+	return berr_set(e, "cannot parse redis URL %s", red);
+}
+
+int
+redis_url_parse(const char *url, struct redis_target *t, struct berr *e)
+{
+	redis_target_init(t);
+	if (!url || !url[0])
+		return berr_set(e, "empty redis URL");
+	if (strcmp(url, "embedded") == 0)
+		return berr_set(e, "redis URL \"embedded\" names the daemon's "
+				"own redis-server child; it is started with "
+				"embedded_redis_start, not parsed");
+	char *norm = redis_url_normalise(url);
+	char *red = redis_url_redact(norm);
+	int rc = parse_any(norm, red, t, e);
+	if (rc < 0) {
+		bool tls = t->tls;
+		explicit_bzero(t, sizeof(*t));
+		redis_target_init(t);
+		t->tls = tls;
+	}
+	explicit_bzero(norm, strlen(norm));
+	free(norm);
+	free(red);
+	return rc < 0 ? -1 : 0;
+}
+
+/* ---- the pool --------------------------------------------------------- */
+
+/* One thread's connection. */
+struct redis_slot {
+	redisContext *c;
+	int64_t last_used_ms;
+};
+
+struct redis_pool {
+	struct redis_target t;
+	int connect_timeout_ms;
+	int command_timeout_ms;
+	pthread_key_t key;
+	char desc[560];
+};
+
+static pthread_once_t sigpipe_once = PTHREAD_ONCE_INIT;
+
+/* A write to a socket Redis has closed raises SIGPIPE, which by default
+ * kills the process. Ignore it unless someone installed a handler. */
+static void
+sigpipe_ignore(void)
+{
+	struct sigaction old;
+	if (sigaction(SIGPIPE, NULL, &old) == 0 && old.sa_handler == SIG_DFL &&
+	    !(old.sa_flags & SA_SIGINFO)) {
+		struct sigaction sa;
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = SIG_IGN;
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGPIPE, &sa, NULL);
+	}
+}
+
+static void
+slot_free(void *v)
+{
+	struct redis_slot *s = v;
+	if (!s)
+		return;
+	if (s->c)
+		redisFree(s->c);
+	free(s);
+}
+
+struct redis_pool *
+redis_pool_new(const struct redis_target *t, int connect_timeout_ms,
+	       int command_timeout_ms)
+{
+	pthread_once(&sigpipe_once, sigpipe_ignore);
+	struct redis_pool *p = xcalloc(1, sizeof(*p));
+	p->t = *t;
+	p->connect_timeout_ms = connect_timeout_ms;
+	p->command_timeout_ms = command_timeout_ms;
+	char buf[540];
+	snprintf(p->desc, sizeof(p->desc), "%s",
+		 redis_target_describe(t, buf, sizeof(buf)));
+	int rc = pthread_key_create(&p->key, slot_free);
+	if (rc != 0) {
+		/* only when the process leaked ~1000 keys: a bug */
+		fprintf(stderr, "berthd: pthread_key_create: %s\n",
+			strerror(rc));
+		abort();
+	}
+	return p;
+}
+
+void
+redis_pool_free(struct redis_pool *p)
+{
+	if (!p)
+		return;
+	slot_free(pthread_getspecific(p->key));
+	pthread_setspecific(p->key, NULL);
+	pthread_key_delete(p->key);
+	explicit_bzero(&p->t, sizeof(p->t));
+	free(p);
+}
+
+const char *
+redis_pool_describe(const struct redis_pool *p)
+{
+	return p->desc;
+}
+
+static struct timeval
+ms_to_tv(int ms)
+{
+	struct timeval tv = {0, 0};
+	if (ms > 0) {
+		tv.tv_sec = ms / 1000;
+		tv.tv_usec = (ms % 1000) * 1000;
+	}
+	return tv;
+}
+
+/* Text for a connection-level failure of context c. saved_errno is errno
+ * right after the failed call. */
+static const char *
+conn_err_text(const struct redis_pool *p, const redisContext *c,
+	      int saved_errno, char *buf, size_t n)
+{
+	if (!c || !c->err) {
+		snprintf(buf, n, "no reply");
+	} else if (c->err == REDIS_ERR_IO &&
+		   (saved_errno == EAGAIN || saved_errno == EWOULDBLOCK ||
+		    strcmp(c->errstr, strerror(EAGAIN)) == 0)) {
+		snprintf(buf, n, "timed out: no reply within %d ms",
+			 p->command_timeout_ms);
+	} else if (c->err == REDIS_ERR_EOF) {
+		snprintf(buf, n, "connection closed by the server (%s)",
+			 c->errstr);
+	} else if (c->err == REDIS_ERR_IO) {
+		snprintf(buf, n, "connection lost: %s",
+			 c->errstr[0] ? c->errstr : "I/O error");
+	} else {
+		snprintf(buf, n, "%s", c->errstr[0] ? c->errstr : "error");
+	}
+	return buf;
+}
+
+/* Copies a printable command name for messages (never the arguments). */
+static const char *
+cmd_name(const char *arg0, size_t len, char *buf, size_t n)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < len && o + 1 < n && i < 32; i++) {
+		int c = (unsigned char)arg0[i];
+		buf[o++] = (char)(isgraph(c) ? toupper(c) : '?');
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+/* Replaces occurrences of secret in msg with "***" (server replies are not
+ * ours to trust). */
+static void
+scrub(char *msg, size_t cap, const char *secret)
+{
+	size_t sl = strlen(secret);
+	if (sl < 3)
+		return;
+	char *hit;
+	while ((hit = strstr(msg, secret)) != NULL) {
+		size_t tail = strlen(hit + sl);
+		if (hit + 3 + tail >= msg + cap)
+			tail = (size_t)(msg + cap - hit) - 4;
+		memmove(hit + 3, hit + sl, tail);
+		memcpy(hit, "***", 3);
+		hit[3 + tail] = '\0';
+	}
+}
+
+/* Runs one set-up command (AUTH, SELECT) on a fresh context. */
+static int
+dial_cmd(const struct redis_pool *p, redisContext *c, const char *what,
+	 int argc, const char **argv, struct berr *e)
+{
+	char buf[200];
+	errno = 0;
+	redisReply *r = redisCommandArgv(c, argc, argv, NULL);
+	int saved = errno;
+	if (!r)
+		return berr_set(e, "redis %s: %s: %s", p->desc, what,
+				conn_err_text(p, c, saved, buf, sizeof(buf)));
+	int rc = 0;
+	if (r->type == REDIS_REPLY_ERROR) {
+		rc = berr_set(e, "redis %s: %s failed: %.*s", p->desc, what,
+			      (int)(r->len > 300 ? 300 : r->len),
+			      r->str ? r->str : "");
+		if (e)
+			scrub(e->msg, sizeof(e->msg), p->t.password);
+	}
+	freeReplyObject(r);
+	return rc;
+}
+
+static redisContext *
+pool_dial(const struct redis_pool *p, struct berr *e)
+{
+	const struct redis_target *t = &p->t;
+	redisContext *c;
+	if (p->connect_timeout_ms > 0) {
+		struct timeval tv = ms_to_tv(p->connect_timeout_ms);
+		c = t->unix_socket ? redisConnectUnixWithTimeout(t->path, tv)
+				   : redisConnectWithTimeout(t->host, t->port,
+							     tv);
+	} else {
+		c = t->unix_socket ? redisConnectUnix(t->path)
+				   : redisConnect(t->host, t->port);
+	}
+	if (!c) {
+		berr_set(e, "redis %s: cannot allocate a connection", p->desc);
+		return NULL;
+	}
+	if (c->err) {
+		berr_set(e, "redis %s: cannot connect: %s", p->desc,
+			 c->errstr);
+		redisFree(c);
+		return NULL;
+	}
+	if (!t->unix_socket && redisEnableKeepAlive(c) != REDIS_OK) {
+		berr_set(e, "redis %s: cannot enable TCP keepalive: %s",
+			 p->desc, c->errstr);
+		redisFree(c);
+		return NULL;
+	}
+	/* 0 ms = no timeout; set explicitly so no connect timeout lingers */
+	if (redisSetTimeout(c, ms_to_tv(p->command_timeout_ms)) != REDIS_OK) {
+		berr_set(e, "redis %s: cannot set the command timeout: %s",
+			 p->desc, c->errstr);
+		redisFree(c);
+		return NULL;
+	}
+	if (t->user[0]) {
+		const char *argv[] = {"AUTH", t->user, t->password};
+		if (dial_cmd(p, c, "AUTH", 3, argv, e) < 0)
+			goto fail;
+	} else if (t->password[0]) {
+		const char *argv[] = {"AUTH", t->password};
+		if (dial_cmd(p, c, "AUTH", 2, argv, e) < 0)
+			goto fail;
+	}
+	if (t->db != 0) {
+		char db[16];
+		snprintf(db, sizeof(db), "%d", t->db);
+		const char *argv[] = {"SELECT", db};
+		char what[32];
+		snprintf(what, sizeof(what), "SELECT %d", t->db);
+		if (dial_cmd(p, c, what, 2, argv, e) < 0)
+			goto fail;
+	}
+	return c;
+fail:
+	redisFree(c);
+	return NULL;
+}
+
+static struct redis_slot *
+pool_slot(struct redis_pool *p)
+{
+	struct redis_slot *s = pthread_getspecific(p->key);
+	if (!s) {
+		s = xcalloc(1, sizeof(*s));
+		if (pthread_setspecific(p->key, s) != 0) {
+			fprintf(stderr, "berthd: pthread_setspecific failed\n");
+			abort();
+		}
+	}
+	return s;
+}
+
+/* True when an idle context still answers PING. */
+static bool
+slot_alive(redisContext *c)
+{
+	redisReply *r = redisCommand(c, "PING");
+	bool ok = r && !c->err && r->type == REDIS_REPLY_STATUS;
+	if (r)
+		freeReplyObject(r);
+	return ok;
+}
+
+redisContext *
+redis_pool_get(struct redis_pool *p, struct berr *e)
+{
+	struct redis_slot *s = pool_slot(p);
+	int64_t now = util_monotonic_ms();
+	if (s->c && s->c->err) {
+		redisFree(s->c);
+		s->c = NULL;
+	}
+	if (s->c) {
+		int64_t idle = now - s->last_used_ms;
+		int limit = p->t.idle_timeout_seconds;
+		bool drop = false;
+		if (limit > 0 && idle >= (int64_t)limit * 1000)
+			drop = true; /* idle too long: close, redial */
+		else if (idle >= REDIS_BORROW_CHECK_MS)
+			drop = !slot_alive(s->c);
+		if (drop) {
+			log_debug("redis %s: re-dialling an idle connection",
+				  p->desc);
+			redisFree(s->c);
+			s->c = NULL;
+		}
+	}
+	if (!s->c) {
+		s->c = pool_dial(p, e);
+		metrics_redis_state(s->c != NULL);
+		if (!s->c) {
+			metrics_redis_error();
+			return NULL;
+		}
+	}
+	s->last_used_ms = now;
+	return s->c;
+}
+
+void
+redis_pool_drop(struct redis_pool *p)
+{
+	struct redis_slot *s = pthread_getspecific(p->key);
+	if (s && s->c) {
+		metrics_redis_error();
+		metrics_redis_state(0);
+		redisFree(s->c);
+		s->c = NULL;
+	}
+}
+
+redisReply *
+redis_command_argv(struct redis_pool *p, struct berr *e, int argc,
+		   const char **argv, const size_t *lens)
+{
+	if (argc <= 0 || !argv) {
+		berr_set(e, "redis %s: empty command", p->desc);
+		return NULL;
+	}
+	redisContext *c = redis_pool_get(p, e);
+	if (!c)
+		return NULL;
+	errno = 0;
+	redisReply *r = redisCommandArgv(c, argc, argv, lens);
+	int saved = errno;
+	if (!r || c->err) {
+		char name[40], buf[200];
+		berr_set(e, "redis %s: %s: %s", p->desc,
+			 cmd_name(argv[0], lens ? lens[0] : strlen(argv[0]),
+				  name, sizeof(name)),
+			 conn_err_text(p, c, saved, buf, sizeof(buf)));
+		if (r)
+			freeReplyObject(r);
+		redis_pool_drop(p);
+		return NULL;
+	}
+	return r;
+}
+
+redisReply *
+redis_command(struct redis_pool *p, struct berr *e, const char *arg0, ...)
+{
+	va_list ap;
+	int argc = 1;
+	va_start(ap, arg0);
+	while (va_arg(ap, const char *))
+		argc++;
+	va_end(ap);
+	const char **argv = xmalloc(sizeof(*argv) * (size_t)argc);
+	argv[0] = arg0;
+	va_start(ap, arg0);
+	for (int i = 1; i < argc; i++)
+		argv[i] = va_arg(ap, const char *);
+	va_end(ap);
+	redisReply *r = redis_command_argv(p, e, argc, argv, NULL);
+	free(argv);
+	return r;
+}
+
+int
+redis_ping(struct redis_pool *p, struct berr *e)
+{
+	redisReply *r = redis_command(p, e, "PING", NULL);
+	if (!r)
+		return -1;
+	int rc = 0;
+	if (r->type == REDIS_REPLY_ERROR)
+		rc = berr_set(e, "redis %s: PING: %.*s", p->desc,
+			      (int)(r->len > 300 ? 300 : r->len), r->str);
+	else if (r->type != REDIS_REPLY_STATUS || !r->str ||
+		 strcmp(r->str, "PONG") != 0)
+		rc = berr_set(e, "redis %s: PING: unexpected reply", p->desc);
+	freeReplyObject(r);
+	return rc;
+}

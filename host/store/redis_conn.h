@@ -1,0 +1,128 @@
+/* redis_conn.h - the Redis connection layer.
+ *
+ * A pool hands every thread its own hiredis context (never shared), created
+ * on first use with a connect timeout and a command timeout, and dropped and
+ * re-dialled after any connection error. URL formats (spec 11.3):
+ *   redis://[user][:password]@host[:port][/db][?idle_timeout_seconds=N]
+ *   host:port           (redis:// is added)
+ *   /path/to/redis.sock or unix:///path/to/redis.sock[?db=N]
+ * plus `embedded`, which the daemon resolves to a private redis-server child
+ * (embedded_redis_start). */
+#ifndef BERTH_REDIS_CONN_H
+#define BERTH_REDIS_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <hiredis/hiredis.h>
+
+#include "common/util.h"
+
+struct redis_target {
+	bool unix_socket;
+	char host[256];
+	int port;
+	char path[512];   /* unix socket path */
+	char user[128];
+	char password[256];
+	int db;
+	int idle_timeout_seconds; /* -1 when not given in the URL */
+	bool tls;                 /* rediss:// (refused: not built in) */
+};
+
+/* Parses one of the formats above. Details:
+ *  - credentials are percent-decoded; the user part ends at the LAST '@',
+ *    so raw '@', '/', '?' and ':' (after the first) in a password work;
+ *  - `redis://` alone, or an empty host (`redis://:6380`), is localhost;
+ *  - `/db` must be a non-negative number (`/` alone is db 0);
+ *  - unix forms take ?db=N, ?password=, ?user= and ?idle_timeout_seconds=;
+ *  - unknown query parameters are ignored with a warning (as Go does);
+ *  - rediss:// and redis+sentinel:// are refused: not in this build.
+ * Error messages show the URL through redis_url_redact (no password).
+ * On failure *t is reset to the defaults (tls is kept for rediss://). */
+int redis_url_parse(const char *url, struct redis_target *t, struct berr *e);
+/* Adds "redis://" when the URL has no scheme and is not a socket path
+ * (nor `unix:...`, nor the word `embedded`, which are kept). New string. */
+char *redis_url_normalise(const char *url);
+/* The URL with the password (userinfo, or ?password=) replaced by "***",
+ * for messages and logs. New string. */
+char *redis_url_redact(const char *url);
+/* Defaults: localhost:6379, db 0, no credentials, idle timeout -1. */
+void redis_target_init(struct redis_target *t);
+/* "host:port", "[v6]:port" or "unix:/path" (never credentials) into buf. */
+const char *redis_target_describe(const struct redis_target *t, char *buf,
+				  size_t n);
+
+/* Pools are thread-safe: any number of threads may use one pool at once,
+ * each on its own context (kept in a pthread key; freed when the thread
+ * exits). A timeout of 0 ms means none. The command timeout bounds each
+ * read/write; after it expires the context is dropped (the reply may still
+ * come) and NULL is returned.
+ * A context idle for t->idle_timeout_seconds (> 0) is closed and
+ * re-dialled on next use; one idle for 15 s or more is checked with PING
+ * first, so a connection the server or a firewall closed is not used.
+ * The first redis_pool_new sets SIGPIPE to SIG_IGN if it is at SIG_DFL
+ * (a write to a dead Redis would otherwise kill the process). */
+struct redis_pool;
+
+struct redis_pool *redis_pool_new(const struct redis_target *t,
+				  int connect_timeout_ms,
+				  int command_timeout_ms);
+/* Frees the calling thread's context and the pool. Every other thread that
+ * used the pool must have exited first (their contexts are freed by the
+ * key destructor when they exit; a thread still running would leak its
+ * context). NULL-safe. */
+void redis_pool_free(struct redis_pool *p);
+/* "host:port" or "unix:/path", as used in the pool's error messages. */
+const char *redis_pool_describe(const struct redis_pool *p);
+
+/* This thread's context, dialled (AUTH, SELECT) if needed; NULL with e set
+ * when Redis cannot be reached. */
+redisContext *redis_pool_get(struct redis_pool *p, struct berr *e);
+/* Drops this thread's context (after an error). */
+void redis_pool_drop(struct redis_pool *p);
+
+/* Runs one command on this thread's context. Arguments are binary-safe.
+ * Returns the reply (caller frees with freeReplyObject), or NULL with e set
+ * on a connection error (the context is dropped and will be re-dialled on
+ * the next call). A REDIS_REPLY_ERROR reply is returned as a reply. */
+redisReply *redis_command_argv(struct redis_pool *p, struct berr *e, int argc,
+			       const char **argv, const size_t *lens);
+/* Convenience: NULL-terminated list of C strings. */
+redisReply *redis_command(struct redis_pool *p, struct berr *e,
+			  const char *arg0, ...) __attribute__((sentinel));
+
+/* PING; 0 when Redis answers. */
+int redis_ping(struct redis_pool *p, struct berr *e);
+
+/* The embedded redis-server child (redis_url: embedded). */
+struct embedded_redis;
+
+/* Starts redis-server (binary, e.g. "redis-server") with a unix socket and an
+ * append-only file in data_dir, waits until it answers PING, and supervises
+ * it (restart when it dies). Fills t with the socket target.
+ * Details: data_dir is created (0700) if missing; binary NULL means
+ * "redis-server" (looked up in PATH); appendfsync NULL means everysec.
+ * <data_dir>/berthd.lock is flock()ed for the lifetime of the child: a
+ * second berthd on the same data_dir is refused. A redis-server still
+ * answering on <data_dir>/redis.sock while the lock is free is a leftover
+ * of a berthd that died: it gets SHUTDOWN (which writes its AOF) and a
+ * fresh child is started. The child runs in its own process group (a ^C
+ * on the terminal does not stop it before berthd is done with it) and gets
+ * SIGTERM when the supervisor thread dies (PR_SET_PDEATHSIG), so a kill -9
+ * of berthd stops it too. Children are reaped by pid: the process must not
+ * set SIGCHLD to SIG_IGN nor reap with waitpid(-1). */
+int embedded_redis_start(const char *binary, const char *data_dir,
+			 const char *appendfsync, struct embedded_redis **out,
+			 struct redis_target *t, struct berr *e);
+/* Stops the child (SIGTERM, wait up to 10 s, then SIGKILL) and the
+ * supervisor. NULL-safe. */
+void embedded_redis_stop(struct embedded_redis *er);
+/* The current child's pid, 0 while none runs (between restarts). */
+pid_t embedded_redis_pid(struct embedded_redis *er);
+/* How many times the supervisor restarted the child. */
+unsigned embedded_redis_restarts(struct embedded_redis *er);
+
+#endif

@@ -1,0 +1,385 @@
+/* scripts.c - the Lua scripts of spec 12.3 and the EVALSHA runner; see
+ * scripts.h for the KEYS/ARGV of each script.
+ *
+ * Status codes inside the scripts (spec 4.1): Pending 0, Scheduled 1,
+ * Running 2, Stopped/Error/Success 3; anything unknown or missing is 0.
+ *
+ * The SHA1 of a script is learnt from the first SCRIPT LOAD in this process
+ * and cached (it depends only on the source, not on the server). A NOSCRIPT
+ * reply (Redis restarted, SCRIPT FLUSH, another server behind the same URL)
+ * loads the script again and retries once. */
+#include "store/scripts.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Shared Lua helpers, pasted at the top of the scripts that need them. */
+#define LUA_CODES                                                            \
+	"local codes = {Pending = 0, Scheduled = 1, Running = 2,\n"          \
+	"  Stopped = 3, Error = 3, Success = 3}\n"                           \
+	"local function code(s)\n"                                           \
+	"  if type(s) ~= 'string' then return 0 end\n"                      \
+	"  return codes[s] or 0\n"                                           \
+	"end\n"                                                              \
+	"local function is_final(s)\n"                                       \
+	"  return type(s) == 'string' and codes[s] == 3\n"                  \
+	"end\n"
+
+/* HINCRBY inprogress id -1 and HDEL the field when the result is <= 0.
+ * A malformed counter (HINCRBY error) is removed as well: the script must
+ * not stop half-way after its other writes. */
+#define LUA_DEC_INPROGRESS                                                   \
+	"local function dec_inprogress(key, id)\n"                           \
+	"  local n = redis.pcall('HINCRBY', key, id, -1)\n"                  \
+	"  if type(n) ~= 'number' or n <= 0 then\n"                          \
+	"    redis.call('HDEL', key, id)\n"                                   \
+	"  end\n"                                                            \
+	"end\n"
+
+/* spec 4.3 */
+static const char lua_status_cas[] =
+	LUA_CODES LUA_DEC_INPROGRESS
+	"local res = redis.call('HMGET', KEYS[1], 'status', 'revision')\n"
+	"local stored = res[1]\n"
+	"local srev = tonumber(res[2]) or 0\n"
+	"local target = ARGV[1]\n"
+	"local crev = tonumber(ARGV[2]) or 0\n"
+	"if srev < crev or (srev == crev and\n"
+	"    (code(stored) < code(target) or stored == target)) then\n"
+	"  redis.call('HMSET', KEYS[1], 'status', target,\n"
+	"    'update_time', ARGV[3])\n"
+	"  if is_final(target) then\n"
+	"    dec_inprogress(KEYS[2], ARGV[4])\n"
+	"    if target == 'Error' then\n"
+	"      redis.call('EXPIRE', KEYS[1], 604800)\n"
+	"    else\n"
+	"      redis.call('EXPIRE', KEYS[1], 86400)\n"
+	"    end\n"
+	"  end\n"
+	"  return 'ok'\n"
+	"end\n"
+	"return stored\n";
+
+/* spec 4.5 */
+static const char lua_reset[] =
+	"redis.call('HMSET', KEYS[1], 'status', 'Pending',\n"
+	"  'revision', ARGV[1], 'update_time', ARGV[1])\n"
+	"redis.call('HDEL', KEYS[1], 'ack', 'check_in', 'check_in_at')\n"
+	"redis.call('HSET', KEYS[2], ARGV[2], 2)\n"
+	"return 'ok'\n";
+
+/* spec 7.4. A stored ack that does not decode counts as absent. */
+static const char lua_ack[] =
+	LUA_CODES LUA_DEC_INPROGRESS
+	"local res = redis.call('HMGET', KEYS[1], 'revision', 'ack')\n"
+	"local nst = ARGV[1]\n"
+	"local nrev = tonumber(ARGV[2]) or 0\n"
+	"local ncia = tonumber(ARGV[3]) or 0\n"
+	"local ack = nil\n"
+	"if res[2] then\n"
+	"  local ok, v = pcall(cjson.decode, res[2])\n"
+	"  if ok and type(v) == 'table' then ack = v end\n"
+	"end\n"
+	"local accept\n"
+	"if ack then\n"
+	"  local arev = tonumber(ack['revision']) or 0\n"
+	"  accept = arev < nrev or (arev == nrev and\n"
+	"    (code(ack['status']) <= code(nst) or ncia ~= 0))\n"
+	"else\n"
+	"  accept = (tonumber(res[1]) or 0) <= nrev\n"
+	"end\n"
+	"if not accept then return 'none' end\n"
+	"redis.call('HSET', KEYS[1], 'ack', cjson.encode({status = nst,\n"
+	"  revision = nrev, check_in_at = ncia}))\n"
+	"if is_final(nst) then dec_inprogress(KEYS[2], ARGV[4]) end\n"
+	"return 'ok'\n";
+
+/* spec 5.4 */
+static const char lua_fetch[] =
+	"local pool = ARGV[1]\n"
+	"for i = 1, #KEYS - 5, 6 do\n"
+	"  local queue, inprog = KEYS[i], KEYS[i + 1]\n"
+	"  local paused, lock = KEYS[i + 2], KEYS[i + 3]\n"
+	"  local lock_info, maxc_key = KEYS[i + 4], KEYS[i + 5]\n"
+	"  local maxc = tonumber(redis.call('GET', maxc_key))\n"
+	"  if redis.call('LLEN', queue) > 0 and\n"
+	"      redis.call('EXISTS', paused) == 0 then\n"
+	"    local active = tonumber(redis.call('GET', lock))\n"
+	"    if not maxc or maxc == 0 or not active or active < maxc then\n"
+	"      redis.call('INCR', lock)\n"
+	"      redis.call('HINCRBY', lock_info, pool, 1)\n"
+	"      local msg = redis.call('RPOPLPUSH', queue, inprog)\n"
+	"      return {msg, queue, inprog}\n"
+	"    end\n"
+	"  end\n"
+	"end\n"
+	"return nil\n";
+
+/* spec 5.6. Registered = NS:jobs:<name> is one of KEYS[3..]. A member that
+ * does not decode (or has no string name) goes to dead unchanged / with
+ * the error fields, so one bad member cannot block the requeuer. */
+static const char lua_requeue[] =
+	"local res = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2],\n"
+	"  'LIMIT', 0, 1)\n"
+	"if #res == 0 then return nil end\n"
+	"local raw = res[1]\n"
+	"local now = tonumber(ARGV[2])\n"
+	"redis.call('ZREM', KEYS[1], raw)\n"
+	"local ok, j = pcall(cjson.decode, raw)\n"
+	"if not ok or type(j) ~= 'table' then\n"
+	"  redis.call('ZADD', KEYS[2], ARGV[2], raw)\n"
+	"  return 'dead'\n"
+	"end\n"
+	"if type(j['name']) == 'string' then\n"
+	"  local queue = ARGV[1] .. j['name']\n"
+	"  for i = 3, #KEYS do\n"
+	"    if KEYS[i] == queue then\n"
+	"      j['t'] = now\n"
+	"      redis.call('LPUSH', queue, cjson.encode(j))\n"
+	"      return 'ok'\n"
+	"    end\n"
+	"  end\n"
+	"end\n"
+	"j['err'] = 'unknown job when requeueing'\n"
+	"j['failed_at'] = now\n"
+	"redis.call('ZADD', KEYS[2], ARGV[2], cjson.encode(j))\n"
+	"return 'dead'\n";
+
+/* spec 5.7 */
+static const char lua_enqueue_unique[] =
+	"if redis.call('SET', KEYS[2], '1', 'NX', 'EX', '86400') then\n"
+	"  redis.call('LPUSH', KEYS[1], ARGV[1])\n"
+	"  return 'ok'\n"
+	"end\n"
+	"return 'dup'\n";
+
+static const char lua_enqueue_unique_delayed[] =
+	"if redis.call('SET', KEYS[2], '1', 'NX', 'EX', '86400') then\n"
+	"  redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])\n"
+	"  return 'ok'\n"
+	"end\n"
+	"return 'dup'\n";
+
+/* spec 9.1 */
+static const char lua_reenqueue_pool[] =
+	"local pool = ARGV[1]\n"
+	"for i = 1, #KEYS - 3, 4 do\n"
+	"  local inprog, queue = KEYS[i], KEYS[i + 1]\n"
+	"  local lock, lock_info = KEYS[i + 2], KEYS[i + 3]\n"
+	"  local msg = redis.call('RPOPLPUSH', inprog, queue)\n"
+	"  if msg then\n"
+	"    redis.call('DECR', lock)\n"
+	"    redis.call('HINCRBY', lock_info, pool, -1)\n"
+	"    return {msg, inprog, queue}\n"
+	"  end\n"
+	"end\n"
+	"return nil\n";
+
+static const char lua_stale_locks[] =
+	"local pool = ARGV[1]\n"
+	"for i = 1, #KEYS - 1, 2 do\n"
+	"  local lock, lock_info = KEYS[i], KEYS[i + 1]\n"
+	"  local n = tonumber(redis.call('HGET', lock_info, pool))\n"
+	"  if n then\n"
+	"    redis.call('DECRBY', lock, n)\n"
+	"    redis.call('HDEL', lock_info, pool)\n"
+	"    if (tonumber(redis.call('GET', lock)) or 0) < 0 then\n"
+	"      redis.call('SET', lock, 0)\n"
+	"    end\n"
+	"  end\n"
+	"end\n"
+	"return 'ok'\n";
+
+/* spec 8.7 */
+static const char lua_zrem_by_id[] =
+	"local res = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[1])\n"
+	"local out = {}\n"
+	"for _, raw in ipairs(res) do\n"
+	"  local ok, j = pcall(cjson.decode, raw)\n"
+	"  if ok and type(j) == 'table' and j['id'] == ARGV[2] then\n"
+	"    redis.call('ZREM', KEYS[1], raw)\n"
+	"    out[#out + 1] = raw\n"
+	"  end\n"
+	"end\n"
+	"return out\n";
+
+struct script_def {
+	const char *name;
+	const char *src;
+};
+
+static const struct script_def script_defs[SCRIPT__COUNT] = {
+	[SCRIPT_STATUS_CAS] = {"status_cas", lua_status_cas},
+	[SCRIPT_RESET] = {"reset", lua_reset},
+	[SCRIPT_ACK] = {"ack", lua_ack},
+	[SCRIPT_FETCH] = {"fetch", lua_fetch},
+	[SCRIPT_REQUEUE] = {"requeue", lua_requeue},
+	[SCRIPT_ENQUEUE_UNIQUE] = {"enqueue_unique", lua_enqueue_unique},
+	[SCRIPT_ENQUEUE_UNIQUE_DELAYED] = {"enqueue_unique_delayed",
+					   lua_enqueue_unique_delayed},
+	[SCRIPT_REENQUEUE_POOL] = {"reenqueue_pool", lua_reenqueue_pool},
+	[SCRIPT_STALE_LOCKS] = {"stale_locks", lua_stale_locks},
+	[SCRIPT_ZREM_BY_ID] = {"zrem_by_id", lua_zrem_by_id},
+};
+
+#define SHA_HEX 40
+
+static pthread_mutex_t sha_lock = PTHREAD_MUTEX_INITIALIZER;
+static char sha_cache[SCRIPT__COUNT][SHA_HEX + 1];
+
+static bool
+script_id_valid(enum script_id id)
+{
+	return (int)id >= 0 && id < SCRIPT__COUNT;
+}
+
+const char *
+script_source(enum script_id id)
+{
+	return script_id_valid(id) ? script_defs[id].src : NULL;
+}
+
+const char *
+script_name(enum script_id id)
+{
+	return script_id_valid(id) ? script_defs[id].name : "unknown";
+}
+
+/* Copies the cached SHA into sha; false when none is cached yet. */
+static bool
+sha_get(enum script_id id, char sha[SHA_HEX + 1])
+{
+	pthread_mutex_lock(&sha_lock);
+	memcpy(sha, sha_cache[id], SHA_HEX + 1);
+	pthread_mutex_unlock(&sha_lock);
+	return sha[0] != '\0';
+}
+
+static void
+sha_put(enum script_id id, const char *sha)
+{
+	pthread_mutex_lock(&sha_lock);
+	memcpy(sha_cache[id], sha, SHA_HEX);
+	sha_cache[id][SHA_HEX] = '\0';
+	pthread_mutex_unlock(&sha_lock);
+}
+
+/* SCRIPT LOAD. Returns NULL (sha filled in) on success. On failure returns
+ * the error reply (caller frees; a compile error) or NULL with *failed set
+ * and err filled in (connection error or an unexpected reply). */
+static redisReply *
+script_load(struct redis_pool *p, struct berr *err, enum script_id id,
+	    char sha[SHA_HEX + 1], bool *failed)
+{
+	const char *argv[3] = {"SCRIPT", "LOAD", script_defs[id].src};
+	*failed = false;
+	redisReply *r = redis_command_argv(p, err, 3, argv, NULL);
+	if (!r) {
+		*failed = true;
+		return NULL;
+	}
+	if (r->type == REDIS_REPLY_ERROR)
+		return r;
+	if (r->type != REDIS_REPLY_STRING || r->len != SHA_HEX) {
+		berr_set(err, "script %s: SCRIPT LOAD: unexpected reply (type %d)",
+			 script_defs[id].name, r->type);
+		freeReplyObject(r);
+		*failed = true;
+		return NULL;
+	}
+	memcpy(sha, r->str, SHA_HEX);
+	sha[SHA_HEX] = '\0';
+	freeReplyObject(r);
+	sha_put(id, sha);
+	return NULL;
+}
+
+static bool
+reply_is_noscript(const redisReply *r)
+{
+	return r->type == REDIS_REPLY_ERROR && r->str && r->len >= 8 &&
+	       strncmp(r->str, "NOSCRIPT", 8) == 0;
+}
+
+redisReply *
+script_run_lens(struct redis_pool *p, struct berr *err, enum script_id id,
+		int nkeys, const char **keys, const size_t *klens, int nargs,
+		const char **args, const size_t *alens)
+{
+	if (!script_id_valid(id) || nkeys < 0 || nargs < 0 ||
+	    (nkeys > 0 && !keys) || (nargs > 0 && !args)) {
+		berr_set(err, "script_run: bad arguments");
+		return NULL;
+	}
+	char sha[SHA_HEX + 1];
+	bool failed;
+	redisReply *r;
+	if (!sha_get(id, sha)) {
+		r = script_load(p, err, id, sha, &failed);
+		if (r || failed)
+			return r;
+	}
+
+	size_t argc = 3 + (size_t)nkeys + (size_t)nargs;
+	const char **argv = xmalloc(argc * sizeof(*argv));
+	size_t *lens = xmalloc(argc * sizeof(*lens));
+	char numkeys[16];
+	snprintf(numkeys, sizeof(numkeys), "%d", nkeys);
+	argv[0] = "EVALSHA";
+	argv[1] = sha;
+	argv[2] = numkeys;
+	size_t k = 3;
+	for (int i = 0; i < nkeys; i++, k++) {
+		argv[k] = keys[i];
+		lens[k] = klens ? klens[i] : strlen(keys[i]);
+	}
+	for (int i = 0; i < nargs; i++, k++) {
+		argv[k] = args[i];
+		lens[k] = alens ? alens[i] : strlen(args[i]);
+	}
+	for (k = 0; k < 3; k++)
+		lens[k] = strlen(argv[k]);
+
+	r = redis_command_argv(p, err, (int)argc, argv, lens);
+	if (r && reply_is_noscript(r)) {
+		freeReplyObject(r);
+		r = script_load(p, err, id, sha, &failed);
+		if (!r && !failed)
+			r = redis_command_argv(p, err, (int)argc, argv, lens);
+	}
+	free(lens);
+	free(argv);
+	return r;
+}
+
+redisReply *
+script_run(struct redis_pool *p, struct berr *err, enum script_id id,
+	   int nkeys, const char **keys, int nargs, const char **args)
+{
+	return script_run_lens(p, err, id, nkeys, keys, NULL, nargs, args,
+			       NULL);
+}
+
+int
+scripts_load_all(struct redis_pool *p, struct berr *err)
+{
+	for (int i = 0; i < SCRIPT__COUNT; i++) {
+		char sha[SHA_HEX + 1];
+		bool failed;
+		redisReply *r = script_load(p, err, (enum script_id)i, sha,
+					    &failed);
+		if (failed)
+			return -1;
+		if (r) {
+			berr_set(err, "script %s: SCRIPT LOAD: %.*s",
+				 script_defs[i].name,
+				 (int)(r->len > 500 ? 500 : r->len),
+				 r->str ? r->str : "");
+			freeReplyObject(r);
+			return -1;
+		}
+	}
+	return 0;
+}

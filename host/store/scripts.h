@@ -1,0 +1,87 @@
+/* scripts.h - the Lua scripts of spec 12.3, loaded once per Redis (SCRIPT
+ * LOAD) and run with EVALSHA; a NOSCRIPT reply (Redis restarted or flushed
+ * its script cache) reloads the script and retries once. Every script is
+ * documented here with its KEYS and ARGV, in order. */
+#ifndef BERTH_SCRIPTS_H
+#define BERTH_SCRIPTS_H
+
+#include <hiredis/hiredis.h>
+
+#include "store/redis_conn.h"
+#include "common/util.h"
+
+enum script_id {
+	/* spec 4.3. KEYS: stats, NS:job_track:inprogress.
+	 * ARGV: target status, caller revision, now, job id.
+	 * Returns "ok" or the stored status (nil when absent) on mismatch. */
+	SCRIPT_STATUS_CAS,
+	/* spec 4.5. KEYS: stats, NS:job_track:inprogress.
+	 * ARGV: now (new revision and update_time), job id.
+	 * HMSET status=Pending revision=now update_time=now, HDEL ack
+	 * check_in check_in_at, HSET inprogress id 2. Returns "ok". */
+	SCRIPT_RESET,
+	/* spec 7.4. KEYS: stats, NS:job_track:inprogress.
+	 * ARGV: status, revision, check_in_at, job id. Returns "ok"/"none". */
+	SCRIPT_ACK,
+	/* spec 5.4. KEYS: 6 per type in fetch order: NS:jobs:T,
+	 * NS:jobs:T:<pool>:inprogress, NS:jobs:T:paused, NS:jobs:T:lock,
+	 * NS:jobs:T:lock_info, NS:jobs:T:max_concurrency. ARGV: pool id.
+	 * Returns {message, queue key, inprogress key} or nil. */
+	SCRIPT_FETCH,
+	/* spec 5.6. KEYS: the zset (NS:scheduled or NS:retry), NS:dead, then
+	 * NS:jobs:T for every type this pool has registered.
+	 * ARGV: NS:jobs: prefix ("<ns>:jobs:"), now.
+	 * Moves one due message: "ok" (queued), "dead" (unknown type), or nil
+	 * when nothing is due. Re-encodes with cjson, t = now. */
+	SCRIPT_REQUEUE,
+	/* spec 5.7. KEYS: NS:jobs:T, unique key. ARGV: message.
+	 * SET unique 1 NX EX 86400, then LPUSH. Returns "ok" or "dup". */
+	SCRIPT_ENQUEUE_UNIQUE,
+	/* spec 5.7. KEYS: NS:scheduled, unique key. ARGV: message, run_at.
+	 * SET unique 1 NX EX 86400, then ZADD. Returns "ok" or "dup". */
+	SCRIPT_ENQUEUE_UNIQUE_DELAYED,
+	/* spec 9.1. KEYS: 4 per type: NS:jobs:T:<pool>:inprogress, NS:jobs:T,
+	 * NS:jobs:T:lock, NS:jobs:T:lock_info. ARGV: dead pool id.
+	 * Moves one message back; returns {msg, inprogress, queue} or nil. */
+	SCRIPT_REENQUEUE_POOL,
+	/* spec 9.1. KEYS: 2 per type: NS:jobs:T:lock, NS:jobs:T:lock_info.
+	 * ARGV: dead pool id. Returns "ok". */
+	SCRIPT_STALE_LOCKS,
+	/* spec 8.7 / 2.7. KEYS: zset. ARGV: score, job id.
+	 * Removes the members with that score whose decoded "id" equals the
+	 * job id and returns them as an array of raw messages (empty when
+	 * none matched): the count is its length, the last removed member
+	 * its last element. Deleting the unique key of a removed message
+	 * with "unique":true is left to the caller (message_unique_key). */
+	SCRIPT_ZREM_BY_ID,
+	SCRIPT__COUNT
+};
+
+/* Runs a script on this thread's connection: nkeys keys then nargs args,
+ * NUL-terminated (script_run_lens below takes lengths). Returns the reply
+ * (caller frees) or NULL with err on a connection error. A Lua error comes
+ * back as a REDIS_REPLY_ERROR reply. Words a script returns ("ok", "dup",
+ * "none", a status) arrive as REDIS_REPLY_STRING, a Lua nil as
+ * REDIS_REPLY_NIL, tables as REDIS_REPLY_ARRAY. Thread-safe: the SHA1 of
+ * each script is cached process-wide under a mutex. */
+redisReply *script_run(struct redis_pool *p, struct berr *err,
+		       enum script_id id, int nkeys, const char **keys,
+		       int nargs, const char **args);
+
+/* Same with binary-safe lengths: klens/alens give the length of each key
+ * and argument (either may be NULL: strlen). */
+redisReply *script_run_lens(struct redis_pool *p, struct berr *err,
+			    enum script_id id, int nkeys, const char **keys,
+			    const size_t *klens, int nargs, const char **args,
+			    const size_t *alens);
+
+/* Loads every script (SCRIPT LOAD); called at start-up so a broken script is
+ * found early. */
+int scripts_load_all(struct redis_pool *p, struct berr *err);
+
+/* The Lua source (for tests and docs); NULL for an unknown id. */
+const char *script_source(enum script_id id);
+/* Short name ("status_cas", "fetch", ...) for messages. */
+const char *script_name(enum script_id id);
+
+#endif

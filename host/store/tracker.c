@@ -1,0 +1,1025 @@
+/* tracker.c - the job stats hash and its life cycle (spec 3.3-3.5, 4, 6.5
+ * Checkin, 7.1 events).
+ *
+ * Choices beyond the spec, all on purpose:
+ *  - save keeps the revision already stored in the hash (one HGET before the
+ *    MULTI); without one it uses s->revision when > 0 (the DB->Redis sync
+ *    restores a known revision), else now. So re-saving an execution does
+ *    not make core count a new run. The HGET and the MULTI are not one
+ *    atomic step: a reset racing a save of the same job may lose its bump
+ *    (save only happens at creation and in the schedule sync).
+ *  - save writes `ack` with its JSON value (fixes quirk Q7).
+ *  - reset uses max(now, s->revision + 1) as the new revision, and check-in
+ *    uses max(now, s->check_in_at + 1) as check_in_at (update_time follows
+ *    it): core treats a larger revision as a new run and dedupes scheduler
+ *    check-ins by check_in_at, so both must grow even within one second.
+ *  - the event fn fires for every ok / Redis-error status write and every
+ *    check-in, whether or not web_hook_url is set: the hook agent decides
+ *    (spec 7.1 sends nothing without a URL). It gets a deep copy that is
+ *    valid for the duration of the call only.
+ *  - a Lua error reply of the CAS script counts as a Redis error (queued
+ *    for retry), like any failure that is not a mismatch (spec 4.3). */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/gojson.h"
+#include "logs/log.h"
+#include "store/scripts.h"
+#include "store/tracker.h"
+
+/* ---- key names (spec 12.1) -------------------------------------------- */
+
+static char *
+key_job_stats(const char *ns, const char *id)
+{
+	return xasprintf("%s:job_stats:%s", ns, id);
+}
+
+static char *
+key_job_track_inprogress(const char *ns)
+{
+	return xasprintf("%s:job_track:inprogress", ns);
+}
+
+static char *
+key_executions(const char *ns, const char *upstream_job_id)
+{
+	return xasprintf("%s:executions:%s", ns, upstream_job_id);
+}
+
+/* ---- status codes (spec 4.1) ------------------------------------------ */
+
+int
+job_status_code(const char *status)
+{
+	if (!status)
+		return -1;
+	if (strcmp(status, JOB_STATUS_PENDING) == 0)
+		return 0;
+	if (strcmp(status, JOB_STATUS_SCHEDULED) == 0)
+		return 1;
+	if (strcmp(status, JOB_STATUS_RUNNING) == 0)
+		return 2;
+	if (strcmp(status, JOB_STATUS_STOPPED) == 0 ||
+	    strcmp(status, JOB_STATUS_ERROR) == 0 ||
+	    strcmp(status, JOB_STATUS_SUCCESS) == 0)
+		return 3;
+	return -1;
+}
+
+bool
+job_status_final(const char *status)
+{
+	return job_status_code(status) == 3;
+}
+
+/* ---- the stats struct ------------------------------------------------- */
+
+static char *
+dup_or_null(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
+static bool
+is_empty(const char *s)
+{
+	return !s || !*s;
+}
+
+static void
+set_str(char **dst, const char *v)
+{
+	char *n = dup_or_null(v);
+	free(*dst);
+	*dst = n;
+}
+
+/* cJSON allocates with malloc; out of memory aborts as xmalloc does. */
+static cJSON *
+json_must(cJSON *v)
+{
+	if (!v) {
+		fprintf(stderr, "berthd: out of memory (cJSON)\n");
+		abort();
+	}
+	return v;
+}
+
+void
+job_stats_fini(struct job_stats *s)
+{
+	if (!s)
+		return;
+	free(s->id);
+	free(s->status);
+	free(s->name);
+	free(s->kind);
+	free(s->ref_link);
+	free(s->cron_spec);
+	free(s->check_in);
+	free(s->web_hook_url);
+	free(s->upstream_job_id);
+	cJSON_Delete(s->parameters);
+	cJSON_Delete(s->ack);
+	memset(s, 0, sizeof(*s));
+}
+
+void
+job_stats_copy(struct job_stats *dst, const struct job_stats *src)
+{
+	memset(dst, 0, sizeof(*dst));
+	dst->id = dup_or_null(src->id);
+	dst->status = dup_or_null(src->status);
+	dst->name = dup_or_null(src->name);
+	dst->kind = dup_or_null(src->kind);
+	dst->unique = src->unique;
+	dst->ref_link = dup_or_null(src->ref_link);
+	dst->cron_spec = dup_or_null(src->cron_spec);
+	dst->enqueue_time = src->enqueue_time;
+	dst->update_time = src->update_time;
+	dst->run_at = src->run_at;
+	dst->check_in = dup_or_null(src->check_in);
+	dst->check_in_at = src->check_in_at;
+	dst->die_at = src->die_at;
+	dst->web_hook_url = dup_or_null(src->web_hook_url);
+	dst->upstream_job_id = dup_or_null(src->upstream_job_id);
+	dst->numeric_policy_id = src->numeric_policy_id;
+	if (src->parameters)
+		dst->parameters =
+			json_must(cJSON_Duplicate(src->parameters, true));
+	dst->revision = src->revision;
+	if (src->ack)
+		dst->ack = json_must(cJSON_Duplicate(src->ack, true));
+}
+
+static bool
+params_present(const cJSON *p)
+{
+	return p && cJSON_IsObject(p) && p->child;
+}
+
+static int64_t
+json_i64(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+	if (!cJSON_IsNumber(v))
+		return 0;
+	double d = v->valuedouble;
+	if (!(d > -9.2e18 && d < 9.2e18))
+		return 0;
+	return (int64_t)d;
+}
+
+/* The ACK in Go's struct order {"status","revision","check_in_at"}, from
+ * whatever key order Lua cjson wrote. NULL when a is not an object. */
+static cJSON *
+ack_normalise(const cJSON *a)
+{
+	if (!cJSON_IsObject(a))
+		return NULL;
+	const cJSON *st = cJSON_GetObjectItemCaseSensitive(a, "status");
+	cJSON *o = json_must(cJSON_CreateObject());
+	json_must(cJSON_AddStringToObject(
+		o, "status", cJSON_IsString(st) ? st->valuestring : ""));
+	json_must(cJSON_AddNumberToObject(o, "revision",
+					  (double)json_i64(a, "revision")));
+	json_must(cJSON_AddNumberToObject(o, "check_in_at",
+					  (double)json_i64(a, "check_in_at")));
+	return o;
+}
+
+static void
+add_str(cJSON *o, const char *key, const char *v)
+{
+	json_must(cJSON_AddStringToObject(o, key, v ? v : ""));
+}
+
+static void
+add_int(cJSON *o, const char *key, int64_t v)
+{
+	json_must(cJSON_AddNumberToObject(o, key, (double)v));
+}
+
+cJSON *
+job_stats_to_json(const struct job_stats *s, bool with_check_in)
+{
+	cJSON *o = json_must(cJSON_CreateObject());
+	add_str(o, "id", s->id);
+	add_str(o, "status", s->status);
+	add_str(o, "name", s->name);
+	add_str(o, "kind", s->kind);
+	json_must(cJSON_AddBoolToObject(o, "unique", s->unique));
+	if (!is_empty(s->ref_link))
+		add_str(o, "ref_link", s->ref_link);
+	if (!is_empty(s->cron_spec))
+		add_str(o, "cron_spec", s->cron_spec);
+	add_int(o, "enqueue_time", s->enqueue_time);
+	add_int(o, "update_time", s->update_time);
+	if (s->run_at)
+		add_int(o, "run_at", s->run_at);
+	if (with_check_in && !is_empty(s->check_in))
+		add_str(o, "check_in", s->check_in);
+	if (s->check_in_at)
+		add_int(o, "check_in_at", s->check_in_at);
+	if (s->die_at)
+		add_int(o, "die_at", s->die_at);
+	if (!is_empty(s->web_hook_url))
+		add_str(o, "web_hook_url", s->web_hook_url);
+	if (!is_empty(s->upstream_job_id))
+		add_str(o, "upstream_job_id", s->upstream_job_id);
+	if (s->numeric_policy_id)
+		add_int(o, "numeric_policy_id", s->numeric_policy_id);
+	if (params_present(s->parameters))
+		cJSON_AddItemToObject(
+			o, "parameters",
+			json_must(cJSON_Duplicate(s->parameters, true)));
+	if (s->revision)
+		add_int(o, "revision", s->revision);
+	cJSON *ack = ack_normalise(s->ack);
+	if (ack)
+		cJSON_AddItemToObject(o, "ack", ack);
+	return o;
+}
+
+/* ---- the tracker ------------------------------------------------------ */
+
+struct retry_entry {
+	char *id;
+	char *target;
+	int64_t revision;
+};
+
+struct tracker {
+	struct redis_pool *redis;
+	char *ns;
+	char *track_key;
+
+	pthread_mutex_t mu; /* guards fn, fn_data and the retry list */
+	tracker_event_fn fn;
+	void *fn_data;
+	struct retry_entry *retry;
+	size_t nretry, capretry;
+};
+
+struct tracker *
+tracker_new(struct redis_pool *redis, const char *ns)
+{
+	struct tracker *t = xcalloc(1, sizeof(*t));
+	t->redis = redis;
+	t->ns = xstrdup(ns);
+	t->track_key = key_job_track_inprogress(ns);
+	pthread_mutex_init(&t->mu, NULL);
+	return t;
+}
+
+static void
+retry_entry_fini(struct retry_entry *e)
+{
+	free(e->id);
+	free(e->target);
+}
+
+void
+tracker_free(struct tracker *t)
+{
+	if (!t)
+		return;
+	for (size_t i = 0; i < t->nretry; i++)
+		retry_entry_fini(&t->retry[i]);
+	free(t->retry);
+	pthread_mutex_destroy(&t->mu);
+	free(t->track_key);
+	free(t->ns);
+	free(t);
+}
+
+void
+tracker_set_event_fn(struct tracker *t, tracker_event_fn fn, void *data)
+{
+	pthread_mutex_lock(&t->mu);
+	t->fn = fn;
+	t->fn_data = data;
+	pthread_mutex_unlock(&t->mu);
+}
+
+/* Calls the event fn (if any) with a deep copy of s. */
+static void
+fire_event(struct tracker *t, const struct job_stats *s, const char *check_in)
+{
+	pthread_mutex_lock(&t->mu);
+	tracker_event_fn fn = t->fn;
+	void *data = t->fn_data;
+	pthread_mutex_unlock(&t->mu);
+	if (!fn)
+		return;
+	struct job_stats snap;
+	job_stats_copy(&snap, s);
+	fn(data, &snap, check_in);
+	job_stats_fini(&snap);
+}
+
+/* ---- argument vectors --------------------------------------------------- */
+
+struct cmd {
+	const char **argv;
+	size_t *lens;
+	int argc, cap;
+	char **owned; /* formatted numbers, freed with the command */
+	int nowned;
+};
+
+static void
+cmd_add(struct cmd *c, const char *s, size_t n)
+{
+	if (c->argc == c->cap) {
+		c->cap = c->cap ? c->cap * 2 : 32;
+		c->argv = xrealloc(c->argv, sizeof(*c->argv) * (size_t)c->cap);
+		c->lens = xrealloc(c->lens, sizeof(*c->lens) * (size_t)c->cap);
+		c->owned = xrealloc(c->owned,
+				    sizeof(*c->owned) * (size_t)c->cap);
+	}
+	c->argv[c->argc] = s;
+	c->lens[c->argc] = n;
+	c->argc++;
+}
+
+/* A C string; NULL is sent as the empty string. */
+static void
+cmd_str(struct cmd *c, const char *s)
+{
+	if (!s)
+		s = "";
+	cmd_add(c, s, strlen(s));
+}
+
+/* Takes ownership of s. */
+static void
+cmd_own(struct cmd *c, char *s)
+{
+	cmd_str(c, s);
+	c->owned[c->nowned++] = s;
+}
+
+static void
+cmd_i64(struct cmd *c, int64_t v)
+{
+	cmd_own(c, xasprintf("%" PRId64, v));
+}
+
+static void
+cmd_fini(struct cmd *c)
+{
+	for (int i = 0; i < c->nowned; i++)
+		free(c->owned[i]);
+	free(c->owned);
+	free(c->argv);
+	free(c->lens);
+	memset(c, 0, sizeof(*c));
+}
+
+/* ---- helpers for replies ---------------------------------------------- */
+
+static bool
+reply_is(const redisReply *r, const char *s)
+{
+	return r &&
+	       (r->type == REDIS_REPLY_STATUS ||
+		r->type == REDIS_REPLY_STRING) &&
+	       r->str && (size_t)r->len == strlen(s) &&
+	       memcmp(r->str, s, (size_t)r->len) == 0;
+}
+
+static int
+reply_err_len(const redisReply *r)
+{
+	return (int)(r->len > 300 ? 300 : r->len);
+}
+
+/* Prefixes err->msg with "what: " (err may be NULL). Returns -1. */
+static int
+berr_prefix(struct berr *err, const char *what)
+{
+	if (!err)
+		return -1;
+	char old[BERR_MSG_MAX];
+	snprintf(old, sizeof(old), "%s", err->msg);
+	return berr_set(err, "%s: %s", what, old);
+}
+
+/* Go's strconv.ParseInt(v, 10, 64) with errors mapped to 0. */
+static int64_t
+parse_i64_lenient(const char *s)
+{
+	int64_t v = 0;
+	if (!s || !(*s == '-' || *s == '+' || (*s >= '0' && *s <= '9')))
+		return 0;
+	if (util_parse_i64(s, INT64_MIN, INT64_MAX, &v) < 0)
+		return 0;
+	return v;
+}
+
+/* Go's strconv.ParseBool with errors mapped to false. */
+static bool
+parse_bool_lenient(const char *s)
+{
+	static const char *const yes[] = {"1",    "t",    "T",
+					  "TRUE", "true", "True"};
+	for (size_t i = 0; i < ARRAY_LEN(yes); i++)
+		if (strcmp(s, yes[i]) == 0)
+			return true;
+	return false;
+}
+
+/* ---- save (spec 3.3) -------------------------------------------------- */
+
+/* The stored revision: 0 and *rev set (0 when absent or not a number). */
+static int
+stored_revision(struct tracker *t, const char *key, int64_t *rev,
+		struct berr *err)
+{
+	const char *argv[] = {"HGET", key, "revision"};
+	*rev = 0;
+	redisReply *r = redis_command_argv(t->redis, err, 3, argv, NULL);
+	if (!r)
+		return -1;
+	int rc = 0;
+	if (r->type == REDIS_REPLY_ERROR)
+		rc = berr_set(err, "HGET revision: %.*s", reply_err_len(r),
+			      r->str);
+	else if (r->type == REDIS_REPLY_STRING && r->str)
+		*rev = parse_i64_lenient(r->str);
+	freeReplyObject(r);
+	return rc;
+}
+
+/* Text for a failure of context c after a pipelined command. */
+static int
+conn_fail(struct tracker *t, redisContext *c, int saved_errno,
+	  struct berr *err)
+{
+	if (c->err == REDIS_ERR_IO &&
+	    (saved_errno == EAGAIN || saved_errno == EWOULDBLOCK))
+		berr_set(err, "redis %s: timed out waiting for a reply",
+			 redis_pool_describe(t->redis));
+	else
+		berr_set(err, "redis %s: connection error: %s",
+			 redis_pool_describe(t->redis),
+			 c->errstr[0] ? c->errstr : "I/O error");
+	redis_pool_drop(t->redis);
+	return -1;
+}
+
+/* Sends the queued commands as one pipeline and checks every reply:
+ * +OK for MULTI, +QUEUED for each command, and an EXEC array without
+ * error elements. */
+static int
+run_transaction(struct tracker *t, struct cmd *cmds, int n, struct berr *err)
+{
+	redisContext *c = redis_pool_get(t->redis, err);
+	if (!c)
+		return -1;
+	const char *multi = "MULTI", *exec = "EXEC";
+	redisAppendCommandArgv(c, 1, &multi, NULL);
+	for (int i = 0; i < n; i++)
+		redisAppendCommandArgv(c, cmds[i].argc, cmds[i].argv,
+				       cmds[i].lens);
+	redisAppendCommandArgv(c, 1, &exec, NULL);
+	int rc = 0;
+	for (int i = 0; i < n + 2; i++) {
+		redisReply *r = NULL;
+		errno = 0;
+		if (redisGetReply(c, (void **)&r) != REDIS_OK || !r) {
+			int saved = errno;
+			if (r)
+				freeReplyObject(r);
+			return conn_fail(t, c, saved, err);
+		}
+		const char *what = i == 0 ? "MULTI"
+				   : i <= n ? cmds[i - 1].argv[0]
+					    : "EXEC";
+		if (r->type == REDIS_REPLY_ERROR) {
+			if (rc == 0)
+				rc = berr_set(err, "%s: %.*s", what,
+					      reply_err_len(r), r->str);
+		} else if (i == n + 1) {
+			if (r->type != REDIS_REPLY_ARRAY) {
+				if (rc == 0)
+					rc = berr_set(err,
+						      "EXEC: transaction "
+						      "aborted");
+			} else {
+				for (size_t k = 0;
+				     k < r->elements && k < (size_t)n; k++) {
+					redisReply *e = r->element[k];
+					if (rc == 0 && e &&
+					    e->type == REDIS_REPLY_ERROR)
+						rc = berr_set(
+							err, "%s: %.*s",
+							cmds[k].argv[0],
+							reply_err_len(e),
+							e->str);
+				}
+			}
+		} else if (!reply_is(r, i == 0 ? "OK" : "QUEUED")) {
+			if (rc == 0)
+				rc = berr_set(err, "%s: unexpected reply",
+					      what);
+		}
+		freeReplyObject(r);
+	}
+	return rc;
+}
+
+int
+tracker_save(struct tracker *t, struct job_stats *s, struct berr *err)
+{
+	if (is_empty(s->id))
+		return berr_set(err, "save job stats: empty job id");
+	char *key = key_job_stats(t->ns, s->id);
+	char *what = xasprintf("save stats of job %s", s->id);
+	int64_t rev = 0;
+	int rc = stored_revision(t, key, &rev, err);
+	if (rc < 0) {
+		berr_prefix(err, what);
+		goto out;
+	}
+	int64_t now = util_now();
+	if (rev <= 0)
+		rev = s->revision > 0 ? s->revision : now;
+
+	struct cmd cmds[3];
+	memset(cmds, 0, sizeof(cmds));
+	struct cmd *hm = &cmds[0];
+	cmd_str(hm, "HMSET");
+	cmd_str(hm, key);
+	cmd_str(hm, "id");
+	cmd_str(hm, s->id);
+	cmd_str(hm, "name");
+	cmd_str(hm, s->name);
+	cmd_str(hm, "kind");
+	cmd_str(hm, s->kind);
+	cmd_str(hm, "unique");
+	cmd_str(hm, s->unique ? "1" : "0");
+	cmd_str(hm, "status");
+	cmd_str(hm, s->status);
+	cmd_str(hm, "ref_link");
+	cmd_str(hm, s->ref_link);
+	cmd_str(hm, "enqueue_time");
+	cmd_i64(hm, s->enqueue_time);
+	cmd_str(hm, "run_at");
+	cmd_i64(hm, s->run_at);
+	cmd_str(hm, "cron_spec");
+	cmd_str(hm, s->cron_spec);
+	cmd_str(hm, "web_hook_url");
+	cmd_str(hm, s->web_hook_url);
+	cmd_str(hm, "numeric_policy_id");
+	cmd_i64(hm, s->numeric_policy_id);
+	if (s->check_in_at > 0 && !is_empty(s->check_in)) {
+		cmd_str(hm, "check_in");
+		cmd_str(hm, "[REDUNDANT]");
+		cmd_str(hm, "check_in_at");
+		cmd_i64(hm, s->check_in_at);
+	}
+	if (s->die_at > 0) {
+		cmd_str(hm, "die_at");
+		cmd_i64(hm, s->die_at);
+	}
+	if (!is_empty(s->upstream_job_id)) {
+		cmd_str(hm, "upstream_job_id");
+		cmd_str(hm, s->upstream_job_id);
+	}
+	if (params_present(s->parameters)) {
+		cmd_str(hm, "parameters");
+		cmd_own(hm, gojson_encode(s->parameters));
+	}
+	cJSON *ack = ack_normalise(s->ack);
+	if (ack) {
+		char *txt = cJSON_PrintUnformatted(ack);
+		cJSON_Delete(ack);
+		if (!txt) {
+			fprintf(stderr, "berthd: out of memory (cJSON)\n");
+			abort();
+		}
+		cmd_str(hm, "ack");
+		/* cJSON's malloc'ed text; free() is its free by default */
+		cmd_own(hm, xstrdup(txt));
+		cJSON_free(txt);
+	}
+	cmd_str(hm, "update_time");
+	cmd_i64(hm, now);
+	cmd_str(hm, "revision");
+	cmd_i64(hm, rev);
+
+	struct cmd *hs = &cmds[1];
+	cmd_str(hs, "HSET");
+	cmd_str(hs, t->track_key);
+	cmd_str(hs, s->id);
+	cmd_str(hs, "2");
+	int n = 2;
+	if (!is_empty(s->upstream_job_id)) {
+		struct cmd *z = &cmds[2];
+		cmd_str(z, "ZADD");
+		cmd_own(z, key_executions(t->ns, s->upstream_job_id));
+		cmd_str(z, "NX");
+		cmd_i64(z, s->run_at);
+		cmd_str(z, s->id);
+		n = 3;
+	}
+	rc = run_transaction(t, cmds, n, err);
+	for (int i = 0; i < 3; i++)
+		cmd_fini(&cmds[i]);
+	if (rc < 0) {
+		berr_prefix(err, what);
+		goto out;
+	}
+	s->update_time = now;
+	s->revision = rev;
+out:
+	free(what);
+	free(key);
+	return rc;
+}
+
+/* ---- load ------------------------------------------------------------- */
+
+static cJSON *
+parse_json_field(const char *id, const char *field, const char *v,
+		 size_t len)
+{
+	cJSON *j = cJSON_ParseWithLength(v, len);
+	if (!j)
+		log_error("stats of job %s: field %s is not valid JSON; "
+			  "ignored", id, field);
+	return j;
+}
+
+static void
+load_field(struct job_stats *o, const char *id, const char *f,
+	   const char *v, size_t len)
+{
+	if (strcmp(f, "id") == 0) {
+		set_str(&o->id, v);
+	} else if (strcmp(f, "name") == 0) {
+		set_str(&o->name, v);
+	} else if (strcmp(f, "kind") == 0) {
+		set_str(&o->kind, v);
+	} else if (strcmp(f, "unique") == 0) {
+		o->unique = parse_bool_lenient(v);
+	} else if (strcmp(f, "status") == 0) {
+		set_str(&o->status, v);
+	} else if (strcmp(f, "ref_link") == 0) {
+		set_str(&o->ref_link, v);
+	} else if (strcmp(f, "enqueue_time") == 0) {
+		o->enqueue_time = parse_i64_lenient(v);
+	} else if (strcmp(f, "update_time") == 0) {
+		o->update_time = parse_i64_lenient(v);
+	} else if (strcmp(f, "run_at") == 0) {
+		o->run_at = parse_i64_lenient(v);
+	} else if (strcmp(f, "check_in_at") == 0) {
+		o->check_in_at = parse_i64_lenient(v);
+	} else if (strcmp(f, "cron_spec") == 0) {
+		set_str(&o->cron_spec, v);
+	} else if (strcmp(f, "web_hook_url") == 0) {
+		set_str(&o->web_hook_url, v);
+	} else if (strcmp(f, "die_at") == 0) {
+		o->die_at = parse_i64_lenient(v);
+	} else if (strcmp(f, "upstream_job_id") == 0) {
+		set_str(&o->upstream_job_id, v);
+	} else if (strcmp(f, "numeric_policy_id") == 0) {
+		o->numeric_policy_id = parse_i64_lenient(v);
+	} else if (strcmp(f, "revision") == 0) {
+		o->revision = parse_i64_lenient(v);
+	} else if (strcmp(f, "parameters") == 0) {
+		cJSON *p = parse_json_field(id, f, v, len);
+		if (p && !cJSON_IsObject(p)) {
+			if (!cJSON_IsNull(p))
+				log_error("stats of job %s: parameters is "
+					  "not an object; ignored", id);
+			cJSON_Delete(p);
+			p = NULL;
+		}
+		cJSON_Delete(o->parameters);
+		o->parameters = p;
+	} else if (strcmp(f, "ack") == 0) {
+		cJSON *a = parse_json_field(id, f, v, len);
+		cJSON *n = ack_normalise(a);
+		if (a && !n && !cJSON_IsNull(a))
+			log_error("stats of job %s: ack is not an object; "
+				  "ignored", id);
+		cJSON_Delete(a);
+		cJSON_Delete(o->ack);
+		o->ack = n;
+	}
+	/* check_in holds a placeholder and is never read; others ignored */
+}
+
+int
+tracker_load(struct tracker *t, const char *id, struct job_stats *out,
+	     struct berr *err)
+{
+	memset(out, 0, sizeof(*out));
+	char *key = key_job_stats(t->ns, id);
+	const char *argv[] = {"HGETALL", key};
+	redisReply *r = redis_command_argv(t->redis, err, 2, argv, NULL);
+	free(key);
+	if (!r)
+		return berr_prefix(err, "load job stats");
+	int rc = 0;
+	if (r->type == REDIS_REPLY_ERROR) {
+		rc = berr_set(err, "load job stats: HGETALL: %.*s",
+			      reply_err_len(r), r->str);
+	} else if (r->type != REDIS_REPLY_ARRAY) {
+		rc = berr_set(err, "load job stats: HGETALL: unexpected reply");
+	} else if (r->elements == 0) {
+		rc = 1;
+	} else {
+		for (size_t i = 0; i + 1 < r->elements; i += 2) {
+			const redisReply *f = r->element[i];
+			const redisReply *v = r->element[i + 1];
+			if (!f || !v || f->type != REDIS_REPLY_STRING ||
+			    v->type != REDIS_REPLY_STRING)
+				continue;
+			/* values may hold NUL bytes: copy with the length */
+			char *fs = xstrndup(f->str, (size_t)f->len);
+			char *vs = xstrndup(v->str, (size_t)v->len);
+			load_field(out, id, fs, vs, (size_t)v->len);
+			free(fs);
+			free(vs);
+		}
+		/* a hash recreated by a late status write has no id field
+		 * (spec quirk Q15): the key names the job anyway */
+		if (is_empty(out->id))
+			set_str(&out->id, id);
+	}
+	freeReplyObject(r);
+	return rc;
+}
+
+int
+tracker_get_status(struct tracker *t, const char *id, char **status,
+		   struct berr *err)
+{
+	*status = NULL;
+	char *key = key_job_stats(t->ns, id);
+	const char *argv[] = {"HGET", key, "status"};
+	redisReply *r = redis_command_argv(t->redis, err, 3, argv, NULL);
+	free(key);
+	if (!r)
+		return berr_prefix(err, "get job status");
+	int rc = 0;
+	if (r->type == REDIS_REPLY_STRING && r->str)
+		*status = xstrndup(r->str, (size_t)r->len);
+	else if (r->type == REDIS_REPLY_ERROR)
+		rc = berr_set(err, "get job status: HGET: %.*s",
+			      reply_err_len(r), r->str);
+	else if (r->type != REDIS_REPLY_NIL)
+		rc = berr_set(err, "get job status: HGET: unexpected reply");
+	freeReplyObject(r);
+	return rc;
+}
+
+/* ---- status compare-and-set (spec 4.3) -------------------------------- */
+
+/* One run of the CAS script. */
+static enum tracker_cas
+cas_run(struct tracker *t, const char *id, const char *target,
+	int64_t revision, int64_t now, char **current, struct berr *err)
+{
+	char *key = key_job_stats(t->ns, id);
+	char rev_s[24], now_s[24];
+	snprintf(rev_s, sizeof(rev_s), "%" PRId64, revision);
+	snprintf(now_s, sizeof(now_s), "%" PRId64, now);
+	const char *keys[] = {key, t->track_key};
+	const char *args[] = {target, rev_s, now_s, id};
+	redisReply *r = script_run(t->redis, err, SCRIPT_STATUS_CAS, 2, keys,
+				   4, args);
+	free(key);
+	char what[200];
+	snprintf(what, sizeof(what), "set status of job %.100s to %.20s", id,
+		 target);
+	if (!r) {
+		berr_prefix(err, what);
+		return TRACKER_REDIS_ERROR;
+	}
+	enum tracker_cas rc;
+	if (reply_is(r, "ok")) {
+		rc = TRACKER_OK;
+	} else if (r->type == REDIS_REPLY_STRING ||
+		   r->type == REDIS_REPLY_STATUS ||
+		   r->type == REDIS_REPLY_NIL) {
+		rc = TRACKER_MISMATCH;
+		bool nil = r->type == REDIS_REPLY_NIL || !r->str;
+		berr_set(err,
+			 "mismatch job status: current %.*s, setting to %s",
+			 nil ? 0 : reply_err_len(r), nil ? "" : r->str,
+			 target);
+		if (current)
+			*current = nil ? NULL
+				       : xstrndup(r->str, (size_t)r->len);
+	} else if (r->type == REDIS_REPLY_ERROR) {
+		rc = TRACKER_REDIS_ERROR;
+		berr_set(err, "%s: %.*s", what, reply_err_len(r), r->str);
+	} else {
+		rc = TRACKER_REDIS_ERROR;
+		berr_set(err, "%s: unexpected reply", what);
+	}
+	freeReplyObject(r);
+	return rc;
+}
+
+static void
+retry_push(struct tracker *t, const char *id, const char *target,
+	   int64_t revision)
+{
+	pthread_mutex_lock(&t->mu);
+	if (t->nretry == t->capretry) {
+		t->capretry = t->capretry ? t->capretry * 2 : 8;
+		t->retry = xrealloc(t->retry,
+				    sizeof(*t->retry) * t->capretry);
+	}
+	struct retry_entry *e = &t->retry[t->nretry++];
+	e->id = xstrdup(id);
+	e->target = xstrdup(target);
+	e->revision = revision;
+	pthread_mutex_unlock(&t->mu);
+}
+
+enum tracker_cas
+tracker_set_status(struct tracker *t, struct job_stats *s, const char *target,
+		   char **current, struct berr *err)
+{
+	if (current)
+		*current = NULL;
+	if (is_empty(s->id) || job_status_code(target) < 0) {
+		berr_set(err, "set status: %s",
+			 is_empty(s->id) ? "empty job id"
+					 : "invalid target status");
+		return TRACKER_REDIS_ERROR;
+	}
+	int64_t now = util_now();
+	enum tracker_cas rc =
+		cas_run(t, s->id, target, s->revision, now, current, err);
+	if (rc == TRACKER_MISMATCH)
+		return rc;
+	if (rc == TRACKER_REDIS_ERROR)
+		retry_push(t, s->id, target, s->revision);
+	set_str(&s->status, target);
+	s->update_time = now;
+	fire_event(t, s, NULL);
+	return rc;
+}
+
+/* ---- reset (spec 4.5) ------------------------------------------------- */
+
+int
+tracker_reset(struct tracker *t, struct job_stats *s, struct berr *err)
+{
+	if (is_empty(s->id))
+		return berr_set(err, "reset job: empty job id");
+	int64_t rev = util_now();
+	if (rev <= s->revision)
+		rev = s->revision + 1;
+	char *key = key_job_stats(t->ns, s->id);
+	char rev_s[24];
+	snprintf(rev_s, sizeof(rev_s), "%" PRId64, rev);
+	const char *keys[] = {key, t->track_key};
+	const char *args[] = {rev_s, s->id};
+	redisReply *r = script_run(t->redis, err, SCRIPT_RESET, 2, keys, 2,
+				   args);
+	free(key);
+	char what[160];
+	snprintf(what, sizeof(what), "reset job %.100s", s->id);
+	if (!r)
+		return berr_prefix(err, what);
+	int rc = 0;
+	if (r->type == REDIS_REPLY_ERROR)
+		rc = berr_set(err, "%s: %.*s", what, reply_err_len(r),
+			      r->str);
+	else if (!reply_is(r, "ok"))
+		rc = berr_set(err, "%s: unexpected reply", what);
+	freeReplyObject(r);
+	if (rc < 0)
+		return rc;
+	set_str(&s->status, JOB_STATUS_PENDING);
+	s->revision = rev;
+	s->update_time = rev;
+	set_str(&s->check_in, NULL);
+	s->check_in_at = 0;
+	cJSON_Delete(s->ack);
+	s->ack = NULL;
+	return 0;
+}
+
+/* ---- check-in (spec 6.5) ---------------------------------------------- */
+
+int
+tracker_checkin(struct tracker *t, struct job_stats *s, const char *text,
+		struct berr *err)
+{
+	if (is_empty(text))
+		return berr_set(err, "check in error: empty message");
+	if (is_empty(s->id))
+		return berr_set(err, "check in: empty job id");
+	int64_t at = util_now();
+	if (at <= s->check_in_at)
+		at = s->check_in_at + 1; /* core dedupes by check_in_at */
+	set_str(&s->check_in, text);
+	s->check_in_at = at;
+	s->update_time = at;
+	fire_event(t, s, text);
+
+	struct cmd c;
+	memset(&c, 0, sizeof(c));
+	cmd_str(&c, "HMSET");
+	cmd_own(&c, key_job_stats(t->ns, s->id));
+	cmd_str(&c, "update_time");
+	cmd_i64(&c, at);
+	cmd_str(&c, "check_in_at");
+	cmd_i64(&c, at);
+	redisReply *r = redis_command_argv(t->redis, err, c.argc, c.argv,
+					   c.lens);
+	cmd_fini(&c);
+	char what[160];
+	snprintf(what, sizeof(what), "check in of job %.100s", s->id);
+	if (!r)
+		return berr_prefix(err, what);
+	int rc = 0;
+	if (r->type == REDIS_REPLY_ERROR)
+		rc = berr_set(err, "%s: HMSET: %.*s", what, reply_err_len(r),
+			      r->str);
+	freeReplyObject(r);
+	return rc;
+}
+
+/* ---- retry list (spec 4.6) -------------------------------------------- */
+
+size_t
+tracker_retry_pending(struct tracker *t)
+{
+	pthread_mutex_lock(&t->mu);
+	struct retry_entry *list = t->retry;
+	size_t n = t->nretry;
+	t->retry = NULL;
+	t->nretry = t->capretry = 0;
+	pthread_mutex_unlock(&t->mu);
+	if (n == 0)
+		return tracker_retry_count(t);
+
+	size_t kept = 0, applied = 0, outdated = 0;
+	struct berr err, first;
+	berr_clear(&first);
+	for (size_t i = 0; i < n; i++) {
+		struct retry_entry *e = &list[i];
+		berr_clear(&err);
+		enum tracker_cas rc = cas_run(t, e->id, e->target, e->revision,
+					      util_now(), NULL, &err);
+		if (rc == TRACKER_REDIS_ERROR) {
+			if (!first.msg[0])
+				first = err;
+			list[kept++] = *e;
+			continue;
+		}
+		if (rc == TRACKER_OK)
+			applied++;
+		else
+			outdated++;
+		retry_entry_fini(e);
+	}
+	log_info("status update retry: %zu applied, %zu outdated, %zu still "
+		 "pending", applied, outdated, kept);
+	if (kept)
+		log_warn("status update retry: %s", first.msg);
+
+	/* kept entries go first: they are older than any queued meanwhile */
+	pthread_mutex_lock(&t->mu);
+	size_t total = kept + t->nretry;
+	if (total > 0) {
+		struct retry_entry *merged =
+			xmalloc(sizeof(*merged) * total);
+		if (kept)
+			memcpy(merged, list, sizeof(*merged) * kept);
+		if (t->nretry)
+			memcpy(merged + kept, t->retry,
+			       sizeof(*merged) * t->nretry);
+		free(t->retry);
+		t->retry = merged;
+		t->nretry = t->capretry = total;
+	}
+	pthread_mutex_unlock(&t->mu);
+	free(list);
+	return total;
+}
+
+size_t
+tracker_retry_count(struct tracker *t)
+{
+	pthread_mutex_lock(&t->mu);
+	size_t n = t->nretry;
+	pthread_mutex_unlock(&t->mu);
+	return n;
+}
