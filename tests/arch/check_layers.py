@@ -1,0 +1,154 @@
+#!/usr/bin/env python3
+"""Checks the layering rules of host/ (see host/README.md) over the sources.
+
+Run from anywhere: check_layers.py [SOURCE_ROOT]. Prints every violation as
+file:line: rule: text and exits 1 when there is one, 0 otherwise. It reads
+#include lines and C string literals only; comments are ignored.
+
+The rules:
+  R1 only host/store/ includes <hiredis/...>;
+  R2 the store's internal headers (those that include hiredis) are included
+     only by host/store/ and the unit tests;
+  R3 only host/store/ issues Redis commands (redis_command*, redis_pipeline,
+     script_run*, hiredis' redis* calls);
+  R4 Redis key names are spelled only in host/store/keys.c and keys.h (and
+     in the Lua sources of host/store/scripts.c, which receive them as KEYS);
+  R5 host/common/ is a leaf: it includes only common/ and logs/log.h;
+  R6 host/store/ never includes api/, hooks/, periodic/ or metrics/ headers;
+     it is the bottom of the daemon, below everything that calls it;
+  R7 bundled plugins never include a host header: they see the SDK only.
+"""
+import os
+import re
+import sys
+
+ROOT = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else
+                       os.path.join(os.path.dirname(__file__), "..", ".."))
+HOST = os.path.join(ROOT, "host")
+
+# Fragments of key names as they appear in C string literals. A literal that
+# contains one of these outside keys.c/keys.h spells a key by hand.
+KEY_FRAGMENTS = [
+    ":job_stats", "job_stats:", ":job_track", ":jobs:", "jobs:%",
+    ":executions:", "executions:%", ":worker_pools", ":known_jobs",
+    ":period:", "period:policies", "period:lock", ":scheduled", ":retry\"",
+    ":dead\"", ":inprogress", ":lock_info", ":max_concurrency", ":paused",
+    ":_schema_version", "hook_events", "hook_agents", ":berth:",
+]
+REDIS_CALL = re.compile(
+    r"\b(redis_command(_argv)?|redis_pipeline\w*|script_run(_lens)?|"
+    r"redisCommand\w*|redisAppend\w*|redisGetReply)\s*\(")
+INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]([^>"]+)[>"]')
+STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"')
+
+
+def strip_comments(text):
+    """Blanks /* */ and // comments, keeping line numbers and strings."""
+    out, i, n = [], 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == '"' or c == "'":
+            j = i + 1
+            while j < n and text[j] != c:
+                j += 2 if text[j] == "\\" else 1
+            out.append(text[i:j + 1])
+            i = j + 1
+        elif text.startswith("/*", i):
+            j = text.find("*/", i + 2)
+            j = n if j < 0 else j + 2
+            out.append(re.sub(r"[^\n]", " ", text[i:j]))
+            i = j
+        elif text.startswith("//", i):
+            j = text.find("\n", i)
+            j = n if j < 0 else j
+            out.append(" " * (j - i))
+            i = j
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
+
+
+def sources(top):
+    for d, _, files in os.walk(top):
+        for f in sorted(files):
+            if f.endswith((".c", ".h")):
+                yield os.path.join(d, f)
+
+
+def rel(p):
+    return os.path.relpath(p, ROOT)
+
+
+def subsystem(path):
+    r = os.path.relpath(path, HOST)
+    return r.split(os.sep)[0] if os.sep in r else ""
+
+
+def main():
+    problems = []
+
+    def bad(path, line, rule, text):
+        problems.append("%s:%d: %s: %s" % (rel(path), line, rule,
+                                           text.strip()[:100]))
+
+    host_files = list(sources(HOST))
+    # Store-internal headers: store headers that include hiredis.
+    internal = set()
+    for p in host_files:
+        if subsystem(p) == "store" and p.endswith(".h"):
+            with open(p, encoding="utf-8") as fh:
+                if re.search(r"#\s*include\s*<hiredis/", fh.read()):
+                    internal.add("store/" + os.path.basename(p))
+
+    for p in host_files:
+        sub = subsystem(p)
+        with open(p, encoding="utf-8") as fh:
+            text = strip_comments(fh.read())
+        base = os.path.basename(p)
+        for no, line in enumerate(text.split("\n"), 1):
+            m = INCLUDE.match(line)
+            if m:
+                inc = m.group(1)
+                if inc.startswith("hiredis/") and sub != "store":
+                    bad(p, no, "R1 hiredis outside store/", line)
+                if inc in internal and sub != "store":
+                    bad(p, no, "R2 store-internal header", line)
+                top = inc.split("/")[0] if "/" in inc else ""
+                if sub == "common" and top not in ("", "common") and \
+                        inc != "logs/log.h" and not line.lstrip().startswith("#include <"):
+                    bad(p, no, "R5 common/ is a leaf", line)
+                if sub == "store" and top in ("api", "hooks", "periodic",
+                                              "metrics"):
+                    bad(p, no, "R6 store/ includes an upper layer", line)
+                continue
+            if sub != "store" and REDIS_CALL.search(line):
+                bad(p, no, "R3 Redis command outside store/", line)
+            if base in ("keys.c", "keys.h") and sub == "store":
+                continue
+            if base == "scripts.c" and sub == "store":
+                continue
+            for s in STRING.findall(line):
+                if any(f in s for f in KEY_FRAGMENTS):
+                    bad(p, no, "R4 key name outside store/keys", line)
+                    break
+
+    for p in sources(os.path.join(ROOT, "plugins")):
+        with open(p, encoding="utf-8") as fh:
+            text = strip_comments(fh.read())
+        for no, line in enumerate(text.split("\n"), 1):
+            m = INCLUDE.match(line)
+            if m and m.group(1).split("/")[0] in (
+                    "store", "engine", "hooks", "periodic", "config",
+                    "plugins", "logs", "metrics", "common", "api"):
+                bad(p, no, "R7 plugin includes a host header", line)
+
+    for line in problems:
+        print(line)
+    print("%d layering violation(s) in %d host files" %
+          (len(problems), len(host_files)))
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
