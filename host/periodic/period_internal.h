@@ -12,10 +12,13 @@
 
 #include <cjson/cJSON.h>
 
-#include "periodic/period.h"
 #include "common/ticker.h"
 #include "common/util.h"
+#include "periodic/period.h"
+#include "plugins/plugin_host.h"
 #include "store/period_store.h"
+#include "store/queue.h"
+#include "store/tracker.h"
 
 /* Finished executions looked at per trim (Q17). */
 #define PERIOD_TRIM_SCAN 2000
