@@ -8,7 +8,6 @@
 #include "periodic/period_internal.h"
 
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
