@@ -8,16 +8,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "periodic/cron.h"
 #include "api/http.h"
+#include "common/json.h"
 #include "logs/log.h"
+#include "periodic/cron.h"
 #include "periodic/period.h"
 #include "store/tracker.h"
 
 static cJSON *
 wrap_job(cJSON *stats)
 {
-	cJSON *o = cJSON_CreateObject();
+	cJSON *o = json_must(cJSON_CreateObject());
 	cJSON_AddItemToObject(o, "job", stats);
 	return o;
 }
@@ -152,7 +153,7 @@ api_job_executions(struct api_request *req)
 	if (period_list_executions(d->period, id, page, size, non_dead, &ids,
 				   &n, &total, &err) < 0)
 		return api_send_error(req, 500, API_E_EXECUTIONS, "%s", err.msg);
-	cJSON *arr = cJSON_CreateArray();
+	cJSON *arr = json_must(cJSON_CreateArray());
 	for (size_t i = 0; i < n; i++) {
 		struct job_stats es;
 		struct berr lerr;
@@ -167,7 +168,7 @@ api_job_executions(struct api_request *req)
 	if (cJSON_GetArraySize(arr) == 0) {
 		/* quirk Q4: Go answers null, not [] */
 		cJSON_Delete(arr);
-		arr = cJSON_CreateNull();
+		arr = json_must(cJSON_CreateNull());
 	}
 	char hdr[64];
 	snprintf(hdr, sizeof(hdr), "Total-Count: %lld\r\n", (long long)total);

@@ -18,6 +18,7 @@
 #include "logs/joblog.h"
 #include "logs/log.h"
 #include "metrics/metrics.h"
+#include "store/period_store.h"
 
 #define STOP_CHECK_MIN_MS 100
 #define DEFAULT_MAX_FAILS 4
@@ -281,17 +282,12 @@ mark_execution_done(struct worker_pool *wp, const struct job_message *m,
 				 : NULL;
 	if (!p || !m->id)
 		return;
-	char *key = xasprintf("%s:executions:%s", wp->ns, m->id);
 	struct berr err;
 	berr_clear(&err);
-	redisReply *r = redis_command(wp->redis, &err, "ZADD", key, "XX", "-1",
-				      job_id, NULL);
-	if (r)
-		freeReplyObject(r);
-	else
+	if (period_store_execution_finish_ns(wp->redis, wp->ns, m->id, job_id,
+					     &err) < 0)
 		log_warn("job %s: cannot mark the execution finished: %s",
 			 job_id, err.msg);
-	free(key);
 }
 
 /* spec 6.2 step 2. Returns true when the job is to run; otherwise o holds

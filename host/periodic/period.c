@@ -3,49 +3,20 @@
  * unschedule, list executions); period_enqueuer.c has the enqueuer thread,
  * its rounds, materialising and the start-up cleanup.
  *
- * Two of Berth's own Lua scripts (see period_enqueuer.c for the others)
- * run here with EVAL; they are not part of the shared set in scripts.c:
- *   add_once  ZADD a policy only when no member has its score (Q6)
- *   trim      Q17: drops finished members (score -1) of an executions zset
- *             whose stats hash has expired, oldest first, at most
- *             PERIOD_TRIM_SCAN looked at per call. The stats keys share
- *             the {namespace} hash tag of the zset (one cluster slot). */
+ * Scheduling logic only: every Redis structure (policies, executions, the
+ * lock, the periodic messages) is reached through store/period_store.h. */
 #include "periodic/period_internal.h"
 
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
-#include "periodic/cron.h"
 #include "common/gojson.h"
-#include "logs/log.h"
+#include "common/json.h"
 #include "engine/message.h"
-
-static const char lua_add_once[] =
-	"if redis.call('ZCOUNT', KEYS[1], ARGV[1], ARGV[1]) > 0 then\n"
-	"  return 0\n"
-	"end\n"
-	"redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])\n"
-	"return 1\n";
-
-static const char lua_trim[] =
-	"local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-1', '-1',\n"
-	"  'LIMIT', 0, tonumber(ARGV[2]))\n"
-	"local gone = {}\n"
-	"for _, id in ipairs(ids) do\n"
-	"  if redis.call('EXISTS', ARGV[1] .. id) == 0 then\n"
-	"    gone[#gone + 1] = id\n"
-	"  end\n"
-	"end\n"
-	"if #gone > 0 then redis.call('ZREM', KEYS[1], unpack(gone)) end\n"
-	"return #gone\n";
-
-/* Executions looked at per trim call (members "<policy>@<epoch>" with
- * the same score sort by epoch, so the oldest come first). */
-#define PERIOD_TRIM_SCAN 2000
+#include "logs/log.h"
+#include "periodic/cron.h"
 
 /* ---- policy object ------------------------------------------------------ */
 
@@ -140,7 +111,8 @@ period_policy_parse(const char *raw, size_t len, struct period_policy *p,
 				bad = k;
 			} else {
 				cJSON_Delete(p->job_params);
-				p->job_params = cJSON_Duplicate(c, true);
+				p->job_params =
+					json_must(cJSON_Duplicate(c, true));
 			}
 		} else if (strcasecmp(k, "numeric_id") == 0) {
 			double d = cJSON_IsNumber(c) ? c->valuedouble : 0.5;
@@ -272,19 +244,15 @@ period_execution_id(const char *policy_id, int64_t epoch)
 char *
 period_execution_message(const struct period_policy *p, int64_t epoch)
 {
-	cJSON *args = has_members(p->job_params)
-			      ? cJSON_Duplicate(p->job_params, true)
-			      : cJSON_CreateObject();
-	if (!args) {
-		log_error("out of memory (cJSON)");
-		abort();
-	}
+	cJSON *args = json_must(has_members(p->job_params)
+					? cJSON_Duplicate(p->job_params, true)
+					: cJSON_CreateObject());
 	/* a Go map: the marker replaces any parameter of that name */
 	while (cJSON_GetObjectItemCaseSensitive(args, PERIOD_MARKER))
 		cJSON_DeleteItemFromObjectCaseSensitive(args, PERIOD_MARKER);
 	char t[24];
 	snprintf(t, sizeof(t), "%" PRId64, epoch);
-	cJSON_AddStringToObject(args, PERIOD_MARKER, t);
+	json_must(cJSON_AddStringToObject(args, PERIOD_MARKER, t));
 	struct job_message m = {
 		.name = p->job_name,
 		.id = p->id,
@@ -303,25 +271,15 @@ period_new(struct redis_pool *redis, const char *ns, struct tracker *tracker,
 	   struct queue *queue, struct plugin_registry *plugins)
 {
 	struct period *pd = xcalloc(1, sizeof(*pd));
-	pd->redis = redis;
+	pd->store = period_store_new(redis, ns);
 	pd->tracker = tracker;
 	pd->queue = queue;
 	pd->plugins = plugins;
-	pd->ns = xstrdup(ns);
-	pd->k_policies = xasprintf("%s:period:policies", ns);
-	pd->k_lock = xasprintf("%s:period:lock", ns);
-	pd->k_last = xasprintf("%s:last_periodic_enqueue_h", ns);
-	pd->k_scheduled = xasprintf("%s:scheduled", ns);
 	char id[25];
 	util_hex24(id);
 	snprintf(pd->node_id, sizeof(pd->node_id), "%s", id);
 	pd->now = util_now;
-	pthread_mutex_init(&pd->lock, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&pd->cond, &ca);
-	pthread_condattr_destroy(&ca);
+	ticker_init(&pd->ticker);
 	return pd;
 }
 
@@ -349,54 +307,41 @@ period_free(struct period *pd)
 	if (!pd)
 		return;
 	period_stop(pd);
-	pthread_cond_destroy(&pd->cond);
-	pthread_mutex_destroy(&pd->lock);
-	free(pd->ns);
-	free(pd->k_policies);
-	free(pd->k_lock);
-	free(pd->k_last);
-	free(pd->k_scheduled);
+	ticker_fini(&pd->ticker);
+	period_store_free(pd->store);
 	free(pd);
 }
 
-/* ---- Redis helpers ------------------------------------------------------ */
+/* ---- the policy set ----------------------------------------------------- */
 
-redisReply *
-period_eval(struct period *pd, struct berr *err, const char *script,
-	    int nkeys, int argc, const char **argv)
-{
-	int n = 3 + argc;
-	const char **v = xmalloc(sizeof(*v) * (size_t)n);
-	char nk[12];
-	snprintf(nk, sizeof(nk), "%d", nkeys);
-	v[0] = "EVAL";
-	v[1] = script;
-	v[2] = nk;
-	memcpy(v + 3, argv, sizeof(*v) * (size_t)argc);
-	redisReply *r = redis_command_argv(pd->redis, err, n, v, NULL);
-	free(v);
-	return checked(r, "EVAL", err);
-}
+struct each_policy {
+	struct period *pd;
+	bool validate;
+	int (*fn)(struct period *, const struct period_policy *, void *);
+	void *data;
+};
 
-/* Q17: forgets finished executions whose stats have expired. Returns the
- * number removed or -1. */
-int
-period_trim_executions(struct period *pd, const char *policy_id,
-		       struct berr *err)
+static int
+each_policy_member(const char *member, size_t len, int64_t score,
+		   void *data)
 {
-	char *key = key_executions(pd, policy_id);
-	char *prefix = xasprintf("%s:job_stats:", pd->ns);
-	char scan[12];
-	snprintf(scan, sizeof(scan), "%d", PERIOD_TRIM_SCAN);
-	const char *argv[] = {key, prefix, scan};
-	redisReply *r = period_eval(pd, err, lua_trim, 1, 3, argv);
-	free(key);
-	free(prefix);
-	if (!r)
-		return -1;
-	int n = r->type == REDIS_REPLY_INTEGER ? (int)r->integer : 0;
-	freeReplyObject(r);
-	return n;
+	struct each_policy *e = data;
+	struct period_policy p;
+	struct berr perr;
+	berr_clear(&perr);
+	if (period_policy_parse(member, len, &p, &perr) < 0) {
+		log_error("malformed policy %.200s: %s", member, perr.msg);
+		return 0;
+	}
+	if (e->validate && period_policy_validate(&p, &perr) < 0) {
+		log_error("policy %s: %s", p.id ? p.id : "?", perr.msg);
+		period_policy_fini(&p);
+		return 0;
+	}
+	p.numeric_id = score;
+	int stop = e->fn(e->pd, &p, e->data);
+	period_policy_fini(&p);
+	return stop;
 }
 
 /* Calls fn for every member of NS:period:policies that parses (numeric id
@@ -407,41 +352,10 @@ period_each_policy(struct period *pd, bool validate,
 			     void *),
 		   void *data, struct berr *err)
 {
-	redisReply *r = checked(redis_command(pd->redis, err, "ZRANGE",
-					      pd->k_policies, "0", "-1",
-					      "WITHSCORES", NULL),
-				"ZRANGE policies", err);
-	if (!r)
-		return -1;
-	if (r->type != REDIS_REPLY_ARRAY) {
-		freeReplyObject(r);
-		return berr_set(err, "ZRANGE policies: unexpected reply");
-	}
-	for (size_t i = 0; i + 1 < r->elements; i += 2) {
-		const redisReply *m = r->element[i];
-		struct period_policy p;
-		struct berr perr;
-		berr_clear(&perr);
-		if (m->type != REDIS_REPLY_STRING ||
-		    period_policy_parse(m->str, m->len, &p, &perr) < 0) {
-			log_error("malformed policy %.200s: %s",
-				  m->type == REDIS_REPLY_STRING ? m->str : "?",
-				  perr.msg);
-			continue;
-		}
-		if (validate && period_policy_validate(&p, &perr) < 0) {
-			log_error("policy %s: %s", p.id ? p.id : "?", perr.msg);
-			period_policy_fini(&p);
-			continue;
-		}
-		p.numeric_id = reply_i64(r->element[i + 1]);
-		int stop = fn(pd, &p, data);
-		period_policy_fini(&p);
-		if (stop)
-			break;
-	}
-	freeReplyObject(r);
-	return 0;
+	struct each_policy e = {
+		.pd = pd, .validate = validate, .fn = fn, .data = data};
+	return period_store_policies_each(pd->store, each_policy_member, &e,
+					  err);
 }
 
 /* ---- creating a policy -------------------------------------------------- */
@@ -453,20 +367,15 @@ stop_executions(struct period *pd, const char *policy_id)
 {
 	struct berr err;
 	berr_clear(&err);
-	char *key = key_executions(pd, policy_id);
-	redisReply *r = checked(redis_command(pd->redis, &err, "ZRANGEBYSCORE",
-					      key, "0", "+inf", NULL),
-				"ZRANGEBYSCORE executions", &err);
-	if (!r) {
+	char **ids = NULL;
+	size_t n = 0;
+	if (period_store_executions_unfinished(pd->store, policy_id, &ids, &n,
+					       &err) < 0) {
 		log_error("executions of %s: %s", policy_id, err.msg);
-		free(key);
 		return;
 	}
-	for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements;
-	     i++) {
-		const char *eid = r->element[i]->str;
-		if (!eid)
-			continue;
+	for (size_t i = 0; i < n; i++) {
+		const char *eid = ids[i];
 		struct job_stats st;
 		memset(&st, 0, sizeof(st));
 		berr_clear(&err);
@@ -492,19 +401,19 @@ stop_executions(struct period *pd, const char *policy_id)
 				log_error("execution %s: stop: %s", eid,
 					  err.msg);
 			free(cur);
-			redisReply *z = NULL;
-			if (cas == TRACKER_OK)
-				z = redis_command(pd->redis, &err, "ZADD", key,
-						  "XX", "-1", eid, NULL);
-			if (z)
-				freeReplyObject(z);
+			if (cas == TRACKER_OK &&
+			    period_store_execution_finish(pd->store, policy_id,
+							  eid, &err) < 0)
+				log_warn("execution %s: cannot mark it "
+					 "finished: %s",
+					 eid, err.msg);
 		}
 		job_stats_fini(&st);
 	}
-	freeReplyObject(r);
-	free(key);
+	period_store_ids_free(ids);
 	berr_clear(&err);
-	if (period_trim_executions(pd, policy_id, &err) < 0)
+	if (period_store_executions_trim(pd->store, policy_id,
+					 PERIOD_TRIM_SCAN, &err) < 0)
 		log_warn("policy %s: trimming executions: %s", policy_id,
 			 err.msg);
 }
@@ -518,15 +427,10 @@ add_policy(struct period *pd, const char *member, int64_t now,
 	uint32_t r0 = util_random_below(10);
 	for (int i = 0; i < 10 + 1000; i++) {
 		int64_t s = i < 10 ? now + (r0 + (uint32_t)i) % 10 : now + i;
-		char sc[24];
-		snprintf(sc, sizeof(sc), "%" PRId64, s);
-		const char *argv[] = {pd->k_policies, sc, member};
-		redisReply *r = period_eval(pd, err, lua_add_once, 1, 3, argv);
-		if (!r)
+		int added = period_store_policy_add(pd->store, member, s, err);
+		if (added < 0)
 			return -1;
-		int64_t added = reply_i64(r);
-		freeReplyObject(r);
-		if (added == 1) {
+		if (added) {
 			*score = s;
 			return 0;
 		}
@@ -547,7 +451,7 @@ period_create_policy(struct period *pd, const char *job_name,
 		.job_name = xstrdup(job_name ? job_name : ""),
 		.cron_spec = xstrdup(cron_spec ? cron_spec : ""),
 		.job_params = has_members(params)
-				      ? cJSON_Duplicate(params, true)
+				      ? json_must(cJSON_Duplicate(params, true))
 				      : NULL,
 		.web_hook_url = hook && hook[0] ? xstrdup(hook) : NULL,
 	};
@@ -582,15 +486,12 @@ period_create_policy(struct period *pd, const char *job_name,
 		st->web_hook_url = xstrdup(p.web_hook_url);
 	st->numeric_policy_id = score;
 	if (p.job_params)
-		st->parameters = cJSON_Duplicate(p.job_params, true);
+		st->parameters =
+			json_must(cJSON_Duplicate(p.job_params, true));
 	if (tracker_save(pd->tracker, st, err) < 0) {
 		struct berr rerr;
 		berr_clear(&rerr);
-		redisReply *r = redis_command(pd->redis, &rerr, "ZREM",
-					      pd->k_policies, member, NULL);
-		if (r)
-			freeReplyObject(r);
-		else
+		if (period_store_policy_remove(pd->store, member, &rerr) < 0)
 			log_error("policy %s: cannot remove it again: %s", id,
 				  rerr.msg);
 		stop_executions(pd, id);
@@ -673,19 +574,13 @@ period_unschedule(struct period *pd, const char *policy_id,
 		numeric = f.score;
 	}
 
-	char sc[24];
-	snprintf(sc, sizeof(sc), "%" PRId64, numeric);
-	redisReply *r = checked(redis_command(pd->redis, err,
-					      "ZREMRANGEBYSCORE",
-					      pd->k_policies, sc, sc, NULL),
-				"ZREMRANGEBYSCORE policies", err);
-	if (!r)
+	int removed = period_store_policy_remove_id(pd->store, numeric, err);
+	if (removed < 0)
 		return -1;
-	if (reply_i64(r) == 0)
+	if (removed == 0)
 		log_warn("no periodic job with ID=%s and numeric ID=%" PRId64
 			 " removed from the periodic job policy set",
 			 policy_id, numeric);
-	freeReplyObject(r);
 	stop_executions(pd, policy_id);
 	log_info("periodic job %s unscheduled", policy_id);
 	return 0;
@@ -696,11 +591,7 @@ period_unschedule(struct period *pd, const char *policy_id,
 void
 period_ids_free(char **ids)
 {
-	if (!ids)
-		return;
-	for (char **p = ids; *p; p++)
-		free(*p);
-	free(ids);
+	period_store_ids_free(ids);
 }
 
 int
@@ -709,58 +600,24 @@ period_list_executions(struct period *pd, const char *policy_id,
 		       char ***ids, size_t *n, int64_t *total,
 		       struct berr *err)
 {
-	*ids = xcalloc(1, sizeof(**ids));
+	*ids = NULL;
 	*n = 0;
 	*total = 0;
-	if (non_dead == 0)
-		return 0; /* quirk Q4: non_dead_only=false lists nothing */
 	if (page < 1)
 		page = 1;
 	if (size < 1)
 		size = 1;
 	uint64_t off = (uint64_t)(page - 1) * size;
-	char *key = key_executions(pd, policy_id);
-	redisReply *r = non_dead > 0
-				? redis_command(pd->redis, err, "ZCOUNT", key,
-						"0", "+inf", NULL)
-				: redis_command(pd->redis, err, "ZCARD", key,
-						NULL);
-	r = checked(r, "count executions", err);
-	if (!r) {
-		free(key);
-		return -1;
-	}
-	*total = reply_i64(r);
-	freeReplyObject(r);
-	if (off >= (uint64_t)(*total > 0 ? *total : 0)) {
-		free(key);
-		return 0;
-	}
-	char a[24], b[24];
-	if (non_dead > 0) {
-		snprintf(a, sizeof(a), "%" PRIu64, off);
-		snprintf(b, sizeof(b), "%" PRIu32, size);
-		r = redis_command(pd->redis, err, "ZREVRANGEBYSCORE", key,
-				  "+inf", "0", "LIMIT", a, b, NULL);
-	} else {
-		snprintf(a, sizeof(a), "%" PRIu64, off);
-		snprintf(b, sizeof(b), "%" PRIu64, off + size - 1);
-		r = redis_command(pd->redis, err, "ZREVRANGE", key, a, b,
-				  NULL);
-	}
-	free(key);
-	r = checked(r, "list executions", err);
-	if (!r)
-		return -1;
-	if (r->type == REDIS_REPLY_ARRAY && r->elements > 0) {
-		free(*ids);
-		*ids = xcalloc(r->elements + 1, sizeof(**ids));
-		for (size_t i = 0; i < r->elements; i++)
-			if (r->element[i]->type == REDIS_REPLY_STRING)
-				(*ids)[(*n)++] = xstrndup(
-					r->element[i]->str,
-					(size_t)r->element[i]->len);
-	}
-	freeReplyObject(r);
+	if (non_dead != 0) {
+		if (period_store_executions_count(pd->store, policy_id,
+						  non_dead > 0, total,
+						  err) < 0)
+			return -1;
+		if (off < (uint64_t)(*total > 0 ? *total : 0))
+			return period_store_executions_page(
+				pd->store, policy_id, non_dead > 0, off, size,
+				ids, n, err);
+	} /* else quirk Q4: non_dead_only=false lists nothing */
+	*ids = xcalloc(1, sizeof(**ids));
 	return 0;
 }

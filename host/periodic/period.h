@@ -5,7 +5,7 @@
  * start-up cleanup of overdue scheduled messages, and the executions
  * listing of GET /api/v1/jobs/{id}/executions.
  *
- * Keys (spec 12.1):
+ * Keys (spec 12.1; all Redis access is store/period_store.h):
  *   NS:period:policies          zset, member = policy JSON, score = numeric
  *                               policy id (unique here: spec 3.6 / Q6)
  *   NS:period:lock              SET NX EX 30 <node id> around the
@@ -45,11 +45,13 @@
 
 #include <cjson/cJSON.h>
 
-#include "plugins/plugin_host.h"
-#include "store/queue.h"
-#include "store/redis_conn.h"
-#include "store/tracker.h"
 #include "common/util.h"
+
+struct job_stats;
+struct plugin_registry;
+struct queue;
+struct redis_pool;
+struct tracker;
 
 #define PERIOD_HORIZON 240        /* seconds materialised ahead (Go: 4 min) */
 #define PERIOD_MIN_INTERVAL 120   /* seconds between rounds (Go: 2 min) */
@@ -173,7 +175,8 @@ int period_clear_dirty(struct period *pd, struct berr *err);
 /* spec 2.9 executions of policy_id, newest first. non_dead: -1 when the
  * query parameter was absent (or not a boolean), 0 false, 1 true.
  * page >= 1, size >= 1. *ids (NULL-terminated, free with
- * period_ids_free) may be empty; *total is the Total-Count. 0 or -1. */
+ * period_ids_free) may be empty; *total is the Total-Count. 0, or -1 with
+ * *ids NULL. */
 int period_list_executions(struct period *pd, const char *policy_id,
 			   uint32_t page, uint32_t size, int non_dead,
 			   char ***ids, size_t *n, int64_t *total,

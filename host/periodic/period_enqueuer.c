@@ -4,59 +4,21 @@
  * period.h, and period.c for the policy object, the policy set and the
  * API-facing operations.
  *
- * Two of Berth's own Lua scripts (see period.c for the others) run here
- * with EVAL:
- *   known     which execution ids are already in NS:executions:<policy>
- *   unlock    DEL NS:period:lock only while it still holds our node id
- *             (Go does GET then DEL; the script closes the gap between) */
+ * Scheduling logic only: the Redis side (the lock, the timestamp, the
+ * executions zsets, NS:scheduled) is store/period_store.h. */
 #include "periodic/period_internal.h"
 
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "periodic/cron.h"
-#include "logs/log.h"
+#include "common/json.h"
 #include "engine/message.h"
-
-static const char lua_known[] =
-	"local r = {}\n"
-	"for i = 1, #ARGV do\n"
-	"  if redis.call('ZSCORE', KEYS[1], ARGV[i]) then r[i] = 1\n"
-	"  else r[i] = 0 end\n"
-	"end\n"
-	"return r\n";
-
-static const char lua_unlock[] =
-	"if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
-	"  return redis.call('DEL', KEYS[1])\n"
-	"end\n"
-	"return 0\n";
+#include "logs/log.h"
+#include "periodic/cron.h"
 
 /* ---- the enqueuer thread ------------------------------------------------ */
-
-/* Waits ms or until period_stop; true when stopping. */
-static bool
-wait_or_stop(struct period *pd, int64_t ms)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	pthread_mutex_lock(&pd->lock);
-	while (!pd->stopping &&
-	       pthread_cond_timedwait(&pd->cond, &pd->lock, &ts) == 0)
-		;
-	bool stop = pd->stopping;
-	pthread_mutex_unlock(&pd->lock);
-	return stop;
-}
 
 static void *
 enqueuer_main(void *arg)
@@ -78,8 +40,8 @@ enqueuer_main(void *arg)
 					  "scheduled",
 					  n);
 		}
-	} while (!wait_or_stop(pd, PERIOD_TRY_INTERVAL * 1000LL +
-					   util_random_below(5000)));
+	} while (!ticker_sleep(&pd->ticker, PERIOD_TRY_INTERVAL * 1000LL +
+						   util_random_below(5000)));
 	log_info("periodic enqueuer stopped");
 	return NULL;
 }
@@ -99,7 +61,11 @@ period_start(struct period *pd, struct berr *err)
 		log_warn("removed %d scheduled job(s) overdue by more than %d "
 			 "s",
 			 n, PERIOD_HORIZON);
-	pd->stopping = false;
+	if (ticker_stopping(&pd->ticker)) {
+		/* started again after period_stop: a fresh stop flag */
+		ticker_fini(&pd->ticker);
+		ticker_init(&pd->ticker);
+	}
 	int rc = pthread_create(&pd->thread, NULL, enqueuer_main, pd);
 	if (rc != 0)
 		return berr_set(err, "cannot start the periodic enqueuer: %s",
@@ -113,39 +79,12 @@ period_stop(struct period *pd)
 {
 	if (!pd || !pd->running)
 		return;
-	pthread_mutex_lock(&pd->lock);
-	pd->stopping = true;
-	pthread_cond_broadcast(&pd->cond);
-	pthread_mutex_unlock(&pd->lock);
+	ticker_stop(&pd->ticker);
 	pthread_join(pd->thread, NULL);
 	pd->running = false;
 }
 
 /* ---- materialising ------------------------------------------------------ */
-
-/* Marks which ids are already in the executions zset (known[i] = true). */
-static int
-find_known(struct period *pd, const char *policy_id, char **ids, size_t n,
-	   bool *known, struct berr *err)
-{
-	char *key = key_executions(pd, policy_id);
-	const char **argv = xmalloc(sizeof(*argv) * (n + 1));
-	argv[0] = key;
-	for (size_t i = 0; i < n; i++)
-		argv[i + 1] = ids[i];
-	redisReply *r = period_eval(pd, err, lua_known, 1, (int)n + 1, argv);
-	free(argv);
-	free(key);
-	if (!r)
-		return -1;
-	int rc = 0;
-	if (r->type != REDIS_REPLY_ARRAY || r->elements != n)
-		rc = berr_set(err, "executions check: unexpected reply");
-	for (size_t i = 0; rc == 0 && i < n; i++)
-		known[i] = reply_i64(r->element[i]) == 1;
-	freeReplyObject(r);
-	return rc;
-}
 
 static void
 fill_execution(struct job_stats *st, const struct period_policy *p,
@@ -164,7 +103,8 @@ fill_execution(struct job_stats *st, const struct period_policy *p,
 		st->web_hook_url = xstrdup(p->web_hook_url);
 	st->upstream_job_id = xstrdup(p->id);
 	if (has_members(p->job_params))
-		st->parameters = cJSON_Duplicate(p->job_params, true);
+		st->parameters =
+			json_must(cJSON_Duplicate(p->job_params, true));
 }
 
 /* Saves the execution and puts its message into NS:scheduled. */
@@ -179,13 +119,9 @@ write_execution(struct period *pd, const struct period_policy *p,
 		return -1;
 	}
 	char *msg = period_execution_message(p, epoch);
-	char score[24];
-	snprintf(score, sizeof(score), "%" PRId64, epoch);
-	redisReply *r = redis_command(pd->redis, err, "ZADD", pd->k_scheduled,
-				      score, msg, NULL);
+	int rc = period_store_schedule(pd->store, msg, epoch, err);
 	free(msg);
-	r = checked(r, "ZADD scheduled", err);
-	if (!r) {
+	if (rc < 0) {
 		struct berr serr;
 		berr_clear(&serr);
 		if (tracker_set_status(pd->tracker, &st, JOB_STATUS_ERROR, NULL,
@@ -195,7 +131,6 @@ write_execution(struct period *pd, const struct period_policy *p,
 		job_stats_fini(&st);
 		return -1;
 	}
-	freeReplyObject(r);
 	job_stats_fini(&st);
 	return 0;
 }
@@ -227,7 +162,9 @@ period_materialise(struct period *pd, const struct period_policy *p,
 	for (size_t i = 0; i < n; i++)
 		ids[i] = period_execution_id(p->id, epochs[i]);
 	int done = -1;
-	if (find_known(pd, p->id, ids, n, known, err) == 0) {
+	if (period_store_executions_known(pd->store, p->id,
+					  (const char *const *)ids, n, known,
+					  err) == 0) {
 		done = 0;
 		for (size_t i = 0; i < n; i++) {
 			if (known[i])
@@ -253,55 +190,28 @@ period_materialise(struct period *pd, const struct period_policy *p,
 int
 period_should_enqueue(struct period *pd, struct berr *err)
 {
-	char ttl[12];
-	snprintf(ttl, sizeof(ttl), "%d", PERIOD_LOCK_TTL);
-	redisReply *r = checked(redis_command(pd->redis, err, "SET", pd->k_lock,
-					      pd->node_id, "NX", "EX", ttl,
-					      NULL),
-				"SET period lock", err);
-	if (!r)
-		return -1;
-	bool locked = r->type == REDIS_REPLY_STATUS;
-	freeReplyObject(r);
-	if (!locked)
-		return 0;
+	int locked = period_store_lock(pd->store, pd->node_id,
+				       PERIOD_LOCK_TTL, err);
+	if (locked <= 0)
+		return locked;
 
 	int rc = 0;
 	int64_t now = pd->now();
-	r = checked(redis_command(pd->redis, err, "GET", pd->k_last, NULL),
-		    "GET last periodic enqueue", err);
-	if (!r) {
+	int64_t last = 0;
+	int valid = period_store_last_enqueue(pd->store, &last, err);
+	if (valid < 0) {
 		rc = -1;
-	} else {
-		char *end = NULL;
-		long long last = r->type == REDIS_REPLY_STRING
-					 ? strtoll(r->str, &end, 10)
-					 : 0;
-		bool valid = end && end != r->str && *end == '\0';
-		freeReplyObject(r);
-		if (!valid || last < now - PERIOD_MIN_INTERVAL) {
-			char v[24];
-			snprintf(v, sizeof(v), "%" PRId64, now);
-			r = checked(redis_command(pd->redis, err, "SET",
-						  pd->k_last, v, NULL),
-				    "SET last periodic enqueue", err);
-			if (r) {
-				freeReplyObject(r);
-				rc = 1;
-			} else {
-				rc = -1;
-			}
-		}
+	} else if (!valid || last < now - PERIOD_MIN_INTERVAL) {
+		rc = period_store_set_last_enqueue(pd->store, now, err) < 0
+			     ? -1
+			     : 1;
 	}
 	struct berr uerr;
 	berr_clear(&uerr);
-	const char *argv[] = {pd->k_lock, pd->node_id};
-	r = period_eval(pd, &uerr, lua_unlock, 1, 2, argv);
-	if (r)
-		freeReplyObject(r);
-	else
-		log_warn("cannot release %s (it expires in %d s): %s",
-			 pd->k_lock, PERIOD_LOCK_TTL, uerr.msg);
+	if (period_store_unlock(pd->store, pd->node_id, &uerr) < 0)
+		log_warn("cannot release the periodic enqueue lock (it "
+			 "expires in %d s): %s",
+			 PERIOD_LOCK_TTL, uerr.msg);
 	return rc;
 }
 
@@ -336,7 +246,8 @@ round_one(struct period *pd, const struct period_policy *p, void *data)
 	}
 	rd->written += n;
 	berr_clear(&err);
-	int gone = period_trim_executions(pd, p->id, &err);
+	int gone = period_store_executions_trim(pd->store, p->id,
+						PERIOD_TRIM_SCAN, &err);
 	if (gone < 0)
 		log_warn("policy %s: trimming executions: %s", p->id, err.msg);
 	else if (gone > 0)
@@ -388,52 +299,47 @@ fail_dropped(struct period *pd, const struct job_message *m, int64_t score)
 		log_error("job %s: %s", jid, err.msg);
 	}
 	job_stats_fini(&st);
-	if (cJSON_GetObjectItemCaseSensitive(m->args, PERIOD_MARKER)) {
-		char *key = key_executions(pd, m->id);
-		redisReply *r = redis_command(pd->redis, &err, "ZADD", key,
-					      "XX", "-1", jid, NULL);
-		if (r)
-			freeReplyObject(r);
-		free(key);
-	}
+	berr_clear(&err);
+	if (cJSON_GetObjectItemCaseSensitive(m->args, PERIOD_MARKER) &&
+	    period_store_execution_finish(pd->store, m->id, jid, &err) < 0)
+		log_warn("execution %s: cannot mark it finished: %s", jid,
+			 err.msg);
 	free(jid);
+}
+
+struct dirty {
+	struct period *pd;
+	int removed;
+};
+
+static int
+clear_one(const char *raw, size_t len, int64_t score, void *data)
+{
+	struct dirty *d = data;
+	struct job_message m;
+	struct berr perr;
+	berr_clear(&perr);
+	if (message_parse(raw, len, &m, &perr) < 0) {
+		log_error("dirty scheduled job: %s", perr.msg);
+		return 0;
+	}
+	int n = queue_unschedule(d->pd->queue, score, m.id, &perr);
+	if (n < 0) {
+		log_error("remove dirty scheduled job %s: %s", m.id, perr.msg);
+	} else if (n > 0) {
+		d->removed += n;
+		fail_dropped(d->pd, &m, score);
+	}
+	message_fini(&m);
+	return 0;
 }
 
 int
 period_clear_dirty(struct period *pd, struct berr *err)
 {
-	int64_t max = pd->now() - PERIOD_HORIZON;
-	char sc[24];
-	snprintf(sc, sizeof(sc), "%" PRId64, max);
-	redisReply *r = checked(redis_command(pd->redis, err, "ZRANGEBYSCORE",
-					      pd->k_scheduled, "0", sc,
-					      "WITHSCORES", NULL),
-				"ZRANGEBYSCORE scheduled", err);
-	if (!r)
+	struct dirty d = {.pd = pd};
+	if (period_store_scheduled_each(pd->store, pd->now() - PERIOD_HORIZON,
+					clear_one, &d, err) < 0)
 		return -1;
-	int removed = 0;
-	for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements;
-	     i += 2) {
-		const redisReply *mem = r->element[i];
-		int64_t score = reply_i64(r->element[i + 1]);
-		struct job_message m;
-		struct berr perr;
-		berr_clear(&perr);
-		if (mem->type != REDIS_REPLY_STRING ||
-		    message_parse(mem->str, mem->len, &m, &perr) < 0) {
-			log_error("dirty scheduled job: %s", perr.msg);
-			continue;
-		}
-		int n = queue_unschedule(pd->queue, score, m.id, &perr);
-		if (n < 0) {
-			log_error("remove dirty scheduled job %s: %s", m.id,
-				  perr.msg);
-		} else if (n > 0) {
-			removed += n;
-			fail_dropped(pd, &m, score);
-		}
-		message_fini(&m);
-	}
-	freeReplyObject(r);
-	return removed;
+	return d.removed;
 }

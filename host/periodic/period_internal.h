@@ -9,33 +9,32 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <stdlib.h>
 
 #include <cjson/cJSON.h>
-#include <hiredis/hiredis.h>
 
-#include "periodic/period.h"
-#include "store/redis_conn.h"
+#include "common/ticker.h"
 #include "common/util.h"
+#include "periodic/period.h"
+#include "plugins/plugin_host.h"
+#include "store/period_store.h"
+#include "store/queue.h"
+#include "store/tracker.h"
+
+/* Finished executions looked at per trim (Q17). */
+#define PERIOD_TRIM_SCAN 2000
 
 struct period {
-	struct redis_pool *redis;
+	struct period_store *store; /* every Redis structure of spec 8 */
 	struct tracker *tracker;
 	struct queue *queue;
 	struct plugin_registry *plugins;
-	char *ns;
-	char *k_policies, *k_lock, *k_last, *k_scheduled;
 	char node_id[64];
 	int64_t (*now)(void);
 
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
+	struct ticker ticker; /* the enqueuer's wait */
 	pthread_t thread;
 	bool running;
-	bool stopping;
 };
-
-/* ---- small helpers ------------------------------------------------------ */
 
 static inline bool
 has_members(const cJSON *o)
@@ -43,47 +42,8 @@ has_members(const cJSON *o)
 	return cJSON_IsObject(o) && o->child;
 }
 
-/* A reply that is not NULL and not an error; otherwise err is set and the
- * reply freed. */
-static inline redisReply *
-checked(redisReply *r, const char *what, struct berr *err)
-{
-	if (!r)
-		return NULL; /* err already set */
-	if (r->type == REDIS_REPLY_ERROR) {
-		berr_set(err, "%s: %s", what, r->str ? r->str : "error");
-		freeReplyObject(r);
-		return NULL;
-	}
-	return r;
-}
-
-static inline char *
-key_executions(const struct period *pd, const char *policy_id)
-{
-	return xasprintf("%s:executions:%s", pd->ns, policy_id);
-}
-
-static inline int64_t
-reply_i64(const redisReply *r)
-{
-	if (r->type == REDIS_REPLY_INTEGER)
-		return r->integer;
-	if (r->type == REDIS_REPLY_STRING && r->str)
-		return (int64_t)strtod(r->str, NULL);
-	return 0;
-}
-
 /* ---- period.c ----------------------------------------------------------- */
 
-/* EVAL script with nkeys keys among argv[0..argc); the reply is checked. */
-redisReply *period_eval(struct period *pd, struct berr *err,
-			const char *script, int nkeys, int argc,
-			const char **argv);
-/* Q17: forgets finished executions whose stats have expired. Returns the
- * number removed or -1. */
-int period_trim_executions(struct period *pd, const char *policy_id,
-			   struct berr *err);
 /* Calls fn for every member of NS:period:policies that parses (numeric id
  * = score), validated first when validate is set (members that do not
  * parse or validate are skipped with a log line); fn returns non-zero to

@@ -1,5 +1,6 @@
-/* scripts.c - the Lua scripts of spec 12.3 and the EVALSHA runner; see
- * scripts.h for the KEYS/ARGV of each script.
+/* scripts.c - the Lua scripts of spec 12.3, Berth's own scripts of the
+ * periodic scheduler, and the EVALSHA runner; see scripts.h for the
+ * KEYS/ARGV of each script.
  *
  * Status codes inside the scripts (spec 4.1): Pending 0, Scheduled 1,
  * Running 2, Stopped/Error/Success 3; anything unknown or missing is 0.
@@ -205,6 +206,44 @@ static const char lua_zrem_by_id[] =
 	"end\n"
 	"return out\n";
 
+/* spec 8.3 / Q6 */
+static const char lua_period_add_once[] =
+	"if redis.call('ZCOUNT', KEYS[1], ARGV[1], ARGV[1]) > 0 then\n"
+	"  return 0\n"
+	"end\n"
+	"redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])\n"
+	"return 1\n";
+
+/* Q17. Members "<policy>@<epoch>" with the same score sort by epoch, so
+ * the oldest come first. */
+static const char lua_period_trim[] =
+	"local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-1', '-1',\n"
+	"  'LIMIT', 0, tonumber(ARGV[2]))\n"
+	"local gone = {}\n"
+	"for _, id in ipairs(ids) do\n"
+	"  if redis.call('EXISTS', ARGV[1] .. id) == 0 then\n"
+	"    gone[#gone + 1] = id\n"
+	"  end\n"
+	"end\n"
+	"if #gone > 0 then redis.call('ZREM', KEYS[1], unpack(gone)) end\n"
+	"return #gone\n";
+
+/* spec 8.5 */
+static const char lua_period_known[] =
+	"local r = {}\n"
+	"for i = 1, #ARGV do\n"
+	"  if redis.call('ZSCORE', KEYS[1], ARGV[i]) then r[i] = 1\n"
+	"  else r[i] = 0 end\n"
+	"end\n"
+	"return r\n";
+
+/* spec 8.4 */
+static const char lua_period_unlock[] =
+	"if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
+	"  return redis.call('DEL', KEYS[1])\n"
+	"end\n"
+	"return 0\n";
+
 struct script_def {
 	const char *name;
 	const char *src;
@@ -222,6 +261,10 @@ static const struct script_def script_defs[SCRIPT__COUNT] = {
 	[SCRIPT_REENQUEUE_POOL] = {"reenqueue_pool", lua_reenqueue_pool},
 	[SCRIPT_STALE_LOCKS] = {"stale_locks", lua_stale_locks},
 	[SCRIPT_ZREM_BY_ID] = {"zrem_by_id", lua_zrem_by_id},
+	[SCRIPT_PERIOD_ADD_ONCE] = {"period_add_once", lua_period_add_once},
+	[SCRIPT_PERIOD_TRIM] = {"period_trim", lua_period_trim},
+	[SCRIPT_PERIOD_KNOWN] = {"period_known", lua_period_known},
+	[SCRIPT_PERIOD_UNLOCK] = {"period_unlock", lua_period_unlock},
 };
 
 #define SHA_HEX 40

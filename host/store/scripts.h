@@ -1,7 +1,8 @@
-/* scripts.h - the Lua scripts of spec 12.3, loaded once per Redis (SCRIPT
- * LOAD) and run with EVALSHA; a NOSCRIPT reply (Redis restarted or flushed
- * its script cache) reloads the script and retries once. Every script is
- * documented here with its KEYS and ARGV, in order. */
+/* scripts.h - the Lua scripts of spec 12.3 and Berth's own scripts of the
+ * periodic scheduler, loaded once per Redis (SCRIPT LOAD) and run with
+ * EVALSHA; a NOSCRIPT reply (Redis restarted or flushed its script
+ * cache) reloads the script and retries once. Every script is documented
+ * here with its KEYS and ARGV, in order. */
 #ifndef BERTH_SCRIPTS_H
 #define BERTH_SCRIPTS_H
 
@@ -54,6 +55,25 @@ enum script_id {
 	 * its last element. Deleting the unique key of a removed message
 	 * with "unique":true is left to the caller (message_unique_key). */
 	SCRIPT_ZREM_BY_ID,
+	/* Berth, spec 8.3 / Q6. KEYS: NS:period:policies.
+	 * ARGV: score (numeric policy id), policy JSON.
+	 * ZADD only when no member has that score. Returns 1 (added) or 0. */
+	SCRIPT_PERIOD_ADD_ONCE,
+	/* Berth, Q17. KEYS: NS:executions:<policy>.
+	 * ARGV: stats key prefix ("<ns>:job_stats:"), how many to look at.
+	 * Removes finished members (score -1) whose stats hash (prefix ..
+	 * member) no longer exists, oldest first, looking at most ARGV[2]
+	 * of them. The stats keys share the {namespace} hash tag of the
+	 * zset (one cluster slot). Returns the number removed. */
+	SCRIPT_PERIOD_TRIM,
+	/* Berth, spec 8.5. KEYS: NS:executions:<policy>.
+	 * ARGV: execution ids. Returns an array, one integer per id: 1 when
+	 * the id is a member, 0 when not. */
+	SCRIPT_PERIOD_KNOWN,
+	/* Berth, spec 8.4. KEYS: NS:period:lock. ARGV: node id.
+	 * DEL the lock only while it still holds this node id (Go does GET
+	 * then DEL; the script closes the gap). Returns 1 (deleted) or 0. */
+	SCRIPT_PERIOD_UNLOCK,
 	SCRIPT__COUNT
 };
 

@@ -16,6 +16,7 @@
 #include "common/gojson.h"
 #include "engine/message.h"
 #include "periodic/period.h"
+#include "store/period_store.h"
 #include "store/queue.h"
 #include "store/redis_conn.h"
 #include "redis_harness.h"
@@ -906,6 +907,38 @@ test_clear_dirty(void)
 	period_free(pd);
 }
 
+/* ---- a finished execution (the worker, spec 6.2 step 7) ---------------- */
+
+static void
+test_execution_finish(void)
+{
+	flush();
+	const char *key = NS ":executions:pf";
+	redisReply *r = rq("ZADD", key, "100", "pf@100", NULL);
+	if (r)
+		freeReplyObject(r);
+	struct berr e;
+	berr_clear(&e);
+	CHECK_MSG(period_store_execution_finish_ns(rp, NS, "pf", "pf@100",
+						   &e) == 0,
+		  "%s", e.msg);
+	char *sc = rstr("ZSCORE", key, "pf@100", NULL);
+	CHECK_STR(sc, "-1");
+	free(sc);
+	/* XX: an execution that is not there is not added */
+	CHECK(period_store_execution_finish_ns(rp, NS, "pf", "pf@200", &e) ==
+	      0);
+	CHECK(rint_("ZCARD", key, NULL) == 1);
+	/* a key of the wrong type is an error, not a silent success */
+	r = rq("SET", NS ":executions:bad", "x", NULL);
+	if (r)
+		freeReplyObject(r);
+	berr_clear(&e);
+	CHECK(period_store_execution_finish_ns(rp, NS, "bad", "bad@1", &e) <
+	      0);
+	CHECK(e.msg[0] != '\0');
+}
+
 /* ---- the enqueuer thread ------------------------------------------------ */
 
 static void
@@ -934,6 +967,21 @@ test_thread(void)
 	period_stop(pd);
 	CHECK(util_monotonic_ms() - t0 < 2000);
 	period_stop(pd); /* idempotent */
+
+	/* started again after a stop: a fresh thread runs a round at once
+	 * and stops again */
+	redisReply *r = rq("DEL", K_LAST, NULL);
+	if (r)
+		freeReplyObject(r);
+	CHECK(period_start(pd, &e) == 0);
+	deadline = util_monotonic_ms() + 5000;
+	while (util_monotonic_ms() < deadline &&
+	       rint_("EXISTS", K_LAST, NULL) != 1)
+		util_sleep_ms(20);
+	CHECK(rint_("EXISTS", K_LAST, NULL) == 1);
+	t0 = util_monotonic_ms();
+	period_stop(pd);
+	CHECK(util_monotonic_ms() - t0 < 2000);
 	job_stats_fini(&st);
 	period_free(pd);
 	period_free(NULL);
@@ -960,6 +1008,7 @@ main(void)
 	test_unschedule();
 	test_list_executions();
 	test_clear_dirty();
+	test_execution_finish();
 	test_thread();
 
 	queue_free(que);

@@ -2,7 +2,9 @@
  * redis-server (private, unix socket): status compare-and-set (spec 4.3),
  * reset (4.5), ACK (7.4), fetch (5.4), requeue (5.6), unique enqueue
  * (5.7), dead-pool re-enqueue and stale locks (9.1), delete by score + id
- * (8.7), and the EVALSHA/NOSCRIPT handling of script_run. */
+ * (8.7), the periodic scheduler's own scripts (add once, trim, known,
+ * unlock: 8.3-8.5, Q6, Q17), and the EVALSHA/NOSCRIPT handling of
+ * script_run. */
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -1030,6 +1032,100 @@ zrem_by_id_check(void)
 	cmd0("DEL", z, NULL);
 }
 
+/* ---- the periodic scheduler's scripts (spec 8.3-8.5, Q6, Q17) ---------- */
+
+static double
+zscore(const char *key, const char *member)
+{
+	redisReply *r = cmd("ZSCORE", key, member, NULL);
+	double v = r->type == REDIS_REPLY_STRING ? atof(r->str) : -999;
+	freeReplyObject(r);
+	return v;
+}
+
+static void
+period_add_once_check(void)
+{
+	const char *z = NS ":period:policies";
+	cmd0("DEL", z, NULL);
+	const char *keys[] = {z};
+	const char *a5[] = {"5", "{\"id\":\"a\"}"};
+	const char *b5[] = {"5", "{\"id\":\"b\"}"};
+	const char *b6[] = {"6", "{\"id\":\"b\"}"};
+	const char *a6[] = {"6", "{\"id\":\"a\"}"};
+	CHECK_RUN("1", SCRIPT_PERIOD_ADD_ONCE, 1, keys, 2, a5);
+	CHECK_RUN("0", SCRIPT_PERIOD_ADD_ONCE, 1, keys, 2, b5); /* taken */
+	CHECK(zcard(z) == 1);
+	CHECK(zscore(z, a5[1]) == 5);
+	CHECK_RUN("1", SCRIPT_PERIOD_ADD_ONCE, 1, keys, 2, b6);
+	CHECK_RUN("0", SCRIPT_PERIOD_ADD_ONCE, 1, keys, 2, a6);
+	CHECK(zcard(z) == 2);
+	CHECK(zscore(z, a5[1]) == 5 && zscore(z, b6[1]) == 6);
+	cmd0("DEL", z, NULL);
+}
+
+static void
+period_trim_check(void)
+{
+	const char *z = NS ":executions:p";
+	cmd0("DEL", z, NS ":job_stats:p@1", NULL);
+	cmd0("ZADD", z, "-1", "p@1", "-1", "p@2", "-1", "p@3", "100", "p@4",
+	     NULL);
+	cmd0("HSET", NS ":job_stats:p@1", "status", "Success", NULL);
+	const char *keys[] = {z};
+	const char *args[] = {NS ":job_stats:", "10"};
+	/* finished and expired: p@2, p@3; p@1 has stats, p@4 is pending */
+	CHECK_RUN("2", SCRIPT_PERIOD_TRIM, 1, keys, 2, args);
+	CHECK(zcard(z) == 2);
+	CHECK(zscore(z, "p@1") == -1 && zscore(z, "p@4") == 100);
+	CHECK_RUN("0", SCRIPT_PERIOD_TRIM, 1, keys, 2, args);
+
+	/* at most ARGV[2] looked at, oldest (lowest member) first */
+	cmd0("ZADD", z, "-1", "p@5", "-1", "p@6", "-1", "p@7", NULL);
+	const char *two[] = {NS ":job_stats:", "2"};
+	CHECK_RUN("1", SCRIPT_PERIOD_TRIM, 1, keys, 2, two); /* p@1, p@5 */
+	CHECK(zscore(z, "p@5") == -999 && zscore(z, "p@6") == -1);
+	CHECK_RUN("2", SCRIPT_PERIOD_TRIM, 1, keys, 2, args);
+	CHECK(zcard(z) == 2);
+	cmd0("DEL", z, NS ":job_stats:p@1", NULL);
+}
+
+static void
+period_known_check(void)
+{
+	const char *z = NS ":executions:k";
+	cmd0("DEL", z, NULL);
+	cmd0("ZADD", z, "1", "k@1", "-1", "k@2", NULL);
+	const char *keys[] = {z};
+	const char *args[] = {"k@1", "k@3", "k@2"};
+	redisReply *r = run(SCRIPT_PERIOD_KNOWN, 1, keys, 3, args);
+	CHECK(r->type == REDIS_REPLY_ARRAY && r->elements == 3);
+	if (r->type == REDIS_REPLY_ARRAY && r->elements == 3) {
+		CHECK(r->element[0]->type == REDIS_REPLY_INTEGER &&
+		      r->element[0]->integer == 1);
+		CHECK(r->element[1]->integer == 0);
+		CHECK(r->element[2]->integer == 1); /* finished still known */
+	}
+	freeReplyObject(r);
+	CHECK(zcard(z) == 2); /* read only */
+	cmd0("DEL", z, NULL);
+}
+
+static void
+period_unlock_check(void)
+{
+	const char *lock = NS ":period:lock";
+	cmd0("SET", lock, "node-a", "EX", "30", NULL);
+	const char *keys[] = {lock};
+	const char *other[] = {"node-b"};
+	const char *mine[] = {"node-a"};
+	CHECK_RUN("0", SCRIPT_PERIOD_UNLOCK, 1, keys, 1, other);
+	CHECK_GET(lock, "node-a");
+	CHECK_RUN("1", SCRIPT_PERIOD_UNLOCK, 1, keys, 1, mine);
+	CHECK_GET(lock, NULL);
+	CHECK_RUN("0", SCRIPT_PERIOD_UNLOCK, 1, keys, 1, mine);
+}
+
 /* ---- EVALSHA / NOSCRIPT / loading ---------------------------------------- */
 
 static void
@@ -1159,6 +1255,10 @@ main(void)
 	reenqueue_check();
 	stale_locks_check();
 	zrem_by_id_check();
+	period_add_once_check();
+	period_trim_check();
+	period_known_check();
+	period_unlock_check();
 	runner_check(&tr);
 	down_check(&tr);
 	redis_pool_free(pool);
