@@ -117,10 +117,13 @@ apply_ack(struct reaper *r, const struct job_stats *s, struct berr *err)
 	enum tracker_cas cas = tracker_cas_status(r->tracker, s->id, target,
 						  s->revision, &current, err);
 	int rc = cas == TRACKER_OK ? 1 : cas == TRACKER_MISMATCH ? 0 : -1;
-	if (rc == 0)
+	if (rc == 0) {
 		log_debug("reaper: job %s: ack status %s not applied (stored "
 			  "%s)",
 			  s->id, target, current ? current : "none");
+		if (err)
+			berr_clear(err); /* a refusal is no error here */
+	}
 	free(current);
 	return rc;
 }
