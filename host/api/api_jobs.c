@@ -1,7 +1,8 @@
 /* api_jobs.c - the job routes (spec 2.5-2.8):
  *   POST /api/v1/jobs            submit (Generic, Scheduled; Periodic goes
  *                                to api_periodic.c)
- *   GET  /api/v1/jobs            list (SCAN of stats, or the scheduled zset)
+ *   GET  /api/v1/jobs            list (tracker_list over the stats, or a
+ *                                page of the scheduled zset)
  *   GET  /api/v1/jobs/{id}       one job's stats
  *   POST /api/v1/jobs/{id}       action: stop (a policy, or an id without
  *                                stats: api_periodic.c unschedules it)
@@ -165,20 +166,9 @@ forget_stats(struct berthd *d, const char *id)
 {
 	struct berr err;
 	berr_clear(&err);
-	char *key = xasprintf("%s:job_stats:%s", d->ns, id);
-	char *track = xasprintf("%s:job_track:inprogress", d->ns);
-	redisReply *r = redis_command(d->redis, &err, "DEL", key, NULL);
-	if (r) {
-		freeReplyObject(r);
-		r = redis_command(d->redis, &err, "HDEL", track, id, NULL);
-	}
-	if (r)
-		freeReplyObject(r);
-	else
+	if (tracker_forget(d->tracker, id, &err) < 0)
 		log_warn("cannot remove stats of unqueued job %s: %s", id,
 			 err.msg);
-	free(key);
-	free(track);
 }
 
 int
@@ -394,6 +384,32 @@ append_stats(struct berthd *d, cJSON *arr, const char *id)
 	job_stats_fini(&st);
 }
 
+struct scheduled_list {
+	struct berthd *d;
+	cJSON *arr;
+};
+
+/* One member of the scheduled zset: its job's stats (an execution of a
+ * periodic policy is <policy>@<run_at>). */
+static void
+append_scheduled(void *data, const char *raw, size_t len, const char *score)
+{
+	struct scheduled_list *sl = data;
+	struct job_message m;
+	struct berr perr;
+	if (message_parse(raw, len, &m, &perr) < 0)
+		return;
+	char *jid;
+	if (m.args &&
+	    cJSON_GetObjectItemCaseSensitive(m.args, "_job_kind_periodic_"))
+		jid = xasprintf("%s@%s", m.id, score);
+	else
+		jid = xstrdup(m.id);
+	append_stats(sl->d, sl->arr, jid);
+	free(jid);
+	message_fini(&m);
+}
+
 static int
 list_error(struct api_request *req, const char *extras, const char *why)
 {
@@ -429,80 +445,38 @@ api_jobs_list(struct api_request *req)
 	char hdr[96];
 
 	if (strcmp(kind, JOB_KIND_SCHEDULED) == 0) {
-		char *key = xasprintf("%s:scheduled", d->ns);
-		char off[24], cnt[24];
-		snprintf(off, sizeof(off), "%llu",
-			 (unsigned long long)(page - 1) * SCHEDULED_PAGE_SIZE);
-		snprintf(cnt, sizeof(cnt), "%d", SCHEDULED_PAGE_SIZE);
-		redisReply *r = redis_command(d->redis, &err, "ZRANGEBYSCORE",
-					      key, "-inf", "+inf", "WITHSCORES",
-					      "LIMIT", off, cnt, NULL);
-		redisReply *c = r ? redis_command(d->redis, &err, "ZCARD", key,
-						  NULL)
-				  : NULL;
-		free(key);
-		if (!r || !c || r->type != REDIS_REPLY_ARRAY ||
-		    c->type != REDIS_REPLY_INTEGER) {
-			if (r)
-				freeReplyObject(r);
-			if (c)
-				freeReplyObject(c);
+		struct scheduled_list sl = {.d = d, .arr = arr};
+		int64_t total = 0;
+		if (queue_scheduled_page(d->queue,
+					 (uint64_t)(page - 1) *
+						 SCHEDULED_PAGE_SIZE,
+					 SCHEDULED_PAGE_SIZE, append_scheduled,
+					 &sl, &total, &err) < 0) {
 			cJSON_Delete(arr);
 			return list_error(req, "{\"Kind\":\"Scheduled\"}",
 					  err.msg[0] ? err.msg
 						     : "unexpected reply");
 		}
-		for (size_t i = 0; i + 1 < r->elements; i += 2) {
-			struct job_message m;
-			struct berr perr;
-			if (message_parse(r->element[i]->str,
-					  r->element[i]->len, &m, &perr) < 0)
-				continue;
-			char *jid;
-			if (m.args &&
-			    cJSON_GetObjectItemCaseSensitive(
-				    m.args, "_job_kind_periodic_"))
-				jid = xasprintf("%s@%s", m.id,
-						r->element[i + 1]->str);
-			else
-				jid = xstrdup(m.id);
-			append_stats(d, arr, jid);
-			free(jid);
-			message_fini(&m);
-		}
 		snprintf(hdr, sizeof(hdr), "Total-Count: %lld\r\n",
-			 (long long)c->integer);
-		freeReplyObject(r);
-		freeReplyObject(c);
+			 (long long)total);
 		return api_send_json_headers(req, 200, hdr, arr);
 	}
 
-	char *match = xasprintf("%s:job_stats:*", d->ns);
-	char cur[24], count[24];
+	char cur[24];
 	snprintf(cur, sizeof(cur), "%lld", (long long)cursor);
-	snprintf(count, sizeof(count), "%u", size);
-	redisReply *r = redis_command(d->redis, &err, "SCAN", cur, "MATCH",
-				      match, "COUNT", count, NULL);
-	free(match);
-	if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+	struct tracker_page pg;
+	if (tracker_list(d->tracker, cur, size, &pg, &err) < 0) {
 		char extras[128];
 		snprintf(extras, sizeof(extras),
 			 "{\"Cursor\":%lld,\"Kind\":\"%s\"}", (long long)cursor,
 			 kind);
-		if (r)
-			freeReplyObject(r);
 		cJSON_Delete(arr);
 		return list_error(req, extras,
 				  err.msg[0] ? err.msg : "unexpected reply");
 	}
-	const redisReply *keys = r->element[1];
-	for (size_t i = 0; i < keys->elements; i++) {
-		const char *k = keys->element[i]->str;
-		const char *colon = strrchr(k, ':');
-		if (colon && colon[1])
-			append_stats(d, arr, colon + 1);
-	}
-	snprintf(hdr, sizeof(hdr), "Next-Cursor: %s\r\n", r->element[0]->str);
-	freeReplyObject(r);
+	for (size_t i = 0; i < pg.n; i++)
+		append_stats(d, arr, pg.ids[i]);
+	snprintf(hdr, sizeof(hdr), "Next-Cursor: %s\r\n", pg.cursor);
+	tracker_page_fini(&pg);
 	return api_send_json_headers(req, 200, hdr, arr);
 }

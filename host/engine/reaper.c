@@ -1,42 +1,39 @@
 /* reaper.c - stats/ACK reconciliation (spec 9.3) and the status-update
  * retry loop (spec 4.6); see reaper.h.
  *
- * One thread sleeps on a condition variable (CLOCK_MONOTONIC) until the
- * next of the two loops is due or reaper_stop wakes it. A pass uses the
- * thread's own Redis connection and checks the stop flag before every
- * entry and in every pause between batches. The diff < 0 repair runs the
- * status CAS script directly: tracker_set_status would fire a hook, and
- * spec 9.3 wants none there. */
+ * One thread sleeps on a ticker (common/ticker.h, CLOCK_MONOTONIC) until
+ * the next of the two loops is due or reaper_stop wakes it. A pass checks
+ * the stop flag before every entry and in every pause between batches.
+ * Every read and write of the stats and of the in-progress hash goes
+ * through the tracker, which owns both (no Redis here). The diff < 0
+ * repair uses tracker_cas_status: tracker_set_status would fire a hook,
+ * and spec 9.3 wants none there. */
 #include "engine/reaper.h"
 
 #include <inttypes.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "common/json.h"
+#include "common/ticker.h"
 #include "hooks/hook.h"
 #include "logs/log.h"
 #include "metrics/metrics.h"
-#include "store/scripts.h"
 
 #define REAPER_FIRST_MS 10000
 #define REAPER_PERIOD_MS (3600 * 1000)
 #define REAPER_FAILED_RETRY_MS 60000
 #define RETRY_PERIOD_MS (300 * 1000)
 #define RETRY_JITTER_MS 10000
-#define REAPER_SCAN_COUNT "100"
+#define REAPER_SCAN_COUNT 100
 #define REAPER_BATCH_PAUSE_MS 20
 #define REAPER_MAX_BATCHES 1000000
 #define DEFAULT_MAX_UPDATE_HOURS 24
 
 struct reaper {
-	struct redis_pool *redis;
 	struct tracker *tracker;
-	char *ns;
-	char *track_key;
 	int64_t max_update_s;
 	tracker_event_fn refire;
 	void *refire_data;
@@ -48,39 +45,22 @@ struct reaper {
 
 	pthread_t thread;
 	bool started;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	atomic_bool stopping;
+	struct ticker tick; /* the thread's waits; stopped by reaper_stop */
 };
 
 /* --- timing -------------------------------------------------------------- */
-
-static struct timespec
-deadline_in(int64_t ms)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	return ts;
-}
 
 /* Sleeps up to ms; true (early) once the reaper is stopping. */
 static bool
 reaper_sleep(struct reaper *r, int64_t ms)
 {
-	struct timespec ts = deadline_in(ms > 0 ? ms : 0);
-	pthread_mutex_lock(&r->lock);
-	while (!atomic_load(&r->stopping) &&
-	       pthread_cond_timedwait(&r->cond, &r->lock, &ts) == 0)
-		;
-	bool stop = atomic_load(&r->stopping);
-	pthread_mutex_unlock(&r->lock);
-	return stop;
+	return ticker_sleep(&r->tick, ms > 0 ? ms : 0);
+}
+
+static bool
+reaper_stopping(struct reaper *r)
+{
+	return ticker_stopping(&r->tick);
 }
 
 static void
@@ -108,67 +88,18 @@ timings_init(struct reaper *r)
 
 /* --- the pass ------------------------------------------------------------ */
 
-static int
-sign64(int64_t v)
-{
-	return v > 0 ? 1 : v < 0 ? -1 : 0;
-}
-
-static int64_t
-json_i64(const cJSON *o, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-	if (!cJSON_IsNumber(v))
-		return 0;
-	double d = v->valuedouble;
-	if (!(d > -9.2e18 && d < 9.2e18))
-		return 0;
-	return (int64_t)d;
-}
-
 static const char *
 ack_status(const struct job_stats *s)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(s->ack, "status");
-	return cJSON_IsString(v) ? v->valuestring : "";
+	const char *v = json_str(s->ack, "status");
+	return v ? v : "";
 }
 
 /* spec 9.3 step 2: the sign of stats - ack. */
 static int
 ack_diff(const struct job_stats *s)
 {
-	if (!s->ack)
-		return 1;
-	int64_t rev = json_i64(s->ack, "revision");
-	if (s->revision != rev)
-		return s->revision > rev ? 1 : -1;
-	int a = job_status_code(s->status);
-	int b = job_status_code(ack_status(s));
-	if (a != b)
-		return a < b ? -1 : 1;
-	return sign64(s->check_in_at - json_i64(s->ack, "check_in_at"));
-}
-
-static bool
-reply_text(const redisReply *r)
-{
-	return r && r->str &&
-	       (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS);
-}
-
-static int
-track_hdel(struct reaper *r, const char *id, struct berr *err)
-{
-	redisReply *rep = redis_command(r->redis, err, "HDEL", r->track_key,
-					id, NULL);
-	if (!rep)
-		return -1;
-	int rc = 0;
-	if (rep->type == REDIS_REPLY_ERROR)
-		rc = berr_set(err, "HDEL %s %s: %.200s", r->track_key, id,
-			      rep->str);
-	freeReplyObject(rep);
-	return rc;
+	return job_ack_diff(s->ack, s->status, s->revision, s->check_in_at);
 }
 
 /* spec 9.3 step 5: CAS to the ACKed status with the stored revision, no
@@ -182,30 +113,18 @@ apply_ack(struct reaper *r, const struct job_stats *s, struct berr *err)
 			 "status; left alone", s->id, target);
 		return 0;
 	}
-	char *key = xasprintf("%s:job_stats:%s", r->ns, s->id);
-	char rev[24], now[24];
-	snprintf(rev, sizeof(rev), "%" PRId64, s->revision);
-	snprintf(now, sizeof(now), "%" PRId64, util_now());
-	const char *keys[] = {key, r->track_key};
-	const char *args[] = {target, rev, now, s->id};
-	redisReply *rep = script_run(r->redis, err, SCRIPT_STATUS_CAS, 2,
-				     keys, 4, args);
-	free(key);
-	if (!rep)
-		return -1;
-	int rc;
-	if (rep->type == REDIS_REPLY_ERROR) {
-		rc = berr_set(err, "status CAS of job %s: %.200s", s->id,
-			      rep->str);
-	} else if (reply_text(rep) && strcmp(rep->str, "ok") == 0) {
-		rc = 1;
-	} else {
+	char *current = NULL;
+	enum tracker_cas cas = tracker_cas_status(r->tracker, s->id, target,
+						  s->revision, &current, err);
+	int rc = cas == TRACKER_OK ? 1 : cas == TRACKER_MISMATCH ? 0 : -1;
+	if (rc == 0) {
 		log_debug("reaper: job %s: ack status %s not applied (stored "
 			  "%s)",
-			  s->id, target, reply_text(rep) ? rep->str : "none");
-		rc = 0;
+			  s->id, target, current ? current : "none");
+		if (err)
+			berr_clear(err); /* a refusal is no error here */
 	}
-	freeReplyObject(rep);
+	free(current);
 	return rc;
 }
 
@@ -219,7 +138,7 @@ reconcile_one(struct reaper *r, const char *id, struct reaper_pass *p,
 	if (lr < 0)
 		return -1;
 	if (lr == 1) {
-		if (track_hdel(r, id, err) < 0)
+		if (tracker_untrack(r->tracker, id, err) < 0)
 			return -1;
 		p->hdel++;
 		metrics_reaper_action("hdel");
@@ -230,7 +149,7 @@ reconcile_one(struct reaper *r, const char *id, struct reaper_pass *p,
 	int diff = ack_diff(&st);
 	int64_t now = util_now();
 	if (diff == 0 && job_status_final(st.status)) {
-		rc = track_hdel(r, id, err);
+		rc = tracker_untrack(r->tracker, id, err);
 		if (rc == 0) {
 			p->hdel++;
 			metrics_reaper_action("hdel");
@@ -290,20 +209,12 @@ reconcile_one(struct reaper *r, const char *id, struct reaper_pass *p,
 static size_t
 batch_bound(struct reaper *r, struct berr *err, int *rc)
 {
-	*rc = 0;
-	redisReply *rep = redis_command(r->redis, err, "HLEN", r->track_key,
-					NULL);
-	if (!rep) {
-		*rc = -1;
+	size_t n = 0;
+	*rc = tracker_inprogress_count(r->tracker, &n, err);
+	if (*rc < 0)
 		return 0;
-	}
-	long long n = rep->type == REDIS_REPLY_INTEGER ? rep->integer : 0;
-	freeReplyObject(rep);
-	if (n < 0)
-		n = 0;
-	long long bound = (n / 100 + 1) * 4 + 16;
-	return bound > REAPER_MAX_BATCHES ? REAPER_MAX_BATCHES
-					  : (size_t)bound;
+	size_t bound = (n / 100 + 1) * 4 + 16;
+	return bound > REAPER_MAX_BATCHES ? REAPER_MAX_BATCHES : bound;
 }
 
 int
@@ -318,54 +229,37 @@ reaper_reconcile(struct reaper *r, struct reaper_pass *out, struct berr *err)
 		if (p.batches > 0 &&
 		    reaper_sleep(r, REAPER_BATCH_PAUSE_MS))
 			break;
-		redisReply *rep = redis_command(r->redis, err, "HSCAN",
-						r->track_key, cursor, "COUNT",
-						REAPER_SCAN_COUNT, NULL);
-		if (!rep) {
-			rc = -1;
+		struct tracker_page page;
+		rc = tracker_inprogress_scan(r->tracker, cursor,
+					     REAPER_SCAN_COUNT, &page, err);
+		if (rc < 0)
 			break;
-		}
-		if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
-		    !reply_text(rep->element[0]) ||
-		    rep->element[1]->type != REDIS_REPLY_ARRAY) {
-			rc = berr_set(err, "HSCAN %s: unexpected reply",
-				      r->track_key);
-			freeReplyObject(rep);
-			break;
-		}
 		p.batches++;
-		snprintf(cursor, sizeof(cursor), "%s", rep->element[0]->str);
-		const redisReply *kv = rep->element[1];
-		if (kv->elements / 2 > p.max_batch)
-			p.max_batch = kv->elements / 2;
-		for (size_t i = 0; i + 1 < kv->elements && rc == 0; i += 2) {
-			if (atomic_load(&r->stopping))
+		snprintf(cursor, sizeof(cursor), "%s", page.cursor);
+		if (page.n > p.max_batch)
+			p.max_batch = page.n;
+		for (size_t i = 0; i < page.n && rc == 0; i++) {
+			if (reaper_stopping(r))
 				break;
-			const redisReply *f = kv->element[i];
-			const redisReply *v = kv->element[i + 1];
-			int64_t counter;
 			p.scanned++;
-			if (!reply_text(f) || !reply_text(v) ||
-			    util_parse_i64(v->str, INT64_MIN, INT64_MAX,
-					   &counter) < 0) {
-				p.skipped++;
+			if (!page.ids[i]) {
+				p.skipped++; /* the counter is not an integer */
 				continue;
 			}
-			char *id = xstrndup(f->str, (size_t)f->len);
-			rc = reconcile_one(r, id, &p, err);
-			free(id);
+			rc = reconcile_one(r, page.ids[i], &p, err);
 		}
-		freeReplyObject(rep);
-		if (rc < 0 || atomic_load(&r->stopping))
+		tracker_page_fini(&page);
+		if (rc < 0 || reaper_stopping(r))
 			break;
 		if (strcmp(cursor, "0") == 0) {
 			p.complete = true;
 			break;
 		}
 		if (p.batches >= bound) {
-			log_warn("reaper: %s still not scanned after %zu "
-				 "batches; the next pass starts over",
-				 r->track_key, p.batches);
+			log_warn("reaper: the in-progress hash still not "
+				 "scanned after %zu batches; the next pass "
+				 "starts over",
+				 p.batches);
 			break;
 		}
 	}
@@ -428,7 +322,7 @@ reaper_main(void *arg)
 		int64_t next = next_rec < next_retry ? next_rec : next_retry;
 		if (next > now && reaper_sleep(r, next - now))
 			break;
-		if (atomic_load(&r->stopping))
+		if (reaper_stopping(r))
 			break;
 		now = util_monotonic_ms();
 		if (now >= next_retry) {
@@ -457,11 +351,9 @@ struct reaper *
 reaper_new(struct redis_pool *redis, const char *ns, struct tracker *tracker,
 	   struct hook_agent *hooks, int max_update_hours)
 {
+	(void)redis, (void)ns; /* the tracker owns every key used here */
 	struct reaper *r = xcalloc(1, sizeof(*r));
-	r->redis = redis;
 	r->tracker = tracker;
-	r->ns = xstrdup(ns);
-	r->track_key = xasprintf("%s:job_track:inprogress", ns);
 	r->max_update_s = (int64_t)(max_update_hours > 0
 					    ? max_update_hours
 					    : DEFAULT_MAX_UPDATE_HOURS) *
@@ -471,13 +363,7 @@ reaper_new(struct redis_pool *redis, const char *ns, struct tracker *tracker,
 		r->refire_data = hooks;
 	}
 	timings_init(r);
-	pthread_mutex_init(&r->lock, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&r->cond, &ca);
-	pthread_condattr_destroy(&ca);
-	atomic_init(&r->stopping, false);
+	ticker_init(&r->tick);
 	return r;
 }
 
@@ -493,7 +379,10 @@ reaper_start(struct reaper *r, struct berr *err)
 {
 	if (r->started)
 		return berr_set(err, "reaper already started");
-	atomic_store(&r->stopping, false);
+	if (ticker_stopping(&r->tick)) { /* a restart after reaper_stop */
+		ticker_fini(&r->tick);
+		ticker_init(&r->tick);
+	}
 	if (pthread_create(&r->thread, NULL, reaper_main, r) != 0)
 		return berr_set(err, "cannot start the reaper thread");
 	r->started = true;
@@ -510,10 +399,7 @@ reaper_stop(struct reaper *r)
 {
 	if (!r || !r->started)
 		return;
-	pthread_mutex_lock(&r->lock);
-	atomic_store(&r->stopping, true);
-	pthread_cond_broadcast(&r->cond);
-	pthread_mutex_unlock(&r->lock);
+	ticker_stop(&r->tick);
 	pthread_join(r->thread, NULL);
 	r->started = false;
 }
@@ -524,9 +410,6 @@ reaper_free(struct reaper *r)
 	if (!r)
 		return;
 	reaper_stop(r);
-	pthread_cond_destroy(&r->cond);
-	pthread_mutex_destroy(&r->lock);
-	free(r->track_key);
-	free(r->ns);
+	ticker_fini(&r->tick);
 	free(r);
 }

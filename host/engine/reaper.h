@@ -1,9 +1,9 @@
 /* reaper.h - the Harbor reaper's stats/ACK reconciliation (spec 9.3) and
  * the status-update retry loop (spec 4.6, 9.4), on one thread.
  *
- * Reconciliation walks NS:job_track:inprogress with HSCAN COUNT 100,
- * pausing 20 ms between batches and stopping after a bound of batches
- * derived from HLEN ((HLEN/100 + 1) x 4 + 16), so one pass never hogs
+ * Reconciliation walks NS:job_track:inprogress through the tracker, which
+ * owns it (tracker_inprogress_scan: HSCAN COUNT 100), pausing 20 ms
+ * between batches and stopping after a bound of batches derived from HLEN ((HLEN/100 + 1) x 4 + 16), so one pass never hogs
  * Redis nor runs forever on a hash that keeps growing. For every job id (entries
  * whose counter is not an integer are skipped):
  *   stats missing                    -> HDEL the entry             "hdel"
@@ -35,10 +35,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "store/redis_conn.h"
 #include "store/tracker.h"
 
 struct hook_agent;
+struct redis_pool;
 struct reaper;
 
 /* What one reconciliation pass did. */
@@ -54,8 +54,10 @@ struct reaper_pass {
 	bool complete;     /* the cursor came back to 0 */
 };
 
-/* hooks may be NULL (no re-fire). max_update_hours <= 0 means 24. ns is
- * "{namespace}". Nothing runs before reaper_start. */
+/* hooks may be NULL (no re-fire). max_update_hours <= 0 means 24. redis
+ * and ns are not used any more (the tracker owns every key the reaper
+ * touches); they stay so callers need not change. Nothing runs before
+ * reaper_start. */
 struct reaper *reaper_new(struct redis_pool *redis, const char *ns,
 			  struct tracker *tracker, struct hook_agent *hooks,
 			  int max_update_hours);

@@ -4,8 +4,9 @@
  *   hook.c           the per-job queues, the delivery threads, one attempt
  *                    and its retry, the life cycle (this file)
  *   hook_host.c      the receivers and their circuit breaker
- *   hook_send.c      the payload, the HTTP POST and the ACK
- *   hook_store.c     the Redis records of pending events, the keeper
+ *   hook_send.c      the payload, the HTTP POST and the ACK (through the
+ *                    tracker, which owns the stats hash)
+ *   store/hook_store.c the Redis records of pending events, the keeper
  *                    (heartbeat, late persistence) and the takeover of
  *                    the events of stopped agents
  *   hook_internal.h  what they share
@@ -94,9 +95,9 @@ static char *
 env_dup(const char *upper, const char *lower)
 {
 	const char *v = getenv(upper);
-	if (is_empty(v) && lower)
+	if (str_empty(v) && lower)
 		v = getenv(lower);
-	return is_empty(v) ? NULL : xstrdup(v);
+	return str_empty(v) ? NULL : xstrdup(v);
 }
 
 void
@@ -434,7 +435,7 @@ static bool
 duplicate_locked(const struct hook_agent *a, const struct job_stats *snap,
 		 const char *check_in)
 {
-	if (!is_empty(check_in))
+	if (!str_empty(check_in))
 		return false;
 	const struct hook_job *j = job_find(a, snap->id);
 	for (const struct hook_event *q = j ? j->head : NULL; q; q = q->next)
@@ -446,7 +447,9 @@ duplicate_locked(const struct hook_agent *a, const struct job_stats *snap,
 	return false;
 }
 
-/* Epoch microseconds. */
+/* Epoch microseconds: the seq of an event is data (stored in its record
+ * and compared with the seq of events adopted from other agents), so it is
+ * wall-clock time, not a wait. */
 static int64_t
 now_us(void)
 {
@@ -460,8 +463,8 @@ hook_agent_submit(void *agent, const struct job_stats *snap,
 		  const char *check_in)
 {
 	struct hook_agent *a = agent;
-	if (!a || !snap || is_empty(snap->web_hook_url) ||
-	    is_empty(snap->id) || is_empty(snap->status))
+	if (!a || !snap || str_empty(snap->web_hook_url) ||
+	    str_empty(snap->id) || str_empty(snap->status))
 		return;
 	pthread_mutex_lock(&a->mu);
 	bool dup = duplicate_locked(a, snap, check_in);
@@ -478,7 +481,7 @@ hook_agent_submit(void *agent, const struct job_stats *snap,
 	e->job_id = xstrdup(snap->id);
 	e->url = xstrdup(snap->web_hook_url);
 	e->status = xstrdup(snap->status);
-	e->check_in = is_empty(check_in) ? NULL : xstrdup(check_in);
+	e->check_in = str_empty(check_in) ? NULL : xstrdup(check_in);
 	e->host_key = hook_host_key(e->url);
 	e->revision = snap->revision;
 	e->check_in_at = snap->check_in_at;
@@ -655,8 +658,10 @@ deliver_head(struct hook_agent *a, struct hook_http *h, struct hook_job *j)
 	hook_dropped_free(a, dropped);
 }
 
-void
-hook_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t mono_ms)
+/* pthread_cond_timedwait until a CLOCK_MONOTONIC time in ms (a->cv is
+ * made with ticker_cond_init). */
+static void
+cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t mono_ms)
 {
 	struct timespec ts = {
 		.tv_sec = (time_t)(mono_ms / 1000),
@@ -688,12 +693,16 @@ deliver_main(void *arg)
 		if (a->stopping)
 			break; /* drained: what waits for a retry stays */
 		if (a->nheap)
-			hook_cond_wait_until(&a->cv, &a->mu, a->heap[0]->due);
+			cond_wait_until(&a->cv, &a->mu, a->heap[0]->due);
 		else
 			pthread_cond_wait(&a->cv, &a->mu);
 	}
 	pthread_mutex_unlock(&a->mu);
 	hook_http_fini(&h);
+	pthread_mutex_lock(&a->mu);
+	a->running--;
+	pthread_cond_broadcast(&a->done_cv);
+	pthread_mutex_unlock(&a->mu);
 	return NULL;
 }
 
@@ -703,7 +712,7 @@ static double
 scale_from_env(void)
 {
 	const char *v = getenv("BERTH_HOOK_RETRY_SCALE");
-	if (is_empty(v))
+	if (str_empty(v))
 		return 1.0;
 	char *end;
 	errno = 0;
@@ -742,12 +751,12 @@ hook_agent_new(const struct hook_agent_config *cfg, struct redis_pool *redis,
 			   ? c.retry_scale
 			   : scale_from_env();
 	a->redis = redis;
+	if (!tracker)
+		tracker = a->own_tracker = tracker_new(redis, ns);
 	a->tracker = tracker;
 	a->ns = xstrdup(ns);
 	util_hex24(a->id);
-	a->agents_key = xasprintf("%s:berth:hook_agents", ns);
-	a->events_key = xasprintf("%s:berth:hook_events:%s", ns, a->id);
-	a->track_key = xasprintf("%s:job_track:inprogress", ns);
+	hook_store_init(a);
 	a->http_proxy = env_dup("HTTP_PROXY", "http_proxy");
 	a->https_proxy = env_dup("HTTPS_PROXY", "https_proxy");
 	a->no_proxy = env_dup("NO_PROXY", "no_proxy");
@@ -764,12 +773,9 @@ hook_agent_new(const struct hook_agent_config *cfg, struct redis_pool *redis,
 				 "without a client certificate");
 	}
 	pthread_mutex_init(&a->mu, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&a->cv, &ca);
-	pthread_cond_init(&a->kcv, &ca);
-	pthread_condattr_destroy(&ca);
+	ticker_cond_init(&a->cv);
+	ticker_cond_init(&a->done_cv);
+	ticker_init(&a->keeper_tick);
 	atomic_init(&a->abort, false);
 	atomic_init(&a->registered, false);
 	return a;
@@ -791,9 +797,16 @@ hook_agent_start(struct hook_agent *a, struct berr *err)
 	a->tids = xcalloc((size_t)a->threads, sizeof(*a->tids));
 	int rc = 0;
 	while (a->ntids < a->threads) {
+		pthread_mutex_lock(&a->mu);
+		a->running++;
+		pthread_mutex_unlock(&a->mu);
 		rc = pthread_create(&a->tids[a->ntids], NULL, deliver_main, a);
-		if (rc)
+		if (rc) {
+			pthread_mutex_lock(&a->mu);
+			a->running--;
+			pthread_mutex_unlock(&a->mu);
 			break;
+		}
 		a->ntids++;
 	}
 	if (!rc) {
@@ -826,33 +839,25 @@ hook_agent_stop(struct hook_agent *a, int deadline_ms)
 	pthread_cond_broadcast(&a->cv);
 	pthread_mutex_unlock(&a->mu);
 
-	struct timespec dl;
-	clock_gettime(CLOCK_REALTIME, &dl);
-	int64_t ms = deadline_ms > 0 ? deadline_ms : 0;
-	dl.tv_sec += (time_t)(ms / 1000);
-	dl.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (dl.tv_nsec >= 1000000000L) {
-		dl.tv_sec++;
-		dl.tv_nsec -= 1000000000L;
+	/* the delivery threads drain what is due until the deadline
+	 * (monotonic: a wall-clock jump neither cuts nor stretches it), then
+	 * running transfers are ended */
+	struct timespec dl = ticker_deadline_in(deadline_ms > 0 ? deadline_ms
+							      : 0);
+	pthread_mutex_lock(&a->mu);
+	while (a->running > 0 && !atomic_load(&a->abort) &&
+	       pthread_cond_timedwait(&a->done_cv, &a->mu, &dl) == 0)
+		;
+	if (a->running > 0 && !atomic_load(&a->abort)) {
+		atomic_store(&a->abort, true);
+		pthread_cond_broadcast(&a->cv);
 	}
-	for (int i = 0; i < a->ntids; i++) {
-		if (!atomic_load(&a->abort) &&
-		    pthread_timedjoin_np(a->tids[i], NULL, &dl) == 0)
-			continue;
-		if (!atomic_load(&a->abort)) {
-			atomic_store(&a->abort, true);
-			pthread_mutex_lock(&a->mu);
-			pthread_cond_broadcast(&a->cv);
-			pthread_mutex_unlock(&a->mu);
-		}
+	pthread_mutex_unlock(&a->mu);
+	for (int i = 0; i < a->ntids; i++)
 		pthread_join(a->tids[i], NULL);
-	}
 	a->ntids = 0;
 	if (a->keeper_running) {
-		pthread_mutex_lock(&a->mu);
-		a->keeper_stop = true;
-		pthread_cond_signal(&a->kcv);
-		pthread_mutex_unlock(&a->mu);
+		ticker_stop(&a->keeper_tick);
 		pthread_join(a->keeper, NULL);
 		a->keeper_running = false;
 	}
@@ -903,12 +908,12 @@ hook_agent_free(struct hook_agent *a)
 	free(a->stale);
 	free(a->tids);
 	pthread_cond_destroy(&a->cv);
-	pthread_cond_destroy(&a->kcv);
+	pthread_cond_destroy(&a->done_cv);
+	ticker_fini(&a->keeper_tick);
 	pthread_mutex_destroy(&a->mu);
+	tracker_free(a->own_tracker);
+	hook_store_fini(a);
 	free(a->ns);
-	free(a->agents_key);
-	free(a->events_key);
-	free(a->track_key);
 	free(a->http_proxy);
 	free(a->https_proxy);
 	free(a->no_proxy);

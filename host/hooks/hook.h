@@ -21,10 +21,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "store/redis_conn.h"
 #include "store/tracker.h"
 
 struct hook_agent;
+struct redis_pool;
 
 /* Zero or negative values take the defaults in brackets. */
 struct hook_agent_config {
@@ -39,6 +39,9 @@ struct hook_agent_config {
 				 * window); [$BERTH_HOOK_RETRY_SCALE, else 1] */
 };
 
+/* redis holds the agent's pending events (store/hook_store.c); the ACK
+ * and its read go through tracker (NULL: the agent makes its own on redis
+ * and ns, for tests). */
 struct hook_agent *hook_agent_new(const struct hook_agent_config *cfg,
 				  struct redis_pool *redis, const char *ns,
 				  struct tracker *tracker);

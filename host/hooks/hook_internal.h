@@ -1,7 +1,9 @@
 /* hook_internal.h - what the files of the status hook agent share (hook.c:
  * queues, threads, retries, life cycle; hook_host.c: receivers and their
- * circuit breaker; hook_send.c: payload, HTTP, ACK; hook_store.c: Redis
- * records, keeper, takeover). Not for other modules: they use hook.h. */
+ * circuit breaker; hook_send.c: payload, HTTP, ACK; store/hook_store.c:
+ * Redis records, keeper, takeover). Not for other modules: they use hook.h.
+ * No Redis here: the records are store/hook_store.c's, the stats and their
+ * ACK the tracker's. */
 #ifndef BERTH_HOOK_INTERNAL_H
 #define BERTH_HOOK_INTERNAL_H
 
@@ -15,10 +17,11 @@
 
 #include <cjson/cJSON.h>
 
-#include "hooks/hook.h"
-#include "store/redis_conn.h"
-#include "store/tracker.h"
+#include "common/json.h"
+#include "common/ticker.h"
 #include "common/util.h"
+#include "hooks/hook.h"
+#include "store/tracker.h"
 
 #define HOOK_BODY_MAX 4096 /* response bytes kept for the error text */
 
@@ -77,16 +80,18 @@ struct hook_agent {
 	int64_t window_ms;
 	long timeout_ms, connect_ms, header_ms;
 	double scale;
-	struct redis_pool *redis;
-	struct tracker *tracker;
-	char *ns, *agents_key, *events_key, *track_key;
+	struct redis_pool *redis; /* for store/hook_store.c only */
+	struct tracker *tracker;  /* the stats: ACK and its read */
+	struct tracker *own_tracker; /* made by hook_agent_new, or NULL */
+	char *ns, *agents_key, *events_key;
 	char id[25];
 	char *http_proxy, *https_proxy, *no_proxy;
 	char *ca_file, *ca_dir, *client_cert, *client_key;
 
 	pthread_mutex_t mu;
-	pthread_cond_t cv;        /* delivery threads: work, stop */
-	pthread_cond_t kcv;       /* keeper: stop */
+	pthread_cond_t cv;        /* delivery threads: work, stop (monotonic) */
+	pthread_cond_t done_cv;   /* a delivery thread ended (monotonic) */
+	struct ticker keeper_tick; /* the keeper's waits; stopped at stop */
 	struct hook_job **buckets;
 	size_t nbuckets, njobs;
 	struct hook_job *ready_head, *ready_tail;
@@ -99,7 +104,8 @@ struct hook_agent {
 	char **stale;             /* event ids whose HDEL failed */
 	size_t nstale, capstale;
 	int64_t last_seq;
-	bool started, stopping, stopped, keeper_stop;
+	bool started, stopping, stopped;
+	int running;              /* delivery threads not yet ended */
 	atomic_bool abort;        /* stop deadline passed: end transfers */
 	atomic_bool registered;   /* our entry in hook_agents is written */
 	pthread_t *tids;
@@ -144,39 +150,6 @@ hook_str_hash(const char *s)
 	return h;
 }
 
-static inline bool
-is_empty(const char *s)
-{
-	return !s || !*s;
-}
-
-static inline cJSON *
-jm(cJSON *v)
-{
-	if (!v) {
-		fprintf(stderr, "berthd: out of memory (cJSON)\n");
-		abort();
-	}
-	return v;
-}
-
-static inline int64_t
-json_i64(const cJSON *o, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-	if (!cJSON_IsNumber(v) || !(v->valuedouble > -9.2e18 &&
-				     v->valuedouble < 9.2e18))
-		return 0;
-	return (int64_t)v->valuedouble;
-}
-
-static inline const char *
-json_str(const cJSON *o, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-	return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
 /* ---- hook.c: events and the per-job queues ----------------------------- */
 
 void hook_event_free(struct hook_event *e);
@@ -195,10 +168,6 @@ void hook_job_release_locked(struct hook_agent *a, struct hook_job *j,
  * a->mu. */
 void hook_enqueue_locked(struct hook_agent *a, struct hook_event *e,
 			 struct hook_event **dropped);
-/* pthread_cond_timedwait until a CLOCK_MONOTONIC time in ms (the agent's
- * condition variables use that clock). */
-void hook_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu,
-			  int64_t mono_ms);
 
 /* ---- hook_host.c: receivers and their circuit breaker ------------------- */
 
@@ -262,14 +231,20 @@ void hook_http_fini(struct hook_http *h);
 /* One POST: an enum hook_post (errtxt on failure). */
 int hook_http_post(struct hook_agent *a, struct hook_http *h,
 		   const struct hook_event *e, char *errtxt, size_t n);
-/* spec 7.4 after an HTTP 200; errors are logged with desc. */
+/* spec 7.4 after an HTTP 200 (tracker_ack); errors are logged with
+ * desc. */
 void hook_event_ack(struct hook_agent *a, const struct hook_event *e,
 		    const char *desc);
-/* spec 7.5: true when the stored ack is at or past e (false on a Redis
- * error). */
+/* spec 7.5: true when the stored ack (tracker_read_ack) is at or past e
+ * (false on a Redis error). */
 bool hook_event_outdated(struct hook_agent *a, const struct hook_event *e);
 
 /* ---- hook_store.c: Redis records, keeper, takeover ---------------------- */
+
+/* Builds a->agents_key and a->events_key (a->ns and a->id are set). */
+void hook_store_init(struct hook_agent *a);
+/* Frees them. */
+void hook_store_fini(struct hook_agent *a);
 
 /* HSET our heartbeat (epoch ms, or 0 for "stopped") in hook_agents. */
 void hook_register_agent(struct hook_agent *a, int64_t beat);
@@ -287,7 +262,7 @@ void hook_retry_stale(struct hook_agent *a);
 /* Takes over the events of every agent stopped or silent for 30 s. */
 void hook_adopt_orphans(struct hook_agent *a);
 /* The keeper thread (pthread_create): heartbeat, late persistence, failed
- * deletes, adoption; runs until a->keeper_stop. */
+ * deletes, adoption; runs until a->keeper_tick is stopped. */
 void *hook_keeper_main(void *arg);
 
 #endif

@@ -25,7 +25,8 @@
  *   degraded (Receivers in hook.c).
  *
  * ACK
- *   Every HTTP 200 runs SCRIPT_ACK (spec 7.4) with the event's status,
+ *   The stats and their ack belong to the tracker: every HTTP 200 runs
+ *   tracker_ack (SCRIPT_ACK, spec 7.4) with the event's status,
  *   metadata.revision and metadata.check_in_at - after a successful retry
  *   too (Go skips that, quirk Q9, and lets the reaper re-send once). The
  *   script refuses an ACK older than the stored one, so this is harmless
@@ -46,52 +47,32 @@
 #include "hooks/hook.h"
 #include "hooks/hook_internal.h"
 #include "logs/log.h"
-#include "store/scripts.h"
 
 #define HOOK_IDLE_S 30 /* keep-alive connections (spec 7.3) */
 #define HOOK_POLL_MS 100 /* longest wait between two progress checks */
 
 /* ---- the payload (spec 7.2) -------------------------------------------- */
 
-/* Appends a struct-like object in its key order, as Go encodes a struct;
- * "parameters" is a Go map (sorted keys), nested objects (metadata, ack)
- * are structs again. */
 static void
-append_struct(struct gbuf *b, const cJSON *o)
+append_member(struct gbuf *b, const char *key, const char *v)
 {
-	gbuf_putc(b, '{');
-	for (const cJSON *it = o->child; it; it = it->next) {
-		if (it != o->child)
-			gbuf_putc(b, ',');
-		gojson_append_string(b, it->string, strlen(it->string));
-		gbuf_putc(b, ':');
-		if (strcmp(it->string, "parameters") == 0)
-			gojson_append(b, it);
-		else if (cJSON_IsObject(it))
-			append_struct(b, it);
-		else if (cJSON_IsString(it))
-			gojson_append_string(b, it->valuestring,
-					     strlen(it->valuestring));
-		else if (cJSON_IsNumber(it))
-			gojson_append_int(b, (long long)it->valuedouble);
-		else
-			gojson_append(b, it);
-	}
-	gbuf_putc(b, '}');
+	gbuf_puts(b, key);
+	gojson_append_string(b, v, strlen(v));
 }
 
+/* {"job_id","status"[,"check_in"],"metadata"} in Go's struct order; the
+ * metadata is the snapshot's own Go rendering (job_stats_append_go). */
 char *
 hook_payload_encode(const struct job_stats *snap, const char *check_in)
 {
-	cJSON *o = jm(cJSON_CreateObject());
-	jm(cJSON_AddStringToObject(o, "job_id", snap->id));
-	jm(cJSON_AddStringToObject(o, "status", snap->status));
-	if (!is_empty(check_in))
-		jm(cJSON_AddStringToObject(o, "check_in", check_in));
-	cJSON_AddItemToObject(o, "metadata", job_stats_to_json(snap, true));
 	struct gbuf b = {0};
-	append_struct(&b, o);
-	cJSON_Delete(o);
+	append_member(&b, "{\"job_id\":", snap->id ? snap->id : "");
+	append_member(&b, ",\"status\":", snap->status ? snap->status : "");
+	if (!str_empty(check_in))
+		append_member(&b, ",\"check_in\":", check_in);
+	gbuf_puts(&b, ",\"metadata\":");
+	job_stats_append_go(&b, snap, true);
+	gbuf_putc(&b, '}');
 	return gbuf_take(&b);
 }
 
@@ -374,35 +355,19 @@ hook_http_post(struct hook_agent *a, struct hook_http *h,
 
 /* ---- the ACK (spec 7.4, 7.5) -------------------------------------------- */
 
-static char *
-stats_key(const struct hook_agent *a, const char *job_id)
-{
-	return xasprintf("%s:job_stats:%s", a->ns, job_id);
-}
-
 /* spec 7.4 after an HTTP 200. */
 void
 hook_event_ack(struct hook_agent *a, const struct hook_event *e,
 	       const char *desc)
 {
-	char *skey = stats_key(a, e->job_id);
-	char rev[24], cia[24];
-	snprintf(rev, sizeof(rev), "%" PRId64, e->revision);
-	snprintf(cia, sizeof(cia), "%" PRId64, e->check_in_at);
-	const char *keys[] = {skey, a->track_key};
-	const char *args[] = {e->status, rev, cia, e->job_id};
 	struct berr err;
 	berr_clear(&err);
-	redisReply *r = script_run(a->redis, &err, SCRIPT_ACK, 2, keys, 4,
-				   args);
-	free(skey);
-	if (!r)
+	int rc = tracker_ack(a->tracker, e->job_id, e->status, e->revision,
+			     e->check_in_at, &err);
+	if (rc < 0)
 		log_warn("%s: ack: %s", desc, err.msg);
-	else if (r->type == REDIS_REPLY_ERROR)
-		log_warn("%s: ack: %s", desc, r->str);
-	else if (r->str && strcmp(r->str, "ok") != 0)
+	else if (rc == 0)
 		log_debug("%s: no ack done for event", desc);
-	freeReplyObject(r);
 }
 
 /* spec 7.5: true when the stored ack is at or past e. A Redis error or a
@@ -410,31 +375,16 @@ hook_event_ack(struct hook_agent *a, const struct hook_event *e,
 bool
 hook_event_outdated(struct hook_agent *a, const struct hook_event *e)
 {
-	char *skey = stats_key(a, e->job_id);
+	cJSON *ack = NULL;
 	struct berr err;
 	berr_clear(&err);
-	redisReply *r = redis_command(a->redis, &err, "HGET", skey, "ack",
-				      NULL);
-	free(skey);
-	bool out = false;
-	if (r && r->type == REDIS_REPLY_STRING) {
-		cJSON *ack = cJSON_ParseWithLength(r->str, r->len);
-		if (cJSON_IsObject(ack)) {
-			int64_t arev = json_i64(ack, "revision");
-			int ca = job_status_code(json_str(ack, "status"));
-			int ce = job_status_code(e->status);
-			out = arev > e->revision ||
-			      (arev == e->revision &&
-			       (ca > ce ||
-				(ca == ce &&
-				 json_i64(ack, "check_in_at") >=
-					 e->check_in_at)));
-		}
-		cJSON_Delete(ack);
-	} else if (!r) {
+	if (tracker_read_ack(a->tracker, e->job_id, &ack, &err) < 0) {
 		log_debug("hook event %s: ack not read (%s); sending", e->id,
 			  err.msg);
+		return false;
 	}
-	freeReplyObject(r);
+	bool out = ack && job_ack_diff(ack, e->status, e->revision,
+				       e->check_in_at) <= 0;
+	cJSON_Delete(ack);
 	return out;
 }

@@ -37,29 +37,48 @@
 #include "hooks/hook.h"
 #include "hooks/hook_internal.h"
 #include "logs/log.h"
+#include "store/keys.h"
+#include "store/redis_conn.h"
 
 #define HOOK_HEARTBEAT_MS 5000
 #define HOOK_STALE_MS 30000
 #define HOOK_ADOPT_EVERY_MS 30000
 #define HOOK_KEEPER_TICK_MS 1000
 
+/* ---- keys --------------------------------------------------------------- */
+
+void
+hook_store_init(struct hook_agent *a)
+{
+	a->agents_key = key_hook_agents(a->ns);
+	a->events_key = key_hook_events(a->ns, a->id);
+}
+
+void
+hook_store_fini(struct hook_agent *a)
+{
+	free(a->agents_key);
+	free(a->events_key);
+	a->agents_key = a->events_key = NULL;
+}
+
 /* ---- persistence -------------------------------------------------------- */
 
 static char *
 event_record(const struct hook_event *e)
 {
-	cJSON *o = jm(cJSON_CreateObject());
-	jm(cJSON_AddStringToObject(o, "id", e->id));
-	jm(cJSON_AddStringToObject(o, "job_id", e->job_id));
-	jm(cJSON_AddNumberToObject(o, "seq", (double)e->seq));
-	jm(cJSON_AddStringToObject(o, "url", e->url));
-	jm(cJSON_AddStringToObject(o, "payload", e->payload));
-	jm(cJSON_AddNumberToObject(o, "created_at", (double)e->created_at));
-	jm(cJSON_AddNumberToObject(o, "first_attempt_at",
+	cJSON *o = json_must(cJSON_CreateObject());
+	json_must(cJSON_AddStringToObject(o, "id", e->id));
+	json_must(cJSON_AddStringToObject(o, "job_id", e->job_id));
+	json_must(cJSON_AddNumberToObject(o, "seq", (double)e->seq));
+	json_must(cJSON_AddStringToObject(o, "url", e->url));
+	json_must(cJSON_AddStringToObject(o, "payload", e->payload));
+	json_must(cJSON_AddNumberToObject(o, "created_at", (double)e->created_at));
+	json_must(cJSON_AddNumberToObject(o, "first_attempt_at",
 				   (double)e->first_attempt_at));
-	jm(cJSON_AddNumberToObject(o, "retry_since", (double)e->retry_since));
-	jm(cJSON_AddNumberToObject(o, "next_at", (double)e->next_at));
-	jm(cJSON_AddNumberToObject(o, "attempts", e->attempts));
+	json_must(cJSON_AddNumberToObject(o, "retry_since", (double)e->retry_since));
+	json_must(cJSON_AddNumberToObject(o, "next_at", (double)e->next_at));
+	json_must(cJSON_AddNumberToObject(o, "attempts", e->attempts));
 	char *s = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
 	if (!s) {
@@ -83,8 +102,8 @@ event_from_record(const char *field, const char *text, size_t len)
 	const cJSON *md = cJSON_GetObjectItemCaseSensitive(p, "metadata");
 	const char *status = json_str(p, "status");
 	struct hook_event *e = NULL;
-	if (strlen(field) == 24 && !is_empty(job_id) && !is_empty(url) &&
-	    !is_empty(status) && cJSON_IsObject(md)) {
+	if (strlen(field) == 24 && !str_empty(job_id) && !str_empty(url) &&
+	    !str_empty(status) && cJSON_IsObject(md)) {
 		e = xcalloc(1, sizeof(*e));
 		memcpy(e->id, field, 25);
 		e->job_id = xstrdup(job_id);
@@ -92,7 +111,7 @@ event_from_record(const char *field, const char *text, size_t len)
 		e->payload = xstrdup(payload);
 		e->status = xstrdup(status);
 		const char *ci = json_str(p, "check_in");
-		e->check_in = is_empty(ci) ? NULL : xstrdup(ci);
+		e->check_in = str_empty(ci) ? NULL : xstrdup(ci);
 		e->host_key = hook_host_key(e->url);
 		e->revision = json_i64(md, "revision");
 		e->check_in_at = json_i64(md, "check_in_at");
@@ -338,7 +357,7 @@ adopt_records(struct hook_agent *a, const redisReply *all, const char *other)
 static void
 adopt_agent(struct hook_agent *a, const char *other)
 {
-	char *key = xasprintf("%s:berth:hook_events:%s", a->ns, other);
+	char *key = key_hook_events(a->ns, other);
 	struct berr err;
 	berr_clear(&err);
 	redisReply *all = NULL, *exec = NULL;
@@ -461,9 +480,7 @@ hook_keeper_main(void *arg)
 	struct hook_agent *a = arg;
 	int64_t next_beat = util_monotonic_ms() + HOOK_HEARTBEAT_MS;
 	int64_t next_adopt = util_monotonic_ms() + HOOK_ADOPT_EVERY_MS;
-	pthread_mutex_lock(&a->mu);
-	while (!a->keeper_stop) {
-		pthread_mutex_unlock(&a->mu);
+	while (!ticker_stopping(&a->keeper_tick)) {
 		int64_t now = util_monotonic_ms();
 		if (now >= next_beat) {
 			hook_register_agent(a, util_now_ms());
@@ -475,12 +492,8 @@ hook_keeper_main(void *arg)
 		}
 		hook_persist_dirty(a);
 		hook_retry_stale(a);
-		pthread_mutex_lock(&a->mu);
-		if (!a->keeper_stop)
-			hook_cond_wait_until(&a->kcv, &a->mu,
-					     util_monotonic_ms() +
-						     HOOK_KEEPER_TICK_MS);
+		if (ticker_sleep(&a->keeper_tick, HOOK_KEEPER_TICK_MS))
+			break;
 	}
-	pthread_mutex_unlock(&a->mu);
 	return NULL;
 }

@@ -846,3 +846,48 @@ queue_backoff_seconds(int64_t fails)
 	int64_t f2 = fails * fails;
 	return f2 * f2 + 15 + (int64_t)util_random_below(30) * (fails + 1);
 }
+
+/* --- scheduled-set reads for the API (H1) --- */
+
+int
+queue_scheduled_page(struct queue *q, uint64_t offset, uint32_t count,
+		     queue_scheduled_fn fn, void *data, int64_t *total,
+		     struct berr *err)
+{
+	*total = 0;
+	char *key = key_zset(q->ns, "scheduled");
+	char off[24], cnt[24];
+	snprintf(off, sizeof(off), "%llu", (unsigned long long)offset);
+	snprintf(cnt, sizeof(cnt), "%lu", (unsigned long)count);
+	redisReply *r = redis_command(q->redis, err, "ZRANGEBYSCORE", key,
+				      "-inf", "+inf", "WITHSCORES", "LIMIT",
+				      off, cnt, NULL);
+	redisReply *c = r ? redis_command(q->redis, err, "ZCARD", key, NULL)
+			  : NULL;
+	free(key);
+	int rc = 0;
+	if (!r || !c) {
+		rc = -1;
+	} else if (r->type != REDIS_REPLY_ARRAY ||
+		   c->type != REDIS_REPLY_INTEGER) {
+		const redisReply *bad = r->type == REDIS_REPLY_ERROR ? r : c;
+		rc = berr_set(err, "%s",
+			      bad->type == REDIS_REPLY_ERROR && bad->str
+				      ? bad->str
+				      : "unexpected reply");
+	} else {
+		*total = c->integer;
+		for (size_t i = 0; i + 1 < r->elements; i += 2) {
+			const redisReply *m = r->element[i];
+			const redisReply *s = r->element[i + 1];
+			if (m->type == REDIS_REPLY_STRING &&
+			    s->type == REDIS_REPLY_STRING)
+				fn(data, m->str, m->len, s->str);
+		}
+	}
+	if (r)
+		freeReplyObject(r);
+	if (c)
+		freeReplyObject(c);
+	return rc;
+}

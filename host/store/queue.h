@@ -104,4 +104,18 @@ int queue_recover_pool(struct queue *q, const char *pool_id,
 /* spec 5.5: fails^4 + 15 + rand[0,30) * (fails + 1) seconds. */
 int64_t queue_backoff_seconds(int64_t fails);
 
+/* --- scheduled-set reads for the API (H1) --- */
+
+/* One member of NS:scheduled: the raw message (len bytes) and its score
+ * (run_at) as Redis wrote it. Valid during the call only. */
+typedef void (*queue_scheduled_fn)(void *data, const char *raw, size_t len,
+				   const char *score);
+/* A page of NS:scheduled by score (ZRANGEBYSCORE -inf +inf WITHSCORES
+ * LIMIT offset count; GET /api/v1/jobs?kind=Scheduled, spec 2.8): fn is
+ * called for each member in order, *total gets ZCARD. 0, or -1 with err
+ * (before any call of fn). */
+int queue_scheduled_page(struct queue *q, uint64_t offset, uint32_t count,
+			 queue_scheduled_fn fn, void *data, int64_t *total,
+			 struct berr *err);
+
 #endif

@@ -27,223 +27,21 @@
 #include <string.h>
 
 #include "common/gojson.h"
+#include "common/json.h"
 #include "logs/log.h"
+#include "store/keys.h"
+#include "store/redis_conn.h"
 #include "store/scripts.h"
 #include "store/tracker.h"
 
-/* ---- key names (spec 12.1) -------------------------------------------- */
-
-static char *
-key_job_stats(const char *ns, const char *id)
-{
-	return xasprintf("%s:job_stats:%s", ns, id);
-}
-
-static char *
-key_job_track_inprogress(const char *ns)
-{
-	return xasprintf("%s:job_track:inprogress", ns);
-}
-
-static char *
-key_executions(const char *ns, const char *upstream_job_id)
-{
-	return xasprintf("%s:executions:%s", ns, upstream_job_id);
-}
-
-/* ---- status codes (spec 4.1) ------------------------------------------ */
-
-int
-job_status_code(const char *status)
-{
-	if (!status)
-		return -1;
-	if (strcmp(status, JOB_STATUS_PENDING) == 0)
-		return 0;
-	if (strcmp(status, JOB_STATUS_SCHEDULED) == 0)
-		return 1;
-	if (strcmp(status, JOB_STATUS_RUNNING) == 0)
-		return 2;
-	if (strcmp(status, JOB_STATUS_STOPPED) == 0 ||
-	    strcmp(status, JOB_STATUS_ERROR) == 0 ||
-	    strcmp(status, JOB_STATUS_SUCCESS) == 0)
-		return 3;
-	return -1;
-}
-
-bool
-job_status_final(const char *status)
-{
-	return job_status_code(status) == 3;
-}
-
-/* ---- the stats struct ------------------------------------------------- */
-
-static char *
-dup_or_null(const char *s)
-{
-	return s ? xstrdup(s) : NULL;
-}
-
-static bool
-is_empty(const char *s)
-{
-	return !s || !*s;
-}
+/* ---- small helpers ------------------------------------------------------ */
 
 static void
 set_str(char **dst, const char *v)
 {
-	char *n = dup_or_null(v);
+	char *n = v ? xstrdup(v) : NULL;
 	free(*dst);
 	*dst = n;
-}
-
-/* cJSON allocates with malloc; out of memory aborts as xmalloc does. */
-static cJSON *
-json_must(cJSON *v)
-{
-	if (!v) {
-		fprintf(stderr, "berthd: out of memory (cJSON)\n");
-		abort();
-	}
-	return v;
-}
-
-void
-job_stats_fini(struct job_stats *s)
-{
-	if (!s)
-		return;
-	free(s->id);
-	free(s->status);
-	free(s->name);
-	free(s->kind);
-	free(s->ref_link);
-	free(s->cron_spec);
-	free(s->check_in);
-	free(s->web_hook_url);
-	free(s->upstream_job_id);
-	cJSON_Delete(s->parameters);
-	cJSON_Delete(s->ack);
-	memset(s, 0, sizeof(*s));
-}
-
-void
-job_stats_copy(struct job_stats *dst, const struct job_stats *src)
-{
-	memset(dst, 0, sizeof(*dst));
-	dst->id = dup_or_null(src->id);
-	dst->status = dup_or_null(src->status);
-	dst->name = dup_or_null(src->name);
-	dst->kind = dup_or_null(src->kind);
-	dst->unique = src->unique;
-	dst->ref_link = dup_or_null(src->ref_link);
-	dst->cron_spec = dup_or_null(src->cron_spec);
-	dst->enqueue_time = src->enqueue_time;
-	dst->update_time = src->update_time;
-	dst->run_at = src->run_at;
-	dst->check_in = dup_or_null(src->check_in);
-	dst->check_in_at = src->check_in_at;
-	dst->die_at = src->die_at;
-	dst->web_hook_url = dup_or_null(src->web_hook_url);
-	dst->upstream_job_id = dup_or_null(src->upstream_job_id);
-	dst->numeric_policy_id = src->numeric_policy_id;
-	if (src->parameters)
-		dst->parameters =
-			json_must(cJSON_Duplicate(src->parameters, true));
-	dst->revision = src->revision;
-	if (src->ack)
-		dst->ack = json_must(cJSON_Duplicate(src->ack, true));
-}
-
-static bool
-params_present(const cJSON *p)
-{
-	return p && cJSON_IsObject(p) && p->child;
-}
-
-static int64_t
-json_i64(const cJSON *o, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-	if (!cJSON_IsNumber(v))
-		return 0;
-	double d = v->valuedouble;
-	if (!(d > -9.2e18 && d < 9.2e18))
-		return 0;
-	return (int64_t)d;
-}
-
-/* The ACK in Go's struct order {"status","revision","check_in_at"}, from
- * whatever key order Lua cjson wrote. NULL when a is not an object. */
-static cJSON *
-ack_normalise(const cJSON *a)
-{
-	if (!cJSON_IsObject(a))
-		return NULL;
-	const cJSON *st = cJSON_GetObjectItemCaseSensitive(a, "status");
-	cJSON *o = json_must(cJSON_CreateObject());
-	json_must(cJSON_AddStringToObject(
-		o, "status", cJSON_IsString(st) ? st->valuestring : ""));
-	json_must(cJSON_AddNumberToObject(o, "revision",
-					  (double)json_i64(a, "revision")));
-	json_must(cJSON_AddNumberToObject(o, "check_in_at",
-					  (double)json_i64(a, "check_in_at")));
-	return o;
-}
-
-static void
-add_str(cJSON *o, const char *key, const char *v)
-{
-	json_must(cJSON_AddStringToObject(o, key, v ? v : ""));
-}
-
-static void
-add_int(cJSON *o, const char *key, int64_t v)
-{
-	json_must(cJSON_AddNumberToObject(o, key, (double)v));
-}
-
-cJSON *
-job_stats_to_json(const struct job_stats *s, bool with_check_in)
-{
-	cJSON *o = json_must(cJSON_CreateObject());
-	add_str(o, "id", s->id);
-	add_str(o, "status", s->status);
-	add_str(o, "name", s->name);
-	add_str(o, "kind", s->kind);
-	json_must(cJSON_AddBoolToObject(o, "unique", s->unique));
-	if (!is_empty(s->ref_link))
-		add_str(o, "ref_link", s->ref_link);
-	if (!is_empty(s->cron_spec))
-		add_str(o, "cron_spec", s->cron_spec);
-	add_int(o, "enqueue_time", s->enqueue_time);
-	add_int(o, "update_time", s->update_time);
-	if (s->run_at)
-		add_int(o, "run_at", s->run_at);
-	if (with_check_in && !is_empty(s->check_in))
-		add_str(o, "check_in", s->check_in);
-	if (s->check_in_at)
-		add_int(o, "check_in_at", s->check_in_at);
-	if (s->die_at)
-		add_int(o, "die_at", s->die_at);
-	if (!is_empty(s->web_hook_url))
-		add_str(o, "web_hook_url", s->web_hook_url);
-	if (!is_empty(s->upstream_job_id))
-		add_str(o, "upstream_job_id", s->upstream_job_id);
-	if (s->numeric_policy_id)
-		add_int(o, "numeric_policy_id", s->numeric_policy_id);
-	if (params_present(s->parameters))
-		cJSON_AddItemToObject(
-			o, "parameters",
-			json_must(cJSON_Duplicate(s->parameters, true)));
-	if (s->revision)
-		add_int(o, "revision", s->revision);
-	cJSON *ack = ack_normalise(s->ack);
-	if (ack)
-		cJSON_AddItemToObject(o, "ack", ack);
-	return o;
 }
 
 /* ---- the tracker ------------------------------------------------------ */
@@ -538,7 +336,7 @@ run_transaction(struct tracker *t, struct cmd *cmds, int n, struct berr *err)
 int
 tracker_save(struct tracker *t, struct job_stats *s, struct berr *err)
 {
-	if (is_empty(s->id))
+	if (str_empty(s->id))
 		return berr_set(err, "save job stats: empty job id");
 	char *key = key_job_stats(t->ns, s->id);
 	char *what = xasprintf("save stats of job %s", s->id);
@@ -579,7 +377,7 @@ tracker_save(struct tracker *t, struct job_stats *s, struct berr *err)
 	cmd_str(hm, s->web_hook_url);
 	cmd_str(hm, "numeric_policy_id");
 	cmd_i64(hm, s->numeric_policy_id);
-	if (s->check_in_at > 0 && !is_empty(s->check_in)) {
+	if (s->check_in_at > 0 && !str_empty(s->check_in)) {
 		cmd_str(hm, "check_in");
 		cmd_str(hm, "[REDUNDANT]");
 		cmd_str(hm, "check_in_at");
@@ -589,15 +387,15 @@ tracker_save(struct tracker *t, struct job_stats *s, struct berr *err)
 		cmd_str(hm, "die_at");
 		cmd_i64(hm, s->die_at);
 	}
-	if (!is_empty(s->upstream_job_id)) {
+	if (!str_empty(s->upstream_job_id)) {
 		cmd_str(hm, "upstream_job_id");
 		cmd_str(hm, s->upstream_job_id);
 	}
-	if (params_present(s->parameters)) {
+	if (job_stats_has_parameters(s)) {
 		cmd_str(hm, "parameters");
 		cmd_own(hm, gojson_encode(s->parameters));
 	}
-	cJSON *ack = ack_normalise(s->ack);
+	cJSON *ack = job_ack_normalise(s->ack);
 	if (ack) {
 		char *txt = cJSON_PrintUnformatted(ack);
 		cJSON_Delete(ack);
@@ -621,7 +419,7 @@ tracker_save(struct tracker *t, struct job_stats *s, struct berr *err)
 	cmd_str(hs, s->id);
 	cmd_str(hs, "2");
 	int n = 2;
-	if (!is_empty(s->upstream_job_id)) {
+	if (!str_empty(s->upstream_job_id)) {
 		struct cmd *z = &cmds[2];
 		cmd_str(z, "ZADD");
 		cmd_own(z, key_executions(t->ns, s->upstream_job_id));
@@ -707,7 +505,7 @@ load_field(struct job_stats *o, const char *id, const char *f,
 		o->parameters = p;
 	} else if (strcmp(f, "ack") == 0) {
 		cJSON *a = parse_json_field(id, f, v, len);
-		cJSON *n = ack_normalise(a);
+		cJSON *n = job_ack_normalise(a);
 		if (a && !n && !cJSON_IsNull(a))
 			log_error("stats of job %s: ack is not an object; "
 				  "ignored", id);
@@ -753,7 +551,7 @@ tracker_load(struct tracker *t, const char *id, struct job_stats *out,
 		}
 		/* a hash recreated by a late status write has no id field
 		 * (spec quirk Q15): the key names the job anyway */
-		if (is_empty(out->id))
+		if (str_empty(out->id))
 			set_str(&out->id, id);
 	}
 	freeReplyObject(r);
@@ -855,9 +653,9 @@ tracker_set_status(struct tracker *t, struct job_stats *s, const char *target,
 {
 	if (current)
 		*current = NULL;
-	if (is_empty(s->id) || job_status_code(target) < 0) {
+	if (str_empty(s->id) || job_status_code(target) < 0) {
 		berr_set(err, "set status: %s",
-			 is_empty(s->id) ? "empty job id"
+			 str_empty(s->id) ? "empty job id"
 					 : "invalid target status");
 		return TRACKER_REDIS_ERROR;
 	}
@@ -879,7 +677,7 @@ tracker_set_status(struct tracker *t, struct job_stats *s, const char *target,
 int
 tracker_reset(struct tracker *t, struct job_stats *s, struct berr *err)
 {
-	if (is_empty(s->id))
+	if (str_empty(s->id))
 		return berr_set(err, "reset job: empty job id");
 	int64_t rev = util_now();
 	if (rev <= s->revision)
@@ -921,9 +719,9 @@ int
 tracker_checkin(struct tracker *t, struct job_stats *s, const char *text,
 		struct berr *err)
 {
-	if (is_empty(text))
+	if (str_empty(text))
 		return berr_set(err, "check in error: empty message");
-	if (is_empty(s->id))
+	if (str_empty(s->id))
 		return berr_set(err, "check in: empty job id");
 	int64_t at = util_now();
 	if (at <= s->check_in_at)
@@ -1022,4 +820,200 @@ tracker_retry_count(struct tracker *t)
 	size_t n = t->nretry;
 	pthread_mutex_unlock(&t->mu);
 	return n;
+}
+
+enum tracker_cas
+tracker_cas_status(struct tracker *t, const char *job_id, const char *target,
+		   int64_t revision, char **current, struct berr *err)
+{
+	if (current)
+		*current = NULL;
+	return cas_run(t, job_id, target, revision, util_now(), current, err);
+}
+
+/* ---- the hook ACK (spec 7.4, 7.5) ---------------------------------------- */
+
+int
+tracker_ack(struct tracker *t, const char *job_id, const char *status,
+	    int64_t revision, int64_t check_in_at, struct berr *err)
+{
+	char *key = key_job_stats(t->ns, job_id);
+	char rev[24], cia[24];
+	snprintf(rev, sizeof(rev), "%" PRId64, revision);
+	snprintf(cia, sizeof(cia), "%" PRId64, check_in_at);
+	const char *keys[] = {key, t->track_key};
+	const char *args[] = {status, rev, cia, job_id};
+	redisReply *r = script_run(t->redis, err, SCRIPT_ACK, 2, keys, 4, args);
+	free(key);
+	if (!r)
+		return -1;
+	int rc;
+	if (r->type == REDIS_REPLY_ERROR)
+		rc = berr_set(err, "%.*s", reply_err_len(r), r->str);
+	else
+		rc = reply_is(r, "ok") ? 1 : 0;
+	freeReplyObject(r);
+	return rc;
+}
+
+int
+tracker_read_ack(struct tracker *t, const char *job_id, cJSON **ack,
+		 struct berr *err)
+{
+	*ack = NULL;
+	char *key = key_job_stats(t->ns, job_id);
+	const char *argv[] = {"HGET", key, "ack"};
+	redisReply *r = redis_command_argv(t->redis, err, 3, argv, NULL);
+	free(key);
+	if (!r)
+		return -1;
+	int rc = 0;
+	if (r->type == REDIS_REPLY_STRING) {
+		cJSON *a = cJSON_ParseWithLength(r->str, r->len);
+		*ack = job_ack_normalise(a);
+		cJSON_Delete(a);
+	} else if (r->type == REDIS_REPLY_ERROR) {
+		rc = berr_set(err, "HGET ack: %.*s", reply_err_len(r), r->str);
+	}
+	freeReplyObject(r);
+	return rc;
+}
+
+/* ---- forget, list ------------------------------------------------------- */
+
+int
+tracker_forget(struct tracker *t, const char *job_id, struct berr *err)
+{
+	char *key = key_job_stats(t->ns, job_id);
+	const char *del[] = {"DEL", key};
+	redisReply *r = redis_command_argv(t->redis, err, 2, del, NULL);
+	free(key);
+	if (r) {
+		freeReplyObject(r);
+		const char *hdel[] = {"HDEL", t->track_key, job_id};
+		r = redis_command_argv(t->redis, err, 3, hdel, NULL);
+	}
+	if (!r)
+		return -1;
+	freeReplyObject(r);
+	return 0;
+}
+
+void
+tracker_page_fini(struct tracker_page *p)
+{
+	if (!p)
+		return;
+	for (size_t i = 0; i < p->n; i++)
+		free(p->ids[i]);
+	free(p->ids);
+	memset(p, 0, sizeof(*p));
+}
+
+static bool
+reply_text(const redisReply *r)
+{
+	return r && r->str &&
+	       (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS);
+}
+
+/* Checks a SCAN/HSCAN reply {cursor, [items]} and copies the cursor. */
+static int
+scan_reply(const redisReply *r, const char *what, struct tracker_page *out,
+	   struct berr *err)
+{
+	if (r->type == REDIS_REPLY_ERROR)
+		return berr_set(err, "%s: %.*s", what, reply_err_len(r),
+				r->str);
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+	    !reply_text(r->element[0]) ||
+	    r->element[1]->type != REDIS_REPLY_ARRAY)
+		return berr_set(err, "%s: unexpected reply", what);
+	snprintf(out->cursor, sizeof(out->cursor), "%s", r->element[0]->str);
+	out->ids = xcalloc(r->element[1]->elements + 1, sizeof(*out->ids));
+	return 0;
+}
+
+int
+tracker_list(struct tracker *t, const char *cursor, unsigned count,
+	     struct tracker_page *out, struct berr *err)
+{
+	memset(out, 0, sizeof(*out));
+	char *match = key_job_stats_match(t->ns);
+	char cnt[16];
+	snprintf(cnt, sizeof(cnt), "%u", count);
+	const char *argv[] = {"SCAN", cursor, "MATCH", match, "COUNT", cnt};
+	redisReply *r = redis_command_argv(t->redis, err, 6, argv, NULL);
+	free(match);
+	if (!r)
+		return -1;
+	int rc = scan_reply(r, "SCAN", out, err);
+	for (size_t i = 0; rc == 0 && i < r->element[1]->elements; i++) {
+		const redisReply *k = r->element[1]->element[i];
+		const char *colon = reply_text(k) ? strrchr(k->str, ':') : NULL;
+		if (colon && colon[1])
+			out->ids[out->n++] = xstrdup(colon + 1);
+	}
+	freeReplyObject(r);
+	return rc;
+}
+
+/* ---- the in-progress hash (spec 9.3) -------------------------------------- */
+
+int
+tracker_inprogress_count(struct tracker *t, size_t *n, struct berr *err)
+{
+	*n = 0;
+	const char *argv[] = {"HLEN", t->track_key};
+	redisReply *r = redis_command_argv(t->redis, err, 2, argv, NULL);
+	if (!r)
+		return -1;
+	if (r->type == REDIS_REPLY_INTEGER && r->integer > 0)
+		*n = (size_t)r->integer;
+	freeReplyObject(r);
+	return 0;
+}
+
+int
+tracker_inprogress_scan(struct tracker *t, const char *cursor, unsigned count,
+			struct tracker_page *out, struct berr *err)
+{
+	memset(out, 0, sizeof(*out));
+	char cnt[16];
+	snprintf(cnt, sizeof(cnt), "%u", count);
+	const char *argv[] = {"HSCAN", t->track_key, cursor, "COUNT", cnt};
+	redisReply *r = redis_command_argv(t->redis, err, 5, argv, NULL);
+	if (!r)
+		return -1;
+	char what[160];
+	snprintf(what, sizeof(what), "HSCAN %.140s", t->track_key);
+	int rc = scan_reply(r, what, out, err);
+	const redisReply *kv = rc == 0 ? r->element[1] : NULL;
+	for (size_t i = 0; kv && i + 1 < kv->elements; i += 2) {
+		const redisReply *f = kv->element[i];
+		const redisReply *v = kv->element[i + 1];
+		int64_t counter;
+		bool ok = reply_text(f) && reply_text(v) &&
+			  util_parse_i64(v->str, INT64_MIN, INT64_MAX,
+					 &counter) == 0;
+		out->ids[out->n++] = ok ? xstrndup(f->str, (size_t)f->len)
+					: NULL;
+	}
+	freeReplyObject(r);
+	return rc;
+}
+
+int
+tracker_untrack(struct tracker *t, const char *job_id, struct berr *err)
+{
+	const char *argv[] = {"HDEL", t->track_key, job_id};
+	redisReply *r = redis_command_argv(t->redis, err, 3, argv, NULL);
+	if (!r)
+		return -1;
+	int rc = 0;
+	if (r->type == REDIS_REPLY_ERROR)
+		rc = berr_set(err, "HDEL %s %s: %.*s", t->track_key, job_id,
+			      reply_err_len(r), r->str);
+	freeReplyObject(r);
+	return rc;
 }

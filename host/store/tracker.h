@@ -1,63 +1,25 @@
-/* tracker.h - the job stats hash NS:job_stats:<id> and its life cycle
- * (spec 3.3, 3.5, 4): save, load, status compare-and-set (one Lua script),
- * reset for retry (revision bump), check-in, and the in-memory retry list of
- * status writes that failed on Redis errors (spec 4.6). Thread-safe: every
- * call uses the calling thread's Redis connection. */
+/* tracker.h - the one owner of the job stats hash NS:job_stats:<id> and of
+ * the in-progress hash NS:job_track:inprogress (spec 3.3, 3.5, 4, 7.4, 9.3):
+ * save, load, status compare-and-set (one Lua script), reset for retry
+ * (revision bump), check-in, the hook ACK, forget, the list of every job,
+ * the in-progress walk of the reaper, and the in-memory retry list of status
+ * writes that failed on Redis errors (spec 4.6). Nobody else reads or
+ * writes these keys. Thread-safe: every call uses the calling thread's
+ * Redis connection. The stats struct and its JSON forms are in
+ * store/job_stats.h. */
 #ifndef BERTH_TRACKER_H
 #define BERTH_TRACKER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <cjson/cJSON.h>
 
-#include "store/redis_conn.h"
 #include "common/util.h"
+#include "store/job_stats.h"
 
-#define JOB_STATUS_PENDING "Pending"
-#define JOB_STATUS_SCHEDULED "Scheduled"
-#define JOB_STATUS_RUNNING "Running"
-#define JOB_STATUS_STOPPED "Stopped"
-#define JOB_STATUS_ERROR "Error"
-#define JOB_STATUS_SUCCESS "Success"
-
-#define JOB_KIND_GENERIC "Generic"
-#define JOB_KIND_SCHEDULED "Scheduled"
-#define JOB_KIND_PERIODIC "Periodic"
-
-/* 0 Pending, 1 Scheduled, 2 Running, 3 Stopped/Error/Success, -1 other. */
-int job_status_code(const char *status);
-bool job_status_final(const char *status);
-
-/* One job's stats (spec 3.3). Strings are owned (NULL = empty). */
-struct job_stats {
-	char *id;
-	char *status;
-	char *name;
-	char *kind;
-	bool unique;
-	char *ref_link;
-	char *cron_spec;
-	int64_t enqueue_time;
-	int64_t update_time;
-	int64_t run_at;
-	char *check_in;        /* only in hook payloads */
-	int64_t check_in_at;
-	int64_t die_at;
-	char *web_hook_url;
-	char *upstream_job_id;
-	int64_t numeric_policy_id;
-	cJSON *parameters;     /* object or NULL */
-	int64_t revision;
-	cJSON *ack;            /* {"status","revision","check_in_at"} or NULL */
-};
-
-void job_stats_fini(struct job_stats *s);
-/* Deep copy (an immutable snapshot for hooks). */
-void job_stats_copy(struct job_stats *dst, const struct job_stats *src);
-/* The JSON object of spec 3.3 in its key order, with omitempty rules;
- * with_check_in adds check_in (hook payloads only). */
-cJSON *job_stats_to_json(const struct job_stats *s, bool with_check_in);
+struct redis_pool;
 
 struct tracker;
 
@@ -115,5 +77,60 @@ int tracker_checkin(struct tracker *t, struct job_stats *s, const char *text,
  * mismatch. Returns the number still queued. */
 size_t tracker_retry_pending(struct tracker *t);
 size_t tracker_retry_count(struct tracker *t);
+
+/* spec 4.3 via SCRIPT_STATUS_CAS for job_id with revision, and nothing
+ * else: no event, no retry list, no struct to update (the reaper's repair
+ * to the ACKed status, spec 9.3, which fires no hook). current as in
+ * tracker_set_status. */
+enum tracker_cas tracker_cas_status(struct tracker *t, const char *job_id,
+				    const char *target, int64_t revision,
+				    char **current, struct berr *err);
+
+/* ---- the hook ACK (spec 7.4, 7.5) ---------------------------------------- */
+
+/* SCRIPT_ACK: records that core got status / revision / check_in_at of
+ * job_id (the stored ack only moves forward). Returns 1 when written, 0
+ * when the script refused it (older than the stored ack, or no stats), -1
+ * with err on a Redis error. */
+int tracker_ack(struct tracker *t, const char *job_id, const char *status,
+		int64_t revision, int64_t check_in_at, struct berr *err);
+/* The stored ack of job_id (HGET), normalised as job_ack_normalise does:
+ * 0 and *ack (a new object, NULL when absent or not a JSON object), or -1
+ * with err on a Redis error. */
+int tracker_read_ack(struct tracker *t, const char *job_id, cJSON **ack,
+		     struct berr *err);
+
+/* ---- forget, list ------------------------------------------------------- */
+
+/* Removes the stats hash of job_id and its in-progress entry (a submission
+ * that could not be enqueued). 0, or -1 with err. */
+int tracker_forget(struct tracker *t, const char *job_id, struct berr *err);
+
+/* One step of a cursor walk: job ids and the cursor of the next step ("0"
+ * when the walk is complete). */
+struct tracker_page {
+	char **ids;   /* tracker_inprogress_scan: NULL for a malformed entry */
+	size_t n;
+	char cursor[32];
+};
+void tracker_page_fini(struct tracker_page *p);
+
+/* One SCAN step (cursor, COUNT count) over the stats hashes: the ids of
+ * the hashes it returned (GET /api/v1/jobs, spec 2.8). 0, or -1 with
+ * err. */
+int tracker_list(struct tracker *t, const char *cursor, unsigned count,
+		 struct tracker_page *out, struct berr *err);
+
+/* ---- the in-progress hash (spec 9.3) -------------------------------------- */
+
+/* HLEN: *n entries (0 on an unexpected reply). 0, or -1 with err. */
+int tracker_inprogress_count(struct tracker *t, size_t *n, struct berr *err);
+/* One HSCAN step (cursor, COUNT count): ids[i] is the job id, or NULL when
+ * the entry's counter is not an integer. 0, or -1 with err. */
+int tracker_inprogress_scan(struct tracker *t, const char *cursor,
+			    unsigned count, struct tracker_page *out,
+			    struct berr *err);
+/* HDEL job_id from the in-progress hash. 0, or -1 with err. */
+int tracker_untrack(struct tracker *t, const char *job_id, struct berr *err);
 
 #endif

@@ -1,7 +1,9 @@
 /* test_tracker.c - the job stats tracker against a real redis-server:
  * save/load round trip, the JSON form, status compare-and-set with TTLs and
  * the in-progress counter, events and their snapshots, reset, check-in,
- * the retry list across a Redis outage, and a CAS race between threads. */
+ * the retry list across a Redis outage, a CAS race between threads, and
+ * what the tracker owns for the hook agent, the reaper and the API (ACK,
+ * ack read, CAS without event, forget, list, the in-progress walk). */
 #include <inttypes.h>
 #include <stdarg.h>
 #include <pthread.h>
@@ -1130,11 +1132,144 @@ test_race(struct tracker *t, struct redis_pool *p, struct recorder *rec)
 	recorder_reset(rec);
 }
 
+/* job_ack_diff: the order of spec 7.5 / 9.3 (revision, status code,
+ * check_in_at); no ack is always behind. */
+static void
+test_ack_diff(void)
+{
+	cJSON *ack = cJSON_Parse("{\"status\":\"Running\",\"revision\":10,"
+				 "\"check_in_at\":5}");
+	CHECK(job_ack_diff(NULL, "Pending", 0, 0) == 1);
+	CHECK(job_ack_diff(ack, "Pending", 11, 0) == 1);
+	CHECK(job_ack_diff(ack, "Success", 9, 99) == -1);
+	CHECK(job_ack_diff(ack, "Success", 10, 0) == 1);
+	CHECK(job_ack_diff(ack, "Pending", 10, 99) == -1);
+	CHECK(job_ack_diff(ack, "Running", 10, 6) == 1);
+	CHECK(job_ack_diff(ack, "Running", 10, 5) == 0);
+	CHECK(job_ack_diff(ack, "Running", 10, 4) == -1);
+	cJSON_Delete(ack);
+	/* a status that is no status sorts below every status */
+	ack = cJSON_Parse("{\"status\":7,\"revision\":10}");
+	CHECK(job_ack_diff(ack, "Pending", 10, 0) == 1);
+	cJSON_Delete(ack);
+}
+
+/* What the hook agent, the reaper and the API used to do with Redis
+ * themselves: the ACK and its read, the CAS without an event, forget, the
+ * list of every job and the in-progress walk. A namespace of its own, so
+ * the lists hold only what this test wrote. */
+static void
+test_owner(struct redis_pool *p, struct recorder *rec)
+{
+#define ONS "{berth_owner}"
+	struct tracker *t = tracker_new(p, ONS);
+	tracker_set_event_fn(t, on_event, rec);
+	struct berr e;
+	berr_clear(&e);
+	struct job_stats s;
+	make_stats(&s, "own1", "Pending");
+	CHECK_MSG(tracker_save(t, &s, &e) == 0, "%s", e.msg);
+
+	/* the ACK moves forward only; reads come back normalised */
+	cJSON *ack = (cJSON *)1;
+	CHECK(tracker_read_ack(t, "own1", &ack, &e) == 0);
+	CHECK(ack == NULL);
+	CHECK(tracker_ack(t, "own1", "Running", s.revision, 0, &e) == 1);
+	CHECK(tracker_ack(t, "own1", "Pending", s.revision - 1, 0, &e) == 0);
+	CHECK(tracker_read_ack(t, "own1", &ack, &e) == 0);
+	char *txt = json_text(ack);
+	char *want = xasprintf("{\"status\":\"Running\",\"revision\":%" PRId64
+			       ",\"check_in_at\":0}", s.revision);
+	CHECK_STR(txt, want);
+	free(txt);
+	free(want);
+	cJSON_Delete(ack);
+	rcmd(p, "HSET", ONS ":job_stats:own1", "ack", "not json", NULL);
+	ack = (cJSON *)1;
+	CHECK(tracker_read_ack(t, "own1", &ack, &e) == 0);
+	CHECK(ack == NULL);
+	/* a final ACK counts the job's in-progress entry down (2 -> 1) */
+	CHECK(tracker_ack(t, "own1", "Success", s.revision, 0, &e) == 1);
+	CHECK(rinteger(p, "HGET", ONS ":job_track:inprogress", "own1") == 1);
+
+	/* the CAS of the reaper: no event, no retry entry */
+	recorder_reset(rec);
+	char *cur = NULL;
+	CHECK(tracker_cas_status(t, "own1", "Running", s.revision, &cur,
+				 &e) == TRACKER_OK);
+	CHECK(tracker_cas_status(t, "own1", "Pending", s.revision, &cur,
+				 &e) == TRACKER_MISMATCH);
+	CHECK_STR(cur, "Running");
+	free(cur);
+	CHECK(rec->n == 0);
+	CHECK(tracker_retry_count(t) == 0);
+
+	/* the list: SCAN until the cursor is back to 0 */
+	struct job_stats s2;
+	make_stats(&s2, "own2", "Pending");
+	CHECK(tracker_save(t, &s2, &e) == 0);
+	rcmd(p, "SET", ONS ":job_statsX", "not a stats key", NULL);
+	bool seen1 = false, seen2 = false;
+	size_t n = 0;
+	char cursor[32] = "0";
+	for (int i = 0; i < 100; i++) {
+		struct tracker_page pg;
+		CHECK_MSG(tracker_list(t, cursor, 1, &pg, &e) == 0, "%s",
+			  e.msg);
+		for (size_t k = 0; k < pg.n; k++) {
+			seen1 |= strcmp(pg.ids[k], "own1") == 0;
+			seen2 |= strcmp(pg.ids[k], "own2") == 0;
+			n++;
+		}
+		snprintf(cursor, sizeof(cursor), "%s", pg.cursor);
+		tracker_page_fini(&pg);
+		if (strcmp(cursor, "0") == 0)
+			break;
+	}
+	CHECK(seen1 && seen2);
+	CHECK(n == 2);
+
+	/* the in-progress walk: own1, own2 and a malformed entry */
+	rcmd(p, "HSET", ONS ":job_track:inprogress", "bad", "x", NULL);
+	size_t len = 0;
+	CHECK(tracker_inprogress_count(t, &len, &e) == 0);
+	CHECK(len == 3);
+	struct tracker_page pg;
+	CHECK(tracker_inprogress_scan(t, "0", 100, &pg, &e) == 0);
+	CHECK_STR(pg.cursor, "0");
+	CHECK(pg.n == 3);
+	int good = 0, bad = 0;
+	for (size_t k = 0; k < pg.n; k++) {
+		if (!pg.ids[k])
+			bad++;
+		else if (strcmp(pg.ids[k], "own1") == 0 ||
+			 strcmp(pg.ids[k], "own2") == 0)
+			good++;
+	}
+	CHECK(good == 2 && bad == 1);
+	tracker_page_fini(&pg);
+	CHECK(tracker_untrack(t, "bad", &e) == 0);
+	CHECK(!rhexists(p, ONS ":job_track:inprogress", "bad"));
+
+	/* forget: the stats and the in-progress entry go */
+	CHECK(tracker_forget(t, "own2", &e) == 0);
+	CHECK(rinteger(p, "EXISTS", ONS ":job_stats:own2", NULL) == 0);
+	CHECK(!rhexists(p, ONS ":job_track:inprogress", "own2"));
+	struct job_stats gone;
+	CHECK(tracker_load(t, "own2", &gone, &e) == 1);
+
+	job_stats_fini(&s);
+	job_stats_fini(&s2);
+	tracker_free(t);
+#undef ONS
+}
+
 int
 main(void)
 {
 	test_status_codes();
 	test_to_json();
+	test_ack_diff();
 
 	struct test_redis tr;
 	if (test_redis_start(&tr) < 0)
@@ -1151,6 +1286,7 @@ main(void)
 	test_reset(t, p, &rec);
 	test_checkin(t, p, &rec);
 	test_race(t, p, &rec);
+	test_owner(p, &rec);
 	test_retry(&rec);
 
 	tracker_free(t);

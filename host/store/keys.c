@@ -1,0 +1,110 @@
+/* keys.c - see keys.h. */
+#include "store/keys.h"
+
+#include "common/util.h"
+
+char *
+key_worker_pools(const char *ns)
+{
+	return xasprintf("%s:worker_pools", ns);
+}
+
+char *
+key_worker_pool(const char *ns, const char *pool_id)
+{
+	return xasprintf("%s:worker_pools:%s", ns, pool_id);
+}
+
+char *
+key_known_jobs(const char *ns)
+{
+	return xasprintf("%s:known_jobs", ns);
+}
+
+char *
+key_max_concurrency(const char *ns, const char *type)
+{
+	return xasprintf("%s:jobs:%s:max_concurrency", ns, type);
+}
+
+char *
+key_schema_version(const char *ns)
+{
+	return xasprintf("%s:_schema_version", ns);
+}
+
+char *
+key_namespace_prefix(const char *namespace_)
+{
+	return xasprintf("{%s}", namespace_);
+}
+
+/* --- job stats, in-progress tracking, hook events --- */
+
+char *
+key_job_stats(const char *ns, const char *job_id)
+{
+	return xasprintf("%s:job_stats:%s", ns, job_id);
+}
+
+char *
+key_job_stats_match(const char *ns)
+{
+	return xasprintf("%s:job_stats:*", ns);
+}
+
+char *
+key_job_stats_prefix(const char *ns)
+{
+	return xasprintf("%s:job_stats:", ns);
+}
+
+char *
+key_job_track_inprogress(const char *ns)
+{
+	return xasprintf("%s:job_track:inprogress", ns);
+}
+
+char *
+key_hook_agents(const char *ns)
+{
+	return xasprintf("%s:berth:hook_agents", ns);
+}
+
+char *
+key_hook_events(const char *ns, const char *agent_id)
+{
+	return xasprintf("%s:berth:hook_events:%s", ns, agent_id);
+}
+
+/* --- periodic policies and executions --- */
+
+char *
+key_period_policies(const char *ns)
+{
+	return xasprintf("%s:period:policies", ns);
+}
+
+char *
+key_period_lock(const char *ns)
+{
+	return xasprintf("%s:period:lock", ns);
+}
+
+char *
+key_last_periodic_enqueue(const char *ns)
+{
+	return xasprintf("%s:last_periodic_enqueue_h", ns);
+}
+
+char *
+key_executions(const char *ns, const char *policy_id)
+{
+	return xasprintf("%s:executions:%s", ns, policy_id);
+}
+
+char *
+key_scheduled(const char *ns)
+{
+	return xasprintf("%s:scheduled", ns);
+}
