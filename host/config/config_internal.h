@@ -81,6 +81,7 @@ struct cfg_row {
 
 struct cfg_ctx {
 	struct berth_config *cfg; /* NULL when loading the manifest */
+	void *owner;              /* the manifest's struct manifest */
 	const struct config_options *opts;
 	const struct ydoc *doc;
 	struct berr *err;
