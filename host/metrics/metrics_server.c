@@ -21,6 +21,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "common/http_reply.h"
 #include "config/config.h"
 #include "store/keys.h"
 #include "logs/log.h"
@@ -188,23 +189,15 @@ struct metrics_server {
 	atomic_bool scrape_failing; /* logged once per outage */
 };
 
+/* One response through the common writer; HEAD gets the head only. */
 static void
 send_text(struct mg_connection *conn, int status, const char *extra,
 	  const char *body, size_t len, bool head_only)
 {
-	const char *text = mg_get_response_code_text(NULL, status);
-	char *hdr = xasprintf("HTTP/1.1 %d %s\r\n%sContent-Length: %zu\r\n\r\n",
-			      status, text ? text : "", extra ? extra : "",
-			      len);
-	size_t hl = strlen(hdr);
-	size_t total = hl + (head_only ? 0 : len);
-	char *buf = xmalloc(total ? total : 1);
-	memcpy(buf, hdr, hl);
-	if (!head_only && len)
-		memcpy(buf + hl, body, len);
-	mg_write(conn, buf, total);
-	free(buf);
-	free(hdr);
+	if (head_only)
+		http_reply_head(conn, status, extra, len);
+	else
+		http_reply_send(conn, status, extra, body, len);
 }
 
 static int
