@@ -94,15 +94,13 @@ start_redis(struct berthd *d, struct berr *err)
 	return 0;
 }
 
-/* spec 11.4: MAX_JOB_DURATION_SECONDS, else max_update_hours * 3600
- * (an integer: Berth fixes quirk Q12). */
+/* spec 11.4: berth.max_job_duration_seconds (MAX_JOB_DURATION_SECONDS),
+ * else max_update_hours * 3600 (an integer: Berth fixes quirk Q12). */
 static int64_t
 max_job_duration(const struct berth_config *cfg)
 {
-	const char *env = getenv("MAX_JOB_DURATION_SECONDS");
-	int64_t v;
-	if (env && util_parse_i64(env, 1, INT64_MAX, &v) == 0)
-		return v;
+	if (cfg->max_job_duration_seconds > 0)
+		return cfg->max_job_duration_seconds;
 	return (int64_t)cfg->max_update_hours * 3600;
 }
 
@@ -165,8 +163,9 @@ berthd_start(struct berthd *d, struct berth_config *cfg,
 	d->queue = queue_new(d->redis, d->ns);
 	struct hook_agent_config hc = {
 		.threads = cfg->workers > 0 ? cfg->workers : 10,
-		.max_attempts = 10,
-		.retry_window_s = 300,
+		.max_attempts = cfg->hook_max_attempts,
+		.retry_window_s = cfg->hook_retry_window_seconds,
+		.retry_scale = cfg->hook_retry_scale,
 	};
 	d->hooks = hook_agent_new(&hc, d->redis, d->ns, d->tracker);
 	tracker_set_event_fn(d->tracker, hook_agent_submit, d->hooks);
@@ -201,6 +200,7 @@ berthd_start(struct berthd *d, struct berth_config *cfg,
 		goto fail;
 	d->reaper = reaper_new(d->redis, d->ns, d->tracker, d->hooks,
 			       cfg->max_update_hours);
+	reaper_set_interval(d->reaper, cfg->reaper_interval_seconds);
 	if (reaper_start(d->reaper, err) < 0)
 		goto fail;
 	if (cfg->metric_enabled) {

@@ -44,7 +44,7 @@ struct berthd {
 	char *redis_url_public; /* RedisURL reported by GET /api/v1/config */
 
 	const char *manifest_path;
-	const char *plugin_dir_override; /* --plugin-dir / BERTH_PLUGIN_DIR */
+	const char *plugin_dir_override; /* --plugin-dir / berth.plugin_dir */
 	bool strict;
 
 	pthread_mutex_t reload_lock;
@@ -59,7 +59,8 @@ int berthd_reload_plugins(struct berthd *d, struct berr *err);
 /* Options from the command line. */
 struct berthd_options {
 	const char *config_path;
-	const char *plugin_dir;  /* --plugin-dir or BERTH_PLUGIN_DIR */
+	const char *plugin_dir;  /* --plugin-dir (wins over berth.plugin_dir
+				  * and BERTH_PLUGIN_DIR) */
 	const char *data_dir;    /* --data-dir (overrides the config) */
 	const char *port_file;   /* write the bound port here once listening */
 	bool strict;

@@ -159,13 +159,6 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (!o.plugin_dir && getenv("BERTH_PLUGIN_DIR") &&
-	    *getenv("BERTH_PLUGIN_DIR"))
-		o.plugin_dir = getenv("BERTH_PLUGIN_DIR");
-	const char *lvl = getenv("LOG_LEVEL");
-	if (lvl && blog_level_parse(lvl) >= 0)
-		blog_set_level(blog_level_parse(lvl));
-
 	struct berth_config cfg;
 	struct berr err;
 	berr_clear(&err);
@@ -181,6 +174,7 @@ main(int argc, char **argv)
 		free(cfg.data_dir);
 		cfg.data_dir = xstrdup(o.data_dir);
 	}
+	blog_set_level(cfg.log_level); /* berth.log_level / LOG_LEVEL */
 	if (check) {
 		int rc = check_config(&cfg, &o);
 		config_fini(&cfg);

@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "api/http.h"
+#include "common/http_reply.h"
 #include "logs/joblog.h"
 #include "logs/log.h"
 #include "store/tracker.h"
@@ -43,32 +44,14 @@
 #define FOLLOW_POLL_MS 200
 #define FOLLOW_MAX_MS (3600LL * 1000)
 #define FOLLOW_REDIS_GRACE_MS 10000
-/* room for the chunk-size line before the data of a chunk */
-#define CHUNK_HEAD 16
-
-static const char *
-reason(int status)
-{
-	const char *t = mg_get_response_code_text(NULL, status);
-	return t ? t : "";
-}
+#define LOG_HEADERS "Content-Type: " LOG_CONTENT_TYPE "\r\n"
+#define CHUNK_HEAD HTTP_REPLY_CHUNK_HEAD
 
 /* Status line, headers and body in one write. */
 static int
 send_text(struct api_request *req, int status, const char *body, size_t len)
 {
-	char head[256];
-	int hl = snprintf(head, sizeof(head),
-			  "HTTP/1.1 %d %s\r\n"
-			  "Content-Type: " LOG_CONTENT_TYPE "\r\n"
-			  "Content-Length: %zu\r\n\r\n",
-			  status, reason(status), len);
-	char *buf = xmalloc((size_t)hl + len);
-	memcpy(buf, head, (size_t)hl);
-	if (len)
-		memcpy(buf + hl, body, len);
-	mg_write(req->conn, buf, (size_t)hl + len);
-	free(buf);
+	http_reply_send(req->conn, status, LOG_HEADERS, body, len);
 	return status;
 }
 
@@ -117,13 +100,7 @@ send_log(struct api_request *req, int fd)
 		return 200;
 	}
 	/* large: headers, then the bytes in chunks of the announced length */
-	char head[256];
-	int hl = snprintf(head, sizeof(head),
-			  "HTTP/1.1 200 OK\r\n"
-			  "Content-Type: " LOG_CONTENT_TYPE "\r\n"
-			  "Content-Length: %zu\r\n\r\n",
-			  total);
-	if (mg_write(req->conn, head, (size_t)hl) != hl)
+	if (!http_reply_head(req->conn, 200, LOG_HEADERS, total))
 		return 200;
 	char *buf = xmalloc(LOG_CHUNK);
 	size_t sent = 0;
@@ -147,20 +124,6 @@ send_log(struct api_request *req, int fd)
 
 /* --- follow -------------------------------------------------------------- */
 
-/* buf holds len data bytes at buf + CHUNK_HEAD; frames and sends them as
- * one chunk with one write. */
-static bool
-send_chunk(struct mg_connection *conn, char *buf, size_t len)
-{
-	char head[CHUNK_HEAD];
-	int hl = snprintf(head, sizeof(head), "%zx\r\n", len);
-	char *start = buf + CHUNK_HEAD - hl;
-	memcpy(start, head, (size_t)hl);
-	memcpy(buf + CHUNK_HEAD + len, "\r\n", 2);
-	size_t total = (size_t)hl + len + 2;
-	return mg_write(conn, start, total) == (int)total;
-}
-
 /* Sends what the file holds past *off. False when the client is gone. */
 static bool
 drain(struct mg_connection *conn, int fd, off_t *off, char *buf)
@@ -171,7 +134,7 @@ drain(struct mg_connection *conn, int fd, off_t *off, char *buf)
 			continue;
 		if (r <= 0)
 			return true; /* end for now (errors: retried later) */
-		if (!send_chunk(conn, buf, (size_t)r))
+		if (!http_reply_chunk(conn, buf, (size_t)r))
 			return false;
 		*off += r;
 	}
@@ -213,13 +176,10 @@ follow_log(struct api_request *req, const char *id, int fd)
 			return api_send_error(req, 404, API_E_NOT_FOUND, "%s",
 					      id);
 	}
-	static const char head[] = "HTTP/1.1 200 OK\r\n"
-				   "Content-Type: " LOG_CONTENT_TYPE "\r\n"
-				   "Cache-Control: no-cache\r\n"
-				   "X-Content-Type-Options: nosniff\r\n"
-				   "Transfer-Encoding: chunked\r\n\r\n";
-	if (mg_write(req->conn, head, sizeof(head) - 1) !=
-	    (int)sizeof(head) - 1) {
+	if (!http_reply_chunked_head(req->conn, 200,
+				     LOG_HEADERS "Cache-Control: no-cache\r\n"
+						 "X-Content-Type-Options: "
+						 "nosniff\r\n")) {
 		if (fd >= 0)
 			close(fd);
 		return 200;
@@ -230,7 +190,7 @@ follow_log(struct api_request *req, const char *id, int fd)
 		if (fstat(fd, &st) == 0)
 			off = joblog_tail_start(st.st_size, tail_limit(req));
 	}
-	char *buf = xmalloc(CHUNK_HEAD + LOG_CHUNK + 2);
+	char *buf = xmalloc(CHUNK_HEAD + LOG_CHUNK + HTTP_REPLY_CHUNK_TAIL);
 	int64_t begin = util_monotonic_ms();
 	int64_t redis_down_since = 0;
 	bool ended = false, client_gone = false;
@@ -278,7 +238,7 @@ follow_log(struct api_request *req, const char *id, int fd)
 			ended = s == JOB_ENDED;
 		}
 	}
-	if (!client_gone && mg_write(req->conn, "0\r\n\r\n", 5) != 5)
+	if (!client_gone && !http_reply_chunks_end(req->conn))
 		mg_disable_connection_keep_alive(req->conn);
 	log_debug("log follow of %s ended after %lld ms: %s", id,
 		  (long long)(util_monotonic_ms() - begin), why);

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/http_reply.h"
 #include "logs/log.h"
 
 struct api_server {
@@ -63,36 +64,6 @@ static const char *const error_messages[] = {
 	[18] = "internal error",
 };
 
-static const char *
-status_text(int status)
-{
-	const char *t = mg_get_response_code_text(NULL, status);
-	return t ? t : "";
-}
-
-/* Writes status line, headers and body with one write: two writes on a
- * keep-alive connection can stall on Nagle + delayed ACK (40 ms). */
-static void
-send_response(struct mg_connection *conn, int status, const char *headers,
-	      const char *body, size_t len)
-{
-	char head[1024];
-	int hl = snprintf(head, sizeof(head),
-			  "HTTP/1.1 %d %s\r\n%sContent-Length: %zu\r\n\r\n",
-			  status, status_text(status), headers ? headers : "",
-			  len);
-	if (hl < 0 || (size_t)hl >= sizeof(head))
-		hl = snprintf(head, sizeof(head),
-			      "HTTP/1.1 %d %s\r\nContent-Length: %zu\r\n\r\n",
-			      status, status_text(status), len);
-	char *buf = xmalloc((size_t)hl + len);
-	memcpy(buf, head, (size_t)hl);
-	if (len)
-		memcpy(buf + hl, body, len);
-	mg_write(conn, buf, (size_t)hl + len);
-	free(buf);
-}
-
 int
 api_send_json_headers(struct api_request *req, int status,
 		      const char *headers, cJSON *json)
@@ -103,7 +74,7 @@ api_send_json_headers(struct api_request *req, int status,
 		 "Content-Type: application/json\r\n"
 		 "Accept: application/json\r\n%s",
 		 headers ? headers : "");
-	send_response(req->conn, status, hdr, body, body ? strlen(body) : 0);
+	http_reply_send(req->conn, status, hdr, body, body ? strlen(body) : 0);
 	free(body);
 	cJSON_Delete(json);
 	return status;
@@ -118,7 +89,7 @@ api_send_json(struct api_request *req, int status, cJSON *json)
 int
 api_send_empty(struct api_request *req, int status)
 {
-	send_response(req->conn, status, NULL, NULL, 0);
+	http_reply_send(req->conn, status, NULL, NULL, 0);
 	return status;
 }
 
@@ -140,7 +111,7 @@ send_error_body(struct mg_connection *conn, int status, enum api_code code,
 	char hdr[512];
 	snprintf(hdr, sizeof(hdr), "Content-Type: application/json\r\n%s",
 		 extra_headers ? extra_headers : "");
-	send_response(conn, status, hdr, body, strlen(body));
+	http_reply_send(conn, status, hdr, body, strlen(body));
 	free(body);
 	return status;
 }

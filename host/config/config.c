@@ -20,10 +20,14 @@
  */
 #include "config/config_internal.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
+
+#include "logs/log.h"
 
 #include "config/yamltree.h"
 
@@ -91,11 +95,13 @@ static const struct cfg_row config_rows[] = {
 	 .aux = CFG_OFF(n_loggers)},
 	{.path = "metric", .type = CT_SECTION, .offset = NO_OFFSET},
 	{.path = "metric.enabled", .type = CT_BOOL, .def = "false",
-	 .offset = CFG_OFF(metric_enabled)},
+	 .offset = CFG_OFF(metric_enabled), .env = "BERTH_METRICS_ENABLED"},
 	{.path = "metric.path", .type = CT_STRING, .def = "/metrics",
 	 .flags = CF_NONBLANK, .offset = CFG_OFF(metric_path)},
+	/* BERTH_METRICS_PORT=0 binds a free port (tests) */
 	{.path = "metric.port", .type = CT_INT, .def = "9090", .min = 1,
-	 .max = 65535, .offset = CFG_OFF(metric_port)},
+	 .max = 65535, .flags = CF_ENV_ZERO, .offset = CFG_OFF(metric_port),
+	 .env = "BERTH_METRICS_PORT"},
 	{.path = "reaper", .type = CT_SECTION, .offset = NO_OFFSET},
 	/* values at or below the floor are ignored (the floor is used) */
 	{.path = "reaper.max_update_hours", .type = CT_INT, .def = "24",
@@ -117,9 +123,11 @@ static const struct cfg_row config_rows[] = {
 	 .def = "plugins.yml", .flags = CF_PATH | CF_NONBLANK,
 	 .offset = CFG_OFF(manifest)},
 	{.path = "berth.plugin_dir", .type = CT_STRING, .flags = CF_PATH,
-	 .offset = CFG_OFF(plugin_dir), .fix = fix_empty_null},
+	 .offset = CFG_OFF(plugin_dir), .env = "BERTH_PLUGIN_DIR",
+	 .fix = fix_empty_null},
 	{.path = "berth.listen_address", .type = CT_STRING, .def = "0.0.0.0",
-	 .flags = CF_NONBLANK, .offset = CFG_OFF(listen_address)},
+	 .flags = CF_NONBLANK, .offset = CFG_OFF(listen_address),
+	 .env = "BERTH_LISTEN_ADDRESS"},
 	{.path = "berth.max_body_bytes", .type = CT_INT64, .def = "1048576",
 	 .min = 1024, .max = 268435456, .offset = CFG_OFF(max_body_bytes)},
 	{.path = "berth.api_threads", .type = CT_INT, .def = "16", .min = 1,
@@ -136,6 +144,49 @@ static const struct cfg_row config_rows[] = {
 	 .min = 0, .max = 86400, .offset = CFG_OFF(shutdown_grace_seconds)},
 	{.path = "berth.stop_grace_seconds", .type = CT_INT, .def = "60",
 	 .min = 1, .max = 86400, .offset = CFG_OFF(stop_grace_seconds)},
+	/* the service log's level before the loggers are opened, and when
+	 * none of them can be used (spec 11.4) */
+	{.path = "berth.log_level", .type = CT_LEVEL, .def = "INFO",
+	 .flags = CF_ENV_SOFT, .offset = CFG_OFF(log_level),
+	 .env = "LOG_LEVEL"},
+	/* TTL of the worker observation hashes (spec 11.4); 0 means
+	 * reaper.max_update_hours * 3600 */
+	{.path = "berth.max_job_duration_seconds", .type = CT_INT64,
+	 .def = "0", .min = 0, .max = INT32_MAX, .flags = CF_ENV_SOFT,
+	 .offset = CFG_OFF(max_job_duration_seconds),
+	 .env = "MAX_JOB_DURATION_SECONDS"},
+	/* 0: the reaper's own timings; else both of its loops every N s */
+	{.path = "berth.reaper_interval_seconds", .type = CT_INT, .def = "0",
+	 .min = 0, .max = 86400, .flags = CF_ENV_SOFT,
+	 .offset = CFG_OFF(reaper_interval_seconds),
+	 .env = "BERTH_REAPER_INTERVAL_SECONDS"},
+	/* 0: each sweeper runs every `duration` days; else every N s */
+	{.path = "berth.log_sweep_interval_seconds", .type = CT_INT,
+	 .def = "0", .min = 0, .max = 31536000, .flags = CF_ENV_SOFT,
+	 .offset = CFG_OFF(log_sweep_interval_seconds),
+	 .env = "BERTH_SWEEP_INTERVAL_SECONDS"},
+	{.path = "berth.hooks", .type = CT_SECTION, .offset = NO_OFFSET},
+	{.path = "berth.hooks.max_attempts", .type = CT_INT, .def = "10",
+	 .min = 1, .max = 1000, .offset = CFG_OFF(hook_max_attempts)},
+	{.path = "berth.hooks.retry_window_seconds", .type = CT_INT,
+	 .def = "300", .min = 1, .max = 86400,
+	 .offset = CFG_OFF(hook_retry_window_seconds)},
+	{.path = "berth.hooks.retry_scale", .type = CT_DOUBLE, .def = "1",
+	 .min = 0, .max = 1000, .flags = CF_GT_MIN | CF_ENV_SOFT,
+	 .offset = CFG_OFF(hook_retry_scale),
+	 .env = "BERTH_HOOK_RETRY_SCALE"},
+	{.path = "berth.metrics", .type = CT_SECTION, .offset = NO_OFFSET},
+	/* the metric name prefix (spec 14.1); an empty variable omits the
+	 * part */
+	{.path = "berth.metrics.namespace", .type = CT_STRING,
+	 .def = "harbor", .flags = CF_ENV_EMPTY,
+	 .offset = CFG_OFF(metric_namespace), .env = "METRIC_NAMESPACE"},
+	{.path = "berth.metrics.subsystem", .type = CT_STRING,
+	 .def = "jobservice", .flags = CF_ENV_EMPTY,
+	 .offset = CFG_OFF(metric_subsystem), .env = "METRIC_SUBSYSTEM"},
+	{.path = "berth.metrics.port_file", .type = CT_STRING,
+	 .flags = CF_PATH, .offset = CFG_OFF(metrics_port_file),
+	 .env = "BERTH_METRICS_PORT_FILE", .fix = fix_empty_null},
 };
 
 /* One entry of job_loggers / loggers (spec 10.1). Inside the two
@@ -186,18 +237,123 @@ config_walk_loggers(struct cfg_ctx *c, const struct ynode *seq,
 
 /* ---- pass 4: environment ------------------------------------------------- */
 
+/* An env value that does not parse: an error, or with CF_ENV_SOFT a
+ * warning that leaves the row as it was. */
+static int
+env_refused(struct cfg_ctx *c, const struct cfg_row *row, const char *val,
+	    const char *expected)
+{
+	if (row->flags & CF_ENV_SOFT) {
+		config_warn(c, xasprintf("%s: ignoring \"%s\": expected %s; "
+					 "%s is unchanged",
+					 row->env, val, expected, row->path));
+		return 1;
+	}
+	return berr_set(c->err, "%s: %s: expected %s, got \"%s\"", row->env,
+			row->path, expected, val);
+}
+
+/* Applies one variable to its row: 0 applied, 1 ignored, -1 error. */
+static int
+apply_env_row(struct cfg_ctx *c, const struct cfg_row *row, const char *val)
+{
+	struct berth_config *cfg = c->cfg;
+	char exp[96], hint[96];
+	int64_t v, lo = row->min;
+	char *end;
+	double d;
+	int lvl;
+
+	switch (row->type) {
+	case CT_ENUM:
+		if (!config_choice_ok(row->choices, val)) {
+			config_choice_hint(row->choices, val, hint,
+					   sizeof(hint));
+			return berr_set(c->err,
+					"%s: %s: expected %s, got \"%s\"%s",
+					row->env, row->path,
+					config_expected(row, exp, sizeof(exp)),
+					val, hint);
+		}
+		set_str(cfg, row, val);
+		return 0;
+	case CT_STRING:
+		set_str(cfg, row, val);
+		return 0;
+	case CT_INT:
+	case CT_INT64:
+		if (row->flags & CF_ENV_ZERO)
+			lo = 0;
+		if (util_parse_i64(val, lo, row->max, &v) < 0) {
+			if (row->flags & CF_ENV_SOFT) {
+				config_warn(c,
+					    xasprintf("%s: ignoring \"%s\": "
+						      "expected an integer in "
+						      "%lld..%lld; %s stays "
+						      "%lld",
+						      row->env, val,
+						      (long long)lo,
+						      (long long)row->max,
+						      row->path,
+						      (long long)get_int(cfg,
+									 row)));
+				return 1;
+			}
+			return berr_set(c->err,
+					"%s: %s: expected an integer in "
+					"%lld..%lld, got \"%s\"",
+					row->env, row->path, (long long)lo,
+					(long long)row->max, val);
+		}
+		set_int(cfg, row, v);
+		return 0;
+	case CT_DOUBLE:
+		errno = 0;
+		d = strtod(val, &end);
+		if (errno || *end || end == val ||
+		    !config_double_in_range(row, d))
+			return env_refused(c, row, val,
+					   config_expected(row, exp,
+							   sizeof(exp)));
+		*(double *)((char *)cfg + row->offset) = d;
+		return 0;
+	case CT_BOOL:
+		if (strcasecmp(val, "true") != 0 &&
+		    strcasecmp(val, "false") != 0)
+			return env_refused(c, row, val,
+					   config_expected(row, exp,
+							   sizeof(exp)));
+		*(bool *)((char *)cfg + row->offset) =
+			strcasecmp(val, "true") == 0;
+		return 0;
+	case CT_LEVEL:
+		if ((lvl = blog_level_parse(val)) < 0)
+			return env_refused(c, row, val,
+					   config_expected(row, exp,
+							   sizeof(exp)));
+		*(int *)((char *)cfg + row->offset) = lvl;
+		return 0;
+	case CT_SECTION:
+	case CT_FREEFORM:
+	case CT_LOGGERS:
+	case CT_SEQUENCE:
+	case CT_JSON:
+		break;
+	}
+	return 1;
+}
+
 static int
 apply_env(struct cfg_ctx *c)
 {
 	struct berth_config *cfg = c->cfg;
-	char exp[96], hint[96];
 
 	for (size_t i = 0; i < N_CONFIG_ROWS; i++) {
 		const struct cfg_row *row = &config_rows[i];
 		if (!row->env)
 			continue;
 		const char *val = getenv(row->env);
-		if (!val || !*val)
+		if (!val || (!*val && !(row->flags & CF_ENV_EMPTY)))
 			continue;
 		if ((row->flags & CF_ENV_HTTPS) &&
 		    (!cfg->protocol || strcmp(cfg->protocol, "https") != 0))
@@ -205,62 +361,11 @@ apply_env(struct cfg_ctx *c)
 		if ((row->flags & CF_ENV_REDIS) &&
 		    (!cfg->backend || strcmp(cfg->backend, "redis") != 0))
 			continue;
-		int64_t v, lo = row->min;
-		switch (row->type) {
-		case CT_ENUM:
-			if (!config_choice_ok(row->choices, val)) {
-				config_choice_hint(row->choices, val, hint,
-						   sizeof(hint));
-				return berr_set(
-					c->err,
-					"%s: %s: expected %s, got "
-					"\"%s\"%s",
-					row->env, row->path,
-					config_expected(row, exp, sizeof(exp)),
-					val, hint);
-			}
-			set_str(cfg, row, val);
-			break;
-		case CT_STRING:
-			set_str(cfg, row, val);
-			break;
-		case CT_INT:
-		case CT_INT64:
-			if (row->flags & CF_ENV_ZERO)
-				lo = 0;
-			if (util_parse_i64(val, lo, row->max, &v) < 0) {
-				if (row->flags & CF_ENV_SOFT) {
-					config_push_warning(
-						cfg,
-						xasprintf(
-							"%s: ignoring \"%s\": "
-							"expected an integer "
-							"in %lld..%lld; "
-							"%s stays %lld",
-							row->env, val,
-							(long long)lo,
-							(long long)row->max,
-							row->path,
-							(long long)get_int(
-								cfg, row)));
-					continue;
-				}
-				return berr_set(c->err,
-						"%s: %s: expected an integer "
-						"in %lld..%lld, got \"%s\"",
-						row->env, row->path,
-						(long long)lo,
-						(long long)row->max, val);
-			}
-			set_int(cfg, row, v);
-			break;
-		case CT_SECTION:
-		case CT_FREEFORM:
-		case CT_BOOL:
-		case CT_LEVEL:
-		case CT_LOGGERS:
+		int rc = apply_env_row(c, row, val);
+		if (rc < 0)
+			return -1;
+		if (rc > 0)
 			continue;
-		}
 		c->st[i].env = row->env;
 		c->st[i].node = NULL;
 		/* JOB_SERVICE_HTTPS_*: "creates the block" */
@@ -593,6 +698,8 @@ config_load(const char *path, const struct config_options *opts,
 	struct cfg_ctx *c =
 		xcalloc(1, sizeof(*c) + N_CONFIG_ROWS * sizeof(c->st[0]));
 	c->cfg = cfg;
+	c->warnings = &cfg->warnings;
+	c->n_warnings = &cfg->n_warnings;
 	c->opts = opts ? opts : &no_opts;
 	c->doc = &doc;
 	c->err = err;

@@ -62,6 +62,16 @@ struct berth_config {
 	char *redis_appendfsync; /* embedded: always | everysec | no */
 	int shutdown_grace_seconds;
 	int stop_grace_seconds; /* a job ignoring stop this long is reported */
+	int log_level;          /* service log before/without loggers */
+	int64_t max_job_duration_seconds; /* 0: max_update_hours * 3600 */
+	int reaper_interval_seconds; /* 0: the built-in reaper timings */
+	int log_sweep_interval_seconds; /* 0: each sweeper's duration */
+	int hook_max_attempts;       /* per status hook event */
+	int hook_retry_window_seconds;
+	double hook_retry_scale;     /* multiplies every hook back-off wait */
+	char *metric_namespace;  /* metric name prefix parts ("" omits) */
+	char *metric_subsystem;
+	char *metrics_port_file; /* write the bound metrics port here */
 
 	/* unknown keys and other non-fatal findings, one "file:line: ..." each */
 	char **warnings;

@@ -1,8 +1,9 @@
-/* config_engine.c - the table-driven machinery of the configuration
- * loader: the passes that apply a table of rows (config.c) to the YAML
- * tree, and the messages they write. It knows rows, types and flags, not
- * the keys of berth.yml; see config.c for the tables, the environment
- * (pass 4), the fix hooks, the loggers and the order of the passes.
+/* config_engine.c - the YAML row engine: the passes that apply a table
+ * of rows to the YAML tree, and the messages they write. It knows rows,
+ * types and flags, not the keys of a file: config.c (berth.yml) and
+ * manifest.c (plugins.yml) have the tables; config.c also has the
+ * environment (pass 4), the fix hooks, the loggers and the order of the
+ * passes.
  *
  *   1. unknown keys       walk the YAML tree; keys no row names are warnings
  *                         (errors in strict mode), with a "did you mean"
@@ -13,12 +14,14 @@
  */
 #include "config/config_internal.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "common/json.h"
 #include "logs/log.h"
 #include "config/yamltree.h"
 
@@ -27,11 +30,11 @@
 /* ---- small helpers ---------------------------------------------------- */
 
 void
-config_push_warning(struct berth_config *cfg, char *w)
+config_warn(struct cfg_ctx *c, char *w)
 {
-	cfg->warnings = xrealloc(cfg->warnings, (cfg->n_warnings + 1) *
-							sizeof(*cfg->warnings));
-	cfg->warnings[cfg->n_warnings++] = w;
+	*c->warnings = xrealloc(*c->warnings,
+				(*c->n_warnings + 1) * sizeof(**c->warnings));
+	(*c->warnings)[(*c->n_warnings)++] = w;
 }
 
 static bool
@@ -41,6 +44,15 @@ is_blank(const char *s)
 		if (*s != ' ' && *s != '\t' && *s != '\n' && *s != '\r')
 			return false;
 	return true;
+}
+
+bool
+config_double_in_range(const struct cfg_row *row, double d)
+{
+	if (!isfinite(d) || d > (double)row->max)
+		return false;
+	return row->flags & CF_GT_MIN ? d > (double)row->min
+				      : d >= (double)row->min;
 }
 
 /* "a|b|c" contains s as a whole alternative */
@@ -86,10 +98,23 @@ config_choice_hint(const char *choices, const char *s, char *buf, size_t size)
 const char *
 config_expected(const struct cfg_row *row, char *buf, size_t size)
 {
+	if (row->expect)
+		return row->expect;
 	switch (row->type) {
 	case CT_SECTION:
 	case CT_FREEFORM:
+	case CT_JSON:
 		return "a mapping";
+	case CT_SEQUENCE:
+		return "a sequence";
+	case CT_DOUBLE:
+		if (row->flags & CF_GT_MIN)
+			snprintf(buf, size, "a number in (%lld, %lld]",
+				 (long long)row->min, (long long)row->max);
+		else
+			snprintf(buf, size, "a number in %lld..%lld",
+				 (long long)row->min, (long long)row->max);
+		return buf;
 	case CT_STRING:
 		return row->flags & CF_NONBLANK ? "a non-empty string"
 						: "a string";
@@ -240,7 +265,7 @@ report_unknown(struct cfg_ctx *c, const struct cfg_row *rows, size_t n,
 {
 	char names[32][48];
 	const char *cands[32];
-	char shown[PATH_MAXLEN], hint[96] = "";
+	char shown[PATH_MAXLEN + 8], where[PATH_MAXLEN], hint[96] = "";
 	size_t k = child_keys(rows, n, prefix, names, ARRAY_LEN(names));
 
 	for (size_t i = 0; i < k; i++)
@@ -248,14 +273,20 @@ report_unknown(struct cfg_ctx *c, const struct cfg_row *rows, size_t n,
 	const char *s = ynode_suggest(key->text, cands, k);
 	if (s)
 		snprintf(hint, sizeof(hint), " (did you mean '%s'?)", s);
-	config_show_path(shown_prefix, key->text, shown, sizeof(shown));
+	if (c->container_wording)
+		config_path_fmt(shown, sizeof(shown), "%s%s",
+				shown_prefix[0] ? "in " : "at the top level",
+				shown_prefix);
+	else
+		config_path_fmt(shown, sizeof(shown), "at %s",
+				config_show_path(shown_prefix, key->text, where,
+						 sizeof(where)));
 	if (c->opts->strict)
 		return berr_set_at(c->err, c->doc->path, key->line, key->col,
-				   "unknown key '%s' at %s%s", key->text,
-				   shown, hint);
-	config_push_warning(c->cfg, xasprintf("%s:%d: unknown key '%s' at %s%s",
-					      c->doc->path, key->line,
-					      key->text, shown, hint));
+				   "unknown key '%s' %s%s", key->text, shown,
+				   hint);
+	config_warn(c, xasprintf("%s:%d: unknown key '%s' %s%s", c->doc->path,
+				 key->line, key->text, shown, hint));
 	return 0;
 }
 
@@ -330,9 +361,17 @@ config_apply_defaults(const struct cfg_row *rows, size_t n, void *obj)
 			*(int *)((char *)obj + row->offset) =
 				blog_level_parse(row->def);
 			break;
+		case CT_DOUBLE:
+			*(double *)((char *)obj + row->offset) =
+				strtod(row->def, NULL);
+			break;
+		case CT_JSON:
+			set_str(obj, row, row->def);
+			break;
 		case CT_SECTION:
 		case CT_FREEFORM:
 		case CT_LOGGERS:
+		case CT_SEQUENCE:
 			break;
 		}
 	}
@@ -382,11 +421,34 @@ apply_node(struct cfg_ctx *c, const struct cfg_row *row, const char *shown,
 		if (v->kind != YNODE_SEQUENCE || v->n == 0)
 			break;
 		return 0;
+	case CT_SEQUENCE:
+		if (v->kind != YNODE_SEQUENCE)
+			break;
+		return 0;
 	case CT_STRING:
-		if (!(s = ynode_str(v)))
+		if (!(s = ynode_str(v)) || (row->valid && !row->valid(s)))
 			break;
 		set_str(obj, row, s);
 		return 0;
+	case CT_DOUBLE: {
+		double d;
+		if (ynode_as_double(v, &d) < 0 || !config_double_in_range(row, d))
+			break;
+		*(double *)((char *)obj + row->offset) = d;
+		return 0;
+	}
+	case CT_JSON: {
+		if (v->kind != YNODE_MAPPING)
+			break;
+		cJSON *j = ynode_to_json(v);
+		char *text = cJSON_PrintUnformatted(j);
+		cJSON_Delete(j);
+		if (!text)
+			json_must(NULL); /* out of memory: aborts */
+		set_str(obj, row, text);
+		cJSON_free(text);
+		return 0;
+	}
 	case CT_ENUM:
 		if (!(s = ynode_str(v)))
 			break;
@@ -417,8 +479,8 @@ apply_node(struct cfg_ctx *c, const struct cfg_row *row, const char *shown,
 			/* Harbor: unknown or empty -> WARNING */
 			lvl = BLOG_WARNING;
 			if (!is_blank(v->text))
-				config_push_warning(
-					c->cfg, xasprintf("%s:%d: %s: unknown "
+				config_warn(
+					c, xasprintf("%s:%d: %s: unknown "
 							  "level %s, using "
 							  "WARNING",
 							  c->doc->path, v->line,
@@ -431,7 +493,7 @@ apply_node(struct cfg_ctx *c, const struct cfg_row *row, const char *shown,
 	/* port: "8080" is a string to YAML (and to Harbor's parser) */
 	bool quoted_hint = v->kind == YNODE_SCALAR && v->quoted &&
 			   (row->type == CT_INT || row->type == CT_INT64 ||
-			    row->type == CT_BOOL);
+			    row->type == CT_DOUBLE || row->type == CT_BOOL);
 	return config_row_fail(c, st, shown, "expected %s, got %s%s",
 			       config_expected(row, exp, sizeof(exp)), got,
 			       quoted_hint ? " (quoted, so a string)" : "");
@@ -456,6 +518,14 @@ config_apply_file(struct cfg_ctx *c, const struct cfg_row *rows, size_t n,
 				continue;
 			missing_hint(st->parent, row->path, hint,
 				     sizeof(hint));
+			if (c->container_wording)
+				return berr_set_at(
+					c->err, c->doc->path,
+					st->parent->line, st->parent->col,
+					"%s: required key is missing%s%s%s",
+					shown, hint[0] ? " (" : "",
+					hint[0] ? hint + 2 : "",
+					hint[0] ? ")" : "");
 			return berr_set_at(
 				c->err, c->doc->path, st->parent->line,
 				st->parent->col,
@@ -499,7 +569,7 @@ config_normalise_rows(struct cfg_ctx *c, const struct cfg_row *rows, size_t n,
 					c, st, shown, "expected %s, got \"%s\"",
 					config_expected(row, exp, sizeof(exp)),
 					*f ? *f : "");
-			if (*f && (row->flags & CF_EXPAND) &&
+			if (*f && (row->flags & CF_EXPAND) && c->cfg &&
 			    strncmp(*f, DATA_DIR_VAR,
 				    strlen(DATA_DIR_VAR)) == 0) {
 				char *p = xasprintf(
@@ -511,7 +581,7 @@ config_normalise_rows(struct cfg_ctx *c, const struct cfg_row *rows, size_t n,
 			}
 			if (*f && **f && **f != '/' && !expanded &&
 			    (row->flags & CF_PATH) && !st->env) {
-				char *p = util_path_join(c->cfg->dir, *f);
+				char *p = util_path_join(c->doc->dir, *f);
 				free(*f);
 				*f = p;
 			}

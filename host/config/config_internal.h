@@ -1,9 +1,11 @@
-/* config_internal.h - what the two files of the configuration loader
- * share (config.c: the schema - the row tables, the environment, the
- * normalisation hooks, the loggers - and the load sequence;
- * config_engine.c: the table-driven machinery that applies rows to the
- * YAML tree, and its messages). Not for other modules: they use
- * config.h. */
+/* config_internal.h - the YAML row engine (config_engine.c) and what its
+ * two users share: config.c (berth.yml: the row tables, the environment,
+ * the normalisation hooks, the loggers, the load sequence) and manifest.c
+ * (plugins.yml: its own row tables). A row names a key path, its type,
+ * default, bounds and flags and the field it fills; the engine applies a
+ * table to the YAML tree and writes the messages (file:line:col, the key
+ * path, what was expected, "did you mean" for unknown keys). Not for other
+ * modules: they use config.h and manifest.h. */
 #ifndef BERTH_CONFIG_INTERNAL_H
 #define BERTH_CONFIG_INTERNAL_H
 
@@ -26,6 +28,9 @@ enum cfg_type {
 	CT_BOOL,     /* bool; true / false */
 	CT_LEVEL,    /* int; blog_level_parse, unknown or empty -> WARNING */
 	CT_LOGGERS,  /* sequence of logger entries, parsed with logger_rows */
+	CT_DOUBLE,   /* double in [min, max] ((min, max] with CF_GT_MIN) */
+	CT_SEQUENCE, /* a sequence; the caller reads its items */
+	CT_JSON,     /* char *; a mapping, stored as JSON object text */
 };
 
 /* row flags */
@@ -38,6 +43,8 @@ enum cfg_type {
 #define CF_ENV_SOFT 0x040u  /* unparsable env value: warning, unchanged */
 #define CF_ENV_ZERO 0x080u  /* env may also set 0 (see port) */
 #define CF_SERVICE 0x100u   /* CT_LOGGERS: the service loggers */
+#define CF_ENV_EMPTY 0x200u /* an empty variable is a value too */
+#define CF_GT_MIN 0x400u    /* CT_DOUBLE: min itself is refused */
 
 #define NO_OFFSET ((size_t)-1)
 
@@ -65,15 +72,25 @@ struct cfg_row {
 	const char *env;     /* overriding variable (spec 11.2), or NULL */
 	cfg_fix_fn fix;      /* normalisation / cross-check after env */
 	int64_t aux;         /* fix parameter; CT_LOGGERS: offset of count */
+	const char *expect;  /* what messages say is expected, if not the
+			      * type's own text */
+	bool (*valid)(const char *s); /* CT_STRING: refuses a file value */
 };
 
 #define PATH_MAXLEN 256
 
 struct cfg_ctx {
-	struct berth_config *cfg;
+	struct berth_config *cfg; /* NULL when loading the manifest */
+	void *owner;              /* the manifest's struct manifest */
 	const struct config_options *opts;
 	const struct ydoc *doc;
 	struct berr *err;
+	char ***warnings;         /* where findings go */
+	size_t *n_warnings;
+	/* manifest wording: "unknown key 'k' in plugins[0]" (or "at the top
+	 * level") rather than "at plugins[0].k", and a missing key without
+	 * what was expected */
+	bool container_wording;
 	struct row_state st[]; /* one per row of config_rows (config.c) */
 };
 
@@ -112,7 +129,10 @@ get_int(const void *obj, const struct cfg_row *row)
 
 /* ---- config_engine.c: helpers and messages ------------------------------ */
 
-void config_push_warning(struct berth_config *cfg, char *w);
+/* Appends w (taken over) to the context's warnings. */
+void config_warn(struct cfg_ctx *c, char *w);
+/* CT_DOUBLE: d is finite and within the row's bounds */
+bool config_double_in_range(const struct cfg_row *row, double d);
 /* "a|b|c" contains s as a whole alternative */
 bool config_choice_ok(const char *choices, const char *s);
 /* " (did you mean 'FILE'?)" for an enum value off by case or a typo */

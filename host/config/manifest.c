@@ -1,81 +1,60 @@
-/* manifest.c - see manifest.h. The keys of an entry are described by one
- * table; loading walks the YAML tree (yamltree.h) and checks each value
- * against its row. Duplicate plugin names are left to the plugin host. */
+/* manifest.c - see manifest.h. The keys are described by two tables of
+ * rows (the top level and one plugin entry) that the YAML row engine of
+ * the configuration (config_internal.h) applies: the same types, bounds,
+ * positions and "did you mean" hints as berth.yml. Duplicate plugin names
+ * are left to the plugin host. */
 #include "config/manifest.h"
 
-#include <cJSON.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/config_internal.h"
 #include "config/yamltree.h"
 
-enum mf_type {
-	MF_NAME,     /* non-empty [A-Za-z0-9_.-]+ */
-	MF_STRING,   /* non-empty string */
-	MF_BOOL,
-	MF_INT,      /* int64_t in [min, max] */
-	MF_SETTINGS, /* mapping -> JSON object text */
-};
-
-struct mf_row {
-	const char *key;
-	enum mf_type type;
-	bool required;
-	int64_t min, max;
-	size_t offset; /* into struct manifest_entry */
-};
-
 #define ENTRY_OFF(f) offsetof(struct manifest_entry, f)
+#define MF_OFF(f) offsetof(struct manifest, f)
 
-static const struct mf_row entry_rows[] = {
-	{"name", MF_NAME, true, 0, 0, ENTRY_OFF(name)},
-	{"file", MF_STRING, true, 0, 0, ENTRY_OFF(file)},
-	{"enabled", MF_BOOL, false, 0, 0, ENTRY_OFF(enabled)},
-	{"max_fails", MF_INT, false, 0, 1000000, ENTRY_OFF(max_fails)},
-	{"max_concurrency", MF_INT, false, 0, 1000000,
-	 ENTRY_OFF(max_concurrency)},
+static bool valid_name(const char *s);
+static bool nonempty(const char *s);
+static int fix_plugin_dir(struct cfg_ctx *c, const struct cfg_row *row,
+			  struct row_state *st);
+
+/* The top level. plugins is read entry by entry (entry_rows), after the
+ * top level's unknown keys are reported. */
+static const struct cfg_row top_rows[] = {
+	/* absent or empty: the manifest's own directory */
+	{.path = "plugin_dir", .type = CT_STRING, .expect = "a path",
+	 .flags = CF_PATH, .offset = MF_OFF(plugin_dir),
+	 .fix = fix_plugin_dir},
+	{.path = "plugins", .type = CT_SEQUENCE,
+	 .expect = "a sequence of mappings", .offset = NO_OFFSET},
+};
+
+/* One entry of plugins. */
+static const struct cfg_row entry_rows[] = {
+	{.path = "name", .type = CT_STRING, .flags = CF_REQUIRED,
+	 .valid = valid_name,
+	 .expect = "a non-empty name of letters, digits, '_', '.' or '-'",
+	 .offset = ENTRY_OFF(name)},
+	{.path = "file", .type = CT_STRING, .flags = CF_REQUIRED,
+	 .valid = nonempty, .expect = "a non-empty string",
+	 .offset = ENTRY_OFF(file)},
+	{.path = "enabled", .type = CT_BOOL, .def = "true",
+	 .offset = ENTRY_OFF(enabled)},
+	/* -1: not overridden (the plugin's table decides) */
+	{.path = "max_fails", .type = CT_INT64, .def = "-1", .min = 0,
+	 .max = 1000000, .offset = ENTRY_OFF(max_fails)},
+	{.path = "max_concurrency", .type = CT_INT64, .def = "-1", .min = 0,
+	 .max = 1000000, .offset = ENTRY_OFF(max_concurrency)},
 	/* Harbor refuses job priorities above 100000 */
-	{"priority", MF_INT, false, 1, 100000, ENTRY_OFF(priority)},
-	{"settings", MF_SETTINGS, false, 0, 0, ENTRY_OFF(settings_json)},
+	{.path = "priority", .type = CT_INT64, .def = "-1", .min = 1,
+	 .max = 100000, .offset = ENTRY_OFF(priority)},
+	/* handed to the plugin's init() as JSON */
+	{.path = "settings", .type = CT_JSON, .def = "{}",
+	 .offset = ENTRY_OFF(settings_json)},
 };
-
-static const char *const top_keys[] = {"plugin_dir", "plugins"};
-
-struct mf_ctx {
-	struct manifest *m;
-	const struct ydoc *doc;
-	bool strict;
-	struct berr *err;
-};
-
-static void
-push_warning(struct manifest *m, char *w)
-{
-	m->warnings = xrealloc(m->warnings,
-			       (m->n_warnings + 1) * sizeof(*m->warnings));
-	m->warnings[m->n_warnings++] = w;
-}
-
-/* where: "in plugins[2]" or "at the top level" */
-static int
-unknown_key(struct mf_ctx *c, const struct ynode *key, const char *where,
-	    const char *const *cands, size_t n)
-{
-	const char *s = ynode_suggest(key->text, cands, n);
-	char hint[128] = "";
-	if (s)
-		snprintf(hint, sizeof(hint), " (did you mean '%s'?)", s);
-	if (c->strict)
-		return berr_set_at(c->err, c->doc->path, key->line, key->col,
-				   "unknown key '%s' %s%s", key->text, where,
-				   hint);
-	push_warning(c->m, xasprintf("%s:%d: unknown key '%s' %s%s",
-				     c->doc->path, key->line, key->text,
-				     where, hint));
-	return 0;
-}
 
 static bool
 valid_name(const char *s)
@@ -92,166 +71,75 @@ valid_name(const char *s)
 	return true;
 }
 
-static int
-apply_row(struct mf_ctx *c, const struct mf_row *row, size_t idx,
-	  const struct ynode *v, struct manifest_entry *e)
+static bool
+nonempty(const char *s)
 {
-	char *field = (char *)e + row->offset;
-	const char *path = c->doc->path;
-	char got[64];
-	const char *s;
-	int64_t i;
+	return *s != '\0';
+}
 
-	ynode_describe(v, got, sizeof(got));
-	switch (row->type) {
-	case MF_NAME:
-		s = ynode_str(v);
-		if (!s || !valid_name(s))
-			return berr_set_at(c->err, path, v->line, v->col,
-					   "plugins[%zu].%s: expected a "
-					   "non-empty name of letters, "
-					   "digits, '_', '.' or '-', got %s",
-					   idx, row->key, got);
-		*(char **)field = xstrdup(s);
-		return 0;
-	case MF_STRING:
-		s = ynode_str(v);
-		if (!s || !*s)
-			return berr_set_at(c->err, path, v->line, v->col,
-					   "plugins[%zu].%s: expected a "
-					   "non-empty string, got %s",
-					   idx, row->key, got);
-		*(char **)field = xstrdup(s);
-		return 0;
-	case MF_BOOL:
-		if (ynode_as_bool(v, (bool *)field) < 0)
-			return berr_set_at(c->err, path, v->line, v->col,
-					   "plugins[%zu].%s: expected a "
-					   "boolean (true or false), got %s",
-					   idx, row->key, got);
-		return 0;
-	case MF_INT:
-		if (ynode_as_int(v, &i) < 0 || i < row->min || i > row->max)
-			return berr_set_at(c->err, path, v->line, v->col,
-					   "plugins[%zu].%s: expected an "
-					   "integer in %lld..%lld, got %s",
-					   idx, row->key, (long long)row->min,
-					   (long long)row->max, got);
-		*(int64_t *)field = i;
-		return 0;
-	case MF_SETTINGS:
-		if (v->kind != YNODE_MAPPING)
-			return berr_set_at(c->err, path, v->line, v->col,
-					   "plugins[%zu].%s: expected a "
-					   "mapping, got %s",
-					   idx, row->key, got);
-		cJSON *j = ynode_to_json(v);
-		char *text = cJSON_PrintUnformatted(j);
-		cJSON_Delete(j);
-		if (!text) {
-			fprintf(stderr, "berthd: out of memory printing "
-					"JSON\n");
-			abort();
-		}
-		/* cJSON's allocator is malloc; keep ours for free() */
-		*(char **)field = xstrdup(text);
-		cJSON_free(text);
-		return 0;
+static int
+fix_plugin_dir(struct cfg_ctx *c, const struct cfg_row *row,
+	       struct row_state *st)
+{
+	struct manifest *m = c->owner;
+	(void)row;
+	(void)st;
+	if (!m->plugin_dir || !*m->plugin_dir) {
+		free(m->plugin_dir);
+		m->plugin_dir = xstrdup(c->doc->dir);
 	}
 	return 0;
 }
 
 static int
-load_entry(struct mf_ctx *c, size_t idx, const struct ynode *node,
+load_entry(struct cfg_ctx *c, size_t idx, const struct ynode *node,
 	   struct manifest_entry *e)
 {
-	const char *cands[ARRAY_LEN(entry_rows)];
-	char where[48];
+	struct row_state states[ARRAY_LEN(entry_rows)];
+	char shown[48], got[64];
 
-	e->enabled = true;
-	e->max_fails = -1;
-	e->max_concurrency = -1;
-	e->priority = -1;
+	config_apply_defaults(entry_rows, ARRAY_LEN(entry_rows), e);
 	e->line = node->line;
-	if (node->kind != YNODE_MAPPING) {
-		char got[64];
+	snprintf(shown, sizeof(shown), "plugins[%zu]", idx);
+	if (node->kind != YNODE_MAPPING)
 		return berr_set_at(c->err, c->doc->path, node->line, node->col,
-				   "plugins[%zu]: expected a mapping with "
-				   "name and file, got %s",
-				   idx, ynode_describe(node, got, sizeof(got)));
-	}
-	for (size_t r = 0; r < ARRAY_LEN(entry_rows); r++) {
-		const struct mf_row *row = &entry_rows[r];
-		const struct ynode *v = ynode_get(node, row->key);
-		cands[r] = row->key;
-		if (!v && row->required)
-			return berr_set_at(c->err, c->doc->path, node->line,
-					   node->col,
-					   "plugins[%zu].%s: required key is "
-					   "missing",
-					   idx, row->key);
-		/* an explicit null is "not given", except where required */
-		if (ynode_is_null(v) && !row->required)
-			continue;
-		if (apply_row(c, row, idx, v, e) < 0)
-			return -1;
-	}
-	if (!e->settings_json)
-		e->settings_json = xstrdup("{}");
-	snprintf(where, sizeof(where), "in plugins[%zu]", idx);
-	for (size_t k = 0; k < node->n; k++) {
-		const struct ynode *key = node->pairs[k].key;
-		bool known = false;
-		for (size_t r = 0; r < ARRAY_LEN(entry_rows) && !known; r++)
-			known = strcmp(key->text, entry_rows[r].key) == 0;
-		if (!known && unknown_key(c, key, where, cands,
-					  ARRAY_LEN(cands)) < 0)
-			return -1;
-	}
+				   "%s: expected a mapping with name and "
+				   "file, got %s",
+				   shown, ynode_describe(node, got, sizeof(got)));
+	memset(states, 0, sizeof(states));
+	if (config_walk_unknown(c, entry_rows, ARRAY_LEN(entry_rows), node, "",
+				shown) < 0 ||
+	    config_apply_file(c, entry_rows, ARRAY_LEN(entry_rows), node, shown,
+			      states, e) < 0)
+		return -1;
 	return 0;
 }
 
 static int
-load_root(struct mf_ctx *c)
+load_root(struct cfg_ctx *c)
 {
 	const struct ynode *root = c->doc->root;
-	const char *path = c->doc->path;
-	struct manifest *m = c->m;
+	struct manifest *m = c->owner;
+	struct row_state states[ARRAY_LEN(top_rows)];
 	char got[64];
 
 	if (root->kind != YNODE_MAPPING)
-		return berr_set_at(c->err, path, root->line, root->col,
+		return berr_set_at(c->err, c->doc->path, root->line, root->col,
 				   "expected a mapping with plugin_dir and "
 				   "plugins at the top level, got %s",
 				   ynode_describe(root, got, sizeof(got)));
-	for (size_t k = 0; k < root->n; k++) {
-		const struct ynode *key = root->pairs[k].key;
-		bool known = false;
-		for (size_t i = 0; i < ARRAY_LEN(top_keys) && !known; i++)
-			known = strcmp(key->text, top_keys[i]) == 0;
-		if (!known && unknown_key(c, key, "at the top level", top_keys,
-					  ARRAY_LEN(top_keys)) < 0)
-			return -1;
-	}
+	memset(states, 0, sizeof(states));
+	if (config_walk_unknown(c, top_rows, ARRAY_LEN(top_rows), root, "",
+				"") < 0 ||
+	    config_apply_file(c, top_rows, ARRAY_LEN(top_rows), root, "",
+			      states, m) < 0 ||
+	    config_normalise_rows(c, top_rows, ARRAY_LEN(top_rows), "", states,
+				  m) < 0)
+		return -1;
 
-	const struct ynode *dir = ynode_get(root, "plugin_dir");
-	if (!ynode_is_null(dir) && !ynode_str(dir))
-		return berr_set_at(c->err, path, dir->line, dir->col,
-				   "plugin_dir: expected a path, got %s",
-				   ynode_describe(dir, got, sizeof(got)));
-	const char *d = ynode_str(dir);
-	/* absent or empty: the manifest's own directory */
-	m->plugin_dir = d && *d ? util_path_join(c->doc->dir, d)
-				: xstrdup(c->doc->dir);
-
-	const struct ynode *list = ynode_get(root, "plugins");
-	if (ynode_is_null(list))
+	const struct ynode *list = states[1].node;
+	if (!list)
 		return 0;
-	if (list->kind != YNODE_SEQUENCE)
-		return berr_set_at(c->err, path, list->line, list->col,
-				   "plugins: expected a sequence of "
-				   "mappings, got %s",
-				   ynode_describe(list, got, sizeof(got)));
 	m->entries = xcalloc(list->n ? list->n : 1, sizeof(*m->entries));
 	for (size_t i = 0; i < list->n; i++) {
 		/* counted first so manifest_fini frees a half-filled entry */
@@ -272,7 +160,16 @@ manifest_load(const char *path, bool strict, struct manifest *m,
 	berr_clear(err);
 	if (ydoc_load(&doc, path, err) < 0)
 		return -1;
-	struct mf_ctx c = {.m = m, .doc = &doc, .strict = strict, .err = err};
+	struct config_options opts = {.strict = strict};
+	struct cfg_ctx c = {
+		.owner = m,
+		.opts = &opts,
+		.doc = &doc,
+		.err = err,
+		.warnings = &m->warnings,
+		.n_warnings = &m->n_warnings,
+		.container_wording = true,
+	};
 	m->path = xstrdup(path);
 	int rc = load_root(&c);
 	ydoc_fini(&doc);

@@ -13,6 +13,8 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "common/json.h"
+
 #define YAML_STR_TAG "tag:yaml.org,2002:str"
 
 struct ybuilder {
@@ -642,17 +644,6 @@ ynode_suggest(const char *word, const char *const *cands, size_t n)
 	return best;
 }
 
-/* cJSON reports out-of-memory as NULL; treat it like xmalloc does. */
-static cJSON *
-json_ok(cJSON *j)
-{
-	if (!j) {
-		fprintf(stderr, "berthd: out of memory building JSON\n");
-		abort();
-	}
-	return j;
-}
-
 static cJSON *
 scalar_to_json(const struct ynode *n)
 {
@@ -661,23 +652,23 @@ scalar_to_json(const struct ynode *n)
 	double d;
 
 	if (n->quoted)
-		return json_ok(cJSON_CreateString(n->text));
+		return json_must(cJSON_CreateString(n->text));
 	if (ynode_is_null(n))
-		return json_ok(cJSON_CreateNull());
+		return json_must(cJSON_CreateNull());
 	if (ynode_as_bool(n, &b) == 0)
-		return json_ok(cJSON_CreateBool(b));
+		return json_must(cJSON_CreateBool(b));
 	if (ynode_as_int(n, &i) == 0) {
 		/* doubles hold integers exactly only up to 2^53 */
 		const int64_t exact = (int64_t)1 << 53;
 		if (i >= -exact && i <= exact)
-			return json_ok(cJSON_CreateNumber((double)i));
+			return json_must(cJSON_CreateNumber((double)i));
 		char raw[32];
 		snprintf(raw, sizeof(raw), "%lld", (long long)i);
-		return json_ok(cJSON_CreateRaw(raw));
+		return json_must(cJSON_CreateRaw(raw));
 	}
 	if (ynode_as_double(n, &d) == 0 && isfinite(d))
-		return json_ok(cJSON_CreateNumber(d));
-	return json_ok(cJSON_CreateString(n->text));
+		return json_must(cJSON_CreateNumber(d));
+	return json_must(cJSON_CreateString(n->text));
 }
 
 struct cJSON *
@@ -686,16 +677,16 @@ ynode_to_json(const struct ynode *n)
 	cJSON *j;
 
 	if (!n)
-		return json_ok(cJSON_CreateNull());
+		return json_must(cJSON_CreateNull());
 	switch (n->kind) {
 	case YNODE_MAPPING:
-		j = json_ok(cJSON_CreateObject());
+		j = json_must(cJSON_CreateObject());
 		for (size_t i = 0; i < n->n; i++)
 			cJSON_AddItemToObject(j, n->pairs[i].key->text,
 					      ynode_to_json(n->pairs[i].value));
 		return j;
 	case YNODE_SEQUENCE:
-		j = json_ok(cJSON_CreateArray());
+		j = json_must(cJSON_CreateArray());
 		for (size_t i = 0; i < n->n; i++)
 			cJSON_AddItemToArray(j, ynode_to_json(n->items[i]));
 		return j;

@@ -70,16 +70,16 @@ timings_init(struct reaper *r)
 	r->reconcile_ms = REAPER_PERIOD_MS;
 	r->retry_ms = RETRY_PERIOD_MS;
 	r->retry_jitter_ms = RETRY_JITTER_MS;
-	const char *env = getenv("BERTH_REAPER_INTERVAL_SECONDS");
-	if (!env || !env[0])
-		return;
-	int64_t n = 0;
-	if (util_parse_i64(env, 1, 86400, &n) < 0) {
-		log_warn("BERTH_REAPER_INTERVAL_SECONDS \"%.40s\" is not a "
-			 "number of seconds in 1..86400; using the defaults",
-			 env);
+}
+
+void
+reaper_set_interval(struct reaper *r, int seconds)
+{
+	if (seconds <= 0) {
+		timings_init(r);
 		return;
 	}
+	int64_t n = seconds;
 	r->reconcile_ms = n * 1000;
 	r->retry_ms = n * 1000;
 	r->retry_jitter_ms = 0;

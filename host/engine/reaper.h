@@ -61,6 +61,10 @@ struct reaper_pass {
 struct reaper *reaper_new(struct redis_pool *redis, const char *ns,
 			  struct tracker *tracker, struct hook_agent *hooks,
 			  int max_update_hours);
+/* Both loops every `seconds` (first pass after min(seconds, 10));
+ * 0 restores the built-in timings (berth.reaper_interval_seconds,
+ * BERTH_REAPER_INTERVAL_SECONDS). Call before reaper_start. */
+void reaper_set_interval(struct reaper *r, int seconds);
 /* Starts the thread. */
 int reaper_start(struct reaper *r, struct berr *err);
 /* Stops the thread (an ongoing pass stops at the next entry). Idempotent. */

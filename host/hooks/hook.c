@@ -708,23 +708,6 @@ deliver_main(void *arg)
 
 /* ---- life cycle --------------------------------------------------------- */
 
-static double
-scale_from_env(void)
-{
-	const char *v = getenv("BERTH_HOOK_RETRY_SCALE");
-	if (str_empty(v))
-		return 1.0;
-	char *end;
-	errno = 0;
-	double d = strtod(v, &end);
-	if (errno || *end || !isfinite(d) || d <= 0 || d > 1000) {
-		log_warn("BERTH_HOOK_RETRY_SCALE=%s is not a number in "
-			 "(0, 1000]; using 1", v);
-		return 1.0;
-	}
-	return d;
-}
-
 struct hook_agent *
 hook_agent_new(const struct hook_agent_config *cfg, struct redis_pool *redis,
 	       const char *ns, struct tracker *tracker)
@@ -749,7 +732,7 @@ hook_agent_new(const struct hook_agent_config *cfg, struct redis_pool *redis,
 					       : HOOK_DEF_HEADER_MS;
 	a->scale = c.retry_scale > 0 && isfinite(c.retry_scale)
 			   ? c.retry_scale
-			   : scale_from_env();
+			   : 1.0;
 	a->redis = redis;
 	if (!tracker)
 		tracker = a->own_tracker = tracker_new(redis, ns);

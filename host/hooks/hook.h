@@ -36,7 +36,7 @@ struct hook_agent_config {
 	int header_timeout_ms;  /* request sent -> response headers (spec 7.3:
 				 * 10 s) [10000] */
 	double retry_scale;     /* multiplies every back-off wait (not the
-				 * window); [$BERTH_HOOK_RETRY_SCALE, else 1] */
+				 * window); [1] (berth.hooks.retry_scale) */
 };
 
 /* redis holds the agent's pending events (store/hook_store.c); the ACK

@@ -15,10 +15,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/ticker.h"
 #include "logs/log.h"
 
-#define SWEEP_ENV "BERTH_SWEEP_INTERVAL_SECONDS"
-#define SWEEP_ENV_MAX 31536000
 #define SECONDS_PER_DAY 86400LL
 #define LOG_ID_HEX_LEN 24
 #define LOG_SUFFIX ".log"
@@ -49,13 +48,12 @@ struct joblog {
 	int min_level;
 	const struct backend *getter; /* first FILE back-end, or NULL */
 
-	pthread_mutex_t lock;  /* runs, stopping */
-	pthread_cond_t cond;   /* CLOCK_MONOTONIC; wakes sweepers at stop */
+	pthread_mutex_t lock;  /* runs */
 	struct joblog_run *runs;
-	bool stopping;
 
 	struct sweeper *sw;
 	size_t n_sw;
+	struct ticker ticker;  /* the sweepers wait on it; stopped at free */
 	int64_t sweep_period_override; /* seconds; 0 = duration days */
 
 	atomic_int followers;
@@ -340,23 +338,12 @@ joblog_new(const struct berth_config *cfg)
 		     &file_seen, &db_seen);
 	add_sweepers(jl, cfg->loggers, cfg->n_loggers, "loggers", &file_seen,
 		     &db_seen);
-	const char *env = getenv(SWEEP_ENV);
-	if (env && *env) {
-		int64_t v = 0;
-		if (util_parse_i64(env, 1, SWEEP_ENV_MAX, &v) == 0)
-			jl->sweep_period_override = v;
-		else
-			log_warn("%s=%s is not a number of seconds in 1..%d; "
-				 "ignored",
-				 SWEEP_ENV, env, SWEEP_ENV_MAX);
-	}
+	/* berth.log_sweep_interval_seconds (BERTH_SWEEP_INTERVAL_SECONDS) */
+	if (cfg->log_sweep_interval_seconds > 0)
+		jl->sweep_period_override = cfg->log_sweep_interval_seconds;
 
 	pthread_mutex_init(&jl->lock, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&jl->cond, &ca);
-	pthread_condattr_destroy(&ca);
+	ticker_init(&jl->ticker);
 	atomic_init(&jl->followers, 0);
 	return jl;
 }
@@ -788,20 +775,9 @@ sweeper_main(void *arg)
 	int64_t period = jl->sweep_period_override
 				 ? jl->sweep_period_override
 				 : (int64_t)s->days * SECONDS_PER_DAY;
-	for (;;) {
+	do
 		sweep_once(s);
-		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_sec += (time_t)period;
-		pthread_mutex_lock(&jl->lock);
-		while (!jl->stopping &&
-		       pthread_cond_timedwait(&jl->cond, &jl->lock, &ts) == 0)
-			;
-		bool stop = jl->stopping;
-		pthread_mutex_unlock(&jl->lock);
-		if (stop)
-			break;
-	}
+	while (!ticker_sleep(&jl->ticker, period * 1000));
 	return NULL;
 }
 
@@ -833,9 +809,8 @@ joblog_free(struct joblog *jl)
 {
 	if (!jl)
 		return;
+	ticker_stop(&jl->ticker);
 	pthread_mutex_lock(&jl->lock);
-	jl->stopping = true;
-	pthread_cond_broadcast(&jl->cond);
 	bool runs_left = jl->runs != NULL;
 	pthread_mutex_unlock(&jl->lock);
 	for (size_t i = 0; i < jl->n_sw; i++) {
@@ -854,7 +829,7 @@ joblog_free(struct joblog *jl)
 	for (size_t i = 0; i < jl->n; i++)
 		free(jl->b[i].base_dir);
 	free(jl->b);
-	pthread_cond_destroy(&jl->cond);
+	ticker_fini(&jl->ticker);
 	pthread_mutex_destroy(&jl->lock);
 	free(jl);
 }

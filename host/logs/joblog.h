@@ -40,8 +40,9 @@
  * directories. Non-empty directories are left alone without an error (Go
  * reports "directory not empty"); the log of a run still open in this
  * process is never removed. Errors of one sweep are logged as one line.
- * The environment variable BERTH_SWEEP_INTERVAL_SECONDS (1..31536000)
- * replaces the period (not the age limit); tests use it. Harbor's
+ * berth.log_sweep_interval_seconds (env BERTH_SWEEP_INTERVAL_SECONDS,
+ * 1..31536000, 0 = unset) replaces the period (not the age limit); tests
+ * use it. Harbor's
  * read-only-mode check before a sweep is not done (Berth has no core
  * configuration).
  *

@@ -658,21 +658,22 @@ name_part_valid(const char *s)
 }
 
 int
-metrics_prefix_from_env(char **out, struct berr *err)
+metrics_prefix_make(const char *ns, const char *sub, char **out,
+		    struct berr *err)
 {
 	*out = NULL;
-	const char *ns = getenv("METRIC_NAMESPACE");
-	const char *sub = getenv("METRIC_SUBSYSTEM");
 	if (!ns)
 		ns = MX_DEFAULT_NAMESPACE;
 	if (!sub)
 		sub = MX_DEFAULT_SUBSYSTEM;
 	if (!name_part_valid(ns))
-		return berr_set(err, "METRIC_NAMESPACE \"%.100s\" is not a "
+		return berr_set(err, "berth.metrics.namespace "
+				"(METRIC_NAMESPACE) \"%.100s\" is not a "
 				"valid metric name part "
 				"([a-zA-Z_:][a-zA-Z0-9_:]*)", ns);
 	if (!name_part_valid(sub) || (!ns[0] && isdigit((unsigned char)sub[0])))
-		return berr_set(err, "METRIC_SUBSYSTEM \"%.100s\" is not a "
+		return berr_set(err, "berth.metrics.subsystem "
+				"(METRIC_SUBSYSTEM) \"%.100s\" is not a "
 				"valid metric name part "
 				"([a-zA-Z_:][a-zA-Z0-9_:]*)", sub);
 	*out = xasprintf("%s%s%s%s", ns, ns[0] ? "_" : "", sub,

@@ -4,9 +4,9 @@
  * (atomics or a short mutex); modules call them unconditionally, whether
  * or not a listener runs. Names exported:
  *
- * Harbor's (prefix <METRIC_NAMESPACE>_<METRIC_SUBSYSTEM>_; when a variable
- * is unset its installer value is used, harbor / jobservice; an empty
- * value omits that part):
+ * Harbor's (prefix <METRIC_NAMESPACE>_<METRIC_SUBSYSTEM>_, i.e.
+ * berth.metrics.namespace / .subsystem; when unset the installer values
+ * are used, harbor / jobservice; an empty value omits that part):
  *   info{node,pool,workers}                         gauge 1
  *   task_total{status,type}  (status success|fail|stop)    counter
  *   task_process_time_seconds{status,type}          summary (quantiles
@@ -82,10 +82,13 @@ struct metrics_scrape {
  * without samples left out, label sets sorted). New string. */
 char *metrics_render(const struct metrics_scrape *s);
 
-/* The Harbor prefix from METRIC_NAMESPACE and METRIC_SUBSYSTEM (see
- * above), "" or ending with '_'. Fails when a part is not a valid metric
- * name part ([a-zA-Z_:][a-zA-Z0-9_:]*). *out is a new string. */
-int metrics_prefix_from_env(char **out, struct berr *err);
+/* The Harbor prefix from the namespace and subsystem parts (see above;
+ * berth.metrics.namespace / .subsystem, env METRIC_NAMESPACE /
+ * METRIC_SUBSYSTEM; NULL means the default part, "" omits it), "" or
+ * ending with '_'. Fails when a part is not a valid metric name part
+ * ([a-zA-Z_:][a-zA-Z0-9_:]*). *out is a new string. */
+int metrics_prefix_make(const char *ns, const char *sub, char **out,
+			struct berr *err);
 
 /* Text of a label value in the exposition format: '\\', '"' and newline
  * escaped, invalid UTF-8 bytes replaced by U+FFFD. New string. */
@@ -98,9 +101,9 @@ struct metrics_server;
 /* When cfg->metric_enabled: starts a civetweb listener (its own 2 threads)
  * on cfg->listen_address:cfg->metric_port serving GET/HEAD
  * cfg->metric_path (other paths 404, other methods 405), no auth, no TLS.
- * Environment (for tests): BERTH_METRICS_PORT overrides metric.port and
- * may be 0 (a free port); BERTH_METRICS_PORT_FILE names a file that gets
- * the bound port. Logs "metrics listening on <addr>:<port>".
+ * cfg->metric_port may be 0 (a free port: BERTH_METRICS_PORT=0 in tests);
+ * cfg->metrics_port_file, when set, gets the bound port. Logs "metrics
+ * listening on <addr>:<port>".
  * ns is "{namespace}"; plugins (may be NULL) adds the loaded job types to
  * the queue families; pool_id labels the info gauge, whose node is
  * <hostname>:<first non-loopback IPv4> (a hex24 when unknown).

@@ -21,6 +21,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "common/http_reply.h"
 #include "config/config.h"
 #include "store/keys.h"
 #include "logs/log.h"
@@ -188,23 +189,15 @@ struct metrics_server {
 	atomic_bool scrape_failing; /* logged once per outage */
 };
 
+/* One response through the common writer; HEAD gets the head only. */
 static void
 send_text(struct mg_connection *conn, int status, const char *extra,
 	  const char *body, size_t len, bool head_only)
 {
-	const char *text = mg_get_response_code_text(NULL, status);
-	char *hdr = xasprintf("HTTP/1.1 %d %s\r\n%sContent-Length: %zu\r\n\r\n",
-			      status, text ? text : "", extra ? extra : "",
-			      len);
-	size_t hl = strlen(hdr);
-	size_t total = hl + (head_only ? 0 : len);
-	char *buf = xmalloc(total ? total : 1);
-	memcpy(buf, hdr, hl);
-	if (!head_only && len)
-		memcpy(buf + hl, body, len);
-	mg_write(conn, buf, total);
-	free(buf);
-	free(hdr);
+	if (head_only)
+		http_reply_head(conn, status, extra, len);
+	else
+		http_reply_send(conn, status, extra, body, len);
 }
 
 static int
@@ -323,15 +316,12 @@ metrics_server_start(const struct berth_config *cfg, struct redis_pool *redis,
 	berr_clear(err);
 	if (!cfg->metric_enabled)
 		return NULL;
+	/* metric.port; BERTH_METRICS_PORT (0: a free port) was applied by
+	 * the configuration loader */
 	int64_t port = cfg->metric_port;
-	const char *env = getenv("BERTH_METRICS_PORT");
-	if (env && env[0] && util_parse_i64(env, 0, 65535, &port) < 0) {
-		berr_set(err, "BERTH_METRICS_PORT \"%.40s\": expected a port "
-			 "0..65535", env);
-		return NULL;
-	}
 	struct metrics_server *s = xcalloc(1, sizeof(*s));
-	if (metrics_prefix_from_env(&s->prefix, err) < 0) {
+	if (metrics_prefix_make(cfg->metric_namespace, cfg->metric_subsystem,
+				&s->prefix, err) < 0) {
 		server_free(s);
 		return NULL;
 	}
@@ -389,7 +379,7 @@ metrics_server_start(const struct berth_config *cfg, struct redis_pool *redis,
 	int np = mg_get_server_ports(s->ctx, 4, sp);
 	s->port = np > 0 ? sp[0].port : (int)port;
 	log_info("metrics listening on %s:%d", addr, s->port);
-	const char *pf = getenv("BERTH_METRICS_PORT_FILE");
+	const char *pf = cfg->metrics_port_file; /* BERTH_METRICS_PORT_FILE */
 	if (pf && pf[0] && util_write_port_file(pf, s->port, err) < 0) {
 		metrics_server_stop(s);
 		return NULL;

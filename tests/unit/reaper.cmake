@@ -4,7 +4,7 @@
 #   listener over HTTP with queue lengths from a private redis-server.
 # test_reaper: every branch of the spec 9.3 reconciliation against a
 #   private redis-server, Periodic exempt, bounded HSCAN over 1000 entries,
-#   and the background thread (both loops) with BERTH_REAPER_INTERVAL_SECONDS.
+#   and the background thread (both loops) with reaper_set_interval.
 # Both are threaded, so they also run under ThreadSanitizer.
 berth_unit_test(test_metrics ${BERTH_TEST_SRC}/unit/test_metrics.c
                 ${BERTH_TEST_SRC}/unit/redis_harness.c)

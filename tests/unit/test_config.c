@@ -38,6 +38,18 @@ clear_env(void)
 		"JOB_SERVICE_POOL_REDIS_NAMESPACE",
 		"JOB_SERVICE_POOL_REDIS_CONN_IDLE_TIMEOUT_SECOND",
 		"BERTH_DATA_DIR",
+		"BERTH_LISTEN_ADDRESS",
+		"BERTH_PLUGIN_DIR",
+		"BERTH_METRICS_ENABLED",
+		"BERTH_METRICS_PORT",
+		"BERTH_METRICS_PORT_FILE",
+		"METRIC_NAMESPACE",
+		"METRIC_SUBSYSTEM",
+		"LOG_LEVEL",
+		"MAX_JOB_DURATION_SECONDS",
+		"BERTH_REAPER_INTERVAL_SECONDS",
+		"BERTH_SWEEP_INTERVAL_SECONDS",
+		"BERTH_HOOK_RETRY_SCALE",
 	};
 	for (size_t i = 0; i < ARRAY_LEN(vars); i++)
 		unsetenv(vars[i]);
@@ -148,9 +160,127 @@ test_minimal_defaults(void)
 	CHECK_STR(c.redis_server, "redis-server");
 	CHECK_STR(c.redis_appendfsync, "everysec");
 	CHECK(c.shutdown_grace_seconds == 30);
+	CHECK(c.log_level == BLOG_INFO);
+	CHECK(c.max_job_duration_seconds == 0);
+	CHECK(c.reaper_interval_seconds == 0);
+	CHECK(c.log_sweep_interval_seconds == 0);
+	CHECK(c.hook_max_attempts == 10);
+	CHECK(c.hook_retry_window_seconds == 300);
+	CHECK(c.hook_retry_scale == 1.0);
+	CHECK_STR(c.metric_namespace, "harbor");
+	CHECK_STR(c.metric_subsystem, "jobservice");
+	CHECK(c.metrics_port_file == NULL);
 	CHECK(c.n_warnings == 0);
 	config_fini(&c);
 	unsetenv("BERTH_DATA_DIR");
+}
+
+/* The Berth knobs: each from the file, then from its variable. */
+static void
+test_knobs(void)
+{
+	struct berth_config c;
+	struct berr e;
+	char want[PATH_MAX + 64];
+
+	CHECK(load("good_knobs.yml", true, false, &c, &e) == 0);
+	CHECK(c.metric_enabled && c.metric_port == 9191);
+	CHECK(c.log_level == BLOG_DEBUG);
+	CHECK(c.max_job_duration_seconds == 7200);
+	CHECK(c.reaper_interval_seconds == 5);
+	CHECK(c.log_sweep_interval_seconds == 60);
+	CHECK(c.hook_max_attempts == 3);
+	CHECK(c.hook_retry_window_seconds == 30);
+	CHECK(c.hook_retry_scale == 0.5);
+	CHECK_STR(c.metric_namespace, "acme");
+	CHECK_STR(c.metric_subsystem, "");
+	snprintf(want, sizeof(want), "%s/run/metrics.port", fixdir);
+	CHECK_STR(c.metrics_port_file, want);
+	CHECK(c.n_warnings == 0);
+	config_fini(&c);
+
+	setenv("BERTH_LISTEN_ADDRESS", "127.0.0.2", 1);
+	setenv("BERTH_PLUGIN_DIR", "rel/plugins", 1);
+	setenv("BERTH_METRICS_ENABLED", "FALSE", 1);
+	setenv("BERTH_METRICS_PORT", "0", 1);
+	setenv("BERTH_METRICS_PORT_FILE", "/tmp/mport", 1);
+	setenv("METRIC_NAMESPACE", "", 1); /* empty omits the part */
+	setenv("METRIC_SUBSYSTEM", "js", 1);
+	setenv("LOG_LEVEL", "error", 1);
+	setenv("MAX_JOB_DURATION_SECONDS", "60", 1);
+	setenv("BERTH_REAPER_INTERVAL_SECONDS", "1", 1);
+	setenv("BERTH_SWEEP_INTERVAL_SECONDS", "2", 1);
+	setenv("BERTH_HOOK_RETRY_SCALE", "0.01", 1);
+	CHECK(load("good_knobs.yml", true, true, &c, &e) == 0);
+	CHECK_STR(c.listen_address, "127.0.0.2");
+	CHECK_STR(c.plugin_dir, "rel/plugins"); /* env paths: from the cwd */
+	CHECK(!c.metric_enabled && c.metric_port == 0);
+	CHECK_STR(c.metrics_port_file, "/tmp/mport");
+	CHECK_STR(c.metric_namespace, "");
+	CHECK_STR(c.metric_subsystem, "js");
+	CHECK(c.log_level == BLOG_ERROR);
+	CHECK(c.max_job_duration_seconds == 60);
+	CHECK(c.reaper_interval_seconds == 1);
+	CHECK(c.log_sweep_interval_seconds == 2);
+	CHECK(c.hook_retry_scale == 0.01);
+	CHECK(c.n_warnings == 0);
+	config_fini(&c);
+	clear_env();
+
+	/* the soft ones warn and keep the file's value */
+	setenv("BERTH_SWEEP_INTERVAL_SECONDS", "soon", 1);
+	setenv("BERTH_HOOK_RETRY_SCALE", "0", 1);
+	setenv("LOG_LEVEL", "loud", 1);
+	CHECK(load("good_knobs.yml", true, true, &c, &e) == 0);
+	CHECK(c.log_sweep_interval_seconds == 60);
+	CHECK(c.hook_retry_scale == 0.5);
+	CHECK(c.log_level == BLOG_DEBUG);
+	CHECK(c.n_warnings == 3);
+	if (c.n_warnings == 3) {
+		CHECK_STR(c.warnings[0],
+			  "LOG_LEVEL: ignoring \"loud\": expected a log level "
+			  "(DEBUG, INFO, WARNING, ERROR or FATAL); "
+			  "berth.log_level is unchanged");
+		CHECK_STR(c.warnings[1],
+			  "BERTH_SWEEP_INTERVAL_SECONDS: ignoring \"soon\": "
+			  "expected an integer in 0..31536000; "
+			  "berth.log_sweep_interval_seconds stays 60");
+		CHECK_STR(c.warnings[2],
+			  "BERTH_HOOK_RETRY_SCALE: ignoring \"0\": expected a "
+			  "number in (0, 1000]; berth.hooks.retry_scale is "
+			  "unchanged");
+	}
+	config_fini(&c);
+	clear_env();
+
+	/* the hard ones fail the load */
+	setenv("BERTH_METRICS_PORT", "x", 1);
+	CHECK(load("good_knobs.yml", true, true, &c, &e) < 0);
+	CHECK_STR(e.msg, "BERTH_METRICS_PORT: metric.port: expected an "
+			 "integer in 0..65535, got \"x\"");
+	clear_env();
+	setenv("BERTH_METRICS_ENABLED", "yes", 1);
+	CHECK(load("good_knobs.yml", true, true, &c, &e) < 0);
+	CHECK_STR(e.msg, "BERTH_METRICS_ENABLED: metric.enabled: expected a "
+			 "boolean (true or false), got \"yes\"");
+	clear_env();
+
+	/* bounds in the file, with a did-you-mean under berth.hooks */
+	CHECK(load("bad_knobs.yml", false, false, &c, &e) < 0);
+	CHECK(e.line == 4 && e.col == 18);
+	CHECK_STR(e.msg, "berth.hooks.retry_scale: expected a number in "
+			 "(0, 1000], got \"-1\"");
+	CHECK(load("warn_knobs.yml", false, false, &c, &e) == 0);
+	CHECK(c.n_warnings == 1);
+	if (c.n_warnings == 1) {
+		snprintf(want, sizeof(want),
+			 "%s:13: unknown key 'max_attempt' at "
+			 "berth.hooks.max_attempt (did you mean "
+			 "'max_attempts'?)",
+			 fx("warn_knobs.yml"));
+		CHECK_STR(c.warnings[0], want);
+	}
+	config_fini(&c);
 }
 
 static void
@@ -600,6 +730,7 @@ main(void)
 
 	test_harbor();
 	test_minimal_defaults();
+	test_knobs();
 	test_https();
 	test_berth_block();
 	test_normalise();

@@ -619,36 +619,26 @@ test_prefix(void)
 {
 	struct berr e;
 	char *p = NULL;
-	unsetenv("METRIC_NAMESPACE");
-	unsetenv("METRIC_SUBSYSTEM");
-	CHECK(metrics_prefix_from_env(&p, &e) == 0);
+	/* unset parts (NULL) are the installer's values */
+	CHECK(metrics_prefix_make(NULL, NULL, &p, &e) == 0);
 	CHECK_STR(p, "harbor_jobservice_");
 	free(p);
-	setenv("METRIC_NAMESPACE", "", 1);
-	CHECK(metrics_prefix_from_env(&p, &e) == 0);
+	CHECK(metrics_prefix_make("", NULL, &p, &e) == 0);
 	CHECK_STR(p, "jobservice_");
 	free(p);
-	setenv("METRIC_SUBSYSTEM", "", 1);
-	CHECK(metrics_prefix_from_env(&p, &e) == 0);
+	CHECK(metrics_prefix_make("", "", &p, &e) == 0);
 	CHECK_STR(p, "");
 	free(p);
-	setenv("METRIC_NAMESPACE", "acme", 1);
-	setenv("METRIC_SUBSYSTEM", "js2", 1);
-	CHECK(metrics_prefix_from_env(&p, &e) == 0);
+	CHECK(metrics_prefix_make("acme", "js2", &p, &e) == 0);
 	CHECK_STR(p, "acme_js2_");
 	free(p);
-	setenv("METRIC_NAMESPACE", "a-b", 1);
 	berr_clear(&e);
-	CHECK(metrics_prefix_from_env(&p, &e) < 0);
+	CHECK(metrics_prefix_make("a-b", "js2", &p, &e) < 0);
 	CHECK(p == NULL);
 	CHECK_CONTAINS(e.msg, "METRIC_NAMESPACE");
-	setenv("METRIC_NAMESPACE", "", 1);
-	setenv("METRIC_SUBSYSTEM", "9x", 1);
 	berr_clear(&e);
-	CHECK(metrics_prefix_from_env(&p, &e) < 0);
+	CHECK(metrics_prefix_make("", "9x", &p, &e) < 0);
 	CHECK_CONTAINS(e.msg, "METRIC_SUBSYSTEM");
-	unsetenv("METRIC_NAMESPACE");
-	unsetenv("METRIC_SUBSYSTEM");
 }
 
 /* ---- threads ------------------------------------------------------------ */
@@ -801,15 +791,16 @@ test_server(struct test_redis *tr)
 	CHECK_STR(e.msg, ""); /* disabled: no error */
 
 	cfg.metric_enabled = true;
-	setenv("BERTH_METRICS_PORT", "x", 1);
+	cfg.metric_namespace = (char *)"a-b";
 	CHECK(metrics_server_start(&cfg, p, NS, NULL, "pool1", &e) == NULL);
-	CHECK_CONTAINS(e.msg, "BERTH_METRICS_PORT");
+	CHECK_CONTAINS(e.msg, "METRIC_NAMESPACE");
+	cfg.metric_namespace = NULL;
 
 	char dir[] = "/tmp/berth-metrics-XXXXXX";
 	CHECK(mkdtemp(dir) != NULL);
 	char *port_file = xasprintf("%s/port", dir);
-	setenv("BERTH_METRICS_PORT", "0", 1);
-	setenv("BERTH_METRICS_PORT_FILE", port_file, 1);
+	cfg.metric_port = 0; /* BERTH_METRICS_PORT=0 */
+	cfg.metrics_port_file = port_file;
 	cfg.metric_path = "stats/prom"; /* a missing '/' is added */
 	struct metrics_server *s =
 		metrics_server_start(&cfg, p, NS, NULL, "pool1", &e);
@@ -887,17 +878,13 @@ test_server(struct test_redis *tr)
 	free(r);
 
 	/* a second listener on the same port is refused with a message */
-	char busy[16];
-	snprintf(busy, sizeof(busy), "%d", port);
-	setenv("BERTH_METRICS_PORT", busy, 1);
-	unsetenv("BERTH_METRICS_PORT_FILE");
+	cfg.metric_port = port;
+	cfg.metrics_port_file = NULL;
 	berr_clear(&e);
 	CHECK(metrics_server_start(&cfg, p, NS, NULL, "pool1", &e) == NULL);
 	CHECK_CONTAINS(e.msg, "cannot listen");
 	metrics_server_stop(s);
 out:
-	unsetenv("BERTH_METRICS_PORT");
-	unsetenv("BERTH_METRICS_PORT_FILE");
 	unlink(port_file);
 	rmdir(dir);
 	free(port_file);

@@ -487,7 +487,6 @@ test_thread(struct test_redis *tr, struct redis_pool *p, struct tracker *t)
 	rdo(p, "FLUSHALL", NULL, NULL, NULL);
 
 	/* default timings: nothing within the first 10 s, prompt stop */
-	unsetenv("BERTH_REAPER_INTERVAL_SECONDS");
 	struct reaper *r = reaper_new(p, NS, t, NULL, 24);
 	rdo(p, "HSET", TRACK, "early", "2");
 	struct berr e;
@@ -519,9 +518,8 @@ test_thread(struct test_redis *tr, struct redis_pool *p, struct tracker *t)
 	rdo(p, "HSET", TRACK, "gone", "2");
 	long long retry0 = action_count("retry_status");
 
-	setenv("BERTH_REAPER_INTERVAL_SECONDS", "1", 1);
 	r = reaper_new(p, NS, t, NULL, 24);
-	unsetenv("BERTH_REAPER_INTERVAL_SECONDS");
+	reaper_set_interval(r, 1); /* berth.reaper_interval_seconds */
 	CHECK(reaper_start(r, &e) == 0);
 	util_sleep_ms(200);
 	CHECK(tracked(p, "gone")); /* first run after min(10, 1) s */
