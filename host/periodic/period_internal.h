@@ -15,7 +15,7 @@
 #include <hiredis/hiredis.h>
 
 #include "periodic/period.h"
-#include "store/redis_conn.h"
+#include "store/redis_cmd.h"
 #include "common/util.h"
 
 struct period {

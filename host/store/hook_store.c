@@ -37,6 +37,7 @@
 #include "hooks/hook.h"
 #include "hooks/hook_internal.h"
 #include "logs/log.h"
+#include "store/redis_cmd.h"
 
 #define HOOK_HEARTBEAT_MS 5000
 #define HOOK_STALE_MS 30000
