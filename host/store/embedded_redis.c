@@ -6,6 +6,7 @@
  * when the forking *thread* ends, and that thread lives exactly as long as
  * the child should. */
 #include "store/redis_conn.h"
+#include "store/redis_cmd.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,6 +1,7 @@
 /* redis_cmd.h - the command API of the Redis connection layer (see
- * redis_conn.h for pools and URLs). Store-internal: only host/store/*.c and
- * the tests include it; nothing else in the daemon speaks Redis. */
+ * redis_conn.h for pools and URLs). Store-internal: only the files of
+ * host/store/ and the tests include it; nothing else in the daemon speaks
+ * Redis. */
 #ifndef BERTH_REDIS_CMD_H
 #define BERTH_REDIS_CMD_H
 

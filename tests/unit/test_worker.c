@@ -593,7 +593,7 @@ test_generic(void)
 static void
 test_latency(void)
 {
-	char *wake = xasprintf("%s:%s", NS, QUEUE_WAKEUP_KEY);
+	char *wake = xasprintf("%s:berth:wakeup", NS);
 	for (int round = 0; round < 3; round++) {
 		/* no stale wake-ups; every worker in its 1 s idle wait */
 		cmd_void("DEL", wake, NULL, NULL, NULL, NULL);
@@ -710,7 +710,7 @@ test_unique(void)
 	struct berr err;
 	berr_clear(&err);
 	CHECK(queue_enqueue(q, m, 0, &err) == QUEUE_ENQUEUED);
-	char *ukey = message_unique_key(NS, "NOOP", m->args);
+	char *ukey = queue_unique_key(NS, "NOOP", m->args);
 	CHECK_STR(ukey,
 		  NS ":unique:NOOP:{\"a\":\"\\u003cx\\u003e\",\"b\":1}\n");
 	CHECK(cmd_int("EXISTS", ukey, NULL) == 1);
