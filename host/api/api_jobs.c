@@ -20,6 +20,7 @@
 #include "engine/message.h"
 #include "periodic/period.h"
 #include "store/queue.h"
+#include "store/redis_cmd.h" /* until the API stops speaking Redis */
 #include "store/tracker.h"
 
 /* Delays beyond ~100 years are refused (Go would overflow the epoch). */

@@ -225,16 +225,12 @@ message_job_id(const struct job_message *m)
 }
 
 char *
-message_unique_key(const char *ns, const char *name, const cJSON *args)
+message_unique_args(const cJSON *args)
 {
+	if (!args || cJSON_IsNull(args))
+		return xstrdup("");
 	struct gbuf b = {0};
-	gbuf_puts(&b, ns);
-	gbuf_puts(&b, ":unique:");
-	gbuf_puts(&b, name ? name : "");
-	gbuf_putc(&b, ':');
-	if (args && !cJSON_IsNull(args)) {
-		gojson_append(&b, args);
-		gbuf_putc(&b, '\n');
-	}
+	gojson_append(&b, args);
+	gbuf_putc(&b, '\n');
 	return gbuf_take(&b);
 }

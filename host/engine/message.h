@@ -37,8 +37,9 @@ void message_fini(struct job_message *m);
  * args carry the periodic marker (spec 6.2). New string. */
 char *message_job_id(const struct job_message *m);
 
-/* NS:unique:<name>:<Go JSON of args>\n, or NS:unique:<name>: when args is
- * NULL (spec 5.7). New string. */
-char *message_unique_key(const char *ns, const char *name, const cJSON *args);
+/* What identifies a unique message besides its name (spec 5.7): the Go
+ * JSON of args and a newline (json.Encoder's), or "" when args is NULL or
+ * null. New string; queue_unique_key builds the key from it. */
+char *message_unique_args(const cJSON *args);
 
 #endif

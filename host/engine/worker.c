@@ -16,6 +16,8 @@
  * requeuer and the monitor; worker_run.c runs one claimed message;
  * worker_recover.c holds the recovery passes.
  *
+ * Waits go through the tickers of worker_internal.h (CLOCK_MONOTONIC).
+ *
  * Locking. wp->lock guards the per-worker run state read by the monitor
  * and by worker_pool_stop (busy, in_run, job id/type, stop_seen_ms). The
  * run hooks that touch Redis (check-in, stop check) hold wp->hook_lock for
@@ -62,40 +64,6 @@ void
 worker_note_redis_error(struct worker_pool *wp)
 {
 	atomic_store(&wp->last_redis_error_ms, (long long)util_monotonic_ms());
-}
-
-struct timespec
-worker_deadline_in(int64_t ms)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	return ts;
-}
-
-/* Sleeps up to ms; returns true (early) once the pool is stopping, or,
- * with forced_only, once the forced-stop phase began. */
-bool
-worker_pool_sleep(struct worker_pool *wp, int64_t ms, bool forced_only)
-{
-	struct timespec ts = worker_deadline_in(ms);
-	bool interrupted = false;
-	pthread_mutex_lock(&wp->lock);
-	for (;;) {
-		interrupted = forced_only ? atomic_load(&wp->forced_stop)
-					  : atomic_load(&wp->stopping);
-		if (interrupted)
-			break;
-		if (pthread_cond_timedwait(&wp->cond, &wp->lock, &ts) != 0)
-			break;
-	}
-	pthread_mutex_unlock(&wp->lock);
-	return interrupted;
 }
 
 void
@@ -172,14 +140,14 @@ worker_main(void *arg)
 	struct worker_pool *wp = w->wp;
 	int idle = 0;
 	int64_t err_wait = 0;
-	while (!atomic_load(&wp->stopping)) {
+	while (!worker_pool_stopping(wp)) {
 		struct type_list tl;
 		worker_type_list_load(wp, &tl);
 		if (tl.n == 0) {
 			/* nothing to run: do not eat wake-ups meant for
 			 * other instances */
 			worker_type_list_free(&tl);
-			worker_pool_sleep(wp, IDLE_WAIT_MAX_MS, false);
+			ticker_sleep(&wp->tick, IDLE_WAIT_MAX_MS);
 			continue;
 		}
 		const char **order = xcalloc(tl.n, sizeof(char *));
@@ -198,7 +166,7 @@ worker_main(void *arg)
 					    : FETCH_ERROR_FIRST_MS;
 			if (err_wait > FETCH_ERROR_MAX_MS)
 				err_wait = FETCH_ERROR_MAX_MS;
-			worker_pool_sleep(wp, err_wait, false);
+			ticker_sleep(&wp->tick, err_wait);
 			continue;
 		}
 		err_wait = 0;
@@ -206,14 +174,14 @@ worker_main(void *arg)
 		if (rc == 0) {
 			if (idle < 3)
 				idle++;
-			if (atomic_load(&wp->stopping))
+			if (worker_pool_stopping(wp))
 				break;
 			int wr = queue_wait_wakeup(wp->queue,
 						   idle_wait_ms(idle), &err);
 			if (wr < 0) {
 				fetch_outage_begin(wp, &err);
 				err_wait = FETCH_ERROR_FIRST_MS;
-				worker_pool_sleep(wp, err_wait, false);
+				ticker_sleep(&wp->tick, err_wait);
 			} else if (wr == 1) {
 				idle = 0; /* fetch at once */
 			}
@@ -242,7 +210,7 @@ static void *
 requeuer_main(void *arg)
 {
 	struct worker_pool *wp = arg;
-	while (!worker_pool_sleep(wp, REQUEUE_PERIOD_MS, false)) {
+	while (!ticker_sleep(&wp->tick, REQUEUE_PERIOD_MS)) {
 		struct type_list tl;
 		worker_type_list_load(wp, &tl);
 		if (tl.n == 0) {
@@ -250,11 +218,13 @@ requeuer_main(void *arg)
 			worker_type_list_free(&tl);
 			continue;
 		}
-		static const char *const zsets[] = {"scheduled", "retry"};
+		static const enum queue_zset zsets[] = {QUEUE_SCHEDULED,
+							QUEUE_RETRY};
 		bool failed = false;
 		for (size_t i = 0; i < ARRAY_LEN(zsets); i++) {
 			struct berr err;
 			berr_clear(&err);
+			const char *name = queue_zset_name(zsets[i]);
 			int moved = queue_requeue_due(
 				wp->queue, zsets[i],
 				(const char *const *)tl.names, tl.n, &err);
@@ -263,13 +233,13 @@ requeuer_main(void *arg)
 				worker_note_redis_error(wp);
 				if (!atomic_exchange(&wp->requeue_outage, true))
 					log_warn("requeue of %s:%s failed: %s",
-						 wp->ns, zsets[i], err.msg);
+						 wp->ns, name, err.msg);
 				break;
 			}
 			if (moved > 0)
 				log_debug("requeued %d due message(s) of "
 					  "%s:%s",
-					  moved, wp->ns, zsets[i]);
+					  moved, wp->ns, name);
 		}
 		if (!failed && atomic_exchange(&wp->requeue_outage, false))
 			log_info("requeuers work again");
@@ -340,7 +310,7 @@ static void *
 monitor_main(void *arg)
 {
 	struct worker_pool *wp = arg;
-	while (!worker_pool_sleep(wp, MONITOR_PERIOD_MS, false))
+	while (!ticker_sleep(&wp->tick, MONITOR_PERIOD_MS))
 		monitor_pass(wp);
 	return NULL;
 }
@@ -383,18 +353,14 @@ worker_pool_new(const struct worker_pool_config *cfg,
 			util_hex24(id);
 			w->id = xstrdup(id);
 		}
-		w->obs_key = xasprintf("%s:worker:%s", ns, w->id);
 		atomic_init(&w->exited, false);
 	}
 	pthread_mutex_init(&wp->lock, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&wp->cond, &ca);
-	pthread_condattr_destroy(&ca);
+	ticker_cond_init(&wp->cond);
+	ticker_init(&wp->tick);
+	ticker_init(&wp->forced);
+	ticker_init(&wp->recovery_tick);
 	pthread_rwlock_init(&wp->hook_lock, NULL);
-	atomic_init(&wp->stopping, false);
-	atomic_init(&wp->forced_stop, false);
 	atomic_init(&wp->abandoned, false);
 	atomic_init(&wp->fetch_outage, false);
 	atomic_init(&wp->requeue_outage, false);
@@ -470,7 +436,7 @@ running_locked(struct worker_pool *wp)
 static bool
 wait_workers_done(struct worker_pool *wp, int64_t ms)
 {
-	struct timespec ts = worker_deadline_in(ms);
+	struct timespec ts = ticker_deadline_in(ms);
 	pthread_mutex_lock(&wp->lock);
 	while (running_locked(wp) > 0 &&
 	       pthread_cond_timedwait(&wp->cond, &wp->lock, &ts) == 0)
@@ -498,8 +464,8 @@ worker_pool_stop(struct worker_pool *wp)
 	if (!wp->started)
 		return;
 	pthread_mutex_lock(&wp->lock);
-	atomic_store(&wp->stopping, true);
-	pthread_cond_broadcast(&wp->cond);
+	ticker_stop(&wp->tick);
+	ticker_stop(&wp->recovery_tick);
 	pthread_mutex_unlock(&wp->lock);
 	/* end idle BRPOPs now rather than after their timeout */
 	queue_wake(wp->queue, wp->n);
@@ -510,8 +476,7 @@ worker_pool_stop(struct worker_pool *wp)
 	if (!wait_workers_done(wp, grace)) {
 		pthread_mutex_lock(&wp->lock);
 		size_t busy = busy_locked(wp);
-		atomic_store(&wp->forced_stop, true);
-		pthread_cond_broadcast(&wp->cond);
+		ticker_stop(&wp->forced);
 		pthread_mutex_unlock(&wp->lock);
 		int64_t sg = wp->cfg.stop_grace_seconds > 0
 				     ? wp->cfg.stop_grace_seconds
@@ -600,12 +565,14 @@ worker_pool_free(struct worker_pool *wp)
 	}
 	for (size_t i = 0; i < wp->n; i++) {
 		free(wp->workers[i].id);
-		free(wp->workers[i].obs_key);
 		free(wp->workers[i].job_id);
 		free(wp->workers[i].job_type);
 	}
 	free(wp->workers);
 	pthread_rwlock_destroy(&wp->hook_lock);
+	ticker_fini(&wp->recovery_tick);
+	ticker_fini(&wp->forced);
+	ticker_fini(&wp->tick);
 	pthread_cond_destroy(&wp->cond);
 	pthread_mutex_destroy(&wp->lock);
 	free(wp->pool_id);
@@ -625,8 +592,5 @@ worker_pool_busy(struct worker_pool *wp)
 void
 worker_pool_recover_now(struct worker_pool *wp)
 {
-	pthread_mutex_lock(&wp->lock);
-	wp->recover_now = true;
-	pthread_cond_broadcast(&wp->cond);
-	pthread_mutex_unlock(&wp->lock);
+	ticker_kick(&wp->recovery_tick);
 }

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "common/ticker.h"
 #include "engine/worker.h"
 
 #define FETCH_ERROR_FIRST_MS 10
@@ -23,7 +24,6 @@ struct worker {
 	struct worker_pool *wp;
 	size_t index;
 	char *id;
-	char *obs_key; /* NS:worker:<id> */
 	pthread_t thread;
 	bool started;
 	bool joined;
@@ -57,12 +57,20 @@ struct worker_pool {
 	bool stopped;
 
 	pthread_mutex_t lock;
-	pthread_cond_t cond;     /* sleeps; broadcast on stop, forced stop,
-				  * recover_now and a thread's exit */
-	bool recover_now;        /* under lock */
+	pthread_cond_t cond;     /* monotonic; broadcast on a thread's exit
+				  * and on abandonment */
 
-	atomic_bool stopping;    /* no more fetches */
-	atomic_bool forced_stop; /* stop_requested() is true for every job */
+	/* The waits. Stopped by worker_pool_stop (with wp->lock held, so a
+	 * reader under wp->lock sees a consistent phase):
+	 *   tick      stopping: no more fetches; every periodic loop and
+	 *             idle wait ends;
+	 *   forced    the forced-stop phase: stop_requested() is true for
+	 *             every job; ends the waits of a running job;
+	 *   recovery  the recovery loop; kicked by worker_pool_recover_now. */
+	struct ticker tick;
+	struct ticker forced;
+	struct ticker recovery_tick;
+
 	atomic_bool abandoned;   /* worker_pool_stop gave up on some runs */
 	pthread_rwlock_t hook_lock;
 
@@ -75,8 +83,20 @@ struct worker_pool {
 /* --- small helpers (worker.c) --------------------------------------------- */
 
 void worker_note_redis_error(struct worker_pool *wp);
-struct timespec worker_deadline_in(int64_t ms);
-bool worker_pool_sleep(struct worker_pool *wp, int64_t ms, bool forced_only);
+
+/* No more fetches: worker_pool_stop began. */
+static inline bool
+worker_pool_stopping(struct worker_pool *wp)
+{
+	return ticker_stopping(&wp->tick);
+}
+
+/* The forced-stop phase of worker_pool_stop began. */
+static inline bool
+worker_pool_forced(struct worker_pool *wp)
+{
+	return ticker_stopping(&wp->forced);
+}
 
 /* Loaded job types with their priorities. */
 struct type_list {

@@ -21,7 +21,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "store/keys.h"
 #include "logs/log.h"
 
 #define RECOVERY_FIRST_MS 1000
@@ -32,13 +31,6 @@
  * only because Redis was away: judge them only once Redis has worked for
  * this long again. */
 #define RECOVERY_QUIET_AFTER_ERROR_MS 15000
-
-static bool
-reply_text(const redisReply *r)
-{
-	return r && r->str &&
-	       (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS);
-}
 
 /* --- recovery (spec 9.1, 9.2) --------------------------------------------- */
 
@@ -80,26 +72,18 @@ strset_free(struct strset *s)
 	memset(s, 0, sizeof(*s));
 }
 
+/* The registered pools (NS:worker_pools) into out. */
 static int
 pool_members(struct worker_pool *wp, struct strset *out, struct berr *err)
 {
-	char *key = key_worker_pools(wp->ns);
-	redisReply *r = redis_command(wp->redis, err, "SMEMBERS", key, NULL);
-	free(key);
-	if (!r)
+	char **ids = NULL;
+	size_t n = 0;
+	if (heartbeat_pool_ids(wp->redis, wp->ns, &ids, &n, err) < 0)
 		return -1;
-	int rc = 0;
-	if (r->type == REDIS_REPLY_ARRAY) {
-		for (size_t i = 0; i < r->elements; i++)
-			if (reply_text(r->element[i]))
-				strset_add(out, r->element[i]->str,
-					   r->element[i]->len);
-	} else {
-		rc = berr_set(err, "SMEMBERS %s:worker_pools: unexpected reply",
-			      wp->ns);
-	}
-	freeReplyObject(r);
-	return rc;
+	for (size_t i = 0; i < n; i++)
+		strset_add(out, ids[i], strlen(ids[i]));
+	heartbeat_ids_free(ids, n);
+	return 0;
 }
 
 /* Comma list into a set; empty parts skipped. */
@@ -156,58 +140,35 @@ recover_dead_pools(struct worker_pool *wp, const struct type_list *tl)
 		const char *pool = pools.v[i];
 		if (strcmp(pool, wp->pool_id) == 0)
 			continue;
-		char *key = key_worker_pool(wp->ns, pool);
-		redisReply *r = redis_command(wp->redis, &err, "HMGET", key,
-					      "heartbeat_at", "job_names",
-					      NULL);
-		if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
-			if (r)
-				freeReplyObject(r);
-			else
+		struct heartbeat_pool hp;
+		int rd = heartbeat_pool_read(wp->redis, wp->ns, pool, &hp, &err);
+		if (rd <= 0) {
+			if (rd < 0)
 				worker_note_redis_error(wp);
-			free(key);
 			continue;
 		}
-		int64_t beat = 0;
-		bool has_beat = reply_text(r->element[0]) &&
-				util_parse_i64(r->element[0]->str, 0,
-					       INT64_MAX, &beat) == 0;
-		if (has_beat && beat + DEAD_POOL_AFTER_S >= now) {
-			freeReplyObject(r);
-			free(key);
+		bool has_beat = hp.has_heartbeat && hp.heartbeat_at >= 0;
+		if (has_beat && hp.heartbeat_at + DEAD_POOL_AFTER_S >= now) {
+			heartbeat_pool_fini(&hp);
 			continue; /* alive */
 		}
 		struct strset types = {0};
-		if (reply_text(r->element[1]))
-			split_names(r->element[1]->str, &types);
+		split_names(hp.job_names, &types);
 		if (types.n == 0)
 			for (size_t k = 0; k < tl->n; k++)
 				strset_add(&types, tl->names[k],
 					   strlen(tl->names[k]));
-		freeReplyObject(r);
+		heartbeat_pool_fini(&hp);
 		int rc = recover_one(wp, pool, &types,
 				     has_beat ? "dead (no heartbeat for more "
 						"than 10 s)"
 					      : "dead (no heartbeat)");
 		strset_free(&types);
-		if (rc < 0) {
-			/* keep it registered: the next pass tries again */
-			free(key);
-			continue;
-		}
-		char *pools_key = key_worker_pools(wp->ns);
-		r = redis_command(wp->redis, &err, "DEL", key, NULL);
-		if (r) {
-			freeReplyObject(r);
-			r = redis_command(wp->redis, &err, "SREM", pools_key,
-					  pool, NULL);
-		}
-		if (r)
-			freeReplyObject(r);
-		else
+		if (rc < 0)
+			continue; /* keep it registered: the next pass tries
+				   * again */
+		if (heartbeat_pool_forget(wp->redis, wp->ns, pool, &err) < 0)
 			worker_note_redis_error(wp);
-		free(pools_key);
-		free(key);
 	}
 	strset_free(&pools);
 	return 0;
@@ -230,53 +191,26 @@ recover_orphans(struct worker_pool *wp, const struct type_list *tl)
 	struct strset orphans = {0};
 	int rc = 0;
 	for (size_t i = 0; i < tl->n && rc == 0; i++) {
-		char *key = xasprintf("%s:jobs:%s:lock_info", wp->ns,
-				      tl->names[i]);
-		char cursor[32] = "0";
-		do {
-			redisReply *r = redis_command(wp->redis, &err, "HSCAN",
-						      key, cursor, "COUNT",
-						      "100", NULL);
-			if (!r) {
-				worker_note_redis_error(wp);
-				rc = -1;
-				break;
-			}
-			if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-			    !reply_text(r->element[0]) ||
-			    r->element[1]->type != REDIS_REPLY_ARRAY) {
-				freeReplyObject(r);
-				rc = -1;
-				break;
-			}
-			snprintf(cursor, sizeof(cursor), "%s",
-				 r->element[0]->str);
-			redisReply *kv = r->element[1];
-			for (size_t k = 0; k + 1 < kv->elements; k += 2) {
-				redisReply *f = kv->element[k];
-				redisReply *v = kv->element[k + 1];
-				int64_t count = 0;
-				if (!reply_text(f) || !reply_text(v) ||
-				    util_parse_i64(v->str, INT64_MIN,
-						   INT64_MAX, &count) < 0)
-					continue;
-				char *pool = xstrndup(f->str, f->len);
-				if (count > 0 &&
-				    strcmp(pool, wp->pool_id) != 0 &&
-				    !strset_has(&current, pool))
-					strset_add(&orphans, pool,
-						   strlen(pool));
-				free(pool);
-			}
-			freeReplyObject(r);
-		} while (strcmp(cursor, "0") != 0);
-		free(key);
+		char **holders = NULL;
+		size_t nh = 0;
+		if (queue_lock_holders(wp->queue, tl->names[i], &holders, &nh,
+				       &err) < 0) {
+			worker_note_redis_error(wp);
+			rc = -1;
+			break;
+		}
+		for (size_t k = 0; k < nh; k++)
+			if (strcmp(holders[k], wp->pool_id) != 0 &&
+			    !strset_has(&current, holders[k]))
+				strset_add(&orphans, holders[k],
+					   strlen(holders[k]));
+		queue_strv_free(holders, nh);
 	}
 	if (orphans.n > 0 && rc == 0) {
 		/* A pool may fetch a moment before its first heartbeat
 		 * registers it (Go starts its workers first): look again
 		 * after a pause and spare the pools that showed up. */
-		if (worker_pool_sleep(wp, ORPHAN_RECHECK_MS, false)) {
+		if (ticker_sleep(&wp->tick, ORPHAN_RECHECK_MS)) {
 			rc = -1;
 		} else {
 			strset_free(&current);
@@ -321,17 +255,8 @@ worker_recovery_main(void *arg)
 {
 	struct worker_pool *wp = arg;
 	int64_t wait = RECOVERY_FIRST_MS;
-	for (;;) {
-		struct timespec ts = worker_deadline_in(wait);
-		pthread_mutex_lock(&wp->lock);
-		while (!atomic_load(&wp->stopping) && !wp->recover_now &&
-		       pthread_cond_timedwait(&wp->cond, &wp->lock, &ts) == 0)
-			;
-		bool stop = atomic_load(&wp->stopping);
-		wp->recover_now = false;
-		pthread_mutex_unlock(&wp->lock);
-		if (stop)
-			break;
+	/* a kick (worker_pool_recover_now) ends the wait early */
+	while (!ticker_sleep(&wp->recovery_tick, wait)) {
 		recovery_pass(wp);
 		wait = RECOVERY_PERIOD_MS;
 	}

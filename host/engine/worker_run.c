@@ -96,7 +96,7 @@ hook_stop_requested(void *opaque)
 	struct run_ctx *rc = opaque;
 	struct worker *w = rc->w;
 	struct worker_pool *wp = w->wp;
-	if (atomic_load(&wp->forced_stop) || atomic_load(&wp->abandoned))
+	if (worker_pool_forced(wp) || atomic_load(&wp->abandoned))
 		return true;
 	if (rc->stop_seen)
 		return true;
@@ -142,31 +142,15 @@ static void
 observation_start(struct worker *w, const struct job_message *m)
 {
 	struct worker_pool *wp = w->wp;
-	char started[24], ttl[24];
-	snprintf(started, sizeof(started), "%lld", (long long)util_now());
-	int64_t max = wp->cfg.max_job_duration_seconds > 0
+	int64_t ttl = wp->cfg.max_job_duration_seconds > 0
 			      ? wp->cfg.max_job_duration_seconds
 			      : 86400;
-	snprintf(ttl, sizeof(ttl), "%lld", (long long)max);
-	char *args = m->args ? gojson_encode(m->args) : xstrdup("");
 	struct berr err;
 	berr_clear(&err);
-	redisReply *r = redis_command(wp->redis, &err, "HMSET", w->obs_key,
-				      "job_name", m->name ? m->name : "",
-				      "job_id", m->id ? m->id : "",
-				      "started_at", started, "args", args,
-				      NULL);
-	if (r) {
-		freeReplyObject(r);
-		r = redis_command(wp->redis, &err, "EXPIRE", w->obs_key, ttl,
-				  NULL);
-	}
-	if (r)
-		freeReplyObject(r);
-	else
+	if (heartbeat_observe_start(wp->redis, wp->ns, w->id, m, ttl, &err) <
+	    0)
 		log_debug("worker %s: observation not written: %s", w->id,
 			  err.msg);
-	free(args);
 }
 
 static void
@@ -174,11 +158,7 @@ observation_end(struct worker *w)
 {
 	struct berr err;
 	berr_clear(&err);
-	redisReply *r = redis_command(w->wp->redis, &err, "DEL", w->obs_key,
-				      NULL);
-	if (r)
-		freeReplyObject(r);
-	else
+	if (heartbeat_observe_end(w->wp->redis, w->wp->ns, w->id, &err) < 0)
 		log_debug("worker %s: observation not removed: %s", w->id,
 			  err.msg);
 }
@@ -232,7 +212,7 @@ track(struct worker *w, const char *job_id, struct job_stats *st,
 			return rc;
 		if (attempt >= ARRAY_LEN(track_waits_ms))
 			return 1;
-		if (worker_pool_sleep(wp, track_waits_ms[attempt], true))
+		if (ticker_sleep(&wp->forced, track_waits_ms[attempt]))
 			return 2;
 	}
 }
@@ -245,7 +225,7 @@ run_begin(struct worker *w, const char *job_id, const char *type)
 	struct worker_pool *wp = w->wp;
 	bool ok;
 	pthread_mutex_lock(&wp->lock);
-	ok = !atomic_load(&wp->forced_stop) && !atomic_load(&wp->abandoned);
+	ok = !worker_pool_forced(wp) && !atomic_load(&wp->abandoned);
 	if (ok) {
 		w->in_run = true;
 		w->seq++;
@@ -514,7 +494,7 @@ finish_status(struct worker *w, const char *job_id, const char *type,
 		return;
 	}
 	free(latest);
-	if (o->result == OUT_STOPPED && atomic_load(&wp->forced_stop)) {
+	if (o->result == OUT_STOPPED && worker_pool_forced(wp)) {
 		metrics_task_done_since(type, "stop", o->started_ms);
 		/* stopped by the shutdown, not by a client: leave it for
 		 * recovery, which re-runs it with a new revision */
@@ -539,21 +519,6 @@ finish_status(struct worker *w, const char *job_id, const char *type,
 	free(current);
 }
 
-/* True when raw is no longer in the in-progress list (a finish whose reply
- * was lost went through). False when present or unknown. */
-static bool
-claim_gone(struct worker_pool *wp, const struct queue_claim *c)
-{
-	struct berr err;
-	berr_clear(&err);
-	redisReply *r = redis_command(wp->redis, &err, "LPOS",
-				      c->inprogress_key, c->raw, NULL);
-	bool gone = r && r->type == REDIS_REPLY_NIL;
-	if (r)
-		freeReplyObject(r);
-	return gone;
-}
-
 /* queue_finish, retried while Redis is away (and the pool is not
  * stopping). */
 static void
@@ -565,15 +530,15 @@ finish_claim(struct worker *w, const struct queue_claim *c,
 	struct berr err;
 	for (int i = 0; i < FINISH_TRIES; i++) {
 		berr_clear(&err);
-		if (i > 0 && claim_gone(wp, c))
+		if (i > 0 && queue_claim_gone(wp->queue, c))
 			return;
 		if (queue_finish(wp->queue, wp->pool_id, c, retry_msg,
 				 retry_at, &err) == 0)
 			return;
 		worker_note_redis_error(wp);
-		if (atomic_load(&wp->stopping))
+		if (worker_pool_stopping(wp))
 			break;
-		worker_pool_sleep(wp, wait, false);
+		ticker_sleep(&wp->tick, wait);
 		wait = wait * 4 > FETCH_ERROR_MAX_MS ? FETCH_ERROR_MAX_MS
 						     : wait * 4;
 	}
@@ -586,7 +551,7 @@ void
 worker_set_busy(struct worker *w, bool busy)
 {
 	/* no broadcast: nobody waits for busy changes (waiters on wp->cond
-	 * want stop, recover_now or a thread's exit), and waking the
+	 * want a thread's exit), and waking the
 	 * recovery thread and sleeping threads twice per job cost ~7% of
 	 * the daemon's CPU in a drain */
 	pthread_mutex_lock(&w->wp->lock);
@@ -613,18 +578,8 @@ worker_process_claim(struct worker *w, struct queue_claim *c)
 	const char *type = m->name && m->name[0] ? m->name : c->type;
 
 	/* 5.5 step 1: uniqueness covers queued jobs only */
-	if (m->unique) {
-		char *ukey = message_unique_key(wp->ns, m->name ? m->name : "",
-					       m->args);
-		redisReply *r = redis_command(wp->redis, &err, "DEL", ukey,
-					      NULL);
-		if (r)
-			freeReplyObject(r);
-		else
-			log_warn("cannot delete unique key of %s: %s", type,
-				 err.msg);
-		free(ukey);
-	}
+	if (m->unique && queue_release_unique(wp->queue, m, &err) < 0)
+		log_warn("cannot delete unique key of %s: %s", type, err.msg);
 
 	char *job_id = message_job_id(m);
 	struct job_type *t = plugin_acquire(wp->plugins, type);

@@ -1,8 +1,8 @@
 /* metrics_server.c - the Prometheus endpoint; see metrics.h.
  *
  * The civetweb handler reads the queue families from Redis on its own
- * thread's connection (one pipeline: LLEN and LINDEX -1 per type), then
- * has metrics.c render everything under its mutex. A Redis failure during
+ * thread's connection (queue_figures: one pipeline), then has metrics.c
+ * render everything under its mutex. A Redis failure during
  * a scrape leaves the queue families out; redis_up tells why. */
 #include "metrics/metrics.h"
 
@@ -23,67 +23,18 @@
 
 #include "common/http_reply.h"
 #include "config/config.h"
-#include "store/keys.h"
 #include "logs/log.h"
 #include "plugins/plugin_host.h"
+#include "store/queue.h"
 #include "store/redis_conn.h"
 
-#define MX_MAX_QUEUES 1024
 #define MX_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
 /* --- queue statistics from Redis ----------------------------------------- */
 
-struct queue_set {
-	char **types;
-	size_t n, cap;
-};
-
-static void
-queue_set_add(struct queue_set *qs, const char *t, size_t len)
-{
-	if (qs->n >= MX_MAX_QUEUES || len == 0)
-		return;
-	for (size_t i = 0; i < qs->n; i++)
-		if (strlen(qs->types[i]) == len &&
-		    memcmp(qs->types[i], t, len) == 0)
-			return;
-	if (qs->n == qs->cap) {
-		qs->cap = qs->cap ? qs->cap * 2 : 32;
-		qs->types = xrealloc(qs->types, qs->cap * sizeof(char *));
-	}
-	qs->types[qs->n++] = xstrndup(t, len);
-}
-
-static void
-queue_set_free(struct queue_set *qs)
-{
-	for (size_t i = 0; i < qs->n; i++)
-		free(qs->types[i]);
-	free(qs->types);
-	memset(qs, 0, sizeof(*qs));
-}
-
-/* The message's t (enqueue epoch), -1 when absent. */
-static double
-message_t(const char *raw, size_t len)
-{
-	cJSON *j = cJSON_ParseWithLength(raw, len);
-	const cJSON *t = j ? cJSON_GetObjectItemCaseSensitive(j, "t") : NULL;
-	double v = cJSON_IsNumber(t) ? t->valuedouble : -1;
-	cJSON_Delete(j);
-	return v;
-}
-
-static void
-pipeline_failed(struct redis_pool *redis, redisContext *c, struct berr *err)
-{
-	berr_set(err, "redis %s: %s", redis_pool_describe(redis),
-		 c->errstr[0] ? c->errstr : "no reply");
-	redis_pool_drop(redis); /* counts the error, redis_up 0 */
-}
-
-/* Reads the queue families as the dashboard does (spec 12.4). On success
- * *out (n entries) owns its type strings: free with queue_stats_free. */
+/* Reads the queue families as the dashboard does (spec 12.4, the store's
+ * queue_figures over NS:known_jobs and the loaded types). On success *out
+ * (n entries) owns its type strings: free with queue_stats_free. */
 static int
 queue_stats_read(struct redis_pool *redis, const char *ns,
 		 struct plugin_registry *plugins,
@@ -91,77 +42,28 @@ queue_stats_read(struct redis_pool *redis, const char *ns,
 {
 	*out = NULL;
 	*n = 0;
-	struct queue_set qs = {0};
-	char *known = key_known_jobs(ns);
-	redisReply *r = redis_command(redis, err, "SMEMBERS", known, NULL);
-	free(known);
-	if (!r)
-		return -1;
-	if (r->type == REDIS_REPLY_ARRAY)
-		for (size_t i = 0; i < r->elements; i++)
-			if (r->element[i]->type == REDIS_REPLY_STRING)
-				queue_set_add(&qs, r->element[i]->str,
-					      (size_t)r->element[i]->len);
-	freeReplyObject(r);
-	if (plugins) {
-		size_t np = 0;
-		char **names = plugin_registry_names(plugins, &np);
-		for (size_t i = 0; i < np; i++)
-			queue_set_add(&qs, names[i], strlen(names[i]));
+	size_t np = 0;
+	char **names = plugins ? plugin_registry_names(plugins, &np) : NULL;
+	struct queue *q = queue_new(redis, ns);
+	struct queue_figure *f = NULL;
+	size_t nf = 0;
+	int rc = queue_figures(q, (const char *const *)names, np, &f, &nf,
+			       err);
+	queue_free(q);
+	if (names)
 		plugin_names_free(names);
+	if (rc < 0 || nf == 0)
+		return rc;
+	struct metrics_queue_stat *st = xcalloc(nf, sizeof(*st));
+	for (size_t i = 0; i < nf; i++) {
+		st[i].type = f[i].type; /* moved */
+		f[i].type = NULL;
+		st[i].length = f[i].length;
+		st[i].latency_seconds = f[i].latency_seconds;
 	}
-	if (qs.n == 0) {
-		queue_set_free(&qs);
-		return 0;
-	}
-	redisContext *c = redis_pool_get(redis, err);
-	if (!c) {
-		queue_set_free(&qs);
-		return -1;
-	}
-	for (size_t i = 0; i < qs.n; i++) {
-		char *key = xasprintf("%s:jobs:%s", ns, qs.types[i]);
-		const char *a1[] = {"LLEN", key};
-		const char *a2[] = {"LINDEX", key, "-1"};
-		redisAppendCommandArgv(c, 2, a1, NULL);
-		redisAppendCommandArgv(c, 3, a2, NULL);
-		free(key);
-	}
-	struct metrics_queue_stat *st = xcalloc(qs.n, sizeof(*st));
-	double now = (double)util_now_ms() / 1000.0;
-	int rc = 0;
-	for (size_t i = 0; i < 2 * qs.n; i++) {
-		redisReply *rep = NULL;
-		if (redisGetReply(c, (void **)&rep) != REDIS_OK || !rep) {
-			if (rep)
-				freeReplyObject(rep);
-			pipeline_failed(redis, c, err);
-			rc = -1;
-			break;
-		}
-		struct metrics_queue_stat *q = &st[i / 2];
-		if (i % 2 == 0) {
-			q->length = rep->type == REDIS_REPLY_INTEGER
-					    ? (int64_t)rep->integer
-					    : 0;
-		} else if (rep->type == REDIS_REPLY_STRING) {
-			double t = message_t(rep->str, (size_t)rep->len);
-			q->latency_seconds = t >= 0 && now > t ? now - t : 0;
-		}
-		freeReplyObject(rep);
-	}
-	if (rc < 0) {
-		free(st);
-		queue_set_free(&qs);
-		return -1;
-	}
-	for (size_t i = 0; i < qs.n; i++) {
-		st[i].type = qs.types[i]; /* moved */
-		qs.types[i] = NULL;
-	}
+	queue_figures_free(f, nf);
 	*out = st;
-	*n = qs.n;
-	queue_set_free(&qs);
+	*n = nf;
 	return 0;
 }
 

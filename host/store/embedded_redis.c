@@ -6,6 +6,7 @@
  * when the forking *thread* ends, and that thread lives exactly as long as
  * the child should. */
 #include "store/redis_conn.h"
+#include "store/redis_cmd.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/ticker.h"
 #include "logs/log.h"
 
 #define ER_START_TIMEOUT_MS 10000
@@ -59,20 +61,6 @@ struct embedded_redis {
 };
 
 /* ---- small helpers ---------------------------------------------------- */
-
-static struct timespec
-deadline_after(int64_t ms)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
-	return ts;
-}
 
 static void
 describe_status(int st, char *buf, size_t n)
@@ -428,7 +416,7 @@ er_supervise(void *arg)
 		log_error("embedded redis-server %s; restart #%u in %lld ms "
 			  "(log: %s)", what, er->restarts, (long long)backoff,
 			  er->log_path);
-		struct timespec dl = deadline_after(backoff);
+		struct timespec dl = ticker_deadline_in(backoff);
 		while (!er->stopping &&
 		       pthread_cond_timedwait(&er->cv, &er->mu, &dl) !=
 			       ETIMEDOUT)
@@ -451,7 +439,7 @@ er_halt(struct embedded_redis *er)
 	if (er->pid > 0)
 		kill(er->pid, SIGTERM);
 	pthread_cond_broadcast(&er->cv);
-	struct timespec dl = deadline_after(ER_STOP_TIMEOUT_MS);
+	struct timespec dl = ticker_deadline_in(ER_STOP_TIMEOUT_MS);
 	while (!er->done && er->pid > 0 &&
 	       pthread_cond_timedwait(&er->cv, &er->mu, &dl) != ETIMEDOUT)
 		;
@@ -596,11 +584,7 @@ embedded_redis_start(const char *binary, const char *data_dir,
 	er->log_path = util_path_join(abs, "redis.log");
 	er->lock_path = util_path_join(abs, "berthd.lock");
 	pthread_mutex_init(&er->mu, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&er->cv, &ca);
-	pthread_condattr_destroy(&ca);
+	ticker_cond_init(&er->cv);
 
 	size_t max = sizeof(((struct sockaddr_un *)0)->sun_path) - 1;
 	if (strlen(er->sock_path) > max) {

@@ -2,12 +2,16 @@
 #include "store/heartbeat.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "common/gojson.h"
+#include "common/ticker.h"
 #include "store/keys.h"
 #include "logs/log.h"
+#include "store/redis_cmd.h"
 
 #define HEARTBEAT_PERIOD_MS 5000
 #define SCHEMA_VERSION "1.8.1"
@@ -24,9 +28,7 @@ struct heartbeat {
 	char host[256];
 	pthread_t thread;
 	bool running;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	bool stop;
+	struct ticker tick;
 };
 
 static int
@@ -62,8 +64,7 @@ heartbeat_new(struct redis_pool *redis, const char *ns,
 	if (gethostname(hb->host, sizeof(hb->host)) != 0)
 		snprintf(hb->host, sizeof(hb->host), "hostname_errored");
 	hb->host[sizeof(hb->host) - 1] = '\0';
-	pthread_mutex_init(&hb->lock, NULL);
-	pthread_cond_init(&hb->cond, NULL);
+	ticker_init(&hb->tick);
 	return hb;
 }
 
@@ -171,15 +172,7 @@ heartbeat_loop(void *arg)
 {
 	struct heartbeat *hb = arg;
 	bool registered = true;
-	pthread_mutex_lock(&hb->lock);
-	while (!hb->stop) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += HEARTBEAT_PERIOD_MS / 1000;
-		pthread_cond_timedwait(&hb->cond, &hb->lock, &ts);
-		if (hb->stop)
-			break;
-		pthread_mutex_unlock(&hb->lock);
+	while (!ticker_sleep(&hb->tick, HEARTBEAT_PERIOD_MS)) {
 		struct berr err;
 		berr_clear(&err);
 		/* after a failure, register again: Redis may have been reset */
@@ -190,9 +183,7 @@ heartbeat_loop(void *arg)
 		} else {
 			registered = true;
 		}
-		pthread_mutex_lock(&hb->lock);
 	}
-	pthread_mutex_unlock(&hb->lock);
 	return NULL;
 }
 
@@ -225,10 +216,7 @@ heartbeat_stop(struct heartbeat *hb)
 {
 	if (!hb || !hb->running)
 		return;
-	pthread_mutex_lock(&hb->lock);
-	hb->stop = true;
-	pthread_cond_signal(&hb->cond);
-	pthread_mutex_unlock(&hb->lock);
+	ticker_stop(&hb->tick);
 	pthread_join(hb->thread, NULL);
 	hb->running = false;
 	struct berr err;
@@ -260,8 +248,7 @@ heartbeat_free(struct heartbeat *hb)
 	free(hb->worker_ids);
 	free(hb->worker_ids_joined);
 	free(hb->ns);
-	pthread_mutex_destroy(&hb->lock);
-	pthread_cond_destroy(&hb->cond);
+	ticker_fini(&hb->tick);
 	free(hb);
 }
 
@@ -277,6 +264,162 @@ heartbeat_worker_ids(const struct heartbeat *hb, size_t *n)
 	*n = hb->n_workers;
 	return (const char *const *)hb->worker_ids;
 }
+
+/* --- every pool ----------------------------------------------------------- */
+
+int
+heartbeat_pool_ids(struct redis_pool *redis, const char *ns, char ***ids,
+		   size_t *n, struct berr *err)
+{
+	*ids = NULL;
+	*n = 0;
+	char *key = key_worker_pools(ns);
+	redisReply *r = redis_command(redis, err, "SMEMBERS", key, NULL);
+	if (!r) {
+		free(key);
+		return -1;
+	}
+	int rc = 0;
+	if (r->type == REDIS_REPLY_ARRAY) {
+		*ids = xcalloc(r->elements + 1, sizeof(char *));
+		for (size_t i = 0; i < r->elements; i++)
+			if (redis_reply_is_text(r->element[i]))
+				(*ids)[(*n)++] = xstrndup(r->element[i]->str,
+							  r->element[i]->len);
+		qsort(*ids, *n, sizeof(char *), cmp_str);
+	} else if (r->type == REDIS_REPLY_ERROR) {
+		rc = berr_set(err, "%s", r->str ? r->str : "");
+	} else {
+		rc = berr_set(err, "SMEMBERS %s: unexpected reply", key);
+	}
+	freeReplyObject(r);
+	free(key);
+	return rc;
+}
+
+void
+heartbeat_ids_free(char **ids, size_t n)
+{
+	if (!ids)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free(ids[i]);
+	free(ids);
+}
+
+/* The value of field in an HGETALL reply, NULL when absent. */
+static const redisReply *
+hash_field(const redisReply *r, const char *field)
+{
+	for (size_t i = 0; i + 1 < r->elements; i += 2)
+		if (r->element[i]->type == REDIS_REPLY_STRING &&
+		    strcmp(r->element[i]->str, field) == 0 &&
+		    r->element[i + 1]->type == REDIS_REPLY_STRING)
+			return r->element[i + 1];
+	return NULL;
+}
+
+/* The integer value of field; false when absent or not an integer. */
+static bool
+hash_i64(const redisReply *r, const char *field, int64_t *out)
+{
+	const redisReply *v = hash_field(r, field);
+	*out = 0;
+	if (!v || util_parse_i64(v->str, INT64_MIN, INT64_MAX, out) < 0) {
+		*out = 0;
+		return false;
+	}
+	return true;
+}
+
+int
+heartbeat_pool_read(struct redis_pool *redis, const char *ns,
+		    const char *pool_id, struct heartbeat_pool *p,
+		    struct berr *err)
+{
+	memset(p, 0, sizeof(*p));
+	char *key = key_worker_pool(ns, pool_id);
+	redisReply *r = redis_command(redis, err, "HGETALL", key, NULL);
+	free(key);
+	if (!r)
+		return -1;
+	if (r->type != REDIS_REPLY_ARRAY) {
+		freeReplyObject(r);
+		return 0;
+	}
+	p->has_heartbeat = hash_i64(r, "heartbeat_at", &p->heartbeat_at);
+	hash_i64(r, "started_at", &p->started_at);
+	hash_i64(r, "concurrency", &p->concurrency);
+	const redisReply *names = hash_field(r, "job_names");
+	if (names)
+		p->job_names = xstrndup(names->str, names->len);
+	freeReplyObject(r);
+	return 1;
+}
+
+void
+heartbeat_pool_fini(struct heartbeat_pool *p)
+{
+	free(p->job_names);
+	memset(p, 0, sizeof(*p));
+}
+
+int
+heartbeat_pool_forget(struct redis_pool *redis, const char *ns,
+		      const char *pool_id, struct berr *err)
+{
+	char *pools = key_worker_pools(ns);
+	char *pool = key_worker_pool(ns, pool_id);
+	const char *del[] = {"DEL", pool};
+	const char *srem[] = {"SREM", pools, pool_id};
+	struct redis_cmd cmds[] = {{2, del, NULL}, {3, srem, NULL}};
+	int rc = redis_pipeline(redis, err, cmds, 2, NULL, 0);
+	free(pools);
+	free(pool);
+	return rc;
+}
+
+/* --- worker observations -------------------------------------------------- */
+
+int
+heartbeat_observe_start(struct redis_pool *redis, const char *ns,
+			const char *worker_id, const struct job_message *m,
+			int64_t ttl_seconds, struct berr *err)
+{
+	char *key = key_worker_observation(ns, worker_id);
+	char started[24], ttl[24];
+	snprintf(started, sizeof(started), "%lld", (long long)util_now());
+	snprintf(ttl, sizeof(ttl), "%lld", (long long)ttl_seconds);
+	char *args = m->args ? gojson_encode(m->args) : xstrdup("");
+	const char *hmset[] = {"HMSET", key, "job_name",
+			       m->name ? m->name : "", "job_id",
+			       m->id ? m->id : "", "started_at", started,
+			       "args", args};
+	const char *expire[] = {"EXPIRE", key, ttl};
+	struct redis_cmd cmds[] = {
+		{(int)ARRAY_LEN(hmset), hmset, NULL},
+		{3, expire, NULL},
+	};
+	int rc = redis_pipeline(redis, err, cmds, 2, NULL, 0);
+	free(args);
+	free(key);
+	return rc;
+}
+
+int
+heartbeat_observe_end(struct redis_pool *redis, const char *ns,
+		      const char *worker_id, struct berr *err)
+{
+	char *key = key_worker_observation(ns, worker_id);
+	redisReply *r = redis_command(redis, err, "DEL", key, NULL);
+	free(key);
+	if (!r)
+		return -1;
+	freeReplyObject(r);
+	return 0;
+}
+
+/* --- schema ------------------------------------------------------------- */
 
 int
 heartbeat_migrate_schema(struct redis_pool *redis, const char *ns,

@@ -1,11 +1,16 @@
-/* heartbeat.h - the worker pool's identity in Redis (spec 5.2, 5.8, 12.5):
- * registration of job types (max_concurrency keys, known_jobs), the pool
- * heartbeat hash refreshed every 5 s, and its removal on clean shutdown. */
+/* heartbeat.h - the worker pools in Redis (spec 5.2, 5.8, 5.9, 12.5): this
+ * pool's registration of job types (max_concurrency keys, known_jobs), its
+ * heartbeat hash refreshed every 5 s and removed on clean shutdown; the
+ * reads of every pool's heartbeat (recovery, GET /api/v1/stats); and the
+ * observations NS:worker:<id> of busy workers. */
 #ifndef BERTH_HEARTBEAT_H
 #define BERTH_HEARTBEAT_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
+#include "engine/message.h"
 #include "plugins/plugin_host.h"
 #include "store/redis_conn.h"
 
@@ -25,6 +30,45 @@ void heartbeat_free(struct heartbeat *hb);
 const char *heartbeat_pool_id(const struct heartbeat *hb);
 /* Worker ids, sorted. */
 const char *const *heartbeat_worker_ids(const struct heartbeat *hb, size_t *n);
+
+/* --- every pool (NS:worker_pools and the NS:worker_pools:<id> hashes) --- */
+
+/* The registered pool ids (SMEMBERS), sorted. *ids (n strings) is freed
+ * with heartbeat_ids_free. 0, or -1 with err (an error reply is its
+ * text). */
+int heartbeat_pool_ids(struct redis_pool *redis, const char *ns, char ***ids,
+		       size_t *n, struct berr *err);
+void heartbeat_ids_free(char **ids, size_t n);
+
+/* One pool's heartbeat hash as read back. */
+struct heartbeat_pool {
+	bool has_heartbeat;   /* heartbeat_at present and an integer */
+	int64_t heartbeat_at;
+	int64_t started_at;   /* 0 when absent or not an integer */
+	int64_t concurrency;  /* 0 when absent or not an integer */
+	char *job_names;      /* comma list; NULL when absent */
+};
+/* HGETALL of the pool's hash into *p (a missing hash reads as all
+ * absent). 1 read, 0 when the key is not a hash (*p zeroed), -1 with err
+ * when Redis cannot be reached. Free with heartbeat_pool_fini. */
+int heartbeat_pool_read(struct redis_pool *redis, const char *ns,
+			const char *pool_id, struct heartbeat_pool *p,
+			struct berr *err);
+void heartbeat_pool_fini(struct heartbeat_pool *p);
+/* Removes a dead pool: DEL of its hash, SREM from NS:worker_pools. */
+int heartbeat_pool_forget(struct redis_pool *redis, const char *ns,
+			  const char *pool_id, struct berr *err);
+
+/* --- worker observations (spec 5.9) --- */
+
+/* NS:worker:<worker_id> = {job_name, job_id, started_at, args: Go JSON of
+ * m's args} expiring after ttl_seconds: what the worker runs now. */
+int heartbeat_observe_start(struct redis_pool *redis, const char *ns,
+			    const char *worker_id, const struct job_message *m,
+			    int64_t ttl_seconds, struct berr *err);
+/* Deletes the observation: the worker is idle again. */
+int heartbeat_observe_end(struct redis_pool *redis, const char *ns,
+			  const char *worker_id, struct berr *err);
 
 /* Writes NS:_schema_version = 1.8.1 when missing (spec 12.5). */
 int heartbeat_migrate_schema(struct redis_pool *redis, const char *ns,

@@ -38,7 +38,7 @@
 #include "hooks/hook_internal.h"
 #include "logs/log.h"
 #include "store/keys.h"
-#include "store/redis_conn.h"
+#include "store/redis_cmd.h"
 
 #define HOOK_HEARTBEAT_MS 5000
 #define HOOK_STALE_MS 30000

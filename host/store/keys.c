@@ -108,3 +108,71 @@ key_scheduled(const char *ns)
 {
 	return xasprintf("%s:scheduled", ns);
 }
+
+/* --- queues, locks, pause flags, pools, observations --- */
+
+char *
+key_jobs(const char *ns, const char *type)
+{
+	return xasprintf("%s:jobs:%s", ns, type);
+}
+
+char *
+key_jobs_prefix(const char *ns)
+{
+	return xasprintf("%s:jobs:", ns);
+}
+
+char *
+key_inprogress(const char *ns, const char *type, const char *pool_id)
+{
+	return xasprintf("%s:jobs:%s:%s:inprogress", ns, type, pool_id);
+}
+
+char *
+key_paused(const char *ns, const char *type)
+{
+	return xasprintf("%s:jobs:%s:paused", ns, type);
+}
+
+char *
+key_lock(const char *ns, const char *type)
+{
+	return xasprintf("%s:jobs:%s:lock", ns, type);
+}
+
+char *
+key_lock_info(const char *ns, const char *type)
+{
+	return xasprintf("%s:jobs:%s:lock_info", ns, type);
+}
+
+char *
+key_retry(const char *ns)
+{
+	return xasprintf("%s:retry", ns);
+}
+
+char *
+key_dead(const char *ns)
+{
+	return xasprintf("%s:dead", ns);
+}
+
+char *
+key_unique(const char *ns, const char *name, const char *args_part)
+{
+	return xasprintf("%s:unique:%s:%s", ns, name, args_part);
+}
+
+char *
+key_wakeup(const char *ns)
+{
+	return xasprintf("%s:berth:wakeup", ns);
+}
+
+char *
+key_worker_observation(const char *ns, const char *worker_id)
+{
+	return xasprintf("%s:worker:%s", ns, worker_id);
+}

@@ -50,7 +50,36 @@ char *key_last_periodic_enqueue(const char *ns);
 /* <ns>:executions:<policy_id>, zset: member = execution id, score = run
  * epoch, -1 once finished; tracker_save adds executions to it too. */
 char *key_executions(const char *ns, const char *policy_id);
-/* <ns>:scheduled, zset of delayed messages (periodic executions too). */
+/* <ns>:scheduled, zset of delayed messages by run time (periodic
+ * executions too). */
 char *key_scheduled(const char *ns);
+
+/* --- queues, locks, pause flags, pools, observations --- */
+
+/* --- queues, locks, pause flags, pools, observations --- */
+
+/* NS:jobs:T, the pending messages of job type T (spec 5.1). */
+char *key_jobs(const char *ns, const char *type);
+/* "NS:jobs:", the prefix of key_jobs (the requeue script appends T). */
+char *key_jobs_prefix(const char *ns);
+/* NS:jobs:T:<pool>:inprogress, the messages pool claimed. */
+char *key_inprogress(const char *ns, const char *type, const char *pool_id);
+/* NS:jobs:T:paused: present = T is paused. */
+char *key_paused(const char *ns, const char *type);
+/* NS:jobs:T:lock, the in-flight count of T over every pool. */
+char *key_lock(const char *ns, const char *type);
+/* NS:jobs:T:lock_info, pool id -> in-flight count of T. */
+char *key_lock_info(const char *ns, const char *type);
+/* NS:retry, failed messages by retry time. */
+char *key_retry(const char *ns);
+/* NS:dead, messages of unknown job types. */
+char *key_dead(const char *ns);
+/* NS:unique:<name>:<args part> (spec 5.7); args_part is
+ * message_unique_args (Go JSON of the args and a newline, or ""). */
+char *key_unique(const char *ns, const char *name, const char *args_part);
+/* NS:berth:wakeup, Berth's wake-up list of idle workers (queue.h). */
+char *key_wakeup(const char *ns);
+/* NS:worker:<worker id>, the observation of a busy worker (spec 5.9). */
+char *key_worker_observation(const char *ns, const char *worker_id);
 
 #endif

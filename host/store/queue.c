@@ -2,9 +2,9 @@
  *
  * Every function runs on the calling thread's Redis connection (the pool
  * gives each thread its own). Commands that belong together are pipelined
- * (redisAppendCommandArgv, then one redisGetReply per command), so an
- * enqueue or a finish costs one round trip. After a connection error the
- * thread's context is dropped and re-dialled on the next call.
+ * (redis_pipeline), so an enqueue or a finish costs one round trip. After
+ * a connection error the thread's context is dropped and re-dialled on the
+ * next call.
  *
  * Key names (spec 5.1, 12.2), all under the namespace prefix NS:
  *   NS:jobs:T                      pending messages (LPUSH head, pop tail)
@@ -14,7 +14,9 @@
  *   NS:jobs:T:lock_info            pool -> in-flight count
  *   NS:jobs:T:max_concurrency      global limit (0 = none)
  *   NS:known_jobs NS:scheduled NS:retry NS:dead
- *   NS:berth:wakeup                Berth's wake-up list (queue.h) */
+ *   NS:berth:wakeup                Berth's wake-up list (queue.h)
+ *   NS:unique:<name>:<args>        unique marker (spec 5.7)
+ * Their builders are in keys.h. */
 #include "store/queue.h"
 
 #include <errno.h>
@@ -28,6 +30,7 @@
 
 #include "store/keys.h"
 #include "logs/log.h"
+#include "store/redis_cmd.h"
 #include "store/scripts.h"
 
 #define KNOWN_JOBS_CACHE_MS (300 * 1000)
@@ -57,31 +60,7 @@ struct queue {
 	_Atomic bool brpop_whole_seconds;
 };
 
-/* --- key builders --------------------------------------------------------- */
-
-static char *
-key_queue(const char *ns, const char *type)
-{
-	return xasprintf("%s:jobs:%s", ns, type);
-}
-
-static char *
-key_type_part(const char *ns, const char *type, const char *part)
-{
-	return xasprintf("%s:jobs:%s:%s", ns, type, part);
-}
-
-static char *
-key_inprogress(const char *ns, const char *type, const char *pool_id)
-{
-	return xasprintf("%s:jobs:%s:%s:inprogress", ns, type, pool_id);
-}
-
-static char *
-key_zset(const char *ns, const char *zset)
-{
-	return xasprintf("%s:%s", ns, zset);
-}
+/* --- helpers ------------------------------------------------------------- */
 
 static void
 free_strv(char **v, size_t n)
@@ -101,8 +80,8 @@ queue_new(struct redis_pool *redis, const char *ns)
 	struct queue *q = xcalloc(1, sizeof(*q));
 	q->redis = redis;
 	q->ns = xstrdup(ns);
-	q->wakeup_key = xasprintf("%s:%s", ns, QUEUE_WAKEUP_KEY);
-	q->jobs_prefix = xasprintf("%s:jobs:", ns);
+	q->wakeup_key = key_wakeup(ns);
+	q->jobs_prefix = key_jobs_prefix(ns);
 	pthread_mutex_init(&q->lock, NULL);
 	return q;
 }
@@ -143,72 +122,6 @@ queue_claim_fini(struct queue_claim *c)
 	memset(c, 0, sizeof(*c));
 }
 
-/* --- pipelines ------------------------------------------------------------ */
-
-struct qcmd {
-	int argc;
-	const char **argv;
-	const size_t *lens; /* NULL: strlen */
-};
-
-static void
-free_replies(redisReply **r, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		if (r[i])
-			freeReplyObject(r[i]);
-		r[i] = NULL;
-	}
-}
-
-/* Sends n commands in one write and reads their n replies into out (the
- * caller frees them with free_replies). A REDIS_REPLY_ERROR reply is a
- * reply. Returns -1 with err on a connection error (context dropped, no
- * reply left in out). */
-static int
-pipeline_run(struct queue *q, const struct qcmd *cmds, size_t n,
-	     redisReply **out, struct berr *err)
-{
-	for (size_t i = 0; i < n; i++)
-		out[i] = NULL;
-	redisContext *c = redis_pool_get(q->redis, err);
-	if (!c)
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		if (redisAppendCommandArgv(c, cmds[i].argc, cmds[i].argv,
-					   cmds[i].lens) != REDIS_OK)
-			goto fail;
-	}
-	for (size_t i = 0; i < n; i++) {
-		void *r = NULL;
-		if (redisGetReply(c, &r) != REDIS_OK || !r)
-			goto fail;
-		out[i] = r;
-	}
-	return 0;
-fail:
-	berr_set(err, "redis %s: %s", redis_pool_describe(q->redis),
-		 c->err && c->errstr[0] ? c->errstr : "no reply");
-	free_replies(out, n);
-	redis_pool_drop(q->redis);
-	return -1;
-}
-
-/* First error reply among replies, as an error; 0 when none. */
-static int
-replies_check(redisReply **r, size_t n, const char *what, struct berr *err)
-{
-	for (size_t i = 0; i < n; i++) {
-		if (r[i] && r[i]->type == REDIS_REPLY_ERROR)
-		{
-			int len = r[i]->len > 300 ? 300 : (int)r[i]->len;
-			return berr_set(err, "%s: %.*s", what, len,
-					r[i]->str ? r[i]->str : "");
-		}
-	}
-	return 0;
-}
-
 /* --- wake-ups ------------------------------------------------------------- */
 
 /* LPUSH count tokens (at most WAKEUP_PUSH_MAX) and trim; errors are only
@@ -228,16 +141,14 @@ wakeup_push(struct queue *q, const char *token, size_t count)
 	char keep[16];
 	snprintf(keep, sizeof(keep), "%d", WAKEUP_KEEP - 1);
 	const char *trim[] = {"LTRIM", q->wakeup_key, "0", keep};
-	struct qcmd cmds[] = {
+	struct redis_cmd cmds[] = {
 		{(int)count + 2, argv, NULL},
 		{4, trim, NULL},
 	};
-	redisReply *r[2];
 	struct berr err;
 	berr_clear(&err);
-	if (pipeline_run(q, cmds, 2, r, &err) < 0)
+	if (redis_pipeline(q->redis, &err, cmds, 2, NULL, 0) < 0)
 		log_debug("wake-up push failed: %s", err.msg);
-	free_replies(r, 2);
 	free(argv);
 }
 
@@ -386,8 +297,8 @@ static int
 enqueue_unique(struct queue *q, const struct job_message *m, const char *raw,
 	       const char *qkey, int64_t run_at, struct berr *err)
 {
-	char *ukey = message_unique_key(q->ns, m->name, m->args);
-	char *sched = key_zset(q->ns, "scheduled");
+	char *ukey = queue_unique_key(q->ns, m->name, m->args);
+	char *sched = key_scheduled(q->ns);
 	char at[24];
 	snprintf(at, sizeof(at), "%lld", (long long)run_at);
 	redisReply *r;
@@ -433,8 +344,8 @@ queue_enqueue(struct queue *q, const struct job_message *m, int64_t run_at,
 		return QUEUE_ERROR;
 	}
 	char *raw = message_encode(m);
-	char *qkey = key_queue(q->ns, m->name);
-	char *sched = key_zset(q->ns, "scheduled");
+	char *qkey = key_jobs(q->ns, m->name);
+	char *sched = key_scheduled(q->ns);
 	char *known = key_known_jobs(q->ns);
 	bool delayed = run_at > 0;
 	enum queue_enqueue_result res = QUEUE_ERROR;
@@ -458,31 +369,28 @@ queue_enqueue(struct queue *q, const struct job_message *m, int64_t run_at,
 	const char *sadd[] = {"SADD", known, m->name};
 	const char *wake[] = {"LPUSH", q->wakeup_key, m->name};
 	const char *trim[] = {"LTRIM", q->wakeup_key, "0", keep};
-	struct qcmd cmds[4];
+	struct redis_cmd cmds[4];
 	size_t n = 0;
 	if (!m->unique) {
 		if (delayed)
-			cmds[n++] = (struct qcmd){4, zadd, NULL};
+			cmds[n++] = (struct redis_cmd){4, zadd, NULL};
 		else
-			cmds[n++] = (struct qcmd){3, push, NULL};
+			cmds[n++] = (struct redis_cmd){3, push, NULL};
 	}
 	bool add_known = known_due(q, m->name);
 	if (add_known)
-		cmds[n++] = (struct qcmd){3, sadd, NULL};
+		cmds[n++] = (struct redis_cmd){3, sadd, NULL};
 	/* a delayed message wakes workers when the requeuer moves it */
 	if (!delayed) {
-		cmds[n++] = (struct qcmd){3, wake, NULL};
-		cmds[n++] = (struct qcmd){4, trim, NULL};
+		cmds[n++] = (struct redis_cmd){3, wake, NULL};
+		cmds[n++] = (struct redis_cmd){4, trim, NULL};
 	}
-	redisReply *r[4];
-	if (pipeline_run(q, cmds, n, r, err) < 0)
-		goto out;
-	if (replies_check(r, n, "enqueue", err) == 0) {
+	if (redis_pipeline(q->redis, err, cmds, n, NULL, REDIS_PIPE_CHECK) ==
+	    0) {
 		res = QUEUE_ENQUEUED;
 		if (add_known)
 			known_mark(q, m->name);
 	}
-	free_replies(r, n);
 out:
 	free(raw);
 	free(qkey);
@@ -495,7 +403,7 @@ int
 queue_unschedule(struct queue *q, int64_t run_at, const char *job_id,
 		 struct berr *err)
 {
-	char *sched = key_zset(q->ns, "scheduled");
+	char *sched = key_scheduled(q->ns);
 	char score[24];
 	snprintf(score, sizeof(score), "%lld", (long long)run_at);
 	const char *keys[] = {sched};
@@ -528,20 +436,12 @@ queue_unschedule(struct queue *q, int64_t run_at, const char *job_id,
 				 job_id, perr.msg);
 			continue;
 		}
-		if (m.unique) {
-			char *ukey = message_unique_key(q->ns, m.name, m.args);
-			struct berr derr;
-			berr_clear(&derr);
-			redisReply *d = redis_command(q->redis, &derr, "DEL",
-						      ukey, NULL);
-			if (d)
-				freeReplyObject(d);
-			else
-				log_warn("unschedule %s: cannot delete the "
-					 "unique key: %s",
-					 job_id, derr.msg);
-			free(ukey);
-		}
+		struct berr derr;
+		berr_clear(&derr);
+		if (m.unique && queue_release_unique(q, &m, &derr) < 0)
+			log_warn("unschedule %s: cannot delete the unique "
+				 "key: %s",
+				 job_id, derr.msg);
 		message_fini(&m);
 	}
 	freeReplyObject(r);
@@ -591,13 +491,6 @@ queue_priority_order(const char *const *types, const uint32_t *prio,
 	free(left);
 }
 
-static bool
-reply_is_text(const redisReply *r)
-{
-	return r && (r->type == REDIS_REPLY_STRING ||
-		     r->type == REDIS_REPLY_STATUS);
-}
-
 int
 queue_fetch(struct queue *q, const char *pool_id, const char *const *types,
 	    size_t n, struct queue_claim *c, struct berr *err)
@@ -608,13 +501,12 @@ queue_fetch(struct queue *q, const char *pool_id, const char *const *types,
 	size_t nk = n * 6;
 	char **keys = xcalloc(nk, sizeof(char *));
 	for (size_t i = 0; i < n; i++) {
-		keys[i * 6 + 0] = key_queue(q->ns, types[i]);
+		keys[i * 6 + 0] = key_jobs(q->ns, types[i]);
 		keys[i * 6 + 1] = key_inprogress(q->ns, types[i], pool_id);
-		keys[i * 6 + 2] = key_type_part(q->ns, types[i], "paused");
-		keys[i * 6 + 3] = key_type_part(q->ns, types[i], "lock");
-		keys[i * 6 + 4] = key_type_part(q->ns, types[i], "lock_info");
-		keys[i * 6 + 5] =
-			key_type_part(q->ns, types[i], "max_concurrency");
+		keys[i * 6 + 2] = key_paused(q->ns, types[i]);
+		keys[i * 6 + 3] = key_lock(q->ns, types[i]);
+		keys[i * 6 + 4] = key_lock_info(q->ns, types[i]);
+		keys[i * 6 + 5] = key_max_concurrency(q->ns, types[i]);
 	}
 	const char *args[] = {pool_id};
 	redisReply *r = script_run(q->redis, err, SCRIPT_FETCH, (int)nk,
@@ -626,9 +518,9 @@ queue_fetch(struct queue *q, const char *pool_id, const char *const *types,
 	if (r->type == REDIS_REPLY_NIL) {
 		rc = 0;
 	} else if (r->type == REDIS_REPLY_ARRAY && r->elements >= 3 &&
-		   reply_is_text(r->element[0]) &&
-		   reply_is_text(r->element[1]) &&
-		   reply_is_text(r->element[2])) {
+		   redis_reply_is_text(r->element[0]) &&
+		   redis_reply_is_text(r->element[1]) &&
+		   redis_reply_is_text(r->element[2])) {
 		c->raw = xstrndup(r->element[0]->str, r->element[0]->len);
 		c->queue_key = xstrndup(r->element[1]->str,
 					r->element[1]->len);
@@ -665,45 +557,67 @@ queue_finish(struct queue *q, const char *pool_id,
 	     const struct queue_claim *c, const char *retry_msg,
 	     int64_t retry_at, struct berr *err)
 {
-	char *lock = key_type_part(q->ns, c->type, "lock");
-	char *info = key_type_part(q->ns, c->type, "lock_info");
-	char *retry = key_zset(q->ns, "retry");
+	char *lock = key_lock(q->ns, c->type);
+	char *info = key_lock_info(q->ns, c->type);
+	char *retry = key_retry(q->ns);
 	char at[24];
 	snprintf(at, sizeof(at), "%lld", (long long)retry_at);
-	const char *multi[] = {"MULTI"};
 	const char *lrem[] = {"LREM", c->inprogress_key, "1", c->raw};
 	const char *decr[] = {"DECR", lock};
 	const char *hincr[] = {"HINCRBY", info, pool_id, "-1"};
 	const char *zadd[] = {"ZADD", retry, at, retry_msg};
-	const char *exec[] = {"EXEC"};
-	struct qcmd cmds[6];
+	struct redis_cmd cmds[4];
 	size_t n = 0;
-	cmds[n++] = (struct qcmd){1, multi, NULL};
-	cmds[n++] = (struct qcmd){4, lrem, NULL};
-	cmds[n++] = (struct qcmd){2, decr, NULL};
-	cmds[n++] = (struct qcmd){4, hincr, NULL};
+	cmds[n++] = (struct redis_cmd){4, lrem, NULL};
+	cmds[n++] = (struct redis_cmd){2, decr, NULL};
+	cmds[n++] = (struct redis_cmd){4, hincr, NULL};
 	if (retry_msg)
-		cmds[n++] = (struct qcmd){4, zadd, NULL};
-	cmds[n++] = (struct qcmd){1, exec, NULL};
-	redisReply *r[6];
-	int rc = pipeline_run(q, cmds, n, r, err);
-	if (rc == 0) {
-		rc = replies_check(r, n, "finish", err);
-		redisReply *ex = r[n - 1];
-		if (rc == 0 && ex->type != REDIS_REPLY_ARRAY)
-			rc = berr_set(err, "finish: transaction aborted");
-		if (rc == 0) {
-			for (size_t i = 0; i < ex->elements; i++)
-				if (ex->element[i]->type ==
-				    REDIS_REPLY_ERROR)
-					rc = berr_set(err, "finish: %s",
-						      ex->element[i]->str);
-		}
-	}
-	free_replies(r, n);
+		cmds[n++] = (struct redis_cmd){4, zadd, NULL};
+	int rc = redis_pipeline(q->redis, err, cmds, n, NULL,
+				REDIS_PIPE_TX | REDIS_PIPE_CHECK);
 	free(lock);
 	free(info);
 	free(retry);
+	return rc;
+}
+
+bool
+queue_claim_gone(struct queue *q, const struct queue_claim *c)
+{
+	struct berr err;
+	berr_clear(&err);
+	redisReply *r = redis_command(q->redis, &err, "LPOS",
+				      c->inprogress_key, c->raw, NULL);
+	bool gone = r && r->type == REDIS_REPLY_NIL;
+	if (r)
+		freeReplyObject(r);
+	return gone;
+}
+
+/* --- unique keys ---------------------------------------------------------- */
+
+char *
+queue_unique_key(const char *ns, const char *name, const cJSON *args)
+{
+	char *part = message_unique_args(args);
+	char *key = key_unique(ns, name ? name : "", part);
+	free(part);
+	return key;
+}
+
+int
+queue_release_unique(struct queue *q, const struct job_message *m,
+		     struct berr *err)
+{
+	char *ukey = queue_unique_key(q->ns, m->name, m->args);
+	redisReply *r = redis_command(q->redis, err, "DEL", ukey, NULL);
+	free(ukey);
+	if (!r)
+		return -1;
+	int rc = 0;
+	if (r->type == REDIS_REPLY_ERROR)
+		rc = berr_set(err, "DEL unique key: %s", r->str ? r->str : "");
+	freeReplyObject(r);
 	return rc;
 }
 
@@ -712,19 +626,25 @@ queue_finish(struct queue *q, const char *pool_id,
 static bool
 reply_equals(const redisReply *r, const char *s)
 {
-	return reply_is_text(r) && r->str && strcmp(r->str, s) == 0;
+	return redis_reply_is_text(r) && strcmp(r->str, s) == 0;
+}
+
+const char *
+queue_zset_name(enum queue_zset z)
+{
+	return z == QUEUE_RETRY ? "retry" : "scheduled";
 }
 
 int
-queue_requeue_due(struct queue *q, const char *zset,
+queue_requeue_due(struct queue *q, enum queue_zset z,
 		  const char *const *types, size_t n, struct berr *err)
 {
 	size_t nk = n + 2;
 	char **keys = xcalloc(nk, sizeof(char *));
-	keys[0] = key_zset(q->ns, zset);
-	keys[1] = key_zset(q->ns, "dead");
+	keys[0] = z == QUEUE_RETRY ? key_retry(q->ns) : key_scheduled(q->ns);
+	keys[1] = key_dead(q->ns);
 	for (size_t i = 0; i < n; i++)
-		keys[i + 2] = key_queue(q->ns, types[i]);
+		keys[i + 2] = key_jobs(q->ns, types[i]);
 	int moved = 0, queued = 0;
 	int rc = 0;
 	for (int loops = 0; loops < SCRIPT_LOOP_MAX; loops++) {
@@ -762,7 +682,7 @@ queue_requeue_due(struct queue *q, const char *zset,
 	}
 	free_strv(keys, nk);
 	if (queued > 0)
-		wakeup_push(q, zset, (size_t)queued);
+		wakeup_push(q, queue_zset_name(z), (size_t)queued);
 	return rc < 0 ? -1 : moved;
 }
 
@@ -776,9 +696,9 @@ queue_recover_pool(struct queue *q, const char *pool_id,
 	char **keys = xcalloc(nk, sizeof(char *));
 	for (size_t i = 0; i < n; i++) {
 		keys[i * 4 + 0] = key_inprogress(q->ns, types[i], pool_id);
-		keys[i * 4 + 1] = key_queue(q->ns, types[i]);
-		keys[i * 4 + 2] = key_type_part(q->ns, types[i], "lock");
-		keys[i * 4 + 3] = key_type_part(q->ns, types[i], "lock_info");
+		keys[i * 4 + 1] = key_jobs(q->ns, types[i]);
+		keys[i * 4 + 2] = key_lock(q->ns, types[i]);
+		keys[i * 4 + 3] = key_lock_info(q->ns, types[i]);
 	}
 	const char *args[] = {pool_id};
 	int moved = 0;
@@ -834,6 +754,174 @@ queue_recover_pool(struct queue *q, const char *pool_id,
 	return rc < 0 ? -1 : moved;
 }
 
+static void
+strv_add_unique(char ***v, size_t *n, size_t *cap, const char *s, size_t len)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (strlen((*v)[i]) == len && memcmp((*v)[i], s, len) == 0)
+			return;
+	if (*n == *cap) {
+		*cap = *cap ? *cap * 2 : 16;
+		*v = xrealloc(*v, *cap * sizeof(char *));
+	}
+	(*v)[(*n)++] = xstrndup(s, len);
+}
+
+int
+queue_lock_holders(struct queue *q, const char *type, char ***pools,
+		   size_t *n, struct berr *err)
+{
+	*pools = NULL;
+	*n = 0;
+	size_t cap = 0;
+	char *key = key_lock_info(q->ns, type);
+	char cursor[32] = "0";
+	int rc = 0;
+	do {
+		redisReply *r = redis_command(q->redis, err, "HSCAN", key,
+					      cursor, "COUNT", "100", NULL);
+		if (!r) {
+			rc = -1;
+			break;
+		}
+		if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+		    !redis_reply_is_text(r->element[0]) ||
+		    r->element[1]->type != REDIS_REPLY_ARRAY) {
+			rc = berr_set(err, "HSCAN %s: unexpected reply", key);
+			freeReplyObject(r);
+			break;
+		}
+		snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+		redisReply *kv = r->element[1];
+		for (size_t k = 0; k + 1 < kv->elements; k += 2) {
+			redisReply *f = kv->element[k];
+			redisReply *v = kv->element[k + 1];
+			int64_t count = 0;
+			if (!redis_reply_is_text(f) ||
+			    !redis_reply_is_text(v) ||
+			    util_parse_i64(v->str, INT64_MIN, INT64_MAX,
+					   &count) < 0 ||
+			    count <= 0)
+				continue;
+			strv_add_unique(pools, n, &cap, f->str, f->len);
+		}
+		freeReplyObject(r);
+	} while (strcmp(cursor, "0") != 0);
+	free(key);
+	if (rc < 0) {
+		queue_strv_free(*pools, *n);
+		*pools = NULL;
+		*n = 0;
+	}
+	return rc;
+}
+
+void
+queue_strv_free(char **v, size_t n)
+{
+	free_strv(v, n);
+}
+
+/* --- queue figures (spec 12.4) -------------------------------------------- */
+
+/* The message's t (enqueue epoch), -1 when absent. */
+static double
+message_t(const char *raw, size_t len)
+{
+	cJSON *j = cJSON_ParseWithLength(raw, len);
+	const cJSON *t = j ? cJSON_GetObjectItemCaseSensitive(j, "t") : NULL;
+	double v = cJSON_IsNumber(t) ? t->valuedouble : -1;
+	cJSON_Delete(j);
+	return v;
+}
+
+static void
+figure_type_add(char ***v, size_t *n, size_t *cap, const char *s, size_t len)
+{
+	if (*n >= QUEUE_FIGURES_MAX || len == 0)
+		return;
+	strv_add_unique(v, n, cap, s, len);
+}
+
+int
+queue_figures(struct queue *q, const char *const *extra, size_t n_extra,
+	      struct queue_figure **out, size_t *n, struct berr *err)
+{
+	*out = NULL;
+	*n = 0;
+	char **types = NULL;
+	size_t nt = 0, cap = 0;
+	char *known = key_known_jobs(q->ns);
+	redisReply *r = redis_command(q->redis, err, "SMEMBERS", known, NULL);
+	free(known);
+	if (!r)
+		return -1;
+	if (r->type == REDIS_REPLY_ARRAY)
+		for (size_t i = 0; i < r->elements; i++)
+			if (r->element[i]->type == REDIS_REPLY_STRING)
+				figure_type_add(&types, &nt, &cap,
+						r->element[i]->str,
+						(size_t)r->element[i]->len);
+	freeReplyObject(r);
+	for (size_t i = 0; i < n_extra; i++)
+		figure_type_add(&types, &nt, &cap, extra[i], strlen(extra[i]));
+	if (nt == 0)
+		return 0;
+	/* LLEN and LINDEX -1 (the oldest message) per type, one pipeline */
+	char **keys = xcalloc(nt, sizeof(char *));
+	const char **argv = xcalloc(nt * 5, sizeof(char *));
+	struct redis_cmd *cmds = xcalloc(nt * 2, sizeof(*cmds));
+	for (size_t i = 0; i < nt; i++) {
+		keys[i] = key_jobs(q->ns, types[i]);
+		const char **a = argv + i * 5;
+		a[0] = "LLEN";
+		a[1] = keys[i];
+		a[2] = "LINDEX";
+		a[3] = keys[i];
+		a[4] = "-1";
+		cmds[i * 2] = (struct redis_cmd){2, a, NULL};
+		cmds[i * 2 + 1] = (struct redis_cmd){3, a + 2, NULL};
+	}
+	redisReply **rep = xcalloc(nt * 2, sizeof(*rep));
+	int rc = redis_pipeline(q->redis, err, cmds, nt * 2, rep, 0);
+	free(cmds);
+	free(argv);
+	free_strv(keys, nt);
+	if (rc < 0) {
+		free(rep);
+		free_strv(types, nt);
+		return -1;
+	}
+	struct queue_figure *f = xcalloc(nt, sizeof(*f));
+	double now = (double)util_now_ms() / 1000.0;
+	for (size_t i = 0; i < nt; i++) {
+		const redisReply *len = rep[i * 2];
+		const redisReply *old = rep[i * 2 + 1];
+		f[i].type = types[i]; /* moved */
+		f[i].length = len->type == REDIS_REPLY_INTEGER
+				      ? (int64_t)len->integer
+				      : 0;
+		if (old->type == REDIS_REPLY_STRING) {
+			double t = message_t(old->str, (size_t)old->len);
+			f[i].latency_seconds = t >= 0 && now > t ? now - t : 0;
+		}
+	}
+	redis_replies_free(rep, nt * 2);
+	free(rep);
+	free(types);
+	*out = f;
+	*n = nt;
+	return 0;
+}
+
+void
+queue_figures_free(struct queue_figure *f, size_t n)
+{
+	for (size_t i = 0; f && i < n; i++)
+		free(f[i].type);
+	free(f);
+}
+
 int64_t
 queue_backoff_seconds(int64_t fails)
 {
@@ -847,7 +935,7 @@ queue_backoff_seconds(int64_t fails)
 	return f2 * f2 + 15 + (int64_t)util_random_below(30) * (fails + 1);
 }
 
-/* --- scheduled-set reads for the API (H1) --- */
+/* --- scheduled-set reads for the API --- */
 
 int
 queue_scheduled_page(struct queue *q, uint64_t offset, uint32_t count,
@@ -855,7 +943,7 @@ queue_scheduled_page(struct queue *q, uint64_t offset, uint32_t count,
 		     struct berr *err)
 {
 	*total = 0;
-	char *key = key_zset(q->ns, "scheduled");
+	char *key = key_scheduled(q->ns);
 	char off[24], cnt[24];
 	snprintf(off, sizeof(off), "%llu", (unsigned long long)offset);
 	snprintf(cnt, sizeof(cnt), "%lu", (unsigned long)count);

@@ -22,8 +22,9 @@
 #include "store/redis_conn.h"
 #include "common/util.h"
 
-#define QUEUE_WAKEUP_KEY "berth:wakeup"
 #define QUEUE_UNIQUE_TTL 86400
+/* queue_figures reads at most this many job types. */
+#define QUEUE_FIGURES_MAX 1024
 
 struct queue;
 
@@ -50,6 +51,14 @@ enum queue_enqueue_result queue_enqueue(struct queue *q,
  * the number removed or -1. */
 int queue_unschedule(struct queue *q, int64_t run_at, const char *job_id,
 		     struct berr *err);
+
+/* The unique key of a message named name with args (spec 5.7):
+ * NS:unique:<name>:<message_unique_args>. New string. */
+char *queue_unique_key(const char *ns, const char *name, const cJSON *args);
+/* Deletes the unique key of m (spec 5.5 step 1: uniqueness covers queued
+ * messages only). 0, or -1 with err. */
+int queue_release_unique(struct queue *q, const struct job_message *m,
+			 struct berr *err);
 
 /* A claimed message. A message that does not parse is still claimed (it
  * sits in the in-progress list): parsed is false, parse_error says why, and
@@ -80,6 +89,11 @@ int queue_finish(struct queue *q, const char *pool_id,
 		 const struct queue_claim *c, const char *retry_msg,
 		 int64_t retry_at, struct berr *err);
 
+/* True when c's message is no longer in its in-progress list (LPOS): a
+ * finish whose reply was lost went through. False when it is still there
+ * or Redis cannot tell. */
+bool queue_claim_gone(struct queue *q, const struct queue_claim *c);
+
 /* Blocks up to timeout_ms on the wake-up list (BRPOP). Returns 1 when woken,
  * 0 on timeout, -1 on error. The read timeout of the thread's connection is
  * lengthened for this one command (and restored), so a pool command timeout
@@ -90,10 +104,18 @@ int queue_wait_wakeup(struct queue *q, int timeout_ms, struct berr *err);
  * Errors are ignored (a lost wake-up costs one idle wait). */
 void queue_wake(struct queue *q, size_t count);
 
-/* spec 5.6: moves every due member of zset ("scheduled" or "retry") to its
- * queue (or to dead when its type is not in types). Returns how many moved
- * or -1. Wakes idle workers when something moved. */
-int queue_requeue_due(struct queue *q, const char *zset,
+/* The two sorted sets of due messages. */
+enum queue_zset {
+	QUEUE_SCHEDULED, /* NS:scheduled, delayed messages */
+	QUEUE_RETRY,     /* NS:retry, failed messages waiting for a retry */
+};
+/* "scheduled" or "retry", for messages. */
+const char *queue_zset_name(enum queue_zset z);
+
+/* spec 5.6: moves every due member of z to its queue (or to NS:dead when
+ * its type is not in types). Returns how many moved or -1. Wakes idle
+ * workers when something moved. */
+int queue_requeue_due(struct queue *q, enum queue_zset z,
 		      const char *const *types, size_t n, struct berr *err);
 
 /* spec 9.1: re-enqueues every in-progress message of pool over types, then
@@ -101,10 +123,33 @@ int queue_requeue_due(struct queue *q, const char *zset,
 int queue_recover_pool(struct queue *q, const char *pool_id,
 		       const char *const *types, size_t n, struct berr *err);
 
+/* spec 9.2: the pools holding locks of type (fields of NS:jobs:T:lock_info
+ * with a count above 0, read with HSCAN). *pools (n strings, no
+ * duplicates) is freed with queue_strv_free. 0, or -1 with err. */
+int queue_lock_holders(struct queue *q, const char *type, char ***pools,
+		       size_t *n, struct berr *err);
+void queue_strv_free(char **v, size_t n);
+
+/* The queue figures of spec 12.4 as the dashboard reads them: the length
+ * of each queue and the age of its oldest message. */
+struct queue_figure {
+	char *type;
+	int64_t length;          /* LLEN NS:jobs:T (0 on a wrong type) */
+	double latency_seconds;  /* now - t of the oldest message, 0 when
+				  * empty */
+};
+/* Figures for every type of NS:known_jobs plus extra (n_extra names, e.g.
+ * the loaded plugins), deduplicated, at most QUEUE_FIGURES_MAX, in that
+ * order; one pipeline. *out (n entries) is freed with queue_figures_free.
+ * 0, or -1 with err. */
+int queue_figures(struct queue *q, const char *const *extra, size_t n_extra,
+		  struct queue_figure **out, size_t *n, struct berr *err);
+void queue_figures_free(struct queue_figure *f, size_t n);
+
 /* spec 5.5: fails^4 + 15 + rand[0,30) * (fails + 1) seconds. */
 int64_t queue_backoff_seconds(int64_t fails);
 
-/* --- scheduled-set reads for the API (H1) --- */
+/* --- scheduled-set reads for the API --- */
 
 /* One member of NS:scheduled: the raw message (len bytes) and its score
  * (run_at) as Redis wrote it. Valid during the call only. */

@@ -1,9 +1,11 @@
 /* redis_conn.c - Redis URL parsing and the per-thread connection pool; see
- * redis_conn.h. The embedded redis-server child is in embedded_redis.c.
+ * redis_conn.h and redis_cmd.h. The embedded redis-server child is in
+ * embedded_redis.c.
  *
  * Passwords never reach an error message or a log line: messages name the
  * target (redis_target_describe) or echo the URL through redis_url_redact. */
 #include "store/redis_conn.h"
+#include "store/redis_cmd.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -845,6 +847,159 @@ redis_command(struct redis_pool *p, struct berr *e, const char *arg0, ...)
 	redisReply *r = redis_command_argv(p, e, argc, argv, NULL);
 	free(argv);
 	return r;
+}
+
+void
+redis_replies_free(redisReply **replies, size_t n)
+{
+	if (!replies)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		if (replies[i])
+			freeReplyObject(replies[i]);
+		replies[i] = NULL;
+	}
+}
+
+static const char *const pipe_multi[] = {"MULTI"};
+static const char *const pipe_exec[] = {"EXEC"};
+
+/* Command i of the pipeline as sent (MULTI and EXEC around cmds with tx). */
+static struct redis_cmd
+pipe_cmd(const struct redis_cmd *cmds, size_t n, bool tx, size_t i)
+{
+	if (!tx)
+		return cmds[i];
+	if (i == 0)
+		return (struct redis_cmd){1, (const char **)pipe_multi, NULL};
+	if (i == n + 1)
+		return (struct redis_cmd){1, (const char **)pipe_exec, NULL};
+	return cmds[i - 1];
+}
+
+static const char *
+pipe_name(const struct redis_cmd *c, char *buf, size_t len)
+{
+	return cmd_name(c->argv[0], c->lens ? c->lens[0] : strlen(c->argv[0]),
+			buf, len);
+}
+
+static bool
+reply_status_is(const redisReply *r, const char *want)
+{
+	return r->type == REDIS_REPLY_STATUS && r->str &&
+	       strcmp(r->str, want) == 0;
+}
+
+static int
+reply_err_len(const redisReply *r)
+{
+	return r->len > 300 ? 300 : (int)r->len;
+}
+
+/* The REDIS_PIPE_CHECK rules over the total replies of a pipeline. */
+static int
+pipe_check(const struct redis_cmd *cmds, size_t n, bool tx,
+	   redisReply **got, struct berr *e)
+{
+	size_t total = n + (tx ? 2 : 0);
+	char name[40];
+	for (size_t i = 0; i < total; i++) {
+		const redisReply *r = got[i];
+		struct redis_cmd c = pipe_cmd(cmds, n, tx, i);
+		if (r->type == REDIS_REPLY_ERROR)
+			return berr_set(e, "%s: %.*s",
+					pipe_name(&c, name, sizeof(name)),
+					reply_err_len(r), r->str ? r->str : "");
+		if (!tx)
+			continue;
+		if (i == 0 && !reply_status_is(r, "OK"))
+			return berr_set(e, "MULTI: unexpected reply");
+		if (i > 0 && i <= n && !reply_status_is(r, "QUEUED"))
+			return berr_set(e, "%s: unexpected reply",
+					pipe_name(&c, name, sizeof(name)));
+	}
+	if (!tx)
+		return 0;
+	const redisReply *ex = got[total - 1];
+	if (ex->type != REDIS_REPLY_ARRAY)
+		return berr_set(e, "EXEC: transaction aborted");
+	for (size_t k = 0; k < ex->elements && k < n; k++) {
+		const redisReply *el = ex->element[k];
+		if (el && el->type == REDIS_REPLY_ERROR)
+			return berr_set(e, "%s: %.*s",
+					pipe_name(&cmds[k], name, sizeof(name)),
+					reply_err_len(el),
+					el->str ? el->str : "");
+	}
+	return 0;
+}
+
+int
+redis_pipeline(struct redis_pool *p, struct berr *e,
+	       const struct redis_cmd *cmds, size_t n, redisReply **replies,
+	       unsigned flags)
+{
+	bool tx = (flags & REDIS_PIPE_TX) != 0;
+	if (replies)
+		for (size_t i = 0; i < n; i++)
+			replies[i] = NULL;
+	if (n == 0)
+		return 0;
+	redisContext *c = redis_pool_get(p, e);
+	if (!c)
+		return -1;
+	size_t total = n + (tx ? 2 : 0);
+	redisReply **got = xcalloc(total, sizeof(*got));
+	size_t i;
+	int saved = 0;
+	for (i = 0; i < total; i++) {
+		struct redis_cmd pc = pipe_cmd(cmds, n, tx, i);
+		if (redisAppendCommandArgv(c, pc.argc, pc.argv, pc.lens) !=
+		    REDIS_OK)
+			goto conn_fail;
+	}
+	for (i = 0; i < total; i++) {
+		void *r = NULL;
+		errno = 0;
+		if (redisGetReply(c, &r) != REDIS_OK || !r) {
+			saved = errno;
+			if (r)
+				freeReplyObject(r);
+			goto conn_fail;
+		}
+		got[i] = r;
+	}
+	int rc = 0;
+	if (flags & REDIS_PIPE_CHECK)
+		rc = pipe_check(cmds, n, tx, got, e);
+	if (rc == 0 && replies) {
+		if (!tx) {
+			for (i = 0; i < n; i++) {
+				replies[i] = got[i];
+				got[i] = NULL;
+			}
+		} else if (got[total - 1]->type == REDIS_REPLY_ARRAY) {
+			redisReply *ex = got[total - 1];
+			for (i = 0; i < n && i < ex->elements; i++) {
+				replies[i] = ex->element[i];
+				ex->element[i] = NULL;
+			}
+		}
+	}
+	redis_replies_free(got, total);
+	free(got);
+	return rc;
+conn_fail:;
+	char name[40], buf[200];
+	struct redis_cmd pc = pipe_cmd(cmds, n, tx, i < total ? i : 0);
+	berr_set(e, "redis %s: %s: %s", p->desc,
+		 pipe_name(&pc, name, sizeof(name)),
+		 conn_err_text(p, c, saved, buf, sizeof(buf)));
+	redis_replies_free(got, total);
+	free(got);
+	redis_pool_drop(p);
+	return -1;
 }
 
 int

@@ -7,7 +7,11 @@
  *   host:port           (redis:// is added)
  *   /path/to/redis.sock or unix:///path/to/redis.sock[?db=N]
  * plus `embedded`, which the daemon resolves to a private redis-server child
- * (embedded_redis_start). */
+ * (embedded_redis_start).
+ *
+ * This header is hiredis-free: it is included all over the daemon. The
+ * command API (redis_command*, redis_pipeline, contexts and replies) is in
+ * store/redis_cmd.h, for host/store/ and the tests only. */
 #ifndef BERTH_REDIS_CONN_H
 #define BERTH_REDIS_CONN_H
 
@@ -15,8 +19,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
-
-#include <hiredis/hiredis.h>
 
 #include "common/util.h"
 
@@ -77,22 +79,6 @@ struct redis_pool *redis_pool_new(const struct redis_target *t,
 void redis_pool_free(struct redis_pool *p);
 /* "host:port" or "unix:/path", as used in the pool's error messages. */
 const char *redis_pool_describe(const struct redis_pool *p);
-
-/* This thread's context, dialled (AUTH, SELECT) if needed; NULL with e set
- * when Redis cannot be reached. */
-redisContext *redis_pool_get(struct redis_pool *p, struct berr *e);
-/* Drops this thread's context (after an error). */
-void redis_pool_drop(struct redis_pool *p);
-
-/* Runs one command on this thread's context. Arguments are binary-safe.
- * Returns the reply (caller frees with freeReplyObject), or NULL with e set
- * on a connection error (the context is dropped and will be re-dialled on
- * the next call). A REDIS_REPLY_ERROR reply is returned as a reply. */
-redisReply *redis_command_argv(struct redis_pool *p, struct berr *e, int argc,
-			       const char **argv, const size_t *lens);
-/* Convenience: NULL-terminated list of C strings. */
-redisReply *redis_command(struct redis_pool *p, struct berr *e,
-			  const char *arg0, ...) __attribute__((sentinel));
 
 /* PING; 0 when Redis answers. */
 int redis_ping(struct redis_pool *p, struct berr *e);

@@ -6,7 +6,7 @@
 #ifndef BERTH_SCRIPTS_H
 #define BERTH_SCRIPTS_H
 
-#include <hiredis/hiredis.h>
+#include "store/redis_cmd.h"
 
 #include "store/redis_conn.h"
 #include "common/util.h"

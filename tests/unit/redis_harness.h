@@ -23,7 +23,7 @@
 
 #include <sys/types.h>
 
-#include "store/redis_conn.h"
+#include "store/redis_cmd.h"
 
 #define TEST_REDIS_MAX_ARGS 16
 

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "engine/message.h"
+#include "store/queue.h"
 #include "testlib.h"
 
 static int
@@ -284,25 +285,25 @@ static void
 unique_key_check(void)
 {
 	cJSON *args = cJSON_Parse("{\"provider\":\"y\",\"image\":\"x\"}");
-	char *k = message_unique_key("{harbor_job_service_namespace}",
-				     "P2P_PREHEAT", args);
+	char *k = queue_unique_key("{harbor_job_service_namespace}",
+				   "P2P_PREHEAT", args);
 	CHECK_STR(k, "{harbor_job_service_namespace}:unique:P2P_PREHEAT:"
 		     "{\"image\":\"x\",\"provider\":\"y\"}\n");
 	free(k);
 	cJSON_Delete(args);
 
-	k = message_unique_key("{ns}", "P2P_PREHEAT", NULL);
+	k = queue_unique_key("{ns}", "P2P_PREHEAT", NULL);
 	CHECK_STR(k, "{ns}:unique:P2P_PREHEAT:");
 	free(k);
 
 	cJSON *null = cJSON_CreateNull();
-	k = message_unique_key("{ns}", "T", null);
+	k = queue_unique_key("{ns}", "T", null);
 	CHECK_STR(k, "{ns}:unique:T:");
 	free(k);
 	cJSON_Delete(null);
 
 	args = cJSON_CreateObject();
-	k = message_unique_key("{ns}", "T", args);
+	k = queue_unique_key("{ns}", "T", args);
 	CHECK_STR(k, "{ns}:unique:T:{}\n");
 	free(k);
 	cJSON_Delete(args);
@@ -310,7 +311,7 @@ unique_key_check(void)
 	/* HTML escapes and float formatting inside the key */
 	args = cJSON_Parse("{\"q\":\"a<b&c>/d\",\"n\":1e21,\"m\":0.0000001,"
 			   "\"i\":42,\"l\":[true,null]}");
-	k = message_unique_key("{ns}", "T", args);
+	k = queue_unique_key("{ns}", "T", args);
 	CHECK_STR(k, "{ns}:unique:T:{\"i\":42,\"l\":[true,null],\"m\":1e-7,"
 		     "\"n\":1e+21,\"q\":\"a\\u003cb\\u0026c\\u003e/d\"}\n");
 	free(k);

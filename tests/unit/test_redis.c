@@ -335,6 +335,99 @@ test_commands(struct test_redis *tr)
 	redis_pool_free(NULL);
 }
 
+/* ---- pipelines --------------------------------------------------------- */
+
+static void
+test_pipeline(struct test_redis *tr)
+{
+	struct redis_pool *p = test_redis_pool(tr, 2000);
+	struct berr e;
+	berr_clear(&e);
+	const char *set[] = {"SET", "berth:pipe:s", "v"};
+	const char *get[] = {"GET", "berth:pipe:s"};
+	const char *incr[] = {"INCR", "berth:pipe:s"}; /* not a number */
+	const char *rpush[] = {"RPUSH", "berth:pipe:l", "a", "b"};
+	redisReply *r[4];
+
+	/* plain: one reply per command, in order; an error is a reply */
+	struct redis_cmd c1[] = {{3, set, NULL}, {2, get, NULL},
+				 {2, incr, NULL}, {4, rpush, NULL}};
+	CHECK(redis_pipeline(p, &e, c1, 4, r, 0) == 0);
+	CHECK(reply_is_str(r[0], "OK"));
+	CHECK(reply_is_str(r[1], "v"));
+	CHECK(r[2] && r[2]->type == REDIS_REPLY_ERROR);
+	CHECK(r[3] && r[3]->type == REDIS_REPLY_INTEGER && r[3]->integer == 2);
+	redis_replies_free(r, 4);
+	CHECK(r[0] == NULL && r[3] == NULL);
+
+	/* checked: the error reply fails the call, naming the command */
+	berr_clear(&e);
+	CHECK(redis_pipeline(p, &e, c1, 4, r, REDIS_PIPE_CHECK) < 0);
+	CHECK_CONTAINS(e.msg, "INCR: ");
+	CHECK(r[0] == NULL && r[1] == NULL && r[2] == NULL && r[3] == NULL);
+	/* no replies wanted */
+	berr_clear(&e);
+	CHECK(redis_pipeline(p, &e, c1, 2, NULL, REDIS_PIPE_CHECK) == 0);
+	CHECK(redis_pipeline(p, &e, c1, 0, r, REDIS_PIPE_CHECK) == 0);
+
+	/* a transaction: the replies are the EXEC elements */
+	const char *del[] = {"DEL", "berth:pipe:l"};
+	const char *llen[] = {"LLEN", "berth:pipe:l"};
+	struct redis_cmd c2[] = {{2, del, NULL}, {4, rpush, NULL},
+				 {2, llen, NULL}};
+	CHECK(redis_pipeline(p, &e, c2, 3, r,
+			     REDIS_PIPE_TX | REDIS_PIPE_CHECK) == 0);
+	CHECK(r[0] && r[0]->type == REDIS_REPLY_INTEGER && r[0]->integer == 1);
+	CHECK(r[2] && r[2]->type == REDIS_REPLY_INTEGER && r[2]->integer == 2);
+	redis_replies_free(r, 3);
+
+	/* a failing command inside EXEC: unchecked it is an element, checked
+	 * it fails the call (the other commands ran: Redis has no rollback) */
+	struct redis_cmd c3[] = {{2, incr, NULL}, {2, llen, NULL}};
+	CHECK(redis_pipeline(p, &e, c3, 2, r, REDIS_PIPE_TX) == 0);
+	CHECK(r[0] && r[0]->type == REDIS_REPLY_ERROR);
+	CHECK(r[1] && r[1]->type == REDIS_REPLY_INTEGER);
+	redis_replies_free(r, 2);
+	berr_clear(&e);
+	CHECK(redis_pipeline(p, &e, c3, 2, r,
+			     REDIS_PIPE_TX | REDIS_PIPE_CHECK) < 0);
+	CHECK_CONTAINS(e.msg, "INCR: ");
+
+	/* refused when queued (wrong arity): EXEC aborts the transaction */
+	const char *bad[] = {"GET"};
+	struct redis_cmd c4[] = {{2, llen, NULL}, {1, bad, NULL}};
+	CHECK(redis_pipeline(p, &e, c4, 2, r, REDIS_PIPE_TX) == 0);
+	CHECK(r[0] == NULL && r[1] == NULL);
+	berr_clear(&e);
+	CHECK(redis_pipeline(p, &e, c4, 2, r,
+			     REDIS_PIPE_TX | REDIS_PIPE_CHECK) < 0);
+	CHECK_CONTAINS(e.msg, "GET: ");
+	/* the connection is still good after all that */
+	CHECK(redis_ping(p, &e) == 0);
+
+	/* a connection error: the message names the target and the first
+	 * command without a reply; the context is re-dialled after */
+	struct redis_pool *admin = test_redis_pool(tr, 2000);
+	redisReply *id = redis_command(p, &e, "CLIENT", "ID", NULL);
+	char ids[32] = "0";
+	if (id && id->type == REDIS_REPLY_INTEGER)
+		snprintf(ids, sizeof(ids), "%lld", id->integer);
+	if (id)
+		freeReplyObject(id);
+	redisReply *k = redis_command(admin, &e, "CLIENT", "KILL", "ID", ids,
+				      NULL);
+	if (k)
+		freeReplyObject(k);
+	berr_clear(&e);
+	CHECK(redis_pipeline(p, &e, c2, 3, r, REDIS_PIPE_TX) < 0);
+	CHECK_CONTAINS(e.msg, tr->sock);
+	CHECK_CONTAINS(e.msg, "MULTI: ");
+	CHECK(r[0] == NULL);
+	CHECK(redis_ping(p, &e) == 0);
+	redis_pool_free(admin);
+	redis_pool_free(p);
+}
+
 /* ---- several threads at once ------------------------------------------ */
 
 #define N_THREADS 8
@@ -1060,6 +1153,7 @@ main(int argc, char **argv)
 		TEST_DONE();
 	}
 	test_commands(&tr);
+	test_pipeline(&tr);
 	test_threads(&tr);
 	test_select(&tr);
 	test_timeout(&tr);

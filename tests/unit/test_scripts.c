@@ -10,6 +10,7 @@
 #include <stdlib.h>
 
 #include "engine/message.h"
+#include "store/queue.h"
 #include "store/redis_conn.h"
 #include "redis_harness.h"
 #include "store/scripts.h"
@@ -834,7 +835,7 @@ static void
 unique_check(void)
 {
 	cJSON *args = cJSON_Parse("{\"provider\":\"y\",\"image\":\"x\"}");
-	char *ukey = message_unique_key(NS, "P2P_PREHEAT", args);
+	char *ukey = queue_unique_key(NS, "P2P_PREHEAT", args);
 	const char *q = NS ":jobs:P2P_PREHEAT";
 	const char *sched = NS ":scheduled";
 	cmd0("DEL", ukey, q, sched, NULL);
@@ -874,7 +875,7 @@ unique_check(void)
 	/* the key is binary data with a newline; another args value is
 	 * another key */
 	cJSON *args2 = cJSON_Parse("{\"image\":\"z\",\"provider\":\"y\"}");
-	char *ukey2 = message_unique_key(NS, "P2P_PREHEAT", args2);
+	char *ukey2 = queue_unique_key(NS, "P2P_PREHEAT", args2);
 	const char *keys2[] = {q, ukey2};
 	CHECK_RUN("ok", SCRIPT_ENQUEUE_UNIQUE, 2, keys2, 1, a2);
 	CHECK(llen(q) == 2);

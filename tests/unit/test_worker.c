@@ -458,6 +458,95 @@ plant_dead_pools(void)
 	free(hash);
 }
 
+static bool
+strv_has(char **v, size_t n, const char *s)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(v[i], s) == 0)
+			return true;
+	return false;
+}
+
+/* The store's reads over what plant_dead_pools left (before any pool of
+ * ours runs): lock holders, pool heartbeats, queue figures. */
+static void
+test_store_reads(void)
+{
+	struct berr err;
+	berr_clear(&err);
+	char **v = NULL;
+	size_t n = 0;
+	/* lock_info: both planted pools hold one; a zero count is no hold */
+	char *info = xasprintf("%s:jobs:NOOP:lock_info", NS);
+	cmd_void("HSET", info, "idle-pool", "0", NULL, NULL);
+	CHECK_MSG(queue_lock_holders(q, "NOOP", &v, &n, &err) == 0, "%s",
+		  err.msg);
+	CHECK(n == 2 && strv_has(v, n, dead_pool) &&
+	      strv_has(v, n, orphan_pool));
+	queue_strv_free(v, n);
+	cmd_void("HDEL", info, "idle-pool", NULL, NULL, NULL);
+	free(info);
+	CHECK(queue_lock_holders(q, "NOSUCH", &v, &n, &err) == 0 && n == 0);
+	queue_strv_free(v, n);
+
+	/* pools: the dead one is registered with a stale heartbeat */
+	CHECK_MSG(heartbeat_pool_ids(rp, NS, &v, &n, &err) == 0, "%s",
+		  err.msg);
+	CHECK(n == 1 && strv_has(v, n, dead_pool));
+	heartbeat_ids_free(v, n);
+	struct heartbeat_pool hp;
+	CHECK(heartbeat_pool_read(rp, NS, dead_pool, &hp, &err) == 1);
+	CHECK(hp.has_heartbeat && hp.heartbeat_at > 0 &&
+	      hp.heartbeat_at <= util_now() - 100);
+	CHECK(hp.job_names && strcmp(hp.job_names, "NOOP") == 0);
+	CHECK(hp.started_at == 0 && hp.concurrency == 0);
+	heartbeat_pool_fini(&hp);
+	CHECK(heartbeat_pool_read(rp, NS, "no-such-pool", &hp, &err) == 1);
+	CHECK(!hp.has_heartbeat && !hp.job_names);
+	heartbeat_pool_fini(&hp);
+	char *str = xasprintf("%s:worker_pools:not-a-hash", NS);
+	cmd_void("SET", str, "x", NULL, NULL, NULL);
+	CHECK(heartbeat_pool_read(rp, NS, "not-a-hash", &hp, &err) == 0);
+	heartbeat_pool_fini(&hp);
+	cmd_void("DEL", str, NULL, NULL, NULL, NULL);
+	free(str);
+
+	/* queue figures: known types, then the extra ones, no duplicates */
+	char *known = xasprintf("%s:known_jobs", NS);
+	char *fq = xasprintf("%s:jobs:FIGS", NS);
+	cmd_void("SADD", known, "FIGS", NULL, NULL, NULL);
+	char old[96], young[96];
+	snprintf(old, sizeof(old),
+		 "{\"name\":\"FIGS\",\"id\":\"a\",\"t\":%lld}",
+		 (long long)util_now() - 30);
+	snprintf(young, sizeof(young),
+		 "{\"name\":\"FIGS\",\"id\":\"b\",\"t\":%lld}",
+		 (long long)util_now());
+	cmd_void("LPUSH", fq, old, NULL, NULL, NULL);
+	cmd_void("LPUSH", fq, young, NULL, NULL, NULL);
+	const char *extra[] = {"FIGS", "EXTRA"};
+	struct queue_figure *f = NULL;
+	CHECK_MSG(queue_figures(q, extra, 2, &f, &n, &err) == 0, "%s",
+		  err.msg);
+	CHECK(n == 2);
+	for (size_t i = 0; f && i < n; i++) {
+		if (strcmp(f[i].type, "FIGS") == 0) {
+			CHECK(i == 0 && f[i].length == 2);
+			CHECK_MSG(f[i].latency_seconds >= 29 &&
+					  f[i].latency_seconds < 40,
+				  "latency %f", f[i].latency_seconds);
+		} else {
+			CHECK_STR(f[i].type, "EXTRA");
+			CHECK(f[i].length == 0 && f[i].latency_seconds == 0);
+		}
+	}
+	queue_figures_free(f, n);
+	cmd_void("DEL", fq, NULL, NULL, NULL, NULL);
+	cmd_void("SREM", known, "FIGS", NULL, NULL, NULL);
+	free(fq);
+	free(known);
+}
+
 static void
 test_idle_without_types(void)
 {
@@ -593,7 +682,7 @@ test_generic(void)
 static void
 test_latency(void)
 {
-	char *wake = xasprintf("%s:%s", NS, QUEUE_WAKEUP_KEY);
+	char *wake = xasprintf("%s:berth:wakeup", NS);
 	for (int round = 0; round < 3; round++) {
 		/* no stale wake-ups; every worker in its 1 s idle wait */
 		cmd_void("DEL", wake, NULL, NULL, NULL, NULL);
@@ -710,7 +799,7 @@ test_unique(void)
 	struct berr err;
 	berr_clear(&err);
 	CHECK(queue_enqueue(q, m, 0, &err) == QUEUE_ENQUEUED);
-	char *ukey = message_unique_key(NS, "NOOP", m->args);
+	char *ukey = queue_unique_key(NS, "NOOP", m->args);
 	CHECK_STR(ukey,
 		  NS ":unique:NOOP:{\"a\":\"\\u003cx\\u003e\",\"b\":1}\n");
 	CHECK(cmd_int("EXISTS", ukey, NULL) == 1);
@@ -1053,6 +1142,7 @@ main(void)
 	tracker_set_event_fn(trk, on_event, NULL);
 	q = queue_new(rp, NS);
 	plant_dead_pools();
+	test_store_reads();
 
 	/* start with no job type at all */
 	write_file(manifest, "plugin_dir: plugins\nplugins: []\n");
