@@ -45,7 +45,6 @@
 #include "logs/log.h"
 #include "store/scripts.h"
 
-
 /* ---- the payload (spec 7.2) -------------------------------------------- */
 
 /* Appends a struct-like object in its key order, as Go encodes a struct;

@@ -22,7 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 #define SLACK_USER_AGENT "berth-slack/1.0"
 #define SLACK_MIN_INTERVAL_MS 1000
 #define SLACK_RATE_LIMIT_WAITS 3
@@ -180,7 +179,9 @@ slack_init(struct berth_job_ctx *ctx, void **type_state)
 		       st->min_interval_ms, st->rate_limit_waits,
 		       st->max_retry_after_s,
 		       st->http.follow_redirects ? "on" : "off",
-		       berth_http_policy_blocks_private(st->http.policy) ? "on" : "off");
+		       berth_http_policy_blocks_private(st->http.policy)
+			       ? "on"
+			       : "off");
 	*type_state = st;
 	return 0;
 }
@@ -259,7 +260,8 @@ slack_run(struct berth_job_ctx *ctx, const char *params_json, char *err,
 
 	struct berth_http_headers headers;
 	berth_http_headers_init(&headers);
-	if (berth_http_headers_add(&headers, "Content-Type", "application/json")) {
+	if (berth_http_headers_add(&headers, "Content-Type",
+				   "application/json")) {
 		berth_http_headers_fini(&headers);
 		snprintf(err, errlen, "out of memory");
 		return BERTH_RUN_ERROR;
@@ -287,8 +289,8 @@ slack_run(struct berth_job_ctx *ctx, const char *params_json, char *err,
 				break;
 			}
 		}
-		enum berth_http_result hs = berth_http_post(ctx, &st->http, &post, &resp, why,
-					    sizeof(why));
+		enum berth_http_result hs = berth_http_post(
+			ctx, &st->http, &post, &resp, why, sizeof(why));
 		pace_done(address, st->min_interval_ms);
 		if (hs == BERTH_HTTP_CANCELLED) {
 			res = slack_stopped(ctx);

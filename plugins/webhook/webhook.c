@@ -12,8 +12,9 @@
  *           when the plugin is loaded), max_concurrency 0, priority 1000,
  *           should_retry true.
  * settings: follow_redirects, max_response_bytes, block_private_addresses
- *           (berth/http_plugin.h), hmac_secret / hmac_secret_env (signature header
- *           X-Berth-Signature: sha256=<hex HMAC-SHA256 of the payload>). */
+ *           (berth/http_plugin.h), hmac_secret / hmac_secret_env
+ *           (signature header X-Berth-Signature: sha256=<hex HMAC-SHA256
+ *           of the payload>). */
 #define _GNU_SOURCE /* explicit_bzero */
 #include <berth/http_plugin.h>
 
@@ -129,7 +130,9 @@ webhook_init(struct berth_job_ctx *ctx, void **type_state)
 		       st->http.timeout_ms / 1000, webhook_type.max_fails,
 		       st->http.follow_redirects ? "on" : "off",
 		       st->http.max_response_bytes,
-		       berth_http_policy_blocks_private(st->http.policy) ? "on" : "off",
+		       berth_http_policy_blocks_private(st->http.policy)
+			       ? "on"
+			       : "off",
 		       st->hmac_secret ? "on" : "off");
 	*type_state = st;
 	return 0;

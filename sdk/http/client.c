@@ -128,7 +128,8 @@ headers_push(struct berth_http_headers *h, char *line)
 }
 
 int
-berth_http_headers_add(struct berth_http_headers *h, const char *name, const char *value)
+berth_http_headers_add(struct berth_http_headers *h, const char *name,
+		       const char *value)
 {
 	size_t n = strlen(name) + strlen(value) + 3;
 	char *line = malloc(n);
@@ -173,7 +174,8 @@ berth_http_headers_has(const struct berth_http_headers *h, const char *name)
 }
 
 static int
-headers_copy(struct berth_http_headers *dst, const struct berth_http_headers *src)
+headers_copy(struct berth_http_headers *dst,
+	     const struct berth_http_headers *src)
 {
 	berth_http_headers_init(dst);
 	for (size_t i = 0; src && i < src->n; i++)
@@ -428,11 +430,12 @@ on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow,
 	long long now = berth_http_now_ms();
 	if (!h->sent_ms) {
 		curl_off_t pre = 0;
-		if (ultotal > 0 ? ulnow >= ultotal
-				: (curl_easy_getinfo(h->curl,
-						     CURLINFO_PRETRANSFER_TIME_T,
-						     &pre) == CURLE_OK &&
-				   pre > 0))
+		if (ultotal > 0
+			    ? ulnow >= ultotal
+			    : (curl_easy_getinfo(h->curl,
+						 CURLINFO_PRETRANSFER_TIME_T,
+						 &pre) == CURLE_OK &&
+			       pre > 0))
 			h->sent_ms = now;
 		return 0;
 	}
@@ -519,10 +522,9 @@ hop_run(struct berth_http_client *cl, struct hop *h, const struct hop_in *in,
 		set_err(err, errlen, "out of memory");
 		return BERTH_HTTP_REFUSED;
 	}
-	long connect_ms = req->connect_timeout_ms > 0 &&
-					  req->connect_timeout_ms < in->timeout_ms
-				  ? req->connect_timeout_ms
-				  : in->timeout_ms;
+	long connect_ms = in->timeout_ms;
+	if (req->connect_timeout_ms > 0 && req->connect_timeout_ms < connect_ms)
+		connect_ms = req->connect_timeout_ms;
 	/* back to defaults; the connections, DNS and TLS session caches stay */
 	curl_easy_reset(c);
 	h->curl = c;

@@ -15,7 +15,7 @@
 
 #define BH_STOP_POLL_MS 100
 
-/* --- settings -------------------------------------------------------------- */
+/* --- settings ----------------------------------------------------------- */
 
 uint32_t
 berth_http_env_max_fails(void)
@@ -68,8 +68,9 @@ berth_http_settings_load(struct berth_job_ctx *ctx,
 		    !(d >= 0 &&
 		      d <= (double)BERTH_HTTP_MAX_RESPONSE_BYTES_LIMIT) ||
 		    d != (double)(long long)d) {
-			berth_log_error(ctx, "setting max_response_bytes must be "
-					     "an integer in 0..%ld",
+			berth_log_error(ctx,
+					"setting max_response_bytes must be "
+					"an integer in 0..%ld",
 					BERTH_HTTP_MAX_RESPONSE_BYTES_LIMIT);
 			return -1;
 		}
@@ -120,7 +121,7 @@ berth_http_settings_fini(struct berth_http_settings *s)
 	berth_http_global_cleanup();
 }
 
-/* --- one POST --------------------------------------------------------------- */
+/* --- one POST ----------------------------------------------------------- */
 
 static bool
 stop_requested(void *ud)
@@ -174,7 +175,7 @@ berth_http_post(struct berth_job_ctx *ctx, const struct berth_http_settings *s,
 	return r;
 }
 
-/* --- texts ------------------------------------------------------------------ */
+/* --- texts -------------------------------------------------------------- */
 
 void
 berth_http_format_abnormal(char *err, size_t errlen,

@@ -87,7 +87,8 @@ noproxy_entry(struct berth_http_policy *s, char *p)
 		char *end = NULL;
 		long bits = strtol(slash + 1, &end, 10);
 		bool v4 = strchr(p, ':') == NULL;
-		if (!*(slash + 1) || *end || bits < 0 || bits > (v4 ? 32 : 128) ||
+		if (!*(slash + 1) || *end || bits < 0 ||
+		    bits > (v4 ? 32 : 128) ||
 		    !bh_ip_parse(p, e.ip))
 			return 0; /* Go ignores what it cannot parse */
 		e.kind = NP_CIDR;
@@ -194,7 +195,8 @@ use_proxy(const struct berth_http_policy *s, const char *host, long port)
 			break;
 		case NP_DOMAIN:
 			if ((ends_with(host, e->domain) ||
-			     (e->match_host && strcmp(host, e->domain + 1) == 0)) &&
+			     (e->match_host &&
+			      strcmp(host, e->domain + 1) == 0)) &&
 			    (e->port == 0 || e->port == port))
 				return false;
 			break;
