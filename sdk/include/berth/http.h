@@ -217,7 +217,7 @@ enum berth_http_result {
 					 * address check, out of memory */
 };
 
-/* Sends req over c. Always fills resp (free it with
+/* Sends req over c (NULL: BERTH_HTTP_REFUSED). Always fills resp (free it with
  * berth_http_response_fini, whatever the result). err gets the reason of
  * a failure: for REFUSED a complete sentence; for FAILED and TIMEOUT
  * libcurl's reason (TIMEOUT: "" when the time ran out between two
