@@ -217,10 +217,10 @@ enum berth_http_result {
 					 * address check, out of memory */
 };
 
-/* Sends req over c (NULL: BERTH_HTTP_REFUSED). Always fills resp (free it with
- * berth_http_response_fini, whatever the result). err gets the reason of
- * a failure: for REFUSED a complete sentence; for FAILED and TIMEOUT
- * libcurl's reason (TIMEOUT: "" when the time ran out between two
+/* Sends req over c (NULL: BERTH_HTTP_REFUSED). Always fills resp (free
+ * it with berth_http_response_fini, whatever the result). err gets the
+ * reason of a failure: for REFUSED a complete sentence; for FAILED and
+ * TIMEOUT libcurl's reason (TIMEOUT: "" when the time ran out between two
  * redirects), callers prefix the destination; never the body,
  * credentials, path or query of a URL. */
 enum berth_http_result berth_http_send(struct berth_http_client *c,
