@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the SDK from a build tree into a temporary prefix, builds
-# sdk/examples/hello against it the way an out-of-tree author would, and
-# checks that berthd loads the result (ABI checks included).
+# sdk/examples/hello and a copy of plugins/webhook (which links the SDK's
+# HTTP client, Berth::http) against it the way an out-of-tree author
+# would, and checks that berthd loads both (ABI checks included).
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$src/build}
@@ -13,13 +14,22 @@ cmake -S "$src/sdk/examples/hello" -B "$tmp/hello" \
 cmake --build "$tmp/hello"
 so=$(find "$tmp/hello" -name 'hello.so' | head -n1)
 [ -n "$so" ] || { echo "hello.so was not built" >&2; exit 1; }
+# plugins/webhook, copied out of the tree: only the installed SDK helps
+cp -r "$src/plugins/webhook" "$tmp/webhook-src"
+cmake -S "$tmp/webhook-src" -B "$tmp/webhook" \
+	-DCMAKE_PREFIX_PATH="$tmp/prefix" >/dev/null
+cmake --build "$tmp/webhook"
+wso=$(find "$tmp/webhook" -name 'webhook.so' | head -n1)
+[ -n "$wso" ] || { echo "webhook.so was not built" >&2; exit 1; }
 mkdir -p "$tmp/plugins"
-cp "$so" "$tmp/plugins/"
+cp "$so" "$wso" "$tmp/plugins/"
 cat >"$tmp/plugins.yml" <<YML
 plugin_dir: $tmp/plugins
 plugins:
   - name: HELLO
     file: hello.so
+  - name: WEBHOOK
+    file: webhook.so
 YML
 cat >"$tmp/berth.yml" <<YML
 protocol: http
@@ -42,4 +52,5 @@ berth:
 YML
 "$build/berthd" -c "$tmp/berth.yml" --check-config | tee "$tmp/out"
 grep -q "loaded HELLO" "$tmp/out"
-echo "sdk example: HELLO built from the installed SDK and loaded"
+grep -q "loaded WEBHOOK" "$tmp/out"
+echo "sdk example: HELLO and WEBHOOK built from the installed SDK and loaded"

@@ -91,15 +91,6 @@
 
 /* ---- small helpers ------------------------------------------------------ */
 
-static char *
-env_dup(const char *upper, const char *lower)
-{
-	const char *v = getenv(upper);
-	if (str_empty(v) && lower)
-		v = getenv(lower);
-	return str_empty(v) ? NULL : xstrdup(v);
-}
-
 void
 hook_event_free(struct hook_event *e)
 {
@@ -740,21 +731,15 @@ hook_agent_new(const struct hook_agent_config *cfg, struct redis_pool *redis,
 	a->ns = xstrdup(ns);
 	util_hex24(a->id);
 	hook_store_init(a);
-	a->http_proxy = env_dup("HTTP_PROXY", "http_proxy");
-	a->https_proxy = env_dup("HTTPS_PROXY", "https_proxy");
-	a->no_proxy = env_dup("NO_PROXY", "no_proxy");
-	a->ca_file = env_dup("SSL_CERT_FILE", NULL);
-	a->ca_dir = env_dup("SSL_CERT_DIR", NULL);
-	const char *verify = getenv("INTERNAL_VERIFY_CLIENT_CERT");
-	if (verify && strcasecmp(verify, "true") == 0) {
-		a->client_cert = env_dup("INTERNAL_TLS_CERT_PATH", NULL);
-		a->client_key = env_dup("INTERNAL_TLS_KEY_PATH", NULL);
-		if (!a->client_cert || !a->client_key)
-			log_warn("INTERNAL_VERIFY_CLIENT_CERT=true but "
-				 "INTERNAL_TLS_CERT_PATH or "
-				 "INTERNAL_TLS_KEY_PATH is not set: hooks go "
-				 "without a client certificate");
+	a->policy = berth_http_policy_from_env();
+	if (!a->policy) {
+		fprintf(stderr, "berthd: out of memory (hook proxies)\n");
+		abort();
 	}
+	if (berth_http_tls_from_env(&a->tls) != 0)
+		log_warn("INTERNAL_VERIFY_CLIENT_CERT=true but "
+			 "INTERNAL_TLS_CERT_PATH or INTERNAL_TLS_KEY_PATH is "
+			 "not set: hooks go without a client certificate");
 	pthread_mutex_init(&a->mu, NULL);
 	ticker_cond_init(&a->cv);
 	ticker_cond_init(&a->done_cv);
@@ -897,13 +882,8 @@ hook_agent_free(struct hook_agent *a)
 	tracker_free(a->own_tracker);
 	hook_store_fini(a);
 	free(a->ns);
-	free(a->http_proxy);
-	free(a->https_proxy);
-	free(a->no_proxy);
-	free(a->ca_file);
-	free(a->ca_dir);
-	free(a->client_cert);
-	free(a->client_key);
+	berth_http_policy_free(a->policy);
+	berth_http_tls_fini(&a->tls);
 	free(a);
 }
 

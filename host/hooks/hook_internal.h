@@ -7,7 +7,6 @@
 #ifndef BERTH_HOOK_INTERNAL_H
 #define BERTH_HOOK_INTERNAL_H
 
-#include <curl/curl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -15,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include <berth/http.h>
 #include <cjson/cJSON.h>
 
 #include "common/json.h"
@@ -85,8 +85,8 @@ struct hook_agent {
 	struct tracker *own_tracker; /* made by hook_agent_new, or NULL */
 	char *ns, *agents_key, *events_key;
 	char id[25];
-	char *http_proxy, *https_proxy, *no_proxy;
-	char *ca_file, *ca_dir, *client_cert, *client_key;
+	struct berth_http_policy *policy; /* proxies from the environment */
+	struct berth_http_tls tls;        /* CA store, client certificate */
 
 	pthread_mutex_t mu;
 	pthread_cond_t cv;        /* delivery threads: work, stop (monotonic) */
@@ -114,18 +114,11 @@ struct hook_agent {
 	bool keeper_running;
 };
 
-/* One delivery thread's HTTP client (hook_send.c). */
+/* One delivery thread's HTTP client (hook_send.c): a berth_http client
+ * whose connections are kept alive between the thread's attempts. */
 struct hook_http {
 	struct hook_agent *agent;
-	CURLM *multi;        /* runs the transfers; holds the connections */
-	CURL *curl;
-	struct curl_slist *hdrs;
-	char errbuf[CURL_ERROR_SIZE];
-	char body[HOOK_BODY_MAX + 1];
-	size_t body_len;
-	int64_t sent_ms;     /* monotonic: request fully sent, or 0 */
-	bool got_header;     /* a response header line arrived */
-	bool header_timeout; /* ended: no response headers in time */
+	struct berth_http_client *client; /* NULL: could not be created */
 };
 
 /* What one POST came to (hook_http_post). */
@@ -222,9 +215,9 @@ void hook_hosts_free(struct hook_agent *a);
 
 /* The StatusChange body of spec 7.2 (Go's byte order). New string. */
 char *hook_payload_encode(const struct job_stats *snap, const char *check_in);
-/* curl_global_init, once per process. */
+/* libcurl's global setup, once per process. */
 void hook_http_global_init(void);
-/* A delivery thread's client; on failure h->curl stays NULL and every
+/* A delivery thread's client; on failure h->client stays NULL and every
  * hook_http_post fails (HOOK_POST_NO_ANSWER). */
 void hook_http_init(struct hook_agent *a, struct hook_http *h);
 void hook_http_fini(struct hook_http *h);

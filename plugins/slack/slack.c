@@ -15,14 +15,12 @@
  * limits:   max_fails = JOBSERVICE_WEBHOOK_JOB_MAX_RETRY (default 3),
  *           max_concurrency 1, priority 1, should_retry true. */
 #define _GNU_SOURCE
-#include "httpcommon.h"
+#include <berth/http_plugin.h>
 
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <curl/curl.h>
 
 #define SLACK_USER_AGENT "berth-slack/1.0"
 #define SLACK_MIN_INTERVAL_MS 1000
@@ -30,7 +28,7 @@
 #define SLACK_MAX_RETRY_AFTER_S 60
 
 struct slack_state {
-	struct hc_settings http;
+	struct berth_http_settings http;
 	long long min_interval_ms;
 	int rate_limit_waits;
 	long long max_retry_after_s;
@@ -78,7 +76,7 @@ pace_find(const char *address)
 static long long
 pace_reserve(const char *address, long long interval)
 {
-	long long now = hc_now_ms(), start = now;
+	long long now = berth_http_now_ms(), start = now;
 	pthread_mutex_lock(&pace_lock);
 	struct pace *p = pace_find(address);
 	if (p && p->next_ms > now)
@@ -107,7 +105,7 @@ pace_reserve(const char *address, long long interval)
 static void
 pace_done(const char *address, long long interval)
 {
-	long long next = hc_now_ms() + interval;
+	long long next = berth_http_now_ms() + interval;
 	pthread_mutex_lock(&pace_lock);
 	struct pace *p = pace_find(address);
 	if (p && p->next_ms < next)
@@ -169,13 +167,7 @@ slack_init(struct berth_job_ctx *ctx, void **type_state)
 		return -1;
 	}
 	st->rate_limit_waits = (int)waits;
-	if (hc_settings_load(ctx, &st->http, SLACK_USER_AGENT) != 0) {
-		free(st);
-		return -1;
-	}
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		berth_log_error(ctx, "libcurl could not be initialised");
-		hc_settings_fini(&st->http);
+	if (berth_http_settings_load(ctx, &st->http, SLACK_USER_AGENT) != 0) {
 		free(st);
 		return -1;
 	}
@@ -187,7 +179,9 @@ slack_init(struct berth_job_ctx *ctx, void **type_state)
 		       st->min_interval_ms, st->rate_limit_waits,
 		       st->max_retry_after_s,
 		       st->http.follow_redirects ? "on" : "off",
-		       st->http.block_private ? "on" : "off");
+		       berth_http_policy_blocks_private(st->http.policy)
+			       ? "on"
+			       : "off");
 	*type_state = st;
 	return 0;
 }
@@ -197,11 +191,10 @@ slack_fini(void *type_state)
 {
 	struct slack_state *st = type_state;
 	if (st) {
-		hc_settings_fini(&st->http);
+		berth_http_settings_fini(&st->http);
 		free(st);
 	}
 	pace_clear();
-	curl_global_cleanup();
 }
 
 static bool
@@ -227,7 +220,7 @@ check_param(struct berth_job_ctx *ctx, const char *key, char *err,
 		snprintf(err, errlen,
 			 "malformed job parameter '%s', expecting string but "
 			 "got %s",
-			 key, hc_go_type_name(t));
+			 key, berth_http_go_type_name(t));
 		return -1;
 	}
 	return 0;
@@ -265,15 +258,16 @@ slack_run(struct berth_job_ctx *ctx, const char *params_json, char *err,
 	if (!berth_param_bool(ctx, "skip_cert_verify", &skip))
 		skip = false;
 
-	struct hc_headers headers;
-	hc_headers_init(&headers);
-	if (hc_headers_add(&headers, "Content-Type", "application/json")) {
-		hc_headers_fini(&headers);
+	struct berth_http_headers headers;
+	berth_http_headers_init(&headers);
+	if (berth_http_headers_add(&headers, "Content-Type",
+				   "application/json")) {
+		berth_http_headers_fini(&headers);
 		snprintf(err, errlen, "out of memory");
 		return BERTH_RUN_ERROR;
 	}
 	size_t len = strlen(payload);
-	struct hc_request req = {
+	struct berth_http_post post = {
 		.url = address,
 		.body = payload,
 		.body_len = len,
@@ -282,7 +276,7 @@ slack_run(struct berth_job_ctx *ctx, const char *params_json, char *err,
 	};
 	berth_log_info(ctx, "start to run slack job");
 	enum berth_run_result res = BERTH_RUN_ERROR;
-	struct hc_response resp;
+	struct berth_http_response resp;
 	char why[768];
 	for (int waits = 0;; waits++) {
 		long long slot = pace_reserve(address, st->min_interval_ms);
@@ -290,54 +284,56 @@ slack_run(struct berth_job_ctx *ctx, const char *params_json, char *err,
 			berth_log_info(ctx, "rate limit: waiting %lld ms for "
 					    "the next slot of this address",
 				       slot);
-			if (hc_wait(ctx, slot)) {
+			if (berth_http_wait(ctx, slot)) {
 				res = slack_stopped(ctx);
 				break;
 			}
 		}
-		enum hc_status hs = hc_post(ctx, &st->http, &req, &resp, why,
-					    sizeof(why));
+		enum berth_http_result hs = berth_http_post(
+			ctx, &st->http, &post, &resp, why, sizeof(why));
 		pace_done(address, st->min_interval_ms);
-		if (hs == HC_STOPPED) {
+		if (hs == BERTH_HTTP_CANCELLED) {
 			res = slack_stopped(ctx);
+			berth_http_response_fini(&resp);
 			break;
 		}
-		if (hs == HC_FAILED) {
+		if (hs != BERTH_HTTP_OK) {
 			snprintf(err, errlen, "error to send request: %s", why);
+			berth_http_response_fini(&resp);
 			break;
 		}
-		hc_log_exchange(ctx, &resp, len);
-		if (hc_is_2xx(resp.code)) {
+		berth_http_log_exchange(ctx, &resp, len);
+		if (berth_http_is_2xx(resp.status)) {
 			berth_log_info(ctx, "success to run slack job");
 			res = BERTH_RUN_SUCCESS;
-			hc_response_fini(&resp);
+			berth_http_response_fini(&resp);
 			break;
 		}
 		long long after = resp.retry_after_s > 0 ? resp.retry_after_s
 							 : 1;
-		if (resp.code != 429 || waits >= st->rate_limit_waits ||
+		if (resp.status != 429 || waits >= st->rate_limit_waits ||
 		    after > st->max_retry_after_s) {
-			if (resp.code == 429)
+			if (resp.status == 429)
 				berth_log_warning(
 					ctx,
 					"rate limited (Retry-After %lld s, "
 					"%d wait(s) done); giving up this "
 					"attempt",
 					after, waits);
-			hc_format_abnormal(err, errlen, &resp);
-			hc_response_fini(&resp);
+			berth_http_format_abnormal(err, errlen, &resp);
+			berth_http_response_fini(&resp);
 			break;
 		}
-		hc_response_fini(&resp);
+		berth_http_response_fini(&resp);
 		berth_log_info(ctx, "rate limited: waiting %lld s (Retry-After) "
 				    "before sending again (%d of %d)",
 			       after, waits + 1, st->rate_limit_waits);
-		if (hc_wait(ctx, after * 1000)) {
+		if (berth_http_wait(ctx, after * 1000)) {
 			res = slack_stopped(ctx);
 			break;
 		}
 	}
-	hc_headers_fini(&headers);
+	berth_http_headers_fini(&headers);
 	return res;
 }
 
@@ -346,7 +342,7 @@ static struct berth_job_type slack_type = {
 	.name = "SLACK",
 	.description = "Harbor's Slack notification: POSTs the JSON payload "
 		       "to a Slack incoming webhook",
-	.max_fails = HC_DEFAULT_MAX_FAILS,
+	.max_fails = BERTH_HTTP_DEFAULT_MAX_FAILS,
 	.max_concurrency = 1,
 	.priority = 1,
 	.init = slack_init,
@@ -360,7 +356,7 @@ static struct berth_job_type slack_type = {
 __attribute__((constructor)) static void
 slack_load(void)
 {
-	slack_type.max_fails = hc_env_max_fails();
+	slack_type.max_fails = berth_http_env_max_fails();
 }
 
 BERTH_PLUGIN_MAGIC("slack", "1.0.0");

@@ -12,10 +12,11 @@
  *           when the plugin is loaded), max_concurrency 0, priority 1000,
  *           should_retry true.
  * settings: follow_redirects, max_response_bytes, block_private_addresses
- *           (httpcommon.h), hmac_secret / hmac_secret_env (signature header
- *           X-Berth-Signature: sha256=<hex HMAC-SHA256 of the payload>). */
+ *           (berth/http_plugin.h), hmac_secret / hmac_secret_env
+ *           (signature header X-Berth-Signature: sha256=<hex HMAC-SHA256
+ *           of the payload>). */
 #define _GNU_SOURCE /* explicit_bzero */
-#include "httpcommon.h"
+#include <berth/http_plugin.h>
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -26,13 +27,12 @@
 #include <strings.h>
 
 #include <cjson/cJSON.h>
-#include <curl/curl.h>
 
 #define WEBHOOK_USER_AGENT "berth-webhook/1.0"
 #define WEBHOOK_SIGNATURE_HEADER "X-Berth-Signature"
 
 struct webhook_state {
-	struct hc_settings http;
+	struct berth_http_settings http;
 	char *hmac_secret; /* NULL = no signature */
 	size_t hmac_len;
 };
@@ -49,7 +49,7 @@ webhook_state_free(struct webhook_state *st)
 {
 	if (!st)
 		return;
-	hc_settings_fini(&st->http);
+	berth_http_settings_fini(&st->http);
 	if (st->hmac_secret) {
 		explicit_bzero(st->hmac_secret, st->hmac_len);
 		free(st->hmac_secret);
@@ -115,16 +115,11 @@ webhook_init(struct berth_job_ctx *ctx, void **type_state)
 		berth_log_error(ctx, "out of memory");
 		return -1;
 	}
-	if (hc_settings_load(ctx, &st->http, WEBHOOK_USER_AGENT) != 0) {
+	if (berth_http_settings_load(ctx, &st->http, WEBHOOK_USER_AGENT) != 0) {
 		free(st);
 		return -1;
 	}
 	if (load_secret(ctx, st) != 0) {
-		webhook_state_free(st);
-		return -1;
-	}
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		berth_log_error(ctx, "libcurl could not be initialised");
 		webhook_state_free(st);
 		return -1;
 	}
@@ -135,7 +130,9 @@ webhook_init(struct berth_job_ctx *ctx, void **type_state)
 		       st->http.timeout_ms / 1000, webhook_type.max_fails,
 		       st->http.follow_redirects ? "on" : "off",
 		       st->http.max_response_bytes,
-		       st->http.block_private ? "on" : "off",
+		       berth_http_policy_blocks_private(st->http.policy)
+			       ? "on"
+			       : "off",
 		       st->hmac_secret ? "on" : "off");
 	*type_state = st;
 	return 0;
@@ -145,7 +142,6 @@ static void
 webhook_fini(void *type_state)
 {
 	webhook_state_free(type_state);
-	curl_global_cleanup();
 }
 
 static bool
@@ -217,7 +213,7 @@ go_kind(const cJSON *v)
  * Content-Length, Transfer-Encoding and Trailer are the transport's (Go
  * ignores them in a request's header map too). */
 static bool
-build_headers(const char *text, struct hc_headers *h, char *err,
+build_headers(const char *text, struct berth_http_headers *h, char *err,
 	      size_t errlen)
 {
 	static const char *const transport[] = {
@@ -299,7 +295,7 @@ build_headers(const char *text, struct hc_headers *h, char *err,
 				ok = false;
 				break;
 			}
-			if (!skip && hc_headers_add(h, e->string, s)) {
+			if (!skip && berth_http_headers_add(h, e->string, s)) {
 				snprintf(err, errlen, "out of memory");
 				ok = false;
 				break;
@@ -314,7 +310,7 @@ build_headers(const char *text, struct hc_headers *h, char *err,
 
 static bool
 add_signature(const struct webhook_state *st, const char *payload,
-	      size_t len, struct hc_headers *h)
+	      size_t len, struct berth_http_headers *h)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
@@ -325,8 +321,8 @@ add_signature(const struct webhook_state *st, const char *payload,
 	memcpy(hex, "sha256=", 7);
 	for (unsigned i = 0; i < mdlen; i++)
 		snprintf(hex + 7 + 2 * (size_t)i, 3, "%02x", md[i]);
-	hc_headers_remove(h, WEBHOOK_SIGNATURE_HEADER);
-	return hc_headers_add(h, WEBHOOK_SIGNATURE_HEADER, hex) == 0;
+	berth_http_headers_remove(h, WEBHOOK_SIGNATURE_HEADER);
+	return berth_http_headers_add(h, WEBHOOK_SIGNATURE_HEADER, hex) == 0;
 }
 
 /* --- run ------------------------------------------------------------------ */
@@ -345,7 +341,7 @@ string_param(struct berth_job_ctx *ctx, const char *key, char *err,
 		snprintf(err, errlen,
 			 "malformed job parameter '%s', expecting string but "
 			 "got %s",
-			 key, hc_go_type_name(t));
+			 key, berth_http_go_type_name(t));
 	return NULL;
 }
 
@@ -365,8 +361,8 @@ webhook_run(struct berth_job_ctx *ctx, const char *params_json, char *err,
 	if (!berth_param_bool(ctx, "skip_cert_verify", &skip))
 		skip = false;
 
-	struct hc_headers headers;
-	hc_headers_init(&headers);
+	struct berth_http_headers headers;
+	berth_http_headers_init(&headers);
 	enum berth_run_result res = BERTH_RUN_ERROR;
 	enum berth_json_type ht = berth_param_type(ctx, "header");
 	if (ht == BERTH_JSON_STRING) {
@@ -377,7 +373,7 @@ webhook_run(struct berth_job_ctx *ctx, const char *params_json, char *err,
 		/* Harbor ignores a header that is not a string */
 		berth_log_warning(ctx, "parameter 'header' is a %s, not a "
 				       "JSON string; ignored",
-				  hc_go_type_name(ht));
+				  berth_http_go_type_name(ht));
 	}
 	size_t len = strlen(payload);
 	if (st->hmac_secret && !add_signature(st, payload, len, &headers)) {
@@ -386,36 +382,34 @@ webhook_run(struct berth_job_ctx *ctx, const char *params_json, char *err,
 	}
 
 	berth_log_info(ctx, "start to run webhook job");
-	struct hc_request req = {
+	struct berth_http_post post = {
 		.url = address,
 		.body = payload,
 		.body_len = len,
 		.headers = &headers,
 		.skip_cert_verify = skip,
 	};
-	struct hc_response resp;
+	struct berth_http_response resp;
 	char why[768];
-	enum hc_status hs = hc_post(ctx, &st->http, &req, &resp, why,
-				    sizeof(why));
-	if (hs == HC_STOPPED) {
+	enum berth_http_result hs =
+		berth_http_post(ctx, &st->http, &post, &resp, why, sizeof(why));
+	if (hs == BERTH_HTTP_CANCELLED) {
 		berth_log_info(ctx, "stopped while sending");
 		res = BERTH_RUN_STOPPED;
-		goto out;
-	}
-	if (hs == HC_FAILED) {
+	} else if (hs != BERTH_HTTP_OK) {
 		snprintf(err, errlen, "error to send request: %s", why);
-		goto out;
-	}
-	hc_log_exchange(ctx, &resp, len);
-	if (hc_is_2xx(resp.code)) {
-		berth_log_info(ctx, "success to run webhook job");
-		res = BERTH_RUN_SUCCESS;
 	} else {
-		hc_format_abnormal(err, errlen, &resp);
+		berth_http_log_exchange(ctx, &resp, len);
+		if (berth_http_is_2xx(resp.status)) {
+			berth_log_info(ctx, "success to run webhook job");
+			res = BERTH_RUN_SUCCESS;
+		} else {
+			berth_http_format_abnormal(err, errlen, &resp);
+		}
 	}
-	hc_response_fini(&resp);
+	berth_http_response_fini(&resp);
 out:
-	hc_headers_fini(&headers);
+	berth_http_headers_fini(&headers);
 	return res;
 }
 
@@ -424,7 +418,7 @@ static struct berth_job_type webhook_type = {
 	.name = "WEBHOOK",
 	.description = "Harbor's webhook notification: POSTs the payload to "
 		       "the address",
-	.max_fails = HC_DEFAULT_MAX_FAILS,
+	.max_fails = BERTH_HTTP_DEFAULT_MAX_FAILS,
 	.max_concurrency = 0,
 	.priority = 1000,
 	.init = webhook_init,
@@ -438,7 +432,7 @@ static struct berth_job_type webhook_type = {
 __attribute__((constructor)) static void
 webhook_load(void)
 {
-	webhook_type.max_fails = hc_env_max_fails();
+	webhook_type.max_fails = berth_http_env_max_fails();
 }
 
 BERTH_PLUGIN_MAGIC("webhook", "1.0.0");

@@ -1,12 +1,18 @@
 # BerthConfig.cmake - find_package(Berth) support for plugin authors.
 #
 # Installed to <prefix>/<libdir>/cmake/Berth/ next to BerthPlugin.cmake; the
-# SDK header is at <prefix>/include/berth/plugin.h. Provides:
+# SDK headers are at <prefix>/include/berth/ (plugin.h, http.h,
+# http_plugin.h). Provides:
 #   BERTH_SDK_INCLUDE_DIR   the directory to add to the include path
 #   berth_add_plugin()      see BerthPlugin.cmake
+#   Berth::http             the HTTP client library (<berth/http.h>,
+#                           <berth/http_plugin.h>): <libdir>/libberth_http.a,
+#                           static and position independent, with libcurl
+#                           (found with find_package(CURL)) as its dependency
 #
 #   find_package(Berth REQUIRED)
 #   berth_add_plugin(hello SOURCES hello.c)
+#   berth_add_plugin(notify SOURCES notify.c LIBRARIES Berth::http)
 
 # <prefix>/lib/cmake/Berth -> <prefix>/include; with a multiarch libdir
 # (<prefix>/lib/x86_64-linux-gnu/cmake/Berth) the prefix is one level higher.
@@ -28,5 +34,27 @@ if(NOT BERTH_SDK_INCLUDE_DIR)
     "berth/plugin.h not found relative to ${CMAKE_CURRENT_LIST_DIR}")
   return()
 endif()
+
+# Berth::http: <libdir>/libberth_http.a, two levels above this file.
+if(NOT TARGET Berth::http)
+  get_filename_component(_berth_lib
+    "${CMAKE_CURRENT_LIST_DIR}/../../libberth_http.a" ABSOLUTE)
+  if(NOT EXISTS "${_berth_lib}")
+    set(Berth_FOUND FALSE)
+    set(Berth_NOT_FOUND_MESSAGE "${_berth_lib} not found")
+    unset(_berth_lib)
+    return()
+  endif()
+  include(CMakeFindDependencyMacro)
+  find_dependency(CURL)
+  add_library(Berth::http STATIC IMPORTED)
+  set_target_properties(Berth::http PROPERTIES
+    IMPORTED_LOCATION "${_berth_lib}"
+    IMPORTED_LINK_INTERFACE_LANGUAGES C
+    INTERFACE_INCLUDE_DIRECTORIES "${BERTH_SDK_INCLUDE_DIR}"
+    INTERFACE_LINK_LIBRARIES CURL::libcurl)
+  unset(_berth_lib)
+endif()
+
 set(Berth_FOUND TRUE)
 include("${CMAKE_CURRENT_LIST_DIR}/BerthPlugin.cmake")

@@ -10,6 +10,8 @@
 #   - linked with -Wl,-z,defs: every symbol must resolve against the plugin's
 #     own LIBRARIES and libc, so a plugin can never depend on a daemon symbol;
 #   - compiled against the SDK header directory ${BERTH_SDK_INCLUDE_DIR};
+#   - LIBRARIES Berth::http links the SDK's HTTP client (<berth/http.h>,
+#     <berth/http_plugin.h>; a private static copy, libcurl with it);
 #   - written to ${BERTH_PLUGIN_OUTPUT_DIR} when that variable is set (the
 #     value at the time of the call).
 #

@@ -1,9 +1,9 @@
-/* netpolicy.c - where a WEBHOOK/SLACK request may go: the proxy choice
- * with the rules of Go's http.ProxyFromEnvironment
+/* policy.c - where a request of the berth_http library may go: the proxy
+ * choice with the rules of Go's http.ProxyFromEnvironment
  * (golang.org/x/net/http/httpproxy) and the address classes refused by
- * block_private_addresses. Part of the berth_httpcommon library. */
+ * block_private_addresses (struct berth_http_policy, see berth/http.h). */
 #define _GNU_SOURCE
-#include "netpolicy.h"
+#include "internal.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -18,7 +18,7 @@
 
 enum np_kind { NP_IP, NP_CIDR, NP_DOMAIN };
 
-struct hc_noproxy {
+struct bh_noproxy {
 	enum np_kind kind;
 	unsigned char ip[16]; /* NP_IP, NP_CIDR (IPv4 as ::ffff:a.b.c.d) */
 	int prefix;           /* NP_CIDR, in bits of the 16-byte form */
@@ -28,7 +28,7 @@ struct hc_noproxy {
 };
 
 bool
-hc_ip_parse(const char *s, unsigned char out[16])
+bh_ip_parse(const char *s, unsigned char out[16])
 {
 	struct in_addr a4;
 	if (inet_pton(AF_INET, s, &a4) == 1) {
@@ -61,9 +61,9 @@ prefix_match(const unsigned char *a, const unsigned char *b, int bits)
 }
 
 static int
-noproxy_add(struct hc_settings *s, const struct hc_noproxy *e)
+noproxy_add(struct berth_http_policy *s, const struct bh_noproxy *e)
 {
-	struct hc_noproxy *v = realloc(s->noproxy,
+	struct bh_noproxy *v = realloc(s->noproxy,
 				       (s->n_noproxy + 1) * sizeof(*v));
 	if (!v)
 		return -1;
@@ -74,9 +74,9 @@ noproxy_add(struct hc_settings *s, const struct hc_noproxy *e)
 
 /* One trimmed, lower-cased entry. */
 static int
-noproxy_entry(struct hc_settings *s, char *p)
+noproxy_entry(struct berth_http_policy *s, char *p)
 {
-	struct hc_noproxy e = {0};
+	struct bh_noproxy e = {0};
 	if (strcmp(p, "*") == 0) {
 		s->noproxy_all = true;
 		return 0;
@@ -87,8 +87,9 @@ noproxy_entry(struct hc_settings *s, char *p)
 		char *end = NULL;
 		long bits = strtol(slash + 1, &end, 10);
 		bool v4 = strchr(p, ':') == NULL;
-		if (!*(slash + 1) || *end || bits < 0 || bits > (v4 ? 32 : 128) ||
-		    !hc_ip_parse(p, e.ip))
+		if (!*(slash + 1) || *end || bits < 0 ||
+		    bits > (v4 ? 32 : 128) ||
+		    !bh_ip_parse(p, e.ip))
 			return 0; /* Go ignores what it cannot parse */
 		e.kind = NP_CIDR;
 		e.prefix = (int)bits + (v4 ? 96 : 0);
@@ -111,7 +112,7 @@ noproxy_entry(struct hc_settings *s, char *p)
 	}
 	if (!*host)
 		return 0;
-	if (hc_ip_parse(host, e.ip)) {
+	if (bh_ip_parse(host, e.ip)) {
 		e.kind = NP_IP;
 		return noproxy_add(s, &e);
 	}
@@ -131,8 +132,8 @@ noproxy_entry(struct hc_settings *s, char *p)
 	return 0;
 }
 
-int
-hc_noproxy_parse(struct hc_settings *s, const char *list)
+static int
+noproxy_parse(struct berth_http_policy *s, const char *list)
 {
 	if (!list)
 		return 0;
@@ -165,12 +166,13 @@ ends_with(const char *s, const char *suffix)
 }
 
 /* Go's useProxy(): false for localhost, loopback IPs and NO_PROXY hits.
- * host is lower case, without brackets. */
-bool
-hc_use_proxy(const struct hc_settings *s, const char *host, long port)
+ * host is lower case, without brackets; port is explicit or the scheme's
+ * default. */
+static bool
+use_proxy(const struct berth_http_policy *s, const char *host, long port)
 {
 	unsigned char ip[16];
-	bool is_ip = hc_ip_parse(host, ip);
+	bool is_ip = bh_ip_parse(host, ip);
 	if (strcmp(host, "localhost") == 0)
 		return false;
 	if (is_ip && ((ip_is_v4(ip) && ip[12] == 127) ||
@@ -180,7 +182,7 @@ hc_use_proxy(const struct hc_settings *s, const char *host, long port)
 	if (s->noproxy_all)
 		return false;
 	for (size_t i = 0; i < s->n_noproxy; i++) {
-		const struct hc_noproxy *e = &s->noproxy[i];
+		const struct bh_noproxy *e = &s->noproxy[i];
 		switch (e->kind) {
 		case NP_CIDR:
 			if (is_ip && prefix_match(ip, e->ip, e->prefix))
@@ -193,7 +195,8 @@ hc_use_proxy(const struct hc_settings *s, const char *host, long port)
 			break;
 		case NP_DOMAIN:
 			if ((ends_with(host, e->domain) ||
-			     (e->match_host && strcmp(host, e->domain + 1) == 0)) &&
+			     (e->match_host &&
+			      strcmp(host, e->domain + 1) == 0)) &&
 			    (e->port == 0 || e->port == port))
 				return false;
 			break;
@@ -227,7 +230,7 @@ v4_class(const unsigned char *b)
 }
 
 const char *
-hc_addr_class(const unsigned char a[16])
+bh_addr_class(const unsigned char a[16])
 {
 	static const unsigned char zero[16];
 	static const unsigned char nat64[12] = {0, 0x64, 0xff, 0x9b};
@@ -253,7 +256,7 @@ hc_addr_class(const unsigned char a[16])
 }
 
 void
-hc_ip_text(const unsigned char a[16], char *out, size_t outlen)
+bh_ip_text(const unsigned char a[16], char *out, size_t outlen)
 {
 	if (ip_is_v4(a))
 		inet_ntop(AF_INET, a + 12, out, (socklen_t)outlen);
@@ -262,7 +265,7 @@ hc_ip_text(const unsigned char a[16], char *out, size_t outlen)
 }
 
 bool
-hc_sockaddr_ip(const void *sa, size_t len, unsigned char out[16])
+bh_sockaddr_ip(const void *sa, size_t len, unsigned char out[16])
 {
 	sa_family_t fam;
 	memcpy(&fam, (const char *)sa + offsetof(struct sockaddr, sa_family),
@@ -288,18 +291,18 @@ hc_sockaddr_ip(const void *sa, size_t len, unsigned char out[16])
  * checked here: IP literals, localhost and names that resolve locally.
  * Returns true (and writes err) when the destination is refused. */
 bool
-hc_precheck_host(const char *host, char *err, size_t errlen)
+bh_precheck_host(const char *host, char *err, size_t errlen)
 {
 	unsigned char ip[16];
 	char text[INET6_ADDRSTRLEN];
-	if (hc_ip_parse(host, ip)) {
-		const char *cls = hc_addr_class(ip);
+	if (bh_ip_parse(host, ip)) {
+		const char *cls = bh_addr_class(ip);
 		if (cls)
-			snprintf(err, errlen, HC_BLOCKED_FMT, host, cls);
+			snprintf(err, errlen, BH_BLOCKED_FMT, host, cls);
 		return cls != NULL;
 	}
 	if (strcmp(host, "localhost") == 0 || ends_with(host, ".localhost")) {
-		snprintf(err, errlen, HC_BLOCKED_FMT, host, "loopback");
+		snprintf(err, errlen, BH_BLOCKED_FMT, host, "loopback");
 		return true;
 	}
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
@@ -308,10 +311,10 @@ hc_precheck_host(const char *host, char *err, size_t errlen)
 	bool refused = false;
 	for (struct addrinfo *ai = res; ai && !refused; ai = ai->ai_next) {
 		const char *cls;
-		if (hc_sockaddr_ip(ai->ai_addr, ai->ai_addrlen, ip) &&
-		    (cls = hc_addr_class(ip)) != NULL) {
-			hc_ip_text(ip, text, sizeof(text));
-			snprintf(err, errlen, HC_BLOCKED_FMT, text, cls);
+		if (bh_sockaddr_ip(ai->ai_addr, ai->ai_addrlen, ip) &&
+		    (cls = bh_addr_class(ip)) != NULL) {
+			bh_ip_text(ip, text, sizeof(text));
+			snprintf(err, errlen, BH_BLOCKED_FMT, text, cls);
 			refused = true;
 		}
 	}
@@ -319,8 +322,10 @@ hc_precheck_host(const char *host, char *err, size_t errlen)
 	return refused;
 }
 
-void
-hc_noproxy_free(struct hc_settings *s)
+/* --- the policy object --------------------------------------------------- */
+
+static void
+noproxy_free(struct berth_http_policy *s)
 {
 	for (size_t i = 0; i < s->n_noproxy; i++)
 		free(s->noproxy[i].domain);
@@ -328,4 +333,108 @@ hc_noproxy_free(struct hc_settings *s)
 	s->noproxy = NULL;
 	s->n_noproxy = 0;
 	s->noproxy_all = false;
+}
+
+/* Go's getEnvAny: the first of the names with a non-empty value. */
+static const char *
+env_any(const char *upper, const char *lower)
+{
+	const char *v = getenv(upper);
+	if (v && *v)
+		return v;
+	v = getenv(lower);
+	return v && *v ? v : NULL;
+}
+
+/* Go's parseProxy: a value without a scheme means http://value. */
+static char *
+proxy_normalise(const char *v)
+{
+	if (!v || !*v)
+		return strdup("");
+	if (strstr(v, "://"))
+		return strdup(v);
+	size_t n = strlen(v) + sizeof("http://");
+	char *s = malloc(n);
+	if (s)
+		snprintf(s, n, "http://%s", v);
+	return s;
+}
+
+struct berth_http_policy *
+berth_http_policy_new(const char *http_proxy, const char *https_proxy,
+		      const char *no_proxy)
+{
+	struct berth_http_policy *p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	p->http_proxy = proxy_normalise(http_proxy);
+	p->https_proxy = proxy_normalise(https_proxy);
+	if (!p->http_proxy || !p->https_proxy ||
+	    noproxy_parse(p, no_proxy) != 0) {
+		berth_http_policy_free(p);
+		return NULL;
+	}
+	return p;
+}
+
+struct berth_http_policy *
+berth_http_policy_from_env(void)
+{
+	return berth_http_policy_new(env_any("HTTP_PROXY", "http_proxy"),
+				     env_any("HTTPS_PROXY", "https_proxy"),
+				     env_any("NO_PROXY", "no_proxy"));
+}
+
+void
+berth_http_policy_free(struct berth_http_policy *p)
+{
+	if (!p)
+		return;
+	free(p->http_proxy);
+	free(p->https_proxy);
+	noproxy_free(p);
+	free(p);
+}
+
+void
+berth_http_policy_set_block_private(struct berth_http_policy *p, bool on)
+{
+	p->block_private = on;
+}
+
+bool
+berth_http_policy_blocks_private(const struct berth_http_policy *p)
+{
+	return p && p->block_private;
+}
+
+const char *
+bh_policy_proxy(const struct berth_http_policy *p, const struct bh_url *u)
+{
+	if (!p)
+		return "";
+	const char *proxy = strcmp(u->scheme, "https") == 0 ? p->https_proxy
+							   : p->http_proxy;
+	if (!proxy[0] || !use_proxy(p, u->host, u->port))
+		return "";
+	return proxy;
+}
+
+const char *
+berth_http_policy_proxy(const struct berth_http_policy *p, const char *url)
+{
+	struct bh_url u;
+	if (!url || bh_url_split(url, &u, NULL, 0) != 0)
+		return "";
+	return bh_policy_proxy(p, &u);
+}
+
+const char *
+berth_http_addr_class(const void *addr, size_t len)
+{
+	unsigned char ip[16];
+	if (!addr || !bh_sockaddr_ip(addr, len, ip))
+		return NULL;
+	return bh_addr_class(ip);
 }

@@ -1,0 +1,250 @@
+/* berth/http.h - Berth's outgoing HTTP client: the one libcurl transport of
+ * the daemon's status-hook agent and of the WEBHOOK and SLACK plugins, and
+ * a supported helper library for plugin authors (berth/http_plugin.h adds
+ * what a job plugin needs on top: manifest settings, stop, job-log lines).
+ *
+ * The library is libberth_http.a, a static, position-independent archive
+ * compiled with hidden visibility, installed with the SDK:
+ *
+ *   find_package(Berth REQUIRED)
+ *   berth_add_plugin(x SOURCES x.c LIBRARIES Berth::http)
+ *
+ * Each plugin (and berthd itself) links its own private copy, so nothing of
+ * it is exported from a plugin and a plugin never depends on a daemon
+ * symbol (plugins are built -fvisibility=hidden -Wl,-z,defs). Berth::http
+ * brings libcurl along.
+ *
+ * What a request gets (berth_http_send)
+ *   - libcurl, no signals, http and https only;
+ *   - exactly the caller's headers plus Host, Content-Length and
+ *     User-Agent: none of libcurl's own Accept, Content-Type or Expect;
+ *   - a timeout for the whole exchange (redirects included), a connect
+ *     timeout, and optionally a response-header timeout counted from the
+ *     moment the request is fully sent (Go's ResponseHeaderTimeout);
+ *   - the response body kept up to a size cap, past which the transfer
+ *     either ends (the status still counts) or is read and thrown away
+ *     (the connection stays reusable);
+ *   - redirects returned as responses, or followed with Go's rules;
+ *   - the proxy and the address check of a struct berth_http_policy;
+ *   - a cancel callback polled at least every 100 ms.
+ *
+ * Threads: a struct berth_http_client belongs to one thread at a time; a
+ * struct berth_http_policy and a struct berth_http_tls are read-only once
+ * built and may be shared by any number of threads. Call
+ * berth_http_global_init() before the first client is created (and, in a
+ * plugin, berth_http_global_cleanup() once per successful init). */
+#ifndef BERTH_HTTP_H
+#define BERTH_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Redirects followed at most (Go's http.Client: 10). */
+#define BERTH_HTTP_MAX_REDIRECTS 10
+/* Room for "scheme://host:port" (response dest and proxy). */
+#define BERTH_HTTP_DEST_MAX 320
+
+/* libcurl's process-wide setup (curl_global_init / curl_global_cleanup,
+ * reference counted by libcurl). 0, or -1 when libcurl cannot start. */
+int berth_http_global_init(void);
+void berth_http_global_cleanup(void);
+
+/* ---- the policy: where a request may go --------------------------------
+ *
+ * Proxies with the rules of Go's http.ProxyFromEnvironment
+ * (golang.org/x/net/http/httpproxy):
+ *   - HTTP_PROXY for http:// URLs, HTTPS_PROXY for https:// URLs (tunnelled
+ *     with CONNECT); the upper-case variable wins over the lower-case one
+ *     when it is set and non-empty; a value without a scheme means
+ *     http://<value>; ALL_PROXY is not used;
+ *   - NO_PROXY: comma-separated; "*" disables proxies; "example.com"
+ *     matches the name and its subdomains, ".example.com" and
+ *     "*.example.com" only subdomains; IP addresses and CIDR ranges match
+ *     IP literals; any entry may carry ":port"; unparsable entries are
+ *     ignored;
+ *   - localhost and loopback addresses are never proxied.
+ * libcurl's own environment handling is never used: the client always sets
+ * the proxy explicitly.
+ *
+ * Address check (block_private_addresses): when on, connections to
+ * unspecified, loopback, private, shared (CGNAT), link-local, site-local,
+ * unique-local, multicast and reserved addresses are refused. IPv4-mapped,
+ * IPv4-compatible, NAT64 and 6to4 IPv6 forms count as the IPv4 address
+ * they carry. Without a proxy the check runs on every resolved address
+ * right before connect() (no DNS-rebinding window); with a proxy only the
+ * proxy is connected to, and the destination is checked beforehand when
+ * it is an IP literal, localhost, or a name that resolves locally. A
+ * client's kept-alive connection was checked when it was opened. */
+struct berth_http_policy;
+
+/* A policy from the environment (HTTP_PROXY/http_proxy,
+ * HTTPS_PROXY/https_proxy, NO_PROXY/no_proxy, read now), address check
+ * off. NULL when out of memory. */
+struct berth_http_policy *berth_http_policy_from_env(void);
+/* A policy from explicit values (NULL or "" = none), same rules. */
+struct berth_http_policy *berth_http_policy_new(const char *http_proxy,
+						const char *https_proxy,
+						const char *no_proxy);
+void berth_http_policy_free(struct berth_http_policy *p);
+/* Turns the address check on or off (before the policy is shared). */
+void berth_http_policy_set_block_private(struct berth_http_policy *p,
+					 bool on);
+bool berth_http_policy_blocks_private(const struct berth_http_policy *p);
+/* The proxy URL for a request to url ("" = direct; never NULL). */
+const char *berth_http_policy_proxy(const struct berth_http_policy *p,
+				    const char *url);
+/* NULL when addr (a struct sockaddr_in or sockaddr_in6 of len bytes) is a
+ * public address, else its class: "unspecified", "loopback", "private",
+ * "shared (carrier-grade NAT)", "link-local", "site-local",
+ * "unique-local", "multicast", "reserved". */
+const char *berth_http_addr_class(const void *addr, size_t len);
+
+/* ---- TLS ---------------------------------------------------------------- */
+
+/* Trust store and client certificate of a request (NULL fields: libcurl's
+ * default CA store, no client certificate). */
+struct berth_http_tls {
+	char *ca_file;     /* PEM bundle (CURLOPT_CAINFO) */
+	char *ca_dir;      /* hashed directory (CURLOPT_CAPATH) */
+	char *client_cert; /* PEM certificate */
+	char *client_key;  /* PEM key */
+};
+
+/* Fills t as Harbor's internal clients read their environment:
+ * SSL_CERT_FILE, SSL_CERT_DIR, and, when INTERNAL_VERIFY_CLIENT_CERT is
+ * "true" (any case), the client certificate INTERNAL_TLS_CERT_PATH and key
+ * INTERNAL_TLS_KEY_PATH. Returns 0; 1 when INTERNAL_VERIFY_CLIENT_CERT is
+ * true but a path is missing (then t has no client certificate: the
+ * caller should warn). */
+int berth_http_tls_from_env(struct berth_http_tls *t);
+void berth_http_tls_fini(struct berth_http_tls *t);
+
+/* ---- request headers ---------------------------------------------------- */
+
+/* An ordered list of "Name: value" lines. */
+struct berth_http_headers {
+	char **v;
+	size_t n;
+	size_t cap;
+};
+
+void berth_http_headers_init(struct berth_http_headers *h);
+void berth_http_headers_fini(struct berth_http_headers *h);
+/* Appends one header; an empty value is sent as "Name:" with nothing
+ * after it. 0, or -1 when out of memory. */
+int berth_http_headers_add(struct berth_http_headers *h, const char *name,
+			   const char *value);
+/* Removes every header called name (case-insensitive). */
+void berth_http_headers_remove(struct berth_http_headers *h,
+			       const char *name);
+bool berth_http_headers_has(const struct berth_http_headers *h,
+			    const char *name);
+
+/* ---- the client and one request ----------------------------------------- */
+
+/* One libcurl handle and its pool of kept-alive connections (idle ones
+ * are closed after 30 s; TCP keep-alive probes after 30 s). Reuse one per
+ * thread to keep connections; free it to close them. */
+struct berth_http_client;
+
+/* NULL when libcurl cannot create a handle. */
+struct berth_http_client *berth_http_client_new(void);
+void berth_http_client_free(struct berth_http_client *c);
+
+struct berth_http_request {
+	const char *method; /* "POST" or "GET"; NULL: POST */
+	const char *url;    /* http:// or https:// */
+	/* sent as they are, plus Host, Content-Length and User-Agent; NULL
+	 * = none */
+	const struct berth_http_headers *headers;
+	const char *body; /* POST: body_len bytes (NULL: empty) */
+	size_t body_len;
+	const char *user_agent; /* unless headers has one; NULL: none */
+
+	long timeout_ms;         /* whole exchange, redirects included; > 0 */
+	long connect_timeout_ms; /* per connection; 0: timeout_ms */
+	/* from the request being sent until the response headers; 0: none */
+	long header_timeout_ms;
+
+	/* follow 301/302/303/307/308 (at most BERTH_HTTP_MAX_REDIRECTS): as
+	 * Go, 301/302/303 turn a POST into a bodiless GET, 307/308 repeat it;
+	 * Authorization, Www-Authenticate, Cookie and Cookie2 are dropped
+	 * when the host changes; every hop gets the proxy choice and the
+	 * address check again. Off: a 3xx is returned as the response. */
+	bool follow_redirects;
+	size_t max_response_bytes; /* body bytes kept (0: none) */
+	/* past max_response_bytes: false ends the transfer (resp.truncated,
+	 * the status still counts), true reads and discards the rest so the
+	 * connection can be reused */
+	bool drain_excess;
+
+	bool skip_cert_verify;            /* no chain or host-name check */
+	const struct berth_http_tls *tls; /* NULL: defaults */
+	const struct berth_http_policy *policy; /* NULL: direct, unchecked */
+
+	/* polled at least every 100 ms while the request runs; true ends it
+	 * with BERTH_HTTP_CANCELLED. NULL: never. */
+	bool (*cancel)(void *ud);
+	void *cancel_ud;
+};
+
+struct berth_http_response {
+	long status;
+	char *body;      /* NUL-terminated, body_len bytes kept; malloc'ed */
+	size_t body_len;
+	bool truncated;  /* the body was longer than max_response_bytes */
+	long long retry_after_s; /* Retry-After in seconds, -1 when absent */
+	long long elapsed_ms;
+	int redirects;   /* hops followed */
+	/* scheme://host:port of the last hop and of its proxy ("" = none);
+	 * never credentials, path or query. Set on failures too. */
+	char dest[BERTH_HTTP_DEST_MAX];
+	char proxy[BERTH_HTTP_DEST_MAX];
+};
+
+enum berth_http_result {
+	BERTH_HTTP_OK = 0,              /* resp holds an answer (any status) */
+	BERTH_HTTP_FAILED = -1,         /* no answer: DNS, connect, TLS,
+					 * transfer error, too many redirects */
+	BERTH_HTTP_TIMEOUT = -2,        /* timeout_ms ran out */
+	BERTH_HTTP_HEADER_TIMEOUT = -3, /* header_timeout_ms ran out */
+	BERTH_HTTP_CANCELLED = -4,      /* cancel() said so */
+	BERTH_HTTP_REFUSED = -5,        /* not sent: unusable URL, the
+					 * address check, out of memory */
+};
+
+/* Sends req over c (NULL: BERTH_HTTP_REFUSED). Always fills resp (free
+ * it with berth_http_response_fini, whatever the result). err gets the
+ * reason of a failure: for REFUSED a complete sentence; for FAILED and
+ * TIMEOUT libcurl's reason (TIMEOUT: "" when the time ran out between two
+ * redirects), callers prefix the destination; never the body,
+ * credentials, path or query of a URL. */
+enum berth_http_result berth_http_send(struct berth_http_client *c,
+				       const struct berth_http_request *req,
+				       struct berth_http_response *resp,
+				       char *err, size_t errlen);
+void berth_http_response_fini(struct berth_http_response *r);
+
+static inline bool
+berth_http_is_2xx(long status)
+{
+	return status >= 200 && status < 300;
+}
+
+/* ---- small helpers ------------------------------------------------------ */
+
+/* Redacts url to scheme://host:port (no credentials, path or query);
+ * "<scheme>://<unparsable address>" when it cannot be parsed. */
+void berth_http_redact_url(const char *url, char *out, size_t outlen);
+/* Monotonic milliseconds. */
+long long berth_http_now_ms(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* BERTH_HTTP_H */
