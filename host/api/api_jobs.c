@@ -17,10 +17,10 @@
 #include "common/gojson.h"
 #include "api/http.h"
 #include "logs/log.h"
-#include "engine/message.h"
+#include "store/message.h"
 #include "periodic/period.h"
 #include "store/queue.h"
-#include "store/redis_cmd.h" /* until the API stops speaking Redis */
+ /* until the API stops speaking Redis */
 #include "store/tracker.h"
 
 /* Delays beyond ~100 years are refused (Go would overflow the epoch). */

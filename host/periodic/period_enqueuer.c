@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "common/json.h"
-#include "engine/message.h"
+#include "store/message.h"
 #include "logs/log.h"
 #include "periodic/cron.h"
 

@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "engine/message.h"
+#include "store/message.h"
 #include "plugins/plugin_host.h"
 #include "store/redis_conn.h"
 

@@ -668,8 +668,8 @@ queue_requeue_due(struct queue *q, enum queue_zset z,
 		} else if (reply_equals(r, "dead")) {
 			moved++;
 			log_warn("a due message of %s had a job type this "
-				 "instance does not run; moved to %s:dead",
-				 keys[0], q->ns);
+				 "instance does not run; moved to %s",
+				 keys[0], keys[1]);
 		} else {
 			rc = berr_set(err, "requeue %s: %s", keys[0],
 				      r->type == REDIS_REPLY_ERROR && r->str

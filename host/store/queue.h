@@ -18,7 +18,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "engine/message.h"
+#include "store/message.h"
 #include "store/redis_conn.h"
 #include "common/util.h"
 

@@ -255,81 +255,21 @@ stored_revision(struct tracker *t, const char *key, int64_t *rev,
 	return rc;
 }
 
-/* Text for a failure of context c after a pipelined command. */
-static int
-conn_fail(struct tracker *t, redisContext *c, int saved_errno,
-	  struct berr *err)
-{
-	if (c->err == REDIS_ERR_IO &&
-	    (saved_errno == EAGAIN || saved_errno == EWOULDBLOCK))
-		berr_set(err, "redis %s: timed out waiting for a reply",
-			 redis_pool_describe(t->redis));
-	else
-		berr_set(err, "redis %s: connection error: %s",
-			 redis_pool_describe(t->redis),
-			 c->errstr[0] ? c->errstr : "I/O error");
-	redis_pool_drop(t->redis);
-	return -1;
-}
-
-/* Sends the queued commands as one pipeline and checks every reply:
- * +OK for MULTI, +QUEUED for each command, and an EXEC array without
- * error elements. */
+/* Runs the built commands as one MULTI/EXEC pipeline; every reply is
+ * checked (redis_pipeline's REDIS_PIPE_CHECK). */
 static int
 run_transaction(struct tracker *t, struct cmd *cmds, int n, struct berr *err)
 {
-	redisContext *c = redis_pool_get(t->redis, err);
-	if (!c)
-		return -1;
-	const char *multi = "MULTI", *exec = "EXEC";
-	redisAppendCommandArgv(c, 1, &multi, NULL);
+	struct redis_cmd rc_cmds[4];
+	redisReply *replies[4] = {0};
+	if (n > 4)
+		return berr_set(err, "transaction of %d commands", n);
 	for (int i = 0; i < n; i++)
-		redisAppendCommandArgv(c, cmds[i].argc, cmds[i].argv,
-				       cmds[i].lens);
-	redisAppendCommandArgv(c, 1, &exec, NULL);
-	int rc = 0;
-	for (int i = 0; i < n + 2; i++) {
-		redisReply *r = NULL;
-		errno = 0;
-		if (redisGetReply(c, (void **)&r) != REDIS_OK || !r) {
-			int saved = errno;
-			if (r)
-				freeReplyObject(r);
-			return conn_fail(t, c, saved, err);
-		}
-		const char *what = i == 0 ? "MULTI"
-				   : i <= n ? cmds[i - 1].argv[0]
-					    : "EXEC";
-		if (r->type == REDIS_REPLY_ERROR) {
-			if (rc == 0)
-				rc = berr_set(err, "%s: %.*s", what,
-					      reply_err_len(r), r->str);
-		} else if (i == n + 1) {
-			if (r->type != REDIS_REPLY_ARRAY) {
-				if (rc == 0)
-					rc = berr_set(err,
-						      "EXEC: transaction "
-						      "aborted");
-			} else {
-				for (size_t k = 0;
-				     k < r->elements && k < (size_t)n; k++) {
-					redisReply *e = r->element[k];
-					if (rc == 0 && e &&
-					    e->type == REDIS_REPLY_ERROR)
-						rc = berr_set(
-							err, "%s: %.*s",
-							cmds[k].argv[0],
-							reply_err_len(e),
-							e->str);
-				}
-			}
-		} else if (!reply_is(r, i == 0 ? "OK" : "QUEUED")) {
-			if (rc == 0)
-				rc = berr_set(err, "%s: unexpected reply",
-					      what);
-		}
-		freeReplyObject(r);
-	}
+		rc_cmds[i] = (struct redis_cmd){cmds[i].argc, cmds[i].argv,
+						cmds[i].lens};
+	int rc = redis_pipeline(t->redis, err, rc_cmds, (size_t)n, replies,
+				REDIS_PIPE_TX | REDIS_PIPE_CHECK);
+	redis_replies_free(replies, (size_t)n);
 	return rc;
 }
 

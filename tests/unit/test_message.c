@@ -3,7 +3,7 @@
  * periodic execution id (spec 6.2) and the unique key (spec 5.7). */
 #include <stdlib.h>
 
-#include "engine/message.h"
+#include "store/message.h"
 #include "store/queue.h"
 #include "testlib.h"
 

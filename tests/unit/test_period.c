@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "common/gojson.h"
-#include "engine/message.h"
+#include "store/message.h"
 #include "periodic/period.h"
 #include "store/period_store.h"
 #include "store/queue.h"

@@ -9,7 +9,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 
-#include "engine/message.h"
+#include "store/message.h"
 #include "store/queue.h"
 #include "store/redis_conn.h"
 #include "redis_harness.h"

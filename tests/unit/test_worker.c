@@ -19,7 +19,7 @@
 #include "common/gojson.h"
 #include "store/heartbeat.h"
 #include "logs/log.h"
-#include "engine/message.h"
+#include "store/message.h"
 #include "plugins/plugin_host.h"
 #include "store/queue.h"
 #include "redis_harness.h"

@@ -7,7 +7,7 @@
  * forms Lua cjson writes (1.7e+09), truncated toward zero and clamped to
  * int64; and a top-level value other than an object (Go accepts `null` as
  * a no-op) is an error. */
-#include "engine/message.h"
+#include "store/message.h"
 
 #include <math.h>
 #include <stdio.h>
