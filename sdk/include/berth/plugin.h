@@ -382,8 +382,9 @@ struct berth_host_api {
 
 	/* A context property: what Harbor's job context Get() gives a job
 	 * (Harbor's configuration flattened to key -> text). Every callback
-	 * (since 1.1; in 1.0 hosts run() only, and it always returned NULL).
-	 * Returns NULL for a name that has no value. The names, the first
+	 * since 1.1 (a 1.0 host answered NULL to everything). Returns NULL
+	 * for a name that has no value; empty values count as none. The
+	 * string stays valid while the type is loaded. The names, the first
 	 * source that has the name winning:
 	 *
 	 * 1. The manifest entry's `settings.properties` mapping, any name:
@@ -394,8 +395,7 @@ struct berth_host_api {
 	 *      core_url                 $CORE_URL
 	 *      registry_url             $REGISTRY_URL
 	 *      registry_controller_url  $REGISTRY_CONTROLLER_URL
-	 *    (Berth does not fetch core's configuration; a name whose variable
-	 *    is unset or empty has no value.)
+	 *    (Berth does not fetch core's configuration from core.)
 	 * 3. berthd's service configuration (berth.yml), read-only facts a job
 	 *    may want, under Berth's own names:
 	 *      berth.data_dir    the data directory (berth.data_dir)
