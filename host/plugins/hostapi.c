@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/json.h"
 #include "logs/log.h"
 #include "common/util.h"
 
@@ -135,10 +136,7 @@ host_property(struct berth_job_ctx *pub, const char *key)
 		if (v)
 			return v;
 	}
-	if (!cJSON_IsObject(c->properties))
-		return NULL;
-	return cJSON_GetStringValue(
-		cJSON_GetObjectItemCaseSensitive(c->properties, key));
+	return json_str(c->properties, key);
 }
 
 static struct berth_type_limits *

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "common/json.h"
 #include "common/util.h"
 #include "config/config.h"
 
@@ -21,15 +22,15 @@ static const struct {
 static void
 put(cJSON *o, const char *name, const char *value)
 {
-	if (!value || !*value || cJSON_GetObjectItemCaseSensitive(o, name))
+	if (str_empty(value) || cJSON_GetObjectItemCaseSensitive(o, name))
 		return;
-	cJSON_AddStringToObject(o, name, value);
+	json_must(cJSON_AddStringToObject(o, name, value));
 }
 
 cJSON *
 props_from_config(const struct berth_config *cfg)
 {
-	cJSON *o = cJSON_CreateObject();
+	cJSON *o = json_must(cJSON_CreateObject());
 	if (!cfg)
 		return o;
 	put(o, "berth.data_dir", cfg->data_dir);
@@ -84,7 +85,7 @@ from_settings(cJSON *o, const cJSON *settings, char **reason)
 cJSON *
 props_for_type(const cJSON *settings, const cJSON *service, char **reason)
 {
-	cJSON *o = cJSON_CreateObject();
+	cJSON *o = json_must(cJSON_CreateObject());
 	if (from_settings(o, settings, reason) != 0) {
 		cJSON_Delete(o);
 		return NULL;
