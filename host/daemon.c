@@ -149,6 +149,7 @@ berthd_start(struct berthd *d, struct berth_config *cfg,
 		log_warn("schema version check failed: %s", err->msg);
 
 	d->plugins = plugin_registry_new();
+	plugin_registry_set_config(d->plugins, cfg);
 	if (plugin_registry_load(d->plugins, d->manifest_path,
 				 d->plugin_dir_override, d->strict, err) < 0)
 		goto fail;

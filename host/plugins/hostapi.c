@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/json.h"
 #include "logs/log.h"
 #include "common/util.h"
 
@@ -128,9 +129,23 @@ static const char *
 host_property(struct berth_job_ctx *pub, const char *key)
 {
 	struct hostapi_ctx *c = ctx_of(pub);
-	if (!c || c->phase != HOSTAPI_RUN || !key || !c->hooks.property)
+	if (!c || !key)
 		return NULL;
-	return c->hooks.property(c->hooks.opaque, key);
+	if (c->phase == HOSTAPI_RUN && c->hooks.property) {
+		const char *v = c->hooks.property(c->hooks.opaque, key);
+		if (v)
+			return v;
+	}
+	return json_str(c->properties, key);
+}
+
+static struct berth_type_limits *
+host_limits(struct berth_job_ctx *pub)
+{
+	struct hostapi_ctx *c = ctx_of(pub);
+	if (!c || c->phase != HOSTAPI_INIT)
+		return NULL;
+	return c->limits;
 }
 
 static const char *
@@ -363,6 +378,7 @@ static const struct berth_host_api host_api = {
 	.setting_bool = host_setting_bool,
 	.setting_json = host_setting_json,
 	.type_state = host_type_state,
+	.limits = host_limits,
 };
 
 const struct berth_host_api *
@@ -375,7 +391,8 @@ hostapi_table(void)
 
 static void
 ctx_base(struct hostapi_ctx *c, enum hostapi_phase phase,
-	 const char *type_name, void *type_state, const cJSON *settings)
+	 const char *type_name, void *type_state, const cJSON *settings,
+	 const cJSON *properties)
 {
 	memset(c, 0, sizeof(*c));
 	c->pub.size = sizeof(c->pub);
@@ -385,6 +402,7 @@ ctx_base(struct hostapi_ctx *c, enum hostapi_phase phase,
 	c->phase = phase;
 	c->type_name = type_name;
 	c->settings = settings;
+	c->properties = properties;
 	c->hooks.log_level = BERTH_LOG_INFO;
 }
 
@@ -402,28 +420,31 @@ ctx_params(struct hostapi_ctx *c, const cJSON *params)
 
 void
 hostapi_ctx_init_load(struct hostapi_ctx *c, const char *type_name,
-		      const cJSON *settings)
+		      const cJSON *settings, const cJSON *properties,
+		      struct berth_type_limits *limits)
 {
-	ctx_base(c, HOSTAPI_INIT, type_name, NULL, settings);
+	ctx_base(c, HOSTAPI_INIT, type_name, NULL, settings, properties);
+	c->limits = limits;
 	c->params_text = xstrdup("{}");
 }
 
 void
 hostapi_ctx_init_validate(struct hostapi_ctx *c, const char *type_name,
 			  void *type_state, const cJSON *settings,
-			  const cJSON *params)
+			  const cJSON *properties, const cJSON *params)
 {
-	ctx_base(c, HOSTAPI_VALIDATE, type_name, type_state, settings);
+	ctx_base(c, HOSTAPI_VALIDATE, type_name, type_state, settings,
+		 properties);
 	ctx_params(c, params);
 }
 
 void
 hostapi_ctx_init_run(struct hostapi_ctx *c, const char *type_name,
 		     void *type_state, const cJSON *settings,
-		     const struct hostapi_job *job,
+		     const cJSON *properties, const struct hostapi_job *job,
 		     const struct hostapi_run_hooks *hooks)
 {
-	ctx_base(c, HOSTAPI_RUN, type_name, type_state, settings);
+	ctx_base(c, HOSTAPI_RUN, type_name, type_state, settings, properties);
 	if (job)
 		c->job = *job;
 	if (hooks)

@@ -6,7 +6,7 @@
  * right after it returns (hostapi_ctx_fini frees every string handed to the
  * plugin during the call). Three phases:
  *
- *   HOSTAPI_INIT      init(): settings getters and log only.
+ *   HOSTAPI_INIT      init(): settings getters, properties, limits, log.
  *   HOSTAPI_VALIDATE  validate(): + parameter getters; job services inert.
  *   HOSTAPI_RUN       run(): everything; the job engine supplies the job's
  *                     identity and parameters (struct hostapi_job) and the
@@ -59,8 +59,10 @@ struct hostapi_run_hooks {
 	int (*checkin)(void *opaque, const char *message);
 	/* True once the job is stopped. NULL: never. */
 	bool (*stop_requested)(void *opaque);
-	/* A context property, or NULL when unknown. The returned string must
-	 * stay valid until the run ends. NULL hook: no properties. */
+	/* A context property of this run, or NULL when the engine has none of
+	 * that name: the type's own properties (hostapi_ctx_init_run) answer
+	 * then. The returned string must stay valid until the run ends. NULL
+	 * hook: only the type's properties. */
 	const char *(*property)(void *opaque, const char *key);
 };
 
@@ -74,6 +76,8 @@ struct hostapi_ctx {
 	enum hostapi_phase phase;
 	const char *type_name;  /* tags service log lines */
 	const cJSON *settings;  /* the manifest entry's settings object */
+	const cJSON *properties; /* the type's properties: {name: "text"} */
+	struct berth_type_limits *limits; /* INIT only */
 	struct hostapi_job job; /* RUN only */
 	struct hostapi_run_hooks hooks;
 	char *params_text;      /* serialised parameters ("{}" when none) */
@@ -88,18 +92,23 @@ struct hostapi_ctx {
 const struct berth_host_api *hostapi_table(void);
 
 /* Context for init(): type_name tags log lines; settings is the parsed
- * `settings` object of the manifest entry (borrowed; NULL reads as {}). */
+ * `settings` object of the manifest entry, properties the type's property
+ * object ({name: string}, see properties.h) (both borrowed; NULL reads as
+ * {}). limits (borrowed, may be NULL) is what berth_limits() hands out;
+ * its size member must be set. */
 void hostapi_ctx_init_load(struct hostapi_ctx *c, const char *type_name,
-			   const cJSON *settings);
+			   const cJSON *settings, const cJSON *properties,
+			   struct berth_type_limits *limits);
 /* Context for validate(): params is the submission's parameters object
  * (borrowed; NULL or a non-object reads as {}). */
 void hostapi_ctx_init_validate(struct hostapi_ctx *c, const char *type_name,
 			       void *type_state, const cJSON *settings,
-			       const cJSON *params);
+			       const cJSON *properties, const cJSON *params);
 /* Context for run(). job and hooks are copied (what they point to is
  * borrowed); hooks may be NULL. */
 void hostapi_ctx_init_run(struct hostapi_ctx *c, const char *type_name,
 			  void *type_state, const cJSON *settings,
+			  const cJSON *properties,
 			  const struct hostapi_job *job,
 			  const struct hostapi_run_hooks *hooks);
 /* Frees what the context handed out. The plugin's pointers into it die. */

@@ -27,6 +27,7 @@
 #include <time.h>
 
 #include "plugins/hostapi.h"
+#include "plugins/properties.h"
 #include "logs/log.h"
 
 #define MAGIC_SIZE_MAX 4096u
@@ -61,6 +62,7 @@ struct plugin_registry {
 	struct plugin_lib *libs;  /* load_lock */
 	char *manifest_path;
 	char *plugin_dir;
+	cJSON *service_props;     /* load_lock; props_from_config() */
 };
 
 /* An enabled manifest entry that holds a name during one load. */
@@ -198,6 +200,7 @@ job_type_free(struct job_type *t)
 	free(t->plugin_version);
 	free(t->settings_json);
 	cJSON_Delete(t->settings);
+	cJSON_Delete(t->properties);
 	free(t->description);
 	free(t->entry_file);
 	free(t);
@@ -243,14 +246,8 @@ check_magic(void *handle, const char *real, const struct berth_magic **out)
 			      "against the installed Berth SDK",
 			      mg->abi_major, BERTH_ABI_MAJOR, mg->abi_major,
 			      mg->abi_minor, BERTH_ABI_MAJOR, BERTH_ABI_MINOR);
-	if (mg->abi_minor > BERTH_ABI_MINOR)
-		return refuse("ABI minor %u of the plugin is newer than the "
-			      "host's %d (plugin built for Berth ABI %u.%u, "
-			      "host is %d.%d); fix: rebuild the plugin "
-			      "against the installed Berth SDK, or upgrade "
-			      "berthd",
-			      mg->abi_minor, BERTH_ABI_MINOR, mg->abi_major,
-			      mg->abi_minor, BERTH_ABI_MAJOR, BERTH_ABI_MINOR);
+	/* Any minor loads: a newer one sees the host table's size and finds
+	 * the calls it lacks with BERTH_HOST_HAS() (load_entry logs it). */
 	if (strncmp(mg->product, BERTH_PRODUCT_TAG, sizeof(mg->product)) !=
 	    0) {
 		char tag[sizeof(mg->product) + 1];
@@ -455,14 +452,6 @@ load_entry(struct plugin_registry *r, const struct manifest_entry *e,
 		xstrdup(t->table.description ? t->table.description : "");
 	t->entry_file = xstrdup(e->file);
 	t->entry_line = e->line;
-	t->max_fails = override_u32(e->max_fails, t->table.max_fails);
-	if (t->max_fails == 0)
-		t->max_fails = DEFAULT_MAX_FAILS;
-	t->max_concurrency =
-		override_u32(e->max_concurrency, t->table.max_concurrency);
-	t->priority = override_u32(e->priority, t->table.priority);
-	if (t->priority == 0)
-		t->priority = DEFAULT_PRIORITY;
 	t->settings_json =
 		xstrdup(e->settings_json ? e->settings_json : "{}");
 	t->settings = cJSON_Parse(t->settings_json);
@@ -471,13 +460,32 @@ load_entry(struct plugin_registry *r, const struct manifest_entry *e,
 				 "`settings:` as a mapping");
 		goto out;
 	}
+	t->properties = props_for_type(t->settings, r->service_props, reason);
+	if (!t->properties)
+		goto out;
 	atomic_init(&t->refs, 0);
 	t->lib = lib;
+	if (mg->abi_minor > BERTH_ABI_MINOR)
+		log_warn("plugin %s (%s) was built for Berth ABI %u.%u, newer "
+			 "than this host's %d.%d: running it with the %d.%d "
+			 "host services (calls it checks with BERTH_HOST_HAS "
+			 "that were added after %d.%d are absent)",
+			 t->name, real, mg->abi_major, mg->abi_minor,
+			 BERTH_ABI_MAJOR, BERTH_ABI_MINOR, BERTH_ABI_MAJOR,
+			 BERTH_ABI_MINOR, BERTH_ABI_MAJOR, BERTH_ABI_MINOR);
 
 	if (t->table.init) {
 		struct hostapi_ctx c;
 		void *state = NULL;
-		hostapi_ctx_init_load(&c, t->name, t->settings);
+		struct berth_type_limits lim = {
+			.size = sizeof(lim),
+			.max_fails = t->table.max_fails,
+			.max_concurrency = t->table.max_concurrency,
+			.priority = t->table.priority,
+			.should_retry = t->table.should_retry,
+		};
+		hostapi_ctx_init_load(&c, t->name, t->settings, t->properties,
+				      &lim);
 		int rc = t->table.init(&c.pub, &state);
 		if (rc != 0) {
 			*reason = refuse("init() failed (returned %d): %s; "
@@ -493,7 +501,21 @@ load_entry(struct plugin_registry *r, const struct manifest_entry *e,
 		}
 		hostapi_ctx_fini(&c);
 		t->type_state = state;
+		t->table.max_fails = lim.max_fails;
+		t->table.max_concurrency = lim.max_concurrency;
+		t->table.priority = lim.priority;
+		t->table.should_retry = lim.should_retry;
 	}
+	/* effective limits: the manifest's, else the table's as init() left
+	 * them, else the defaults */
+	t->max_fails = override_u32(e->max_fails, t->table.max_fails);
+	if (t->max_fails == 0)
+		t->max_fails = DEFAULT_MAX_FAILS;
+	t->max_concurrency =
+		override_u32(e->max_concurrency, t->table.max_concurrency);
+	t->priority = override_u32(e->priority, t->table.priority);
+	if (t->priority == 0)
+		t->priority = DEFAULT_PRIORITY;
 	lib = NULL; /* the type owns the reference now */
 
 out:
@@ -556,12 +578,23 @@ plugin_registry_free(struct plugin_registry *r)
 		lib_put(r, l);
 	}
 	refusals_free(r->refusals, r->n_refusals);
+	cJSON_Delete(r->service_props);
 	free(r->manifest_path);
 	free(r->plugin_dir);
 	pthread_mutex_unlock(&r->load_lock);
 	pthread_rwlock_destroy(&r->lock);
 	pthread_mutex_destroy(&r->load_lock);
 	free(r);
+}
+
+void
+plugin_registry_set_config(struct plugin_registry *r,
+			   const struct berth_config *cfg)
+{
+	pthread_mutex_lock(&r->load_lock);
+	cJSON_Delete(r->service_props);
+	r->service_props = props_from_config(cfg);
+	pthread_mutex_unlock(&r->load_lock);
 }
 
 int
@@ -845,7 +878,7 @@ plugin_validate(struct job_type *t, const cJSON *params, char *msg,
 	char buf[VALIDATE_MSG_MAX];
 	memset(buf, 0, sizeof(buf));
 	hostapi_ctx_init_validate(&c, t->name, t->type_state, t->settings,
-				  params);
+				  t->properties, params);
 	int rc = t->table.validate(&c.pub, hostapi_ctx_params_json(&c), buf,
 				   sizeof(buf));
 	hostapi_ctx_fini(&c);
@@ -867,8 +900,8 @@ plugin_run(struct job_type *t, const struct hostapi_job *job,
 	memset(buf, 0, sizeof(buf));
 	if (err && errlen)
 		err[0] = '\0';
-	hostapi_ctx_init_run(&c, t->name, t->type_state, t->settings, job,
-			     hooks);
+	hostapi_ctx_init_run(&c, t->name, t->type_state, t->settings,
+			     t->properties, job, hooks);
 	enum berth_run_result res = t->table.run(
 		&c.pub, hostapi_ctx_params_json(&c), buf, sizeof(buf));
 	hostapi_ctx_fini(&c);

@@ -30,6 +30,9 @@ struct job_type {
 	char *plugin_name;     /* from the magic */
 	char *plugin_version;  /* from the magic */
 	unsigned abi_major, abi_minor;
+	/* effective limits: the manifest's, else what init() left in
+	 * struct berth_type_limits (prefilled from the table), else the
+	 * defaults */
 	uint32_t max_fails;       /* effective: 0 in the table means 4 */
 	uint32_t max_concurrency; /* 0 = unlimited */
 	uint32_t priority;        /* effective: 0 in the table means 1000 */
@@ -37,6 +40,7 @@ struct job_type {
 	void *type_state;         /* what init() stored */
 	char *settings_json;
 	cJSON *settings;
+	cJSON *properties;        /* berth_property(): properties.h */
 	char *description;        /* from the table, "" when none */
 	char *entry_file;         /* `file` as written in the manifest */
 	int entry_line;           /* line of the manifest entry */
@@ -53,8 +57,17 @@ struct plugin_refusal {
 
 struct plugin_registry;
 
+struct berth_config; /* config/config.h */
+
 struct plugin_registry *plugin_registry_new(void);
 void plugin_registry_free(struct plugin_registry *r);
+
+/* The service configuration whose facts berth_property() gives plugins
+ * ("berth.data_dir", ...; properties.h). Applies to the job types loaded
+ * afterwards: call it before the first plugin_registry_load(). Nothing is
+ * kept of cfg itself. */
+void plugin_registry_set_config(struct plugin_registry *r,
+				const struct berth_config *cfg);
 
 /* Loads every enabled entry of the manifest at manifest_path (plugin_dir_override,
  * when non-NULL, replaces the manifest's plugin_dir). On reload, newly listed

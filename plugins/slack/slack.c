@@ -12,8 +12,9 @@
  *             within the same attempt, at most rate_limit_waits (3) times,
  *             never longer than max_retry_after_seconds (60) per wait.
  *           Every wait honours stop.
- * limits:   max_fails = JOBSERVICE_WEBHOOK_JOB_MAX_RETRY (default 3),
- *           max_concurrency 1, priority 1, should_retry true. */
+ * limits:   max_fails = JOBSERVICE_WEBHOOK_JOB_MAX_RETRY (default 3; read
+ *           by init() when the type is loaded), max_concurrency 1,
+ *           priority 1, should_retry true. */
 #define _GNU_SOURCE
 #include <berth/http_plugin.h>
 
@@ -33,9 +34,6 @@ struct slack_state {
 	int rate_limit_waits;
 	long long max_retry_after_s;
 };
-
-/* Not const: max_fails is filled in from the environment at dlopen(). */
-static struct berth_job_type slack_type;
 
 /* --- per-address pacing (process-wide) ----------------------------------- */
 
@@ -171,11 +169,17 @@ slack_init(struct berth_job_ctx *ctx, void **type_state)
 		free(st);
 		return -1;
 	}
+	/* As WEBHOOK; the manifest's max_fails still overrides it. */
+	uint32_t max_fails = BERTH_HTTP_DEFAULT_MAX_FAILS; /* the table's */
+	if (BERTH_HOST_HAS(ctx->host, limits)) {
+		max_fails = berth_http_env_max_fails();
+		berth_limits(ctx)->max_fails = max_fails;
+	}
 	berth_log_info(ctx,
 		       "ready: timeout %ld s, max_fails %u, min_interval_ms "
 		       "%lld, rate_limit_waits %d, max_retry_after_seconds "
 		       "%lld, follow_redirects %s, block_private_addresses %s",
-		       st->http.timeout_ms / 1000, slack_type.max_fails,
+		       st->http.timeout_ms / 1000, max_fails,
 		       st->min_interval_ms, st->rate_limit_waits,
 		       st->max_retry_after_s,
 		       st->http.follow_redirects ? "on" : "off",
@@ -337,7 +341,7 @@ slack_run(struct berth_job_ctx *ctx, const char *params_json, char *err,
 	return res;
 }
 
-static struct berth_job_type slack_type = {
+static const struct berth_job_type slack_type = {
 	BERTH_JOB_TYPE_INIT,
 	.name = "SLACK",
 	.description = "Harbor's Slack notification: POSTs the JSON payload "
@@ -351,13 +355,6 @@ static struct berth_job_type slack_type = {
 	.validate = slack_validate,
 	.run = slack_run,
 };
-
-/* Runs at dlopen(), before the host reads the table. */
-__attribute__((constructor)) static void
-slack_load(void)
-{
-	slack_type.max_fails = berth_http_env_max_fails();
-}
 
 BERTH_PLUGIN_MAGIC("slack", "1.0.0");
 BERTH_PLUGIN_JOB_TYPES(&slack_type);

@@ -9,8 +9,8 @@
  * run:      POST payload to address; 2xx is success, anything else fails
  *           with "abnormal response code: <code>, body: <body>".
  * limits:   max_fails = JOBSERVICE_WEBHOOK_JOB_MAX_RETRY (default 3; read
- *           when the plugin is loaded), max_concurrency 0, priority 1000,
- *           should_retry true.
+ *           by init() when the type is loaded), max_concurrency 0,
+ *           priority 1000, should_retry true.
  * settings: follow_redirects, max_response_bytes, block_private_addresses
  *           (berth/http_plugin.h), hmac_secret / hmac_secret_env
  *           (signature header X-Berth-Signature: sha256=<hex HMAC-SHA256
@@ -36,11 +36,6 @@ struct webhook_state {
 	char *hmac_secret; /* NULL = no signature */
 	size_t hmac_len;
 };
-
-/* Not const: max_fails comes from the environment, filled in by the
- * constructor below when the host dlopen()s the plugin, i.e. before the
- * host calls berth_plugin_job_types() and copies the table. */
-static struct berth_job_type webhook_type;
 
 /* --- init / fini --------------------------------------------------------- */
 
@@ -123,11 +118,18 @@ webhook_init(struct berth_job_ctx *ctx, void **type_state)
 		webhook_state_free(st);
 		return -1;
 	}
+	/* Go reads the variable when the job type is registered: once per
+	 * load here. (The manifest's max_fails still overrides it.) */
+	uint32_t max_fails = BERTH_HTTP_DEFAULT_MAX_FAILS; /* the table's */
+	if (BERTH_HOST_HAS(ctx->host, limits)) {
+		max_fails = berth_http_env_max_fails();
+		berth_limits(ctx)->max_fails = max_fails;
+	}
 	berth_log_info(ctx,
 		       "ready: timeout %ld s, max_fails %u, "
 		       "follow_redirects %s, max_response_bytes %zu, "
 		       "block_private_addresses %s, signature %s",
-		       st->http.timeout_ms / 1000, webhook_type.max_fails,
+		       st->http.timeout_ms / 1000, max_fails,
 		       st->http.follow_redirects ? "on" : "off",
 		       st->http.max_response_bytes,
 		       berth_http_policy_blocks_private(st->http.policy)
@@ -413,7 +415,7 @@ out:
 	return res;
 }
 
-static struct berth_job_type webhook_type = {
+static const struct berth_job_type webhook_type = {
 	BERTH_JOB_TYPE_INIT,
 	.name = "WEBHOOK",
 	.description = "Harbor's webhook notification: POSTs the payload to "
@@ -426,14 +428,6 @@ static struct berth_job_type webhook_type = {
 	.should_retry = webhook_should_retry,
 	.run = webhook_run,
 };
-
-/* Runs at dlopen(), before the host reads the table. Go reads the variable
- * when the job type is registered, i.e. once per process as well. */
-__attribute__((constructor)) static void
-webhook_load(void)
-{
-	webhook_type.max_fails = berth_http_env_max_fails();
-}
 
 BERTH_PLUGIN_MAGIC("webhook", "1.0.0");
 BERTH_PLUGIN_JOB_TYPES(&webhook_type);

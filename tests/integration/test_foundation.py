@@ -162,7 +162,7 @@ class HttpTests(Daemon):
         self.assertEqual(demo["max_fails"], 3)
         self.assertEqual(demo["max_concurrency"], 1)
         self.assertEqual(demo["priority"], 1)
-        self.assertEqual(demo["abi"], "1.0")
+        self.assertEqual(demo["abi"], "1.1")  # the SDK's BERTH_ABI_MAJOR.MINOR
         self.assertEqual(doc["refused"], [])
 
     def test_redis_registration(self):

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "config/config.h"
 #include "plugins/hostapi.h"
 #include "logs/log.h"
 #include "plugins/plugin_host.h"
@@ -272,8 +273,7 @@ test_refusals_and_loads(void)
 	CHECK_REFUSED(r, "WRONG_MAJOR", "wrong_major.so",
 		      "ABI major 2 of the plugin differs from the host's 1",
 		      "rebuild the plugin against the installed Berth SDK");
-	CHECK_REFUSED(r, "NEWER_MINOR", "newer_minor.so",
-		      "ABI minor 1 of the plugin is newer than the host's 0");
+	CHECK(refusal(r, "NEWER_MINOR", NULL) == NULL); /* loads, degraded */
 	CHECK_REFUSED(r, "WRONG_TAG", "wrong_tag.so",
 		      "product tag \"harbor\" is not \"berth\"");
 	CHECK_REFUSED(r, "WRONG_FACTS", "wrong_facts.so",
@@ -302,8 +302,8 @@ test_refusals_and_loads(void)
 	CHECK(refusal(r, "GOOD_A", "good_a.so") == NULL);
 
 	cJSON *d = plugin_registry_describe(r);
-	CHECK(array_size(d, "refused") == 12);
-	CHECK(array_size(d, "plugins") == 4);
+	CHECK(array_size(d, "refused") == 11);
+	CHECK(array_size(d, "plugins") == 5);
 	CHECK_STR(str_field(d, "manifest"), manifest);
 	char *real_tp = realpath(test_plugins, NULL);
 	CHECK_STR(str_field(d, "plugin_dir"), real_tp);
@@ -319,7 +319,10 @@ test_refusals_and_loads(void)
 		free(fa);
 		CHECK_STR(str_field(a, "plugin"), "good_a");
 		CHECK_STR(str_field(a, "version"), "1.2.3");
-		CHECK_STR(str_field(a, "abi"), "1.0");
+		char *abi = xasprintf("%d.%d", BERTH_ABI_MAJOR,
+				      BERTH_ABI_MINOR);
+		CHECK_STR(str_field(a, "abi"), abi); /* the SDK's own */
+		free(abi);
 		CHECK_STR(str_field(a, "description"), "test plugin A");
 		CHECK(num_field(a, "max_fails") == 2);       /* table */
 		CHECK(num_field(a, "max_concurrency") == 0); /* unlimited */
@@ -331,6 +334,18 @@ test_refusals_and_loads(void)
 		CHECK(num_field(m1, "max_fails") == 4); /* 0 in the table */
 		CHECK_STR(str_field(m1, "file"), str_field(m2, "file"));
 	}
+	/* built against a newer minor: loaded, its init() set limits */
+	const cJSON *nm = find_named(pl, "NEWER_MINOR", NULL);
+	CHECK(nm != NULL);
+	if (nm) {
+		char *abi = xasprintf("%d.%d", BERTH_ABI_MAJOR,
+				      BERTH_ABI_MINOR + 1);
+		CHECK_STR(str_field(nm, "abi"), abi);
+		free(abi);
+		CHECK(num_field(nm, "max_fails") == 6);
+		CHECK(num_field(nm, "max_concurrency") == 3);
+		CHECK(num_field(nm, "priority") == 1000);
+	}
 	cJSON_Delete(d);
 
 	/* the log: exactly one line per refusal, naming entry, file, fix */
@@ -338,28 +353,39 @@ test_refusals_and_loads(void)
 	rewind(logf);
 	char line[4096];
 	int refused_lines = 0;
+	int newer_lines = 0;
 	bool all_fix = true;
+	char *newer = xasprintf("plugin NEWER_MINOR (%s/newer_minor.so) was "
+				"built for Berth ABI %d.%d, newer than this "
+				"host's %d.%d: running it",
+				real_tp, BERTH_ABI_MAJOR, BERTH_ABI_MINOR + 1,
+				BERTH_ABI_MAJOR, BERTH_ABI_MINOR);
 	while (fgets(line, sizeof(line), logf)) {
+		if (strstr(line, newer) && strstr(line, "[WARNING]"))
+			newer_lines++;
 		if (!strstr(line, " refused: "))
 			continue;
 		refused_lines++;
 		all_fix &= strstr(line, "[ERROR]") && strstr(line, "fix: ") &&
 			   strstr(line, "all.yml:") && strstr(line, "(file ");
 	}
+	free(newer);
 	fclose(logf);
-	CHECK(refused_lines == 12);
+	CHECK(refused_lines == 11);
 	CHECK(all_fix);
+	CHECK(newer_lines == 1);
 
 	/* names, acquire, release */
 	size_t n = 0;
 	char **names = plugin_registry_names(r, &n);
-	CHECK(n == 4);
-	if (n == 4) {
+	CHECK(n == 5);
+	if (n == 5) {
 		CHECK_STR(names[0], "GOOD_A");
 		CHECK_STR(names[1], "GOOD_B");
 		CHECK_STR(names[2], "MULTI_ONE");
 		CHECK_STR(names[3], "MULTI_TWO");
-		CHECK(names[4] == NULL);
+		CHECK_STR(names[4], "NEWER_MINOR");
+		CHECK(names[5] == NULL);
 	}
 	plugin_names_free(names);
 	CHECK(plugin_acquire(r, "WRONG_MAJOR") == NULL);
@@ -428,6 +454,24 @@ test_refusals_and_loads(void)
 		      BERTH_RUN_SUCCESS);
 		CHECK(plugin_should_retry(ga));
 		plugin_release(r, ga);
+	}
+
+	/* the newer-minor plugin finds the calls this host lacks absent, at
+	 * run time, and degrades */
+	struct job_type *nt = plugin_acquire(r, "NEWER_MINOR");
+	CHECK(nt != NULL);
+	if (nt) {
+		struct rec rec;
+		struct hostapi_run_hooks hooks = rec_hooks(&rec);
+		char e[256];
+		CHECK(run_json(nt, "{}", &hooks, e, sizeof(e)) ==
+		      BERTH_RUN_SUCCESS);
+		CHECK_CONTAINS(rec.log, "[1] future_call: absent, degraded\n");
+		CHECK_CONTAINS(rec.log, "[1] future_limit at init: absent\n");
+		/* its table is longer; the host copied what it knows */
+		CHECK(nt->table.size > sizeof(struct berth_job_type));
+		CHECK(plugin_should_retry(nt));
+		plugin_release(r, nt);
 	}
 
 	plugin_registry_free(r);
@@ -896,6 +940,179 @@ test_hello(void)
 	free(manifest);
 }
 
+/* --- ABI 1.0 plugins, init()'s limits, properties ----------------------- */
+
+static bool
+log_has(FILE *f, const char *needle)
+{
+	char line[4096];
+	fflush(f);
+	rewind(f);
+	while (fgets(line, sizeof(line), f))
+		if (strstr(line, needle))
+			return true;
+	return false;
+}
+
+static void
+test_compat_and_properties(void)
+{
+	char *tmp = make_tmpdir();
+	char *manifest = xasprintf("%s/plugins.yml", tmp);
+	char *text = xasprintf(
+		"plugin_dir: %s\n"
+		"plugins:\n"
+		"  - {name: ABI_1_0, file: abi_1_0.so, settings: {x: y}}\n"
+		"  - name: PROPS\n"
+		"    file: props.so\n"
+		"    settings:\n"
+		"      properties: {core_url: 'http://from-manifest',\n"
+		"                   answer: 42, ratio: 0.5, flag: true}\n"
+		"  - {name: NEWER_MINOR, file: newer_minor.so, max_fails: 2}\n"
+		"  - name: GOOD_B\n"
+		"    file: good_b.so\n"
+		"    settings: {properties: {bad: [1]}}\n"
+		"  - name: MULTI_ONE\n"
+		"    file: multi.so\n"
+		"    settings: {properties: [a]}\n",
+		test_plugins);
+	write_file(manifest, text);
+	setenv("CORE_URL", "http://core-env:8080", 1);
+	setenv("REGISTRY_URL", "http://registry:5000", 1);
+	unsetenv("REGISTRY_CONTROLLER_URL");
+	struct berth_config cfg;
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.data_dir = "/var/lib/berth";
+	cfg.namespace_ = "harbor_job_service_namespace";
+	cfg.workers = 0; /* the default, 10 */
+
+	struct plugin_registry *r = plugin_registry_new();
+	plugin_registry_set_config(r, &cfg);
+	struct berr err;
+	FILE *logf = tmpfile();
+	blog_set_output(logf);
+	int rc = plugin_registry_load(r, manifest, NULL, false, &err);
+	blog_set_output(NULL);
+	CHECK_MSG(rc == 0, "load: %s", err.msg);
+	CHECK(log_has(logf, "old init, setting x=y"));
+	/* properties answer in init() too */
+	CHECK(log_has(logf, "init core_url=http://from-manifest"));
+	fclose(logf);
+
+	CHECK_REFUSED(r, "GOOD_B", "good_b.so",
+		      "settings.properties.bad is not a string, number or "
+		      "boolean",
+		      "fix: ");
+	CHECK_REFUSED(r, "MULTI_ONE", "multi.so",
+		      "settings.properties is not a mapping", "fix: ");
+
+	cJSON *d = plugin_registry_describe(r);
+	const cJSON *pl = cJSON_GetObjectItemCaseSensitive(d, "plugins");
+	const cJSON *old = find_named(pl, "ABI_1_0", NULL);
+	const cJSON *nm = find_named(pl, "NEWER_MINOR", NULL);
+	CHECK(old && nm);
+	if (old && nm) {
+		CHECK_STR(str_field(old, "abi"), "1.0");
+		CHECK(num_field(old, "max_fails") == 5); /* its table */
+		CHECK(num_field(nm, "max_fails") == 2);  /* manifest > init */
+		CHECK(num_field(nm, "max_concurrency") == 3); /* init */
+	}
+	cJSON_Delete(d);
+
+	/* the old plugin runs with the 1.0 services; no engine property
+	 * hook: the type's properties answer */
+	struct rec rec;
+	struct hostapi_run_hooks hooks = rec_hooks(&rec);
+	hooks.property = NULL;
+	char e[256];
+	struct job_type *t = plugin_acquire(r, "ABI_1_0");
+	CHECK(t != NULL);
+	if (t) {
+		CHECK(run_json(t, "{\"k\":1}", &hooks, e, sizeof(e)) ==
+		      BERTH_RUN_SUCCESS);
+		CHECK_CONTAINS(rec.log,
+			       "[1] old run ABI_1_0 params={\"k\":1} "
+			       "core_url=http://core-env:8080 state=set\n");
+		plugin_release(r, t);
+	}
+
+	t = plugin_acquire(r, "PROPS");
+	CHECK(t != NULL);
+	if (t) {
+		hooks = rec_hooks(&rec);
+		hooks.property = NULL;
+		CHECK(run_json(t, "{}", &hooks, e, sizeof(e)) ==
+		      BERTH_RUN_SUCCESS);
+		CHECK_STR(rec.log,
+			  "[1] property core_url=http://from-manifest\n"
+			  "[1] property registry_url=http://registry:5000\n"
+			  "[1] property registry_controller_url unset\n"
+			  "[1] property berth.data_dir=/var/lib/berth\n"
+			  "[1] property berth.namespace="
+			  "harbor_job_service_namespace\n"
+			  "[1] property berth.workers=10\n");
+		CHECK(rec.n_checkins == 1);
+		CHECK_STR(rec.checkins[0], "props ok");
+
+		hooks = rec_hooks(&rec);
+		hooks.property = NULL;
+		CHECK(run_json(t,
+			       "{\"names\":[\"answer\",\"ratio\",\"flag\","
+			       "\"nope\",\"settings\"]}",
+			       &hooks, e, sizeof(e)) == BERTH_RUN_SUCCESS);
+		CHECK_STR(rec.log, "[1] property answer=42\n"
+				   "[1] property ratio=0.5\n"
+				   "[1] property flag=true\n"
+				   "[1] property nope unset\n"
+				   "[1] property settings unset\n");
+
+		/* an engine's own property of the run comes first */
+		hooks = rec_hooks(&rec);
+		CHECK(run_json(t, "{\"names\":[\"core_url\",\"answer\"]}",
+			       &hooks, e, sizeof(e)) == BERTH_RUN_SUCCESS);
+		CHECK_STR(rec.log, "[1] property core_url=http://core:8080\n"
+				   "[1] property answer=42\n");
+		plugin_release(r, t);
+	}
+	plugin_registry_free(r);
+
+	/* without a service configuration (berthd --check-config): only the
+	 * manifest and the environment */
+	unsetenv("CORE_URL");
+	r = plugin_registry_new();
+	CHECK(plugin_registry_load(r, manifest, NULL, false, &err) == 0);
+	t = plugin_acquire(r, "PROPS");
+	CHECK(t != NULL);
+	if (t) {
+		hooks = rec_hooks(&rec);
+		hooks.property = NULL;
+		CHECK(run_json(t,
+			       "{\"names\":[\"berth.workers\","
+			       "\"registry_url\"]}",
+			       &hooks, e, sizeof(e)) == BERTH_RUN_SUCCESS);
+		CHECK_STR(rec.log,
+			  "[1] property berth.workers unset\n"
+			  "[1] property registry_url=http://registry:5000\n");
+		plugin_release(r, t);
+	}
+	t = plugin_acquire(r, "ABI_1_0");
+	if (t) {
+		hooks = rec_hooks(&rec);
+		hooks.property = NULL;
+		CHECK(run_json(t, "{}", &hooks, e, sizeof(e)) ==
+		      BERTH_RUN_SUCCESS);
+		CHECK_CONTAINS(rec.log, "core_url=(none)");
+		plugin_release(r, t);
+	}
+	plugin_registry_free(r);
+	unsetenv("REGISTRY_URL");
+
+	rm_rf(tmp);
+	free(text);
+	free(manifest);
+	free(tmp);
+}
+
 /* --- the host API table itself ------------------------------------------ */
 
 static void
@@ -914,11 +1131,20 @@ test_hostapi(void)
 	CHECK(!BERTH_HOST_HAS(&old, type_state));
 
 	/* settings getters in an init context */
+	CHECK(BERTH_HOST_HAS(api, limits));
+	CHECK(!BERTH_HOST_HAS(&old, limits));
+
 	cJSON *s = cJSON_Parse("{\"s\":\"x\",\"n\":2.5,\"b\":false,"
 			       "\"o\":{\"k\":[1]},\"z\":null}");
+	cJSON *props = cJSON_Parse("{\"core_url\":\"http://c\"}");
+	struct berth_type_limits lim = {.size = sizeof(lim), .max_fails = 2};
 	struct hostapi_ctx c;
-	hostapi_ctx_init_load(&c, "T", s);
+	hostapi_ctx_init_load(&c, "T", s, props, &lim);
 	struct berth_job_ctx *ctx = &c.pub;
+	CHECK(berth_limits(ctx) == &lim);
+	CHECK(BERTH_LIMITS_HAS(berth_limits(ctx), should_retry));
+	CHECK_STR(berth_property(ctx, "core_url"), "http://c");
+	CHECK(berth_property(ctx, "registry_url") == NULL);
 	double n = 0;
 	bool b = true;
 	CHECK(berth_setting_type(ctx, "s") == BERTH_JSON_STRING);
@@ -939,7 +1165,6 @@ test_hostapi(void)
 	CHECK(!berth_stop_requested(ctx));
 	CHECK_STR(berth_job_id(ctx), "");
 	CHECK(berth_job_revision(ctx) == 0);
-	CHECK(berth_property(ctx, "core_url") == NULL);
 	CHECK(berth_type_state(ctx) == NULL);
 	berth_log_error(ctx, "boom %d\nsecond line", 42);
 	CHECK_STR(c.last_error, "boom 42 second line");
@@ -947,12 +1172,15 @@ test_hostapi(void)
 
 	/* parameter getters in a validate context; a non-object reads as {} */
 	cJSON *arr = cJSON_Parse("[1,2]");
-	hostapi_ctx_init_validate(&c, "T", &n, s, arr);
+	hostapi_ctx_init_validate(&c, "T", &n, s, NULL, arr);
 	CHECK_STR(berth_params_json(ctx), "{}");
+	CHECK(berth_limits(ctx) == NULL); /* init() only */
+	CHECK(berth_property(ctx, "core_url") == NULL);
 	CHECK(berth_param_type(ctx, "s") == BERTH_JSON_ABSENT);
 	CHECK(berth_type_state(ctx) == &n);
 	hostapi_ctx_fini(&c);
-	hostapi_ctx_init_validate(&c, "T", NULL, NULL, s);
+	hostapi_ctx_init_validate(&c, "T", NULL, NULL, props, s);
+	CHECK_STR(berth_property(ctx, "core_url"), "http://c");
 	CHECK(berth_param_type(ctx, "b") == BERTH_JSON_BOOL);
 	CHECK(berth_param_bool(ctx, "b", &b) && !b);
 	CHECK(berth_param_type(ctx, "n") == BERTH_JSON_NUMBER);
@@ -968,6 +1196,7 @@ test_hostapi(void)
 	berth_log_info(&fake, "logged without a context");
 
 	cJSON_Delete(arr);
+	cJSON_Delete(props);
 	cJSON_Delete(s);
 }
 
@@ -981,6 +1210,7 @@ main(void)
 
 	test_hostapi();
 	test_refusals_and_loads();
+	test_compat_and_properties();
 	test_file_checks();
 	test_reload();
 	test_reload_race();

@@ -56,10 +56,18 @@
  *
  * - Compatibility. ABI major changes break plugins (the host refuses them);
  *   a minor bump only appends fields at the end of the structures below,
- *   which carry their own size. A plugin built against a newer minor than
- *   the host is refused; an older one is accepted and the host treats the
- *   fields it does not have as zero. Use BERTH_HOST_HAS() before calling a
- *   host service added after 1.0.
+ *   which carry their own size, so plugins and hosts of different minors of
+ *   one major work together:
+ *   - a plugin built against an older minor than the host loads; the host
+ *     treats the job-type fields the plugin does not have as zero;
+ *   - a plugin built against a newer minor than the host loads too (the
+ *     host logs that it runs a newer-minor plugin): the host copies only
+ *     the job-type fields it knows, and its host table (struct
+ *     berth_host_api, whose first member is its size) simply lacks the
+ *     calls added after the host's minor. A plugin that means to run on
+ *     older hosts checks BERTH_HOST_HAS() before every call added after
+ *     1.0 and degrades when it is false; calls of 1.0 are always there.
+ *   The "Since" notes below name the minor that added a call or field.
  *
  * The header is self-contained C99 and includes no third-party header.
  */
@@ -77,9 +85,10 @@ extern "C" {
 #endif
 
 /* ABI version of this header. The host refuses a plugin whose major differs
- * from its own or whose minor is greater than its own. */
+ * from its own; any minor of that major loads (see "Compatibility" above).
+ * 1.1 added the limits() and the every-callback property() host calls. */
 #define BERTH_ABI_MAJOR 1
-#define BERTH_ABI_MINOR 0
+#define BERTH_ABI_MINOR 1
 /* Product tag carried in the magic block; a .so built for another product
  * that happens to export the same symbol names is refused. */
 #define BERTH_PRODUCT_TAG "berth"
@@ -183,22 +192,28 @@ struct berth_job_type {
 	/* One line for humans (GET /api/v1/plugins). Optional. */
 	const char *description;
 
-	/* Maximum number of runs of one submission (first run + retries).
-	 * 0 means the default, 4. The manifest may override it. Read once at
-	 * load time. */
+	/* The limits. Each is read once at load time, as the starting value
+	 * init() sees through berth_limits() and may change (so the table can
+	 * stay static const even when a limit depends on settings or the
+	 * environment); the manifest entry's max_fails, max_concurrency and
+	 * priority, when given, override what the table and init() say.
+	 *
+	 * Maximum number of runs of one submission (first run + retries).
+	 * 0 means the default, 4. */
 	uint32_t max_fails;
 	/* Global limit of concurrently running jobs of this type across all
-	 * daemons sharing the Redis; 0 means unlimited. The manifest may
-	 * override it. Read once at load time. */
+	 * daemons sharing the Redis; 0 means unlimited. */
 	uint32_t max_concurrency;
 	/* Fetch priority of this type's queue (higher is tried first more
-	 * often); 0 means the default, 1000. The manifest may override it. */
+	 * often); 0 means the default, 1000. */
 	uint32_t priority;
 
 	/* Optional. Called once after the type is loaded (daemon start or
 	 * reload), on the load thread, before any other callback of the type.
-	 * Only the settings getters (berth_setting_*) and the log service work
-	 * in ctx; the manifest entry's `settings` are what they read. Store
+	 * Only the settings getters (berth_setting_*), property(), limits()
+	 * and the log service work in ctx; the manifest entry's `settings` are
+	 * what the getters read. Set the type's limits through
+	 * berth_limits(ctx) (since 1.1). Store
 	 * per-type state in *type_state (it is NULL on entry); the host hands
 	 * it back to every later callback (ctx->type_state) and to fini().
 	 * Return 0 on success; non-zero refuses the type (it is then not
@@ -216,7 +231,8 @@ struct berth_job_type {
 
 	/* Optional; NULL means "always true". Called on the worker thread
 	 * after every run that did not succeed: false forbids further
-	 * attempts even if max_fails would allow them. */
+	 * attempts even if max_fails would allow them. init() may replace it
+	 * (struct berth_type_limits). */
 	bool (*should_retry)(void *type_state);
 
 	/* Optional; NULL accepts every submission. Called on an HTTP API
@@ -301,6 +317,34 @@ enum berth_json_type {
 	BERTH_JSON_OBJECT = 6,
 };
 
+/* The limits of a job type as init() may change them (since 1.1), reached
+ * through berth_limits(ctx). Owned by the host; valid until init() returns.
+ * On entry every member holds the value of the plugin's job-type table (0
+ * meaning the default, as there); what init() leaves in them applies once
+ * it returns 0 (nothing applies when it fails). The manifest entry's
+ * max_fails, max_concurrency and priority override them. Like the host
+ * table, the struct starts with its size and only grows at the end: check
+ * BERTH_LIMITS_HAS(limits, member) before writing a member added after
+ * 1.1. */
+struct berth_type_limits {
+	/* sizeof(struct berth_type_limits) as the host saw it. */
+	uint32_t size;
+	/* As the job-type fields of the same names. */
+	uint32_t max_fails;
+	uint32_t max_concurrency;
+	uint32_t priority;
+	/* As the job type's should_retry (NULL: always retry while max_fails
+	 * allows). */
+	bool (*should_retry)(void *type_state);
+};
+
+/* True when the limits struct `l` has the member `member`. */
+#define BERTH_LIMITS_HAS(l, member)                                          \
+	((l) != NULL &&                                                      \
+	 offsetof(struct berth_type_limits, member) +                        \
+			 sizeof(((const struct berth_type_limits *)0)->member) <= \
+		 (l)->size)
+
 /* The host's services, reached as ctx->host->call(ctx, ...) or through the
  * berth_* convenience macros further down. Owned by the host, valid while
  * the plugin is loaded. Every call takes the ctx the host passed to the
@@ -336,8 +380,31 @@ struct berth_host_api {
 	 * Cheap enough to poll every 100 ms. False outside run(). */
 	bool (*stop_requested)(struct berth_job_ctx *ctx);
 
-	/* run() only. A context property (Harbor's configuration flattened to
-	 * key -> text, e.g. "core_url"), or NULL when unknown. */
+	/* A context property: what Harbor's job context Get() gives a job
+	 * (Harbor's configuration flattened to key -> text). Every callback
+	 * since 1.1 (a 1.0 host answered NULL to everything). Returns NULL
+	 * for a name that has no value; empty values count as none. The
+	 * string stays valid while the type is loaded. The names, the first
+	 * source that has the name winning:
+	 *
+	 * 1. The manifest entry's `settings.properties` mapping, any name:
+	 *    string values as written, numbers as JSON writes them, booleans
+	 *    as "true"/"false" (other values make the host refuse the entry).
+	 *    This is how an operator sets a property for one type.
+	 * 2. berthd's environment, under Harbor's configuration names:
+	 *      core_url                 $CORE_URL
+	 *      registry_url             $REGISTRY_URL
+	 *      registry_controller_url  $REGISTRY_CONTROLLER_URL
+	 *    (Berth does not fetch core's configuration from core.)
+	 * 3. berthd's service configuration (berth.yml), read-only facts a job
+	 *    may want, under Berth's own names:
+	 *      berth.data_dir    the data directory (berth.data_dir)
+	 *      berth.namespace   the Redis namespace (redis_pool.namespace)
+	 *      berth.workers     the worker count (worker_pool.workers)
+	 *    These are set when berthd runs the job; tools that load plugins
+	 *    without a service configuration (berthd --check-config) have only
+	 *    sources 1 and 2.
+	 * No other name has a value. */
 	const char *(*property)(struct berth_job_ctx *ctx, const char *key);
 
 	/* run() only ("" elsewhere). The job's id (for a periodic execution
@@ -388,10 +455,20 @@ struct berth_host_api {
 	/* Every callback except init() (NULL there). What init() stored in
 	 * *type_state; same as ctx->type_state. */
 	void *(*type_state)(struct berth_job_ctx *ctx);
+
+	/* --- since 1.1: check BERTH_HOST_HAS(ctx->host, call) first ----- */
+
+	/* init() only (NULL elsewhere). The type's limits, for init() to
+	 * read and change; see struct berth_type_limits. */
+	struct berth_type_limits *(*limits)(struct berth_job_ctx *ctx);
+
+	/* Later minors append their calls here. */
 };
 
-/* True when the host table `api` has the call `member` (and it is set).
- * Needed only for calls added after ABI 1.0. */
+/* True when the host table `api` has the call `member` (and it is set):
+ * false on a host older than the minor that added the call. Needed only
+ * for calls added after ABI 1.0; always use it when the plugin may run on
+ * a host of an older minor than its header's. */
 #define BERTH_HOST_HAS(api, member)                                          \
 	((api) != NULL &&                                                    \
 	 offsetof(struct berth_host_api, member) +                           \
@@ -445,6 +522,8 @@ struct berth_job_ctx {
 	(ctx)->host->setting_bool((ctx), (key), (out))
 #define berth_setting_json(ctx, key) (ctx)->host->setting_json((ctx), (key))
 #define berth_type_state(ctx) (ctx)->host->type_state((ctx))
+/* Since 1.1 (check BERTH_HOST_HAS(ctx->host, limits) first). */
+#define berth_limits(ctx) (ctx)->host->limits((ctx))
 
 #ifdef __cplusplus
 }
