@@ -6,14 +6,15 @@
  *   hook_host.c      the receivers and their circuit breaker
  *   hook_send.c      the payload, the HTTP POST and the ACK (through the
  *                    tracker, which owns the stats hash)
- *   store/hook_store.c the Redis records of pending events, the keeper
- *                    (heartbeat, late persistence) and the takeover of
- *                    the events of stopped agents
+ *   hook_keeper.c    the records of pending events (through
+ *                    store/hook_store.c), the keeper (heartbeat, late
+ *                    persistence) and the takeover of the events of
+ *                    stopped agents
  *   hook_internal.h  what they share
  *
  * Delivery
  *   hook_agent_submit builds the StatusChange payload of spec 7.2 from the
- *   snapshot at once (hook_send.c), persists the event (hook_store.c) and
+ *   snapshot at once (hook_send.c), persists the event (hook_keeper.c) and
  *   appends it to the queue of its job. Every job with queued events is
  *   dispatched to whichever of the `threads` delivery threads is free; a
  *   job is held by one thread at a time and only its head event is
@@ -62,7 +63,7 @@
  *   check-in events are never dropped (they carry data core acts on).
  *
  * Durability
- *   See hook_store.c. */
+ *   See store/hook_store.c (records, keys, takeover) and hook_keeper.c. */
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -78,6 +79,7 @@
 #include "hooks/hook_internal.h"
 #include "logs/log.h"
 #include "metrics/metrics.h"
+#include "store/hook_store.h"
 
 #define HOOK_DEF_THREADS 1
 #define HOOK_DEF_MAX_ATTEMPTS 10
@@ -724,13 +726,11 @@ hook_agent_new(const struct hook_agent_config *cfg, struct redis_pool *redis,
 	a->scale = c.retry_scale > 0 && isfinite(c.retry_scale)
 			   ? c.retry_scale
 			   : 1.0;
-	a->redis = redis;
 	if (!tracker)
 		tracker = a->own_tracker = tracker_new(redis, ns);
 	a->tracker = tracker;
-	a->ns = xstrdup(ns);
 	util_hex24(a->id);
-	hook_store_init(a);
+	a->store = hook_store_new(redis, ns, a->id);
 	a->policy = berth_http_policy_from_env();
 	if (!a->policy) {
 		fprintf(stderr, "berthd: out of memory (hook proxies)\n");
@@ -880,8 +880,7 @@ hook_agent_free(struct hook_agent *a)
 	ticker_fini(&a->keeper_tick);
 	pthread_mutex_destroy(&a->mu);
 	tracker_free(a->own_tracker);
-	hook_store_fini(a);
-	free(a->ns);
+	hook_store_free(a->store);
 	berth_http_policy_free(a->policy);
 	berth_http_tls_fini(&a->tls);
 	free(a);

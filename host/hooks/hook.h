@@ -9,7 +9,7 @@
  * answering gets one attempt at a time until it answers again, so it
  * cannot hold the threads that deliver hooks to the others. Pending events
  * are also written to Redis so a restart does not lose them (keys
- * documented in hook_store.c and the README; Go instances never read
+ * documented in store/hook_store.c and the README; Go instances never read
  * them). Every 200 answer, first attempt or retry, runs the ACK script
  * (spec 7.4; Go ACKs first attempts only and leaves the rest to the
  * reaper). Failed deliveries are retried with the spec's exponential

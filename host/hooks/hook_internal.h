@@ -1,9 +1,9 @@
 /* hook_internal.h - what the files of the status hook agent share (hook.c:
  * queues, threads, retries, life cycle; hook_host.c: receivers and their
- * circuit breaker; hook_send.c: payload, HTTP, ACK; store/hook_store.c:
- * Redis records, keeper, takeover). Not for other modules: they use hook.h.
- * No Redis here: the records are store/hook_store.c's, the stats and their
- * ACK the tracker's. */
+ * circuit breaker; hook_send.c: payload, HTTP, ACK; hook_keeper.c: records,
+ * keeper, takeover). Not for other modules: they use hook.h. No Redis here:
+ * the records live in store/hook_store.c, the stats and their ACK in the
+ * tracker. */
 #ifndef BERTH_HOOK_INTERNAL_H
 #define BERTH_HOOK_INTERNAL_H
 
@@ -26,6 +26,7 @@
 #define HOOK_BODY_MAX 4096 /* response bytes kept for the error text */
 
 struct hook_host;
+struct hook_store;
 
 struct hook_event {
 	struct hook_event *next;  /* in its job's queue, by seq */
@@ -80,10 +81,9 @@ struct hook_agent {
 	int64_t window_ms;
 	long timeout_ms, connect_ms, header_ms;
 	double scale;
-	struct redis_pool *redis; /* for store/hook_store.c only */
+	struct hook_store *store;  /* our records and the agent registry */
 	struct tracker *tracker;  /* the stats: ACK and its read */
 	struct tracker *own_tracker; /* made by hook_agent_new, or NULL */
-	char *ns, *agents_key, *events_key;
 	char id[25];
 	struct berth_http_policy *policy; /* proxies from the environment */
 	struct berth_http_tls tls;        /* CA store, client certificate */
@@ -232,12 +232,7 @@ void hook_event_ack(struct hook_agent *a, const struct hook_event *e,
  * (false on a Redis error). */
 bool hook_event_outdated(struct hook_agent *a, const struct hook_event *e);
 
-/* ---- hook_store.c: Redis records, keeper, takeover ---------------------- */
-
-/* Builds a->agents_key and a->events_key (a->ns and a->id are set). */
-void hook_store_init(struct hook_agent *a);
-/* Frees them. */
-void hook_store_fini(struct hook_agent *a);
+/* ---- hook_keeper.c: records, keeper, takeover --------------------------- */
 
 /* HSET our heartbeat (epoch ms, or 0 for "stopped") in hook_agents. */
 void hook_register_agent(struct hook_agent *a, int64_t beat);

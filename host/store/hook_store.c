@@ -1,6 +1,8 @@
-/* hook_store.c - the hook agent's pending events in Redis: records,
- * the keeper thread (heartbeat, late persistence, failed deletes) and the
- * takeover of the events of stopped agents; see hook.c.
+/* hook_store.c - the hook agent's pending events and its agent registry in
+ * Redis: the keys, the records as opaque text, the heartbeat and the
+ * adoption transaction. What a record holds and when it is written, read
+ * or adopted is the hook agent's: hooks/hook_keeper.c (the keeper thread,
+ * the record <-> event conversion) and hooks/hook.c.
  *
  * Durability (beyond Harbor, whose retries live in memory only)
  *   Redis keys (Go instances never read them; ns is "{namespace}"):
@@ -28,472 +30,278 @@
  *   more than 30 s may have its events adopted while it still holds them:
  *   core then gets a duplicate, which it tolerates (spec 7.5). */
 #include <inttypes.h>
-#include <pthread.h>
-#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "hooks/hook.h"
-#include "hooks/hook_internal.h"
-#include "logs/log.h"
+#include "store/hook_store.h"
 #include "store/keys.h"
 #include "store/redis_cmd.h"
 
-#define HOOK_HEARTBEAT_MS 5000
-#define HOOK_STALE_MS 30000
-#define HOOK_ADOPT_EVERY_MS 30000
-#define HOOK_KEEPER_TICK_MS 1000
+struct hook_store {
+	struct redis_pool *redis;
+	char *id;          /* our agent id (hex24) */
+	char *ns;
+	char *agents_key;  /* <ns>:berth:hook_agents */
+	char *events_key;  /* <ns>:berth:hook_events:<id> */
+};
 
-/* ---- keys --------------------------------------------------------------- */
-
-void
-hook_store_init(struct hook_agent *a)
+struct hook_store *
+hook_store_new(struct redis_pool *redis, const char *ns, const char *agent_id)
 {
-	a->agents_key = key_hook_agents(a->ns);
-	a->events_key = key_hook_events(a->ns, a->id);
+	struct hook_store *s = xcalloc(1, sizeof(*s));
+	s->redis = redis;
+	s->id = xstrdup(agent_id);
+	s->ns = xstrdup(ns);
+	s->agents_key = key_hook_agents(ns);
+	s->events_key = key_hook_events(ns, agent_id);
+	return s;
 }
 
 void
-hook_store_fini(struct hook_agent *a)
+hook_store_free(struct hook_store *s)
 {
-	free(a->agents_key);
-	free(a->events_key);
-	a->agents_key = a->events_key = NULL;
+	if (!s)
+		return;
+	free(s->id);
+	free(s->ns);
+	free(s->agents_key);
+	free(s->events_key);
+	free(s);
 }
 
-/* ---- persistence -------------------------------------------------------- */
+/* ---- registry and records ------------------------------------------------ */
 
-static char *
-event_record(const struct hook_event *e)
+/* 0 for a reply that is not an error; -1 with err otherwise (prefix, when
+ * not NULL, names the command of an error reply). Frees r. */
+static int
+reply_done(redisReply *r, const char *prefix, struct berr *err)
 {
-	cJSON *o = json_must(cJSON_CreateObject());
-	json_must(cJSON_AddStringToObject(o, "id", e->id));
-	json_must(cJSON_AddStringToObject(o, "job_id", e->job_id));
-	json_must(cJSON_AddNumberToObject(o, "seq", (double)e->seq));
-	json_must(cJSON_AddStringToObject(o, "url", e->url));
-	json_must(cJSON_AddStringToObject(o, "payload", e->payload));
-	json_must(cJSON_AddNumberToObject(o, "created_at", (double)e->created_at));
-	json_must(cJSON_AddNumberToObject(o, "first_attempt_at",
-				   (double)e->first_attempt_at));
-	json_must(cJSON_AddNumberToObject(o, "retry_since", (double)e->retry_since));
-	json_must(cJSON_AddNumberToObject(o, "next_at", (double)e->next_at));
-	json_must(cJSON_AddNumberToObject(o, "attempts", e->attempts));
-	char *s = cJSON_PrintUnformatted(o);
-	cJSON_Delete(o);
-	if (!s) {
-		fprintf(stderr, "berthd: out of memory (cJSON)\n");
-		abort();
-	}
-	char *r = xstrdup(s);
-	cJSON_free(s);
-	return r;
-}
-
-/* An event from a persisted record; NULL when the record is unusable. */
-static struct hook_event *
-event_from_record(const char *field, const char *text, size_t len)
-{
-	cJSON *o = cJSON_ParseWithLength(text, len);
-	const char *job_id = json_str(o, "job_id");
-	const char *url = json_str(o, "url");
-	const char *payload = json_str(o, "payload");
-	cJSON *p = payload ? cJSON_Parse(payload) : NULL;
-	const cJSON *md = cJSON_GetObjectItemCaseSensitive(p, "metadata");
-	const char *status = json_str(p, "status");
-	struct hook_event *e = NULL;
-	if (strlen(field) == 24 && !str_empty(job_id) && !str_empty(url) &&
-	    !str_empty(status) && cJSON_IsObject(md)) {
-		e = xcalloc(1, sizeof(*e));
-		memcpy(e->id, field, 25);
-		e->job_id = xstrdup(job_id);
-		e->url = xstrdup(url);
-		e->payload = xstrdup(payload);
-		e->status = xstrdup(status);
-		const char *ci = json_str(p, "check_in");
-		e->check_in = str_empty(ci) ? NULL : xstrdup(ci);
-		e->host_key = hook_host_key(e->url);
-		e->revision = json_i64(md, "revision");
-		e->check_in_at = json_i64(md, "check_in_at");
-		e->seq = json_i64(o, "seq");
-		e->created_at = json_i64(o, "created_at");
-		e->first_attempt_at = json_i64(o, "first_attempt_at");
-		e->retry_since = json_i64(o, "retry_since");
-		e->next_at = json_i64(o, "next_at");
-		int64_t at = json_i64(o, "attempts");
-		e->attempts = at < 0 ? 0 : at > 1000000 ? 1000000 : (int)at;
-		e->persisted = true;
-	}
-	cJSON_Delete(p);
-	cJSON_Delete(o);
-	return e;
-}
-
-void
-hook_register_agent(struct hook_agent *a, int64_t beat)
-{
-	char v[24];
-	snprintf(v, sizeof(v), "%" PRId64, beat);
-	struct berr err;
-	berr_clear(&err);
-	redisReply *r = redis_command(a->redis, &err, "HSET", a->agents_key,
-				      a->id, v, NULL);
-	if (r && r->type != REDIS_REPLY_ERROR)
-		atomic_store(&a->registered, true);
-	else
-		log_debug("hook agent %s: heartbeat: %s", a->id,
-			  r ? r->str : err.msg);
-	freeReplyObject(r);
-}
-
-/* HSET the event's record. 0, or -1 with err (Redis down). Does not touch
- * e->persisted: that flag is only written under a->mu. */
-int
-hook_event_persist(struct hook_agent *a, const struct hook_event *e,
-		   struct berr *err)
-{
-	if (!atomic_load(&a->registered))
-		hook_register_agent(a, util_now_ms());
-	char *rec = event_record(e);
-	redisReply *r = redis_command(a->redis, err, "HSET", a->events_key,
-				      e->id, rec, NULL);
-	free(rec);
 	int rc = 0;
 	if (!r)
 		rc = -1;
 	else if (r->type == REDIS_REPLY_ERROR)
-		rc = berr_set(err, "HSET: %s", r->str);
+		rc = prefix ? berr_set(err, "%s: %s", prefix, r->str)
+			    : berr_set(err, "%s", r->str);
 	freeReplyObject(r);
 	return rc;
 }
 
-static void
-stale_push_locked(struct hook_agent *a, const char *id)
+int
+hook_store_beat(struct hook_store *s, int64_t beat, struct berr *err)
 {
-	if (a->nstale == a->capstale) {
-		a->capstale = a->capstale ? a->capstale * 2 : 16;
-		a->stale = xrealloc(a->stale, sizeof(*a->stale) * a->capstale);
-	}
-	a->stale[a->nstale++] = xstrdup(id);
+	char v[24];
+	snprintf(v, sizeof(v), "%" PRId64, beat);
+	return reply_done(redis_command(s->redis, err, "HSET", s->agents_key,
+					s->id, v, NULL),
+			  NULL, err);
 }
 
-/* HDEL the record; on a Redis error the id is retried by the keeper. */
-void
-hook_record_delete(struct hook_agent *a, const char *id)
+int
+hook_store_put(struct hook_store *s, const char *id, const char *text,
+	       struct berr *err)
 {
-	struct berr err;
-	berr_clear(&err);
-	redisReply *r = redis_command(a->redis, &err, "HDEL", a->events_key,
-				      id, NULL);
-	if (!r || r->type == REDIS_REPLY_ERROR) {
-		pthread_mutex_lock(&a->mu);
-		stale_push_locked(a, id);
-		pthread_mutex_unlock(&a->mu);
-	}
-	freeReplyObject(r);
+	return reply_done(redis_command(s->redis, err, "HSET", s->events_key,
+					id, text, NULL),
+			  "HSET", err);
 }
 
-/* Removes the records of a list of dropped events and frees them. */
-void
-hook_dropped_free(struct hook_agent *a, struct hook_event *list)
+int
+hook_store_del(struct hook_store *s, const char *id, struct berr *err)
 {
-	while (list) {
-		struct hook_event *n = list->next;
-		if (list->persisted)
-			hook_record_delete(a, list->id);
-		hook_event_free(list);
-		list = n;
-	}
+	return reply_done(redis_command(s->redis, err, "HDEL", s->events_key,
+					id, NULL),
+			  "HDEL", err);
 }
 
-/* ---- the keeper: heartbeat, late persistence, adoption ------------------- */
-
-/* Writes the records of events Redis refused at submit time. */
-void
-hook_persist_dirty(struct hook_agent *a)
+int
+hook_store_peers(struct hook_store *s, struct hook_peer **peers, size_t *n,
+		 struct berr *err)
 {
-	pthread_mutex_lock(&a->mu);
-	if (!a->dirty) {
-		pthread_mutex_unlock(&a->mu);
-		return;
-	}
-	a->dirty = false;
-	struct hook_job **held = NULL;
-	struct hook_event **evs = NULL;
-	size_t nheld = 0, nevs = 0, capheld = 0, capevs = 0;
-	for (size_t b = 0; b < a->nbuckets; b++) {
-		for (struct hook_job *j = a->buckets[b]; j; j = j->hnext) {
-			size_t first = nevs;
-			if (j->busy) {
-				for (struct hook_event *e = j->head; e;
-				     e = e->next)
-					if (!e->persisted)
-						a->dirty = true;
-				continue;
-			}
-			for (struct hook_event *e = j->head; e; e = e->next) {
-				if (e->persisted)
-					continue;
-				if (nevs == capevs) {
-					capevs = capevs ? capevs * 2 : 16;
-					evs = xrealloc(evs, sizeof(*evs) *
-								    capevs);
-				}
-				evs[nevs++] = e;
-			}
-			if (nevs == first)
-				continue;
-			if (nheld == capheld) {
-				capheld = capheld ? capheld * 2 : 16;
-				held = xrealloc(held, sizeof(*held) * capheld);
-			}
-			hook_job_unschedule(a, j);
-			j->busy = true;
-			held[nheld++] = j;
-		}
-	}
-	pthread_mutex_unlock(&a->mu);
-	if (!nheld)
-		return;
-
-	bool *ok = xcalloc(nevs, sizeof(*ok));
-	size_t failed = 0;
-	struct berr err;
-	berr_clear(&err);
-	for (size_t i = 0; i < nevs; i++) {
-		ok[i] = hook_event_persist(a, evs[i], &err) == 0;
-		if (!ok[i])
-			failed++;
-	}
-	if (failed)
-		log_warn("hook agent %s: %zu hook event(s) still only in "
-			 "memory: %s", a->id, failed, err.msg);
-	else
-		log_info("hook agent %s: %zu hook event(s) saved to Redis",
-			 a->id, nevs);
-	struct hook_event *dropped = NULL;
-	pthread_mutex_lock(&a->mu);
-	for (size_t i = 0; i < nevs; i++) {
-		evs[i]->persisted = ok[i];
-		if (!ok[i])
-			a->dirty = true;
-	}
-	for (size_t i = 0; i < nheld; i++)
-		hook_job_release_locked(a, held[i], &dropped);
-	pthread_mutex_unlock(&a->mu);
-	hook_dropped_free(a, dropped);
-	free(ok);
-	free(evs);
-	free(held);
-}
-
-/* Retries the HDELs that failed. */
-void
-hook_retry_stale(struct hook_agent *a)
-{
-	pthread_mutex_lock(&a->mu);
-	char **ids = a->stale;
-	size_t n = a->nstale;
-	a->stale = NULL;
-	a->nstale = a->capstale = 0;
-	pthread_mutex_unlock(&a->mu);
-	for (size_t i = 0; i < n; i++) {
-		hook_record_delete(a, ids[i]);
-		free(ids[i]);
-	}
-	free(ids);
-}
-
-/* One command of the adoption transaction: true when it was accepted
- * (QUEUED inside MULTI); false with err. The reply is freed. */
-static bool
-adopt_step(struct hook_agent *a, struct berr *err, int argc,
-	   const char **argv, const size_t *lens)
-{
-	redisReply *r = redis_command_argv(a->redis, err, argc, argv, lens);
-	bool ok = r && r->type != REDIS_REPLY_ERROR;
-	if (r && !ok)
-		berr_set(err, "%s: %s", argv[0], r->str);
-	freeReplyObject(r);
-	return ok;
-}
-
-/* Queues the events read from an adopted hash (field, value, ...). */
-static void
-adopt_records(struct hook_agent *a, const redisReply *all, const char *other)
-{
-	size_t got = 0, bad = 0;
-	struct hook_event *dropped = NULL;
-	for (size_t i = 0; i + 1 < all->elements; i += 2) {
-		const redisReply *f = all->element[i];
-		const redisReply *v = all->element[i + 1];
-		struct hook_event *e = NULL;
-		if (f->type == REDIS_REPLY_STRING &&
-		    v->type == REDIS_REPLY_STRING)
-			e = event_from_record(f->str, v->str, v->len);
-		if (!e) {
-			bad++;
-			if (f->type == REDIS_REPLY_STRING)
-				hook_record_delete(a, f->str);
-			continue;
-		}
-		pthread_mutex_lock(&a->mu);
-		if (e->seq > a->last_seq)
-			a->last_seq = e->seq;
-		hook_enqueue_locked(a, e, &dropped);
-		pthread_mutex_unlock(&a->mu);
-		got++;
-	}
-	hook_dropped_free(a, dropped);
-	if (got || bad)
-		log_info("hook agent %s: took over %zu pending hook event(s) "
-			 "of stopped agent %s%s", a->id, got, other,
-			 bad ? " (unreadable ones dropped)" : "");
-}
-
-/* Moves the events of agent `other` into our hash (WATCH/MULTI/EXEC: an
- * agent adopting the same one at the same time makes our EXEC fail) and
- * queues them. */
-static void
-adopt_agent(struct hook_agent *a, const char *other)
-{
-	char *key = key_hook_events(a->ns, other);
-	struct berr err;
-	berr_clear(&err);
-	redisReply *all = NULL, *exec = NULL;
-	const char **argv = NULL;
-	size_t *lens = NULL;
-	bool watching = false, multi = false;
-
-	const char *watch[] = {"WATCH", key};
-	if (!(watching = adopt_step(a, &err, 2, watch, NULL)))
-		goto fail;
-	all = redis_command(a->redis, &err, "HGETALL", key, NULL);
-	if (!all || all->type != REDIS_REPLY_ARRAY) {
-		if (all)
-			berr_set(&err, "HGETALL: %s",
-				 all->type == REDIS_REPLY_ERROR
-					 ? all->str
-					 : "unexpected reply");
-		goto fail;
-	}
-	const char *multi_cmd[] = {"MULTI"};
-	if (!(multi = adopt_step(a, &err, 1, multi_cmd, NULL)))
-		goto fail;
-	if (all->elements >= 2) {
-		size_t n = 2 + all->elements;
-		argv = xcalloc(n, sizeof(*argv));
-		lens = xcalloc(n, sizeof(*lens));
-		argv[0] = "HSET";
-		lens[0] = 4;
-		argv[1] = a->events_key;
-		lens[1] = strlen(a->events_key);
-		for (size_t i = 0; i < all->elements; i++) {
-			argv[2 + i] = all->element[i]->str;
-			lens[2 + i] = all->element[i]->len;
-		}
-		if (!adopt_step(a, &err, (int)n, argv, lens))
-			goto fail;
-	}
-	const char *del[] = {"DEL", key};
-	const char *hdel[] = {"HDEL", a->agents_key, other};
-	if (!adopt_step(a, &err, 2, del, NULL) ||
-	    !adopt_step(a, &err, 3, hdel, NULL))
-		goto fail;
-	exec = redis_command(a->redis, &err, "EXEC", NULL);
-	watching = multi = false;
-	if (exec && exec->type == REDIS_REPLY_NIL) {
-		log_debug("hook agent %s: agent %s was taken over by another",
-			  a->id, other);
-		goto out;
-	}
-	if (!exec || exec->type != REDIS_REPLY_ARRAY) {
-		if (exec)
-			berr_set(&err, "EXEC: %s",
-				 exec->type == REDIS_REPLY_ERROR
-					 ? exec->str
-					 : "unexpected reply");
-		goto fail;
-	}
-	adopt_records(a, all, other);
-	goto out;
-fail:
-	log_warn("hook agent %s: taking over the events of agent %s: %s",
-		 a->id, other, err.msg);
-	if (multi || watching) {
-		/* harmless on a fresh connection after an error */
-		const char *undo[] = {multi ? "DISCARD" : "UNWATCH"};
-		struct berr e2;
-		berr_clear(&e2);
-		freeReplyObject(redis_command_argv(a->redis, &e2, 1, undo,
-						   NULL));
-	}
-out:
-	freeReplyObject(exec);
-	freeReplyObject(all);
-	free(argv);
-	free(lens);
-	free(key);
-}
-
-/* Takes over the events of every agent stopped or silent for 30 s. */
-void
-hook_adopt_orphans(struct hook_agent *a)
-{
-	struct berr err;
-	berr_clear(&err);
-	redisReply *r = redis_command(a->redis, &err, "HGETALL",
-				      a->agents_key, NULL);
+	*peers = NULL;
+	*n = 0;
+	redisReply *r = redis_command(s->redis, err, "HGETALL", s->agents_key,
+				      NULL);
 	if (!r || r->type != REDIS_REPLY_ARRAY) {
-		log_warn("hook agent %s: reading %s: %s", a->id, a->agents_key,
-			 r && r->type == REDIS_REPLY_ERROR ? r->str : err.msg);
+		char why[BERR_MSG_MAX];
+		const char *what = "unexpected reply";
+		if (!r)
+			what = err->msg;
+		else if (r->type == REDIS_REPLY_ERROR)
+			what = r->str;
+		snprintf(why, sizeof(why), "%s", what);
+		berr_set(err, "reading %s: %s", s->agents_key, why);
 		freeReplyObject(r);
-		return;
+		return -1;
 	}
-	int64_t now = util_now_ms();
-	char **dead = NULL;
-	size_t ndead = 0;
+	struct hook_peer *out = NULL;
+	size_t k = 0;
 	for (size_t i = 0; i + 1 < r->elements; i += 2) {
 		const redisReply *f = r->element[i], *v = r->element[i + 1];
-		if (f->type != REDIS_REPLY_STRING || strcmp(f->str, a->id) == 0)
+		if (f->type != REDIS_REPLY_STRING || strcmp(f->str, s->id) == 0)
 			continue;
 		int64_t beat = 0;
 		if (v->type != REDIS_REPLY_STRING ||
 		    util_parse_i64(v->str, 0, INT64_MAX, &beat) < 0)
 			beat = 0;
-		if (beat != 0 && now - beat <= HOOK_STALE_MS)
-			continue;
-		dead = xrealloc(dead, sizeof(*dead) * (ndead + 1));
-		dead[ndead++] = xstrdup(f->str);
+		out = xrealloc(out, sizeof(*out) * (k + 1));
+		out[k].id = xstrdup(f->str);
+		out[k].beat = beat;
+		k++;
 	}
 	freeReplyObject(r);
-	for (size_t i = 0; i < ndead; i++) {
-		adopt_agent(a, dead[i]);
-		free(dead[i]);
-	}
-	free(dead);
+	*peers = out;
+	*n = k;
+	return 0;
 }
 
-void *
-hook_keeper_main(void *arg)
+void
+hook_peers_free(struct hook_peer *peers, size_t n)
 {
-	struct hook_agent *a = arg;
-	int64_t next_beat = util_monotonic_ms() + HOOK_HEARTBEAT_MS;
-	int64_t next_adopt = util_monotonic_ms() + HOOK_ADOPT_EVERY_MS;
-	while (!ticker_stopping(&a->keeper_tick)) {
-		int64_t now = util_monotonic_ms();
-		if (now >= next_beat) {
-			hook_register_agent(a, util_now_ms());
-			next_beat = now + HOOK_HEARTBEAT_MS;
-		}
-		if (now >= next_adopt) {
-			hook_adopt_orphans(a);
-			next_adopt = now + HOOK_ADOPT_EVERY_MS;
-		}
-		hook_persist_dirty(a);
-		hook_retry_stale(a);
-		if (ticker_sleep(&a->keeper_tick, HOOK_KEEPER_TICK_MS))
-			break;
+	for (size_t i = 0; i < n; i++)
+		free(peers[i].id);
+	free(peers);
+}
+
+void
+hook_records_free(struct hook_record *recs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(recs[i].id);
+		free(recs[i].text);
 	}
-	return NULL;
+	free(recs);
+}
+
+/* ---- adoption ------------------------------------------------------------ */
+
+/* The records of an HGETALL reply (field, value, ...), copied. */
+static struct hook_record *
+records_of(const redisReply *all, size_t *n)
+{
+	size_t k = all->elements / 2;
+	struct hook_record *recs = k ? xcalloc(k, sizeof(*recs)) : NULL;
+	for (size_t i = 0; i < k; i++) {
+		const redisReply *f = all->element[2 * i];
+		const redisReply *v = all->element[2 * i + 1];
+		if (f->type == REDIS_REPLY_STRING)
+			recs[i].id = xstrndup(f->str, f->len);
+		if (v->type == REDIS_REPLY_STRING) {
+			recs[i].text = xstrndup(v->str, v->len);
+			recs[i].len = v->len;
+		}
+	}
+	*n = k;
+	return recs;
+}
+
+/* -1 with err "<cmd>: <error>" when r is an error reply, else 0. */
+static int
+reply_refused(const redisReply *r, const char *cmd, struct berr *err)
+{
+	if (r && r->type == REDIS_REPLY_ERROR)
+		return berr_set(err, "%s: %s", cmd, r->str);
+	return 0;
+}
+
+/* Round trip 1: WATCH the other agent's hash and read it (HGETALL). Round
+ * trip 2: MULTI, HSET its records into ours (when there are any), DEL its
+ * hash, HDEL it from the registry, EXEC. EXEC answers nil when the hash
+ * changed since the WATCH: another agent adopted it first. */
+enum hook_adopt
+hook_store_adopt(struct hook_store *s, const char *other,
+		 struct hook_record **recs, size_t *n, struct berr *err)
+{
+	*recs = NULL;
+	*n = 0;
+	char *key = key_hook_events(s->ns, other);
+	enum hook_adopt rc = HOOK_ADOPT_FAILED;
+	redisReply *rd[2] = {NULL, NULL};
+	redisReply **tx = NULL;
+	const char **argv = NULL;
+	size_t *lens = NULL;
+	size_t ntx = 0;
+	bool watching = false;
+
+	const char *watch[] = {"WATCH", key};
+	const char *hgetall[] = {"HGETALL", key};
+	const struct redis_cmd read[] = {{2, watch, NULL}, {2, hgetall, NULL}};
+	if (redis_pipeline(s->redis, err, read, 2, rd, 0) < 0 ||
+	    reply_refused(rd[0], "WATCH", err) < 0)
+		goto out;
+	watching = true;
+	const redisReply *all = rd[1];
+	if (all->type != REDIS_REPLY_ARRAY) {
+		berr_set(err, "HGETALL: %s",
+			 all->type == REDIS_REPLY_ERROR ? all->str
+							: "unexpected reply");
+		goto out;
+	}
+
+	const char *multi[] = {"MULTI"};
+	const char *del[] = {"DEL", key};
+	const char *hdel[] = {"HDEL", s->agents_key, other};
+	const char *exec[] = {"EXEC"};
+	struct redis_cmd cmds[5];
+	const char *names[5];
+	cmds[ntx] = (struct redis_cmd){1, multi, NULL};
+	names[ntx++] = "MULTI";
+	if (all->elements >= 2) {
+		size_t argc = 2 + all->elements;
+		argv = xcalloc(argc, sizeof(*argv));
+		lens = xcalloc(argc, sizeof(*lens));
+		argv[0] = "HSET";
+		lens[0] = 4;
+		argv[1] = s->events_key;
+		lens[1] = strlen(s->events_key);
+		for (size_t i = 0; i < all->elements; i++) {
+			argv[2 + i] = all->element[i]->str;
+			lens[2 + i] = all->element[i]->len;
+		}
+		cmds[ntx] = (struct redis_cmd){(int)argc, argv, lens};
+		names[ntx++] = "HSET";
+	}
+	cmds[ntx] = (struct redis_cmd){2, del, NULL};
+	names[ntx++] = "DEL";
+	cmds[ntx] = (struct redis_cmd){3, hdel, NULL};
+	names[ntx++] = "HDEL";
+	cmds[ntx] = (struct redis_cmd){1, exec, NULL};
+	names[ntx++] = "EXEC";
+	tx = xcalloc(ntx, sizeof(*tx));
+	/* EXEC (or the dropped connection) ends the WATCH and the MULTI */
+	watching = false;
+	if (redis_pipeline(s->redis, err, cmds, ntx, tx, 0) < 0)
+		goto out;
+	for (size_t i = 0; i + 1 < ntx; i++)
+		if (reply_refused(tx[i], names[i], err) < 0)
+			goto out;
+	const redisReply *ex = tx[ntx - 1];
+	if (ex->type == REDIS_REPLY_NIL) {
+		rc = HOOK_ADOPT_RACED;
+		goto out;
+	}
+	if (ex->type != REDIS_REPLY_ARRAY) {
+		berr_set(err, "EXEC: %s",
+			 ex->type == REDIS_REPLY_ERROR ? ex->str
+						       : "unexpected reply");
+		goto out;
+	}
+	*recs = records_of(all, n);
+	rc = HOOK_ADOPT_DONE;
+out:
+	if (watching) {
+		/* the WATCH alone is left after a failed read */
+		struct berr e2;
+		berr_clear(&e2);
+		freeReplyObject(redis_command(s->redis, &e2, "UNWATCH", NULL));
+	}
+	redis_replies_free(rd, 2);
+	if (tx)
+		redis_replies_free(tx, ntx);
+	free(tx);
+	free(argv);
+	free(lens);
+	free(key);
+	return rc;
 }
