@@ -86,7 +86,50 @@ def subsystem(path):
     return r.split(os.sep)[0] if os.sep in r else ""
 
 
+def self_test():
+    """Builds a small tree that breaks every rule once and checks that each
+    rule fires (a check that cannot fail proves nothing)."""
+    import shutil
+    import subprocess
+    import tempfile
+    tmp = tempfile.mkdtemp(prefix="berth-arch-")
+    try:
+        files = {
+            "host/api/a.c": '#include <hiredis/hiredis.h>\n'
+                            '#include "store/internal.h"\n'
+                            'static void f(void) { redis_command(p, e, "GET", k, 0); }\n'
+                            'static const char *k = "%s:job_stats:%s";\n',
+            "host/store/internal.h": '#include <hiredis/hiredis.h>\n',
+            "host/store/keys.c": 'static const char *k = "%s:job_stats:%s";\n',
+            "host/store/q.c": '#include "hooks/hook.h"\n'
+                              '/* "%s:jobs:%s" in a comment is fine */\n',
+            "host/common/u.c": '#include "store/queue.h"\n',
+            "plugins/x/x.c": '#include "engine/worker.h"\n',
+        }
+        for rel_path, text in files.items():
+            path = os.path.join(tmp, rel_path)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "w", encoding="utf-8") as fh:
+                fh.write(text)
+        out = subprocess.run([sys.executable, __file__, tmp],
+                             capture_output=True, text=True)
+        want = ["R1", "R2", "R3", "R4", "R5", "R6", "R7"]
+        missing = [r for r in want if r + " " not in out.stdout]
+        extra = [l for l in out.stdout.splitlines()
+                 if "keys.c" in l or "comment" in l]
+        if out.returncode != 1 or missing or extra:
+            print("self-test failed: rc=%d missing=%s unexpected=%s\n%s" %
+                  (out.returncode, missing, extra, out.stdout))
+            return 1
+        print("self-test: every rule fires on a tree that breaks it")
+        return 0
+    finally:
+        shutil.rmtree(tmp)
+
+
 def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "--self-test":
+        return self_test()
     problems = []
 
     def bad(path, line, rule, text):
