@@ -1,7 +1,11 @@
 """Test harness: a private redis-server on a unix socket, a berthd started on
-port 0 with a generated configuration, a tiny RESP client and HTTP helpers.
+port 0 with a generated configuration, a tiny RESP client and HTTP helpers,
+a Cluster (one Redis, a plugin directory, any number of daemons) and the
+job helpers every test uses (submit, job, wait_status, ...).
 
 Everything lives in a fresh temporary directory; nothing uses a fixed port.
+Waiting is always on an observable condition (wait_for); a test that must
+show that something does NOT happen sleeps, and says why.
 Paths come from the environment that ctest sets (see integration.cmake):
   BERTHD              path of the berthd binary
   BERTH_PLUGINS       directory of the bundled plugins (build/plugins)
@@ -11,6 +15,7 @@ Paths come from the environment that ctest sets (see integration.cmake):
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -24,6 +29,10 @@ PLUGINS = os.environ.get("BERTH_PLUGINS", "build/plugins")
 TEST_PLUGINS = os.environ.get("BERTH_TEST_PLUGINS", "build/tests/plugins")
 SOURCE = os.environ.get("BERTH_SOURCE", ".")
 SECRET = "test-core-secret"
+NS = "{berth_test}"        # the Redis namespace of harbor_config()
+HEX24 = re.compile(r"^[0-9a-f]{24}$")
+# short stop and shutdown graces: stopped and ignoring jobs end quickly
+FAST_GRACE = "  stop_grace_seconds: 1\n  shutdown_grace_seconds: 2\n"
 
 
 def wait_for(pred, timeout=15.0, step=0.05, what="condition"):
@@ -152,7 +161,8 @@ berth:
 %s""" % (redis_url, data_dir, manifest, extra)
 
 
-def demo_manifest(plugin_dir, extra_entries=""):
+def demo_manifest(plugin_dir, extra_entries="", long_wait=2):
+    """DEMO alone; a run takes 1 s + long_wait seconds."""
     return """plugin_dir: "%s"
 plugins:
   - name: DEMO
@@ -162,8 +172,8 @@ plugins:
     max_concurrency: 1
     priority: 1
     settings:
-      long_wait_seconds: 2
-%s""" % (plugin_dir, extra_entries)
+      long_wait_seconds: %d
+%s""" % (plugin_dir, long_wait, extra_entries)
 
 
 class Berthd:
@@ -276,3 +286,239 @@ class TempDir:
 
     def cleanup(self):
         shutil.rmtree(self.path, ignore_errors=True)
+
+
+def write(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def hgetall(r, key):
+    """HGETALL as a dict ({} for a missing key)."""
+    v = r("HGETALL", key) or []
+    return dict(zip(v[::2], v[1::2]))
+
+
+def sanitizer_lines(text):
+    return [l for l in text.splitlines()
+            if "Sanitizer" in l or "runtime error:" in l]
+
+
+# --- a Redis, a plugin directory and daemons sharing them -------------------
+
+def plugin_file(so):
+    """A plugin from the build: bundled (build/plugins) or test-only."""
+    p = os.path.join(PLUGINS, so)
+    return p if os.path.exists(p) else os.path.join(TEST_PLUGINS, so)
+
+
+class Cluster:
+    """One redis-server, a private plugin directory holding the plugins the
+    manifest entries name (`file: x.so`), and any number of berthd
+    instances sharing them, each in its own directory.
+
+    entries   the `plugins:` list of the manifest, as YAML text
+    config    text of berth.yml from (redis socket, data dir, manifest);
+              by default harbor_config() with FAST_GRACE + config_extra
+    close()   stops everything and fails on a daemon that did not exit 0
+              or printed a sanitizer report (kill() a daemon to skip it)
+    """
+
+    def __init__(self, entries, config_extra="", config=None):
+        self.tmp = TempDir()
+        t = self.tmp.path
+        self.redis = RedisServer(t).start()
+        self.plugin_dir = os.path.join(t, "plugins")
+        os.makedirs(self.plugin_dir)
+        for so in sorted(set(re.findall(r"file:\s*(\S+\.so)", entries))):
+            shutil.copy(plugin_file(so), self.plugin_dir)
+        self.manifest = os.path.join(t, "plugins.yml")
+        write(self.manifest, 'plugin_dir: "%s"\nplugins:\n%s'
+              % (self.plugin_dir, entries))
+        self.config = config or (
+            lambda sock, data, manifest: harbor_config(
+                sock, data, manifest, FAST_GRACE + config_extra))
+        self.daemons = []
+
+    @property
+    def path(self):
+        return self.tmp.path
+
+    def start(self, name="a", env=None):
+        d_dir = os.path.join(self.tmp.path, name)
+        os.makedirs(d_dir, exist_ok=True)
+        cfg = self.config(self.redis.sock, os.path.join(d_dir, "data"),
+                          self.manifest)
+        d = Berthd(d_dir, cfg, env=env).start()
+        self.daemons.append(d)
+        return d
+
+    def client(self):
+        return self.redis.client()
+
+    def kill(self, d):
+        """kill -9; close() no longer checks this daemon."""
+        d.proc.kill()
+        d.proc.wait()
+        d.stop()
+        self.daemons.remove(d)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        try:
+            self.close()
+        except AssertionError:
+            if exc_type is None:
+                raise   # else the test's own failure is the one to see
+
+    def close(self):
+        problems = []
+        for d in self.daemons:
+            try:
+                rc = d.stop()
+            except AssertionError as e:
+                problems.append(str(e))
+                continue
+            bad = sanitizer_lines(d.log())
+            if rc != 0 or bad:
+                problems.append("berthd in %s: exit %s %s\n%s" % (
+                    d.tmp, rc, bad[:5], d.log()[-4000:]))
+        self.daemons = []
+        self.redis.stop()
+        self.tmp.cleanup()
+        if problems:
+            raise AssertionError("\n".join(problems))
+
+
+# --- the job API ------------------------------------------------------------
+
+def submit(d, name, params=None, kind="Generic", delay=None, cron=None,
+           unique=None, hook=None):
+    """POST /api/v1/jobs; returns (status, headers, document)."""
+    meta = {"kind": kind}
+    if unique is not None:
+        meta["unique"] = unique
+    if delay is not None:
+        meta["schedule_delay"] = delay
+    if cron is not None:
+        meta["cron_spec"] = cron
+    body = {"name": name, "metadata": meta}
+    if params is not None:
+        body["parameters"] = params
+    if hook:
+        body["status_hook"] = hook
+    return d.json("POST", "/api/v1/jobs", {"job": body})
+
+
+def submit_ok(d, name, params=None, **kw):
+    """submit() that must be accepted (202); returns the job id."""
+    st, _, doc = submit(d, name, params, **kw)
+    assert st == 202, (st, doc)
+    return doc["job"]["id"]
+
+
+def job(d, jid):
+    """The job's stats as GET /api/v1/jobs/{id} shows them."""
+    st, _, doc = d.json("GET", "/api/v1/jobs/" + jid)
+    assert st == 200, (st, doc)
+    return doc["job"]
+
+
+def wait_status(d, jid, statuses, timeout=20):
+    """Waits until the job is in the status (or one of a list of them);
+    returns its stats."""
+    if isinstance(statuses, str):
+        statuses = [statuses]
+
+    def reached():
+        j = job(d, jid)
+        return j if j["status"] in statuses else None
+    return wait_for(reached, timeout=timeout,
+                    what="job %s in %s" % (jid, statuses))
+
+
+def run_ok(d, name, params=None, timeout=20, **kw):
+    """Submits and waits for Success; returns the job id."""
+    jid = submit_ok(d, name, params, **kw)
+    wait_status(d, jid, "Success", timeout=timeout)
+    return jid
+
+
+def stop_job(d, jid):
+    """POST {"action": "stop"}; returns the HTTP status."""
+    st, _, _ = d.request("POST", "/api/v1/jobs/" + jid, {"action": "stop"})
+    return st
+
+
+def job_log_lines(d, jid):
+    """The daemon's stdout lines of this job (STD_OUTPUT job logger)."""
+    tag = "[job %s]" % jid
+    return [l for l in d.log().splitlines() if tag in l]
+
+
+def wait_job_line(d, jid, text, timeout=10):
+    """Waits for a stdout line of the job containing text; returns the
+    matching lines."""
+    return wait_for(lambda: [l for l in job_log_lines(d, jid) if text in l],
+                    timeout=timeout, what="%r in the log of %s" % (text, jid))
+
+
+def wait_log(d, text, timeout=10):
+    """Waits for text (a regular expression) in the daemon's output."""
+    return wait_for(lambda: re.search(text, d.log()), timeout=timeout,
+                    what="%r in the daemon log" % text)
+
+
+def worker_busy_with(r, jid, ns=NS):
+    """True while a worker's observation hash names this job."""
+    return any(hgetall(r, k).get("job_id") == jid
+               for k in r("KEYS", ns + ":worker:*") or [])
+
+
+def wait_run_ended(r, jid, ns=NS, timeout=15):
+    """Waits until no worker runs the job any more (its run returned)."""
+    wait_for(lambda: not worker_busy_with(r, jid, ns), timeout=timeout,
+             what="the run of %s to end" % jid)
+
+
+# --- retries ----------------------------------------------------------------
+
+def retry_entries(r, jid, ns=NS):
+    """The job's messages in NS:retry."""
+    return [m for m in r("ZRANGE", ns + ":retry", 0, -1) or []
+            if json.loads(m)["id"] == jid]
+
+
+def make_retries_due(r, jid, ns=NS):
+    """Skips the back-off: the job's retries become due now; returns
+    their messages."""
+    found = retry_entries(r, jid, ns)
+    for m in found:
+        r("ZADD", ns + ":retry", "XX", 0, m)
+    return found
+
+
+def drop_retries(r, jid, ns=NS):
+    """Cancels further attempts of a job the test is done with."""
+    for m in retry_entries(r, jid, ns):
+        r("ZREM", ns + ":retry", m)
+
+
+# --- status hooks (Redis side) ---------------------------------------------
+
+def ack(r, jid, ns=NS):
+    """The hook ACK of the job's stats, decoded (None without one)."""
+    a = r("HGET", ns + ":job_stats:" + jid, "ack")
+    return json.loads(a) if a else None
+
+
+def ack_status(r, jid, ns=NS):
+    return (ack(r, jid, ns) or {}).get("status")
+
+
+def pending_hook_events(r, ns=NS):
+    """Hook events persisted for delivery, over all agents."""
+    return sum(r("HLEN", k) for k in
+               r("KEYS", ns + ":berth:hook_events:*") or [])
