@@ -7,10 +7,14 @@ library only, all on 127.0.0.1 port 0:
   ForwardProxy  an HTTP forward proxy (absolute-form requests and CONNECT)
                 that records what it relays and maps *.berth-test.invalid
                 to 127.0.0.1;
+  HookReceiver  a status-hook endpoint recording every POST, which can
+                fail the first N calls, always fail, or answer late;
   make_cert     a self-signed certificate for 127.0.0.1 made with openssl.
 """
 import http.server
+import json
 import os
+import random
 import select
 import socket
 import socketserver
@@ -310,6 +314,89 @@ class ForwardProxy:
     def seen(self, pred=lambda m, t, h: True):
         with self.lock:
             return [(m, t, h) for m, t, h in self.log if pred(m, t, h)]
+
+
+class HookReceiver:
+    """A status-hook endpoint: a threaded HTTP/1.1 server recording POSTs. Per path: fail the first
+    N calls with 500, always fail, or delay answers randomly."""
+
+    def __init__(self, port=0):
+        self.lock = threading.Lock()
+        self.requests = []     # dicts: path, headers, body, doc, at, code
+        self.fail_first = {}   # path -> calls still to fail
+        self.always_fail = set()
+        self.jitter = {}       # path -> max random delay (s)
+        self.seen = {}
+        self.server = None
+        self.port = port
+        self.up()
+
+    def _handler(self):
+        rx = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n)
+                path = self.path
+                with rx.lock:
+                    rx.seen[path] = rx.seen.get(path, 0) + 1
+                    left = rx.fail_first.get(path, 0)
+                    if left > 0:
+                        rx.fail_first[path] = left - 1
+                    code = 500 if left > 0 or path in rx.always_fail \
+                        else 200
+                    jitter = rx.jitter.get(path, 0)
+                try:
+                    doc = json.loads(body)
+                except ValueError:
+                    doc = None
+                with rx.lock:
+                    rx.requests.append({
+                        "path": path, "headers": dict(self.headers.items()),
+                        "raw_headers": [k.lower() for k in self.headers],
+                        "body": body, "doc": doc, "at": time.monotonic(),
+                        "code": code})
+                if jitter:
+                    time.sleep(random.uniform(0, jitter))
+                text = b"" if code == 200 else b"nope"
+                self.send_response(code)
+                self.send_header("Content-Length", str(len(text)))
+                self.end_headers()
+                self.wfile.write(text)
+
+        return H
+
+    def up(self):
+        self.server = http.server.ThreadingHTTPServer(
+            ("127.0.0.1", self.port), self._handler())
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever,
+                                       daemon=True)
+        self.thread.start()
+
+    def down(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.port, path)
+
+    def got(self, path, code=None):
+        with self.lock:
+            return [q for q in self.requests if q["path"] == path and
+                    (code is None or q["code"] == code)]
+
+    def delivered(self, path):
+        """(status, check_in) of the events answered 200, in order."""
+        return [(q["doc"]["status"], q["doc"].get("check_in"))
+                for q in self.got(path, 200)]
 
 
 def closed_port():
