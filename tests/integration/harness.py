@@ -317,7 +317,8 @@ class Cluster:
     manifest entries name (`file: x.so`), and any number of berthd
     instances sharing them, each in its own directory.
 
-    entries   the `plugins:` list of the manifest, as YAML text
+    entries   the `plugins:` list of the manifest, as YAML text, or a
+              function of the cluster's directory giving it
     config    text of berth.yml from (redis socket, data dir, manifest);
               by default harbor_config() with FAST_GRACE + config_extra
     close()   stops everything and fails on a daemon that did not exit 0
@@ -330,6 +331,8 @@ class Cluster:
         self.redis = RedisServer(t).start()
         self.plugin_dir = os.path.join(t, "plugins")
         os.makedirs(self.plugin_dir)
+        if callable(entries):
+            entries = entries(t)
         for so in sorted(set(re.findall(r"file:\s*(\S+\.so)", entries))):
             shutil.copy(plugin_file(so), self.plugin_dir)
         self.manifest = os.path.join(t, "plugins.yml")
@@ -481,6 +484,41 @@ def wait_run_ended(r, jid, ns=NS, timeout=15):
     """Waits until no worker runs the job any more (its run returned)."""
     wait_for(lambda: not worker_busy_with(r, jid, ns), timeout=timeout,
              what="the run of %s to end" % jid)
+
+
+# --- periodic jobs ----------------------------------------------------------
+
+def submit_periodic(d, name, cron, params=None, hook=None):
+    """A periodic policy (sent with unique true, as core does)."""
+    return submit(d, name, params, kind="Periodic", cron=cron, unique=True,
+                  hook=hook)
+
+
+def executions(d, pid, query=""):
+    """GET /api/v1/jobs/{pid}/executions; (status, headers, document)."""
+    return d.json("GET", "/api/v1/jobs/%s/executions%s" % (pid, query))
+
+
+def scheduled_of(r, pid, ns=NS):
+    """(score, raw member) of the NS:scheduled messages of policy pid."""
+    v = r("ZRANGE", ns + ":scheduled", 0, -1, "WITHSCORES") or []
+    out = []
+    for m, s in zip(v[::2], v[1::2]):
+        try:
+            if json.loads(m).get("id") == pid:
+                out.append((int(float(s)), m))
+        except ValueError:
+            pass
+    return out
+
+
+def read_stamps(path):
+    """Execution ids the STAMP test plugin wrote, one per run, in order."""
+    try:
+        with open(path) as f:
+            return [ln.split()[0] for ln in f if ln.strip()]
+    except OSError:
+        return []
 
 
 # --- retries ----------------------------------------------------------------
