@@ -22,6 +22,7 @@ import socket
 import ssl
 import subprocess
 import tempfile
+import threading
 import time
 
 BERTHD = os.environ.get("BERTHD", "build/berthd")
@@ -429,7 +430,7 @@ def job(d, jid):
     return doc["job"]
 
 
-def wait_status(d, jid, statuses, timeout=20):
+def wait_status(d, jid, statuses, timeout=30):
     """Waits until the job is in the status (or one of a list of them);
     returns its stats."""
     if isinstance(statuses, str):
@@ -484,6 +485,47 @@ def wait_run_ended(r, jid, ns=NS, timeout=15):
     """Waits until no worker runs the job any more (its run returned)."""
     wait_for(lambda: not worker_busy_with(r, jid, ns), timeout=timeout,
              what="the run of %s to end" % jid)
+
+
+class Follower:
+    """GET /api/v1/jobs/{id}/log?follow=true read line by line on a
+    thread, with the monotonic time each line arrived."""
+
+    def __init__(self, d, jid, query="follow=true"):
+        self.conn = d.conn()
+        self.conn.request("GET", "/api/v1/jobs/%s/log?%s" % (jid, query),
+                          headers={"Authorization": "Harbor-Secret " +
+                                   SECRET})
+        self.resp = self.conn.getresponse()
+        self.lines = []
+        self.ended_at = None
+        self.error = None
+        self.thread = None
+        if self.resp.status == 200:
+            self.thread = threading.Thread(target=self._read, daemon=True)
+            self.thread.start()
+
+    def _read(self):
+        try:
+            while True:
+                line = self.resp.readline()
+                if not line:
+                    break
+                self.lines.append((time.monotonic(),
+                                   line.decode(errors="replace")))
+            self.ended_at = time.monotonic()
+        except Exception as e:  # noqa: BLE001 - reported by the test
+            self.error = e
+
+    def text(self):
+        return "".join(l for _, l in self.lines)
+
+    def wait_end(self, timeout):
+        self.thread.join(timeout)
+        return not self.thread.is_alive()
+
+    def close(self):
+        self.conn.close()
 
 
 # --- periodic jobs ----------------------------------------------------------
