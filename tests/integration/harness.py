@@ -162,11 +162,9 @@ berth:
 %s""" % (redis_url, data_dir, manifest, extra)
 
 
-def demo_manifest(plugin_dir, extra_entries="", long_wait=2):
-    """DEMO alone; a run takes 1 s + long_wait seconds."""
-    return """plugin_dir: "%s"
-plugins:
-  - name: DEMO
+def demo_entry(long_wait=2):
+    """The manifest entry of DEMO; a run takes 1 s + long_wait seconds."""
+    return """  - name: DEMO
     file: demo.so
     enabled: true
     max_fails: 3
@@ -174,7 +172,13 @@ plugins:
     priority: 1
     settings:
       long_wait_seconds: %d
-%s""" % (plugin_dir, long_wait, extra_entries)
+""" % long_wait
+
+
+def demo_manifest(plugin_dir, extra_entries="", long_wait=2):
+    """A manifest of DEMO (and extra_entries) in plugin_dir."""
+    return 'plugin_dir: "%s"\nplugins:\n%s%s' % (
+        plugin_dir, demo_entry(long_wait), extra_entries)
 
 
 class Berthd:
