@@ -454,6 +454,27 @@ def run_ok(d, name, params=None, timeout=20, **kw):
     return jid
 
 
+def run_error(d, r, name, params, text, ns=NS, timeout=30):
+    """Submits; waits for Error, for text in the job's log lines and for
+    the retry entry, then cancels the retries. Returns (job id, the
+    matching log lines)."""
+    jid = submit_ok(d, name, params)
+    wait_status(d, jid, "Error", timeout=timeout)
+    lines = wait_job_line(d, jid, text)
+    wait_for(lambda: retry_entries(r, jid, ns), what="retry entry")
+    drop_retries(r, jid, ns)
+    return jid, lines
+
+
+def plugin_limits(d):
+    """{type: (max_fails, max_concurrency, priority)} of GET
+    /api/v1/plugins."""
+    st, _, doc = d.json("GET", "/api/v1/plugins")
+    assert st == 200, doc
+    return {p["name"]: (p["max_fails"], p["max_concurrency"], p["priority"])
+            for p in doc["plugins"]}
+
+
 def stop_job(d, jid):
     """POST {"action": "stop"}; returns the HTTP status."""
     st, _, _ = d.request("POST", "/api/v1/jobs/" + jid, {"action": "stop"})
@@ -588,6 +609,27 @@ def drop_retries(r, jid, ns=NS):
     """Cancels further attempts of a job the test is done with."""
     for m in retry_entries(r, jid, ns):
         r("ZREM", ns + ":retry", m)
+
+
+def exhaust_retries(d, r, jid, attempts, expected, ns=NS):
+    """Makes every retry of the job due at once until it is final, then
+    checks that exactly `expected` attempts were made (attempts() counts
+    them, e.g. at a receiver) and that no further one follows."""
+    def final():
+        make_retries_due(r, jid, ns)
+        return (attempts() >= expected and
+                job(d, jid)["status"] == "Error" and
+                not retry_entries(r, jid, ns))
+    wait_for(final, timeout=40, step=0.1, what="%d attempts" % expected)
+    # Nothing to wait for: a further attempt would be a retry entry made
+    # due here and run within one requeue period (1 s) of the worker.
+    end = time.monotonic() + 1.5
+    while time.monotonic() < end:
+        make_retries_due(r, jid, ns)
+        time.sleep(0.1)
+    assert attempts() == expected, (attempts(), expected)
+    assert job(d, jid)["status"] == "Error", job(d, jid)
+    assert retry_entries(r, jid, ns) == [], retry_entries(r, jid, ns)
 
 
 # --- status hooks (Redis side) ---------------------------------------------
