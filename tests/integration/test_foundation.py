@@ -181,6 +181,7 @@ class ReloadTests(Daemon):
         doc = self.plugins()
         refused = {r["name"]: r["reason"] for r in doc["refused"]}
         self.assertIn("BROKEN_MAJOR", refused)
+        self.assertIn("ABI major 2", refused["BROKEN_MAJOR"])
         self.assertEqual([p["name"] for p in doc["plugins"]], ["DEMO"])
         self.assertIn("wrong_major.so", self.d.log())
 
