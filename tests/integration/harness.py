@@ -203,6 +203,7 @@ class Berthd:
                     self.env[k] = v
         self.args = list(args)
         self.proc = None
+        self.terminated = False
         self.port = None
         self.scheme = "http"
 
@@ -210,6 +211,7 @@ class Berthd:
         if os.path.exists(self.port_file):
             os.unlink(self.port_file)
         self.logf = open(self.log_path, "ab")
+        self.terminated = False
         self.proc = subprocess.Popen(
             [BERTHD, "-c", self.cfg, "--port-file", self.port_file]
             + self.args, env=self.env, stdout=self.logf,
@@ -236,9 +238,16 @@ class Berthd:
     def send_signal(self, sig):
         self.proc.send_signal(sig)
 
+    def terminate(self):
+        """SIGTERM without waiting (stop() then waits)."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.terminated = True
+
     def stop(self, sig=signal.SIGTERM, timeout=30):
         if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(sig)
+            if not (sig == signal.SIGTERM and self.terminated):
+                self.proc.send_signal(sig)
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
@@ -383,6 +392,8 @@ class Cluster:
 
     def close(self):
         problems = []
+        for d in self.daemons:   # all shut down at once, then wait
+            d.terminate()
         for d in self.daemons:
             try:
                 rc = d.stop()

@@ -161,6 +161,8 @@ def setUpModule():
 
 def tearDownModule():
     problems = []
+    for n in NODES.values():    # all shut down at once
+        n.d.terminate()
     for name, n in sorted(NODES.items()):
         rc = n.close()
         bad = sanitizer_lines(n.d.log())
