@@ -27,7 +27,7 @@ import threading
 import time
 import urllib.parse
 
-from harness import wait_for
+from harness import submit, wait_for
 
 TEST_DOMAIN = ".berth-test.invalid"
 
@@ -426,6 +426,9 @@ class Core:
         self.callbacks = []    # check_in_at values that fired a callback
         self.on_schedule = None
         self.next_id = 100
+        # held from a submission until its job id is on the task: core
+        # records the id before it looks up the job's events
+        self.binding = threading.Lock()
         self.server = http.server.ThreadingHTTPServer(
             ("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
@@ -454,6 +457,19 @@ class Core:
             self.tasks[tid]["job_id"] = job_id
             self.by_job[job_id] = tid
 
+    def submit(self, d, tid, name, kind="Generic", params=None, cron=None):
+        """Submits as core does, with the task's status hook, and binds an
+        accepted job to the task before any of its events is handled (an
+        event refused for an unknown job would be superseded by the next
+        status, losing Running). Returns submit()'s (status, headers,
+        document)."""
+        with self.binding:
+            st, hdrs, doc = submit(d, name, params, kind=kind, cron=cron,
+                                   hook=self.hook_url(tid))
+            if st == 202:
+                self.bind(tid, doc["job"]["id"])
+        return st, hdrs, doc
+
     def task(self, tid):
         with self.lock:
             return json.loads(json.dumps(self.tasks[tid]))
@@ -475,6 +491,8 @@ class Core:
         if not m:
             return 404
         md = doc.get("metadata") or {}
+        with self.binding:
+            pass    # a submission in flight has bound its job
         with self.lock:
             # core finds the task by upstream_job_id, else by job_id
             key = md.get("upstream_job_id") or doc["job_id"]

@@ -22,7 +22,7 @@ import json
 import time
 import unittest
 
-from harness import NS, Cluster, submit, wait_for
+from harness import NS, Cluster, wait_for
 from receivers import Core
 
 PLUGINS = """  - name: SCHEDULER
@@ -48,10 +48,9 @@ class CoreFlowTests(unittest.TestCase):
         cls.r.close()
         cls.c.close()
 
-    def submit(self, tid, name, kind="Generic", params=None, cron=None):
-        """Submits as core does: with the task's status hook."""
-        return submit(self.d, name, params, kind=kind, cron=cron,
-                      hook=self.core.hook_url(tid))
+    def submit(self, tid, name, **kw):
+        """Core submits for task tid (status hook, job bound to the task)."""
+        return self.core.submit(self.d, tid, name, **kw)
 
     def test_schedule_checkins_start_gc_and_stop_unschedules(self):
         core = self.core
@@ -63,16 +62,15 @@ class CoreFlowTests(unittest.TestCase):
                                      params={"delete_untagged": True,
                                              "dry_run": False})
             if st == 202:
-                core.bind(tid, doc["job"]["id"])
                 gc_tasks.append(tid)
 
         core.on_schedule = start_gc
+        self.addCleanup(setattr, core, "on_schedule", None)
         sched = core.new_task("SCHEDULER")
         st, _, doc = self.submit(sched, "SCHEDULER", kind="Periodic",
                                  cron="*/2 * * * * *")
         self.assertEqual(st, 202, doc)
         pid = doc["job"]["id"]
-        core.bind(sched, pid)
 
         # three executions: Running, check-in "checkin", Success each,
         # all mapped to the policy's task through upstream_job_id
@@ -150,7 +148,6 @@ class CoreFlowTests(unittest.TestCase):
                   "dryRun": True}
         st, _, doc = self.submit(tid, "RETENTION", params=params)
         self.assertEqual(st, 202, doc)
-        self.core.bind(tid, doc["job"]["id"])
         t = self.core.wait_task(tid, "Success")
         self.assertEqual(t["check_in"], {"total": 3, "retained": 1,
                                          "dry_run": True,
@@ -171,7 +168,6 @@ class CoreFlowTests(unittest.TestCase):
                                  params={"ms": 30000})
         self.assertEqual(st, 202, doc)
         jid = doc["job"]["id"]
-        self.core.bind(tid, jid)
         self.core.wait_task(tid, "Running")
         st, _, _ = self.d.request("POST", "/api/v1/jobs/" + jid,
                                   {"action": "stop"})
