@@ -7,10 +7,17 @@ library only, all on 127.0.0.1 port 0:
   ForwardProxy  an HTTP forward proxy (absolute-form requests and CONNECT)
                 that records what it relays and maps *.berth-test.invalid
                 to 127.0.0.1;
+  HookReceiver  a status-hook endpoint recording every POST, which can
+                fail the first N calls, always fail, or answer late;
+  Core          Harbor core's side of the status hooks: tasks, their
+                status by (revision, status order), check-in processors;
   make_cert     a self-signed certificate for 127.0.0.1 made with openssl.
 """
 import http.server
+import json
 import os
+import random
+import re
 import select
 import socket
 import socketserver
@@ -19,6 +26,8 @@ import subprocess
 import threading
 import time
 import urllib.parse
+
+from harness import submit, wait_for
 
 TEST_DOMAIN = ".berth-test.invalid"
 
@@ -310,6 +319,231 @@ class ForwardProxy:
     def seen(self, pred=lambda m, t, h: True):
         with self.lock:
             return [(m, t, h) for m, t, h in self.log if pred(m, t, h)]
+
+
+class HookReceiver:
+    """A status-hook endpoint: a threaded HTTP/1.1 server recording POSTs. Per path: fail the first
+    N calls with 500, always fail, or delay answers randomly."""
+
+    def __init__(self, port=0):
+        self.lock = threading.Lock()
+        self.requests = []     # dicts: path, headers, body, doc, at, code
+        self.fail_first = {}   # path -> calls still to fail
+        self.always_fail = set()
+        self.jitter = {}       # path -> max random delay (s)
+        self.seen = {}
+        self.server = None
+        self.port = port
+        self.up()
+
+    def _handler(self):
+        rx = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n)
+                path = self.path
+                with rx.lock:
+                    rx.seen[path] = rx.seen.get(path, 0) + 1
+                    left = rx.fail_first.get(path, 0)
+                    if left > 0:
+                        rx.fail_first[path] = left - 1
+                    code = 500 if left > 0 or path in rx.always_fail \
+                        else 200
+                    jitter = rx.jitter.get(path, 0)
+                try:
+                    doc = json.loads(body)
+                except ValueError:
+                    doc = None
+                with rx.lock:
+                    rx.requests.append({
+                        "path": path, "headers": dict(self.headers.items()),
+                        "raw_headers": [k.lower() for k in self.headers],
+                        "body": body, "doc": doc, "at": time.monotonic(),
+                        "code": code})
+                if jitter:
+                    time.sleep(random.uniform(0, jitter))
+                text = b"" if code == 200 else b"nope"
+                self.send_response(code)
+                self.send_header("Content-Length", str(len(text)))
+                self.end_headers()
+                self.wfile.write(text)
+
+        return H
+
+    def up(self):
+        self.server = http.server.ThreadingHTTPServer(
+            ("127.0.0.1", self.port), self._handler())
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever,
+                                       daemon=True)
+        self.thread.start()
+
+    def down(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.port, path)
+
+    def got(self, path, code=None):
+        with self.lock:
+            return [q for q in self.requests if q["path"] == path and
+                    (code is None or q["code"] == code)]
+
+    def delivered(self, path):
+        """(status, check_in) of the events answered 200, in order."""
+        return [(q["doc"]["status"], q["doc"].get("check_in"))
+                for q in self.got(path, 200)]
+
+
+ORDER = {"Pending": 0, "Scheduled": 1, "Running": 2, "Stopped": 3,
+         "Error": 3, "Success": 3}
+
+
+class Core:
+    """Harbor core's task table and status-hook endpoint
+    /service/notifications/tasks/<task> (test_core_flows.py). Events are
+    handled the way core does: the task is found by
+    metadata.upstream_job_id (executions of a policy), else by job_id; a
+    non-empty check_in goes to the vendor's check-in processor and never
+    changes the status (SCHEDULER: on_schedule(check_in_at) fires once per
+    check_in_at; other vendors: the result JSON is stored); other events
+    move the task's status forward by (revision, status order)."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.tasks = {}        # task id -> dict
+        self.by_job = {}       # job id -> task id
+        self.events = []       # (task id, event doc), in arrival order
+        self.callbacks = []    # check_in_at values that fired a callback
+        self.on_schedule = None
+        self.next_id = 100
+        # held from a submission until its job id is on the task: core
+        # records the id before it looks up the job's events
+        self.binding = threading.Lock()
+        self.server = http.server.ThreadingHTTPServer(
+            ("127.0.0.1", 0), self._handler())
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever,
+                         daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def hook_url(self, task_id):
+        return "http://127.0.0.1:%d/service/notifications/tasks/%d" % (
+            self.server.server_address[1], task_id)
+
+    def new_task(self, vendor):
+        with self.lock:
+            self.next_id += 1
+            tid = self.next_id
+            self.tasks[tid] = {"vendor": vendor, "status": "Pending",
+                               "revision": 0, "job_id": None,
+                               "check_in": None, "statuses": []}
+            return tid
+
+    def bind(self, tid, job_id):
+        with self.lock:
+            self.tasks[tid]["job_id"] = job_id
+            self.by_job[job_id] = tid
+
+    def submit(self, d, tid, name, kind="Generic", params=None, cron=None):
+        """Submits as core does, with the task's status hook, and binds an
+        accepted job to the task before any of its events is handled (an
+        event refused for an unknown job would be superseded by the next
+        status, losing Running). Returns submit()'s (status, headers,
+        document)."""
+        with self.binding:
+            st, hdrs, doc = submit(d, name, params, kind=kind, cron=cron,
+                                   hook=self.hook_url(tid))
+            if st == 202:
+                self.bind(tid, doc["job"]["id"])
+        return st, hdrs, doc
+
+    def task(self, tid):
+        with self.lock:
+            return json.loads(json.dumps(self.tasks[tid]))
+
+    def events_of(self, tid):
+        with self.lock:
+            return [e for t, e in self.events if t == tid]
+
+    def wait_task(self, tid, status, timeout=30):
+        """Waits until the task reached status; returns the task."""
+        def reached():
+            t = self.task(tid)
+            return t if t["status"] == status else None
+        return wait_for(reached, timeout=timeout,
+                        what="task %d %s" % (tid, status))
+
+    def _handle(self, path, doc):
+        m = re.match(r"^/service/notifications/tasks/(\d+)$", path)
+        if not m:
+            return 404
+        md = doc.get("metadata") or {}
+        with self.binding:
+            pass    # a submission in flight has bound its job
+        with self.lock:
+            # core finds the task by upstream_job_id, else by job_id
+            key = md.get("upstream_job_id") or doc["job_id"]
+            tid = self.by_job.get(key)
+            if tid is None or tid != int(m.group(1)):
+                return 404
+            t = self.tasks[tid]
+            self.events.append((tid, doc))
+            fire = None
+            if doc.get("check_in"):
+                if t["vendor"] == "SCHEDULER":
+                    cia = md["check_in_at"]
+                    if cia not in self.callbacks:    # dedupe by check_in_at
+                        self.callbacks.append(cia)
+                        fire = cia
+                else:
+                    t["check_in"] = json.loads(doc["check_in"])
+                return_code = 200
+            else:
+                rev, st = md.get("revision", 0), doc["status"]
+                if (rev, ORDER[st]) > (t["revision"], ORDER[t["status"]]):
+                    t["revision"], t["status"] = rev, st
+                t["statuses"].append(st)
+                return_code = 200
+        if fire is not None and self.on_schedule:
+            # core runs the schedule's callback (here: start a GC)
+            threading.Thread(target=self.on_schedule, args=(fire,),
+                             daemon=True).start()
+        return return_code
+
+    def _handler(self):
+        core = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n)
+                try:
+                    code = core._handle(self.path, json.loads(body))
+                except (ValueError, KeyError):
+                    code = 400
+                self.send_response(code)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        return H
 
 
 def closed_port():

@@ -11,45 +11,31 @@ import subprocess
 import time
 import unittest
 
-from harness import (BERTHD, PLUGINS, SECRET, SOURCE, TEST_PLUGINS, Berthd,
-                     RedisServer, TempDir, demo_manifest, harbor_config,
-                     wait_for)
-
-NS = "{berth_test}"
-
-
-def write(path, text):
-    with open(path, "w") as f:
-        f.write(text)
+from harness import (BERTHD, NS, PLUGINS, SECRET, SOURCE, TEST_PLUGINS,
+                     Berthd, Cluster, RedisServer, TempDir, demo_entry,
+                     demo_manifest, harbor_config, wait_for, write)
 
 
 class Daemon(unittest.TestCase):
-    """Base: one redis + one berthd for the whole class."""
+    """Base: one redis + one berthd (DEMO + manifest_extra) for the whole
+    class."""
     manifest_extra = ""
     config_extra = ""
     env = None
 
     @classmethod
     def setUpClass(cls):
-        cls.tmp = TempDir()
-        t = cls.tmp.path
-        cls.redis = RedisServer(t).start()
-        cls.plugin_dir = os.path.join(t, "plugins")
-        os.makedirs(cls.plugin_dir)
-        shutil.copy(os.path.join(PLUGINS, "demo.so"), cls.plugin_dir)
-        cls.manifest = os.path.join(t, "plugins.yml")
-        write(cls.manifest, demo_manifest(cls.plugin_dir, cls.manifest_extra))
-        cls.data = os.path.join(t, "data")
-        cls.d = Berthd(t, harbor_config(cls.redis.sock, cls.data, cls.manifest,
-                                        cls.config_extra), env=cls.env)
-        cls.d.start()
+        cls.c = Cluster(demo_entry() + cls.manifest_extra,
+                        config=lambda sock, data, manifest: harbor_config(
+                            sock, data, manifest, cls.config_extra))
+        cls.redis = cls.c.redis
+        cls.plugin_dir = cls.c.plugin_dir
+        cls.manifest = cls.c.manifest
+        cls.d = cls.c.start(env=cls.env)
 
     @classmethod
     def tearDownClass(cls):
-        rc = cls.d.stop()
-        cls.redis.stop()
-        cls.tmp.cleanup()
-        assert rc == 0, "berthd exit status %r" % rc
+        cls.c.close()
 
 
 class HttpTests(Daemon):
@@ -186,11 +172,6 @@ class ReloadTests(Daemon):
     file: wrong_major.so
 """
 
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp_pre = None
-        super().setUpClass()
-
     def plugins(self):
         st, _, doc = self.d.json("GET", "/api/v1/plugins")
         self.assertEqual(st, 200)
@@ -200,6 +181,7 @@ class ReloadTests(Daemon):
         doc = self.plugins()
         refused = {r["name"]: r["reason"] for r in doc["refused"]}
         self.assertIn("BROKEN_MAJOR", refused)
+        self.assertIn("ABI major 2", refused["BROKEN_MAJOR"])
         self.assertEqual([p["name"] for p in doc["plugins"]], ["DEMO"])
         self.assertIn("wrong_major.so", self.d.log())
 
@@ -416,7 +398,8 @@ class RedisDownTests(Daemon):
         def healthy():
             st, _, doc = self.d.json("GET", "/api/v1/stats", auth=False)
             return st == 200
-        wait_for(healthy, timeout=20, step=0.5, what="stats after redis is back")
+        wait_for(healthy, timeout=20, step=0.2,
+                 what="stats after redis is back")
         r = self.redis.client()
         self.assertEqual(r("GET", NS + ":jobs:DEMO:max_concurrency"), "1")
         r.close()

@@ -8,35 +8,25 @@ that cannot be opened failing the run, and the sweeper inside a running
 daemon (BERTH_SWEEP_INTERVAL_SECONDS=1)."""
 import os
 import re
-import shutil
 import stat
-import threading
 import time
 import unittest
 
-from harness import (PLUGINS, SECRET, TEST_PLUGINS, Berthd, RedisServer,
-                     TempDir, demo_manifest, harbor_config, wait_for)
+from harness import (PLUGINS, Berthd, Cluster, Follower, demo_manifest,
+                     harbor_config, job, submit_ok, wait_for, wait_status,
+                     write)
 
 LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ "
                   r"\[(DEBUG|INFO|WARNING|ERROR|FATAL)\] \[[^\]]+\]: ")
 UNKNOWN = "0123456789abcdef01234567"
 MB = 1048576
 
-
-def write(path, text):
-    with open(path, "w") as f:
-        f.write(text)
-
-
-def manifest(plugin_dir):
-    return """plugin_dir: "%s"
-plugins:
-  - name: DEMO
+PLUGINS_LOGS = """  - name: DEMO
     file: demo.so
     max_fails: 3
     max_concurrency: 1
     settings:
-      long_wait_seconds: 1
+      long_wait_seconds: 0
   - name: SLEEPER
     file: engine.so
   - name: IGNORE_STOP
@@ -44,7 +34,7 @@ plugins:
   - name: LOGSPAM
     file: logspam.so
     max_fails: 1
-""" % plugin_dir
+"""
 
 
 def config(redis_sock, data_dir, manifest_path):
@@ -85,97 +75,17 @@ berth:
 """ % (redis_sock, data_dir, manifest_path)
 
 
-def submit(d, name, params=None, kind="Generic", delay=None):
-    meta = {"kind": kind}
-    if delay is not None:
-        meta["schedule_delay"] = delay
-    job = {"name": name, "metadata": meta}
-    if params is not None:
-        job["parameters"] = params
-    st, _, doc = d.json("POST", "/api/v1/jobs", {"job": job})
-    assert st == 202, (st, doc)
-    return doc["job"]["id"]
-
-
-def status(d, jid):
-    st, _, doc = d.json("GET", "/api/v1/jobs/" + jid)
-    assert st == 200, (st, doc)
-    return doc["job"]["status"]
-
-
-def wait_status(d, jid, want, timeout=30):
-    want = [want] if isinstance(want, str) else want
-    return wait_for(lambda: status(d, jid) in want, timeout=timeout,
-                    what="job %s in %s" % (jid, want))
-
-
-class Follower:
-    """A ?follow=true request read line by line on a thread, with the
-    monotonic time each line arrived."""
-
-    def __init__(self, d, jid, query="follow=true"):
-        self.conn = d.conn()
-        self.conn.request("GET", "/api/v1/jobs/%s/log?%s" % (jid, query),
-                          headers={"Authorization": "Harbor-Secret " +
-                                   SECRET})
-        self.resp = self.conn.getresponse()
-        self.lines = []
-        self.ended_at = None
-        self.error = None
-        self.thread = None
-        if self.resp.status == 200:
-            self.thread = threading.Thread(target=self._read, daemon=True)
-            self.thread.start()
-
-    def _read(self):
-        try:
-            while True:
-                line = self.resp.readline()
-                if not line:
-                    break
-                self.lines.append((time.monotonic(),
-                                   line.decode(errors="replace")))
-            self.ended_at = time.monotonic()
-        except Exception as e:  # noqa: BLE001 - reported by the test
-            self.error = e
-
-    def text(self):
-        return "".join(l for _, l in self.lines)
-
-    def wait_end(self, timeout):
-        self.thread.join(timeout)
-        return not self.thread.is_alive()
-
-    def close(self):
-        self.conn.close()
-
-
 class LogTests(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.tmp = TempDir()
-        t = cls.tmp.path
-        cls.redis = RedisServer(t).start()
-        cls.plugin_dir = os.path.join(t, "plugins")
-        os.makedirs(cls.plugin_dir)
-        for src in (os.path.join(PLUGINS, "demo.so"),
-                    os.path.join(TEST_PLUGINS, "engine.so"),
-                    os.path.join(TEST_PLUGINS, "logspam.so")):
-            shutil.copy(src, cls.plugin_dir)
-        cls.manifest = os.path.join(t, "plugins.yml")
-        write(cls.manifest, manifest(cls.plugin_dir))
-        cls.data = os.path.join(t, "data")
-        cls.base = os.path.join(cls.data, "logs", "jobs")
-        d_dir = os.path.join(t, "a")
-        os.makedirs(d_dir)
-        cls.d = Berthd(d_dir, config(cls.redis.sock, cls.data, cls.manifest),
-                       env={"BERTH_SWEEP_INTERVAL_SECONDS": "1"}).start()
+        cls.c = Cluster(PLUGINS_LOGS, config=config)
+        cls.d = cls.c.start(env={"BERTH_SWEEP_INTERVAL_SECONDS": "1"})
+        cls.redis = cls.c.redis
+        cls.base = os.path.join(cls.d.tmp, "data", "logs", "jobs")
 
     @classmethod
     def tearDownClass(cls):
-        cls.d.stop()
-        cls.redis.stop()
-        cls.tmp.cleanup()
+        cls.c.close()
 
     def get_log(self, jid, query=""):
         return self.d.request("GET", "/api/v1/jobs/%s/log%s" % (jid, query))
@@ -186,7 +96,7 @@ class LogTests(unittest.TestCase):
     # --- content ---------------------------------------------------------
 
     def test_demo_job_log(self):
-        jid = submit(self.d, "DEMO", {"image": "demo-1"})
+        jid = submit_ok(self.d, "DEMO", {"image": "demo-1"})
         wait_status(self.d, jid, "Success")
         st, h, body = self.get_log(jid)
         self.assertEqual(st, 200, body)
@@ -217,8 +127,9 @@ class LogTests(unittest.TestCase):
         self.assertIn("job logger DB is not supported", out)
 
     def test_levels_and_fatal(self):
-        jid = submit(self.d, "LOGSPAM", {"lines": 2, "debug": "a debug line",
-                                         "fatal": "fatal but alive"})
+        jid = submit_ok(self.d, "LOGSPAM", {"lines": 2,
+                                            "debug": "a debug line",
+                                            "fatal": "fatal but alive"})
         wait_status(self.d, jid, "Success")
         st, _, body = self.get_log(jid)
         self.assertEqual(st, 200)
@@ -236,7 +147,7 @@ class LogTests(unittest.TestCase):
 
     def test_stop_grace_warning_in_the_job_log(self):
         # stop_grace_seconds 1: a run ignoring the stop is reported
-        jid = submit(self.d, "IGNORE_STOP", {"ms": 4000})
+        jid = submit_ok(self.d, "IGNORE_STOP", {"ms": 4000})
         wait_status(self.d, jid, "Running")
         st, _, _ = self.d.request("POST", "/api/v1/jobs/" + jid,
                                   {"action": "stop"})
@@ -270,7 +181,7 @@ class LogTests(unittest.TestCase):
 
     def test_encoded_slashes_never_escape(self):
         # civetweb decodes %2F before routing: these never reach a file
-        secret = os.path.join(self.tmp.path, "secret.log")
+        secret = os.path.join(self.c.path, "secret.log")
         write(secret, "top secret\n")
         rel = os.path.relpath(secret[:-4], self.base)
         for raw in ("..%2F..%2Fetc%2Fpasswd",
@@ -299,10 +210,10 @@ class LogTests(unittest.TestCase):
                                    "details": details})
 
     def test_no_file_job_logger_500(self):
-        t = os.path.join(self.tmp.path, "nofile")
+        t = os.path.join(self.c.path, "nofile")
         os.makedirs(t)
         m = os.path.join(t, "plugins.yml")
-        write(m, demo_manifest(PLUGINS))
+        write(m, demo_manifest(PLUGINS, long_wait=0))
         # harbor_config: STD_OUTPUT job logger only, another namespace
         d = Berthd(t, harbor_config(self.redis.sock, os.path.join(t, "data"),
                                     m)).start()
@@ -317,7 +228,7 @@ class LogTests(unittest.TestCase):
             st, _, body = d.request("GET", "/api/v1/jobs/../log")
             self.assertEqual((st, body), (400, b"invalid Job ID: .."))
             # and the worker still logs through STD_OUTPUT
-            jid = submit(d, "DEMO", {"image": "demo-1"})
+            jid = submit_ok(d, "DEMO", {"image": "demo-1"})
             wait_status(d, jid, "Success")
             self.assertIn("[DEMO]: [job %s] Demo job starting" % jid, d.log())
         finally:
@@ -326,7 +237,7 @@ class LogTests(unittest.TestCase):
     # --- tail limit ----------------------------------------------------------
 
     def test_max_retrieve_size_tail(self):
-        jid = submit(self.d, "LOGSPAM", {"lines": 600, "size": 3000})
+        jid = submit_ok(self.d, "LOGSPAM", {"lines": 600, "size": 3000})
         wait_status(self.d, jid, "Success", timeout=60)
         path = self.log_file(jid)
         with open(path, "rb") as f:
@@ -341,7 +252,8 @@ class LogTests(unittest.TestCase):
     # --- follow --------------------------------------------------------------
 
     def test_follow_streams_until_the_job_ends(self):
-        jid = submit(self.d, "LOGSPAM", {"lines": 25, "interval_ms": 100})
+        jid = submit_ok(self.d, "LOGSPAM",
+                        {"lines": 25, "interval_ms": 100})
         t0 = time.monotonic()
         f = Follower(self.d, jid)
         try:
@@ -360,7 +272,7 @@ class LogTests(unittest.TestCase):
             self.assertLess(spam[0][0] - t0, 2.0)
             self.assertTrue(f.lines[-1][1].rstrip().endswith(
                 "job finished with status Success"), f.lines[-1])
-            self.assertEqual(status(self.d, jid), "Success")
+            self.assertEqual(job(self.d, jid)["status"], "Success")
             self.assertLess(f.ended_at - spam[-1][0], 3.0)
             with open(self.log_file(jid)) as fh:
                 self.assertEqual(fh.read(), text)
@@ -368,8 +280,8 @@ class LogTests(unittest.TestCase):
             f.close()
 
     def test_follow_waits_for_a_log_not_written_yet(self):
-        jid = submit(self.d, "LOGSPAM", {"lines": 3}, kind="Scheduled",
-                     delay=2)
+        jid = submit_ok(self.d, "LOGSPAM", {"lines": 3}, kind="Scheduled",
+                        delay=2)
         self.assertFalse(os.path.exists(self.log_file(jid)))
         f = Follower(self.d, jid)
         try:
@@ -390,7 +302,8 @@ class LogTests(unittest.TestCase):
         self.assertTrue(body.endswith(b"job finished with status Success\n"))
 
     def test_follow_limit_and_disconnect(self):
-        jid = submit(self.d, "LOGSPAM", {"lines": 300, "interval_ms": 100})
+        jid = submit_ok(self.d, "LOGSPAM",
+                        {"lines": 300, "interval_ms": 100})
         wait_for(lambda: os.path.exists(self.log_file(jid)), timeout=10,
                  what="log file")
         a = Follower(self.d, jid)
@@ -404,7 +317,7 @@ class LogTests(unittest.TestCase):
             self.assertEqual(st, 503, doc)
             self.assertEqual(doc["code"], 10009)
             # other requests are still served
-            self.assertEqual(status(self.d, jid), "Running")
+            self.assertEqual(job(self.d, jid)["status"], "Running")
             # a client that goes away frees its slot at the next line
             a.resp.close()
             a.close()
@@ -434,8 +347,8 @@ class LogTests(unittest.TestCase):
     # --- failures and the sweeper -------------------------------------------
 
     def test_unopenable_log_fails_the_run(self):
-        jid = submit(self.d, "LOGSPAM", {"lines": 1}, kind="Scheduled",
-                     delay=2)
+        jid = submit_ok(self.d, "LOGSPAM", {"lines": 1}, kind="Scheduled",
+                        delay=2)
         os.makedirs(self.log_file(jid))  # <id>.log is a directory
         try:
             wait_status(self.d, jid, "Error")
@@ -452,7 +365,7 @@ class LogTests(unittest.TestCase):
         old = os.path.join(self.base, "aaaaaaaaaaaaaaaaaaaaaaaa.log")
         fresh = os.path.join(self.base, "bbbbbbbbbbbbbbbbbbbbbbbb.log")
         old_dir = os.path.join(self.base, "old-empty-dir")
-        target = os.path.join(self.tmp.path, "outside-target.txt")
+        target = os.path.join(self.c.path, "outside-target.txt")
         link = os.path.join(self.base, "old-link")
         write(old, "old\n")
         write(fresh, "fresh\n")
@@ -479,24 +392,11 @@ class ServiceLoggerTests(unittest.TestCase):
     """Spec 10.3: every entry of `loggers` is an output with its own level;
     the FILE service log is appended to and created 0600."""
 
-    def test_two_service_loggers_with_their_own_levels(self):
-        tmp = TempDir()
-        t = tmp.path
-        redis = RedisServer(t).start()
-        if True:
-            try:
-                data = os.path.join(t, "data")
-                logf = os.path.join(data, "logs", "svc", "berthd.log")
-                os.makedirs(os.path.join(t, "p"))
-                shutil.copy(os.path.join(PLUGINS, "demo.so"),
-                            os.path.join(t, "p"))
-                mf = os.path.join(t, "plugins.yml")
-                write(mf, demo_manifest(os.path.join(t, "p")))
-                cfg = config(redis.sock, data, mf).replace(
-                    """loggers:
+    LOGGERS = """loggers:
   - name: "STD_OUTPUT"
     level: "DEBUG"
-max_retrieve""", """loggers:
+max_retrieve"""
+    TWO_LOGGERS = """loggers:
   - name: "STD_OUTPUT"
     level: "ERROR"
   - name: "FILE"
@@ -504,34 +404,43 @@ max_retrieve""", """loggers:
     settings:
       base_dir: "${data_dir}/logs/svc"
       filename: "berthd.log"
-max_retrieve""")
-                self.assertIn('filename: "berthd.log"', cfg)
-                for run in (1, 2):
-                    os.makedirs(os.path.join(t, "d%d" % run))
-                    d = Berthd(os.path.join(t, "d%d" % run), cfg).start()
-                    jid = submit(d, "DEMO", {"image": "demo x"})
-                    wait_status(d, jid, "Success")
-                    self.assertEqual(d.stop(), 0)
-                    out = d.log()
-                    # stdout: the STD_OUTPUT job logger (INFO) and the
-                    # ERROR service logger only; no service INFO line
-                    self.assertNotIn("starting with", out)
-                    self.assertNotIn("[DEBUG]", out)
-                    for ln in out.splitlines():
-                        if "[INFO]" in ln:
-                            self.assertIn("[job %s]" % jid, ln)
-                with open(logf) as f:
-                    text = f.read()
-                # both runs appended; DEBUG reaches the file
-                self.assertEqual(text.count("starting with"), 2, text)
-                self.assertIn("[DEBUG]", text)
-                for ln in text.splitlines():
-                    self.assertRegex(ln, LINE)
-                self.assertEqual(stat.S_IMODE(os.stat(logf).st_mode),
-                                 0o600)
-            finally:
-                redis.stop()
-                tmp.cleanup()
+max_retrieve"""
+    DEMO = """  - name: DEMO
+    file: demo.so
+    settings:
+      long_wait_seconds: 0
+"""
+
+    def test_two_service_loggers_with_their_own_levels(self):
+        def two_loggers(sock, _data, manifest):
+            # both runs share one data dir: the service log is appended to
+            cfg = config(sock, data, manifest)
+            self.assertIn(self.LOGGERS, cfg)
+            return cfg.replace(self.LOGGERS, self.TWO_LOGGERS)
+        with Cluster(self.DEMO, config=two_loggers) as c:
+            data = os.path.join(c.path, "data")
+            logf = os.path.join(data, "logs", "svc", "berthd.log")
+            for run in (1, 2):
+                d = c.start("d%d" % run)
+                jid = submit_ok(d, "DEMO", {"image": "demo x"})
+                wait_status(d, jid, "Success")
+                self.assertEqual(d.stop(), 0)
+                out = d.log()
+                # stdout: the STD_OUTPUT job logger (INFO) and the
+                # ERROR service logger only; no service INFO line
+                self.assertNotIn("starting with", out)
+                self.assertNotIn("[DEBUG]", out)
+                for ln in out.splitlines():
+                    if "[INFO]" in ln:
+                        self.assertIn("[job %s]" % jid, ln)
+            with open(logf) as f:
+                text = f.read()
+            # both runs appended; DEBUG reaches the file
+            self.assertEqual(text.count("starting with"), 2, text)
+            self.assertIn("[DEBUG]", text)
+            for ln in text.splitlines():
+                self.assertRegex(ln, LINE)
+            self.assertEqual(stat.S_IMODE(os.stat(logf).st_mode), 0o600)
 
 
 if __name__ == "__main__":

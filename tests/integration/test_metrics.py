@@ -7,7 +7,6 @@ show queue lengths and latencies read from Redis, and be a valid exposition
 for a strict validator below and for `promtool check metrics` (Debian
 package prometheus; that part is skipped when promtool is missing)."""
 import http.client
-import json
 import math
 import os
 import re
@@ -16,14 +15,10 @@ import subprocess
 import time
 import unittest
 
-from harness import (PLUGINS, SOURCE, TEST_PLUGINS, Berthd, RedisServer,
-                     TempDir, harbor_config, wait_for)
+from harness import (NS, SOURCE, Cluster, make_retries_due, stop_job,
+                     submit_ok, wait_for, wait_status)
 
-NS = "{berth_test}"
-
-MANIFEST = """plugin_dir: "%s"
-plugins:
-  - name: NOOP
+PLUGINS = """  - name: NOOP
     file: engine.so
   - name: NORETRY
     file: engine.so
@@ -34,9 +29,7 @@ plugins:
     max_fails: 3
 """
 
-METRIC_CONFIG = """  stop_grace_seconds: 1
-  shutdown_grace_seconds: 2
-metric:
+METRIC_CONFIG = """metric:
   enabled: true
   path: /metrics
   port: 8080
@@ -208,26 +201,14 @@ class ValidatorSelfTest(unittest.TestCase):
 class MetricsTests(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.tmp = TempDir()
-        t = cls.tmp.path
-        cls.redis = RedisServer(t).start()
-        cls.r = cls.redis.client()
-        plugin_dir = os.path.join(t, "plugins")
-        os.makedirs(plugin_dir)
-        shutil.copy(os.path.join(TEST_PLUGINS, "engine.so"), plugin_dir)
-        manifest = os.path.join(t, "plugins.yml")
-        with open(manifest, "w") as f:
-            f.write(MANIFEST % plugin_dir)
-        cls.port_file = os.path.join(t, "metrics_port")
-        d_dir = os.path.join(t, "a")
-        os.makedirs(d_dir)
-        cfg = harbor_config(cls.redis.sock, os.path.join(d_dir, "data"),
-                            manifest, METRIC_CONFIG)
-        cls.d = Berthd(d_dir, cfg, env={
+        cls.c = Cluster(PLUGINS, config_extra=METRIC_CONFIG)
+        cls.r = cls.c.client()
+        cls.port_file = os.path.join(cls.c.path, "metrics_port")
+        cls.d = cls.c.start(env={
             "BERTH_METRICS_PORT": "0",
             "BERTH_METRICS_PORT_FILE": cls.port_file,
             "METRIC_NAMESPACE": None, "METRIC_SUBSYSTEM": None,
-        }).start()
+        })
         wait_for(lambda: os.path.exists(cls.port_file), timeout=15,
                  what="metrics port file")
         with open(cls.port_file) as f:
@@ -236,14 +217,9 @@ class MetricsTests(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.r.close()
-        rc = cls.d.stop()
-        log = cls.d.log()
-        cls.redis.stop()
-        cls.tmp.cleanup()
         # a clean shutdown with the listener up (sanitizer builds report
         # through the exit status)
-        if rc != 0:
-            raise AssertionError("berthd exited with %s:\n%s" % (rc, log))
+        cls.c.close()
 
     def get(self, path="/metrics", method="GET"):
         c = http.client.HTTPConnection("127.0.0.1", self.mport, timeout=10)
@@ -258,19 +234,6 @@ class MetricsTests(unittest.TestCase):
         st, h, body = self.get()
         self.assertEqual(st, 200, body)
         return body, validate(body)
-
-    def submit(self, name, params):
-        st, _, doc = self.d.json("POST", "/api/v1/jobs", {"job": {
-            "name": name, "parameters": params,
-            "metadata": {"kind": "Generic"}}})
-        self.assertEqual(st, 202, doc)
-        return doc["job"]["id"]
-
-    def wait_status(self, jid, status, timeout=20):
-        def done():
-            st, _, doc = self.d.json("GET", "/api/v1/jobs/" + jid)
-            return st == 200 and doc["job"]["status"] == status
-        wait_for(done, timeout=timeout, what="%s %s" % (jid, status))
 
     def wait_sample(self, name, value, timeout=15, **labels):
         def ok():
@@ -328,43 +291,35 @@ class MetricsTests(unittest.TestCase):
         self.assertEqual((st, body), (200, ""))
 
     def test_2_jobs_are_counted(self):
-        ids = [self.submit("NOOP", {"i": i}) for i in range(3)]
+        ids = [submit_ok(self.d, "NOOP", {"i": i}) for i in range(3)]
         for jid in ids:
-            self.wait_status(jid, "Success")
+            wait_status(self.d, jid, "Success")
         self.wait_sample("harbor_jobservice_task_total", 3,
                          status="success", type="NOOP")
         # a failure that is never retried
-        jid = self.submit("NORETRY", {})
-        self.wait_status(jid, "Error")
+        jid = submit_ok(self.d, "NORETRY", {})
+        wait_status(self.d, jid, "Error")
         self.wait_sample("harbor_jobservice_task_total", 1,
                          status="fail", type="NORETRY")
         # a stopped run
-        jid = self.submit("SLEEPER", {"ms": 60000})
-        self.wait_status(jid, "Running")
+        jid = submit_ok(self.d, "SLEEPER", {"ms": 60000})
+        wait_status(self.d, jid, "Running")
         self.wait_sample("berth_jobs_running", 1, type="SLEEPER")
-        st, _, _ = self.d.json("POST", "/api/v1/jobs/" + jid,
-                               {"action": "stop"})
-        self.assertEqual(st, 204)
+        self.assertEqual(stop_job(self.d, jid), 204)
         self.wait_sample("harbor_jobservice_task_total", 1,
                          status="stop", type="SLEEPER")
         self.wait_sample("berth_jobs_running", 0, type="SLEEPER")
         # a failure with a retry, then its success
-        counter = os.path.join(self.tmp.path, "flaky-counter")
-        jid = self.submit("FLAKY", {"fail_times": 1,
+        counter = os.path.join(self.c.path, "flaky-counter")
+        jid = submit_ok(self.d, "FLAKY", {"fail_times": 1,
                                     "counter_file": counter})
-        self.wait_status(jid, "Error")
+        wait_status(self.d, jid, "Error")
         self.wait_sample("harbor_jobservice_task_total", 1,
                          status="fail", type="FLAKY")
         self.wait_sample("berth_job_retries_total", 1, type="FLAKY")
-
-        def due():  # skip the back-off
-            for m in self.r("ZRANGE", NS + ":retry", 0, -1):
-                if json.loads(m)["id"] == jid:
-                    self.r("ZADD", NS + ":retry", "XX", 0, m)
-                    return True
-            return False
-        wait_for(due, what="retry entry")
-        self.wait_status(jid, "Success")
+        # skip the back-off
+        wait_for(lambda: make_retries_due(self.r, jid), what="retry entry")
+        wait_status(self.d, jid, "Success")
         self.wait_sample("harbor_jobservice_task_total", 1,
                          status="success", type="FLAKY")
 
@@ -392,9 +347,10 @@ class MetricsTests(unittest.TestCase):
     def test_3_queue_length_and_latency(self):
         self.r("SET", NS + ":jobs:NOOP:paused", "1")
         try:
-            a = self.submit("NOOP", {"q": 1})
-            self.submit("NOOP", {"q": 2})
+            a = submit_ok(self.d, "NOOP", {"q": 1})
+            submit_ok(self.d, "NOOP", {"q": 2})
             self.wait_sample("berth_queue_length", 2, type="NOOP")
+            # the oldest message ages past a second: nothing to wait for
             time.sleep(1.2)
             _, s = self.scrape()
             lat = sample(s, "berth_queue_latency_seconds", type="NOOP")
@@ -404,7 +360,7 @@ class MetricsTests(unittest.TestCase):
                                     type="NORETRY"), 0)
         finally:
             self.r("DEL", NS + ":jobs:NOOP:paused")
-        self.wait_status(a, "Success")
+        wait_status(self.d, a, "Success")
         self.wait_sample("berth_queue_length", 0, type="NOOP")
         self.wait_sample("berth_queue_latency_seconds", 0, type="NOOP")
 

@@ -6,24 +6,18 @@ with Total-Count and its quirks; bad cron specs are refused with robfig's
 messages; stop unschedules (no new runs, pending executions Stopped); and
 two berthd instances on one Redis never run an execution twice (counted
 with the STAMP plugin)."""
-import json
 import os
 import re
-import shutil
 import time
 import unittest
 
-from harness import (PLUGINS, TEST_PLUGINS, Berthd, RedisServer, TempDir,
-                     harbor_config, wait_for)
-
-NS = "{berth_test}"
-HEX24 = re.compile(r"^[0-9a-f]{24}$")
+from harness import (HEX24, NS, Cluster, executions, hgetall, job,
+                     read_stamps, scheduled_of, stop_job, submit_periodic,
+                     wait_for)
 
 
-def manifest(plugin_dir, stamp_file):
-    return """plugin_dir: "%s"
-plugins:
-  - name: DEMO
+def plugins(stamp_file):
+    return """  - name: DEMO
     file: demo.so
     max_fails: 3
     max_concurrency: 1
@@ -36,108 +30,19 @@ plugins:
     file: stamp.so
     settings:
       out_file: "%s"
-""" % (plugin_dir, stamp_file)
+""" % stamp_file
 
 
-def hgetall(r, key):
-    v = r("HGETALL", key) or []
-    return dict(zip(v[::2], v[1::2]))
-
-
-class Cluster:
-    """One redis and any number of berthd instances sharing it."""
-
-    def __init__(self):
-        self.tmp = TempDir()
-        t = self.tmp.path
-        self.redis = RedisServer(t).start()
-        self.plugin_dir = os.path.join(t, "plugins")
-        os.makedirs(self.plugin_dir)
-        shutil.copy(os.path.join(PLUGINS, "demo.so"), self.plugin_dir)
-        for so in ("engine.so", "stamp.so"):
-            shutil.copy(os.path.join(TEST_PLUGINS, so), self.plugin_dir)
-        self.stamp_file = os.path.join(t, "stamps.txt")
-        self.manifest = os.path.join(t, "plugins.yml")
-        with open(self.manifest, "w") as f:
-            f.write(manifest(self.plugin_dir, self.stamp_file))
-        self.daemons = {}
-
-    def start(self, name="a"):
-        d_dir = os.path.join(self.tmp.path, name)
-        os.makedirs(d_dir, exist_ok=True)
-        cfg = harbor_config(self.redis.sock, os.path.join(d_dir, "data"),
-                            self.manifest, "  stop_grace_seconds: 1\n"
-                            "  shutdown_grace_seconds: 2\n")
-        d = Berthd(d_dir, cfg).start()
-        self.daemons[name] = d
-        return d
-
-    def close(self):
-        """Stops everything; raises when a daemon did not exit with 0
-        (under the sanitizers that includes leak and UB reports)."""
-        bad = []
-        for name, d in self.daemons.items():
-            try:
-                rc = d.stop()
-            except AssertionError as e:
-                rc = str(e)
-            if rc != 0:
-                bad.append("berthd %s exit status %r:\n%s"
-                           % (name, rc, d.log()[-4000:]))
-        self.redis.stop()
-        self.tmp.cleanup()
-        if bad:
-            raise AssertionError("\n".join(bad))
-
-    def stamps(self):
-        try:
-            with open(self.stamp_file) as f:
-                return [ln.split()[0] for ln in f if ln.strip()]
-        except OSError:
-            return []
-
-
-def submit_periodic(d, name, cron, params=None, hook=None, unique=True):
-    job = {"name": name,
-           "metadata": {"kind": "Periodic", "cron_spec": cron,
-                        "unique": unique}}
-    if params is not None:
-        job["parameters"] = params
-    if hook:
-        job["status_hook"] = hook
-    return d.json("POST", "/api/v1/jobs", {"job": job})
-
-
-def job(d, jid):
-    st, _, doc = d.json("GET", "/api/v1/jobs/" + jid)
-    return doc["job"] if st == 200 else None
-
-
-def executions(d, pid, query=""):
-    st, hdrs, doc = d.json("GET", "/api/v1/jobs/%s/executions%s" % (pid,
-                                                                    query))
-    return st, hdrs, doc
-
-
-def scheduled_of(r, pid):
-    """(score, raw member) of NS:scheduled messages of policy pid."""
-    v = r("ZRANGE", NS + ":scheduled", 0, -1, "WITHSCORES") or []
-    out = []
-    for m, s in zip(v[::2], v[1::2]):
-        try:
-            if json.loads(m).get("id") == pid:
-                out.append((int(float(s)), m))
-        except ValueError:
-            pass
-    return out
+def stamps_in(directory):
+    return os.path.join(directory, "stamps.txt")
 
 
 class PeriodicTests(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.c = Cluster()
+        cls.c = Cluster(lambda t: plugins(stamps_in(t)))
         cls.d = cls.c.start()
-        cls.r = cls.c.redis.client()
+        cls.r = cls.c.client()
 
     @classmethod
     def tearDownClass(cls):
@@ -299,7 +204,8 @@ class PeriodicTests(unittest.TestCase):
         self.assertLessEqual(statuses, {"Success", "Stopped"})
         self.assertIn("Stopped", statuses)
         successes = {e["id"] for e in doc if e["status"] == "Success"}
-        time.sleep(3)
+        # nothing runs any more: two periods of the every-second policy
+        time.sleep(2)
         st, _, doc = executions(d, pid, "?page_size=300")
         self.assertEqual({e["id"] for e in doc if e["status"] == "Success"},
                          successes)
@@ -324,11 +230,10 @@ class PeriodicTests(unittest.TestCase):
 
 class TwoInstancesTests(unittest.TestCase):
     def test_no_execution_runs_twice(self):
-        c = Cluster()
-        try:
+        with Cluster(lambda t: plugins(stamps_in(t))) as c:
             a = c.start("a")
             b = c.start("b")
-            r = c.redis.client()
+            r = c.client()
             st, _, doc = submit_periodic(a, "STAMP", "* * * * * *")
             self.assertEqual(st, 202, doc)
             pa = doc["job"]["id"]
@@ -347,17 +252,20 @@ class TwoInstancesTests(unittest.TestCase):
             pend = scheduled_of(r, pa)
             self.assertEqual(len(pend), len({s for s, _ in pend}))
             self.assertLessEqual(len(pend), 240)
-            time.sleep(7)
+
+            def runs(pid):
+                return [s for s in read_stamps(stamps_in(c.path))
+                        if s.startswith(pid + "@")]
+            # both daemons compete for the executions meanwhile
+            wait_for(lambda: len(set(runs(pa))) >= 5 and
+                     len(set(runs(pb))) >= 2, timeout=15, step=0.2,
+                     what="5 runs of a's policy and 2 of b's")
             for pid in (pa, pb):
-                st, _, _ = a.request("POST", "/api/v1/jobs/" + pid,
-                                     {"action": "stop"})
-                self.assertEqual(st, 204)
-            time.sleep(2)
-            stamps = c.stamps()
-            runs_a = [s for s in stamps if s.startswith(pa + "@")]
-            runs_b = [s for s in stamps if s.startswith(pb + "@")]
-            self.assertGreaterEqual(len(runs_a), 5, stamps)
-            self.assertGreaterEqual(len(runs_b), 2, stamps)
+                self.assertEqual(stop_job(a, pid), 204)
+            # a second run of one of the last executions would stamp within
+            # a moment of the first (both daemons see it due at once)
+            time.sleep(1)
+            runs_a, runs_b = runs(pa), runs(pb)
             self.assertEqual(len(runs_a), len(set(runs_a)), runs_a)
             self.assertEqual(len(runs_b), len(set(runs_b)), runs_b)
             # every run is an execution the executions route knows
@@ -365,8 +273,6 @@ class TwoInstancesTests(unittest.TestCase):
             known = {e["id"] for e in doc}
             self.assertLessEqual(set(runs_a), known)
             r.close()
-        finally:
-            c.close()
 
 
 if __name__ == "__main__":

@@ -23,7 +23,10 @@ import os
 import time
 import unittest
 
-from harness import PLUGINS, Berthd, RedisServer, TempDir, wait_for
+from harness import (PLUGINS, Berthd, RedisServer, TempDir, exhaust_retries,
+                     job, job_log_lines, plugin_limits, retry_entries,
+                     run_error, run_ok, sanitizer_lines, stop_job, submit,
+                     submit_ok, wait_for, wait_job_line, wait_status)
 from receivers import (TEST_DOMAIN, ForwardProxy, Receiver, closed_port,
                        make_cert)
 
@@ -100,6 +103,25 @@ class Node:
         rc = self.d.stop()
         return rc
 
+    # the harness helpers, on this node's daemon, Redis and namespace
+    def run_ok(self, name, params=None):
+        return run_ok(self.d, name, params)
+
+    def run_error(self, name, params, text):
+        return run_error(self.d, self.r, name, params, text, self.ns)
+
+    def retry_entries(self, jid):
+        return retry_entries(self.r, jid, self.ns)
+
+    def exhaust_retries(self, jid, attempts, expected):
+        exhaust_retries(self.d, self.r, jid, attempts, expected, self.ns)
+
+    def lines(self, jid):
+        return job_log_lines(self.d, jid)
+
+    def wait_line(self, jid, text, timeout=10):
+        return wait_job_line(self.d, jid, text, timeout)
+
 
 def node(name):
     if name not in NODES:
@@ -139,10 +161,11 @@ def setUpModule():
 
 def tearDownModule():
     problems = []
+    for n in NODES.values():    # all shut down at once
+        n.d.terminate()
     for name, n in sorted(NODES.items()):
         rc = n.close()
-        bad = [l for l in n.d.log().splitlines()
-               if "Sanitizer" in l or "runtime error:" in l]
+        bad = sanitizer_lines(n.d.log())
         if rc != 0 or bad:
             problems.append("berthd %s: exit %s %s" % (name, rc, bad[:5]))
     NODES.clear()
@@ -157,99 +180,6 @@ def tearDownModule():
         raise AssertionError("; ".join(problems))
 
 
-# --- helpers --------------------------------------------------------------
-
-def submit(n, name, params=None, hook=None):
-    job = {"name": name, "metadata": {"kind": "Generic"}}
-    if params is not None:
-        job["parameters"] = params
-    if hook:
-        job["status_hook"] = hook
-    return n.d.json("POST", "/api/v1/jobs", {"job": job})
-
-
-def job(n, jid):
-    st, _, doc = n.d.json("GET", "/api/v1/jobs/" + jid)
-    assert st == 200, (st, doc)
-    return doc["job"]
-
-
-def wait_status(n, jid, status, timeout=20):
-    return wait_for(lambda: job(n, jid)["status"] == status and job(n, jid),
-                    timeout=timeout, what="job %s %s" % (jid, status))
-
-
-def lines(n, jid):
-    tag = "[job %s]" % jid
-    return [l for l in n.d.log().splitlines() if tag in l]
-
-
-def wait_line(n, jid, text, timeout=10):
-    return wait_for(lambda: [l for l in lines(n, jid) if text in l],
-                    timeout=timeout, what="%r in the log of %s" % (text, jid))
-
-
-def retry_entries(n, jid):
-    return [m for m in n.r("ZRANGE", n.ns + ":retry", 0, -1)
-            if json.loads(m)["id"] == jid]
-
-
-def drop_retries(n, jid):
-    """Stops further attempts of a job this test is done with."""
-    for m in retry_entries(n, jid):
-        n.r("ZREM", n.ns + ":retry", m)
-
-
-def run_ok(tc, n, name, params):
-    st, _, doc = submit(n, name, params)
-    tc.assertEqual(st, 202, doc)
-    jid = doc["job"]["id"]
-    wait_status(n, jid, "Success")
-    return jid
-
-
-def run_error(tc, n, name, params, text, timeout=20):
-    """Submits, waits for Error and the error text in the job log, and
-    cancels the retries."""
-    st, _, doc = submit(n, name, params)
-    tc.assertEqual(st, 202, doc)
-    jid = doc["job"]["id"]
-    wait_status(n, jid, "Error", timeout=timeout)
-    line = wait_line(n, jid, text)
-    wait_for(lambda: retry_entries(n, jid), what="retry entry")
-    drop_retries(n, jid)
-    return jid, line
-
-
-def count_attempts(tc, n, jid, receiver, path, expected):
-    """Makes every retry of jid due at once (scores -> 0, as
-    test_jobs.test_retry_bumps_revision) until the job is final, then
-    checks that exactly `expected` attempts reached the receiver."""
-    def final():
-        for m in retry_entries(n, jid):
-            n.r("ZADD", n.ns + ":retry", "XX", 0, m)
-        return (receiver.count(path) >= expected and
-                job(n, jid)["status"] == "Error" and
-                not retry_entries(n, jid))
-    wait_for(final, timeout=40, step=0.1, what="%d attempts" % expected)
-    # a further attempt would show up as a retry entry within ~1 s
-    end = time.monotonic() + 2.5
-    while time.monotonic() < end:
-        for m in retry_entries(n, jid):
-            n.r("ZADD", n.ns + ":retry", "XX", 0, m)
-        time.sleep(0.1)
-    tc.assertEqual(receiver.count(path), expected)
-    tc.assertEqual(job(n, jid)["status"], "Error")
-    tc.assertEqual(retry_entries(n, jid), [])
-
-
-def plugin_limits(n):
-    st, _, doc = n.d.json("GET", "/api/v1/plugins")
-    assert st == 200, doc
-    return {p["name"]: (p["max_fails"], p["max_concurrency"], p["priority"])
-            for p in doc["plugins"]}
-
-
 # --- WEBHOOK on A ---------------------------------------------------------
 
 class WebhookTests(unittest.TestCase):
@@ -262,7 +192,7 @@ class WebhookTests(unittest.TestCase):
         url = HTTP.url("/wh/ok/s3cr3t-path?token=s3cr3t-query").replace(
             "://", "://user:pa55word@")
         payload = '{"type":"PUSH_ARTIFACT","marker":"PAYLOAD-MARKER"}'
-        jid = run_ok(self, self.n, "WEBHOOK",
+        jid = self.n.run_ok("WEBHOOK",
                      {"payload": payload, "address": url})
         (req,) = HTTP.requests("/wh/ok/s3cr3t-path")
         self.assertEqual(req.method, "POST")
@@ -275,19 +205,19 @@ class WebhookTests(unittest.TestCase):
         self.assertEqual(req.header("Host"), "127.0.0.1:%d" % HTTP.port)
         self.assertTrue(req.header("Authorization").startswith("Basic "))
         self.assertTrue(req.header("User-Agent").startswith("berth-webhook"))
-        ls = wait_line(self.n, jid, "HTTP 204")
+        ls = self.n.wait_line(jid, "HTTP 204")
         self.assertIn("POST http://127.0.0.1:%d: HTTP 204" % HTTP.port,
                       ls[0])
         self.assertRegex(ls[0], r"in \d+ ms, sent %d bytes, received 0 "
                                 r"bytes" % len(payload))
-        log = "\n".join(lines(self.n, jid))
+        log = "\n".join(self.n.lines(jid))
         for secret in ("pa55word", "s3cr3t-path", "s3cr3t-query",
                        "PAYLOAD-MARKER"):
             self.assertNotIn(secret, log)
 
     def test_non_2xx_error_text(self):
         HTTP.on("/wh/500", [(500, {}, b"internal boom")])
-        _, line = run_error(self, self.n, "WEBHOOK", {
+        _, line = self.n.run_error("WEBHOOK", {
             "payload": "x", "address": HTTP.url("/wh/500")},
             "abnormal response code: 500, body: internal boom")
         self.assertTrue(line)
@@ -296,7 +226,7 @@ class WebhookTests(unittest.TestCase):
 
     def test_error_body_is_bounded(self):
         HTTP.on("/wh/long", [(502, {}, b"y" * 2000)])
-        _, line = run_error(self, self.n, "WEBHOOK", {
+        _, line = self.n.run_error("WEBHOOK", {
             "payload": "x", "address": HTTP.url("/wh/long")},
             "abnormal response code: 502, body: ")
         self.assertIn("body: " + "y" * 512 + "... (truncated)", line[0])
@@ -305,7 +235,7 @@ class WebhookTests(unittest.TestCase):
     def test_timeout(self):
         HTTP.on("/wh/slow", [(200, {}, b"late")], delay=2.5)
         t0 = time.monotonic()
-        jid, line = run_error(self, self.n, "WEBHOOK", {
+        jid, line = self.n.run_error("WEBHOOK", {
             "payload": "x", "address": HTTP.url("/wh/slow")},
             "timeout after 1000 ms")
         self.assertIn("error to send request: POST http://127.0.0.1:%d: "
@@ -315,14 +245,14 @@ class WebhookTests(unittest.TestCase):
 
     def test_connection_refused(self):
         port = closed_port()
-        _, line = run_error(self, self.n, "WEBHOOK", {
+        _, line = self.n.run_error("WEBHOOK", {
             "payload": "x", "address": "http://127.0.0.1:%d/x" % port},
             "error to send request: POST http://127.0.0.1:%d: " % port)
         self.assertRegex(line[0], "(?i)connect")
 
     def test_redirect_is_not_followed(self):
         HTTP.on("/wh/moved", [(302, {"Location": "/wh/target"}, b"moved")])
-        run_error(self, self.n, "WEBHOOK", {
+        self.n.run_error("WEBHOOK", {
             "payload": "x", "address": HTTP.url("/wh/moved")},
             "abnormal response code: 302, body: moved")
         self.assertEqual(HTTP.count("/wh/target"), 0)
@@ -332,7 +262,7 @@ class WebhookTests(unittest.TestCase):
                   "X-Multi": ["one", "two"], "X-Empty": [""],
                   "Authorization": ["Bearer tok"], "Host": ["evil.example"],
                   "X-Null": None, "X-None": []}
-        run_ok(self, self.n, "WEBHOOK", {
+        self.n.run_ok("WEBHOOK", {
             "payload": "{}", "address": HTTP.url("/wh/hdr"),
             "header": json.dumps(header)})
         (req,) = HTTP.requests("/wh/hdr")
@@ -349,7 +279,7 @@ class WebhookTests(unittest.TestCase):
     def test_header_go_decoding_rules(self):
         # a repeated name replaces the earlier one (even a bad earlier
         # value), null items are "", a later null removes the name
-        run_ok(self, self.n, "WEBHOOK", {
+        self.n.run_ok("WEBHOOK", {
             "payload": "{}", "address": HTTP.url("/wh/dup"),
             "header": '{"X-A":["bad\\r\\n"],"X-A":["good"],'
                       '"X-B":["1"],"X-B":null,"X-C":[null,"c"]}'})
@@ -390,12 +320,12 @@ class WebhookTests(unittest.TestCase):
         ]
         for params, text in cases:
             with self.subTest(text=text):
-                run_error(self, self.n, "WEBHOOK", params, text)
+                self.n.run_error("WEBHOOK", params, text)
         self.assertEqual(HTTP.count("/wh/bad"), 0)
 
     def test_https_verifies_certificates(self):
         HTTPS.on("/wh/tls", [(200, {}, b"ok")])
-        _, line = run_error(self, self.n, "WEBHOOK", {
+        _, line = self.n.run_error("WEBHOOK", {
             "payload": "x", "address": HTTPS.url("/wh/tls")},
             "error to send request: POST https://127.0.0.1:%d: "
             % HTTPS.port)
@@ -404,7 +334,7 @@ class WebhookTests(unittest.TestCase):
 
     def test_https_skip_cert_verify(self):
         HTTPS.on("/wh/tls-skip", [(201, {}, b"created")])
-        run_ok(self, self.n, "WEBHOOK", {
+        self.n.run_ok("WEBHOOK", {
             "payload": "secure", "address": HTTPS.url("/wh/tls-skip"),
             "skip_cert_verify": True})
         (req,) = HTTPS.requests("/wh/tls-skip")
@@ -412,7 +342,7 @@ class WebhookTests(unittest.TestCase):
 
     def test_http_proxy_from_uppercase_env(self):
         host = "receiver" + TEST_DOMAIN
-        jid = run_ok(self, self.n, "WEBHOOK", {
+        jid = self.n.run_ok("WEBHOOK", {
             "payload": "via proxy", "address": HTTP.url("/wh/proxied",
                                                          host=host)})
         seen = PROXY.seen(lambda m, t, h: "/wh/proxied" in t)
@@ -422,14 +352,14 @@ class WebhookTests(unittest.TestCase):
                       [k.lower() for k, _ in seen[0][2]])
         (req,) = HTTP.requests("/wh/proxied")
         self.assertEqual(req.body, b"via proxy")
-        wait_line(self.n, jid, "POST http://%s:%d via proxy %s: HTTP 200"
+        self.n.wait_line(jid, "POST http://%s:%d via proxy %s: HTTP 200"
                   % (host, HTTP.port, PROXY.url))
         self.assertNotIn("proxypass", self.n.d.log())
 
     def test_https_proxy_connect(self):
         host = "tls" + TEST_DOMAIN
         HTTPS.on("/wh/tunnel", [(200, {}, b"ok")])
-        run_ok(self, self.n, "WEBHOOK", {
+        self.n.run_ok("WEBHOOK", {
             "payload": "tunnelled", "skip_cert_verify": True,
             "address": HTTPS.url("/wh/tunnel", host=host)})
         self.assertEqual(
@@ -438,18 +368,16 @@ class WebhookTests(unittest.TestCase):
         self.assertEqual(HTTPS.requests("/wh/tunnel")[0].body, b"tunnelled")
 
     def test_loopback_is_never_proxied(self):
-        run_ok(self, self.n, "WEBHOOK", {
+        self.n.run_ok("WEBHOOK", {
             "payload": "direct", "address": HTTP.url("/wh/direct")})
         self.assertEqual(PROXY.seen(lambda m, t, h: "/wh/direct" in t), [])
         self.assertEqual(HTTP.count("/wh/direct"), 1)
 
     def test_retries_exactly_max_fails(self):
         HTTP.on("/wh/always500", [(500, {}, b"no")])
-        st, _, doc = submit(self.n, "WEBHOOK", {
+        jid = submit_ok(self.n.d, "WEBHOOK", {
             "payload": "r", "address": HTTP.url("/wh/always500")})
-        self.assertEqual(st, 202, doc)
-        count_attempts(self, self.n, doc["job"]["id"], HTTP,
-                       "/wh/always500", 3)
+        self.n.exhaust_retries(jid, lambda: HTTP.count("/wh/always500"), 3)
 
 
 # --- SLACK on A -----------------------------------------------------------
@@ -474,13 +402,13 @@ class SlackTests(unittest.TestCase):
              "<nil>"),
         ]
         for params, text in cases:
-            st, _, doc = submit(self.n, "SLACK", params)
+            st, _, doc = submit(self.n.d, "SLACK", params)
             self.assertEqual((st, doc["code"], doc["details"]),
                              (400, 10013, text))
 
     def test_success_sends_json(self):
         payload = '{"text":"hello"}'
-        run_ok(self, self.n, "SLACK", {"payload": payload,
+        self.n.run_ok("SLACK", {"payload": payload,
                                        "address": HTTP.url("/sl/ok")})
         (req,) = HTTP.requests("/sl/ok")
         self.assertEqual(req.body, payload.encode())
@@ -491,37 +419,35 @@ class SlackTests(unittest.TestCase):
     def test_429_retry_after_within_one_attempt(self):
         HTTP.on("/sl/429", [(429, {"Retry-After": "1"}, b"rate_limited"),
                             (200, {}, b"ok")])
-        jid = run_ok(self, self.n, "SLACK", {"payload": "{}",
+        jid = self.n.run_ok("SLACK", {"payload": "{}",
                                              "address": HTTP.url("/sl/429")})
         reqs = HTTP.requests("/sl/429")
         self.assertEqual(len(reqs), 2)
         self.assertGreaterEqual(reqs[1].start - reqs[0].start, 0.99)
-        self.assertEqual(len([l for l in lines(self.n, jid)
+        self.assertEqual(len([l for l in self.n.lines(jid)
                               if "starting, revision" in l]), 1)
-        wait_line(self.n, jid, "rate limited: waiting 1 s")
-        self.assertEqual(retry_entries(self.n, jid), [])
+        self.n.wait_line(jid, "rate limited: waiting 1 s")
+        self.assertEqual(self.n.retry_entries(jid), [])
 
     def test_retry_after_beyond_the_bound_fails_at_once(self):
         HTTP.on("/sl/429-long", [(429, {"Retry-After": "120"}, b"later")])
-        jid, _ = run_error(self, self.n, "SLACK", {
+        jid, _ = self.n.run_error("SLACK", {
             "payload": "{}", "address": HTTP.url("/sl/429-long")},
             "abnormal response code: 429, body: later")
-        wait_line(self.n, jid, "giving up this attempt")
+        self.n.wait_line(jid, "giving up this attempt")
         self.assertEqual(HTTP.count("/sl/429-long"), 1)
 
     def test_stop_while_waiting_for_retry_after(self):
         HTTP.on("/sl/429-stop", [(429, {"Retry-After": "30"}, b"wait")])
-        st, _, doc = submit(self.n, "SLACK", {
+        st, _, doc = submit(self.n.d, "SLACK", {
             "payload": "{}", "address": HTTP.url("/sl/429-stop")})
         jid = doc["job"]["id"]
-        wait_line(self.n, jid, "rate limited: waiting 30 s")
+        self.n.wait_line(jid, "rate limited: waiting 30 s")
         t0 = time.monotonic()
-        st, _, _ = self.n.d.json("POST", "/api/v1/jobs/" + jid,
-                                 {"action": "stop"})
-        self.assertEqual(st, 204)
-        wait_line(self.n, jid, "stopped while sending", timeout=5)
+        self.assertEqual(stop_job(self.n.d, jid), 204)
+        self.n.wait_line(jid, "stopped while sending", timeout=5)
         self.assertLess(time.monotonic() - t0, 2)
-        self.assertEqual(job(self.n, jid)["status"], "Stopped")
+        self.assertEqual(job(self.n.d, jid)["status"], "Stopped")
         self.assertEqual(HTTP.count("/sl/429-stop"), 1)
 
     def test_concurrency_one_and_per_address_spacing(self):
@@ -530,12 +456,12 @@ class SlackTests(unittest.TestCase):
             HTTP.on("/sl/burst/%d" % i, [(200, {}, b"ok")], delay=0.3)
         ids = []
         for i in range(5):
-            st, _, doc = submit(self.n, "SLACK", {
+            st, _, doc = submit(self.n.d, "SLACK", {
                 "payload": "{}", "address": HTTP.url("/sl/burst/%d" % i)})
             self.assertEqual(st, 202, doc)
             ids.append(doc["job"]["id"])
         for jid in ids:
-            wait_status(self.n, jid, "Success", timeout=30)
+            wait_status(self.n.d, jid, "Success", timeout=30)
         reqs = sorted((r for i in range(5)
                        for r in HTTP.requests("/sl/burst/%d" % i)),
                       key=lambda r: r.start)
@@ -545,11 +471,11 @@ class SlackTests(unittest.TestCase):
         # three messages to one address: at least 1 s apart
         ids = []
         for _ in range(3):
-            st, _, doc = submit(self.n, "SLACK", {
+            st, _, doc = submit(self.n.d, "SLACK", {
                 "payload": "{}", "address": HTTP.url("/sl/paced")})
             ids.append(doc["job"]["id"])
         for jid in ids:
-            wait_status(self.n, jid, "Success", timeout=30)
+            wait_status(self.n.d, jid, "Success", timeout=30)
         starts = [r.start for r in HTTP.requests("/sl/paced")]
         self.assertEqual(len(starts), 3)
         for a, b in zip(starts, starts[1:]):
@@ -557,13 +483,11 @@ class SlackTests(unittest.TestCase):
 
     def test_retries_exactly_max_fails(self):
         HTTP.on("/sl/always500", [(500, {}, b"no")])
-        st, _, doc = submit(self.n, "SLACK", {
+        jid = submit_ok(self.n.d, "SLACK", {
             "payload": "{}", "address": HTTP.url("/sl/always500")})
-        self.assertEqual(st, 202, doc)
-        jid = doc["job"]["id"]
-        count_attempts(self, self.n, jid, HTTP, "/sl/always500", 3)
+        self.n.exhaust_retries(jid, lambda: HTTP.count("/sl/always500"), 3)
         self.assertIn("abnormal response code: 500, body: no",
-                      "\n".join(lines(self.n, jid)))
+                      "\n".join(self.n.lines(jid)))
 
 
 # --- SCHEDULER and limits on A -------------------------------------------
@@ -574,7 +498,7 @@ class SchedulerTests(unittest.TestCase):
         cls.n = node("a")
 
     def test_limits_per_spec_13_1(self):
-        limits = plugin_limits(self.n)
+        limits = plugin_limits(self.n.d)
         for name in SCHEDULER_NAMES:
             self.assertEqual(limits[name], (3, 0, 1000), name)
         self.assertEqual(limits["WEBHOOK"], (3, 0, 1000))
@@ -582,18 +506,18 @@ class SchedulerTests(unittest.TestCase):
 
     def test_every_name_checks_in_and_succeeds(self):
         for name in SCHEDULER_NAMES:
-            st, _, doc = submit(self.n, name)
+            st, _, doc = submit(self.n.d, name)
             self.assertEqual(st, 202, doc)
-            done = wait_status(self.n, doc["job"]["id"], "Success")
+            done = wait_status(self.n.d, doc["job"]["id"], "Success")
             self.assertGreater(done["check_in_at"], 0, name)
 
     def test_checkin_reaches_the_status_hook(self):
         HTTP.on("/hook/sched", [(200, {}, b"")])
-        st, _, doc = submit(self.n, "SCHEDULER",
+        st, _, doc = submit(self.n.d, "SCHEDULER",
                             hook=HTTP.url("/hook/sched"))
         self.assertEqual(st, 202, doc)
         jid = doc["job"]["id"]
-        wait_status(self.n, jid, "Success")
+        wait_status(self.n.d, jid, "Success")
 
         def checkin():
             for r in HTTP.requests("/hook/sched"):
@@ -616,13 +540,13 @@ class HardenedTests(unittest.TestCase):
         cls.n = node("b")
 
     def test_max_fails_from_env(self):
-        limits = plugin_limits(self.n)
+        limits = plugin_limits(self.n.d)
         self.assertEqual(limits["WEBHOOK"], (5, 0, 1000))
         self.assertEqual(limits["SLACK"], (5, 1, 1))
 
     def test_hmac_signature(self):
         payload = '{"event":"signed","n":1}'
-        run_ok(self, self.n, "WEBHOOK", {
+        self.n.run_ok("WEBHOOK", {
             "payload": payload, "address": HTTP.url("/b/signed"),
             "header": '{"X-Custom":["kept"]}'})
         (req,) = HTTP.requests("/b/signed")
@@ -637,12 +561,12 @@ class HardenedTests(unittest.TestCase):
     def test_redirects_followed(self):
         HTTP.on("/b/r307", [(307, {"Location": "/b/t307"}, b"")])
         HTTP.on("/b/r302", [(302, {"Location": HTTP.url("/b/t302")}, b"")])
-        jid = run_ok(self, self.n, "WEBHOOK", {
+        jid = self.n.run_ok("WEBHOOK", {
             "payload": "again", "address": HTTP.url("/b/r307")})
         (req,) = HTTP.requests("/b/t307")
         self.assertEqual((req.method, req.body), ("POST", b"again"))
-        wait_line(self.n, jid, "HTTP 200 after 1 redirect(s)")
-        run_ok(self, self.n, "WEBHOOK", {
+        self.n.wait_line(jid, "HTTP 200 after 1 redirect(s)")
+        self.n.run_ok("WEBHOOK", {
             "payload": "dropped", "address": HTTP.url("/b/r302")})
         (req,) = HTTP.requests("/b/t302")
         self.assertEqual((req.method, req.body), ("GET", b""))
@@ -650,21 +574,19 @@ class HardenedTests(unittest.TestCase):
     def test_stop_while_sending(self):
         # B keeps the default 3 s timeout: stop lands mid-request
         HTTP.on("/b/slow", [(200, {}, b"late")], delay=2.8)
-        st, _, doc = submit(self.n, "WEBHOOK", {
+        st, _, doc = submit(self.n.d, "WEBHOOK", {
             "payload": "x", "address": HTTP.url("/b/slow")})
         jid = doc["job"]["id"]
         wait_for(lambda: HTTP.count("/b/slow"), what="request")
         t0 = time.monotonic()
-        st, _, _ = self.n.d.json("POST", "/api/v1/jobs/" + jid,
-                                 {"action": "stop"})
-        self.assertEqual(st, 204)
-        wait_line(self.n, jid, "stopped while sending", timeout=5)
+        self.assertEqual(stop_job(self.n.d, jid), 204)
+        self.n.wait_line(jid, "stopped while sending", timeout=5)
         self.assertLess(time.monotonic() - t0, 2)
-        self.assertEqual(job(self.n, jid)["status"], "Stopped")
+        self.assertEqual(job(self.n.d, jid)["status"], "Stopped")
 
     def test_max_response_bytes(self):
         HTTP.on("/b/big", [(500, {}, b"E" * 100)])
-        _, line = run_error(self, self.n, "WEBHOOK", {
+        _, line = self.n.run_error("WEBHOOK", {
             "payload": "x", "address": HTTP.url("/b/big")},
             "abnormal response code: 500")
         self.assertIn("body: " + "E" * 16 + "... (truncated)", line[0])
@@ -672,7 +594,7 @@ class HardenedTests(unittest.TestCase):
 
     def test_no_proxy_is_honoured(self):
         host = "direct" + TEST_DOMAIN
-        run_error(self, self.n, "WEBHOOK", {
+        self.n.run_error("WEBHOOK", {
             "payload": "x", "address": HTTP.url("/b/np", host=host)},
             "error to send request: POST http://%s:%d: " % (host, HTTP.port))
         self.assertEqual(PROXY.seen(lambda m, t, h: host in t), [])
@@ -688,19 +610,19 @@ class PrivateAddressTests(unittest.TestCase):
 
     def test_zero_max_retry_means_four_attempts(self):
         # quirk Q20: JOBSERVICE_WEBHOOK_JOB_MAX_RETRY=0 -> library default
-        limits = plugin_limits(self.n)
+        limits = plugin_limits(self.n.d)
         self.assertEqual(limits["WEBHOOK"][0], 4)
         self.assertEqual(limits["SLACK"][0], 4)
 
     def test_loopback_literal_refused(self):
-        run_error(self, self.n, "WEBHOOK", {
+        self.n.run_error("WEBHOOK", {
             "payload": "x", "address": HTTP.url("/c/ssrf")},
             "refusing to connect to 127.0.0.1: it is a loopback address "
             "(block_private_addresses is on)")
         self.assertEqual(HTTP.count("/c/ssrf"), 0)
 
     def test_resolved_name_refused(self):
-        _, line = run_error(self, self.n, "SLACK", {
+        _, line = self.n.run_error("SLACK", {
             "payload": "{}", "address": HTTP.url("/c/ssrf-name",
                                                  host="localhost")},
             "refusing to connect to ")
