@@ -437,13 +437,10 @@ parse_int(const char *s, size_t len)
 	return errno || *end ? TEST_REDIS_NOINT : v;
 }
 
-long long
-test_redis_int(struct redis_pool *p, const char *arg0, ...)
+/* The integer of r (then freed), see test_redis_int. */
+static long long
+take_int(const char *arg0, redisReply *r)
 {
-	va_list ap;
-	va_start(ap, arg0);
-	redisReply *r = test_redis_cmdv(p, arg0, ap);
-	va_end(ap);
 	long long v = TEST_REDIS_NOINT;
 	if (r && r->type == REDIS_REPLY_INTEGER)
 		v = r->integer;
@@ -456,13 +453,10 @@ test_redis_int(struct redis_pool *p, const char *arg0, ...)
 	return v;
 }
 
-char *
-test_redis_str(struct redis_pool *p, const char *arg0, ...)
+/* A copy of the string of r (then freed), see test_redis_str. */
+static char *
+take_str(const char *arg0, redisReply *r)
 {
-	va_list ap;
-	va_start(ap, arg0);
-	redisReply *r = test_redis_cmdv(p, arg0, ap);
-	va_end(ap);
 	char *v = NULL;
 	if (r && r->type == REDIS_REPLY_STRING)
 		v = xstrndup(r->str, r->len);
@@ -471,4 +465,24 @@ test_redis_str(struct redis_pool *p, const char *arg0, ...)
 	if (r)
 		freeReplyObject(r);
 	return v;
+}
+
+long long
+test_redis_int(struct redis_pool *p, const char *arg0, ...)
+{
+	va_list ap;
+	va_start(ap, arg0);
+	redisReply *r = test_redis_cmdv(p, arg0, ap);
+	va_end(ap);
+	return take_int(arg0, r);
+}
+
+char *
+test_redis_str(struct redis_pool *p, const char *arg0, ...)
+{
+	va_list ap;
+	va_start(ap, arg0);
+	redisReply *r = test_redis_cmdv(p, arg0, ap);
+	va_end(ap);
+	return take_str(arg0, r);
 }

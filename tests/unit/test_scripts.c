@@ -24,13 +24,11 @@ static struct redis_pool *pool;
 
 /* ---- helpers ------------------------------------------------------------ */
 
-/* String value of a reply (new string), NULL for nil/other/no reply. */
+/* String value of a reply (new string), NULL for nil/other. */
 static char *
 reply_str(redisReply *r)
 {
 	char *s = NULL;
-	if (!r)
-		return NULL;
 	if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS)
 		s = xstrndup(r->str, r->len);
 	else if (r->type == REDIS_REPLY_INTEGER)
@@ -42,46 +40,37 @@ reply_str(redisReply *r)
 static char *
 hget(const char *key, const char *field)
 {
-	return reply_str(test_redis_cmd(pool, "HGET", key, field, NULL));
+	return test_redis_str(pool, "HGET", key, field, NULL);
 }
 
 static char *
 get(const char *key)
 {
-	return reply_str(test_redis_cmd(pool, "GET", key, NULL));
-}
-
-static long long
-int_reply(redisReply *r)
-{
-	long long v = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -999;
-	if (r)
-		freeReplyObject(r);
-	return v;
+	return test_redis_str(pool, "GET", key, NULL);
 }
 
 static long long
 ttl(const char *key)
 {
-	return int_reply(test_redis_cmd(pool, "TTL", key, NULL));
+	return test_redis_int(pool, "TTL", key, NULL);
 }
 
 static long long
 hlen(const char *key)
 {
-	return int_reply(test_redis_cmd(pool, "HLEN", key, NULL));
+	return test_redis_int(pool, "HLEN", key, NULL);
 }
 
 static long long
 llen(const char *key)
 {
-	return int_reply(test_redis_cmd(pool, "LLEN", key, NULL));
+	return test_redis_int(pool, "LLEN", key, NULL);
 }
 
 static long long
 zcard(const char *key)
 {
-	return int_reply(test_redis_cmd(pool, "ZCARD", key, NULL));
+	return test_redis_int(pool, "ZCARD", key, NULL);
 }
 
 static redisReply *
@@ -715,7 +704,7 @@ requeue_check(void)
 	/* the most overdue first: A is registered -> queued, t = now */
 	CHECK_RUN("ok", SCRIPT_REQUEUE, 4, keys, 2, args);
 	CHECK(llen(qa) == 1);
-	char *raw = reply_str(test_redis_cmd(pool, "LINDEX", qa, "0", NULL));
+	char *raw = test_redis_str(pool, "LINDEX", qa, "0", NULL);
 	struct job_message m;
 	struct berr e;
 	CHECK(raw && message_parse(raw, strlen(raw), &m, &e) == 0);
@@ -772,7 +761,7 @@ requeue_check(void)
 	const char *rkeys[] = {retry, NS ":jobs:dead", qb};
 	const char *rargs[] = {NS ":jobs:", "1000"};
 	CHECK_RUN("ok", SCRIPT_REQUEUE, 3, rkeys, 2, rargs);
-	raw = reply_str(test_redis_cmd(pool, "LINDEX", qb, "0", NULL));
+	raw = test_redis_str(pool, "LINDEX", qb, "0", NULL);
 	CHECK(raw && message_parse(raw, strlen(raw), &m, &e) == 0);
 	if (raw && m.id) {
 		CHECK_STR(m.id, "r1");
@@ -826,7 +815,7 @@ unique_check(void)
 	CHECK(llen(q) == 1);
 	CHECK_RUN("dup", SCRIPT_ENQUEUE_UNIQUE, 2, keys, 1, a2);
 	CHECK(llen(q) == 1);
-	char *head = reply_str(test_redis_cmd(pool, "LINDEX", q, "0", NULL));
+	char *head = test_redis_str(pool, "LINDEX", q, "0", NULL);
 	CHECK_STR(head, msg1);
 	free(head);
 
@@ -916,8 +905,7 @@ reenqueue_check(void)
 	CHECK(llen(b.queue) == 2 && llen(b.inprog) == 0);
 	/* the in-progress tail (fetched first) moves first and ends up at
 	 * the queue's tail again, next in line */
-	char *tail =
-		reply_str(test_redis_cmd(pool, "LINDEX", b.queue, "-1", NULL));
+	char *tail = test_redis_str(pool, "LINDEX", b.queue, "-1", NULL);
 	CHECK_STR(tail, "b2");
 	free(tail);
 	CHECK_GET(b.lock, "1");
