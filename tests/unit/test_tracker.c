@@ -383,16 +383,7 @@ test_save_load(struct tracker *t, struct redis_pool *p)
 	free(v);
 	CHECK(rttl(p, key) == -1);
 	const char *ekey = NS ":executions:0123456789abcdef01234567";
-	v = NULL;
-	{
-		struct berr e2;
-		berr_clear(&e2);
-		redisReply *r = redis_command(p, &e2, "ZSCORE", ekey, id, NULL);
-		if (r && r->type == REDIS_REPLY_STRING)
-			v = xstrdup(r->str);
-		if (r)
-			freeReplyObject(r);
-	}
+	v = test_redis_str(p, "ZSCORE", ekey, id, NULL);
 	CHECK_STR(v, "1700003600");
 	free(v);
 
@@ -443,15 +434,9 @@ test_save_load(struct tracker *t, struct redis_pool *p)
 	free(v);
 	CHECK(test_redis_int(p, "ZCARD", ekey, NULL) == 1);
 	CHECK(rttl(p, key) == -1);
-	{
-		struct berr e2;
-		berr_clear(&e2);
-		redisReply *r = redis_command(p, &e2, "ZSCORE", ekey, id, NULL);
-		CHECK(r && r->type == REDIS_REPLY_STRING &&
-		      strcmp(r->str, "1700003600") == 0);
-		if (r)
-			freeReplyObject(r);
-	}
+	v = test_redis_str(p, "ZSCORE", ekey, id, NULL);
+	CHECK_STR(v, "1700003600");
+	free(v);
 	job_stats_fini(&s);
 	free(key);
 
