@@ -7,6 +7,7 @@
 #include <ftw.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -339,4 +340,149 @@ test_redis_pool(const struct test_redis *tr, int command_timeout_ms)
 	struct redis_target t;
 	test_redis_target(tr, &t);
 	return redis_pool_new(&t, 2000, command_timeout_ms);
+}
+
+/* ---- commands from tests ------------------------------------------------ */
+
+/* arg0 and the arguments in ap up to NULL, in a new array (free it). */
+static const char **
+collect_args(const char *arg0, va_list ap, int *argc)
+{
+	va_list count;
+	va_copy(count, ap);
+	int n = 1;
+	while (va_arg(count, const char *))
+		n++;
+	va_end(count);
+	const char **argv = xmalloc((size_t)n * sizeof(*argv));
+	argv[0] = arg0;
+	for (int i = 1; i < n; i++)
+		argv[i] = va_arg(ap, const char *);
+	*argc = n;
+	return argv;
+}
+
+/* Runs argv; NULL after printing the connection error. */
+static redisReply *
+run_argv(struct redis_pool *p, int argc, const char **argv)
+{
+	struct berr e;
+	berr_clear(&e);
+	redisReply *r = redis_command_argv(p, &e, argc, argv, NULL);
+	if (!r)
+		fprintf(stderr, "test_redis: %s: %s\n", argv[0], e.msg);
+	return r;
+}
+
+/* Prints r when it is an error reply; true then. */
+static bool
+print_error_reply(const char *arg0, const redisReply *r)
+{
+	if (!r || r->type != REDIS_REPLY_ERROR)
+		return false;
+	fprintf(stderr, "test_redis: %s: %s\n", arg0, r->str ? r->str : "");
+	return true;
+}
+
+redisReply *
+test_redis_cmdv(struct redis_pool *p, const char *arg0, va_list ap)
+{
+	int argc;
+	const char **argv = collect_args(arg0, ap, &argc);
+	redisReply *r = run_argv(p, argc, argv);
+	free(argv);
+	return r;
+}
+
+redisReply *
+test_redis_cmd(struct redis_pool *p, const char *arg0, ...)
+{
+	va_list ap;
+	va_start(ap, arg0);
+	redisReply *r = test_redis_cmdv(p, arg0, ap);
+	va_end(ap);
+	return r;
+}
+
+int
+test_redis_do(struct redis_pool *p, const char *arg0, ...)
+{
+	va_list ap;
+	va_start(ap, arg0);
+	int argc;
+	const char **argv = collect_args(arg0, ap, &argc);
+	va_end(ap);
+	redisReply *r = run_argv(p, argc, argv);
+	if (!r)
+		r = run_argv(p, argc, argv);
+	free(argv);
+	int rc = r && !print_error_reply(arg0, r) ? 0 : -1;
+	if (r)
+		freeReplyObject(r);
+	return rc;
+}
+
+/* The integer in the string s[0..len), or TEST_REDIS_NOINT. */
+static long long
+parse_int(const char *s, size_t len)
+{
+	char buf[32];
+	if (len == 0 || len >= sizeof(buf))
+		return TEST_REDIS_NOINT;
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	char *end;
+	errno = 0;
+	long long v = strtoll(buf, &end, 10);
+	return errno || *end ? TEST_REDIS_NOINT : v;
+}
+
+/* The integer of r (then freed), see test_redis_int. */
+static long long
+take_int(const char *arg0, redisReply *r)
+{
+	long long v = TEST_REDIS_NOINT;
+	if (r && r->type == REDIS_REPLY_INTEGER)
+		v = r->integer;
+	else if (r && r->type == REDIS_REPLY_STRING)
+		v = parse_int(r->str, r->len);
+	else
+		print_error_reply(arg0, r);
+	if (r)
+		freeReplyObject(r);
+	return v;
+}
+
+/* A copy of the string of r (then freed), see test_redis_str. */
+static char *
+take_str(const char *arg0, redisReply *r)
+{
+	char *v = NULL;
+	if (r && r->type == REDIS_REPLY_STRING)
+		v = xstrndup(r->str, r->len);
+	else
+		print_error_reply(arg0, r);
+	if (r)
+		freeReplyObject(r);
+	return v;
+}
+
+long long
+test_redis_int(struct redis_pool *p, const char *arg0, ...)
+{
+	va_list ap;
+	va_start(ap, arg0);
+	redisReply *r = test_redis_cmdv(p, arg0, ap);
+	va_end(ap);
+	return take_int(arg0, r);
+}
+
+char *
+test_redis_str(struct redis_pool *p, const char *arg0, ...)
+{
+	va_list ap;
+	va_start(ap, arg0);
+	redisReply *r = test_redis_cmdv(p, arg0, ap);
+	va_end(ap);
+	return take_str(arg0, r);
 }

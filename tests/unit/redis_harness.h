@@ -21,6 +21,8 @@
 #ifndef BERTH_TEST_REDIS_HARNESS_H
 #define BERTH_TEST_REDIS_HARNESS_H
 
+#include <limits.h>
+#include <stdarg.h>
 #include <sys/types.h>
 
 #include "store/redis_cmd.h"
@@ -61,5 +63,46 @@ struct redis_pool *test_redis_pool(const struct test_redis *tr,
 				   int command_timeout_ms);
 /* Removes a directory tree (nftw, no symlink following); 0 or -1. */
 int test_rm_rf(const char *path);
+
+/* ---- commands from tests ----------------------------------------------
+ *
+ * Each runs one command, given as C strings ending with NULL, on this
+ * thread's context of p (see redis_cmd.h), and prints what went wrong to
+ * stderr (prefixed "test_redis: <ARG0>: "), so a failed check after it
+ * shows why:
+ *
+ *	CHECK(test_redis_do(p, "HSET", key, "status", "Running", NULL) == 0);
+ *	CHECK(test_redis_int(p, "HLEN", key, NULL) == 3);
+ *	char *v = test_redis_str(p, "HGET", key, "status", NULL);
+ *	redisReply *r = test_redis_cmd(p, "ZRANGE", key, "0", "-1", NULL);
+ *
+ * Arguments are not binary-safe (use redis_command_argv for that). */
+
+/* The value test_redis_int returns when there is no integer. */
+#define TEST_REDIS_NOINT LLONG_MIN
+
+/* The reply (free it with freeReplyObject), or NULL after printing the
+ * connection error. An error reply is returned as it is, unprinted. */
+redisReply *test_redis_cmd(struct redis_pool *p, const char *arg0, ...)
+	__attribute__((sentinel));
+/* Same with the arguments after arg0 in ap (ending with NULL); ap is
+ * consumed as by vprintf. */
+redisReply *test_redis_cmdv(struct redis_pool *p, const char *arg0, va_list ap);
+/* 0 when the command got a reply that is not an error, else -1 after
+ * printing the error reply or connection error. A connection error is
+ * retried once on a fresh connection (a context left over from before a
+ * server restart fails once). */
+int test_redis_do(struct redis_pool *p, const char *arg0, ...)
+	__attribute__((sentinel));
+/* An integer reply, or a string reply that is a whole decimal integer
+ * (GET, HGET, ZSCORE of an integral score); TEST_REDIS_NOINT for nil, any
+ * other reply and failures (error replies are printed). */
+long long test_redis_int(struct redis_pool *p, const char *arg0, ...)
+	__attribute__((sentinel));
+/* A copy of a string reply (binary-safe, NUL-terminated; the caller frees
+ * it), or NULL for nil, any other reply and failures (error replies are
+ * printed). */
+char *test_redis_str(struct redis_pool *p, const char *arg0, ...)
+	__attribute__((sentinel));
 
 #endif

@@ -8,21 +8,9 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "fixtures.h"
 #include "logs/log.h"
 #include "testlib.h"
-
-static char fixdir[PATH_MAX];
-
-/* Absolute path of a fixture; one of 4 rotating buffers. */
-static const char *
-fx(const char *name)
-{
-	static char bufs[4][PATH_MAX + 64];
-	static int next;
-	char *b = bufs[next++ % 4];
-	snprintf(b, sizeof(bufs[0]), "%s/%s", fixdir, name);
-	return b;
-}
 
 static void
 clear_env(void)
@@ -720,12 +708,8 @@ test_fini_zeroed(void)
 int
 main(void)
 {
-	const char *f = getenv("BERTH_FIXTURES");
-	if (!f) {
-		fprintf(stderr, "BERTH_FIXTURES is not set\n");
+	if (fixtures_init("config") < 0)
 		return 2;
-	}
-	snprintf(fixdir, sizeof(fixdir), "%s/config", f);
 	clear_env();
 
 	test_harbor();

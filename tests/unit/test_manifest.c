@@ -7,20 +7,9 @@
 #include <unistd.h>
 
 #include "config/manifest.h"
+#include "fixtures.h"
 #include "testlib.h"
 #include "config/yamltree.h"
-
-static char fixdir[PATH_MAX];
-
-static const char *
-fx(const char *name)
-{
-	static char bufs[4][PATH_MAX + 64];
-	static int next;
-	char *b = bufs[next++ % 4];
-	snprintf(b, sizeof(bufs[0]), "%s/%s", fixdir, name);
-	return b;
-}
 
 /* ---- yamltree ------------------------------------------------------------ */
 
@@ -392,12 +381,8 @@ test_bad(void)
 int
 main(void)
 {
-	const char *f = getenv("BERTH_FIXTURES");
-	if (!f) {
-		fprintf(stderr, "BERTH_FIXTURES is not set\n");
+	if (fixtures_init("manifest") < 0)
 		return 2;
-	}
-	snprintf(fixdir, sizeof(fixdir), "%s/manifest", f);
 
 	test_tree_positions();
 	test_tree_scalars();

@@ -751,19 +751,6 @@ http(int port, const char *method, const char *path)
 }
 
 static void
-rcmd(struct redis_pool *p, const char *a0, const char *a1, const char *a2,
-     const char *a3)
-{
-	struct berr e;
-	berr_clear(&e);
-	redisReply *r = redis_command(p, &e, a0, a1, a2, a3, NULL);
-	if (!r)
-		fprintf(stderr, "%s: %s\n", a0, e.msg);
-	else
-		freeReplyObject(r);
-}
-
-static void
 test_server(struct test_redis *tr)
 {
 	struct redis_pool *p = test_redis_pool(tr, 2000);
@@ -774,9 +761,9 @@ test_server(struct test_redis *tr)
 		 now - 100);
 	snprintf(new_msg, sizeof(new_msg),
 		 "{\"name\":\"A\",\"id\":\"2\",\"t\":%lld,\"args\":null}", now);
-	rcmd(p, "SADD", NS ":known_jobs", "A", "B");
-	rcmd(p, "LPUSH", NS ":jobs:A", old_msg, NULL);
-	rcmd(p, "LPUSH", NS ":jobs:A", new_msg, NULL);
+	test_redis_do(p, "SADD", NS ":known_jobs", "A", "B", NULL);
+	test_redis_do(p, "LPUSH", NS ":jobs:A", old_msg, NULL);
+	test_redis_do(p, "LPUSH", NS ":jobs:A", new_msg, NULL);
 
 	struct berth_config cfg;
 	memset(&cfg, 0, sizeof(cfg));

@@ -9,7 +9,6 @@
  * cleanup of overdue messages (Q14) and the enqueuer thread. */
 #include <inttypes.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,83 +50,17 @@ set_now(int64_t t)
 
 /* ---- Redis helpers ---------------------------------------------------- */
 
-static redisReply *
-rcmdv(const char *arg0, va_list ap)
-{
-	const char *argv[24];
-	int argc = 0;
-	for (const char *a = arg0; a && argc < 24; a = va_arg(ap, const char *))
-		argv[argc++] = a;
-	struct berr e;
-	berr_clear(&e);
-	redisReply *r = redis_command_argv(rp, &e, argc, argv, NULL);
-	CHECK_MSG(r && r->type != REDIS_REPLY_ERROR, "%s: %s", arg0,
-		  r ? r->str : e.msg);
-	return r;
-}
-
-static redisReply *
-rq(const char *arg0, ...) __attribute__((sentinel));
-
-static redisReply *
-rq(const char *arg0, ...)
-{
-	va_list ap;
-	va_start(ap, arg0);
-	redisReply *r = rcmdv(arg0, ap);
-	va_end(ap);
-	return r;
-}
-
-static long long rint_(const char *arg0, ...) __attribute__((sentinel));
-
-static long long
-rint_(const char *arg0, ...)
-{
-	va_list ap;
-	va_start(ap, arg0);
-	redisReply *r = rcmdv(arg0, ap);
-	va_end(ap);
-	long long v = -1000;
-	if (r && r->type == REDIS_REPLY_INTEGER)
-		v = r->integer;
-	else if (r && r->type == REDIS_REPLY_STRING)
-		v = strtoll(r->str, NULL, 10);
-	if (r)
-		freeReplyObject(r);
-	return v;
-}
-
-static char *rstr(const char *arg0, ...) __attribute__((sentinel));
-
-static char *
-rstr(const char *arg0, ...)
-{
-	va_list ap;
-	va_start(ap, arg0);
-	redisReply *r = rcmdv(arg0, ap);
-	va_end(ap);
-	char *v = r && r->type == REDIS_REPLY_STRING
-			  ? xstrndup(r->str, (size_t)r->len)
-			  : NULL;
-	if (r)
-		freeReplyObject(r);
-	return v;
-}
-
 static void
 flush(void)
 {
-	redisReply *r = rq("FLUSHDB", NULL);
-	if (r)
-		freeReplyObject(r);
+	CHECK(test_redis_do(rp, "FLUSHDB", NULL) == 0);
 }
 
 static char *
 stat_field(const char *id, const char *field)
 {
 	char *key = xasprintf(NS ":job_stats:%s", id);
-	char *v = rstr("HGET", key, field, NULL);
+	char *v = test_redis_str(rp, "HGET", key, field, NULL);
 	free(key);
 	return v;
 }
@@ -145,7 +78,8 @@ check_field(const char *id, const char *field, const char *want)
 static int
 count_scheduled(const char *policy_id)
 {
-	redisReply *r = rq("ZRANGE", K_SCHED, "0", "-1", NULL);
+	redisReply *r = test_redis_cmd(rp, "ZRANGE", K_SCHED, "0", "-1", NULL);
+	CHECK(r && r->type == REDIS_REPLY_ARRAY);
 	int n = 0;
 	for (size_t i = 0; r && i < r->elements; i++) {
 		struct job_message m;
@@ -378,7 +312,8 @@ test_create(void)
 	/* the policy member, byte for byte, at the numeric id */
 	char sc[24];
 	snprintf(sc, sizeof(sc), "%lld", (long long)st.numeric_policy_id);
-	redisReply *r = rq("ZRANGEBYSCORE", K_POLICIES, sc, sc, NULL);
+	redisReply *r =
+		test_redis_cmd(rp, "ZRANGEBYSCORE", K_POLICIES, sc, sc, NULL);
 	CHECK(r && r->elements == 1);
 	if (r && r->elements == 1) {
 		char *wantp = xasprintf(
@@ -400,16 +335,17 @@ test_create(void)
 
 	/* executions of the first 240 s: minutes :14 :15 :16 :17 */
 	static const int64_t runs[] = {T0 + 40, T0 + 100, T0 + 160, T0 + 220};
-	CHECK(rint_("ZCARD", K_SCHED, NULL) == 4);
+	CHECK(test_redis_int(rp, "ZCARD", K_SCHED, NULL) == 4);
 	char *ekey = xasprintf(NS ":executions:%s", st.id);
-	CHECK(rint_("ZCARD", ekey, NULL) == 4);
+	CHECK(test_redis_int(rp, "ZCARD", ekey, NULL) == 4);
 	for (size_t i = 0; i < ARRAY_LEN(runs); i++) {
 		char *eid = period_execution_id(st.id, runs[i]);
 		char score[24];
 		snprintf(score, sizeof(score), "%lld", (long long)runs[i]);
-		CHECK(rint_("ZSCORE", ekey, eid, NULL) == runs[i]);
+		CHECK(test_redis_int(rp, "ZSCORE", ekey, eid, NULL) == runs[i]);
 		/* golden message at its score */
-		redisReply *m = rq("ZRANGEBYSCORE", K_SCHED, score, score, NULL);
+		redisReply *m = test_redis_cmd(rp, "ZRANGEBYSCORE", K_SCHED,
+					       score, score, NULL);
 		char *wantm = xasprintf(
 			"{\"name\":\"DEMO\",\"id\":\"%s\",\"t\":%s,\"args\":{"
 			"\"_job_kind_periodic_\":\"%s\",\"image\":\"demo-1\","
@@ -453,7 +389,7 @@ test_create(void)
 	CHECK(count_scheduled(st.id) == 0);
 	job_stats_fini(&st);
 	/* invalid ones are refused and leave nothing behind */
-	long long before = rint_("ZCARD", K_POLICIES, NULL);
+	long long before = test_redis_int(rp, "ZCARD", K_POLICIES, NULL);
 	berr_clear(&e);
 	CHECK(period_create_policy(pd, "DEMO", "* * * * *", NULL, NULL, &st,
 				   &e) < 0);
@@ -461,7 +397,7 @@ test_create(void)
 	CHECK(period_create_policy(pd, "DEMO", "* * * * * *", NULL, "http://x:y",
 				   &st, &e) < 0);
 	CHECK_STR(e.msg, "bad web hook URL: http://x:y");
-	CHECK(rint_("ZCARD", K_POLICIES, NULL) == before);
+	CHECK(test_redis_int(rp, "ZCARD", K_POLICIES, NULL) == before);
 
 	cJSON_Delete(params);
 	period_free(pd);
@@ -481,21 +417,22 @@ test_unique_scores(void)
 					   &st, &e) == 0);
 		job_stats_fini(&st);
 	}
-	redisReply *r = rq("ZRANGE", K_POLICIES, "0", "-1", "WITHSCORES",
-			   NULL);
+	redisReply *r = test_redis_cmd(rp, "ZRANGE", K_POLICIES, "0", "-1",
+				       "WITHSCORES", NULL);
 	CHECK(r && r->elements == 28);
 	long long prev = -1;
 	for (size_t i = 1; r && i < r->elements; i += 2) {
 		long long s = strtoll(r->element[i]->str, NULL, 10);
 		CHECK(s > prev); /* sorted and distinct */
 		CHECK(s >= T0 && s < T0 + 30);
-		CHECK(rint_("ZCOUNT", K_POLICIES, r->element[i]->str,
-			    r->element[i]->str, NULL) == 1);
+		CHECK(test_redis_int(rp, "ZCOUNT", K_POLICIES,
+				     r->element[i]->str, r->element[i]->str,
+				     NULL) == 1);
 		prev = s;
 	}
 	/* the first ten take T0..T0+9 */
-	CHECK(rint_("ZCOUNT", K_POLICIES, "1700000000", "1700000009", NULL) ==
-	      10);
+	CHECK(test_redis_int(rp, "ZCOUNT", K_POLICIES, "1700000000",
+			     "1700000009", NULL) == 10);
 	if (r)
 		freeReplyObject(r);
 	period_free(pd);
@@ -535,21 +472,21 @@ test_two_instances(void)
 	int na = period_materialise(a, &p, T0, &e);
 	CHECK(na == 80); /* T0 is :20 s, so T0+1, T0+4, ..., T0+238 */
 	CHECK(period_materialise(b, &p, T0, &e) == 0);
-	CHECK(rint_("ZCARD", K_SCHED, NULL) == 80);
+	CHECK(test_redis_int(rp, "ZCARD", K_SCHED, NULL) == 80);
 	/* a later, overlapping round only adds the new tail */
 	CHECK(period_materialise(b, &p, T0 + 120, &e) == 40);
-	CHECK(rint_("ZCARD", K_SCHED, NULL) == 120);
-	CHECK(rint_("ZCARD", NS ":executions:feedfeedfeedfeedfeedfeed",
-		    NULL) == 120);
+	CHECK(test_redis_int(rp, "ZCARD", K_SCHED, NULL) == 120);
+	CHECK(test_redis_int(rp, "ZCARD",
+			     NS ":executions:feedfeedfeedfeedfeedfeed",
+			     NULL) == 120);
 
 	/* Go re-adds executions it already wrote: the same bytes, so the
 	 * zset does not grow (simulated by forgetting the executions) */
-	redisReply *r = rq("DEL", NS ":executions:feedfeedfeedfeedfeedfeed",
-			   NULL);
-	if (r)
-		freeReplyObject(r);
+	CHECK(test_redis_do(rp, "DEL",
+			    NS ":executions:feedfeedfeedfeedfeedfeed",
+			    NULL) == 0);
 	CHECK(period_materialise(a, &p, T0 + 120, &e) == 80);
-	CHECK(rint_("ZCARD", K_SCHED, NULL) == 120);
+	CHECK(test_redis_int(rp, "ZCARD", K_SCHED, NULL) == 120);
 
 	/* both at once, from two threads, on a fresh Redis */
 	flush();
@@ -560,7 +497,7 @@ test_two_instances(void)
 	pthread_join(ta, NULL);
 	pthread_join(tb, NULL);
 	CHECK(ra.rc >= 0 && rb.rc >= 0 && ra.rc + rb.rc >= 80);
-	CHECK(rint_("ZCARD", K_SCHED, NULL) == 80);
+	CHECK(test_redis_int(rp, "ZCARD", K_SCHED, NULL) == 80);
 	cJSON_Delete(p.job_params);
 	period_free(a);
 	period_free(b);
@@ -577,33 +514,28 @@ test_should_enqueue(void)
 	struct period *b = new_period();
 	struct berr e;
 	CHECK(period_should_enqueue(a, &e) == 1);
-	char *last = rstr("GET", K_LAST, NULL);
+	char *last = test_redis_str(rp, "GET", K_LAST, NULL);
 	CHECK_STR(last, "1700000000");
 	free(last);
-	CHECK(rint_("EXISTS", K_LOCK, NULL) == 0); /* released */
+	CHECK(test_redis_int(rp, "EXISTS", K_LOCK, NULL) == 0); /* released */
 	CHECK(period_should_enqueue(b, &e) == 0);  /* too early */
 	set_now(T0 + 120);
 	CHECK(period_should_enqueue(b, &e) == 0); /* not older than 120 s */
 	set_now(T0 + 121);
 	/* someone else holds the lock: no round, and the lock stays */
-	redisReply *r = rq("SET", K_LOCK, "other-node", "EX", "30", NULL);
-	if (r)
-		freeReplyObject(r);
+	CHECK(test_redis_do(rp, "SET", K_LOCK, "other-node", "EX", "30",
+			    NULL) == 0);
 	CHECK(period_should_enqueue(b, &e) == 0);
-	char *holder = rstr("GET", K_LOCK, NULL);
+	char *holder = test_redis_str(rp, "GET", K_LOCK, NULL);
 	CHECK_STR(holder, "other-node");
 	free(holder);
-	r = rq("DEL", K_LOCK, NULL);
-	if (r)
-		freeReplyObject(r);
+	CHECK(test_redis_do(rp, "DEL", K_LOCK, NULL) == 0);
 	CHECK(period_should_enqueue(b, &e) == 1);
-	last = rstr("GET", K_LAST, NULL);
+	last = test_redis_str(rp, "GET", K_LAST, NULL);
 	CHECK_STR(last, "1700000121");
 	free(last);
 	/* garbage in the timestamp counts as missing */
-	r = rq("SET", K_LAST, "yesterday", NULL);
-	if (r)
-		freeReplyObject(r);
+	CHECK(test_redis_do(rp, "SET", K_LAST, "yesterday", NULL) == 0);
 	CHECK(period_should_enqueue(a, &e) == 1);
 	period_free(a);
 	period_free(b);
@@ -621,21 +553,18 @@ test_enqueue_all(void)
 				   &e) == 0);
 	/* foreign members: malformed JSON, a bad cron, a Go-written policy
 	 * with numeric_id and other key spelling */
-	redisReply *r = rq("ZADD", K_POLICIES, "1", "{not json", NULL);
-	if (r)
-		freeReplyObject(r);
-	r = rq("ZADD", K_POLICIES, "2",
-	       "{\"id\":\"badbadbadbadbadbadbadbad\",\"job_name\":\"X\","
-	       "\"cron_spec\":\"61 * * * * *\"}",
-	       NULL);
-	if (r)
-		freeReplyObject(r);
-	r = rq("ZADD", K_POLICIES, "3",
-	       "{\"id\":\"a0a0a0a0a0a0a0a0a0a0a0a0\",\"job_name\":\"GOJOB\","
-	       "\"cron_spec\":\"30 * * * * *\",\"numeric_id\":3}",
-	       NULL);
-	if (r)
-		freeReplyObject(r);
+	CHECK(test_redis_do(rp, "ZADD", K_POLICIES, "1", "{not json",
+			    NULL) == 0);
+	CHECK(test_redis_do(rp, "ZADD", K_POLICIES, "2",
+			    "{\"id\":\"badbadbadbadbadbadbadbad\","
+			    "\"job_name\":\"X\","
+			    "\"cron_spec\":\"61 * * * * *\"}",
+			    NULL) == 0);
+	CHECK(test_redis_do(rp, "ZADD", K_POLICIES, "3",
+			    "{\"id\":\"a0a0a0a0a0a0a0a0a0a0a0a0\","
+			    "\"job_name\":\"GOJOB\","
+			    "\"cron_spec\":\"30 * * * * *\",\"numeric_id\":3}",
+			    NULL) == 0);
 	/* two minutes later: the DEMO policy gets :16 :17 (known), :18 :19 */
 	set_now(T0 + 120);
 	int n = period_enqueue_all(pd, &e);
@@ -650,19 +579,16 @@ test_enqueue_all(void)
 	char *kept = xasprintf("%s@1600000060", st.id);
 	char *kkey = xasprintf(NS ":job_stats:%s", kept);
 	char *pend = xasprintf("%s@1600000120", st.id);
-	r = rq("ZADD", ekey, "-1", gone, "-1", kept, "1600000120", pend,
-	       NULL);
-	if (r)
-		freeReplyObject(r);
-	r = rq("HSET", kkey, "status", "Success", NULL);
-	if (r)
-		freeReplyObject(r);
+	CHECK(test_redis_do(rp, "ZADD", ekey, "-1", gone, "-1", kept,
+			    "1600000120", pend, NULL) == 0);
+	CHECK(test_redis_do(rp, "HSET", kkey, "status", "Success", NULL) == 0);
 	set_now(T0 + 240);
 	CHECK(period_enqueue_all(pd, &e) >= 0);
-	CHECK(rint_("ZSCORE", ekey, gone, NULL) == -1000); /* nil */
-	CHECK(rint_("ZSCORE", ekey, kept, NULL) == -1);
-	CHECK(rint_("ZSCORE", ekey, pend, NULL) == 1600000120);
-	CHECK(rint_("ZCARD", ekey, NULL) == 8 + 2);
+	CHECK(test_redis_int(rp, "ZSCORE", ekey, gone,
+			     NULL) == TEST_REDIS_NOINT); /* nil */
+	CHECK(test_redis_int(rp, "ZSCORE", ekey, kept, NULL) == -1);
+	CHECK(test_redis_int(rp, "ZSCORE", ekey, pend, NULL) == 1600000120);
+	CHECK(test_redis_int(rp, "ZCARD", ekey, NULL) == 8 + 2);
 	free(ekey);
 	free(gone);
 	free(kept);
@@ -692,21 +618,15 @@ test_unschedule(void)
 	char *k_run = xasprintf(NS ":job_stats:%s", run_id);
 	char *k_done = xasprintf(NS ":job_stats:%s", done_id);
 	char *ekey = xasprintf(NS ":executions:%s", st.id);
-	redisReply *r = rq("HSET", k_run, "status", "Running", NULL);
-	if (r)
-		freeReplyObject(r);
-	r = rq("ZREMRANGEBYSCORE", K_SCHED, "1700000010", "1700000020", NULL);
-	if (r)
-		freeReplyObject(r);
-	r = rq("HSET", k_done, "status", "Success", NULL);
-	if (r)
-		freeReplyObject(r);
-	r = rq("ZADD", ekey, "XX", "-1", done_id, NULL);
-	if (r)
-		freeReplyObject(r);
+	CHECK(test_redis_do(rp, "HSET", k_run, "status", "Running", NULL) == 0);
+	CHECK(test_redis_do(rp, "ZREMRANGEBYSCORE", K_SCHED, "1700000010",
+			    "1700000020", NULL) == 0);
+	CHECK(test_redis_do(rp, "HSET", k_done, "status", "Success",
+			    NULL) == 0);
+	CHECK(test_redis_do(rp, "ZADD", ekey, "XX", "-1", done_id, NULL) == 0);
 
 	CHECK(period_unschedule(pd, st.id, &e) == 0);
-	CHECK(rint_("ZCARD", K_POLICIES, NULL) == 0);
+	CHECK(test_redis_int(rp, "ZCARD", K_POLICIES, NULL) == 0);
 	check_field(st.id, "status", "Stopped");
 	CHECK(saw_event(st.id, "Stopped"));
 	/* every pending message is gone */
@@ -717,10 +637,10 @@ test_unschedule(void)
 	check_field(other, "status", "Stopped");
 	CHECK(saw_event(other, "Stopped"));
 	/* stopped ones are finished now; nothing expired, nothing trimmed */
-	CHECK(rint_("ZSCORE", ekey, other, NULL) == -1);
-	CHECK(rint_("ZSCORE", ekey, run_id, NULL) == -1);
-	CHECK(rint_("ZCARD", ekey, NULL) == 23);
-	CHECK(rint_("ZCOUNT", ekey, "0", "+inf", NULL) == 0);
+	CHECK(test_redis_int(rp, "ZSCORE", ekey, other, NULL) == -1);
+	CHECK(test_redis_int(rp, "ZSCORE", ekey, run_id, NULL) == -1);
+	CHECK(test_redis_int(rp, "ZCARD", ekey, NULL) == 23);
+	CHECK(test_redis_int(rp, "ZCOUNT", ekey, "0", "+inf", NULL) == 0);
 	/* a round afterwards adds nothing for this policy */
 	set_now(T0 + 130);
 	CHECK(period_enqueue_all(pd, &e) == 0);
@@ -735,16 +655,12 @@ test_unschedule(void)
 	CHECK(period_create_policy(pd, "DEMO", "0 0 0 1 1 *", NULL, NULL,
 				   &st2, &e) == 0);
 	char *k2 = xasprintf(NS ":job_stats:%s", st2.id);
-	r = rq("DEL", k2, NULL);
-	if (r)
-		freeReplyObject(r);
+	CHECK(test_redis_do(rp, "DEL", k2, NULL) == 0);
 	CHECK(period_unschedule(pd, st2.id, &e) == 0);
-	CHECK(rint_("ZCARD", K_POLICIES, NULL) == 0);
+	CHECK(test_redis_int(rp, "ZCARD", K_POLICIES, NULL) == 0);
 	/* stats of a non-periodic job: an error, nothing stopped */
-	r = rq("HSET", k2, "id", st2.id, "kind", "Generic", "status",
-	       "Pending", NULL);
-	if (r)
-		freeReplyObject(r);
+	CHECK(test_redis_do(rp, "HSET", k2, "id", st2.id, "kind", "Generic",
+			    "status", "Pending", NULL) == 0);
 	berr_clear(&e);
 	CHECK(period_unschedule(pd, st2.id, &e) < 0);
 	char *want = xasprintf("numeric ID not found for job: %s", st2.id);
@@ -772,11 +688,9 @@ test_list_executions(void)
 	flush();
 	struct period *pd = new_period();
 	const char *key = NS ":executions:pol";
-	redisReply *r = rq("ZADD", key, "100", "pol@100", "200", "pol@200",
-			   "300", "pol@300", "-1", "pol@50", "-1", "pol@60",
-			   NULL);
-	if (r)
-		freeReplyObject(r);
+	CHECK(test_redis_do(rp, "ZADD", key, "100", "pol@100", "200", "pol@200",
+			    "300", "pol@300", "-1", "pol@50", "-1", "pol@60",
+			    NULL) == 0);
 	char **ids;
 	size_t n;
 	int64_t total;
@@ -876,26 +790,26 @@ test_clear_dirty(void)
 		   now - 300, NULL);
 	char *m5 = xasprintf("{\"name\":\"DEMO\",\"id\":\"dddddddddddddddddddddddd"
 			     "\",\"t\":1,\"args\":null}");
-	redisReply *r = rq("ZADD", K_SCHED, old, m1, old, m2, old, m3, fresh,
-			   m4, old, "{garbage", old, m5, NULL);
-	if (r)
-		freeReplyObject(r);
-	r = rq("SET", NS ":unique:DEMO:{\"u\":1}\n", "1", NULL);
-	if (r)
-		freeReplyObject(r);
+	CHECK(test_redis_do(rp, "ZADD", K_SCHED, old, m1, old, m2, old, m3,
+			    fresh, m4, old, "{garbage", old, m5, NULL) == 0);
+	CHECK(test_redis_do(rp, "SET", NS ":unique:DEMO:{\"u\":1}\n", "1",
+			    NULL) == 0);
 
 	struct berr e;
 	berr_clear(&e);
 	int n = period_clear_dirty(pd, &e);
 	CHECK_MSG(n == 4, "removed %d: %s", n, e.msg);
-	CHECK(rint_("ZCARD", K_SCHED, NULL) == 2); /* fresh + garbage */
-	CHECK(rint_("ZSCORE", K_SCHED, m4, NULL) == now - 100);
-	CHECK(rint_("EXISTS", NS ":unique:DEMO:{\"u\":1}\n", NULL) == 0);
+	/* fresh + garbage */
+	CHECK(test_redis_int(rp, "ZCARD", K_SCHED, NULL) == 2);
+	CHECK(test_redis_int(rp, "ZSCORE", K_SCHED, m4, NULL) == now - 100);
+	CHECK(test_redis_int(rp, "EXISTS", NS ":unique:DEMO:{\"u\":1}\n",
+			     NULL) == 0);
 	check_field("aaaaaaaaaaaaaaaaaaaaaaaa", "status", "Error");
 	CHECK(saw_event("aaaaaaaaaaaaaaaaaaaaaaaa", "Error"));
 	check_field(eid, "status", "Error");
-	CHECK(rint_("ZSCORE", NS ":executions:pppppppppppppppppppppppp", eid,
-		    NULL) == -1);
+	CHECK(test_redis_int(rp, "ZSCORE",
+			     NS ":executions:pppppppppppppppppppppppp", eid,
+			     NULL) == -1);
 	check_field("cccccccccccccccccccccccc", "status", "Scheduled");
 	check_field("dddddddddddddddddddddddd", "status", "Stopped");
 	free(m1);
@@ -914,25 +828,21 @@ test_execution_finish(void)
 {
 	flush();
 	const char *key = NS ":executions:pf";
-	redisReply *r = rq("ZADD", key, "100", "pf@100", NULL);
-	if (r)
-		freeReplyObject(r);
+	CHECK(test_redis_do(rp, "ZADD", key, "100", "pf@100", NULL) == 0);
 	struct berr e;
 	berr_clear(&e);
 	CHECK_MSG(period_store_execution_finish_ns(rp, NS, "pf", "pf@100",
 						   &e) == 0,
 		  "%s", e.msg);
-	char *sc = rstr("ZSCORE", key, "pf@100", NULL);
+	char *sc = test_redis_str(rp, "ZSCORE", key, "pf@100", NULL);
 	CHECK_STR(sc, "-1");
 	free(sc);
 	/* XX: an execution that is not there is not added */
 	CHECK(period_store_execution_finish_ns(rp, NS, "pf", "pf@200", &e) ==
 	      0);
-	CHECK(rint_("ZCARD", key, NULL) == 1);
+	CHECK(test_redis_int(rp, "ZCARD", key, NULL) == 1);
 	/* a key of the wrong type is an error, not a silent success */
-	r = rq("SET", NS ":executions:bad", "x", NULL);
-	if (r)
-		freeReplyObject(r);
+	CHECK(test_redis_do(rp, "SET", NS ":executions:bad", "x", NULL) == 0);
 	berr_clear(&e);
 	CHECK(period_store_execution_finish_ns(rp, NS, "bad", "bad@1", &e) <
 	      0);
@@ -958,10 +868,10 @@ test_thread(void)
 	CHECK(period_start(pd, &e) == 0);
 	int64_t deadline = util_monotonic_ms() + 5000;
 	while (util_monotonic_ms() < deadline &&
-	       rint_("EXISTS", K_LAST, NULL) != 1)
+	       test_redis_int(rp, "EXISTS", K_LAST, NULL) != 1)
 		util_sleep_ms(20);
 	util_sleep_ms(200);
-	CHECK(rint_("EXISTS", K_LAST, NULL) == 1);
+	CHECK(test_redis_int(rp, "EXISTS", K_LAST, NULL) == 1);
 	CHECK(count_scheduled(st.id) == first + 20);
 	int64_t t0 = util_monotonic_ms();
 	period_stop(pd);
@@ -970,15 +880,13 @@ test_thread(void)
 
 	/* started again after a stop: a fresh thread runs a round at once
 	 * and stops again */
-	redisReply *r = rq("DEL", K_LAST, NULL);
-	if (r)
-		freeReplyObject(r);
+	CHECK(test_redis_do(rp, "DEL", K_LAST, NULL) == 0);
 	CHECK(period_start(pd, &e) == 0);
 	deadline = util_monotonic_ms() + 5000;
 	while (util_monotonic_ms() < deadline &&
-	       rint_("EXISTS", K_LAST, NULL) != 1)
+	       test_redis_int(rp, "EXISTS", K_LAST, NULL) != 1)
 		util_sleep_ms(20);
-	CHECK(rint_("EXISTS", K_LAST, NULL) == 1);
+	CHECK(test_redis_int(rp, "EXISTS", K_LAST, NULL) == 1);
 	t0 = util_monotonic_ms();
 	period_stop(pd);
 	CHECK(util_monotonic_ms() - t0 < 2000);

@@ -7,7 +7,6 @@
  * the background thread running both loops. */
 #include <inttypes.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,67 +24,16 @@
 
 /* ---- Redis helpers ------------------------------------------------------ */
 
-static redisReply *
-rcmd(struct redis_pool *p, const char *arg0, ...)
-{
-	const char *argv[32];
-	int argc = 0;
-	va_list ap;
-	va_start(ap, arg0);
-	for (const char *a = arg0; a && argc < 32; a = va_arg(ap, const char *))
-		argv[argc++] = a;
-	va_end(ap);
-	struct berr e;
-	berr_clear(&e);
-	redisReply *r = redis_command_argv(p, &e, argc, argv, NULL);
-	if (!r)
-		fprintf(stderr, "%s: %s\n", arg0, e.msg);
-	return r;
-}
-
-/* One command; a context left over from before a Redis restart fails
- * once, so a NULL reply is retried once on a fresh connection. */
-static void
-rdo(struct redis_pool *p, const char *a0, const char *a1, const char *a2,
-    const char *a3)
-{
-	redisReply *r = rcmd(p, a0, a1, a2, a3, NULL);
-	if (!r)
-		r = rcmd(p, a0, a1, a2, a3, NULL);
-	CHECK_MSG(r && r->type != REDIS_REPLY_ERROR, "%s %s failed", a0,
-		  a1 ? a1 : "");
-	if (r)
-		freeReplyObject(r);
-}
-
 static char *
 hget(struct redis_pool *p, const char *key, const char *field)
 {
-	redisReply *r = rcmd(p, "HGET", key, field, NULL);
-	char *v = r && r->type == REDIS_REPLY_STRING
-			  ? xstrndup(r->str, (size_t)r->len)
-			  : NULL;
-	if (r)
-		freeReplyObject(r);
-	return v;
-}
-
-static long long
-rint_(struct redis_pool *p, const char *a0, const char *a1, const char *a2)
-{
-	redisReply *r = rcmd(p, a0, a1, a2, NULL);
-	long long v = -1000;
-	if (r && r->type == REDIS_REPLY_INTEGER)
-		v = r->integer;
-	if (r)
-		freeReplyObject(r);
-	return v;
+	return test_redis_str(p, "HGET", key, field, NULL);
 }
 
 static bool
 tracked(struct redis_pool *p, const char *id)
 {
-	return rint_(p, "HEXISTS", TRACK, id) == 1;
+	return test_redis_int(p, "HEXISTS", TRACK, id, NULL) == 1;
 }
 
 static char *
@@ -129,26 +77,25 @@ put_job(struct redis_pool *p, const struct job *j)
 		snprintf(upd, sizeof(upd), "%" PRId64,
 			 util_now() - j->update_age_s);
 		snprintf(cia, sizeof(cia), "%" PRId64, j->check_in_at);
-		redisReply *r = rcmd(p, "HSET", k, "id", j->id, "name",
-				     "NOOP", "kind", j->kind, "status",
-				     j->status, "unique", "0", "revision", rev,
-				     "update_time", upd, "enqueue_time", upd,
-				     "check_in_at", cia, "web_hook_url",
-				     j->hook ? j->hook : "", NULL);
-		if (r)
-			freeReplyObject(r);
+		test_redis_do(p, "HSET", k, "id", j->id, "name", "NOOP", "kind",
+			      j->kind, "status", j->status, "unique", "0",
+			      "revision", rev, "update_time", upd,
+			      "enqueue_time", upd, "check_in_at", cia,
+			      "web_hook_url", j->hook ? j->hook : "", NULL);
 		if (j->ack_status) {
 			char *ack = xasprintf("{\"check_in_at\":%" PRId64
 					      ",\"status\":\"%s\","
 					      "\"revision\":%" PRId64 "}",
 					      j->ack_check_in_at, j->ack_status,
 					      j->ack_revision);
-			rdo(p, "HSET", k, "ack", ack);
+			CHECK(test_redis_do(p, "HSET", k, "ack", ack,
+					    NULL) == 0);
 			free(ack);
 		}
 		free(k);
 	}
-	rdo(p, "HSET", TRACK, j->id, j->counter ? j->counter : "2");
+	CHECK(test_redis_do(p, "HSET", TRACK, j->id,
+			    j->counter ? j->counter : "2", NULL) == 0);
 }
 
 /* ---- captured hooks ----------------------------------------------------- */
@@ -339,7 +286,7 @@ test_branches(struct redis_pool *p, struct tracker *t)
 		CHECK(ev->revision == 100);
 	}
 	char *k = stats_key("stale_running");
-	CHECK(rint_(p, "TTL", k, NULL) > 600000); /* Error: 7 days */
+	CHECK(test_redis_int(p, "TTL", k, NULL) > 600000); /* Error: 7 days */
 	free(k);
 	CHECK(tracked(p, "stale_running")); /* counter 2 -> 1: not ACKed */
 	{
@@ -442,7 +389,7 @@ test_branches(struct redis_pool *p, struct tracker *t)
 static void
 test_bounded_scan(struct redis_pool *p, struct tracker *t)
 {
-	rdo(p, "FLUSHALL", NULL, NULL, NULL);
+	CHECK(test_redis_do(p, "FLUSHALL", NULL) == 0);
 	const size_t N = 1000;
 	for (size_t i = 0; i < N; i++) {
 		char id[32];
@@ -453,7 +400,7 @@ test_bounded_scan(struct redis_pool *p, struct tracker *t)
 				.ack_revision = 7, .counter = "1"};
 		put_job(p, &j);
 	}
-	CHECK(rint_(p, "HLEN", TRACK, NULL) == (long long)N);
+	CHECK(test_redis_int(p, "HLEN", TRACK, NULL) == (long long)N);
 	struct reaper *r = reaper_new(p, NS, t, NULL, 24);
 	struct reaper_pass pass;
 	struct berr e;
@@ -464,7 +411,7 @@ test_bounded_scan(struct redis_pool *p, struct tracker *t)
 	CHECK(pass.complete);
 	CHECK_MSG(pass.scanned >= N, "scanned %zu", pass.scanned);
 	CHECK_MSG(pass.hdel >= N, "hdel %zu", pass.hdel);
-	CHECK(rint_(p, "HLEN", TRACK, NULL) == 0);
+	CHECK(test_redis_int(p, "HLEN", TRACK, NULL) == 0);
 	/* COUNT 100: several batches, none near the whole hash, within the
 	 * bound 4 * (1000/100 + 1) + 16 = 60 */
 	CHECK_MSG(pass.batches >= 5 && pass.batches <= 60, "batches %zu",
@@ -484,11 +431,11 @@ test_bounded_scan(struct redis_pool *p, struct tracker *t)
 static void
 test_thread(struct test_redis *tr, struct redis_pool *p, struct tracker *t)
 {
-	rdo(p, "FLUSHALL", NULL, NULL, NULL);
+	CHECK(test_redis_do(p, "FLUSHALL", NULL) == 0);
 
 	/* default timings: nothing within the first 10 s, prompt stop */
 	struct reaper *r = reaper_new(p, NS, t, NULL, 24);
-	rdo(p, "HSET", TRACK, "early", "2");
+	CHECK(test_redis_do(p, "HSET", TRACK, "early", "2", NULL) == 0);
 	struct berr e;
 	berr_clear(&e);
 	CHECK(reaper_start(r, &e) == 0);
@@ -513,9 +460,11 @@ test_thread(struct test_redis *tr, struct redis_pool *p, struct tracker *t)
 	job_stats_fini(&st);
 	CHECK(tracker_retry_count(t) == 1);
 	CHECK(test_redis_restart(tr) == 0);
-	rdo(p, "HSET", NS ":job_stats:retried", "status", "Running");
-	rdo(p, "HSET", NS ":job_stats:retried", "revision", "5");
-	rdo(p, "HSET", TRACK, "gone", "2");
+	CHECK(test_redis_do(p, "HSET", NS ":job_stats:retried", "status",
+			    "Running", NULL) == 0);
+	CHECK(test_redis_do(p, "HSET", NS ":job_stats:retried", "revision", "5",
+			    NULL) == 0);
+	CHECK(test_redis_do(p, "HSET", TRACK, "gone", "2", NULL) == 0);
 	long long retry0 = action_count("retry_status");
 
 	r = reaper_new(p, NS, t, NULL, 24);
@@ -535,7 +484,7 @@ test_thread(struct test_redis *tr, struct redis_pool *p, struct tracker *t)
 	CHECK(action_count("retry_status") == retry0 + 1);
 
 	/* and again one interval later */
-	rdo(p, "HSET", TRACK, "gone_again", "2");
+	CHECK(test_redis_do(p, "HSET", TRACK, "gone_again", "2", NULL) == 0);
 	deadline = util_monotonic_ms() + 5000;
 	while (util_monotonic_ms() < deadline && tracked(p, "gone_again"))
 		util_sleep_ms(50);
@@ -545,7 +494,7 @@ test_thread(struct test_redis *tr, struct redis_pool *p, struct tracker *t)
 	test_redis_kill9(tr);
 	util_sleep_ms(1500);
 	CHECK(test_redis_restart(tr) == 0);
-	rdo(p, "HSET", TRACK, "after_outage", "2");
+	CHECK(test_redis_do(p, "HSET", TRACK, "after_outage", "2", NULL) == 0);
 	/* a failed pass retries after min(interval, 60 s) = 1 s */
 	deadline = util_monotonic_ms() + 5000;
 	while (util_monotonic_ms() < deadline && tracked(p, "after_outage"))

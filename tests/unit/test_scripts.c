@@ -6,7 +6,6 @@
  * unlock: 8.3-8.5, Q6, Q17), and the EVALSHA/NOSCRIPT handling of
  * script_run. */
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdlib.h>
 
 #include "store/message.h"
@@ -25,54 +24,6 @@ static struct redis_pool *pool;
 
 /* ---- helpers ------------------------------------------------------------ */
 
-/* Runs a command (NULL-terminated C strings); aborts the test on a
- * connection error (nothing else would make sense). */
-static redisReply *
-cmd(const char *arg0, ...)
-{
-	const char *argv[32];
-	int argc = 0;
-	va_list ap;
-	argv[argc++] = arg0;
-	va_start(ap, arg0);
-	const char *a;
-	while ((a = va_arg(ap, const char *)) && argc < 32)
-		argv[argc++] = a;
-	va_end(ap);
-	struct berr e;
-	berr_clear(&e);
-	redisReply *r = redis_command_argv(pool, &e, argc, argv, NULL);
-	if (!r) {
-		fprintf(stderr, "redis: %s\n", e.msg);
-		exit(1);
-	}
-	return r;
-}
-
-/* A command whose reply is dropped. */
-static void
-cmd0(const char *arg0, ...)
-{
-	const char *argv[32];
-	int argc = 0;
-	va_list ap;
-	argv[argc++] = arg0;
-	va_start(ap, arg0);
-	const char *a;
-	while ((a = va_arg(ap, const char *)) && argc < 32)
-		argv[argc++] = a;
-	va_end(ap);
-	struct berr e;
-	redisReply *r = redis_command_argv(pool, &e, argc, argv, NULL);
-	if (!r) {
-		fprintf(stderr, "redis: %s\n", e.msg);
-		exit(1);
-	}
-	if (r->type == REDIS_REPLY_ERROR)
-		fprintf(stderr, "redis %s: %s\n", arg0, r->str);
-	freeReplyObject(r);
-}
-
 /* String value of a reply (new string), NULL for nil/other. */
 static char *
 reply_str(redisReply *r)
@@ -89,45 +40,37 @@ reply_str(redisReply *r)
 static char *
 hget(const char *key, const char *field)
 {
-	return reply_str(cmd("HGET", key, field, NULL));
+	return test_redis_str(pool, "HGET", key, field, NULL);
 }
 
 static char *
 get(const char *key)
 {
-	return reply_str(cmd("GET", key, NULL));
-}
-
-static long long
-int_reply(redisReply *r)
-{
-	long long v = r->type == REDIS_REPLY_INTEGER ? r->integer : -999;
-	freeReplyObject(r);
-	return v;
+	return test_redis_str(pool, "GET", key, NULL);
 }
 
 static long long
 ttl(const char *key)
 {
-	return int_reply(cmd("TTL", key, NULL));
+	return test_redis_int(pool, "TTL", key, NULL);
 }
 
 static long long
 hlen(const char *key)
 {
-	return int_reply(cmd("HLEN", key, NULL));
+	return test_redis_int(pool, "HLEN", key, NULL);
 }
 
 static long long
 llen(const char *key)
 {
-	return int_reply(cmd("LLEN", key, NULL));
+	return test_redis_int(pool, "LLEN", key, NULL);
 }
 
 static long long
 zcard(const char *key)
 {
-	return int_reply(cmd("ZCARD", key, NULL));
+	return test_redis_int(pool, "ZCARD", key, NULL);
 }
 
 static redisReply *
@@ -250,12 +193,15 @@ cas_cases_check(void)
 	const char *keys[] = {STATS, INPROG};
 	for (size_t i = 0; i < ARRAY_LEN(cas_cases); i++) {
 		const struct cas_case *c = &cas_cases[i];
-		cmd0("DEL", STATS, INPROG, NULL);
-		cmd0("HSET", STATS, "status", c->stored, "update_time", "1",
-		     "name", "DEMO", NULL);
+		CHECK(test_redis_do(pool, "DEL", STATS, INPROG, NULL) == 0);
+		CHECK(test_redis_do(pool, "HSET", STATS, "status", c->stored,
+				    "update_time", "1", "name", "DEMO",
+				    NULL) == 0);
 		if (c->srev)
-			cmd0("HSET", STATS, "revision", c->srev, NULL);
-		cmd0("HSET", INPROG, "j1", "2", NULL);
+			CHECK(test_redis_do(pool, "HSET", STATS, "revision",
+					    c->srev, NULL) == 0);
+		CHECK(test_redis_do(pool, "HSET", INPROG, "j1", "2",
+				    NULL) == 0);
 		const char *args[] = {c->target, c->crev, "5000", "j1"};
 		char *got = run_s(SCRIPT_STATUS_CAS, 2, keys, 4, args);
 		char *st = hget(STATS, "status");
@@ -312,9 +258,11 @@ cas_counter_check(void)
 	const char *success[] = {"Success", "100", "6000", "j1"};
 
 	/* final twice: 2 -> 1 -> field deleted */
-	cmd0("DEL", STATS, INPROG, NULL);
-	cmd0("HSET", STATS, "status", "Running", "revision", "100", NULL);
-	cmd0("HSET", INPROG, "j1", "2", "other", "2", NULL);
+	CHECK(test_redis_do(pool, "DEL", STATS, INPROG, NULL) == 0);
+	CHECK(test_redis_do(pool, "HSET", STATS, "status", "Running",
+			    "revision", "100", NULL) == 0);
+	CHECK(test_redis_do(pool, "HSET", INPROG, "j1", "2", "other", "2",
+			    NULL) == 0);
 	CHECK_RUN("ok", SCRIPT_STATUS_CAS, 2, keys, 4, success);
 	CHECK_HGET(INPROG, "j1", "1");
 	CHECK_RUN("ok", SCRIPT_STATUS_CAS, 2, keys, 4, success);
@@ -325,14 +273,15 @@ cas_counter_check(void)
 	CHECK_HGET(INPROG, "j1", NULL);
 
 	/* a malformed counter is removed, the write still happens */
-	cmd0("HSET", STATS, "status", "Running", NULL);
-	cmd0("HSET", INPROG, "j1", "garbage", NULL);
+	CHECK(test_redis_do(pool, "HSET", STATS, "status", "Running",
+			    NULL) == 0);
+	CHECK(test_redis_do(pool, "HSET", INPROG, "j1", "garbage", NULL) == 0);
 	CHECK_RUN("ok", SCRIPT_STATUS_CAS, 2, keys, 4, success);
 	CHECK_HGET(STATS, "status", "Success");
 	CHECK_HGET(INPROG, "j1", NULL);
 
 	/* TTL refreshed by the same final status again */
-	cmd0("EXPIRE", STATS, "10", NULL);
+	CHECK(test_redis_do(pool, "EXPIRE", STATS, "10", NULL) == 0);
 	CHECK_RUN("ok", SCRIPT_STATUS_CAS, 2, keys, 4, success);
 	CHECK(ttl(STATS) > 86000);
 
@@ -347,7 +296,7 @@ cas_counter_check(void)
 
 	/* quirk: missing hash + caller revision > 0 creates a hash with
 	 * only status and update_time */
-	cmd0("DEL", STATS, INPROG, NULL);
+	CHECK(test_redis_do(pool, "DEL", STATS, INPROG, NULL) == 0);
 	const char *running[] = {"Running", "5", "7000", "j1"};
 	CHECK_RUN("ok", SCRIPT_STATUS_CAS, 2, keys, 4, running);
 	CHECK(hlen(STATS) == 2);
@@ -357,7 +306,7 @@ cas_counter_check(void)
 
 	/* missing hash + revision 0: Pending is refused (nil back),
 	 * Running is allowed */
-	cmd0("DEL", STATS, NULL);
+	CHECK(test_redis_do(pool, "DEL", STATS, NULL) == 0);
 	const char *pending0[] = {"Pending", "0", "7000", "j1"};
 	CHECK_RUN("(nil)", SCRIPT_STATUS_CAS, 2, keys, 4, pending0);
 	CHECK(hlen(STATS) == 0);
@@ -372,11 +321,14 @@ static void
 reset_check(void)
 {
 	const char *keys[] = {STATS, INPROG};
-	cmd0("DEL", STATS, INPROG, NULL);
-	cmd0("HSET", STATS, "id", "j1", "name", "DEMO", "status", "Error",
-	     "revision", "100", "update_time", "150", "ack",
-	     "{\"status\":\"Error\",\"revision\":100,\"check_in_at\":0}",
-	     "check_in", "[REDUNDANT]", "check_in_at", "120", NULL);
+	CHECK(test_redis_do(pool, "DEL", STATS, INPROG, NULL) == 0);
+	CHECK(test_redis_do(pool, "HSET", STATS, "id", "j1", "name", "DEMO",
+			    "status", "Error", "revision", "100", "update_time",
+			    "150", "ack",
+			    "{\"status\":\"Error\",\"revision\":100,"
+			    "\"check_in_at\":0}",
+			    "check_in", "[REDUNDANT]", "check_in_at", "120",
+			    NULL) == 0);
 	const char *args[] = {"200", "j1"};
 	CHECK_RUN("ok", SCRIPT_RESET, 2, keys, 2, args);
 	CHECK_HGET(STATS, "status", "Pending");
@@ -423,9 +375,10 @@ static void
 ack_check(void)
 {
 	const char *keys[] = {STATS, INPROG};
-	cmd0("DEL", STATS, INPROG, NULL);
-	cmd0("HSET", STATS, "status", "Running", "revision", "100", NULL);
-	cmd0("HSET", INPROG, "j1", "2", NULL);
+	CHECK(test_redis_do(pool, "DEL", STATS, INPROG, NULL) == 0);
+	CHECK(test_redis_do(pool, "HSET", STATS, "status", "Running",
+			    "revision", "100", NULL) == 0);
+	CHECK(test_redis_do(pool, "HSET", INPROG, "j1", "2", NULL) == 0);
 
 	/* no ack: accept iff stored revision <= new revision */
 	const char *older[] = {"Running", "99", "0", "j1"};
@@ -467,20 +420,21 @@ ack_check(void)
 	check_ack("Pending", 200, 0);
 
 	/* a stored ack written by another encoder (other key order) */
-	cmd0("HSET", STATS, "ack",
-	     "{\"check_in_at\":0,\"revision\":300,\"status\":\"Running\"}",
-	     NULL);
+	CHECK(test_redis_do(pool, "HSET", STATS, "ack",
+			    "{\"check_in_at\":0,\"revision\":300,"
+			    "\"status\":\"Running\"}",
+			    NULL) == 0);
 	const char *r299[] = {"Success", "299", "0", "j1"};
 	CHECK_RUN("none", SCRIPT_ACK, 2, keys, 4, r299);
 	const char *r300[] = {"Scheduled", "300", "0", "j1"};
 	CHECK_RUN("none", SCRIPT_ACK, 2, keys, 4, r300);
 	/* an ack that is not JSON counts as absent (stored revision 100) */
-	cmd0("HSET", STATS, "ack", "not json", NULL);
+	CHECK(test_redis_do(pool, "HSET", STATS, "ack", "not json", NULL) == 0);
 	CHECK_RUN("ok", SCRIPT_ACK, 2, keys, 4, r300);
 	check_ack("Scheduled", 300, 0);
 
 	/* quirk: a missing hash accepts and is created with just ack */
-	cmd0("DEL", STATS, INPROG, NULL);
+	CHECK(test_redis_do(pool, "DEL", STATS, INPROG, NULL) == 0);
 	CHECK_RUN("ok", SCRIPT_ACK, 2, keys, 4, running);
 	CHECK(hlen(STATS) == 1);
 	check_ack("Running", 100, 0);
@@ -510,8 +464,8 @@ type_keys(struct type_keys *k, const char *type, const char *poolid)
 static void
 type_keys_del(const struct type_keys *k)
 {
-	cmd0("DEL", k->queue, k->inprog, k->paused, k->lock, k->lock_info,
-	     k->maxc, NULL);
+	CHECK(test_redis_do(pool, "DEL", k->queue, k->inprog, k->paused,
+			    k->lock, k->lock_info, k->maxc, NULL) == 0);
 }
 
 /* Fetch over the types in this order; returns the message (new string)
@@ -577,9 +531,9 @@ fetch_check(void)
 
 	/* the first type in the given order wins; the tail (oldest) is
 	 * taken; lock, lock_info and the in-progress list are updated */
-	cmd0("LPUSH", a.queue, "a1", NULL);
-	cmd0("LPUSH", a.queue, "a2", NULL);
-	cmd0("LPUSH", b.queue, "b1", NULL);
+	CHECK(test_redis_do(pool, "LPUSH", a.queue, "a1", NULL) == 0);
+	CHECK(test_redis_do(pool, "LPUSH", a.queue, "a2", NULL) == 0);
+	CHECK(test_redis_do(pool, "LPUSH", b.queue, "b1", NULL) == 0);
 	m = fetch(abc, 3, "pool1", &q);
 	CHECK_STR(m, "a1");
 	CHECK(q == a.queue);
@@ -603,17 +557,17 @@ fetch_check(void)
 	CHECK(llen(a.inprog) == 2);
 
 	/* paused types are skipped (any value) */
-	cmd0("LPUSH", a.queue, "a3", NULL);
-	cmd0("LPUSH", b.queue, "b2", NULL);
-	cmd0("SET", b.paused, "", NULL);
+	CHECK(test_redis_do(pool, "LPUSH", a.queue, "a3", NULL) == 0);
+	CHECK(test_redis_do(pool, "LPUSH", b.queue, "b2", NULL) == 0);
+	CHECK(test_redis_do(pool, "SET", b.paused, "", NULL) == 0);
 	m = fetch(ba, 2, "pool1", &q);
 	CHECK_STR(m, "a3");
 	free(m);
-	cmd0("DEL", b.paused, NULL);
+	CHECK(test_redis_do(pool, "DEL", b.paused, NULL) == 0);
 
 	/* max_concurrency: A has lock 3 now */
-	cmd0("LPUSH", a.queue, "a4", NULL);
-	cmd0("SET", a.maxc, "3", NULL);
+	CHECK(test_redis_do(pool, "LPUSH", a.queue, "a4", NULL) == 0);
+	CHECK(test_redis_do(pool, "SET", a.maxc, "3", NULL) == 0);
 	struct type_keys *ab[] = {&a, &b};
 	m = fetch(ab, 2, "pool1", &q);
 	CHECK_STR(m, "b2"); /* A at its limit */
@@ -621,7 +575,7 @@ fetch_check(void)
 	m = fetch(ab, 2, "pool1", &q);
 	CHECK(m == NULL); /* A capped, B empty */
 	CHECK(llen(a.queue) == 1);
-	cmd0("SET", a.maxc, "4", NULL);
+	CHECK(test_redis_do(pool, "SET", a.maxc, "4", NULL) == 0);
 	m = fetch(ab, 2, "pool1", &q);
 	CHECK_STR(m, "a4");
 	free(m);
@@ -631,8 +585,8 @@ fetch_check(void)
 	struct type_keys ao;
 	type_keys(&ao, "A", "other");
 	struct type_keys *aob[] = {&ao, &b};
-	cmd0("LPUSH", a.queue, "a5", NULL);
-	cmd0("SET", a.maxc, "0", NULL);
+	CHECK(test_redis_do(pool, "LPUSH", a.queue, "a5", NULL) == 0);
+	CHECK(test_redis_do(pool, "SET", a.maxc, "0", NULL) == 0);
 	m = fetch(aob, 2, "other", &q);
 	CHECK_STR(m, "a5");
 	free(m);
@@ -640,20 +594,20 @@ fetch_check(void)
 	CHECK_HGET(a.lock_info, "pool1", "4");
 	CHECK_GET(a.lock, "5");
 	CHECK(llen(ao.inprog) == 1 && llen(a.inprog) == 4);
-	cmd0("DEL", ao.inprog, NULL);
+	CHECK(test_redis_do(pool, "DEL", ao.inprog, NULL) == 0);
 	/* a missing lock counts as free even with a limit */
-	cmd0("LPUSH", c.queue, "c1", NULL);
-	cmd0("SET", c.maxc, "1", NULL);
+	CHECK(test_redis_do(pool, "LPUSH", c.queue, "c1", NULL) == 0);
+	CHECK(test_redis_do(pool, "SET", c.maxc, "1", NULL) == 0);
 	m = fetch(abc, 3, "pool1", &q);
 	CHECK_STR(m, "c1");
 	free(m);
 	CHECK_GET(c.lock, "1");
 
 	/* a broken key type surfaces as an error reply */
-	cmd0("DEL", c.lock_info, NULL);
-	cmd0("SET", c.lock_info, "x", NULL);
-	cmd0("LPUSH", c.queue, "c2", NULL);
-	cmd0("SET", c.maxc, "0", NULL);
+	CHECK(test_redis_do(pool, "DEL", c.lock_info, NULL) == 0);
+	CHECK(test_redis_do(pool, "SET", c.lock_info, "x", NULL) == 0);
+	CHECK(test_redis_do(pool, "LPUSH", c.queue, "c2", NULL) == 0);
+	CHECK(test_redis_do(pool, "SET", c.maxc, "0", NULL) == 0);
 	const char *keys[] = {c.queue,	   c.inprog,	c.paused,
 			      c.lock,	   c.lock_info, c.maxc};
 	const char *args[] = {"pool1"};
@@ -703,10 +657,10 @@ fetch_threads_check(void)
 	for (int i = 0; i < FETCH_MSGS; i++) {
 		char m[16];
 		snprintf(m, sizeof(m), "m%d", i);
-		cmd0("LPUSH", k.queue, m, NULL);
+		CHECK(test_redis_do(pool, "LPUSH", k.queue, m, NULL) == 0);
 	}
 	/* start from an empty SHA cache entry on the server */
-	cmd0("SCRIPT", "FLUSH", NULL);
+	CHECK(test_redis_do(pool, "SCRIPT", "FLUSH", NULL) == 0);
 	pthread_t th[FETCH_THREADS];
 	for (int i = 0; i < FETCH_THREADS; i++)
 		pthread_create(&th[i], NULL, fetch_thread, (void *)(intptr_t)i);
@@ -732,7 +686,8 @@ requeue_check(void)
 {
 	const char *sched = NS ":scheduled", *dead = NS ":dead";
 	const char *qa = NS ":jobs:A", *qb = NS ":jobs:B";
-	cmd0("DEL", sched, dead, qa, qb, NS ":jobs:Z", NULL);
+	CHECK(test_redis_do(pool, "DEL", sched, dead, qa, qb, NS ":jobs:Z",
+			    NULL) == 0);
 	const char *msg_a =
 		"{\"name\":\"A\",\"id\":\"aaa\",\"t\":1,\"args\":{\"url\":"
 		"\"http://x/y\",\"n\":5},\"unique\":true}";
@@ -740,7 +695,8 @@ requeue_check(void)
 		"{\"name\":\"Z\",\"id\":\"zzz\",\"t\":2,\"args\":null}";
 	const char *msg_b =
 		"{\"name\":\"B\",\"id\":\"bbb\",\"t\":3,\"args\":null}";
-	cmd0("ZADD", sched, "900", msg_a, "950", msg_z, "2000", msg_b, NULL);
+	CHECK(test_redis_do(pool, "ZADD", sched, "900", msg_a, "950", msg_z,
+			    "2000", msg_b, NULL) == 0);
 
 	const char *keys[] = {sched, dead, qa, qb};
 	const char *args[] = {NS ":jobs:", "1000"};
@@ -748,7 +704,7 @@ requeue_check(void)
 	/* the most overdue first: A is registered -> queued, t = now */
 	CHECK_RUN("ok", SCRIPT_REQUEUE, 4, keys, 2, args);
 	CHECK(llen(qa) == 1);
-	char *raw = reply_str(cmd("LINDEX", qa, "0", NULL));
+	char *raw = test_redis_str(pool, "LINDEX", qa, "0", NULL);
 	struct job_message m;
 	struct berr e;
 	CHECK(raw && message_parse(raw, strlen(raw), &m, &e) == 0);
@@ -769,9 +725,10 @@ requeue_check(void)
 	/* Z is not registered -> dead with err and failed_at, score now */
 	CHECK_RUN("dead", SCRIPT_REQUEUE, 4, keys, 2, args);
 	CHECK(zcard(dead) == 1);
-	redisReply *r = cmd("ZRANGE", dead, "0", "-1", "WITHSCORES", NULL);
-	CHECK(r->type == REDIS_REPLY_ARRAY && r->elements == 2);
-	if (r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
+	redisReply *r = test_redis_cmd(pool, "ZRANGE", dead, "0", "-1",
+				       "WITHSCORES", NULL);
+	CHECK(r && r->type == REDIS_REPLY_ARRAY && r->elements == 2);
+	if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
 		CHECK_STR(r->element[1]->str, "1000");
 		CHECK(message_parse(r->element[0]->str, r->element[0]->len,
 				    &m, &e) == 0);
@@ -792,16 +749,19 @@ requeue_check(void)
 	/* the same on the retry zset; the zset and dead keys themselves do
 	 * not count as registered queues */
 	const char *retry = NS ":retry";
-	cmd0("DEL", retry, NULL);
-	cmd0("ZADD", retry, "10",
-	     "{\"name\":\"B\",\"id\":\"r1\",\"t\":3,\"args\":null,"
-	     "\"fails\":1,\"err\":\"x\",\"failed_at\":5}",
-	     "20", "{\"name\":\"dead\",\"id\":\"r2\",\"t\":3,\"args\":null}",
-	     NULL);
+	CHECK(test_redis_do(pool, "DEL", retry, NULL) == 0);
+	CHECK(test_redis_do(pool, "ZADD", retry, "10",
+			    "{\"name\":\"B\",\"id\":\"r1\",\"t\":3,"
+			    "\"args\":null,\"fails\":1,\"err\":\"x\","
+			    "\"failed_at\":5}",
+			    "20",
+			    "{\"name\":\"dead\",\"id\":\"r2\",\"t\":3,"
+			    "\"args\":null}",
+			    NULL) == 0);
 	const char *rkeys[] = {retry, NS ":jobs:dead", qb};
 	const char *rargs[] = {NS ":jobs:", "1000"};
 	CHECK_RUN("ok", SCRIPT_REQUEUE, 3, rkeys, 2, rargs);
-	raw = reply_str(cmd("LINDEX", qb, "0", NULL));
+	raw = test_redis_str(pool, "LINDEX", qb, "0", NULL);
 	CHECK(raw && message_parse(raw, strlen(raw), &m, &e) == 0);
 	if (raw && m.id) {
 		CHECK_STR(m.id, "r1");
@@ -814,11 +774,12 @@ requeue_check(void)
 	CHECK(zcard(retry) == 0);
 
 	/* a member that is not JSON goes to dead as it is */
-	cmd0("DEL", dead, NULL);
-	cmd0("ZADD", sched, "5", "not json", NULL);
+	CHECK(test_redis_do(pool, "DEL", dead, NULL) == 0);
+	CHECK(test_redis_do(pool, "ZADD", sched, "5", "not json", NULL) == 0);
 	CHECK_RUN("dead", SCRIPT_REQUEUE, 4, keys, 2, args);
-	r = cmd("ZSCORE", dead, "not json", NULL);
-	CHECK(r->type == REDIS_REPLY_STRING && strcmp(r->str, "1000") == 0);
+	r = test_redis_cmd(pool, "ZSCORE", dead, "not json", NULL);
+	CHECK(r && r->type == REDIS_REPLY_STRING &&
+	      strcmp(r->str, "1000") == 0);
 	freeReplyObject(r);
 
 	/* B becomes due */
@@ -826,7 +787,8 @@ requeue_check(void)
 	CHECK_RUN("ok", SCRIPT_REQUEUE, 4, keys, 2, later);
 	CHECK(llen(qb) == 2);
 	CHECK_RUN("(nil)", SCRIPT_REQUEUE, 4, keys, 2, later);
-	cmd0("DEL", sched, dead, qa, qb, retry, NS ":jobs:dead", NULL);
+	CHECK(test_redis_do(pool, "DEL", sched, dead, qa, qb, retry,
+			    NS ":jobs:dead", NULL) == 0);
 }
 
 /* ---- unique enqueue (spec 5.7) ------------------------------------------ */
@@ -838,7 +800,7 @@ unique_check(void)
 	char *ukey = queue_unique_key(NS, "P2P_PREHEAT", args);
 	const char *q = NS ":jobs:P2P_PREHEAT";
 	const char *sched = NS ":scheduled";
-	cmd0("DEL", ukey, q, sched, NULL);
+	CHECK(test_redis_do(pool, "DEL", ukey, q, sched, NULL) == 0);
 	const char *msg1 = "{\"name\":\"P2P_PREHEAT\",\"id\":\"u1\",\"t\":1,"
 			   "\"args\":{\"image\":\"x\",\"provider\":\"y\"},"
 			   "\"unique\":true}";
@@ -853,7 +815,7 @@ unique_check(void)
 	CHECK(llen(q) == 1);
 	CHECK_RUN("dup", SCRIPT_ENQUEUE_UNIQUE, 2, keys, 1, a2);
 	CHECK(llen(q) == 1);
-	char *head = reply_str(cmd("LINDEX", q, "0", NULL));
+	char *head = test_redis_str(pool, "LINDEX", q, "0", NULL);
 	CHECK_STR(head, msg1);
 	free(head);
 
@@ -863,10 +825,11 @@ unique_check(void)
 	CHECK_RUN("dup", SCRIPT_ENQUEUE_UNIQUE_DELAYED, 2, dkeys, 2, d2);
 	CHECK(zcard(sched) == 0);
 	/* dequeued (key deleted): enqueue works again */
-	cmd0("DEL", ukey, NULL);
+	CHECK(test_redis_do(pool, "DEL", ukey, NULL) == 0);
 	CHECK_RUN("ok", SCRIPT_ENQUEUE_UNIQUE_DELAYED, 2, dkeys, 2, d2);
-	redisReply *r = cmd("ZSCORE", sched, msg2, NULL);
-	CHECK(r->type == REDIS_REPLY_STRING && strcmp(r->str, "5000") == 0);
+	redisReply *r = test_redis_cmd(pool, "ZSCORE", sched, msg2, NULL);
+	CHECK(r && r->type == REDIS_REPLY_STRING &&
+	      strcmp(r->str, "5000") == 0);
 	freeReplyObject(r);
 	CHECK(ttl(ukey) > 86000);
 	CHECK_RUN("dup", SCRIPT_ENQUEUE_UNIQUE, 2, keys, 1, a2);
@@ -879,13 +842,14 @@ unique_check(void)
 	const char *keys2[] = {q, ukey2};
 	CHECK_RUN("ok", SCRIPT_ENQUEUE_UNIQUE, 2, keys2, 1, a2);
 	CHECK(llen(q) == 2);
-	r = cmd("EXISTS", NS ":unique:P2P_PREHEAT:{\"image\":\"z\","
-			  "\"provider\":\"y\"}\n",
-		NULL);
-	CHECK(r->type == REDIS_REPLY_INTEGER && r->integer == 1);
+	r = test_redis_cmd(pool, "EXISTS",
+			   NS ":unique:P2P_PREHEAT:{\"image\":\"z\","
+			   "\"provider\":\"y\"}\n",
+			   NULL);
+	CHECK(r && r->type == REDIS_REPLY_INTEGER && r->integer == 1);
 	freeReplyObject(r);
 
-	cmd0("DEL", ukey, ukey2, q, sched, NULL);
+	CHECK(test_redis_do(pool, "DEL", ukey, ukey2, q, sched, NULL) == 0);
 	free(ukey);
 	free(ukey2);
 	cJSON_Delete(args);
@@ -902,12 +866,14 @@ reenqueue_check(void)
 	type_keys(&b, "B", "dead1");
 	type_keys_del(&a);
 	type_keys_del(&b);
-	cmd0("RPUSH", a.inprog, "a1", NULL);
-	cmd0("RPUSH", b.inprog, "b1", "b2", NULL);
-	cmd0("SET", a.lock, "1", NULL);
-	cmd0("SET", b.lock, "3", NULL);
-	cmd0("HSET", a.lock_info, "dead1", "1", NULL);
-	cmd0("HSET", b.lock_info, "dead1", "2", "alive", "1", NULL);
+	CHECK(test_redis_do(pool, "RPUSH", a.inprog, "a1", NULL) == 0);
+	CHECK(test_redis_do(pool, "RPUSH", b.inprog, "b1", "b2", NULL) == 0);
+	CHECK(test_redis_do(pool, "SET", a.lock, "1", NULL) == 0);
+	CHECK(test_redis_do(pool, "SET", b.lock, "3", NULL) == 0);
+	CHECK(test_redis_do(pool, "HSET", a.lock_info, "dead1", "1",
+			    NULL) == 0);
+	CHECK(test_redis_do(pool, "HSET", b.lock_info, "dead1", "2", "alive",
+			    "1", NULL) == 0);
 	const char *keys[] = {a.inprog, a.queue, a.lock, a.lock_info,
 			      b.inprog, b.queue, b.lock, b.lock_info};
 	const char *args[] = {"dead1"};
@@ -939,7 +905,7 @@ reenqueue_check(void)
 	CHECK(llen(b.queue) == 2 && llen(b.inprog) == 0);
 	/* the in-progress tail (fetched first) moves first and ends up at
 	 * the queue's tail again, next in line */
-	char *tail = reply_str(cmd("LINDEX", b.queue, "-1", NULL));
+	char *tail = test_redis_str(pool, "LINDEX", b.queue, "-1", NULL);
 	CHECK_STR(tail, "b2");
 	free(tail);
 	CHECK_GET(b.lock, "1");
@@ -960,12 +926,15 @@ stale_locks_check(void)
 	type_keys_del(&a);
 	type_keys_del(&b);
 	type_keys_del(&c);
-	cmd0("SET", a.lock, "5", NULL);
-	cmd0("HSET", a.lock_info, "dead1", "3", "alive", "2", NULL);
-	cmd0("SET", b.lock, "1", NULL);
-	cmd0("HSET", b.lock_info, "dead1", "4", NULL);
-	cmd0("SET", c.lock, "7", NULL);
-	cmd0("HSET", c.lock_info, "alive", "7", NULL);
+	CHECK(test_redis_do(pool, "SET", a.lock, "5", NULL) == 0);
+	CHECK(test_redis_do(pool, "HSET", a.lock_info, "dead1", "3", "alive",
+			    "2", NULL) == 0);
+	CHECK(test_redis_do(pool, "SET", b.lock, "1", NULL) == 0);
+	CHECK(test_redis_do(pool, "HSET", b.lock_info, "dead1", "4",
+			    NULL) == 0);
+	CHECK(test_redis_do(pool, "SET", c.lock, "7", NULL) == 0);
+	CHECK(test_redis_do(pool, "HSET", c.lock_info, "alive", "7",
+			    NULL) == 0);
 	const char *keys[] = {a.lock, a.lock_info, b.lock,
 			      b.lock_info, c.lock, c.lock_info};
 	const char *args[] = {"dead1"};
@@ -991,7 +960,7 @@ static void
 zrem_by_id_check(void)
 {
 	const char *z = NS ":scheduled";
-	cmd0("DEL", z, NULL);
+	CHECK(test_redis_do(pool, "DEL", z, NULL) == 0);
 	const char *p1a = "{\"name\":\"S\",\"id\":\"p1\",\"t\":1,\"args\":"
 			  "{\"_job_kind_periodic_\":\"100\"}}";
 	const char *p1b = "{\"args\":null,\"t\":2,\"id\":\"p1\","
@@ -999,8 +968,8 @@ zrem_by_id_check(void)
 	const char *p2 = "{\"name\":\"S\",\"id\":\"p2\",\"t\":1,\"args\":null}";
 	const char *p1late = "{\"name\":\"S\",\"id\":\"p1\",\"t\":3,"
 			     "\"args\":null}";
-	cmd0("ZADD", z, "100", p1a, "100", p1b, "100", p2, "100", "junk",
-	     "200", p1late, NULL);
+	CHECK(test_redis_do(pool, "ZADD", z, "100", p1a, "100", p1b, "100", p2,
+			    "100", "junk", "200", p1late, NULL) == 0);
 	const char *keys[] = {z};
 	const char *args[] = {"100", "p1"};
 	redisReply *r = run(SCRIPT_ZREM_BY_ID, 1, keys, 2, args);
@@ -1014,11 +983,11 @@ zrem_by_id_check(void)
 	}
 	freeReplyObject(r);
 	CHECK(zcard(z) == 3);
-	r = cmd("ZSCORE", z, p1late, NULL);
-	CHECK(r->type == REDIS_REPLY_STRING);
+	r = test_redis_cmd(pool, "ZSCORE", z, p1late, NULL);
+	CHECK(r && r->type == REDIS_REPLY_STRING);
 	freeReplyObject(r);
-	r = cmd("ZSCORE", z, p2, NULL);
-	CHECK(r->type == REDIS_REPLY_STRING);
+	r = test_redis_cmd(pool, "ZSCORE", z, p2, NULL);
+	CHECK(r && r->type == REDIS_REPLY_STRING);
 	freeReplyObject(r);
 
 	/* nothing left to remove: an empty array */
@@ -1030,7 +999,7 @@ zrem_by_id_check(void)
 	CHECK(r->type == REDIS_REPLY_ARRAY && r->elements == 1);
 	freeReplyObject(r);
 	CHECK(zcard(z) == 2);
-	cmd0("DEL", z, NULL);
+	CHECK(test_redis_do(pool, "DEL", z, NULL) == 0);
 }
 
 /* ---- the periodic scheduler's scripts (spec 8.3-8.5, Q6, Q17) ---------- */
@@ -1038,8 +1007,8 @@ zrem_by_id_check(void)
 static double
 zscore(const char *key, const char *member)
 {
-	redisReply *r = cmd("ZSCORE", key, member, NULL);
-	double v = r->type == REDIS_REPLY_STRING ? atof(r->str) : -999;
+	redisReply *r = test_redis_cmd(pool, "ZSCORE", key, member, NULL);
+	double v = r && r->type == REDIS_REPLY_STRING ? atof(r->str) : -999;
 	freeReplyObject(r);
 	return v;
 }
@@ -1048,7 +1017,7 @@ static void
 period_add_once_check(void)
 {
 	const char *z = NS ":period:policies";
-	cmd0("DEL", z, NULL);
+	CHECK(test_redis_do(pool, "DEL", z, NULL) == 0);
 	const char *keys[] = {z};
 	const char *a5[] = {"5", "{\"id\":\"a\"}"};
 	const char *b5[] = {"5", "{\"id\":\"b\"}"};
@@ -1062,17 +1031,18 @@ period_add_once_check(void)
 	CHECK_RUN("0", SCRIPT_PERIOD_ADD_ONCE, 1, keys, 2, a6);
 	CHECK(zcard(z) == 2);
 	CHECK(zscore(z, a5[1]) == 5 && zscore(z, b6[1]) == 6);
-	cmd0("DEL", z, NULL);
+	CHECK(test_redis_do(pool, "DEL", z, NULL) == 0);
 }
 
 static void
 period_trim_check(void)
 {
 	const char *z = NS ":executions:p";
-	cmd0("DEL", z, NS ":job_stats:p@1", NULL);
-	cmd0("ZADD", z, "-1", "p@1", "-1", "p@2", "-1", "p@3", "100", "p@4",
-	     NULL);
-	cmd0("HSET", NS ":job_stats:p@1", "status", "Success", NULL);
+	CHECK(test_redis_do(pool, "DEL", z, NS ":job_stats:p@1", NULL) == 0);
+	CHECK(test_redis_do(pool, "ZADD", z, "-1", "p@1", "-1", "p@2", "-1",
+			    "p@3", "100", "p@4", NULL) == 0);
+	CHECK(test_redis_do(pool, "HSET", NS ":job_stats:p@1", "status",
+			    "Success", NULL) == 0);
 	const char *keys[] = {z};
 	const char *args[] = {NS ":job_stats:", "10"};
 	/* finished and expired: p@2, p@3; p@1 has stats, p@4 is pending */
@@ -1082,21 +1052,23 @@ period_trim_check(void)
 	CHECK_RUN("0", SCRIPT_PERIOD_TRIM, 1, keys, 2, args);
 
 	/* at most ARGV[2] looked at, oldest (lowest member) first */
-	cmd0("ZADD", z, "-1", "p@5", "-1", "p@6", "-1", "p@7", NULL);
+	CHECK(test_redis_do(pool, "ZADD", z, "-1", "p@5", "-1", "p@6", "-1",
+			    "p@7", NULL) == 0);
 	const char *two[] = {NS ":job_stats:", "2"};
 	CHECK_RUN("1", SCRIPT_PERIOD_TRIM, 1, keys, 2, two); /* p@1, p@5 */
 	CHECK(zscore(z, "p@5") == -999 && zscore(z, "p@6") == -1);
 	CHECK_RUN("2", SCRIPT_PERIOD_TRIM, 1, keys, 2, args);
 	CHECK(zcard(z) == 2);
-	cmd0("DEL", z, NS ":job_stats:p@1", NULL);
+	CHECK(test_redis_do(pool, "DEL", z, NS ":job_stats:p@1", NULL) == 0);
 }
 
 static void
 period_known_check(void)
 {
 	const char *z = NS ":executions:k";
-	cmd0("DEL", z, NULL);
-	cmd0("ZADD", z, "1", "k@1", "-1", "k@2", NULL);
+	CHECK(test_redis_do(pool, "DEL", z, NULL) == 0);
+	CHECK(test_redis_do(pool, "ZADD", z, "1", "k@1", "-1", "k@2",
+			    NULL) == 0);
 	const char *keys[] = {z};
 	const char *args[] = {"k@1", "k@3", "k@2"};
 	redisReply *r = run(SCRIPT_PERIOD_KNOWN, 1, keys, 3, args);
@@ -1109,14 +1081,15 @@ period_known_check(void)
 	}
 	freeReplyObject(r);
 	CHECK(zcard(z) == 2); /* read only */
-	cmd0("DEL", z, NULL);
+	CHECK(test_redis_do(pool, "DEL", z, NULL) == 0);
 }
 
 static void
 period_unlock_check(void)
 {
 	const char *lock = NS ":period:lock";
-	cmd0("SET", lock, "node-a", "EX", "30", NULL);
+	CHECK(test_redis_do(pool, "SET", lock, "node-a", "EX", "30",
+			    NULL) == 0);
 	const char *keys[] = {lock};
 	const char *other[] = {"node-b"};
 	const char *mine[] = {"node-a"};
@@ -1142,28 +1115,29 @@ runner_check(struct test_redis *tr)
 	CHECK(script_source(SCRIPT__COUNT) == NULL);
 
 	/* every script is in the server's cache after loading */
-	redisReply *r = cmd("SCRIPT", "LOAD", script_source(SCRIPT_ACK), NULL);
+	redisReply *r = test_redis_cmd(pool, "SCRIPT", "LOAD",
+				       script_source(SCRIPT_ACK), NULL);
 	char sha[41] = "";
-	if (r->type == REDIS_REPLY_STRING)
+	if (r && r->type == REDIS_REPLY_STRING)
 		snprintf(sha, sizeof(sha), "%s", r->str);
 	freeReplyObject(r);
-	r = cmd("SCRIPT", "EXISTS", sha, NULL);
-	CHECK(r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
+	r = test_redis_cmd(pool, "SCRIPT", "EXISTS", sha, NULL);
+	CHECK(r && r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
 	      r->element[0]->integer == 1);
 	freeReplyObject(r);
 
 	/* SCRIPT FLUSH: the next run gets NOSCRIPT, reloads and retries */
 	const char *keys[] = {NS ":jobs:N", NS ":unique:N:"};
 	const char *args[] = {"msg"};
-	cmd0("DEL", keys[0], keys[1], NULL);
+	CHECK(test_redis_do(pool, "DEL", keys[0], keys[1], NULL) == 0);
 	CHECK_RUN("ok", SCRIPT_ENQUEUE_UNIQUE, 2, keys, 1, args);
-	cmd0("SCRIPT", "FLUSH", NULL);
-	r = cmd("SCRIPT", "EXISTS", sha, NULL);
-	CHECK(r->type == REDIS_REPLY_ARRAY && r->element[0]->integer == 0);
+	CHECK(test_redis_do(pool, "SCRIPT", "FLUSH", NULL) == 0);
+	r = test_redis_cmd(pool, "SCRIPT", "EXISTS", sha, NULL);
+	CHECK(r && r->type == REDIS_REPLY_ARRAY && r->element[0]->integer == 0);
 	freeReplyObject(r);
 	CHECK_RUN("dup", SCRIPT_ENQUEUE_UNIQUE, 2, keys, 1, args);
 	CHECK(llen(keys[0]) == 1); /* ran exactly once */
-	cmd0("DEL", keys[0], keys[1], NULL);
+	CHECK(test_redis_do(pool, "DEL", keys[0], keys[1], NULL) == 0);
 
 	/* a restarted server (empty script cache, new connection) */
 	CHECK(test_redis_restart(tr) == 0);
@@ -1176,7 +1150,7 @@ runner_check(struct test_redis *tr)
 	if (r)
 		freeReplyObject(r);
 	CHECK(llen(keys[0]) == 1);
-	cmd0("DEL", keys[0], keys[1], NULL);
+	CHECK(test_redis_do(pool, "DEL", keys[0], keys[1], NULL) == 0);
 
 	/* binary-safe variant: a key with a NUL byte */
 	const char bkey[] = NS ":unique:B:\0x";
@@ -1193,8 +1167,8 @@ runner_check(struct test_redis *tr)
 	CHECK(r && r->type == REDIS_REPLY_INTEGER && r->integer == 1);
 	if (r)
 		freeReplyObject(r);
-	r = cmd("EXISTS", NS ":unique:B:", NULL);
-	CHECK(r->type == REDIS_REPLY_INTEGER && r->integer == 0);
+	r = test_redis_cmd(pool, "EXISTS", NS ":unique:B:", NULL);
+	CHECK(r && r->type == REDIS_REPLY_INTEGER && r->integer == 0);
 	freeReplyObject(r);
 
 	/* bad arguments */
@@ -1204,15 +1178,17 @@ runner_check(struct test_redis *tr)
 	r = script_run(pool, &e, SCRIPT_ACK, -1, NULL, 0, NULL);
 	CHECK(r == NULL);
 	/* a Lua runtime error is a reply, not a connection error */
-	cmd0("SET", NS ":badlock", "abc", NULL);
-	cmd0("HSET", NS ":badlock_info", "dead1", "1", NULL);
+	CHECK(test_redis_do(pool, "SET", NS ":badlock", "abc", NULL) == 0);
+	CHECK(test_redis_do(pool, "HSET", NS ":badlock_info", "dead1", "1",
+			    NULL) == 0);
 	const char *bad[] = {NS ":badlock", NS ":badlock_info"};
 	const char *dead1[] = {"dead1"};
 	r = script_run(pool, &e, SCRIPT_STALE_LOCKS, 2, bad, 1, dead1);
 	CHECK(r && r->type == REDIS_REPLY_ERROR);
 	if (r)
 		freeReplyObject(r);
-	cmd0("DEL", NS ":badlock", NS ":badlock_info", NULL);
+	CHECK(test_redis_do(pool, "DEL", NS ":badlock", NS ":badlock_info",
+			    NULL) == 0);
 }
 
 /* Redis down: script_run fails with a message, no reply. */

@@ -5,7 +5,6 @@
  * what the tracker owns for the hook agent, the reaper and the API (ACK,
  * ack read, CAS without event, forget, list, the in-progress walk). */
 #include <inttypes.h>
-#include <stdarg.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,69 +24,19 @@
 static char *
 rget(struct redis_pool *p, const char *key, const char *field)
 {
-	struct berr e;
-	berr_clear(&e);
-	redisReply *r = redis_command(p, &e, "HGET", key, field, NULL);
-	if (!r) {
-		fprintf(stderr, "HGET %s %s: %s\n", key, field, e.msg);
-		return NULL;
-	}
-	char *v = r->type == REDIS_REPLY_STRING
-			  ? xstrndup(r->str, (size_t)r->len)
-			  : NULL;
-	freeReplyObject(r);
-	return v;
-}
-
-static long long
-rinteger(struct redis_pool *p, const char *arg0, const char *key,
-     const char *arg2)
-{
-	struct berr e;
-	berr_clear(&e);
-	redisReply *r = redis_command(p, &e, arg0, key, arg2, NULL);
-	if (!r) {
-		fprintf(stderr, "%s %s: %s\n", arg0, key, e.msg);
-		return -1000;
-	}
-	long long v = -1000;
-	if (r->type == REDIS_REPLY_INTEGER)
-		v = r->integer;
-	else if (r->type == REDIS_REPLY_STRING)
-		v = strtoll(r->str, NULL, 10);
-	freeReplyObject(r);
-	return v;
+	return test_redis_str(p, "HGET", key, field, NULL);
 }
 
 static long long
 rttl(struct redis_pool *p, const char *key)
 {
-	return rinteger(p, "TTL", key, NULL);
+	return test_redis_int(p, "TTL", key, NULL);
 }
 
 static bool
 rhexists(struct redis_pool *p, const char *key, const char *field)
 {
-	return rinteger(p, "HEXISTS", key, field) == 1;
-}
-
-static void
-rcmd(struct redis_pool *p, const char *arg0, ...)
-{
-	const char *argv[16];
-	int argc = 0;
-	va_list ap;
-	va_start(ap, arg0);
-	for (const char *a = arg0; a && argc < 16; a = va_arg(ap, const char *))
-		argv[argc++] = a;
-	va_end(ap);
-	struct berr e;
-	berr_clear(&e);
-	redisReply *r = redis_command_argv(p, &e, argc, argv, NULL);
-	CHECK_MSG(r && r->type != REDIS_REPLY_ERROR, "%s: %s", arg0,
-		  r ? r->str : e.msg);
-	if (r)
-		freeReplyObject(r);
+	return test_redis_int(p, "HEXISTS", key, field, NULL) == 1;
 }
 
 static char *
@@ -428,22 +377,13 @@ test_save_load(struct tracker *t, struct redis_pool *p)
 	CHECK_STR(v, exp);
 	free(v);
 	free(exp);
-	CHECK(rinteger(p, "HLEN", key, NULL) == 19);
+	CHECK(test_redis_int(p, "HLEN", key, NULL) == 19);
 	v = rget(p, TRACK_KEY, id);
 	CHECK_STR(v, "2");
 	free(v);
 	CHECK(rttl(p, key) == -1);
 	const char *ekey = NS ":executions:0123456789abcdef01234567";
-	v = NULL;
-	{
-		struct berr e2;
-		berr_clear(&e2);
-		redisReply *r = redis_command(p, &e2, "ZSCORE", ekey, id, NULL);
-		if (r && r->type == REDIS_REPLY_STRING)
-			v = xstrdup(r->str);
-		if (r)
-			freeReplyObject(r);
-	}
+	v = test_redis_str(p, "ZSCORE", ekey, id, NULL);
 	CHECK_STR(v, "1700003600");
 	free(v);
 
@@ -480,8 +420,8 @@ test_save_load(struct tracker *t, struct redis_pool *p)
 	job_stats_fini(&l);
 
 	/* re-save: the stored revision wins; ZADD NX keeps the score */
-	rcmd(p, "HSET", key, "revision", "1234", NULL);
-	rcmd(p, "HSET", TRACK_KEY, id, "1", NULL);
+	CHECK(test_redis_do(p, "HSET", key, "revision", "1234", NULL) == 0);
+	CHECK(test_redis_do(p, "HSET", TRACK_KEY, id, "1", NULL) == 0);
 	s.revision = 0;
 	s.run_at = 1700007200;
 	CHECK_MSG(tracker_save(t, &s, &e) == 0, "%s", e.msg);
@@ -492,17 +432,11 @@ test_save_load(struct tracker *t, struct redis_pool *p)
 	v = rget(p, TRACK_KEY, id);
 	CHECK_STR(v, "2");
 	free(v);
-	CHECK(rinteger(p, "ZCARD", ekey, NULL) == 1);
+	CHECK(test_redis_int(p, "ZCARD", ekey, NULL) == 1);
 	CHECK(rttl(p, key) == -1);
-	{
-		struct berr e2;
-		berr_clear(&e2);
-		redisReply *r = redis_command(p, &e2, "ZSCORE", ekey, id, NULL);
-		CHECK(r && r->type == REDIS_REPLY_STRING &&
-		      strcmp(r->str, "1700003600") == 0);
-		if (r)
-			freeReplyObject(r);
-	}
+	v = test_redis_str(p, "ZSCORE", ekey, id, NULL);
+	CHECK_STR(v, "1700003600");
+	free(v);
 	job_stats_fini(&s);
 	free(key);
 
@@ -528,7 +462,7 @@ test_save_load(struct tracker *t, struct redis_pool *p)
 					     "parameters", "ack"};
 	for (size_t i = 0; i < ARRAY_LEN(absent); i++)
 		CHECK_MSG(!rhexists(p, key, absent[i]), "%s", absent[i]);
-	CHECK(rinteger(p, "HLEN", key, NULL) == 13);
+	CHECK(test_redis_int(p, "HLEN", key, NULL) == 13);
 	memset(&l, 0, sizeof(l));
 	CHECK(tracker_load(t, "minimal1", &l, &e) == 0);
 	CHECK(l.parameters == NULL);
@@ -572,22 +506,25 @@ test_load_lenient(struct tracker *t, struct redis_pool *p)
 	struct berr e;
 	berr_clear(&e);
 	for (size_t i = 0; i < ARRAY_LEN(bools); i++) {
-		rcmd(p, "HSET", NS ":job_stats:len1", "unique", bools[i].v,
-		     NULL);
+		CHECK(test_redis_do(p, "HSET", NS ":job_stats:len1", "unique",
+				    bools[i].v, NULL) == 0);
 		struct job_stats l;
 		CHECK(tracker_load(t, "len1", &l, &e) == 0);
 		CHECK_MSG(l.unique == bools[i].want, "unique %s",
 			  bools[i].v);
 		job_stats_fini(&l);
 	}
-	rcmd(p, "HSET", NS ":job_stats:len1", "enqueue_time", "abc",
-	     "update_time", " 5", "run_at", "+7", "check_in_at", "-3",
-	     "die_at", "99999999999999999999", "numeric_policy_id", "12x",
-	     "revision", "1.5e9", NULL);
-	rcmd(p, "HSET", NS ":job_stats:len1", "parameters", "not json",
-	     "ack", "{\"check_in_at\":4,\"status\":\"Error\","
-		    "\"revision\":1.7e9}",
-	     "check_in", "[REDUNDANT]", "other", "x", NULL);
+	CHECK(test_redis_do(p, "HSET", NS ":job_stats:len1", "enqueue_time",
+			    "abc", "update_time", " 5", "run_at", "+7",
+			    "check_in_at", "-3", "die_at",
+			    "99999999999999999999", "numeric_policy_id", "12x",
+			    "revision", "1.5e9", NULL) == 0);
+	CHECK(test_redis_do(p, "HSET", NS ":job_stats:len1", "parameters",
+			    "not json", "ack",
+			    "{\"check_in_at\":4,\"status\":\"Error\","
+			    "\"revision\":1.7e9}",
+			    "check_in", "[REDUNDANT]", "other", "x",
+			    NULL) == 0);
 	struct job_stats l;
 	CHECK(tracker_load(t, "len1", &l, &e) == 0);
 	CHECK_STR(l.id, "len1"); /* no id field: taken from the key */
@@ -608,15 +545,15 @@ test_load_lenient(struct tracker *t, struct redis_pool *p)
 	job_stats_fini(&l);
 
 	/* parameters that are JSON but not an object are dropped */
-	rcmd(p, "HSET", NS ":job_stats:len1", "parameters", "[1,2]", "ack",
-	     "null", NULL);
+	CHECK(test_redis_do(p, "HSET", NS ":job_stats:len1", "parameters",
+			    "[1,2]", "ack", "null", NULL) == 0);
 	CHECK(tracker_load(t, "len1", &l, &e) == 0);
 	CHECK(l.parameters == NULL);
 	CHECK(l.ack == NULL);
 	job_stats_fini(&l);
 
 	/* a key of the wrong type is an error, not "absent" */
-	rcmd(p, "SET", NS ":job_stats:len2", "x", NULL);
+	CHECK(test_redis_do(p, "SET", NS ":job_stats:len2", "x", NULL) == 0);
 	CHECK(tracker_load(t, "len2", &l, &e) < 0);
 	CHECK_CONTAINS(e.msg, "WRONGTYPE");
 	char *st = NULL;
@@ -773,9 +710,11 @@ test_reset(struct tracker *t, struct redis_pool *p, struct recorder *rec)
 	char *key = stats_key("reset1");
 	CHECK(tracker_set_status(t, &s, "Running", NULL, &e) == TRACKER_OK);
 	CHECK(tracker_set_status(t, &s, "Error", NULL, &e) == TRACKER_OK);
-	rcmd(p, "HSET", key, "ack",
-	     "{\"status\":\"Error\",\"revision\":1,\"check_in_at\":0}",
-	     "check_in_at", "77", "check_in", "[REDUNDANT]", NULL);
+	CHECK(test_redis_do(p, "HSET", key, "ack",
+			    "{\"status\":\"Error\",\"revision\":1,"
+			    "\"check_in_at\":0}",
+			    "check_in_at", "77", "check_in", "[REDUNDANT]",
+			    NULL) == 0);
 	s.ack = cJSON_Parse("{\"status\":\"Error\"}");
 	s.check_in = xstrdup("c");
 	s.check_in_at = 77;
@@ -1184,13 +1123,15 @@ test_owner(struct redis_pool *p, struct recorder *rec)
 	free(txt);
 	free(want);
 	cJSON_Delete(ack);
-	rcmd(p, "HSET", ONS ":job_stats:own1", "ack", "not json", NULL);
+	CHECK(test_redis_do(p, "HSET", ONS ":job_stats:own1", "ack", "not json",
+			    NULL) == 0);
 	ack = (cJSON *)1;
 	CHECK(tracker_read_ack(t, "own1", &ack, &e) == 0);
 	CHECK(ack == NULL);
 	/* a final ACK counts the job's in-progress entry down (2 -> 1) */
 	CHECK(tracker_ack(t, "own1", "Success", s.revision, 0, &e) == 1);
-	CHECK(rinteger(p, "HGET", ONS ":job_track:inprogress", "own1") == 1);
+	CHECK(test_redis_int(p, "HGET", ONS ":job_track:inprogress", "own1",
+			     NULL) == 1);
 
 	/* the CAS of the reaper: no event, no retry entry */
 	recorder_reset(rec);
@@ -1208,7 +1149,8 @@ test_owner(struct redis_pool *p, struct recorder *rec)
 	struct job_stats s2;
 	make_stats(&s2, "own2", "Pending");
 	CHECK(tracker_save(t, &s2, &e) == 0);
-	rcmd(p, "SET", ONS ":job_statsX", "not a stats key", NULL);
+	CHECK(test_redis_do(p, "SET", ONS ":job_statsX", "not a stats key",
+			    NULL) == 0);
 	bool seen1 = false, seen2 = false;
 	size_t n = 0;
 	char cursor[32] = "0";
@@ -1230,7 +1172,8 @@ test_owner(struct redis_pool *p, struct recorder *rec)
 	CHECK(n == 2);
 
 	/* the in-progress walk: own1, own2 and a malformed entry */
-	rcmd(p, "HSET", ONS ":job_track:inprogress", "bad", "x", NULL);
+	CHECK(test_redis_do(p, "HSET", ONS ":job_track:inprogress", "bad", "x",
+			    NULL) == 0);
 	size_t len = 0;
 	CHECK(tracker_inprogress_count(t, &len, &e) == 0);
 	CHECK(len == 3);
@@ -1253,7 +1196,7 @@ test_owner(struct redis_pool *p, struct recorder *rec)
 
 	/* forget: the stats and the in-progress entry go */
 	CHECK(tracker_forget(t, "own2", &e) == 0);
-	CHECK(rinteger(p, "EXISTS", ONS ":job_stats:own2", NULL) == 0);
+	CHECK(test_redis_int(p, "EXISTS", ONS ":job_stats:own2", NULL) == 0);
 	CHECK(!rhexists(p, ONS ":job_track:inprogress", "own2"));
 	struct job_stats gone;
 	CHECK(tracker_load(t, "own2", &gone, &e) == 1);

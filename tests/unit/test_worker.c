@@ -101,66 +101,18 @@ event_total(const char *id)
 
 /* --- helpers -------------------------------------------------------------- */
 
-static redisReply *
-cmd(const char *a0, ...) __attribute__((sentinel));
-
-static redisReply *
-cmd(const char *a0, ...)
-{
-	const char *argv[16];
-	int argc = 0;
-	va_list ap;
-	va_start(ap, a0);
-	for (const char *a = a0; a && argc < 16; a = va_arg(ap, const char *))
-		argv[argc++] = a;
-	va_end(ap);
-	struct berr err;
-	berr_clear(&err);
-	redisReply *r = redis_command_argv(rp, &err, argc, argv, NULL);
-	if (!r)
-		fprintf(stderr, "redis %s: %s\n", a0, err.msg);
-	return r;
-}
-
-/* Runs a command and returns its integer reply (-1 on anything else). */
-static long long
-cmd_int(const char *a0, const char *a1, const char *a2)
-{
-	redisReply *r = cmd(a0, a1, a2, NULL);
-	long long v = -1;
-	if (r && r->type == REDIS_REPLY_INTEGER)
-		v = r->integer;
-	if (r)
-		freeReplyObject(r);
-	return v;
-}
-
-static void
-cmd_void(const char *a0, const char *a1, const char *a2, const char *a3,
-	 const char *a4, const char *a5)
-{
-	redisReply *r = cmd(a0, a1, a2, a3, a4, a5, NULL);
-	if (r)
-		freeReplyObject(r);
-}
-
 /* GET key as a number; 0 when missing. */
 static long long
 get_num(const char *key)
 {
-	redisReply *r = cmd("GET", key, NULL);
-	long long v = 0;
-	if (r && r->type == REDIS_REPLY_STRING)
-		v = strtoll(r->str, NULL, 10);
-	if (r)
-		freeReplyObject(r);
-	return v;
+	long long v = test_redis_int(rp, "GET", key, NULL);
+	return v == TEST_REDIS_NOINT ? 0 : v;
 }
 
 static long long
 llen(const char *key)
 {
-	return cmd_int("LLEN", key, NULL);
+	return test_redis_int(rp, "LLEN", key, NULL);
 }
 
 static char *
@@ -427,9 +379,9 @@ plant_in_progress(const char *pool)
 	char *inprog = xasprintf("%s:jobs:NOOP:%s:inprogress", NS, pool);
 	char *lock = xasprintf("%s:jobs:NOOP:lock", NS);
 	char *info = xasprintf("%s:jobs:NOOP:lock_info", NS);
-	cmd_void("LPUSH", inprog, raw, NULL, NULL, NULL);
-	cmd_void("INCR", lock, NULL, NULL, NULL, NULL);
-	cmd_void("HINCRBY", info, pool, "1", NULL, NULL);
+	test_redis_do(rp, "LPUSH", inprog, raw, NULL);
+	test_redis_do(rp, "INCR", lock, NULL);
+	test_redis_do(rp, "HINCRBY", info, pool, "1", NULL);
 	free(inprog);
 	free(lock);
 	free(info);
@@ -452,8 +404,9 @@ plant_dead_pools(void)
 	char *hash = xasprintf("%s:worker_pools:%s", NS, dead_pool);
 	char beat[24];
 	snprintf(beat, sizeof(beat), "%lld", (long long)util_now() - 100);
-	cmd_void("SADD", pools, dead_pool, NULL, NULL, NULL);
-	cmd_void("HSET", hash, "heartbeat_at", beat, "job_names", "NOOP");
+	test_redis_do(rp, "SADD", pools, dead_pool, NULL);
+	test_redis_do(rp, "HSET", hash, "heartbeat_at", beat, "job_names",
+		      "NOOP", NULL);
 	free(pools);
 	free(hash);
 }
@@ -478,13 +431,13 @@ test_store_reads(void)
 	size_t n = 0;
 	/* lock_info: both planted pools hold one; a zero count is no hold */
 	char *info = xasprintf("%s:jobs:NOOP:lock_info", NS);
-	cmd_void("HSET", info, "idle-pool", "0", NULL, NULL);
+	test_redis_do(rp, "HSET", info, "idle-pool", "0", NULL);
 	CHECK_MSG(queue_lock_holders(q, "NOOP", &v, &n, &err) == 0, "%s",
 		  err.msg);
 	CHECK(n == 2 && strv_has(v, n, dead_pool) &&
 	      strv_has(v, n, orphan_pool));
 	queue_strv_free(v, n);
-	cmd_void("HDEL", info, "idle-pool", NULL, NULL, NULL);
+	test_redis_do(rp, "HDEL", info, "idle-pool", NULL);
 	free(info);
 	CHECK(queue_lock_holders(q, "NOSUCH", &v, &n, &err) == 0 && n == 0);
 	queue_strv_free(v, n);
@@ -505,16 +458,16 @@ test_store_reads(void)
 	CHECK(!hp.has_heartbeat && !hp.job_names);
 	heartbeat_pool_fini(&hp);
 	char *str = xasprintf("%s:worker_pools:not-a-hash", NS);
-	cmd_void("SET", str, "x", NULL, NULL, NULL);
+	test_redis_do(rp, "SET", str, "x", NULL);
 	CHECK(heartbeat_pool_read(rp, NS, "not-a-hash", &hp, &err) == 0);
 	heartbeat_pool_fini(&hp);
-	cmd_void("DEL", str, NULL, NULL, NULL, NULL);
+	test_redis_do(rp, "DEL", str, NULL);
 	free(str);
 
 	/* queue figures: known types, then the extra ones, no duplicates */
 	char *known = xasprintf("%s:known_jobs", NS);
 	char *fq = xasprintf("%s:jobs:FIGS", NS);
-	cmd_void("SADD", known, "FIGS", NULL, NULL, NULL);
+	test_redis_do(rp, "SADD", known, "FIGS", NULL);
 	char old[96], young[96];
 	snprintf(old, sizeof(old),
 		 "{\"name\":\"FIGS\",\"id\":\"a\",\"t\":%lld}",
@@ -522,8 +475,8 @@ test_store_reads(void)
 	snprintf(young, sizeof(young),
 		 "{\"name\":\"FIGS\",\"id\":\"b\",\"t\":%lld}",
 		 (long long)util_now());
-	cmd_void("LPUSH", fq, old, NULL, NULL, NULL);
-	cmd_void("LPUSH", fq, young, NULL, NULL, NULL);
+	test_redis_do(rp, "LPUSH", fq, old, NULL);
+	test_redis_do(rp, "LPUSH", fq, young, NULL);
 	const char *extra[] = {"FIGS", "EXTRA"};
 	struct queue_figure *f = NULL;
 	CHECK_MSG(queue_figures(q, extra, 2, &f, &n, &err) == 0, "%s",
@@ -541,8 +494,8 @@ test_store_reads(void)
 		}
 	}
 	queue_figures_free(f, n);
-	cmd_void("DEL", fq, NULL, NULL, NULL, NULL);
-	cmd_void("SREM", known, "FIGS", NULL, NULL, NULL);
+	test_redis_do(rp, "DEL", fq, NULL);
+	test_redis_do(rp, "SREM", known, "FIGS", NULL);
 	free(fq);
 	free(known);
 }
@@ -560,16 +513,16 @@ test_idle_without_types(void)
 	char *pools = xasprintf("%s:worker_pools", NS);
 	char *hash = xasprintf("%s:worker_pools:%s", NS, dead_pool);
 	char *info = xasprintf("%s:jobs:NOOP:lock_info", NS);
-	CHECK(cmd_int("SISMEMBER", pools, dead_pool) == 0);
-	CHECK(cmd_int("SISMEMBER", pools, pool_id) == 1);
-	CHECK(cmd_int("EXISTS", hash, NULL) == 0);
-	CHECK(cmd_int("HEXISTS", info, dead_pool) == 0);
+	CHECK(test_redis_int(rp, "SISMEMBER", pools, dead_pool, NULL) == 0);
+	CHECK(test_redis_int(rp, "SISMEMBER", pools, pool_id, NULL) == 1);
+	CHECK(test_redis_int(rp, "EXISTS", hash, NULL) == 0);
+	CHECK(test_redis_int(rp, "HEXISTS", info, dead_pool, NULL) == 0);
 	/* the orphan needs a loaded type to be found */
 	CHECK(inprogress_len("NOOP", orphan_pool) == 1);
 	CHECK(lock_of("NOOP") == 1);
 	/* nothing was requeued to dead with no types loaded */
 	char *dead = xasprintf("%s:dead", NS);
-	CHECK(cmd_int("ZCARD", dead, NULL) == 0);
+	CHECK(test_redis_int(rp, "ZCARD", dead, NULL) == 0);
 	free(dead);
 	free(queue);
 	free(pools);
@@ -589,8 +542,8 @@ test_recovery_runs(void)
 	CHECK(revision_of(orphan_job) > orphan_rev);
 	CHECK(wait_settled("NOOP", 3000));
 	char *info = xasprintf("%s:jobs:NOOP:lock_info", NS);
-	CHECK(cmd_int("HEXISTS", info, orphan_pool) == 0);
-	CHECK(cmd_int("HEXISTS", info, dead_pool) == 0);
+	CHECK(test_redis_int(rp, "HEXISTS", info, orphan_pool, NULL) == 0);
+	CHECK(test_redis_int(rp, "HEXISTS", info, dead_pool, NULL) == 0);
 	free(info);
 	CHECK(inprogress_len("NOOP", orphan_pool) == 0);
 	CHECK(lock_of("NOOP") == 0);
@@ -604,7 +557,7 @@ observation_of(const char *id)
 	const char *const *ids = heartbeat_worker_ids(hb, &n);
 	for (size_t i = 0; i < n; i++) {
 		char *key = xasprintf("%s:worker:%s", NS, ids[i]);
-		redisReply *r = cmd("HGETALL", key, NULL);
+		redisReply *r = test_redis_cmd(rp, "HGETALL", key, NULL);
 		free(key);
 		if (!r)
 			continue;
@@ -685,7 +638,7 @@ test_latency(void)
 	char *wake = xasprintf("%s:berth:wakeup", NS);
 	for (int round = 0; round < 3; round++) {
 		/* no stale wake-ups; every worker in its 1 s idle wait */
-		cmd_void("DEL", wake, NULL, NULL, NULL, NULL);
+		test_redis_do(rp, "DEL", wake, NULL);
 		util_sleep_ms(1200);
 		int64_t t0 = util_monotonic_ms();
 		char *id = submit("NOOP", NULL);
@@ -708,32 +661,34 @@ test_scheduled(void)
 	char *id = submit_full("NOOP", "{\"when\":\"later\"}", util_now() + 1,
 			       JOB_STATUS_SCHEDULED, true);
 	char *sched = xasprintf("%s:scheduled", NS);
-	CHECK(cmd_int("ZCARD", sched, NULL) == 1);
+	CHECK(test_redis_int(rp, "ZCARD", sched, NULL) == 1);
 	CHECK(status_is(id, JOB_STATUS_SCHEDULED));
 	CHECK_MSG(wait_status(id, JOB_STATUS_SUCCESS, 4000),
 		  "scheduled job did not run");
-	CHECK(cmd_int("ZCARD", sched, NULL) == 0);
+	CHECK(test_redis_int(rp, "ZCARD", sched, NULL) == 0);
 	CHECK(wait_settled("NOOP", 2000));
 
 	/* a due message of a type nobody here runs goes to dead (spec 5.6) */
 	char now[24];
 	snprintf(now, sizeof(now), "%lld", (long long)util_now());
-	cmd_void("ZADD", sched, now,
-		 "{\"name\":\"GHOST\",\"id\":\"g1\",\"t\":1,\"args\":null}",
-		 NULL, NULL);
+	test_redis_do(rp, "ZADD", sched, now,
+		      "{\"name\":\"GHOST\",\"id\":\"g1\",\"t\":1,"
+		      "\"args\":null}",
+		      NULL);
 	char *dead = xasprintf("%s:dead", NS);
 	int64_t end = util_monotonic_ms() + 3000;
-	while (cmd_int("ZCARD", dead, NULL) == 0 && util_monotonic_ms() < end)
+	while (test_redis_int(rp, "ZCARD", dead, NULL) == 0 &&
+	       util_monotonic_ms() < end)
 		util_sleep_ms(20);
-	redisReply *r = cmd("ZRANGE", dead, "0", "-1", NULL);
+	redisReply *r = test_redis_cmd(rp, "ZRANGE", dead, "0", "-1", NULL);
 	CHECK(r && r->elements == 1);
 	if (r && r->elements == 1)
 		CHECK_CONTAINS(r->element[0]->str,
 			       "unknown job when requeueing");
 	if (r)
 		freeReplyObject(r);
-	CHECK(cmd_int("ZCARD", sched, NULL) == 0);
-	cmd_void("DEL", dead, NULL, NULL, NULL, NULL);
+	CHECK(test_redis_int(rp, "ZCARD", sched, NULL) == 0);
+	test_redis_do(rp, "DEL", dead, NULL);
 	free(dead);
 	free(sched);
 	free(id);
@@ -759,12 +714,12 @@ static void
 test_unparsable(void)
 {
 	char *queue = xasprintf("%s:jobs:NOOP", NS);
-	cmd_void("LPUSH", queue, "not json{", NULL, NULL, NULL);
+	test_redis_do(rp, "LPUSH", queue, "not json{", NULL);
 	queue_wake(q, 1);
 	CHECK(wait_settled("NOOP", 3000));
 	CHECK(log_count("dropping an unparsable message", false) == 1);
 	char *retry = xasprintf("%s:retry", NS);
-	CHECK(cmd_int("ZCARD", retry, NULL) == 0);
+	CHECK(test_redis_int(rp, "ZCARD", retry, NULL) == 0);
 	free(retry);
 	free(queue);
 }
@@ -792,7 +747,7 @@ static void
 test_unique(void)
 {
 	char *paused = xasprintf("%s:jobs:NOOP:paused", NS);
-	cmd_void("SET", paused, "1", NULL, NULL, NULL);
+	test_redis_do(rp, "SET", paused, "1", NULL);
 	const char *args = "{\"b\":1,\"a\":\"<x>\"}";
 	char *id = submit_full("NOOP", args, 0, JOB_STATUS_PENDING, false);
 	struct job_message *m = unique_message(id, args);
@@ -802,27 +757,27 @@ test_unique(void)
 	char *ukey = queue_unique_key(NS, "NOOP", m->args);
 	CHECK_STR(ukey,
 		  NS ":unique:NOOP:{\"a\":\"\\u003cx\\u003e\",\"b\":1}\n");
-	CHECK(cmd_int("EXISTS", ukey, NULL) == 1);
+	CHECK(test_redis_int(rp, "EXISTS", ukey, NULL) == 1);
 	struct job_message *dup = unique_message("000000000000000000000000",
 						 args);
 	CHECK(queue_enqueue(q, dup, 0, &err) == QUEUE_DUPLICATE);
 	CHECK(queue_len("NOOP") == 1);
-	cmd_void("DEL", paused, NULL, NULL, NULL, NULL);
+	test_redis_do(rp, "DEL", paused, NULL);
 	CHECK(wait_status(id, JOB_STATUS_SUCCESS, 3000));
 	CHECK(wait_settled("NOOP", 2000));
 	/* dequeued: uniqueness covers queued jobs only */
-	CHECK(cmd_int("EXISTS", ukey, NULL) == 0);
+	CHECK(test_redis_int(rp, "EXISTS", ukey, NULL) == 0);
 
 	/* a scheduled unique message, unscheduled: key gone too */
 	int64_t at = util_now() + 3600;
 	CHECK(queue_enqueue(q, dup, at, &err) == QUEUE_ENQUEUED);
-	CHECK(cmd_int("EXISTS", ukey, NULL) == 1);
+	CHECK(test_redis_int(rp, "EXISTS", ukey, NULL) == 1);
 	char *sched = xasprintf("%s:scheduled", NS);
-	CHECK(cmd_int("ZCARD", sched, NULL) == 1);
+	CHECK(test_redis_int(rp, "ZCARD", sched, NULL) == 1);
 	CHECK(queue_unschedule(q, at, "nope", &err) == 0);
 	CHECK(queue_unschedule(q, at, dup->id, &err) == 1);
-	CHECK(cmd_int("ZCARD", sched, NULL) == 0);
-	CHECK(cmd_int("EXISTS", ukey, NULL) == 0);
+	CHECK(test_redis_int(rp, "ZCARD", sched, NULL) == 0);
+	CHECK(test_redis_int(rp, "EXISTS", ukey, NULL) == 0);
 	free(sched);
 	free(ukey);
 	free_message(m);
@@ -836,10 +791,11 @@ static int
 retry_now(redisReply **first)
 {
 	char *key = xasprintf("%s:retry", NS);
-	redisReply *r = cmd("ZRANGE", key, "0", "-1", NULL);
+	redisReply *r = test_redis_cmd(rp, "ZRANGE", key, "0", "-1", NULL);
 	int n = 0;
 	for (size_t i = 0; r && i < r->elements; i++, n++)
-		cmd_void("ZADD", key, "XX", "0", r->element[i]->str, NULL);
+		test_redis_do(rp, "ZADD", key, "XX", "0", r->element[i]->str,
+			      NULL);
 	if (first && r && r->elements && !*first)
 		*first = r;
 	else if (r)
@@ -883,7 +839,7 @@ test_flaky(void)
 	}
 	CHECK(wait_settled("FLAKY", 2000));
 	char *retry = xasprintf("%s:retry", NS);
-	CHECK(cmd_int("ZCARD", retry, NULL) == 0);
+	CHECK(test_redis_int(rp, "ZCARD", retry, NULL) == 0);
 	free(retry);
 	free(counter);
 	free(params);
@@ -901,7 +857,7 @@ test_noretry(void)
 	retry_now(NULL);
 	util_sleep_ms(1300); /* a requeuer tick */
 	char *retry = xasprintf("%s:retry", NS);
-	CHECK(cmd_int("ZCARD", retry, NULL) == 0);
+	CHECK(test_redis_int(rp, "ZCARD", retry, NULL) == 0);
 	CHECK_MSG(file_size(counter) == 1, "%ld attempts", file_size(counter));
 	CHECK(status_is(id, JOB_STATUS_ERROR));
 	free(retry);
@@ -915,12 +871,12 @@ test_paused(void)
 {
 	char *paused = xasprintf("%s:jobs:NOOP:paused", NS);
 	char *queue = xasprintf("%s:jobs:NOOP", NS);
-	cmd_void("SET", paused, "1", NULL, NULL, NULL);
+	test_redis_do(rp, "SET", paused, "1", NULL);
 	char *id = submit("NOOP", NULL);
 	util_sleep_ms(1200);
 	CHECK(status_is(id, JOB_STATUS_PENDING));
 	CHECK(llen(queue) == 1);
-	cmd_void("DEL", paused, NULL, NULL, NULL, NULL);
+	test_redis_do(rp, "DEL", paused, NULL);
 	CHECK_MSG(wait_status(id, JOB_STATUS_SUCCESS, 2500),
 		  "job did not run after resume");
 	CHECK(llen(queue) == 0);
@@ -934,7 +890,7 @@ static void
 test_max_concurrency(void)
 {
 	char *maxc = xasprintf("%s:jobs:SLEEPER:max_concurrency", NS);
-	cmd_void("SET", maxc, "1", NULL, NULL, NULL);
+	test_redis_do(rp, "SET", maxc, "1", NULL);
 	char *ids[3];
 	for (int i = 0; i < 3; i++)
 		ids[i] = submit("SLEEPER", "{\"ms\":300}");
@@ -963,7 +919,7 @@ test_max_concurrency(void)
 	CHECK_MSG(max_busy == 1, "%zu jobs ran at once", max_busy);
 	CHECK_MSG(took >= 850, "3 x 300 ms done in %lld ms", (long long)took);
 	CHECK(wait_settled("SLEEPER", 2000));
-	cmd_void("SET", maxc, "0", NULL, NULL, NULL);
+	test_redis_do(rp, "SET", maxc, "0", NULL);
 	free(maxc);
 }
 
@@ -993,7 +949,7 @@ test_stop(void)
 	CHECK_MSG(took < 1000, "stop took %lld ms", (long long)took);
 	CHECK(status_is(id, JOB_STATUS_STOPPED));
 	char *retry = xasprintf("%s:retry", NS);
-	CHECK(cmd_int("ZCARD", retry, NULL) == 0);
+	CHECK(test_redis_int(rp, "ZCARD", retry, NULL) == 0);
 	free(retry);
 	free(id);
 }
