@@ -743,15 +743,14 @@ plugin_registry_load(struct plugin_registry *r, const char *manifest_path,
 		plugin_file_id_str(&t->lib->id, id, sizeof(id));
 		if (kept) {
 			char old[256];
-			log_info("plugin %s: file %s changed (was %s, "
-				 "generation %u from %s; now %s): generation "
-				 "%u loaded from its private copy %s beside "
-				 "generation %u",
-				 t->name, t->file,
+			log_info("plugin %s: file %s changed (generation "
+				 "%u was %s; now %s): generation %u loaded "
+				 "from its private copy %s beside generation "
+				 "%u",
+				 t->name, t->file, kept->lib->generation,
 				 plugin_file_id_str(&kept->lib->id, old,
 						    sizeof(old)),
-				 kept->lib->generation, kept->lib->path, id,
-				 t->lib->generation, t->lib->copy,
+				 id, t->lib->generation, t->lib->copy,
 				 kept->lib->generation);
 		}
 		log_info("plugin %s loaded from %s (%s %s, ABI %u.%u, "
