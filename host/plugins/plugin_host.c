@@ -13,7 +13,15 @@
  * its file when no other type uses it) as soon as its reference count is
  * zero: at once by the reload, or by the plugin_release() that drops the last
  * reference, or at the next reload. The count is decremented under the read
- * lock, so the reload's check of it cannot race with the decrement. */
+ * lock, so the reload's check of it cannot race with the decrement.
+ *
+ * Generations. Every file is dlopen'ed from a private copy (plugin_file.h);
+ * a plugin_lib is one content of one file. When a reload finds that a listed
+ * file has new content, the entry is loaded again as a new job_type on a new
+ * plugin_lib, published in place of the old one, and the old one is retired
+ * exactly like a removed type: it keeps serving the references it has and is
+ * unloaded after the last one. Lookups therefore always get the newest
+ * generation, and a running job keeps the one it was given. */
 #include "plugins/plugin_host.h"
 
 #include <dlfcn.h>
@@ -952,8 +960,10 @@ plugin_registry_describe(struct plugin_registry *r)
 
 	pthread_rwlock_rdlock(&r->lock);
 	struct job_type **sorted = xcalloc(r->live.n + 1, sizeof(*sorted));
-	memcpy(sorted, r->live.v, r->live.n * sizeof(*sorted));
-	qsort(sorted, r->live.n, sizeof(*sorted), type_cmp);
+	if (r->live.n) { /* v is NULL before the first type */
+		memcpy(sorted, r->live.v, r->live.n * sizeof(*sorted));
+		qsort(sorted, r->live.n, sizeof(*sorted), type_cmp);
+	}
 	for (size_t i = 0; i < r->live.n; i++)
 		cJSON_AddItemToArray(plugins, describe_type(sorted[i]));
 	free(sorted);
