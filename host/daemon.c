@@ -150,6 +150,9 @@ berthd_start(struct berthd *d, struct berth_config *cfg,
 
 	d->plugins = plugin_registry_new();
 	plugin_registry_set_config(d->plugins, cfg);
+	char *copies = util_path_join(cfg->data_dir, "plugin-copies");
+	plugin_registry_set_copy_dir(d->plugins, copies);
+	free(copies);
 	if (plugin_registry_load(d->plugins, d->manifest_path,
 				 d->plugin_dir_override, d->strict, err) < 0)
 		goto fail;

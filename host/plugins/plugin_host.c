@@ -13,7 +13,15 @@
  * its file when no other type uses it) as soon as its reference count is
  * zero: at once by the reload, or by the plugin_release() that drops the last
  * reference, or at the next reload. The count is decremented under the read
- * lock, so the reload's check of it cannot race with the decrement. */
+ * lock, so the reload's check of it cannot race with the decrement.
+ *
+ * Generations. Every file is dlopen'ed from a private copy (plugin_file.h);
+ * a plugin_lib is one content of one file. When a reload finds that a listed
+ * file has new content, the entry is loaded again as a new job_type on a new
+ * plugin_lib, published in place of the old one, and the old one is retired
+ * exactly like a removed type: it keeps serving the references it has and is
+ * unloaded after the last one. Lookups therefore always get the newest
+ * generation, and a running job keeps the one it was given. */
 #include "plugins/plugin_host.h"
 
 #include <dlfcn.h>
@@ -27,6 +35,7 @@
 #include <time.h>
 
 #include "plugins/hostapi.h"
+#include "plugins/plugin_file.h"
 #include "plugins/properties.h"
 #include "logs/log.h"
 
@@ -40,8 +49,14 @@
 typedef const struct berth_magic *(*magic_fn)(void);
 typedef const struct berth_job_type *const *(*job_types_fn)(size_t *count);
 
+/* One content of one plugin file, dlopen'ed from a private copy. A file
+ * rewritten with other content is another plugin_lib (a new generation);
+ * the old one stays mapped for the types still using it. */
 struct plugin_lib {
-	char *path;   /* realpath of the file: the key */
+	char *path;   /* realpath of the source file; key with id's content */
+	char *copy;   /* the private copy that is mapped */
+	struct plugin_file_id id; /* of the source when it was copied */
+	unsigned generation;      /* grows with each lib the registry opens */
 	void *handle;
 	int refs;     /* job types (live or retired) using the handle */
 	struct plugin_lib *next;
@@ -60,6 +75,9 @@ struct plugin_registry {
 	struct plugin_refusal *refusals;
 	size_t n_refusals;
 	struct plugin_lib *libs;  /* load_lock */
+	unsigned generations;     /* load_lock; last plugin_lib generation */
+	char *copies_wanted;      /* load_lock; NULL: a private temp dir */
+	struct plugin_copies *copies; /* load_lock; opened by the first load */
 	char *manifest_path;
 	char *plugin_dir;
 	cJSON *service_props;     /* load_lock; props_from_config() */
@@ -132,41 +150,50 @@ printable(char *dst, size_t dstlen, const char *src, size_t srclen)
 	dst[i] = '\0';
 }
 
-static bool
-path_inside(const char *real, const char *dir)
-{
-	size_t n = strlen(dir);
-	if (n == 1 && dir[0] == '/')
-		return real[0] == '/';
-	return strncmp(real, dir, n) == 0 && real[n] == '/';
-}
-
 /* --- dlopen'ed files ---------------------------------------------------- */
 
+/* The lib of src's content: an open one (same file, same content), or a
+ * new private copy of it, dlopen'ed. Under load_lock. */
 static struct plugin_lib *
-lib_get(struct plugin_registry *r, const char *real, char **reason)
+lib_get(struct plugin_registry *r, const struct plugin_source *src,
+	char **reason)
 {
 	for (struct plugin_lib *l = r->libs; l; l = l->next) {
-		if (strcmp(l->path, real) == 0) {
+		if (strcmp(l->path, src->real) == 0 &&
+		    plugin_file_same_content(&l->id, &src->id)) {
 			l->refs++;
 			return l;
 		}
 	}
+	unsigned gen = ++r->generations;
+	char *copy = plugin_copy_make(r->copies, src, gen, reason);
+	if (!copy)
+		return NULL;
 	dlerror();
-	void *h = dlopen(real, RTLD_NOW | RTLD_LOCAL);
+	void *h = dlopen(copy, RTLD_NOW | RTLD_LOCAL);
 	if (!h) {
 		const char *de = dlerror();
 		*reason = refuse("dlopen failed: %s; fix: check missing "
 				 "dependencies with ldd %s",
-				 de ? de : "unknown error", real);
+				 de ? de : "unknown error", src->real);
+		plugin_copy_remove(copy);
+		free(copy);
 		return NULL;
 	}
 	struct plugin_lib *l = xcalloc(1, sizeof(*l));
-	l->path = xstrdup(real);
+	l->path = xstrdup(src->real);
+	l->copy = copy;
+	l->id = src->id;
+	l->generation = gen;
 	l->handle = h;
 	l->refs = 1;
 	l->next = r->libs;
 	r->libs = l;
+	char id[256];
+	log_debug("plugin file %s (%s): generation %u mapped from its "
+		  "private copy %s",
+		  l->path, plugin_file_id_str(&l->id, id, sizeof(id)), gen,
+		  copy);
 	return l;
 }
 
@@ -182,8 +209,13 @@ lib_put(struct plugin_registry *r, struct plugin_lib *lib)
 		}
 	}
 	if (dlclose(lib->handle) != 0)
-		log_warn("dlclose %s: %s", lib->path, dlerror());
+		log_warn("dlclose %s: %s", lib->copy, dlerror());
+	plugin_copy_remove(lib->copy);
+	log_info("plugin file %s generation %u unmapped; its copy %s is "
+		 "removed",
+		 lib->path, lib->generation, lib->copy);
 	free(lib->path);
+	free(lib->copy);
 	free(lib);
 }
 
@@ -212,7 +244,8 @@ unload_type(struct plugin_registry *r, struct job_type *t)
 {
 	if (t->table.fini)
 		t->table.fini(t->type_state);
-	log_info("plugin %s (%s) unloaded", t->name, t->file);
+	log_info("plugin %s generation %u (%s) unloaded", t->name,
+		 t->lib ? t->lib->generation : 0, t->file);
 	lib_put(r, t->lib);
 	job_type_free(t);
 }
@@ -357,54 +390,17 @@ override_u32(int64_t manifest, uint32_t table)
 	return manifest > (int64_t)UINT32_MAX ? UINT32_MAX : (uint32_t)manifest;
 }
 
-/* Runs every check on one manifest entry and loads it. Returns the new
- * (unpublished) type, or NULL with *reason set. */
+/* Loads one manifest entry from its checked, open file (src): the magic
+ * and tables, the name, settings, init(). Returns the new (unpublished)
+ * type, or NULL with *reason set. */
 static struct job_type *
 load_entry(struct plugin_registry *r, const struct manifest_entry *e,
-	   const char *dir, const char *real_dir, const struct claim *claims,
+	   const struct plugin_source *src, const struct claim *claims,
 	   size_t n_claims, char **reason)
 {
-	char *path = util_path_join(dir, e->file);
-	char *real = NULL;
-	struct plugin_lib *lib = NULL;
+	const char *real = src->real;
 	struct job_type *t = NULL;
-	struct stat st;
-
-	real = realpath(path, NULL);
-	if (!real) {
-		*reason = refuse("%s: %s; fix: build the plugin, or check "
-				 "`file` (relative to plugin_dir %s)",
-				 path, strerror(errno), dir);
-		goto out;
-	}
-	if (!path_inside(real, real_dir)) {
-		*reason = refuse("%s resolves to %s, outside plugin_dir %s; "
-				 "fix: move the plugin into %s (symlinks must "
-				 "not lead out of it)",
-				 path, real, real_dir, real_dir);
-		goto out;
-	}
-	if (stat(real, &st) != 0) {
-		*reason = refuse("%s: %s; fix: build the plugin, or check "
-				 "`file`",
-				 real, strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		*reason = refuse("%s is not a regular file; fix: point `file` "
-				 "at the built .so",
-				 real);
-		goto out;
-	}
-	if (st.st_mode & S_IWOTH) {
-		*reason = refuse("%s is world-writable (mode %04o): anyone "
-				 "could replace the code the daemon runs; fix: "
-				 "chmod o-w %s",
-				 real, (unsigned)(st.st_mode & 07777), real);
-		goto out;
-	}
-
-	lib = lib_get(r, real, reason);
+	struct plugin_lib *lib = lib_get(r, src, reason);
 	if (!lib)
 		goto out;
 	const struct berth_magic *mg = NULL;
@@ -524,8 +520,6 @@ out:
 		t = NULL;
 	}
 	lib_put(r, lib);
-	free(real);
-	free(path);
 	return t;
 }
 
@@ -577,6 +571,8 @@ plugin_registry_free(struct plugin_registry *r)
 		l->refs = 1;
 		lib_put(r, l);
 	}
+	plugin_copies_close(r->copies);
+	free(r->copies_wanted);
 	refusals_free(r->refusals, r->n_refusals);
 	cJSON_Delete(r->service_props);
 	free(r->manifest_path);
@@ -597,6 +593,52 @@ plugin_registry_set_config(struct plugin_registry *r,
 	pthread_mutex_unlock(&r->load_lock);
 }
 
+void
+plugin_registry_set_copy_dir(struct plugin_registry *r, const char *dir)
+{
+	pthread_mutex_lock(&r->load_lock);
+	free(r->copies_wanted);
+	r->copies_wanted = dir ? xstrdup(dir) : NULL;
+	pthread_mutex_unlock(&r->load_lock);
+}
+
+/* Under load_lock: the copies directory, opened (and swept) once. */
+static int
+copies_ready(struct plugin_registry *r, struct berr *err)
+{
+	if (r->copies)
+		return 0;
+	int swept = 0;
+	r->copies = plugin_copies_open(r->copies_wanted, &swept, err);
+	if (!r->copies)
+		return -1;
+	if (swept > 0)
+		log_info("removed %d plugin cop%s left by an earlier run from "
+			 "%s",
+			 swept, swept == 1 ? "y" : "ies",
+			 plugin_copies_dir(r->copies));
+	log_debug("plugins are mapped from private copies in %s",
+		  plugin_copies_dir(r->copies));
+	return 0;
+}
+
+static void
+refusal_add(struct plugin_refusal **v, size_t *n,
+	    const struct manifest_entry *e, char *reason)
+{
+	*v = xrealloc(*v, (*n + 1) * sizeof(**v));
+	(*v)[(*n)++] = (struct plugin_refusal){xstrdup(e->name),
+					       xstrdup(e->file), reason};
+}
+
+/* The new type replacing one of the same name in added, or NULL. */
+static struct job_type *
+replacement(const struct type_list *added, const struct job_type *old)
+{
+	struct job_type *t = list_find(added, old->name);
+	return t != old ? t : NULL;
+}
+
 int
 plugin_registry_load(struct plugin_registry *r, const char *manifest_path,
 		     const char *plugin_dir_override, bool strict,
@@ -605,7 +647,8 @@ plugin_registry_load(struct plugin_registry *r, const char *manifest_path,
 	struct manifest m;
 	memset(&m, 0, sizeof(m));
 	pthread_mutex_lock(&r->load_lock);
-	if (manifest_load(manifest_path, strict, &m, err) != 0) {
+	if (copies_ready(r, err) != 0 ||
+	    manifest_load(manifest_path, strict, &m, err) != 0) {
 		pthread_mutex_unlock(&r->load_lock);
 		return -1;
 	}
@@ -645,37 +688,87 @@ plugin_registry_load(struct plugin_registry *r, const char *manifest_path,
 			held ? NULL : list_find(&r->live, e->name);
 		const char *settings =
 			e->settings_json ? e->settings_json : "{}";
-		if (kept) {
+		char *reason = NULL;
+		struct plugin_source src;
+		if (plugin_source_open(dir, real_dir, e->file, &src,
+				       &reason) != 0) {
+			if (kept) {
+				/* its private copy is intact: keep it */
+				char *why = refuse(
+					"%s; generation %u, loaded earlier, "
+					"keeps serving %s",
+					reason, kept->lib->generation,
+					e->name);
+				free(reason);
+				reason = why;
+				claims[n_claims++] = (struct claim){
+					e->name, e->file, e->line};
+			}
+			log_error("%s:%d: plugin %s (file %s) refused: %s",
+				  m.path, e->line, e->name, e->file, reason);
+			refusal_add(&refusals, &n_refusals, e, reason);
+			continue;
+		}
+		if (kept && strcmp(kept->lib->path, src.real) == 0 &&
+		    plugin_file_same_content(&kept->lib->id, &src.id)) {
 			claims[n_claims++] =
 				(struct claim){e->name, e->file, e->line};
 			if (strcmp(kept->entry_file, e->file) != 0 ||
 			    strcmp(kept->settings_json, settings) != 0)
 				log_warn("%s:%d: plugin %s is kept as loaded; "
-					 "its new file/settings take effect "
-					 "after disabling it, reloading and "
-					 "enabling it again (or a restart)",
+					 "its new settings take effect when "
+					 "its file changes, or after "
+					 "disabling it, reloading and enabling "
+					 "it again (or a restart)",
 					 m.path, e->line, e->name);
+			plugin_source_fini(&src);
 			continue; /* kept as loaded */
 		}
-		char *reason = NULL;
-		struct job_type *t = load_entry(r, e, dir, real_dir, claims,
-						n_claims, &reason);
+		struct job_type *t = load_entry(r, e, &src, claims, n_claims,
+						&reason);
 		if (!t) {
+			if (kept) {
+				char *why = refuse(
+					"new version of %s refused: %s; "
+					"generation %u, loaded earlier, keeps "
+					"serving %s",
+					src.real, reason,
+					kept->lib->generation, e->name);
+				free(reason);
+				reason = why;
+				claims[n_claims++] = (struct claim){
+					e->name, e->file, e->line};
+			}
+			plugin_source_fini(&src);
 			log_error("%s:%d: plugin %s (file %s) refused: %s",
 				  m.path, e->line, e->name, e->file, reason);
-			refusals = xrealloc(refusals, (n_refusals + 1) *
-						sizeof(*refusals));
-			refusals[n_refusals++] = (struct plugin_refusal){
-				xstrdup(e->name), xstrdup(e->file), reason};
+			refusal_add(&refusals, &n_refusals, e, reason);
 			continue;
 		}
 		claims[n_claims++] = (struct claim){e->name, e->file, e->line};
 		list_push(&added, t);
-		log_info("plugin %s loaded from %s (%s %s, ABI %u.%u): "
-			 "max_fails %u, max_concurrency %u, priority %u",
+		char id[256];
+		plugin_file_id_str(&t->lib->id, id, sizeof(id));
+		if (kept) {
+			char old[256];
+			log_info("plugin %s: file %s changed (generation "
+				 "%u was %s; now %s): generation %u loaded "
+				 "from its private copy %s beside generation "
+				 "%u",
+				 t->name, t->file, kept->lib->generation,
+				 plugin_file_id_str(&kept->lib->id, old,
+						    sizeof(old)),
+				 id, t->lib->generation, t->lib->copy,
+				 kept->lib->generation);
+		}
+		log_info("plugin %s loaded from %s (%s %s, ABI %u.%u, "
+			 "generation %u, %s, private copy %s): max_fails %u, "
+			 "max_concurrency %u, priority %u",
 			 t->name, t->file, t->plugin_name, t->plugin_version,
-			 t->abi_major, t->abi_minor, t->max_fails,
-			 t->max_concurrency, t->priority);
+			 t->abi_major, t->abi_minor, t->lib->generation, id,
+			 t->lib->copy, t->max_fails, t->max_concurrency,
+			 t->priority);
+		plugin_source_fini(&src);
 	}
 
 	/* Publish: retire what the manifest no longer lists, add the new. */
@@ -683,16 +776,24 @@ plugin_registry_load(struct plugin_registry *r, const char *manifest_path,
 	pthread_rwlock_wrlock(&r->lock);
 	for (size_t i = r->live.n; i-- > 0;) {
 		struct job_type *t = r->live.v[i];
-		if (claim_find(claims, n_claims, t->name))
+		struct job_type *next = replacement(&added, t);
+		if (!next && claim_find(claims, n_claims, t->name))
 			continue;
 		list_remove_at(&r->live, i);
 		t->retired = true;
-		if (atomic_load(&t->refs) == 0) {
+		int refs = atomic_load(&t->refs);
+		if (next)
+			log_info("plugin %s: new jobs run generation %u; "
+				 "generation %u is retired%s",
+				 t->name, next->lib->generation,
+				 t->lib->generation,
+				 refs ? " and drains its running jobs" : "");
+		if (refs == 0) {
 			list_push(&doomed, t);
 		} else {
-			log_info("plugin %s retired; unloading it once its %d "
-				 "reference(s) are released",
-				 t->name, atomic_load(&t->refs));
+			log_info("plugin %s generation %u retired; unloading "
+				 "it once its %d reference(s) are released",
+				 t->name, t->lib->generation, refs);
 			list_push(&r->retired, t);
 		}
 	}
@@ -829,6 +930,23 @@ describe_type(const struct job_type *t)
 	cJSON_AddNumberToObject(o, "max_concurrency", t->max_concurrency);
 	cJSON_AddNumberToObject(o, "priority", t->priority);
 	cJSON_AddNumberToObject(o, "refs", atomic_load(&t->refs));
+	const struct plugin_lib *l = t->lib;
+	char h[32], when[40];
+	struct tm tm;
+	time_t sec = l->id.mtime.tv_sec;
+	size_t w = gmtime_r(&sec, &tm)
+			   ? strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S",
+				      &tm)
+			   : 0;
+	snprintf(when + w, sizeof(when) - w, ".%09ldZ",
+		 (long)l->id.mtime.tv_nsec);
+	cJSON_AddNumberToObject(o, "generation", l->generation);
+	cJSON_AddStringToObject(o, "hash",
+				plugin_file_hash_str(l->id.hash, h, sizeof(h)));
+	cJSON_AddNumberToObject(o, "inode", (double)l->id.ino);
+	cJSON_AddNumberToObject(o, "size", (double)l->id.size);
+	cJSON_AddStringToObject(o, "mtime", when);
+	cJSON_AddStringToObject(o, "copy", l->copy);
 	return o;
 }
 
@@ -842,8 +960,10 @@ plugin_registry_describe(struct plugin_registry *r)
 
 	pthread_rwlock_rdlock(&r->lock);
 	struct job_type **sorted = xcalloc(r->live.n + 1, sizeof(*sorted));
-	memcpy(sorted, r->live.v, r->live.n * sizeof(*sorted));
-	qsort(sorted, r->live.n, sizeof(*sorted), type_cmp);
+	if (r->live.n) { /* v is NULL before the first type */
+		memcpy(sorted, r->live.v, r->live.n * sizeof(*sorted));
+		qsort(sorted, r->live.n, sizeof(*sorted), type_cmp);
+	}
 	for (size_t i = 0; i < r->live.n; i++)
 		cJSON_AddItemToArray(plugins, describe_type(sorted[i]));
 	free(sorted);

@@ -46,7 +46,8 @@ struct job_type {
 	int entry_line;           /* line of the manifest entry */
 	struct plugin_lib *lib;
 	atomic_int refs;          /* acquisitions in flight (runs, validations) */
-	bool retired;             /* removed from the manifest, waiting for refs */
+	bool retired;             /* removed from the manifest or replaced by a
+				   * newer generation, waiting for refs */
 };
 
 struct plugin_refusal {
@@ -69,10 +70,22 @@ void plugin_registry_free(struct plugin_registry *r);
 void plugin_registry_set_config(struct plugin_registry *r,
 				const struct berth_config *cfg);
 
+/* Where the private copies of plugin files go (plugin_file.h): a 0700
+ * directory the daemon owns, swept of earlier runs' copies by the first
+ * load. NULL (the default): a private temporary directory, removed by
+ * plugin_registry_free(). Call it before the first plugin_registry_load(). */
+void plugin_registry_set_copy_dir(struct plugin_registry *r, const char *dir);
+
 /* Loads every enabled entry of the manifest at manifest_path (plugin_dir_override,
- * when non-NULL, replaces the manifest's plugin_dir). On reload, newly listed
- * entries are loaded, removed or disabled ones are unloaded once idle, and
- * already loaded ones are kept. Refusals are logged (one line each) and
+ * when non-NULL, replaces the manifest's plugin_dir). Each file is checked
+ * (plugin_source_open) and dlopen'ed from a private copy. On reload, newly
+ * listed entries are loaded, removed or disabled ones are unloaded once
+ * idle, and already loaded ones are kept while their file has the same
+ * content; a file with new content is loaded as a new generation beside the
+ * old one, which serves new jobs from then on, while the old generation is
+ * retired and unloaded once its last reference is released. A new version
+ * that is refused leaves the loaded generation serving (the refusal says
+ * so). Refusals are logged (one line each) and
  * recorded. Returns 0 when the manifest itself could be read (even if some
  * plugins were refused), -1 with err otherwise (the registry is unchanged);
  * a plugin_dir that does not exist while some entry is enabled is such an
@@ -91,7 +104,8 @@ char **plugin_registry_names(struct plugin_registry *r, size_t *n);
 void plugin_names_free(char **names);
 
 /* {"plugins":[{name, file, plugin, version, abi, description, max_fails,
- *  max_concurrency, priority, refs}], "refused":[{name, file, reason}],
+ *  max_concurrency, priority, refs, generation, hash, inode, size, mtime,
+ *  copy}], "refused":[{name, file, reason}],
  *  "retiring":[same fields as plugins: removed types still referenced],
  *  "manifest": path, "plugin_dir": dir} for GET /api/v1/plugins. Plugins
  *  are sorted by name; refusals are those of the latest load. */

@@ -2,6 +2,7 @@
  * (tests/plugins/, $BERTH_TEST_PLUGINS) and the bundled DEMO plugin
  * ($BERTH_PLUGINS): every refusal reason, the one-line refusal log, the
  * host services a plugin sees, reload and retirement, DEMO behaviour. */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -501,6 +502,9 @@ test_file_checks(void)
 	p = xasprintf("%s/ww.so", pdir);
 	copy_file(src, p, 0757);
 	free(p);
+	p = xasprintf("%s/gw.so", pdir);
+	copy_file(src, p, 0775);
+	free(p);
 	p = xasprintf("%s/dir.so", pdir);
 	mkdir(p, 0755);
 	free(p);
@@ -517,6 +521,7 @@ test_file_checks(void)
 			     "  - {name: GOOD_B, file: link.so}\n"
 			     "  - {name: GOOD_B, file: ../outside/good_b.so}\n"
 			     "  - {name: GOOD_B, file: ww.so}\n"
+			     "  - {name: GOOD_B, file: gw.so}\n"
 			     "  - {name: GOOD_B, file: dir.so}\n"
 			     "  - {name: GOOD_B, file: alias.so}\n");
 	struct plugin_registry *r = plugin_registry_new();
@@ -529,7 +534,9 @@ test_file_checks(void)
 	CHECK_REFUSED(r, "GOOD_B", "link.so", fix);
 	CHECK_REFUSED(r, "GOOD_B", "../outside/good_b.so", fix);
 	CHECK_REFUSED(r, "GOOD_B", "ww.so", "is world-writable (mode 0757)",
-		      "fix: chmod o-w");
+		      "fix: chmod go-w");
+	CHECK_REFUSED(r, "GOOD_B", "gw.so", "gw.so is group-writable (mode 0775)",
+		      "fix: chmod go-w");
 	CHECK_REFUSED(r, "GOOD_B", "dir.so", "is not a regular file");
 	CHECK(refusal(r, "GOOD_B", "alias.so") == NULL);
 	struct job_type *t = plugin_acquire(r, "GOOD_B");
@@ -785,6 +792,392 @@ test_reload_race(void)
 	rm_rf(tmp);
 	free(manifest);
 	free(tmp);
+}
+
+/* --- file and directory permissions ------------------------------------- */
+
+/* Loads GOOD_B from file (relative to tmp/anc/plugins) after setting the
+ * modes of tmp/anc, tmp/anc/plugins and tmp/anc/plugins/sub; returns the
+ * refusal reason (NULL when it loaded). */
+static char *
+load_with_modes(const char *tmp, mode_t anc, mode_t pdir, mode_t sub,
+		const char *file)
+{
+	char *a = xasprintf("%s/anc", tmp);
+	char *p = xasprintf("%s/anc/plugins", tmp);
+	char *s = xasprintf("%s/anc/plugins/sub", tmp);
+	char *manifest = xasprintf("%s/perm.yml", tmp);
+	char *text = xasprintf("plugin_dir: anc/plugins\n"
+			       "plugins:\n  - {name: GOOD_B, file: %s}\n",
+			       file);
+	write_file(manifest, text);
+	CHECK(chmod(a, anc) == 0 && chmod(p, pdir) == 0 && chmod(s, sub) == 0);
+	struct plugin_registry *r = plugin_registry_new();
+	struct berr err;
+	CHECK_MSG(plugin_registry_load(r, manifest, NULL, false, &err) == 0,
+		  "%s", err.msg);
+	char *why = refusal(r, "GOOD_B", file);
+	struct job_type *t = plugin_acquire(r, "GOOD_B");
+	CHECK((t != NULL) == (why == NULL));
+	plugin_release(r, t);
+	plugin_registry_free(r);
+	chmod(a, 0755);
+	chmod(p, 0755);
+	chmod(s, 0755);
+	free(text);
+	free(manifest);
+	free(s);
+	free(p);
+	free(a);
+	return why;
+}
+
+#define CHECK_MODES_REFUSED(tmp, anc, pdir, sub, file, ...)                  \
+	do {                                                                 \
+		char *why_ = load_with_modes(tmp, anc, pdir, sub, file);     \
+		CHECK_MSG(why_ != NULL, "modes %04o %04o %04o: %s loaded",   \
+			  anc, pdir, sub, file);                             \
+		const char *needles_[] = {__VA_ARGS__};                      \
+		for (size_t k_ = 0; why_ && k_ < ARRAY_LEN(needles_); k_++)  \
+			CHECK_CONTAINS(why_, needles_[k_]);                  \
+		free(why_);                                                  \
+	} while (0)
+
+static void
+test_dir_checks(void)
+{
+	char *made = make_tmpdir();
+	char *tmp = realpath(made, NULL);
+	char *anc = xasprintf("%s/anc", tmp);
+	char *pdir = xasprintf("%s/anc/plugins", tmp);
+	char *sub = xasprintf("%s/anc/plugins/sub", tmp);
+	mkdir(anc, 0755);
+	mkdir(pdir, 0755);
+	mkdir(sub, 0755);
+	char *src = xasprintf("%s/good_b.so", test_plugins);
+	char *p = xasprintf("%s/good_b.so", pdir);
+	copy_file(src, p, 0755);
+	free(p);
+	p = xasprintf("%s/good_b.so", sub);
+	copy_file(src, p, 0755);
+	free(p);
+
+	char *why = load_with_modes(tmp, 0755, 0755, 0755, "good_b.so");
+	CHECK_MSG(why == NULL, "%s", why);
+	free(why);
+	char *fix = xasprintf("fix: chmod go-w %s", pdir);
+	CHECK_MODES_REFUSED(tmp, 0755, 0775, 0755, "good_b.so", "plugin_dir ",
+			    pdir, "is group-writable (mode 0775)", fix);
+	CHECK_MODES_REFUSED(tmp, 0755, 0757, 0755, "good_b.so",
+			    "is world-writable (mode 0757)", fix);
+	/* the sticky bit does not make plugin_dir itself acceptable */
+	CHECK_MODES_REFUSED(tmp, 0755, 01777, 0755, "good_b.so",
+			    "is world-writable (mode 1777)", fix);
+	free(fix);
+	fix = xasprintf("directory %s is world-writable", sub);
+	CHECK_MODES_REFUSED(tmp, 0755, 0755, 0777, "sub/good_b.so", fix);
+	free(fix);
+	why = load_with_modes(tmp, 0755, 0755, 0777, "good_b.so");
+	CHECK_MSG(why == NULL, "%s", why); /* sub is not on its path */
+	free(why);
+	/* above plugin_dir: only without the sticky bit */
+	fix = xasprintf("directory %s above plugin_dir is world-writable "
+			"without the sticky bit (mode 0777)",
+			anc);
+	CHECK_MODES_REFUSED(tmp, 0777, 0755, 0755, "good_b.so", fix,
+			    "fix: chmod go-w");
+	free(fix);
+	fix = xasprintf("directory %s above plugin_dir is group-writable",
+			anc);
+	CHECK_MODES_REFUSED(tmp, 0775, 0755, 0755, "good_b.so", fix);
+	free(fix);
+	why = load_with_modes(tmp, 01777, 0755, 0755, "good_b.so");
+	CHECK_MSG(why == NULL, "%s", why); /* as under /tmp */
+	free(why);
+
+	free(src);
+	rm_rf(tmp);
+	free(sub);
+	free(pdir);
+	free(anc);
+	free(tmp);
+	free(made);
+}
+
+/* --- private copies and generations ------------------------------------ */
+
+/* The describe() object of the live (plugins) or retiring type name. */
+static cJSON *
+described(cJSON *d, const char *list, const char *name)
+{
+	return find_named(cJSON_GetObjectItemCaseSensitive(d, list), name,
+			  NULL);
+}
+
+static bool
+run_says(struct job_type *t, const char *text)
+{
+	struct rec rec;
+	struct hostapi_run_hooks h = rec_hooks(&rec);
+	char e[128];
+	bool ok = run_json(t, "{}", &h, e, sizeof(e)) == BERTH_RUN_SUCCESS;
+	CHECK_MSG(ok && strstr(rec.log, text), "want %s in: %s", text, rec.log);
+	return ok && strstr(rec.log, text);
+}
+
+static char *
+read_text(const char *path)
+{
+	char *data = NULL;
+	size_t len = 0;
+	struct berr e;
+	if (util_read_file(path, 1 << 20, &data, &len, &e) != 0)
+		return xstrdup("");
+	return data;
+}
+
+static void
+test_private_copy(void)
+{
+	char *made = make_tmpdir();
+	char *tmp = realpath(made, NULL);
+	char *pdir = xasprintf("%s/plugins", tmp);
+	char *copies = xasprintf("%s/copies", tmp);
+	mkdir(pdir, 0755);
+	mkdir(copies, 0755); /* forced to 0700 */
+	char *v1 = xasprintf("%s/versioned_v1.so", test_plugins);
+	char *v2 = xasprintf("%s/versioned_v2.so", test_plugins);
+	char *so = xasprintf("%s/versioned.so", pdir);
+	copy_file(v1, so, 0755);
+	/* left by earlier runs: this pid (reused), a pid that is gone */
+	char *stale1 = xasprintf("%s/%ld-7-versioned.so", copies,
+				 (long)getpid());
+	char *stale2 = xasprintf("%s/999999999-1-versioned.so", copies);
+	char *other = xasprintf("%s/keep.txt", copies);
+	write_file(stale1, "x");
+	write_file(stale2, "x");
+	write_file(other, "x");
+	char *marker = xasprintf("%s/fini", tmp);
+	char *manifest = xasprintf("%s/plugins.yml", tmp);
+	char *text = xasprintf("plugin_dir: plugins\nplugins:\n"
+			       "  - name: VERSIONED\n    file: versioned.so\n"
+			       "    settings: {fini_marker: %s}\n",
+			       marker);
+	write_file(manifest, text);
+
+	struct plugin_registry *r = plugin_registry_new();
+	plugin_registry_set_copy_dir(r, copies);
+	struct berr err;
+	CHECK_MSG(plugin_registry_load(r, manifest, NULL, false, &err) == 0,
+		  "%s", err.msg);
+	CHECK(!file_exists(stale1) && !file_exists(stale2));
+	CHECK(file_exists(other));
+	struct stat st;
+	CHECK(stat(copies, &st) == 0 && (st.st_mode & 07777) == 0700);
+
+	struct job_type *t = plugin_acquire(r, "VERSIONED");
+	CHECK(t != NULL);
+	cJSON *d = plugin_registry_describe(r);
+	const cJSON *o = described(d, "plugins", "VERSIONED");
+	const char *cp = o ? str_field(o, "copy") : NULL;
+	char *copy = xstrdup(cp ? cp : "");
+	cJSON_Delete(d);
+	CHECK_MSG(strncmp(copy, copies, strlen(copies)) == 0 &&
+			  copy[strlen(copies)] == '/',
+		  "copy %s is not in %s", copy, copies);
+	struct stat sst;
+	CHECK(stat(copy, &st) == 0 && (st.st_mode & 07777) == 0500);
+	CHECK(stat(so, &sst) == 0 && sst.st_ino != st.st_ino);
+	if (t) {
+		/* the code that runs is mapped from the copy */
+		Dl_info info;
+		memset(&info, 0, sizeof(info));
+		CHECK(dladdr((void *)t->table.run, &info) != 0);
+		CHECK_STR(info.dli_fname ? info.dli_fname : "", copy);
+		CHECK(run_says(t, "VERSIONED v1 running"));
+		/* cp over the file in place: same inode, new bytes */
+		copy_file(v2, so, 0755);
+		struct stat now;
+		CHECK(stat(so, &now) == 0 && now.st_ino == sst.st_ino);
+		/* the mapped code is untouched */
+		CHECK(run_says(t, "VERSIONED v1 running"));
+		CHECK_STR(t->plugin_version, "v1");
+	}
+	plugin_release(r, t);
+	plugin_registry_free(r);
+	/* unloaded: fini ran, the copy is gone, the directory stays */
+	char *fini = read_text(marker);
+	CHECK_STR(fini, "fini v1\n");
+	free(fini);
+	CHECK(!file_exists(copy));
+	CHECK(file_exists(copies) && file_exists(other));
+
+	/* without a copy directory: a private temporary one, removed */
+	r = plugin_registry_new();
+	CHECK(plugin_registry_load(r, manifest, NULL, false, &err) == 0);
+	d = plugin_registry_describe(r);
+	o = described(d, "plugins", "VERSIONED");
+	cp = o ? str_field(o, "copy") : NULL;
+	char *tdir = xstrdup(cp ? cp : "/");
+	cJSON_Delete(d);
+	*strrchr(tdir, '/') = '\0';
+	CHECK(stat(tdir, &st) == 0 && (st.st_mode & 07777) == 0700);
+	plugin_registry_free(r);
+	CHECK(!file_exists(tdir));
+	free(tdir);
+
+	rm_rf(tmp);
+	free(copy);
+	free(text);
+	free(manifest);
+	free(marker);
+	free(other);
+	free(stale2);
+	free(stale1);
+	free(so);
+	free(v2);
+	free(v1);
+	free(copies);
+	free(pdir);
+	free(tmp);
+	free(made);
+}
+
+static double
+generation_of(struct plugin_registry *r, const char *list, const char *name)
+{
+	cJSON *d = plugin_registry_describe(r);
+	const cJSON *o = described(d, list, name);
+	double g = o ? num_field(o, "generation") : -1;
+	cJSON_Delete(d);
+	return g;
+}
+
+static void
+test_versions(void)
+{
+	char *made = make_tmpdir();
+	char *tmp = realpath(made, NULL);
+	char *pdir = xasprintf("%s/plugins", tmp);
+	mkdir(pdir, 0755);
+	char *v1 = xasprintf("%s/versioned_v1.so", test_plugins);
+	char *v2 = xasprintf("%s/versioned_v2.so", test_plugins);
+	char *bad = xasprintf("%s/no_magic.so", test_plugins);
+	char *so = xasprintf("%s/versioned.so", pdir);
+	char *tmpname = xasprintf("%s/.versioned.so.new", pdir);
+	copy_file(v1, so, 0755);
+	char *marker = xasprintf("%s/fini", tmp);
+	char *manifest = xasprintf("%s/plugins.yml", tmp);
+	char *text = xasprintf("plugin_dir: plugins\nplugins:\n"
+			       "  - name: VERSIONED\n    file: versioned.so\n"
+			       "    settings: {fini_marker: %s}\n",
+			       marker);
+	write_file(manifest, text);
+	struct plugin_registry *r = plugin_registry_new();
+	struct berr err;
+	CHECK(plugin_registry_load(r, manifest, NULL, false, &err) == 0);
+
+	/* a job holds generation 1 while the file is rewritten in place */
+	struct job_type *t1 = plugin_acquire(r, "VERSIONED");
+	double g1 = generation_of(r, "plugins", "VERSIONED");
+	CHECK(t1 != NULL && g1 > 0);
+	cJSON *d = plugin_registry_describe(r);
+	const cJSON *o = described(d, "plugins", "VERSIONED");
+	char *copy1 = xstrdup(o ? str_field(o, "copy") : "");
+	cJSON_Delete(d);
+	copy_file(v2, so, 0755);
+	CHECK(plugin_registry_load(r, manifest, NULL, false, &err) == 0);
+	struct job_type *t2 = plugin_acquire(r, "VERSIONED");
+	CHECK(t2 != NULL && t2 != t1);
+	double g2 = generation_of(r, "plugins", "VERSIONED");
+	CHECK(g2 > g1);
+	CHECK(generation_of(r, "retiring", "VERSIONED") == g1);
+	if (t1 && t2 && t2 != t1) {
+		CHECK_STR(t2->plugin_version, "v2");
+		CHECK(run_says(t2, "VERSIONED v2 running"));
+		CHECK(run_says(t1, "VERSIONED v1 running"));
+		CHECK(t1->retired && !t2->retired);
+	}
+	d = plugin_registry_describe(r);
+	o = described(d, "retiring", "VERSIONED");
+	CHECK(o && num_field(o, "refs") == 1);
+	CHECK(o && strcmp(str_field(o, "version"), "v1") == 0);
+	o = described(d, "plugins", "VERSIONED");
+	CHECK(o && strcmp(str_field(o, "version"), "v2") == 0);
+	CHECK(o && strncmp(str_field(o, "hash"), "fnv1a64:", 8) == 0);
+	cJSON_Delete(d);
+	CHECK(!file_exists(marker) && file_exists(copy1));
+
+	/* unchanged, or only touched: kept */
+	CHECK(plugin_registry_load(r, manifest, NULL, false, &err) == 0);
+	struct timespec times[2] = {{1000000, 0}, {1000000, 0}};
+	CHECK(utimensat(AT_FDCWD, so, times, 0) == 0);
+	CHECK(plugin_registry_load(r, manifest, NULL, false, &err) == 0);
+	struct job_type *same = plugin_acquire(r, "VERSIONED");
+	CHECK(same == t2);
+	plugin_release(r, same);
+	CHECK(generation_of(r, "retiring", "VERSIONED") == g1);
+
+	/* the job on generation 1 ends: it is unloaded, its copy removed */
+	plugin_release(r, t1);
+	char *fini = read_text(marker);
+	CHECK_STR(fini, "fini v1\n");
+	free(fini);
+	CHECK(!file_exists(copy1));
+	CHECK(generation_of(r, "retiring", "VERSIONED") == -1);
+	plugin_release(r, t2);
+
+	/* the safe upgrade: a temporary name, then rename; the idle
+	 * generation 2 is unloaded by the reload itself */
+	copy_file(v1, tmpname, 0755);
+	CHECK(rename(tmpname, so) == 0);
+	CHECK(plugin_registry_load(r, manifest, NULL, false, &err) == 0);
+	struct job_type *t3 = plugin_acquire(r, "VERSIONED");
+	double g3 = generation_of(r, "plugins", "VERSIONED");
+	CHECK(t3 != NULL && g3 > g2);
+	if (t3)
+		CHECK_STR(t3->plugin_version, "v1");
+	fini = read_text(marker);
+	CHECK_STR(fini, "fini v1\nfini v2\n");
+	free(fini);
+	CHECK(generation_of(r, "retiring", "VERSIONED") == -1);
+
+	/* a refused new version leaves the loaded generation serving */
+	copy_file(bad, so, 0755);
+	CHECK(plugin_registry_load(r, manifest, NULL, false, &err) == 0);
+	CHECK_REFUSED(r, "VERSIONED", "versioned.so", "new version of ",
+		      "no berth_plugin_magic symbol",
+		      "keeps serving VERSIONED");
+	CHECK(generation_of(r, "plugins", "VERSIONED") == g3);
+	chmod(so, 0775);
+	CHECK(plugin_registry_load(r, manifest, NULL, false, &err) == 0);
+	CHECK_REFUSED(r, "VERSIONED", "versioned.so", "is group-writable",
+		      "keeps serving VERSIONED");
+	remove(so);
+	CHECK(plugin_registry_load(r, manifest, NULL, false, &err) == 0);
+	CHECK_REFUSED(r, "VERSIONED", "versioned.so", "No such file",
+		      "keeps serving VERSIONED");
+	struct job_type *t4 = plugin_acquire(r, "VERSIONED");
+	CHECK(t4 == t3);
+	if (t3)
+		CHECK(run_says(t3, "VERSIONED v1 running"));
+	plugin_release(r, t4);
+	plugin_release(r, t3);
+	plugin_registry_free(r);
+
+	rm_rf(tmp);
+	free(copy1);
+	free(text);
+	free(manifest);
+	free(marker);
+	free(tmpname);
+	free(so);
+	free(bad);
+	free(v2);
+	free(v1);
+	free(pdir);
+	free(tmp);
+	free(made);
 }
 
 /* --- DEMO --------------------------------------------------------------- */
@@ -1214,6 +1607,9 @@ main(void)
 	test_file_checks();
 	test_reload();
 	test_reload_race();
+	test_dir_checks();
+	test_private_copy();
+	test_versions();
 	test_demo();
 	test_hello();
 	TEST_DONE();
