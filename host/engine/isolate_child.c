@@ -1,5 +1,6 @@
-/* isolate_child.c - the plugin runner: `berthd --plugin-runner <pid>`, one
- * job of an isolated type in its own process (isolate.h).
+/* isolate_child.c - the plugin runner (berth-plugin-runner, or berthd
+ * --plugin-runner): one job of an isolated type in its own process
+ * (isolate.h).
  *
  * Single-threaded. Reads the ISO_JOB frame from ISOLATE_FD, dlopen()s the
  * plugin (the daemon already checked its magic block and tables when it
@@ -276,12 +277,19 @@ isolate_runner_main(int argc, char **argv)
 	/* descriptors the daemon's libraries opened without O_CLOEXEC */
 	close_range(ISOLATE_FD + 1, ~0U, 0);
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (argc != 3 || getppid() != (pid_t)strtol(argv[2], NULL, 10)) {
-		fprintf(stderr, "berthd %s: started by the daemon only\n",
-			ISOLATE_RUNNER_ARG);
+	int a = argc >= 2 && strcmp(argv[1], ISOLATE_RUNNER_ARG) == 0 ? 2 : 1;
+	if (argc != a + 2 || getppid() != (pid_t)strtol(argv[a], NULL, 10)) {
+		fprintf(stderr, "%s: a plugin runner, started by berthd only\n",
+			argv[0]);
 		return 2;
 	}
 	struct runner r = {.fd = ISOLATE_FD};
+	long version = strtol(argv[a + 1], NULL, 10);
+	if (version != ISO_PROTO_VERSION)
+		fail(&r, "the plugin runner %s speaks protocol %d, the daemon "
+			 "%ld: it was upgraded under a running berthd; restart "
+			 "berthd",
+		     argv[0], ISO_PROTO_VERSION, version);
 	int type;
 	char *p;
 	uint32_t len;

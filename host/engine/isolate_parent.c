@@ -2,8 +2,9 @@
  * plugin runner for one job and supervise it; see isolate.h.
  *
  * Start. posix_spawn() (no fork of the multi-threaded daemon: glibc's
- * posix_spawn is a vfork-style clone that only execs) of /proc/self/exe
- * with `--plugin-runner <pid>`: the signal mask emptied and every signal's
+ * posix_spawn is a vfork-style clone that only execs) of the runner
+ * (berth-plugin-runner next to berthd's binary, else /proc/self/exe
+ * --plugin-runner): the signal mask emptied and every signal's
  * disposition back to default (berthd blocks SIGTERM/SIGINT/SIGHUP and
  * ignores SIGPIPE), its own process group (a kill reaches whatever the
  * plugin started), stdin from /dev/null, the runner's end of a socketpair
@@ -24,6 +25,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -45,7 +48,7 @@
 #define CHECK_MS 50
 #define TERM_GRACE_MS 2000
 #define DEFAULT_STOP_GRACE_S 10
-#define RUNNER_EXE "/proc/self/exe"
+#define SELF_EXE "/proc/self/exe"
 
 extern char **environ;
 
@@ -124,9 +127,39 @@ runner_env(char **extra)
 #endif
 }
 
+/* Where the runner is: found once. */
+static pthread_once_t runner_once = PTHREAD_ONCE_INIT;
+static char runner_path[PATH_MAX];
+static bool runner_is_self;
+
+static void
+find_runner(void)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink(SELF_EXE, exe, sizeof(exe) - 1);
+	char *slash = n > 0 ? memchr(exe, '/', (size_t)n) : NULL;
+	if (slash) {
+		exe[n] = '\0';
+		slash = strrchr(exe, '/');
+		*slash = '\0';
+		int w = snprintf(runner_path, sizeof(runner_path), "%s/%s",
+				 exe, ISOLATE_RUNNER_EXE);
+		if (w > 0 && (size_t)w < sizeof(runner_path) &&
+		    access(runner_path, X_OK) == 0) {
+			log_info("plugin runner: %s", runner_path);
+			return;
+		}
+	}
+	snprintf(runner_path, sizeof(runner_path), "%s", SELF_EXE);
+	runner_is_self = true;
+	log_info("plugin runner: berthd %s (no %s next to it)",
+		 ISOLATE_RUNNER_ARG, ISOLATE_RUNNER_EXE);
+}
+
 static int
 spawn_runner(struct iso_run *ir, char *why, size_t whylen)
 {
+	pthread_once(&runner_once, find_runner);
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
 		snprintf(why, whylen, "socketpair: %s", strerror(errno));
@@ -159,13 +192,17 @@ spawn_runner(struct iso_run *ir, char *why, size_t whylen)
 	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK |
 					      POSIX_SPAWN_SETSIGDEF |
 					      POSIX_SPAWN_SETPGROUP);
-	char ppid[24];
+	char ppid[24], version[16];
 	snprintf(ppid, sizeof(ppid), "%ld", (long)getpid());
-	char *argv[] = {"berthd", ISOLATE_RUNNER_ARG, ppid, NULL};
+	snprintf(version, sizeof(version), "%d", ISO_PROTO_VERSION);
+	char *self_argv[] = {"berthd", ISOLATE_RUNNER_ARG, ppid, version,
+			     NULL};
+	char *small_argv[] = {ISOLATE_RUNNER_EXE, ppid, version, NULL};
 	char *extra;
 	char **env = runner_env(&extra);
 	pid_t pid;
-	int rc = posix_spawn(&pid, RUNNER_EXE, &fa, &at, argv, env);
+	int rc = posix_spawn(&pid, runner_path, &fa, &at,
+			     runner_is_self ? self_argv : small_argv, env);
 	if (env != environ)
 		free(env);
 	free(extra);
@@ -173,7 +210,7 @@ spawn_runner(struct iso_run *ir, char *why, size_t whylen)
 	posix_spawnattr_destroy(&at);
 	close(sv[1]);
 	if (rc != 0) {
-		snprintf(why, whylen, "posix_spawn %s: %s", RUNNER_EXE,
+		snprintf(why, whylen, "posix_spawn %.200s: %s", runner_path,
 			 strerror(rc));
 		close(sv[0]);
 		return -1;
@@ -607,7 +644,7 @@ isolate_run(struct job_type *t, const struct hostapi_job *job,
 					     ? stop_grace_seconds
 					     : DEFAULT_STOP_GRACE_S) *
 			   1000;
-	char why[256];
+	char why[320];
 	if (spawn_runner(&ir, why, sizeof(why)) < 0) {
 		snprintf(err, errlen, "cannot start the plugin process: %s",
 			 why);

@@ -32,6 +32,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Bumped on any change of the frames below: a runner (argv[3]) of another
+ * version refuses the job with a clear reason. */
+#define ISO_PROTO_VERSION 1
 /* The runner's end of the socket. */
 #define ISOLATE_FD 3
 #define ISO_HDR_LEN 5u

@@ -11,10 +11,12 @@ Test plugins: tests/plugins/misbehave.c (SEGV, EXIT3, HANG, LEAK) and
 tests/plugins/pipecheck.c (PIPECHECK); GOOD_A runs in-process next to
 them."""
 import os
+import shutil
 import subprocess
 import time
 import unittest
 
+import harness
 from harness import (BERTHD, NS, Cluster, TempDir, exhaust_retries,
                      harbor_config, job, job_log_lines, retry_entries,
                      run_ok, stop_job, submit_ok, wait_for, wait_job_line,
@@ -203,6 +205,38 @@ class IsolationTests(unittest.TestCase):
             for m in retry_entries(self.r, j):
                 self.r("ZREM", NS + ":retry", m)
         self.alive_and_serving()
+
+
+class SelfRunnerTests(unittest.TestCase):
+    """Without berth-plugin-runner next to it, berthd runs the plugin in
+    `berthd --plugin-runner` mode: same behaviour."""
+
+    def test_berthd_is_its_own_runner(self):
+        lone = TempDir()
+        saved = harness.BERTHD
+        try:
+            exe = os.path.join(lone.path, "berthd")
+            shutil.copy(BERTHD, exe)
+            self.assertFalse(os.path.exists(
+                os.path.join(lone.path, "berth-plugin-runner")))
+            harness.BERTHD = exe
+            with Cluster(ENTRIES) as c:
+                d = c.start()
+                jid = run_ok(d, "PIPECHECK", {"word": "self"})
+                self.assertTrue(wait_job_line(d, jid, "PIPECHECK word=self"))
+                jid = submit_ok(d, "SEGV")
+                wait_status(d, jid, "Error")
+                wait_job_line(d, jid, "killed by signal 11 (SIGSEGV)")
+                self.assertIn("--plugin-runner (no berth-plugin-runner",
+                              d.log())
+                r = c.client()
+                for m in retry_entries(r, jid):
+                    r("ZREM", NS + ":retry", m)
+                r.close()
+                run_ok(d, "GOOD_A", {"n": 1})
+        finally:
+            harness.BERTHD = saved
+            lone.cleanup()
 
 
 class ManifestRowsTests(unittest.TestCase):
