@@ -247,8 +247,9 @@ class ManifestRowsTests(unittest.TestCase):
         try:
             t = tmp.path
             manifest = os.path.join(t, "plugins.yml")
-            write(manifest, 'plugin_dir: "%s"\nplugins:\n  - name: X\n'
-                  '    file: x.so\n    enabled: false\n%s' % (t, entry))
+            shutil.copy(harness.plugin_file("good_a.so"), t)
+            write(manifest, 'plugin_dir: "%s"\nplugins:\n'
+                  '  - name: GOOD_A\n    file: good_a.so\n%s' % (t, entry))
             cfg = os.path.join(t, "berth.yml")
             write(cfg, harbor_config("/nonexistent.sock",
                                      os.path.join(t, "data"), manifest))

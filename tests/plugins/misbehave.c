@@ -1,6 +1,8 @@
 /* misbehave.c - job types that do what a plugin must not, for the tests of
  * process isolation (tests/integration/test_isolation.py):
- *   SEGV   writes through a NULL pointer
+ *   SEGV   writes to a PROT_NONE page: a real SIGSEGV, and defined
+ *          behaviour for the compiler and the sanitizers (a NULL store would
+ *          be an UBSan report instead of a crash)
  *   EXIT3  calls exit(3)
  *   HANG   sleeps forever, never asks berth_stop_requested(); with the
  *          parameter ignore_term: true it also ignores SIGTERM
@@ -13,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,10 +30,15 @@ static enum berth_run_result
 segv_run(struct berth_job_ctx *ctx, const char *params, char *err,
 	 size_t errlen)
 {
-	(void)params, (void)err, (void)errlen;
+	(void)params;
 	berth_log_info(ctx, "SEGV about to crash");
-	volatile int *volatile p = NULL;
-	*p = 1;
+	void *page = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
+			  -1, 0);
+	if (page == MAP_FAILED) {
+		snprintf(err, errlen, "mmap failed");
+		return BERTH_RUN_ERROR;
+	}
+	*(volatile char *)page = 1;
 	return BERTH_RUN_SUCCESS;
 }
 
