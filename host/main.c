@@ -12,6 +12,7 @@
 
 #include "config/config.h"
 #include "daemon.h"
+#include "engine/isolate.h"
 #include "logs/log.h"
 #include "config/manifest.h"
 #include "plugins/plugin_host.h"
@@ -139,6 +140,9 @@ main(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
+	/* a plugin runner of an isolated job type (engine/isolate.h) */
+	if (argc >= 2 && strcmp(argv[1], ISOLATE_RUNNER_ARG) == 0)
+		return isolate_runner_main(argc, argv);
 	struct berthd_options o = {0};
 	bool check = false;
 	int c;

@@ -54,6 +54,15 @@ static const struct cfg_row entry_rows[] = {
 	/* handed to the plugin's init() as JSON */
 	{.path = "settings", .type = CT_JSON, .def = "{}",
 	 .offset = ENTRY_OFF(settings_json)},
+	/* thread: run() on the worker thread; process: each job in a child
+	 * process (engine/isolate.h) */
+	{.path = "isolation", .type = CT_ENUM, .def = "thread",
+	 .choices = "thread|process", .offset = ENTRY_OFF(isolation)},
+	/* 0: no limit; enforced with isolation: process only */
+	{.path = "max_run_seconds", .type = CT_INT64, .def = "0", .min = 0,
+	 .max = 31536000, .offset = ENTRY_OFF(max_run_seconds)},
+	{.path = "max_rss_mb", .type = CT_INT64, .def = "0", .min = 0,
+	 .max = 1048576, .offset = ENTRY_OFF(max_rss_mb)},
 };
 
 static bool
@@ -112,6 +121,13 @@ load_entry(struct cfg_ctx *c, size_t idx, const struct ynode *node,
 	    config_apply_file(c, entry_rows, ARRAY_LEN(entry_rows), node, shown,
 			      states, e) < 0)
 		return -1;
+	/* a limit that cannot be enforced is said, not silently dropped */
+	if (strcmp(e->isolation, "process") != 0 &&
+	    (e->max_run_seconds > 0 || e->max_rss_mb > 0))
+		config_warn(c, xasprintf("%s:%d: %s: max_run_seconds and "
+					 "max_rss_mb apply only with "
+					 "isolation: process; ignored",
+					 c->doc->path, node->line, shown));
 	return 0;
 }
 
@@ -187,6 +203,7 @@ manifest_fini(struct manifest *m)
 		free(m->entries[i].name);
 		free(m->entries[i].file);
 		free(m->entries[i].settings_json);
+		free(m->entries[i].isolation);
 	}
 	free(m->entries);
 	for (size_t i = 0; i < m->n_warnings; i++)

@@ -9,6 +9,10 @@
  *       max_concurrency: 1
  *       priority: 1
  *       settings: { any: yaml }       # handed to the plugin's init() as JSON
+ *       isolation: process            # thread (default: in the daemon) or
+ *                                     # process (each job in a child process)
+ *       max_run_seconds: 600          # process only: kill a longer run
+ *       max_rss_mb: 512               # process only: kill a bigger child
  *
  * One .so may export several job types; it is then listed once per type with
  * the same `file`. */
@@ -29,6 +33,9 @@ struct manifest_entry {
 	int64_t max_concurrency; /* -1 when not overridden */
 	int64_t priority;        /* -1 when not overridden */
 	char *settings_json;     /* JSON object text, "{}" when absent */
+	char *isolation;         /* "thread" (default) or "process" */
+	int64_t max_run_seconds; /* 0: no limit (process isolation only) */
+	int64_t max_rss_mb;      /* 0: no limit (process isolation only) */
 	int line;                /* line of the entry in the manifest */
 };
 

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "common/gojson.h"
+#include "engine/isolate.h"
 #include "plugins/hostapi.h"
 #include "logs/joblog.h"
 #include "logs/log.h"
@@ -419,8 +420,12 @@ run_job(struct worker *w, const struct queue_claim *c, struct job_type *t,
 		"job %s (%s) starting, revision %lld", job_id, type,
 		(long long)st->revision);
 	char errbuf[RUN_ERROR_MAX];
-	enum berth_run_result res = plugin_run(t, &hj, &hooks, errbuf,
-					       sizeof(errbuf));
+	enum berth_run_result res =
+		t->isolated ? isolate_run(t, &hj, &hooks,
+					  wp->cfg.stop_grace_seconds, errbuf,
+					  sizeof(errbuf))
+			    : plugin_run(t, &hj, &hooks, errbuf,
+					 sizeof(errbuf));
 	metrics_job_running(type, -1);
 	if (run_end(w)) {
 		o->abandoned = true;

@@ -448,6 +448,9 @@ load_entry(struct plugin_registry *r, const struct manifest_entry *e,
 		xstrdup(t->table.description ? t->table.description : "");
 	t->entry_file = xstrdup(e->file);
 	t->entry_line = e->line;
+	t->isolated = e->isolation && strcmp(e->isolation, "process") == 0;
+	t->max_run_seconds = t->isolated ? e->max_run_seconds : 0;
+	t->max_rss_mb = t->isolated ? e->max_rss_mb : 0;
 	t->settings_json =
 		xstrdup(e->settings_json ? e->settings_json : "{}");
 	t->settings = cJSON_Parse(t->settings_json);

@@ -44,6 +44,11 @@ struct job_type {
 	char *description;        /* from the table, "" when none */
 	char *entry_file;         /* `file` as written in the manifest */
 	int entry_line;           /* line of the manifest entry */
+	/* manifest isolation: process: each run() in a child process, with
+	 * these limits (0: none); the job engine dispatches (engine/isolate.h) */
+	bool isolated;
+	int64_t max_run_seconds;
+	int64_t max_rss_mb;
 	struct plugin_lib *lib;
 	atomic_int refs;          /* acquisitions in flight (runs, validations) */
 	bool retired;             /* removed from the manifest or replaced by a
