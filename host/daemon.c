@@ -169,6 +169,8 @@ berthd_start(struct berthd *d, struct berth_config *cfg,
 		.threads = cfg->workers > 0 ? cfg->workers : 10,
 		.max_attempts = cfg->hook_max_attempts,
 		.retry_window_s = cfg->hook_retry_window_seconds,
+		.max_pending = cfg->hook_max_pending,
+		.max_age_s = cfg->hook_max_age_seconds,
 		.retry_scale = cfg->hook_retry_scale,
 	};
 	d->hooks = hook_agent_new(&hc, d->redis, d->ns, d->tracker);

@@ -171,6 +171,14 @@ static const struct cfg_row config_rows[] = {
 	{.path = "berth.hooks.retry_window_seconds", .type = CT_INT,
 	 .def = "300", .min = 1, .max = 86400,
 	 .offset = CFG_OFF(hook_retry_window_seconds)},
+	/* the backlog of one agent: beyond it the oldest events go */
+	{.path = "berth.hooks.max_pending", .type = CT_INT, .def = "100000",
+	 .min = 1, .max = 10000000, .offset = CFG_OFF(hook_max_pending)},
+	/* an event older than this is given up (the reaper re-fires every
+	 * state core has not acknowledged) */
+	{.path = "berth.hooks.max_age_seconds", .type = CT_INT, .def = "3600",
+	 .min = 1, .max = 604800,
+	 .offset = CFG_OFF(hook_max_age_seconds)},
 	{.path = "berth.hooks.retry_scale", .type = CT_DOUBLE, .def = "1",
 	 .min = 0, .max = 1000, .flags = CF_GT_MIN | CF_ENV_SOFT,
 	 .offset = CFG_OFF(hook_retry_scale),

@@ -68,6 +68,8 @@ struct berth_config {
 	int log_sweep_interval_seconds; /* 0: each sweeper's duration */
 	int hook_max_attempts;       /* per status hook event */
 	int hook_retry_window_seconds;
+	int hook_max_pending;        /* hook events kept per agent */
+	int hook_max_age_seconds;    /* a hook event older is given up */
 	double hook_retry_scale;     /* multiplies every hook back-off wait */
 	char *metric_namespace;  /* metric name prefix parts ("" omits) */
 	char *metric_subsystem;

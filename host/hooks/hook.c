@@ -54,6 +54,20 @@
  *   at or behind the ACKed state is outdated and dropped as done (a Redis
  *   error there does not block the attempt).
  *
+ * Backlog (beyond Harbor, whose agent keeps everything)
+ *   A receiver that is silent or slow must not make the pending events
+ *   grow without limit. Every queued event is also on one agent-wide list
+ *   ordered by creation time. When more than max_pending events are queued
+ *   (berth.hooks.max_pending), the oldest are given up; any event older
+ *   than max_age (berth.hooks.max_age_seconds, from its creation, adopted
+ *   events keeping theirs) is given up too, by the keeper's sweep every
+ *   second, at submit, or after its failed attempt. Events of a job a
+ *   thread holds are left for later. A given-up event leaves its queue and
+ *   its record in Redis, is counted in hooks_dropped_total{reason=
+ *   "backlog"|"expired"} and logged (DEBUG each; a WARNING per reason
+ *   with the count at most every 10 s);
+ *   the reaper re-sends every state core has not acknowledged.
+ *
  * Supersede policy
  *   A status event (no check-in text) that has failed at least once is
  *   dropped as soon as a newer status event of the same job is queued
@@ -87,6 +101,9 @@
 #define HOOK_DEF_TIMEOUT_MS 30000
 #define HOOK_DEF_CONNECT_MS 10000
 #define HOOK_DEF_HEADER_MS 10000
+#define HOOK_DEF_MAX_PENDING 100000
+#define HOOK_DEF_MAX_AGE_S 3600
+#define HOOK_TRIM_LOG_MS 10000 /* backlog WARNINGs at most this often */
 #define HOOK_BACKOFF_FIRST_MS 2000
 #define HOOK_BACKOFF_MAX_MS 60000
 #define HOOK_LOG_TEXT_MAX 256 /* longer check-in texts are not logged */
@@ -115,6 +132,42 @@ event_list_free(struct hook_event *e)
 		hook_event_free(e);
 		e = n;
 	}
+}
+
+/* ---- the agent-wide list of queued events (under a->mu) ---------------- */
+
+/* Inserts e by created_at (new events go at the end at once; adopted
+ * older ones walk back). */
+static void
+glist_insert(struct hook_agent *a, struct hook_event *e)
+{
+	struct hook_event *p = a->newest;
+	while (p && p->created_at > e->created_at)
+		p = p->gprev;
+	e->gprev = p;
+	e->gnext = p ? p->gnext : a->oldest;
+	if (e->gnext)
+		e->gnext->gprev = e;
+	else
+		a->newest = e;
+	if (p)
+		p->gnext = e;
+	else
+		a->oldest = e;
+}
+
+static void
+glist_unlink(struct hook_agent *a, struct hook_event *e)
+{
+	if (e->gprev)
+		e->gprev->gnext = e->gnext;
+	else
+		a->oldest = e->gnext;
+	if (e->gnext)
+		e->gnext->gprev = e->gprev;
+	else
+		a->newest = e->gprev;
+	e->gprev = e->gnext = NULL;
 }
 
 /* "status change: job=<id>, status=<st>, revision=<rev>[, check_in=<text>]"
@@ -359,6 +412,7 @@ job_prune(struct hook_agent *a, struct hook_job *j,
 			e->next = *dropped;
 			*dropped = e;
 			a->pending--;
+			glist_unlink(a, e);
 			hook_host_kick_locked(a, e->host);
 			hook_host_unref_locked(a, e);
 			if (blog_min_level <= BLOG_DEBUG)
@@ -405,6 +459,7 @@ hook_enqueue_locked(struct hook_agent *a, struct hook_event *e,
 	e->next = *pp;
 	*pp = e;
 	a->pending++;
+	glist_insert(a, e);
 	hook_host_ref_locked(a, e);
 	if (!e->persisted)
 		a->dirty = true;
@@ -499,6 +554,101 @@ hook_agent_submit(void *agent, const struct job_stats *snap,
 	hook_enqueue_locked(a, e, &dropped);
 	pthread_mutex_unlock(&a->mu);
 	hook_dropped_free(a, dropped);
+	hook_trim_backlog(a);
+}
+
+/* ---- the backlog bounds ------------------------------------------------- */
+
+/* Takes e (queued on j, which nobody holds) out of its queue and the
+ * agent's list, and reschedules j when e was its head. Under a->mu. */
+static void
+event_unqueue_locked(struct hook_agent *a, struct hook_job *j,
+		     struct hook_event *e)
+{
+	struct hook_event **pp = &j->head;
+	while (*pp != e)
+		pp = &(*pp)->next;
+	bool was_head = pp == &j->head;
+	*pp = e->next;
+	e->next = NULL;
+	a->pending--;
+	glist_unlink(a, e);
+	if (was_head)
+		hook_job_unschedule(a, j);
+	/* the job may have been this receiver's next probe */
+	hook_host_kick_locked(a, e->host);
+	hook_host_unref_locked(a, e);
+	if (was_head) {
+		j->due = util_monotonic_ms();
+		job_schedule(a, j); /* frees j when it has no event left */
+	}
+}
+
+void
+hook_trim_backlog(struct hook_agent *a)
+{
+	struct hook_event *gone = NULL;
+	size_t n[METRICS_HOOK_DROP_N] = {0};
+	int64_t now = util_now_ms();
+	pthread_mutex_lock(&a->mu);
+	struct hook_event *e = a->oldest;
+	while (e && (a->pending > a->max_pending ||
+		     now - e->created_at > a->max_age_ms)) {
+		struct hook_event *next = e->gnext;
+		struct hook_job *j = job_find(a, e->job_id);
+		if (!j || j->busy) { /* held by a thread: left for later */
+			e = next;
+			continue;
+		}
+		enum metrics_hook_drop why =
+			a->pending > a->max_pending ? METRICS_HOOK_DROP_BACKLOG
+						    : METRICS_HOOK_DROP_EXPIRED;
+		event_unqueue_locked(a, j, e);
+		e->next = gone;
+		gone = e;
+		n[why]++;
+		metrics_hook_dropped(why);
+		e = next;
+	}
+	if (gone)
+		metrics_hooks_pending((int64_t)a->pending);
+	/* one WARNING per reason at most every HOOK_TRIM_LOG_MS: a receiver
+	 * down under load would otherwise log every submit */
+	size_t nb = 0, ne = 0;
+	a->unlogged[METRICS_HOOK_DROP_BACKLOG] += n[METRICS_HOOK_DROP_BACKLOG];
+	a->unlogged[METRICS_HOOK_DROP_EXPIRED] += n[METRICS_HOOK_DROP_EXPIRED];
+	int64_t mono = util_monotonic_ms();
+	if ((a->unlogged[METRICS_HOOK_DROP_BACKLOG] ||
+	     a->unlogged[METRICS_HOOK_DROP_EXPIRED]) &&
+	    (!a->trim_logged_ms || mono - a->trim_logged_ms >= HOOK_TRIM_LOG_MS)) {
+		nb = a->unlogged[METRICS_HOOK_DROP_BACKLOG];
+		ne = a->unlogged[METRICS_HOOK_DROP_EXPIRED];
+		a->unlogged[METRICS_HOOK_DROP_BACKLOG] = 0;
+		a->unlogged[METRICS_HOOK_DROP_EXPIRED] = 0;
+		a->trim_logged_ms = mono;
+	}
+	pthread_mutex_unlock(&a->mu);
+	if (nb)
+		log_warn("hook agent %s: %zu hook event(s) given up, oldest "
+			 "first: more than berth.hooks.max_pending (%zu) "
+			 "pending", a->id, nb, a->max_pending);
+	if (ne)
+		log_warn("hook agent %s: %zu hook event(s) given up: older "
+			 "than berth.hooks.max_age_seconds (%" PRId64 " s)",
+			 a->id, ne, a->max_age_ms / 1000);
+	while (gone) {
+		struct hook_event *nx = gone->next;
+		if (blog_min_level <= BLOG_DEBUG) {
+			char *desc = event_describe(gone);
+			log_debug("%s: hook to %s given up (backlog bounds)",
+				  desc, gone->url);
+			free(desc);
+		}
+		/* the record may exist even when its last write failed */
+		hook_record_delete(a, gone->id);
+		hook_event_free(gone);
+		gone = nx;
+	}
 }
 
 /* ---- one attempt --------------------------------------------------------- */
@@ -552,9 +702,17 @@ event_failed(struct hook_agent *a, struct hook_event *e, const char *desc,
 		return HOOK_DONE;
 	}
 	*wait = backoff_ms(a, e->attempts);
+	if (now + *wait - e->created_at > a->max_age_ms) {
+		metrics_hook_dropped(METRICS_HOOK_DROP_EXPIRED);
+		log_warn("%s: hook to %s failed (attempt %d/%d): %s; giving up: "
+			 "older than berth.hooks.max_age_seconds (%" PRId64
+			 " s)", desc, e->url, e->attempts, a->max_attempts,
+			 errtxt, a->max_age_ms / 1000);
+		return HOOK_DONE;
+	}
 	if (e->attempts >= a->max_attempts ||
 	    (e->attempts > 1 && now - e->retry_since + *wait > a->window_ms)) {
-		metrics_hook_dropped();
+		metrics_hook_dropped(METRICS_HOOK_DROP_RETRY_BOUND);
 		log_warn("%s: hook to %s failed (attempt %d/%d): %s; giving up "
 			 "after %" PRId64 " s", desc, e->url, e->attempts,
 			 a->max_attempts, errtxt,
@@ -602,6 +760,12 @@ deliver_head(struct hook_agent *a, struct hook_http *h, struct hook_job *j)
 	char errtxt[1024] = "";
 	if (e->attempts > 0 && hook_event_outdated(a, e)) {
 		log_debug("%s: outdated (acknowledged), not retried", desc);
+	} else if (util_now_ms() - e->created_at > a->max_age_ms) {
+		/* e.g. adopted from an agent stopped long ago */
+		metrics_hook_dropped(METRICS_HOOK_DROP_EXPIRED);
+		log_warn("%s: hook to %s given up before attempt %d: older "
+			 "than berth.hooks.max_age_seconds (%" PRId64 " s)",
+			 desc, e->url, e->attempts + 1, a->max_age_ms / 1000);
 	} else {
 		if (!e->first_attempt_at)
 			e->first_attempt_at = util_now_ms();
@@ -636,6 +800,7 @@ deliver_head(struct hook_agent *a, struct hook_http *h, struct hook_job *j)
 	if (out == HOOK_DONE) {
 		j->head = e->next;
 		a->pending--;
+		glist_unlink(a, e);
 		hook_host_unref_locked(a, e);
 	} else if (out == HOOK_RETRY) {
 		j->due = util_monotonic_ms() + wait;
@@ -716,6 +881,11 @@ hook_agent_new(const struct hook_agent_config *cfg, struct redis_pool *redis,
 	a->window_ms = (int64_t)(c.retry_window_s > 0 ? c.retry_window_s
 						      : HOOK_DEF_WINDOW_S) *
 		       1000;
+	a->max_pending = (size_t)(c.max_pending > 0 ? c.max_pending
+						    : HOOK_DEF_MAX_PENDING);
+	a->max_age_ms = (int64_t)(c.max_age_s > 0 ? c.max_age_s
+						  : HOOK_DEF_MAX_AGE_S) *
+			1000;
 	a->timeout_ms = c.timeout_ms > 0 ? c.timeout_ms : HOOK_DEF_TIMEOUT_MS;
 	a->connect_ms = c.connect_timeout_ms > 0 ? c.connect_timeout_ms
 						 : HOOK_DEF_CONNECT_MS;
@@ -788,8 +958,10 @@ hook_agent_start(struct hook_agent *a, struct berr *err)
 		return -1;
 	}
 	log_info("hook agent %s: %d delivery thread(s), at most %d attempts "
-		 "per event within %" PRId64 " s, back-off scale %g", a->id,
-		 a->threads, a->max_attempts, a->window_ms / 1000, a->scale);
+		 "per event within %" PRId64 " s, back-off scale %g, at most "
+		 "%zu pending events of at most %" PRId64 " s", a->id,
+		 a->threads, a->max_attempts, a->window_ms / 1000, a->scale,
+		 a->max_pending, a->max_age_ms / 1000);
 	return 0;
 }
 
@@ -833,6 +1005,10 @@ hook_agent_stop(struct hook_agent *a, int deadline_ms)
 	hook_retry_stale(a);
 
 	pthread_mutex_lock(&a->mu);
+	size_t nb = a->unlogged[METRICS_HOOK_DROP_BACKLOG];
+	size_t ne = a->unlogged[METRICS_HOOK_DROP_EXPIRED];
+	a->unlogged[METRICS_HOOK_DROP_BACKLOG] = 0;
+	a->unlogged[METRICS_HOOK_DROP_EXPIRED] = 0;
 	size_t left = a->pending, lost = 0;
 	for (size_t b = 0; b < a->nbuckets; b++)
 		for (struct hook_job *j = a->buckets[b]; j; j = j->hnext)
@@ -840,6 +1016,10 @@ hook_agent_stop(struct hook_agent *a, int deadline_ms)
 				if (!e->persisted)
 					lost++;
 	pthread_mutex_unlock(&a->mu);
+	if (nb || ne)
+		log_warn("hook agent %s: %zu more hook event(s) given up over "
+			 "berth.hooks.max_pending, %zu over "
+			 "berth.hooks.max_age_seconds", a->id, nb, ne);
 	/* "0": the next start (or another live agent) takes the rest over */
 	if (atomic_load(&a->registered) || left)
 		hook_register_agent(a, 0);

@@ -37,6 +37,10 @@ struct hook_agent_config {
 				 * 10 s) [10000] */
 	double retry_scale;     /* multiplies every back-off wait (not the
 				 * window); [1] (berth.hooks.retry_scale) */
+	int max_pending;        /* events kept; beyond, the oldest are given
+				 * up [100000] (berth.hooks.max_pending) */
+	int max_age_s;          /* an event older (from its creation) is
+				 * given up [3600] (berth.hooks.max_age_seconds) */
 };
 
 /* redis holds the agent's pending events (store/hook_store.c); the ACK

@@ -30,6 +30,9 @@ struct hook_store;
 
 struct hook_event {
 	struct hook_event *next;  /* in its job's queue, by seq */
+	/* in the agent's list of queued events, oldest created_at first
+	 * (the backlog bounds), while queued (under mu) */
+	struct hook_event *gprev, *gnext;
 	char id[25];
 	char *job_id;
 	char *url;
@@ -79,6 +82,8 @@ struct hook_agent {
 	/* immutable after hook_agent_new */
 	int threads, max_attempts;
 	int64_t window_ms;
+	size_t max_pending;       /* backlog bounds (see Backlog in hook.c) */
+	int64_t max_age_ms;
 	long timeout_ms, connect_ms, header_ms;
 	double scale;
 	struct hook_store *store;  /* our records and the agent registry */
@@ -100,6 +105,9 @@ struct hook_agent {
 	struct hook_host **hosts; /* hash table (hook_host.c) */
 	size_t nhbuckets, nhosts;
 	size_t pending;           /* events in memory */
+	struct hook_event *oldest, *newest; /* every queued event (gprev) */
+	size_t unlogged[3];       /* given up by the bounds, not yet logged */
+	int64_t trim_logged_ms;   /* monotonic ms of the last such log */
 	bool dirty;               /* some event may be unpersisted */
 	char **stale;             /* event ids whose HDEL failed */
 	size_t nstale, capstale;
@@ -161,6 +169,12 @@ void hook_job_release_locked(struct hook_agent *a, struct hook_job *j,
  * a->mu. */
 void hook_enqueue_locked(struct hook_agent *a, struct hook_event *e,
 			 struct hook_event **dropped);
+
+/* Gives up the oldest events beyond max_pending and those older than
+ * max_age (never one of a job a thread holds): removes them from their
+ * queues, their records from Redis, counts and logs them. Called by
+ * submit and by the keeper every second. */
+void hook_trim_backlog(struct hook_agent *a);
 
 /* ---- hook_host.c: receivers and their circuit breaker ------------------- */
 

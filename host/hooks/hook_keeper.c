@@ -279,6 +279,7 @@ adopt_records(struct hook_agent *a, const struct hook_record *recs, size_t n,
 		got++;
 	}
 	hook_dropped_free(a, dropped);
+	hook_trim_backlog(a); /* adopted events keep their age */
 	if (got || bad)
 		log_info("hook agent %s: took over %zu pending hook event(s) "
 			 "of stopped agent %s%s", a->id, got, other,
@@ -350,6 +351,7 @@ hook_keeper_main(void *arg)
 			hook_adopt_orphans(a);
 			next_adopt = now + HOOK_ADOPT_EVERY_MS;
 		}
+		hook_trim_backlog(a);
 		hook_persist_dirty(a);
 		hook_retry_stale(a);
 		if (ticker_sleep(&a->keeper_tick, HOOK_KEEPER_TICK_MS))

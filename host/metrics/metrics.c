@@ -66,7 +66,7 @@ static struct mx_family mx_reaper = {.what = "reaper_actions"};
 
 static atomic_uint_fast64_t mx_hooks_delivered;
 static atomic_uint_fast64_t mx_hooks_failed;
-static atomic_uint_fast64_t mx_hooks_dropped;
+static atomic_uint_fast64_t mx_hooks_dropped[METRICS_HOOK_DROP_N];
 static atomic_int_fast64_t mx_hooks_pending;
 static atomic_int mx_redis_up; /* 0 until the first connection */
 static atomic_uint_fast64_t mx_redis_errors;
@@ -182,9 +182,10 @@ metrics_hook_failed(void)
 }
 
 void
-metrics_hook_dropped(void)
+metrics_hook_dropped(enum metrics_hook_drop reason)
 {
-	atomic_fetch_add(&mx_hooks_dropped, 1);
+	if ((unsigned)reason < METRICS_HOOK_DROP_N)
+		atomic_fetch_add(&mx_hooks_dropped[reason], 1);
 }
 
 void
@@ -621,9 +622,15 @@ metrics_render(const struct metrics_scrape *s)
 	render_plain(&b, "hooks_failed_total", true,
 		     "Status hook attempts that failed",
 		     (int64_t)atomic_load(&mx_hooks_failed));
-	render_plain(&b, "hooks_dropped_total", true,
-		     "Status hooks given up after the retry bound",
-		     (int64_t)atomic_load(&mx_hooks_dropped));
+	static const char *const drop_reasons[METRICS_HOOK_DROP_N] = {
+		"retry_bound", "backlog", "expired"};
+	sb_family(&b, "berth_", "hooks_dropped_total", "counter",
+		  "Status hook events given up, by reason");
+	for (int i = 0; i < METRICS_HOOK_DROP_N; i++) {
+		const char *kv[] = {"reason", drop_reasons[i]};
+		sb_sample_start(&b, "berth_", "hooks_dropped_total", kv, 1);
+		sb_u64_line(&b, (uint64_t)atomic_load(&mx_hooks_dropped[i]));
+	}
 	render_plain(&b, "hooks_pending", false,
 		     "Status hooks queued or waiting for a retry",
 		     (int64_t)atomic_load(&mx_hooks_pending));

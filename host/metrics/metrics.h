@@ -19,7 +19,8 @@
  *   jobs_running{type}                                gauge
  *   job_retries_total{type}                           counter
  *   hooks_delivered_total, hooks_failed_total,
- *   hooks_dropped_total (gave up at the bound)        counters
+ *   hooks_dropped_total{reason} (retry_bound, backlog,
+ *                             expired: events given up)  counters
  *   hooks_pending                                     gauge
  *   reaper_actions_total{action}  (hdel, error, refire, apply_ack,
  *                             retry_status)           counter
@@ -50,7 +51,16 @@ void metrics_job_running(const char *type, int delta);
 void metrics_job_retry(const char *type);
 void metrics_hook_delivered(void);
 void metrics_hook_failed(void);
-void metrics_hook_dropped(void);
+/* Why a status hook event was given up (label reason of
+ * hooks_dropped_total). */
+enum metrics_hook_drop {
+	METRICS_HOOK_DROP_RETRY_BOUND, /* "retry_bound": max_attempts or the
+					* retry window */
+	METRICS_HOOK_DROP_BACKLOG,     /* "backlog": over max_pending */
+	METRICS_HOOK_DROP_EXPIRED,     /* "expired": older than max_age */
+	METRICS_HOOK_DROP_N,
+};
+void metrics_hook_dropped(enum metrics_hook_drop reason);
 void metrics_hooks_pending(int64_t n);
 void metrics_reaper_action(const char *action);
 /* Same, counting n actions at once (n = 0 is a no-op). */

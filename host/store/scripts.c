@@ -39,7 +39,8 @@
 	"  end\n"                                                            \
 	"end\n"
 
-/* spec 4.3 */
+/* spec 4.3. Berth: a final status of a job without web_hook_url removes
+ * its in-progress field at once (no hook, so no ACK will ever come). */
 static const char lua_status_cas[] =
 	LUA_CODES LUA_DEC_INPROGRESS
 	"local res = redis.call('HMGET', KEYS[1], 'status', 'revision')\n"
@@ -52,7 +53,12 @@ static const char lua_status_cas[] =
 	"  redis.call('HMSET', KEYS[1], 'status', target,\n"
 	"    'update_time', ARGV[3])\n"
 	"  if is_final(target) then\n"
-	"    dec_inprogress(KEYS[2], ARGV[4])\n"
+	"    local url = redis.call('HGET', KEYS[1], 'web_hook_url')\n"
+	"    if url and url ~= '' then\n"
+	"      dec_inprogress(KEYS[2], ARGV[4])\n"
+	"    else\n"
+	"      redis.call('HDEL', KEYS[2], ARGV[4])\n"
+	"    end\n"
 	"    if target == 'Error' then\n"
 	"      redis.call('EXPIRE', KEYS[1], 604800)\n"
 	"    else\n"

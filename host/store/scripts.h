@@ -14,7 +14,9 @@
 enum script_id {
 	/* spec 4.3. KEYS: stats, NS:job_track:inprogress.
 	 * ARGV: target status, caller revision, now, job id.
-	 * Returns "ok" or the stored status (nil when absent) on mismatch. */
+	 * Returns "ok" or the stored status (nil when absent) on mismatch.
+	 * A final status decrements the in-progress counter, or removes the
+	 * field when the stats have no web_hook_url (no ACK can come). */
 	SCRIPT_STATUS_CAS,
 	/* spec 4.5. KEYS: stats, NS:job_track:inprogress.
 	 * ARGV: now (new revision and update_time), job id.

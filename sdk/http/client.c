@@ -324,6 +324,9 @@ berth_http_redact_url(const char *url, char *out, size_t outlen)
 struct berth_http_client {
 	CURLM *multi; /* runs the transfers; holds the connections */
 	CURL *curl;
+	/* a direct connection was opened without the address check: the
+	 * pool may hold one a checked request must not reuse */
+	bool pool_unchecked;
 };
 
 struct berth_http_client *
@@ -675,6 +678,20 @@ send_hops(struct berth_http_client *cl, const struct berth_http_request *req,
 			set_err(err, errlen, "%s", "");
 			st = BERTH_HTTP_TIMEOUT;
 			goto out;
+		}
+		if (block && !proxy[0] && cl->pool_unchecked) {
+			/* the address check runs when a connection is opened:
+			 * drop the connections opened without it */
+			CURLM *m = curl_multi_init();
+			if (!m) {
+				set_err(err, errlen, "out of memory");
+				goto out;
+			}
+			curl_multi_cleanup(cl->multi);
+			cl->multi = m;
+			cl->pool_unchecked = false;
+		} else if (!block && !proxy[0]) {
+			cl->pool_unchecked = true;
 		}
 		struct hop h = {
 			.req = req,

@@ -59,9 +59,18 @@ const char *bh_addr_class(const unsigned char a[16]);
 /* The address as text (dotted quad for IPv4). */
 void bh_ip_text(const unsigned char a[16], char *out, size_t outlen);
 
+/* The class of host without resolving it: an IP literal in any spelling
+ * a resolver accepts (strict, IPv4-mapped, 2130706433, 0177.0.0.1, 127.1,
+ * a trailing dot, an IPv6 zone) or a localhost name (localhost,
+ * *.localhost, localhost.localdomain, ip6-localhost, ...). NULL when it is
+ * neither a refused literal nor a localhost name; else the class, with
+ * the address (or the name) written to shown. */
+const char *bh_host_class(const char *host, char *shown, size_t shownlen);
 /* With a proxy the proxy resolves the destination, so check what can be
- * checked here: IP literals, localhost and names that resolve locally.
- * True (and err written with BH_BLOCKED_FMT) when host is refused. */
+ * checked here: bh_host_class, then the addresses the name resolves to
+ * locally (a name that does not resolve here passes: only the proxy
+ * knows where it goes). True (and err written with BH_BLOCKED_FMT) when
+ * host is refused. */
 bool bh_precheck_host(const char *host, char *err, size_t errlen);
 
 #endif /* BERTH_HTTP_INTERNAL_H */

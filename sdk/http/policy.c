@@ -221,7 +221,12 @@ v4_class(const unsigned char *b)
 		return "link-local";
 	if (b[0] == 100 && (b[1] & 0xc0) == 64)
 		return "shared (carrier-grade NAT)";
-	if ((b[0] == 192 && b[1] == 0 && b[2] == 0) ||
+	/* IETF protocol assignments, TEST-NET-1/2/3, the 6to4 relay
+	 * anycast, benchmarking, 240/4 and the broadcast address */
+	if ((b[0] == 192 && b[1] == 0 && (b[2] == 0 || b[2] == 2)) ||
+	    (b[0] == 192 && b[1] == 88 && b[2] == 99) ||
+	    (b[0] == 198 && b[1] == 51 && b[2] == 100) ||
+	    (b[0] == 203 && b[1] == 0 && b[2] == 113) ||
 	    (b[0] == 198 && (b[1] & 0xfe) == 18) || b[0] >= 240)
 		return "reserved";
 	if (b[0] >= 224)
@@ -234,14 +239,27 @@ bh_addr_class(const unsigned char a[16])
 {
 	static const unsigned char zero[16];
 	static const unsigned char nat64[12] = {0, 0x64, 0xff, 0x9b};
+	static const unsigned char nat64_local[6] = {0, 0x64, 0xff, 0x9b, 0,
+						     1};
+	static const unsigned char siit[12] = {0, 0, 0, 0, 0,    0,
+					       0, 0, 0xff, 0xff, 0, 0};
+	static const unsigned char discard[8] = {0x01, 0};
 	if (ip_is_v4(a))
 		return v4_class(a + 12);
 	if (memcmp(a, zero, 16) == 0)
 		return "unspecified";
 	if (memcmp(a, in6addr_loopback.s6_addr, 16) == 0)
 		return "loopback";
-	if (memcmp(a, zero, 12) == 0 || memcmp(a, nat64, 12) == 0)
-		return v4_class(a + 12); /* IPv4-compatible, NAT64 */
+	/* IPv4-compatible, IPv4-translated (SIIT), NAT64 (well-known and
+	 * local-use prefixes): the IPv4 address in the last 32 bits */
+	if (memcmp(a, zero, 12) == 0 || memcmp(a, siit, 12) == 0 ||
+	    memcmp(a, nat64, 12) == 0)
+		return v4_class(a + 12);
+	if (memcmp(a, nat64_local, 6) == 0)
+		return v4_class(a + 12) ? v4_class(a + 12) : "reserved";
+	if (memcmp(a, discard, 8) == 0 ||
+	    (a[0] == 0x20 && a[1] == 0x01 && a[2] == 0x0d && a[3] == 0xb8))
+		return "reserved"; /* discard-only, documentation */
 	if (a[0] == 0x20 && a[1] == 0x02)
 		return v4_class(a + 2); /* 6to4 */
 	if (a[0] == 0xfe && (a[1] & 0xc0) == 0x80)
@@ -287,30 +305,105 @@ bh_sockaddr_ip(const void *sa, size_t len, unsigned char out[16])
 	return false;
 }
 
+/* An IP literal as any resolver would read it: the strict forms of
+ * inet_pton, then the historical IPv4 forms of inet_aton that getaddrinfo
+ * and many proxies still accept (2130706433, 0x7f.1, 0177.0.0.1, 127.1).
+ * An IPv6 zone ("fe80::1%eth0") is ignored. */
+static bool
+ip_parse_loose(const char *s, unsigned char out[16])
+{
+	char buf[256];
+	struct in_addr a4;
+	if (bh_ip_parse(s, out))
+		return true;
+	size_t n = strcspn(s, "%");
+	if (s[n] == '%' && n < sizeof(buf) && strchr(s, ':')) {
+		memcpy(buf, s, n);
+		buf[n] = '\0';
+		return inet_pton(AF_INET6, buf, out) == 1;
+	}
+	/* inet_aton stops at white space and accepts what follows */
+	if (!*s || strpbrk(s, " \t\r\n\v\f") || inet_aton(s, &a4) == 0)
+		return false;
+	memset(out, 0, 10);
+	out[10] = out[11] = 0xff;
+	memcpy(out + 12, &a4, 4);
+	return true;
+}
+
+/* Names every usual resolver (and /etc/hosts) maps to the loopback
+ * interface, without their trailing dot (RFC 6761 reserves localhost and
+ * everything under it). */
+static bool
+is_localhost_name(const char *h)
+{
+	static const char *const names[] = {
+		"localhost", "localhost.localdomain", "localhost6",
+		"localhost6.localdomain6", "ip6-localhost", "ip6-loopback"};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(h, names[i]) == 0)
+			return true;
+	return ends_with(h, ".localhost");
+}
+
+const char *
+bh_host_class(const char *host, char *shown, size_t shownlen)
+{
+	char h[256];
+	unsigned char ip[16];
+	size_t n = strlen(host);
+	if (n >= sizeof(h))
+		n = sizeof(h) - 1;
+	memcpy(h, host, n);
+	/* "localhost." and "127.0.0.1." are the same destination to a
+	 * resolver; the root dot is no disguise */
+	while (n > 1 && h[n - 1] == '.')
+		n--;
+	h[n] = '\0';
+	for (char *c = h; *c; c++)
+		*c = (char)tolower((unsigned char)*c);
+	if (ip_parse_loose(h, ip)) {
+		const char *cls = bh_addr_class(ip);
+		if (cls)
+			bh_ip_text(ip, shown, shownlen);
+		return cls;
+	}
+	if (is_localhost_name(h)) {
+		snprintf(shown, shownlen, "%s", host);
+		return "loopback";
+	}
+	return NULL;
+}
+
 /* With a proxy the proxy resolves the destination; check what can be
- * checked here: IP literals, localhost and names that resolve locally.
- * Returns true (and writes err) when the destination is refused. */
+ * checked here: IP literals in every spelling, localhost names, and names
+ * that resolve locally to a refused address. Returns true (and writes
+ * err) when the destination is refused. */
 bool
 bh_precheck_host(const char *host, char *err, size_t errlen)
 {
 	unsigned char ip[16];
-	char text[INET6_ADDRSTRLEN];
-	if (bh_ip_parse(host, ip)) {
-		const char *cls = bh_addr_class(ip);
-		if (cls)
-			snprintf(err, errlen, BH_BLOCKED_FMT, host, cls);
-		return cls != NULL;
-	}
-	if (strcmp(host, "localhost") == 0 || ends_with(host, ".localhost")) {
-		snprintf(err, errlen, BH_BLOCKED_FMT, host, "loopback");
+	char text[INET6_ADDRSTRLEN + 256];
+	const char *cls = bh_host_class(host, text, sizeof(text));
+	if (cls) {
+		snprintf(err, errlen, BH_BLOCKED_FMT, text, cls);
 		return true;
 	}
+	if (ip_parse_loose(host, ip))
+		return false; /* a public literal */
+	/* resolve the name as the proxy would see it, root dot removed */
+	char name[256];
+	size_t n = strlen(host);
+	if (n >= sizeof(name))
+		return false;
+	memcpy(name, host, n + 1);
+	while (n > 1 && name[n - 1] == '.')
+		name[--n] = '\0';
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
-	if (getaddrinfo(host, NULL, &hints, &res) != 0)
-		return false; /* the proxy resolves it; nothing to check */
+	if (getaddrinfo(name, NULL, &hints, &res) != 0)
+		return false; /* only the proxy resolves it (residual risk) */
 	bool refused = false;
 	for (struct addrinfo *ai = res; ai && !refused; ai = ai->ai_next) {
-		const char *cls;
 		if (bh_sockaddr_ip(ai->ai_addr, ai->ai_addrlen, ip) &&
 		    (cls = bh_addr_class(ip)) != NULL) {
 			bh_ip_text(ip, text, sizeof(text));

@@ -9,7 +9,8 @@ a receiver that always fails neither slows other jobs nor gets more than
 max_attempts (10) attempts per event; pending hooks survive a daemon
 restart (receiver down, SIGTERM, receiver up, new daemon on the same
 Redis); a hook whose events were lost with a killed daemon is re-fired by
-the next daemon's reaper and ACKed; the final ACK is the final status under random delays.
+the next daemon's reaper and ACKed; the final ACK is the final status under random delays; jobs without a
+hook leave NS:job_track:inprogress as soon as they end (no ACK can come).
 
 The daemon runs with BERTH_HOOK_RETRY_SCALE=0.01 (back-off waits x0.01)
 except in the restart test, which needs real waits."""
@@ -19,7 +20,8 @@ import time
 import unittest
 
 from harness import (NS, Cluster, ack, ack_status, hgetall, job,
-                     pending_hook_events, submit_ok, wait_for, wait_status)
+                     pending_hook_events, stop_job, submit_ok, wait_for,
+                     wait_status)
 from receivers import HookReceiver
 
 FAST = {"BERTH_HOOK_RETRY_SCALE": "0.01"}
@@ -205,6 +207,52 @@ class HookTests(unittest.TestCase):
             wait_for(lambda: self.r("HGET", NS + ":job_track:inprogress",
                                     jid) is None, timeout=5,
                      what="in-progress entry removed")
+
+
+class HooklessTrackTests(unittest.TestCase):
+    def test_hookless_final_jobs_leave_the_inprogress_hash(self):
+        rx = HookReceiver()
+        entries = PLUGINS + """  - name: NORETRY
+    file: engine.so
+"""
+        with Cluster(entries) as c:
+            d = c.start("a", env=FAST)
+            r = c.client()
+            track = NS + ":job_track:inprogress"
+            done = [submit_ok(d, "NOOP") for _ in range(100)]
+            failed = [submit_ok(d, "NORETRY") for _ in range(3)]
+            slow = [submit_ok(d, "SLEEPER", {"ms": 30000})
+                    for _ in range(3)]
+            for jid in done:
+                wait_status(d, jid, "Success")
+            for jid in failed:
+                wait_status(d, jid, "Error")
+            for jid in slow:
+                wait_status(d, jid, "Running")
+            # still running: tracked
+            self.assertEqual(sorted(r("HKEYS", track)), sorted(slow))
+            for jid in slow:
+                stop_job(d, jid)
+            for jid in slow:
+                wait_status(d, jid, "Stopped")
+            wait_for(lambda: r("HLEN", track) == 0, timeout=10,
+                     what="an empty %s" % track)
+            # a job with a hook keeps its field until its final status is
+            # delivered and ACKed (spec 4.4): the receiver fails first
+            rx.always_fail.add("/hooked")
+            jid = submit_ok(d, "NOOP", hook=rx.url("/hooked"))
+            wait_status(d, jid, "Success")
+            wait_for(lambda: any(q["doc"]["status"] == "Success"
+                                 for q in rx.got("/hooked")),
+                     what="the Success hook")
+            self.assertEqual(r("HGET", track, jid), "1")
+            with rx.lock:
+                rx.always_fail.discard("/hooked")
+            wait_for(lambda: ack_status(r, jid) == "Success", timeout=30,
+                     what="the final ACK")
+            self.assertEqual(r("HLEN", track), 0)
+            r.close()
+        rx.down()
 
 
 class HookRestartTests(unittest.TestCase):

@@ -270,9 +270,11 @@ class MetricsTests(unittest.TestCase):
         self.assertIn(labels["pool"], pools)
         self.assertEqual(sample(s, "berth_redis_up"), 1)
         for name in ("berth_hooks_delivered_total", "berth_hooks_failed_total",
-                     "berth_hooks_dropped_total", "berth_hooks_pending",
-                     "berth_redis_errors_total"):
+                     "berth_hooks_pending", "berth_redis_errors_total"):
             self.assertIsNotNone(sample(s, name), name)
+        for reason in ("retry_bound", "backlog", "expired"):
+            self.assertIsNotNone(sample(s, "berth_hooks_dropped_total",
+                                        reason=reason), reason)
         for a in ("hdel", "error", "refire", "apply_ack", "retry_status"):
             self.assertIsNotNone(
                 sample(s, "berth_reaper_actions_total", action=a), a)

@@ -8,7 +8,8 @@ Three daemons share one redis-server, each with its own namespace:
   B  WEBHOOK with hmac_secret_env, follow_redirects and
      max_response_bytes 16; JOBSERVICE_WEBHOOK_JOB_MAX_RETRY=5;
      NO_PROXY=.berth-test.invalid
-  C  block_private_addresses on; JOBSERVICE_WEBHOOK_JOB_MAX_RETRY=0
+  C  block_private_addresses on; JOBSERVICE_WEBHOOK_JOB_MAX_RETRY=0;
+     HTTP_PROXY pointing at the forward proxy, NO_PROXY=""
 
 Hosts under .berth-test.invalid do not resolve locally; only the proxy maps
 them to 127.0.0.1, so a request that reaches the receiver through such a
@@ -143,7 +144,8 @@ def node(name):
                         '"max_response_bytes": 16}')
         else:
             NODES[name] = Node("c", {
-                "JOBSERVICE_WEBHOOK_JOB_MAX_RETRY": "0"},
+                "JOBSERVICE_WEBHOOK_JOB_MAX_RETRY": "0",
+                "HTTP_PROXY": PROXY.url, "NO_PROXY": ""},
                 webhook='{"block_private_addresses": true}',
                 slack='{"block_private_addresses": true}')
     return NODES[name]
@@ -629,6 +631,47 @@ class PrivateAddressTests(unittest.TestCase):
         self.assertRegex(line[0], r"refusing to connect to (127\.0\.0\.1|::1)"
                                   r": it is a loopback address")
         self.assertEqual(HTTP.count("/c/ssrf-name"), 0)
+
+    def test_spellings_through_the_proxy_refused(self):
+        # loopback literals and "localhost" are never proxied (Go's rule);
+        # these spellings are, and the proxy would resolve them to its
+        # own loopback: they are refused before anything reaches it
+        cases = [("localhost.", "localhost."),
+                 ("LOCALHOST.", "localhost."),
+                 ("api.localhost", "api.localhost"),
+                 ("127.0.0.1.", "127.0.0.1"),
+                 ("[fd00::1]", "fd00::1"),
+                 ("100.64.0.1", "100.64.0.1"),
+                 ("169.254.169.254", "169.254.169.254")]
+        for i, (host, shown) in enumerate(cases):
+            path = "/c/spelling-%d" % i
+            url = "http://%s:%d%s" % (host, HTTP.port, path)
+            self.n.run_error("WEBHOOK", {"payload": "x", "address": url},
+                             "refusing to connect to %s: it is a " % shown)
+            self.assertEqual(HTTP.count(path), 0)
+        self.assertEqual(PROXY.seen(lambda m, t, h: "/c/spelling-" in t),
+                         [])
+
+    def test_numeric_ipv4_spellings_refused(self):
+        # libcurl reads them as 127.0.0.1: direct, checked at connect()
+        for i, host in enumerate(["2130706433", "0177.0.0.1", "127.1",
+                                  "0x7f.0.0.1", "[::ffff:127.0.0.1]"]):
+            path = "/c/numeric-%d" % i
+            url = "http://%s:%d%s" % (host, HTTP.port, path)
+            self.n.run_error("WEBHOOK", {"payload": "x", "address": url},
+                             "refusing to connect to 127.0.0.1: it is a "
+                             "loopback address")
+            self.assertEqual(HTTP.count(path), 0)
+
+    def test_name_only_the_proxy_resolves_passes(self):
+        # the documented residual risk: a name that does not resolve here
+        # is the proxy's to resolve (here: to 127.0.0.1)
+        HTTP.on("/c/proxied")
+        host = "proxied" + TEST_DOMAIN
+        self.n.run_ok("WEBHOOK", {"payload": "p", "address": HTTP.url(
+            "/c/proxied", host=host)})
+        self.assertEqual(HTTP.count("/c/proxied"), 1)
+        self.assertNotEqual(PROXY.seen(lambda m, t, h: host in t), [])
 
 
 if __name__ == "__main__":

@@ -36,6 +36,10 @@
 #include "store/tracker.h"
 #include "common/util.h"
 
+#define DROPPED_RETRY "berth_hooks_dropped_total{reason=\"retry_bound\"}"
+#define DROPPED_BACKLOG "berth_hooks_dropped_total{reason=\"backlog\"}"
+#define DROPPED_EXPIRED "berth_hooks_dropped_total{reason=\"expired\"}"
+
 #define WAIT_FOR(cond, ms)                                                   \
 	({                                                                   \
 		int64_t wf_end = util_monotonic_ms() + (ms);                 \
@@ -718,7 +722,7 @@ test_bounds(struct receiver *r)
 {
 	const char *ns = "{hk_bound}";
 	rx_rule(r, "/dead", 500, 0, 0, 0, false);
-	long long dropped = metric("berth_hooks_dropped_total");
+	long long dropped = metric(DROPPED_RETRY);
 	/* attempts bound: exactly 4 attempts, then dropped */
 	struct hook_agent *a = agent(ns, 2, 4, 300, 0.01, 5000);
 	submit(a, r, "/dead", "dead1", "Running", 1, NULL, 0);
@@ -726,7 +730,7 @@ test_bounds(struct receiver *r)
 	util_sleep_ms(200);
 	CHECK_MSG(rx_count(r, "/dead") == 4, "%zu attempts",
 		  rx_count(r, "/dead"));
-	CHECK(metric("berth_hooks_dropped_total") == dropped + 1);
+	CHECK(metric(DROPPED_RETRY) == dropped + 1);
 	CHECK(hlen_events(ns, a) == 0);
 	/* a refused connection counts the same */
 	char *url = xasprintf("http://127.0.0.1:%d/x", dead_port());
@@ -736,7 +740,7 @@ test_bounds(struct receiver *r)
 	job_stats_fini(&s);
 	free(url);
 	CHECK(WAIT_FOR(hook_agent_pending(a) == 0, 5000));
-	CHECK(metric("berth_hooks_dropped_total") == dropped + 2);
+	CHECK(metric(DROPPED_RETRY) == dropped + 2);
 	hook_agent_free(a);
 
 	/* window bound: 1 s window, real back-off (1-3 s after attempt 2) */
@@ -746,7 +750,7 @@ test_bounds(struct receiver *r)
 	CHECK(WAIT_FOR(hook_agent_pending(a) == 0, 3000));
 	CHECK_MSG(rx_count(r, "/dead-window") == 2, "%zu attempts",
 		  rx_count(r, "/dead-window"));
-	CHECK(metric("berth_hooks_dropped_total") == dropped + 3);
+	CHECK(metric(DROPPED_RETRY) == dropped + 3);
 	hook_agent_free(a);
 }
 
@@ -759,7 +763,7 @@ test_outdated(struct receiver *r)
 	    "status", "Success", "ack",
 	    "{\"check_in_at\":0,\"revision\":200,\"status\":\"Success\"}",
 	    NULL);
-	long long dropped = metric("berth_hooks_dropped_total");
+	long long dropped = metric(DROPPED_RETRY);
 	struct hook_agent *a = agent(ns, 2, 10, 300, 0.01, 5000);
 	/* the first attempt never looks at the ack; the retry does */
 	submit(a, r, "/outdated", "old1", "Running", 200, NULL, 0);
@@ -767,7 +771,7 @@ test_outdated(struct receiver *r)
 	util_sleep_ms(100);
 	CHECK_MSG(rx_count(r, "/outdated") == 1, "%zu attempts",
 		  rx_count(r, "/outdated"));
-	CHECK(metric("berth_hooks_dropped_total") == dropped);
+	CHECK(metric(DROPPED_RETRY) == dropped);
 	/* a newer revision is not outdated: retried until delivered */
 	rx_rule(r, "/outdated", 200, 1, 0, 0, false);
 	submit(a, r, "/outdated", "old1", "Running", 201, NULL, 0);
@@ -909,7 +913,7 @@ test_breaker(struct receiver *r)
 	struct receiver *bh = rx_start();
 	rx_rule(bh, "/hole", 200, 0, 0, 0, true);
 	long long delivered = metric("berth_hooks_delivered_total");
-	long long dropped = metric("berth_hooks_dropped_total");
+	long long dropped = metric(DROPPED_RETRY);
 	struct hook_agent *a = breaker_agent(ns);
 	char id[32];
 	for (int i = 0; i < NHOLE; i++) {
@@ -942,7 +946,7 @@ test_breaker(struct receiver *r)
 	CHECK(WAIT_FOR(hook_agent_pending(a) == 0, 10000));
 	CHECK(metric("berth_hooks_delivered_total") ==
 	      delivered + NHOLE + NFAST);
-	CHECK(metric("berth_hooks_dropped_total") == dropped);
+	CHECK(metric(DROPPED_RETRY) == dropped);
 	CHECK(hlen_events(ns, a) == 0);
 	hook_agent_free(a);
 
@@ -991,6 +995,137 @@ test_breaker(struct receiver *r)
 	free(body);
 	CHECK(hlen_events(ns, a) == 0);
 	hook_agent_free(a);
+	rx_stop(bh);
+}
+
+/* How many records of the agent's events in Redis are for job_id. */
+static int
+records_of(const char *ns, const struct hook_agent *a, const char *job_id)
+{
+	char *key = xasprintf("%s:berth:hook_events:%s", ns, hook_agent_id(a));
+	char *want = xasprintf("\"job_id\":\"%s\"", job_id);
+	redisReply *r = rcmd("HVALS", key, NULL);
+	int n = 0;
+	for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i < r->elements;
+	     i++)
+		if (r->element[i]->str && strstr(r->element[i]->str, want))
+			n++;
+	freeReplyObject(r);
+	free(want);
+	free(key);
+	return n;
+}
+
+static struct hook_agent *
+bounded_agent(const char *ns, int max_pending, int max_age_s)
+{
+	struct hook_agent_config c = {
+		.threads = 2,
+		.max_attempts = 10,
+		.retry_window_s = 300,
+		.timeout_ms = 20000,
+		.header_timeout_ms = 300,
+		.retry_scale = 0.01,
+		.max_pending = max_pending,
+		.max_age_s = max_age_s,
+	};
+	struct hook_agent *a = hook_agent_new(&c, pool, ns, NULL);
+	struct berr e;
+	berr_clear(&e);
+	CHECK_MSG(hook_agent_start(a, &e) == 0, "start: %s", e.msg);
+	return a;
+}
+
+/* A receiver that accepts and never answers: the backlog stays within
+ * max_pending (the oldest go, with their records, counted as "backlog")
+ * and no event outlives max_age (counted as "expired"), adopted ones
+ * included; what is left is delivered once the receiver answers. */
+static void
+test_backlog(struct receiver *r)
+{
+	(void)r;
+	const char *ns = "{hk_backlog}";
+	enum { MAXP = 20, N = 60 };
+	struct receiver *bh = rx_start();
+	rx_rule(bh, "/silent", 200, 0, 0, 0, true);
+	long long delivered = metric("berth_hooks_delivered_total");
+	long long backlog = metric(DROPPED_BACKLOG);
+	long long expired = metric(DROPPED_EXPIRED);
+	long long retry = metric(DROPPED_RETRY);
+	struct hook_agent *a = bounded_agent(ns, MAXP, 3600);
+	char id[32];
+	for (int i = 0; i < N; i++) {
+		snprintf(id, sizeof(id), "bk%02d", i);
+		submit(a, bh, "/silent", id, "Running", 1, NULL, 0);
+		CHECK_MSG(hook_agent_pending(a) <= MAXP, "%zu pending after %d",
+			  hook_agent_pending(a), i + 1);
+	}
+	CHECK(hook_agent_pending(a) == MAXP);
+	CHECK_MSG(metric(DROPPED_BACKLOG) == backlog + N - MAXP, "%lld",
+		  metric(DROPPED_BACKLOG) - backlog);
+	CHECK(WAIT_FOR(hlen_events(ns, a) == MAXP, 2000));
+	/* the newest survive; the oldest not held by a thread are gone */
+	CHECK(records_of(ns, a, "bk59") == 1);
+	CHECK(records_of(ns, a, "bk45") == 1);
+	int old = 0;
+	for (int i = 0; i < 20; i++) {
+		snprintf(id, sizeof(id), "bk%02d", i);
+		old += records_of(ns, a, id);
+	}
+	CHECK_MSG(old <= 2, "%d of the oldest 20 kept", old); /* in flight */
+	/* it answers again: what is left is delivered, nothing more */
+	rx_rule(bh, "/silent", 200, 0, 0, 0, false);
+	CHECK(WAIT_FOR(hook_agent_pending(a) == 0, 10000));
+	CHECK_MSG(metric("berth_hooks_delivered_total") == delivered + MAXP,
+		  "%lld delivered",
+		  metric("berth_hooks_delivered_total") - delivered);
+	CHECK(hlen_events(ns, a) == 0);
+	CHECK(metric(DROPPED_RETRY) == retry);
+	CHECK(metric(DROPPED_EXPIRED) == expired);
+	hook_agent_free(a);
+
+	/* max_age 1 s: queued, parked and in-flight events all expire */
+	rx_rule(bh, "/silent", 200, 0, 0, 0, true);
+	backlog = metric(DROPPED_BACKLOG);
+	a = bounded_agent(ns, MAXP, 1);
+	for (int i = 0; i < 5; i++) {
+		snprintf(id, sizeof(id), "age%d", i);
+		submit(a, bh, "/silent", id, "Running", 1, NULL, 0);
+	}
+	CHECK(hook_agent_pending(a) == 5);
+	CHECK(WAIT_FOR(hook_agent_pending(a) == 0, 5000));
+	CHECK_MSG(metric(DROPPED_EXPIRED) == expired + 5, "%lld expired",
+		  metric(DROPPED_EXPIRED) - expired);
+	CHECK(metric(DROPPED_BACKLOG) == backlog);
+	CHECK(WAIT_FOR(hlen_events(ns, a) == 0, 2000));
+	hook_agent_free(a);
+
+	/* an event adopted from a stopped agent keeps its age */
+	const char *other = "fedcba9876543210fedcba98";
+	char *okey = xasprintf("%s:berth:hook_events:%s", ns, other);
+	char *url = rx_url(r, "/adopted-old");
+	char *rec = xasprintf(
+		"{\"id\":\"aaaaaaaaaaaaaaaaaaaaaaaa\",\"job_id\":\"adopt1\","
+		"\"seq\":1,\"url\":\"%s\",\"payload\":\"{\\\"job_id\\\":"
+		"\\\"adopt1\\\",\\\"status\\\":\\\"Running\\\","
+		"\\\"metadata\\\":{\\\"revision\\\":1}}\","
+		"\"created_at\":%" PRId64 ",\"first_attempt_at\":0,"
+		"\"retry_since\":0,\"next_at\":0,\"attempts\":0}",
+		url, util_now_ms() - 7200 * 1000);
+	rdo("HSET", okey, "aaaaaaaaaaaaaaaaaaaaaaaa", rec, NULL);
+	rdo("HSET", "{hk_backlog}:berth:hook_agents", other, "0", NULL);
+	expired = metric(DROPPED_EXPIRED);
+	a = bounded_agent(ns, MAXP, 3600);
+	CHECK(WAIT_FOR(metric(DROPPED_EXPIRED) == expired + 1, 3000));
+	CHECK(hook_agent_pending(a) == 0);
+	CHECK(hlen_events(ns, a) == 0);
+	CHECK(rinteger("HLEN", okey) == 0);
+	util_sleep_ms(100);
+	CHECK(rx_count(r, "/adopted-old") == 0);
+	hook_agent_free(a);
+	free(rec);
+	free(url);
+	free(okey);
 	rx_stop(bh);
 }
 
@@ -1219,6 +1354,7 @@ main(void)
 	test_outdated(r);
 	test_isolation(r);
 	test_breaker(r);
+	test_backlog(r);
 	test_supersede(r);
 	test_duplicate_refire(r);
 	test_header_timeout(r);

@@ -536,7 +536,9 @@ test_render_known_values(void)
 	CHECK_LINE(t, "berth_job_retries_total{type=\"FLAKY\"} 2");
 	CHECK_LINE(t, "berth_hooks_delivered_total 2");
 	CHECK_LINE(t, "berth_hooks_failed_total 1");
-	CHECK_LINE(t, "berth_hooks_dropped_total 0");
+	CHECK_LINE(t, "berth_hooks_dropped_total{reason=\"retry_bound\"} 0");
+	CHECK_LINE(t, "berth_hooks_dropped_total{reason=\"backlog\"} 0");
+	CHECK_LINE(t, "berth_hooks_dropped_total{reason=\"expired\"} 0");
 	CHECK_LINE(t, "# TYPE berth_hooks_pending gauge");
 	CHECK_LINE(t, "berth_hooks_pending 5");
 	CHECK_LINE(t, "# TYPE berth_reaper_actions_total counter");

@@ -196,6 +196,7 @@ cas_cases_check(void)
 		CHECK(test_redis_do(pool, "DEL", STATS, INPROG, NULL) == 0);
 		CHECK(test_redis_do(pool, "HSET", STATS, "status", c->stored,
 				    "update_time", "1", "name", "DEMO",
+				    "web_hook_url", "http://core/hook",
 				    NULL) == 0);
 		if (c->srev)
 			CHECK(test_redis_do(pool, "HSET", STATS, "revision",
@@ -244,6 +245,27 @@ cas_cases_check(void)
 			CHECK(ttl(STATS) == -1);
 		}
 		CHECK_HGET(STATS, "name", "DEMO");
+		/* Berth: without web_hook_url no ACK can come, so a final
+		 * status removes the field at once; others keep it */
+		if (c->ok) {
+			CHECK(test_redis_do(pool, "DEL", STATS, INPROG,
+					    NULL) == 0);
+			CHECK(test_redis_do(pool, "HSET", STATS, "status",
+					    c->stored, "name", "DEMO",
+					    "web_hook_url", "", NULL) == 0);
+			if (c->srev)
+				CHECK(test_redis_do(pool, "HSET", STATS,
+						    "revision", c->srev,
+						    NULL) == 0);
+			CHECK(test_redis_do(pool, "HSET", INPROG, "j1", "2",
+					    NULL) == 0);
+			free(run_s(SCRIPT_STATUS_CAS, 2, keys, 4, args));
+			char *n2 = hget(INPROG, "j1");
+			CHECK_MSG(final ? n2 == NULL
+					: (n2 && strcmp(n2, "2") == 0),
+				  "case %zu, no hook: inprogress %s", i, n2);
+			free(n2);
+		}
 		free(got);
 		free(st);
 		free(ut);
@@ -257,10 +279,11 @@ cas_counter_check(void)
 	const char *keys[] = {STATS, INPROG};
 	const char *success[] = {"Success", "100", "6000", "j1"};
 
-	/* final twice: 2 -> 1 -> field deleted */
+	/* final twice: 2 -> 1 -> field deleted (a job with a hook URL) */
 	CHECK(test_redis_do(pool, "DEL", STATS, INPROG, NULL) == 0);
 	CHECK(test_redis_do(pool, "HSET", STATS, "status", "Running",
-			    "revision", "100", NULL) == 0);
+			    "revision", "100", "web_hook_url",
+			    "http://core/hook", NULL) == 0);
 	CHECK(test_redis_do(pool, "HSET", INPROG, "j1", "2", "other", "2",
 			    NULL) == 0);
 	CHECK_RUN("ok", SCRIPT_STATUS_CAS, 2, keys, 4, success);

@@ -696,6 +696,40 @@ test_cas(struct tracker *t, struct redis_pool *p, struct recorder *rec)
 	CHECK(tracker_retry_count(t) == 0);
 	CHECK(rec->n == 5);
 	job_stats_fini(&s);
+
+	/* no web_hook_url: no hook, so no ACK will ever come; a final status
+	 * removes the in-progress field at once (Success, Error, Stopped),
+	 * a non-final one keeps it */
+	static const char *const finals[] = {"Success", "Error", "Stopped"};
+	for (int i = 0; i < 3; i++) {
+		char id[16];
+		snprintf(id, sizeof(id), "nohook%d", i);
+		make_stats(&s, id, "Pending");
+		free(s.web_hook_url);
+		s.web_hook_url = i == 1 ? xstrdup("") : NULL;
+		CHECK(tracker_save(t, &s, &e) == 0);
+		rec->live = &s;
+		CHECK(tracker_set_status(t, &s, "Running", NULL, &e) ==
+		      TRACKER_OK);
+		v = rget(p, TRACK_KEY, id);
+		CHECK_STR(v, "2");
+		free(v);
+		CHECK(tracker_set_status(t, &s, finals[i], NULL, &e) ==
+		      TRACKER_OK);
+		v = rget(p, TRACK_KEY, id);
+		CHECK_MSG(v == NULL, "%s after %s: %s", id, finals[i], v);
+		free(v);
+		key = stats_key(id);
+		ttl = rttl(p, key);
+		CHECK_MSG(ttl > 86390 && ttl <= 604800, "ttl %lld", ttl);
+		free(key);
+		/* a retry (reset) tracks it again */
+		CHECK(tracker_reset(t, &s, &e) == 0);
+		v = rget(p, TRACK_KEY, id);
+		CHECK_STR(v, "2");
+		free(v);
+		job_stats_fini(&s);
+	}
 	recorder_reset(rec);
 }
 

@@ -74,11 +74,19 @@ void berth_http_global_cleanup(void);
  * unspecified, loopback, private, shared (CGNAT), link-local, site-local,
  * unique-local, multicast and reserved addresses are refused. IPv4-mapped,
  * IPv4-compatible, NAT64 and 6to4 IPv6 forms count as the IPv4 address
- * they carry. Without a proxy the check runs on every resolved address
- * right before connect() (no DNS-rebinding window); with a proxy only the
- * proxy is connected to, and the destination is checked beforehand when
- * it is an IP literal, localhost, or a name that resolves locally. A
- * client's kept-alive connection was checked when it was opened. */
+ * they carry. The check follows the proxy choice. Without a proxy it
+ * runs on every resolved address right before connect() (no DNS-rebinding
+ * window); a client's kept-alive connection was checked when it was
+ * opened, and connections opened without the check are dropped before a
+ * checked request. With a proxy only the proxy is connected to, and the
+ * destination is refused beforehand when it is a refused IP literal in
+ * any spelling a resolver accepts (2130706433, 0177.0.0.1, 127.1,
+ * ::ffff:127.0.0.1, a trailing dot, an IPv6 zone), a localhost name
+ * (localhost., *.localhost, localhost.localdomain, ip6-localhost, ...),
+ * or a name that resolves locally to a refused address. Residual risk: a
+ * name that does not resolve locally but that the proxy resolves to an
+ * internal address is sent; NO_PROXY or the proxy's own rules must cover
+ * internal domains. */
 struct berth_http_policy;
 
 /* A policy from the environment (HTTP_PROXY/http_proxy,

@@ -1,0 +1,9 @@
+# berth_http policy (sdk/http/policy.c, client.c): address classes, the
+# spellings block_private_addresses refuses (trailing dot, IPv4-mapped,
+# decimal/octal/short IPv4, localhost names), the check before a proxy,
+# the check at connect() and kept-alive connections, against a small HTTP
+# server inside the test (127.0.0.1, port 0). Reads the library's
+# internal.h for the no-network cases.
+berth_unit_test(test_http_policy ${BERTH_TEST_SRC}/unit/test_http_policy.c)
+target_include_directories(test_http_policy PRIVATE
+                           ${CMAKE_SOURCE_DIR}/sdk/http)
