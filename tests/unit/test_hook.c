@@ -403,62 +403,15 @@ dead_port(void)
 
 /* ---- Redis and metrics helpers ------------------------------------------ */
 
+/* A command that must succeed (tests/unit/redis_harness.h). */
+#define CHECK_DO(...) CHECK(test_redis_do(pool, __VA_ARGS__) == 0)
+
 static struct redis_pool *pool;
 static struct test_redis tredis;
 
-static redisReply *
-rcmd(const char *arg0, ...)
-{
-	const char *argv[16];
-	int argc = 0;
-	va_list ap;
-	va_start(ap, arg0);
-	for (const char *s = arg0; s && argc < 16; s = va_arg(ap, const char *))
-		argv[argc++] = s;
-	va_end(ap);
-	struct berr e;
-	berr_clear(&e);
-	redisReply *r = redis_command_argv(pool, &e, argc, argv, NULL);
-	if (!r)
-		fprintf(stderr, "%s: %s\n", arg0, e.msg);
-	return r;
-}
 
-static void
-rdo(const char *arg0, ...)
-{
-	const char *argv[16];
-	int argc = 0;
-	va_list ap;
-	va_start(ap, arg0);
-	for (const char *s = arg0; s && argc < 16; s = va_arg(ap, const char *))
-		argv[argc++] = s;
-	va_end(ap);
-	struct berr e;
-	berr_clear(&e);
-	redisReply *r = redis_command_argv(pool, &e, argc, argv, NULL);
-	CHECK_MSG(r && r->type != REDIS_REPLY_ERROR, "%s: %s", arg0,
-		  r ? r->str : e.msg);
-	freeReplyObject(r);
-}
 
-static char *
-rhget(const char *key, const char *field)
-{
-	redisReply *r = rcmd("HGET", key, field, NULL);
-	char *v = r && r->type == REDIS_REPLY_STRING ? xstrdup(r->str) : NULL;
-	freeReplyObject(r);
-	return v;
-}
 
-static long long
-rinteger(const char *arg0, const char *key)
-{
-	redisReply *r = rcmd(arg0, key, NULL);
-	long long v = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
-	freeReplyObject(r);
-	return v;
-}
 
 static long long
 metric(const char *name)
@@ -532,7 +485,7 @@ static long long
 hlen_events(const char *ns, const struct hook_agent *a)
 {
 	char *key = xasprintf("%s:berth:hook_events:%s", ns, hook_agent_id(a));
-	long long n = rinteger("HLEN", key);
+	long long n = test_redis_int(pool, "HLEN", key, NULL);
 	free(key);
 	return n;
 }
@@ -613,9 +566,9 @@ test_ack(struct receiver *r)
 	const char *ns = "{hk_ack}";
 	const char *skey = "{hk_ack}:job_stats:" ID_A;
 	const char *track = "{hk_ack}:job_track:inprogress";
-	rdo("HSET", skey, "id", ID_A, "status", "Success", "revision", "100",
+	CHECK_DO("HSET", skey, "id", ID_A, "status", "Success", "revision", "100",
 	    NULL);
-	rdo("HSET", track, ID_A, "1", NULL); /* final status written */
+	CHECK_DO("HSET", track, ID_A, "1", NULL); /* final status written */
 	struct hook_agent *a = agent(ns, 2, 3, 300, 0.01, 5000);
 	long long delivered = metric("berth_hooks_delivered_total");
 	submit(a, r, "/ack", ID_A, "Running", 100, NULL, 0);
@@ -623,7 +576,7 @@ test_ack(struct receiver *r)
 	CHECK(WAIT_FOR(hook_agent_pending(a) == 0, 3000));
 	CHECK(rx_count(r, "/ack") == 2);
 	CHECK(metric("berth_hooks_delivered_total") == delivered + 2);
-	char *ack = rhget(skey, "ack");
+	char *ack = test_redis_str(pool, "HGET", skey, "ack", NULL);
 	cJSON *j = ack ? cJSON_Parse(ack) : NULL;
 	CHECK_MSG(j, "ack %s", ack ? ack : "(none)");
 	CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(j, "status")),
@@ -634,12 +587,12 @@ test_ack(struct receiver *r)
 	cJSON_Delete(j);
 	free(ack);
 	/* final status ACKed: the in-progress entry is gone */
-	CHECK(rinteger("HLEN", track) == 0);
+	CHECK(test_redis_int(pool, "HLEN", track, NULL) == 0);
 	/* a late Running (older code) is delivered but does not move the ack */
 	submit(a, r, "/ack", ID_A, "Running", 100, NULL, 0);
 	CHECK(WAIT_FOR(rx_count(r, "/ack") == 3 && hook_agent_pending(a) == 0,
 		       3000));
-	ack = rhget(skey, "ack");
+	ack = test_redis_str(pool, "HGET", skey, "ack", NULL);
 	CHECK(ack && strstr(ack, "\"Success\""));
 	free(ack);
 	CHECK(hlen_events(ns, a) == 0);
@@ -696,7 +649,7 @@ test_retry_until_up(struct receiver *r)
 	struct hook_agent *a = agent(ns, 2, 10, 300, 0.01, 5000);
 	long long failed = metric("berth_hooks_failed_total");
 	const char *skey = "{hk_retry}:job_stats:flaky1";
-	rdo("HSET", skey, "revision", "5", "status", "Running", NULL);
+	CHECK_DO("HSET", skey, "revision", "5", "status", "Running", NULL);
 	submit(a, r, "/flaky", "flaky1", "Running", 5, NULL, 0);
 	CHECK(WAIT_FOR(hook_agent_pending(a) == 0, 5000));
 	CHECK_MSG(rx_count(r, "/flaky") == 5, "%zu requests",
@@ -709,7 +662,7 @@ test_retry_until_up(struct receiver *r)
 	free(b0);
 	free(b4);
 	/* Berth ACKs after a successful retry too */
-	char *ack = rhget(skey, "ack");
+	char *ack = test_redis_str(pool, "HGET", skey, "ack", NULL);
 	CHECK_MSG(ack && strstr(ack, "\"Running\""), "ack %s",
 		  ack ? ack : "(none)");
 	free(ack);
@@ -759,7 +712,7 @@ test_outdated(struct receiver *r)
 {
 	const char *ns = "{hk_outdated}";
 	rx_rule(r, "/outdated", 500, 0, 0, 0, false);
-	rdo("HSET", "{hk_outdated}:job_stats:old1", "revision", "200",
+	CHECK_DO("HSET", "{hk_outdated}:job_stats:old1", "revision", "200",
 	    "status", "Success", "ack",
 	    "{\"check_in_at\":0,\"revision\":200,\"status\":\"Success\"}",
 	    NULL);
@@ -1004,7 +957,7 @@ records_of(const char *ns, const struct hook_agent *a, const char *job_id)
 {
 	char *key = xasprintf("%s:berth:hook_events:%s", ns, hook_agent_id(a));
 	char *want = xasprintf("\"job_id\":\"%s\"", job_id);
-	redisReply *r = rcmd("HVALS", key, NULL);
+	redisReply *r = test_redis_cmd(pool, "HVALS", key, NULL);
 	int n = 0;
 	for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i < r->elements;
 	     i++)
@@ -1112,14 +1065,14 @@ test_backlog(struct receiver *r)
 		"\"created_at\":%" PRId64 ",\"first_attempt_at\":0,"
 		"\"retry_since\":0,\"next_at\":0,\"attempts\":0}",
 		url, util_now_ms() - 7200 * 1000);
-	rdo("HSET", okey, "aaaaaaaaaaaaaaaaaaaaaaaa", rec, NULL);
-	rdo("HSET", "{hk_backlog}:berth:hook_agents", other, "0", NULL);
+	CHECK_DO("HSET", okey, "aaaaaaaaaaaaaaaaaaaaaaaa", rec, NULL);
+	CHECK_DO("HSET", "{hk_backlog}:berth:hook_agents", other, "0", NULL);
 	expired = metric(DROPPED_EXPIRED);
 	a = bounded_agent(ns, MAXP, 3600);
 	CHECK(WAIT_FOR(metric(DROPPED_EXPIRED) == expired + 1, 3000));
 	CHECK(hook_agent_pending(a) == 0);
 	CHECK(hlen_events(ns, a) == 0);
-	CHECK(rinteger("HLEN", okey) == 0);
+	CHECK(test_redis_int(pool, "HLEN", okey, NULL) == 0);
 	util_sleep_ms(100);
 	CHECK(rx_count(r, "/adopted-old") == 0);
 	hook_agent_free(a);
@@ -1184,12 +1137,14 @@ test_persistence(struct receiver *r)
 	CHECK(hlen_events(ns, a) == 3);
 	hook_agent_stop(a, 200);
 	char *key = xasprintf("%s:berth:hook_events:%s", ns, agent1);
-	CHECK(rinteger("HLEN", key) == 3);
-	char *beat = rhget("{hk_persist}:berth:hook_agents", agent1);
+	CHECK(test_redis_int(pool, "HLEN", key, NULL) == 3);
+	char *beat = test_redis_str(pool, "HGET",
+				    "{hk_persist}:berth:hook_agents", agent1,
+				    NULL);
 	CHECK_STR(beat, "0");
 	free(beat);
 	/* the record of the first event shows its two attempts */
-	redisReply *all = rcmd("HVALS", key, NULL);
+	redisReply *all = test_redis_cmd(pool, "HVALS", key, NULL);
 	bool seen = false;
 	for (size_t i = 0; all && i < all->elements; i++) {
 		cJSON *rec = cJSON_Parse(all->element[i]->str);
@@ -1235,8 +1190,12 @@ test_persistence(struct receiver *r)
 		free(body);
 	}
 	CHECK(WAIT_FOR(hook_agent_pending(a) == 0, 1000));
-	CHECK(rinteger("EXISTS", key) == 0);
-	CHECK(!rhget("{hk_persist}:berth:hook_agents", agent1));
+	CHECK(test_redis_int(pool, "EXISTS", key, NULL) == 0);
+	char *gone = test_redis_str(pool, "HGET",
+				    "{hk_persist}:berth:hook_agents", agent1,
+				    NULL);
+	CHECK(!gone);
+	free(gone);
 	CHECK(hlen_events(ns, a) == 0);
 	free(key);
 	free(agent1);
