@@ -244,6 +244,49 @@ static const char lua_period_unlock[] =
 	"end\n"
 	"return 0\n";
 
+/* Berth, spec 5.5 step 4 made idempotent. The effects are those of Go's
+ * MULTI/EXEC (LREM, DECR lock, HINCRBY lock_info -1, ZADD of the retry),
+ * but only when the LREM removed the message: a finish sent again after
+ * its reply was lost (Redis paused, connection cut) changes nothing. */
+static const char lua_finish[] =
+	"if redis.call('LREM', KEYS[1], 1, ARGV[2]) == 0 then return 0 end\n"
+	"redis.call('DECR', KEYS[2])\n"
+	"redis.call('HINCRBY', KEYS[3], ARGV[1], -1)\n"
+	"if ARGV[4] and KEYS[4] then\n"
+	"  redis.call('ZADD', KEYS[4], ARGV[3], ARGV[4])\n"
+	"end\n"
+	"return 1\n";
+
+/* Berth: a live pool's own in-progress list against what its workers hold
+ * (ARGV[2..], exact bytes, repeated when held twice). Every other member
+ * goes back to the tail of the queue (fetched next: it was claimed
+ * first); lock_info[pool] becomes the number kept and lock moves by the
+ * difference (never below 0). */
+static const char lua_reconcile[] =
+	"local pool = ARGV[1]\n"
+	"local held = {}\n"
+	"for i = 2, #ARGV do held[ARGV[i]] = (held[ARGV[i]] or 0) + 1 end\n"
+	"local items = redis.call('LRANGE', KEYS[1], 0, -1)\n"
+	"local kept, moved = 0, 0\n"
+	"for _, m in ipairs(items) do\n"
+	"  if (held[m] or 0) > 0 then\n"
+	"    held[m] = held[m] - 1\n"
+	"    kept = kept + 1\n"
+	"  else\n"
+	"    redis.call('LREM', KEYS[1], 1, m)\n"
+	"    redis.call('RPUSH', KEYS[2], m)\n"
+	"    moved = moved + 1\n"
+	"  end\n"
+	"end\n"
+	"local share = tonumber(redis.call('HGET', KEYS[4], pool)) or 0\n"
+	"if share ~= kept then\n"
+	"  local lock = redis.call('INCRBY', KEYS[3], kept - share)\n"
+	"  if lock < 0 then redis.call('SET', KEYS[3], 0) end\n"
+	"  if kept > 0 then redis.call('HSET', KEYS[4], pool, kept)\n"
+	"  else redis.call('HDEL', KEYS[4], pool) end\n"
+	"end\n"
+	"return {moved, share, kept}\n";
+
 struct script_def {
 	const char *name;
 	const char *src;
@@ -265,6 +308,8 @@ static const struct script_def script_defs[SCRIPT__COUNT] = {
 	[SCRIPT_PERIOD_TRIM] = {"period_trim", lua_period_trim},
 	[SCRIPT_PERIOD_KNOWN] = {"period_known", lua_period_known},
 	[SCRIPT_PERIOD_UNLOCK] = {"period_unlock", lua_period_unlock},
+	[SCRIPT_FINISH] = {"finish", lua_finish},
+	[SCRIPT_RECONCILE] = {"reconcile", lua_reconcile},
 };
 
 #define SHA_HEX 40
