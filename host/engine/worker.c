@@ -292,6 +292,8 @@ requeuer_main(void *arg)
 		int64_t now_ms = util_monotonic_ms();
 		if (!served || now_ms - served_at >= SERVED_REFRESH_MS) {
 			queue_strv_free(served, n_served);
+			/* on an error the list holds our own types: the ask
+			 * pass below dead-letters nothing with it */
 			worker_served_types(wp, &tl, &served, &n_served);
 			served_at = now_ms;
 		}
@@ -302,9 +304,35 @@ requeuer_main(void *arg)
 			struct berr err;
 			berr_clear(&err);
 			const char *name = queue_zset_name(zsets[i]);
-			int moved = queue_requeue_due(
+			int moved = 0;
+			int rc = queue_requeue_due_ask(
 				wp->queue, zsets[i],
-				(const char *const *)served, n_served, &err);
+				(const char *const *)served, n_served, &moved,
+				&err);
+			if (rc == QUEUE_REQUEUE_UNKNOWN) {
+				/* a type outside our last read: read what the
+				 * pools serve again before anything goes to
+				 * dead (a Go pool may have just started) */
+				queue_strv_free(served, n_served);
+				served_at = util_monotonic_ms();
+				if (worker_served_types(wp, &tl, &served,
+							&n_served) < 0) {
+					/* unsure: dead-letter nothing now */
+					queue_strv_free(served, n_served);
+					served = NULL;
+					n_served = 0;
+					berr_set(&err, "cannot read the job "
+						       "types of the pools");
+					rc = -1;
+				} else {
+					int more = queue_requeue_due(
+						wp->queue, zsets[i],
+						(const char *const *)served,
+						n_served, &err);
+					rc = more < 0 ? -1 : moved + more;
+				}
+			}
+			moved = rc < 0 ? -1 : rc;
 			if (moved < 0) {
 				failed = true;
 				worker_note_redis_error(wp);

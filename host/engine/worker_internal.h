@@ -163,8 +163,9 @@ void *worker_recovery_main(void *arg);
 int worker_reconcile_own(struct worker_pool *wp);
 /* Types whose due messages the requeuer moves to their queue: own (tl)
  * plus the job_names of every registered pool. New strings into *out (n),
- * freed with queue_strv_free. Falls back to tl alone on a Redis error. */
-void worker_served_types(struct worker_pool *wp, const struct type_list *tl,
-			 char ***out, size_t *n);
+ * freed with queue_strv_free. On a Redis error *out holds tl alone and
+ * -1 is returned (then nothing may be dead-lettered); 0 otherwise. */
+int worker_served_types(struct worker_pool *wp, const struct type_list *tl,
+			char ***out, size_t *n);
 
 #endif

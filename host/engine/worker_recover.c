@@ -195,28 +195,35 @@ worker_reconcile_own(struct worker_pool *wp)
 	return rc;
 }
 
-void
+int
 worker_served_types(struct worker_pool *wp, const struct type_list *tl,
 		    char ***out, size_t *n)
 {
+	int rc = 0;
 	struct strset types = {0};
 	for (size_t i = 0; i < tl->n; i++)
 		strset_add(&types, tl->names[i], strlen(tl->names[i]));
 	struct strset pools = {0};
 	struct berr err;
 	berr_clear(&err);
-	if (pool_members(wp, &pools, &err) == 0) {
-		for (size_t i = 0; i < pools.n; i++) {
-			struct heartbeat_pool hp;
-			if (heartbeat_pool_read(wp->redis, wp->ns, pools.v[i],
-						&hp, &err) == 1)
-				split_names(hp.job_names, &types);
-			heartbeat_pool_fini(&hp);
-		}
+	if (pool_members(wp, &pools, &err) < 0)
+		rc = -1;
+	for (size_t i = 0; i < pools.n && rc == 0; i++) {
+		struct heartbeat_pool hp;
+		int rd = heartbeat_pool_read(wp->redis, wp->ns, pools.v[i], &hp,
+					     &err);
+		if (rd < 0)
+			rc = -1;
+		else if (rd == 1)
+			split_names(hp.job_names, &types);
+		heartbeat_pool_fini(&hp);
 	}
+	if (rc < 0)
+		worker_note_redis_error(wp);
 	strset_free(&pools);
 	*out = types.v; /* moved: a strset is an array of strings */
 	*n = types.n;
+	return rc;
 }
 
 /* --- a job that was running when its daemon died ------------------------ */

@@ -736,9 +736,29 @@ queue_zset_name(enum queue_zset z)
 	return z == QUEUE_RETRY ? "retry" : "scheduled";
 }
 
+static int requeue_run(struct queue *q, enum queue_zset z,
+		       const char *const *types, size_t n, bool ask,
+		       int *moved_out, struct berr *err);
+
 int
 queue_requeue_due(struct queue *q, enum queue_zset z,
 		  const char *const *types, size_t n, struct berr *err)
+{
+	int moved = 0;
+	return requeue_run(q, z, types, n, false, &moved, err);
+}
+
+int
+queue_requeue_due_ask(struct queue *q, enum queue_zset z,
+		      const char *const *types, size_t n, int *moved,
+		      struct berr *err)
+{
+	return requeue_run(q, z, types, n, true, moved, err);
+}
+
+static int
+requeue_run(struct queue *q, enum queue_zset z, const char *const *types,
+	    size_t n, bool ask, int *moved_out, struct berr *err)
 {
 	size_t nk = n + 2;
 	char **keys = xcalloc(nk, sizeof(char *));
@@ -751,10 +771,10 @@ queue_requeue_due(struct queue *q, enum queue_zset z,
 	for (int loops = 0; loops < SCRIPT_LOOP_MAX; loops++) {
 		char now[24];
 		snprintf(now, sizeof(now), "%lld", (long long)util_now());
-		const char *args[] = {q->jobs_prefix, now};
+		const char *args[] = {q->jobs_prefix, now, "ask"};
 		redisReply *r = script_run(q->redis, err, SCRIPT_REQUEUE,
-					   (int)nk, (const char **)keys, 2,
-					   args);
+					   (int)nk, (const char **)keys,
+					   ask ? 3 : 2, args);
 		if (!r) {
 			rc = -1;
 			break;
@@ -766,6 +786,10 @@ queue_requeue_due(struct queue *q, enum queue_zset z,
 		if (reply_equals(r, "ok")) {
 			moved++;
 			queued++;
+		} else if (ask && reply_equals(r, "unknown")) {
+			freeReplyObject(r);
+			rc = QUEUE_REQUEUE_UNKNOWN;
+			break;
 		} else if (reply_equals(r, "dead")) {
 			moved++;
 			log_warn("a due message of %s had a job type no "
@@ -784,6 +808,9 @@ queue_requeue_due(struct queue *q, enum queue_zset z,
 	free_strv(keys, nk);
 	if (queued > 0)
 		wakeup_push(q, queue_zset_name(z), (size_t)queued);
+	*moved_out = moved;
+	if (rc == QUEUE_REQUEUE_UNKNOWN)
+		return rc;
 	return rc < 0 ? -1 : moved;
 }
 

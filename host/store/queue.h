@@ -152,6 +152,15 @@ const char *queue_zset_name(enum queue_zset z);
  * workers when something moved. */
 int queue_requeue_due(struct queue *q, enum queue_zset z,
 		      const char *const *types, size_t n, struct berr *err);
+/* The same, but a due message whose type is not in types stops the pass
+ * and stays where it is: returns QUEUE_REQUEUE_UNKNOWN (after *moved
+ * messages were moved), so the caller can re-read the types the pools
+ * serve before letting queue_requeue_due dead-letter it. Otherwise as
+ * above (*moved = the return value). */
+#define QUEUE_REQUEUE_UNKNOWN (-2)
+int queue_requeue_due_ask(struct queue *q, enum queue_zset z,
+			  const char *const *types, size_t n, int *moved,
+			  struct berr *err);
 
 /* spec 9.1: re-enqueues every in-progress message of pool over types, then
  * clears its stale locks. Returns the number of messages moved or -1. */

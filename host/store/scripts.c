@@ -120,16 +120,19 @@ static const char lua_fetch[] =
 
 /* spec 5.6. Registered = NS:jobs:<name> is one of KEYS[3..]. A member that
  * does not decode (or has no string name) goes to dead unchanged / with
- * the error fields, so one bad member cannot block the requeuer. */
+ * the error fields, so one bad member cannot block the requeuer. Berth:
+ * with ARGV[3] = "ask", a member of an unregistered type is left in place
+ * and the script returns "unknown" (the caller re-reads which types the
+ * registered pools serve, then runs the script without "ask"). */
 static const char lua_requeue[] =
 	"local res = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2],\n"
 	"  'LIMIT', 0, 1)\n"
 	"if #res == 0 then return nil end\n"
 	"local raw = res[1]\n"
 	"local now = tonumber(ARGV[2])\n"
-	"redis.call('ZREM', KEYS[1], raw)\n"
 	"local ok, j = pcall(cjson.decode, raw)\n"
 	"if not ok or type(j) ~= 'table' then\n"
+	"  redis.call('ZREM', KEYS[1], raw)\n"
 	"  redis.call('ZADD', KEYS[2], ARGV[2], raw)\n"
 	"  return 'dead'\n"
 	"end\n"
@@ -137,12 +140,15 @@ static const char lua_requeue[] =
 	"  local queue = ARGV[1] .. j['name']\n"
 	"  for i = 3, #KEYS do\n"
 	"    if KEYS[i] == queue then\n"
+	"      redis.call('ZREM', KEYS[1], raw)\n"
 	"      j['t'] = now\n"
 	"      redis.call('LPUSH', queue, cjson.encode(j))\n"
 	"      return 'ok'\n"
 	"    end\n"
 	"  end\n"
+	"  if ARGV[3] == 'ask' then return 'unknown' end\n"
 	"end\n"
+	"redis.call('ZREM', KEYS[1], raw)\n"
 	"j['err'] = 'unknown job when requeueing'\n"
 	"j['failed_at'] = now\n"
 	"redis.call('ZADD', KEYS[2], ARGV[2], cjson.encode(j))\n"

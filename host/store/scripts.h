@@ -35,9 +35,10 @@ enum script_id {
 	 * serves (its own plus the job_names of NS:worker_pools), so a due
 	 * message of a type only another instance runs waits in its queue
 	 * for that instance instead of going to dead.
-	 * ARGV: NS:jobs: prefix ("<ns>:jobs:"), now.
+	 * ARGV: NS:jobs: prefix ("<ns>:jobs:"), now, and optionally "ask".
 	 * Moves one due message: "ok" (queued), "dead" (unknown type), or nil
-	 * when nothing is due. Re-encodes with cjson, t = now. */
+	 * when nothing is due. Re-encodes with cjson, t = now. With "ask", a
+	 * message of an unknown type stays and the reply is "unknown". */
 	SCRIPT_REQUEUE,
 	/* spec 5.7. KEYS: NS:jobs:T, unique key. ARGV: message.
 	 * SET unique 1 NX EX 86400, then LPUSH. Returns "ok" or "dup". */

@@ -814,6 +814,22 @@ requeue_check(void)
 	CHECK(zcard(NS ":jobs:dead") == 1);
 	CHECK(zcard(retry) == 0);
 
+	/* Berth's "ask": an unknown type stays put and is reported */
+	cmd0("DEL", NS ":jobs:dead", NULL);
+	cmd0("ZADD", retry, "10",
+	     "{\"name\":\"GO\",\"id\":\"r3\",\"t\":3,\"args\":null}",
+	     NULL);
+	const char *ask[] = {NS ":jobs:", "1000", "ask"};
+	CHECK_RUN("unknown", SCRIPT_REQUEUE, 3, rkeys, 3, ask);
+	CHECK(zcard(retry) == 1);
+	CHECK(zcard(NS ":jobs:dead") == 0);
+	/* served after all (the caller re-read the pools): queued */
+	const char *gkeys[] = {retry, NS ":jobs:dead", NS ":jobs:GO"};
+	CHECK_RUN("ok", SCRIPT_REQUEUE, 3, gkeys, 3, ask);
+	CHECK(llen(NS ":jobs:GO") == 1);
+	CHECK(zcard(retry) == 0);
+	cmd0("DEL", NS ":jobs:GO", NULL);
+
 	/* a member that is not JSON goes to dead as it is */
 	cmd0("DEL", dead, NULL);
 	cmd0("ZADD", sched, "5", "not json", NULL);
