@@ -1078,6 +1078,7 @@ plant_claim(const char *pool, const char *type, const char *id,
 static bool
 zset_message(const char *zset, const char *id, struct job_message *m)
 {
+	memset(m, 0, sizeof(*m));
 	redisReply *r = cmd("ZRANGE", zset, "0", "-1", NULL);
 	bool found = false;
 	for (size_t i = 0; r && i < r->elements && !found; i++) {
@@ -1092,6 +1093,8 @@ zset_message(const char *zset, const char *id, struct job_message *m)
 		else
 			message_fini(m);
 	}
+	if (!found)
+		memset(m, 0, sizeof(*m));
 	if (r)
 		freeReplyObject(r);
 	return found;
