@@ -5,10 +5,14 @@
  *                runner (spec 6.2) around the plugin's run(), finish the
  *                message (spec 5.5); idle waits block on the wake-up list
  *                with timeouts of 10, 100, then 1000 ms (queue.h);
- *   requeuer     every 1 s: due members of NS:scheduled and NS:retry;
+ *   requeuer     every 1 s: due members of NS:scheduled and NS:retry, to
+ *                the queue of any type some registered pool serves;
  *   recovery     after 1 s, then every 30 s (and on worker_pool_recover_now):
- *                dead pools (spec 9.1) and orphaned in-progress messages
- *                (spec 9.2);
+ *                this pool's own in-progress lists and lock shares
+ *                (reconciliation), dead pools (spec 9.1; a job a dead pool
+ *                was running counts as a failed attempt) and orphaned
+ *                in-progress messages (spec 9.2); also 1 s after Redis
+ *                answers again following errors: the reconciliation alone;
  *   monitor      every 1 s: jobs stopped in Redis whose run() has not
  *                returned after stop_grace_seconds get one warning.
  *

@@ -1,7 +1,10 @@
 /* worker_recover.c - recovery of the worker pool (spec 9.1, 9.2): messages
  * left in progress by dead pools (missing or stale heartbeat) and by pools
  * that hold locks of our job types without being registered are
- * re-enqueued, so kill -9 of any instance loses no job.
+ * re-enqueued, so kill -9 of any instance loses no job; the job a dead pool
+ * was running counts as a failed attempt (crash accounting); this live
+ * pool's own in-progress lists and lock shares are reconciled with the
+ * claims its workers hold (see engine/README.md, "Faults").
  *
  * Recovery safety. A pool is dead when its heartbeat is missing or older
  * than 10 s (the queue library's rule); our own pool never is. A pass is

@@ -1,7 +1,8 @@
 /* queue.h - the queue engine of spec 5 (goharbor/work semantics), shared
  * with Go instances: enqueue (plain, delayed, unique), fetch (one script:
  * priority order, paused, global max_concurrency, in-progress bookkeeping),
- * finish (LREM/DECR/HINCRBY + retry ZADD in one MULTI/EXEC), the requeuers
+ * finish (LREM/DECR/HINCRBY + retry ZADD in one idempotent script), the
+ * reconciliation of a live pool's own in-progress lists, the requeuers
  * of NS:scheduled and NS:retry, re-enqueue of a dead pool's in-progress
  * messages and stale-lock cleanup (spec 9.1, 9.2).
  *

@@ -98,7 +98,7 @@ class CrashingPlugin(unittest.TestCase):
             r = c.client()
             a = c.start("a")
             jid = submit_ok(a, "CRASHER", {"mode": "exit"})
-            self.assertEqual(wait_died(a), 3)
+            self.assertNotEqual(wait_died(a), 0)  # 3, or a sanitizer's code
             forget_crashed(c, a, r)
             b = c.start("b")
             wait_for(lambda: retry_entries(r, jid), timeout=20,
