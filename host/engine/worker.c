@@ -5,10 +5,14 @@
  *                runner (spec 6.2) around the plugin's run(), finish the
  *                message (spec 5.5); idle waits block on the wake-up list
  *                with timeouts of 10, 100, then 1000 ms (queue.h);
- *   requeuer     every 1 s: due members of NS:scheduled and NS:retry;
+ *   requeuer     every 1 s: due members of NS:scheduled and NS:retry, to
+ *                the queue of any type some registered pool serves;
  *   recovery     after 1 s, then every 30 s (and on worker_pool_recover_now):
- *                dead pools (spec 9.1) and orphaned in-progress messages
- *                (spec 9.2);
+ *                this pool's own in-progress lists and lock shares
+ *                (reconciliation), dead pools (spec 9.1; a job a dead pool
+ *                was running counts as a failed attempt) and orphaned
+ *                in-progress messages (spec 9.2); also 1 s after Redis
+ *                answers again following errors: the reconciliation alone;
  *   monitor      every 1 s: jobs stopped in Redis whose run() has not
  *                returned after stop_grace_seconds get one warning.
  *
@@ -57,6 +61,7 @@
 #define REQUEUE_PERIOD_MS 1000
 #define MONITOR_PERIOD_MS 1000
 #define DEFAULT_STOP_GRACE_S 10
+#define SERVED_REFRESH_MS 5000
 
 /* --- small helpers -------------------------------------------------------- */
 
@@ -64,6 +69,24 @@ void
 worker_note_redis_error(struct worker_pool *wp)
 {
 	atomic_store(&wp->last_redis_error_ms, (long long)util_monotonic_ms());
+}
+
+void
+worker_reconcile_soon(struct worker_pool *wp)
+{
+	atomic_store(&wp->reconcile_due, true);
+	ticker_kick(&wp->recovery_tick);
+}
+
+void
+worker_release_claim(struct worker *w)
+{
+	pthread_mutex_lock(&w->wp->lock);
+	free(w->held_raw);
+	free(w->held_type);
+	w->held_raw = NULL;
+	w->held_type = NULL;
+	pthread_mutex_unlock(&w->wp->lock);
 }
 
 void
@@ -129,8 +152,49 @@ static void
 fetch_outage_end(struct worker_pool *wp)
 {
 	if (atomic_load(&wp->fetch_outage) &&
-	    atomic_exchange(&wp->fetch_outage, false))
+	    atomic_exchange(&wp->fetch_outage, false)) {
 		log_info("worker pool %s: fetching jobs again", wp->pool_id);
+		/* a fetch that timed out here may have claimed a message
+		 * in Redis all the same: reconciliation puts it back */
+		worker_reconcile_soon(wp);
+	}
+}
+
+/* The fetch gate (worker_internal.h): waits while the pool reconciles;
+ * false when the pool is stopping. */
+static bool
+fetch_gate_enter(struct worker_pool *wp)
+{
+	pthread_mutex_lock(&wp->lock);
+	while (wp->reconciling && !worker_pool_stopping(wp)) {
+		struct timespec ts = ticker_deadline_in(100);
+		pthread_cond_timedwait(&wp->cond, &wp->lock, &ts);
+	}
+	bool ok = !worker_pool_stopping(wp);
+	if (ok)
+		wp->fetching++;
+	pthread_mutex_unlock(&wp->lock);
+	return ok;
+}
+
+/* Leaves the gate; c (NULL when nothing was claimed) becomes w's held
+ * claim in the same critical section. */
+static void
+fetch_gate_leave(struct worker *w, const struct queue_claim *c)
+{
+	struct worker_pool *wp = w->wp;
+	pthread_mutex_lock(&wp->lock);
+	wp->fetching--;
+	if (c) {
+		free(w->held_raw);
+		free(w->held_type);
+		w->held_raw = xstrdup(c->raw);
+		w->held_type = xstrdup(c->type);
+		w->busy = true;
+	}
+	if (wp->fetching == 0 && wp->reconciling)
+		pthread_cond_broadcast(&wp->cond);
+	pthread_mutex_unlock(&wp->lock);
 }
 
 static void *
@@ -156,8 +220,14 @@ worker_main(void *arg)
 		struct queue_claim c;
 		struct berr err;
 		berr_clear(&err);
+		if (!fetch_gate_enter(wp)) {
+			free(order);
+			worker_type_list_free(&tl);
+			break;
+		}
 		int rc = queue_fetch(wp->queue, wp->pool_id, order, tl.n, &c,
 				     &err);
+		fetch_gate_leave(w, rc == 1 ? &c : NULL);
 		free(order);
 		worker_type_list_free(&tl);
 		if (rc < 0) {
@@ -188,7 +258,6 @@ worker_main(void *arg)
 			continue;
 		}
 		idle = 0;
-		worker_set_busy(w, true);
 		bool keep = worker_process_claim(w, &c);
 		queue_claim_fini(&c);
 		if (!keep)
@@ -210,6 +279,9 @@ static void *
 requeuer_main(void *arg)
 {
 	struct worker_pool *wp = arg;
+	char **served = NULL;
+	size_t n_served = 0;
+	int64_t served_at = 0;
 	while (!ticker_sleep(&wp->tick, REQUEUE_PERIOD_MS)) {
 		struct type_list tl;
 		worker_type_list_load(wp, &tl);
@@ -218,6 +290,17 @@ requeuer_main(void *arg)
 			worker_type_list_free(&tl);
 			continue;
 		}
+		/* what every registered pool serves, read every 5 s: a due
+		 * message of a type only another instance runs goes to its
+		 * queue, not to dead (spec 5.6 dead-letters it in Go) */
+		int64_t now_ms = util_monotonic_ms();
+		if (!served || now_ms - served_at >= SERVED_REFRESH_MS) {
+			queue_strv_free(served, n_served);
+			/* on an error the list holds our own types: the ask
+			 * pass below dead-letters nothing with it */
+			worker_served_types(wp, &tl, &served, &n_served);
+			served_at = now_ms;
+		}
 		static const enum queue_zset zsets[] = {QUEUE_SCHEDULED,
 							QUEUE_RETRY};
 		bool failed = false;
@@ -225,9 +308,35 @@ requeuer_main(void *arg)
 			struct berr err;
 			berr_clear(&err);
 			const char *name = queue_zset_name(zsets[i]);
-			int moved = queue_requeue_due(
+			int moved = 0;
+			int rc = queue_requeue_due_ask(
 				wp->queue, zsets[i],
-				(const char *const *)tl.names, tl.n, &err);
+				(const char *const *)served, n_served, &moved,
+				&err);
+			if (rc == QUEUE_REQUEUE_UNKNOWN) {
+				/* a type outside our last read: read what the
+				 * pools serve again before anything goes to
+				 * dead (a Go pool may have just started) */
+				queue_strv_free(served, n_served);
+				served_at = util_monotonic_ms();
+				if (worker_served_types(wp, &tl, &served,
+							&n_served) < 0) {
+					/* unsure: dead-letter nothing now */
+					queue_strv_free(served, n_served);
+					served = NULL;
+					n_served = 0;
+					berr_set(&err, "cannot read the job "
+						       "types of the pools");
+					rc = -1;
+				} else {
+					int more = queue_requeue_due(
+						wp->queue, zsets[i],
+						(const char *const *)served,
+						n_served, &err);
+					rc = more < 0 ? -1 : moved + more;
+				}
+			}
+			moved = rc < 0 ? -1 : rc;
 			if (moved < 0) {
 				failed = true;
 				worker_note_redis_error(wp);
@@ -245,6 +354,7 @@ requeuer_main(void *arg)
 			log_info("requeuers work again");
 		worker_type_list_free(&tl);
 	}
+	queue_strv_free(served, n_served);
 	return NULL;
 }
 
@@ -363,6 +473,9 @@ worker_pool_new(const struct worker_pool_config *cfg,
 	pthread_rwlock_init(&wp->hook_lock, NULL);
 	atomic_init(&wp->abandoned, false);
 	atomic_init(&wp->fetch_outage, false);
+	atomic_init(&wp->finish_outage, false);
+	atomic_init(&wp->reconcile_due, false);
+	atomic_init(&wp->pass_due, false);
 	atomic_init(&wp->requeue_outage, false);
 	atomic_init(&wp->last_redis_error_ms, 0);
 	return wp;
@@ -507,6 +620,17 @@ worker_pool_stop(struct worker_pool *wp)
 	pthread_cond_broadcast(&wp->cond);
 	pthread_mutex_unlock(&wp->lock);
 	pthread_rwlock_unlock(&wp->hook_lock);
+	/* An abandoned run is no crash: drop its observation so recovery
+	 * re-enqueues its message without counting a failed attempt. */
+	for (size_t i = 0; i < wp->n; i++) {
+		struct worker *w = &wp->workers[i];
+		struct berr err;
+		berr_clear(&err);
+		if (w->abandoned &&
+		    heartbeat_observe_end(wp->redis, wp->ns, w->id, &err) < 0)
+			log_debug("worker %s: observation not removed: %s",
+				  w->id, err.msg);
+	}
 
 	for (size_t i = 0; i < wp->n; i++) {
 		struct worker *w = &wp->workers[i];
@@ -567,6 +691,8 @@ worker_pool_free(struct worker_pool *wp)
 		free(wp->workers[i].id);
 		free(wp->workers[i].job_id);
 		free(wp->workers[i].job_type);
+		free(wp->workers[i].held_raw);
+		free(wp->workers[i].held_type);
 	}
 	free(wp->workers);
 	pthread_rwlock_destroy(&wp->hook_lock);
@@ -592,5 +718,6 @@ worker_pool_busy(struct worker_pool *wp)
 void
 worker_pool_recover_now(struct worker_pool *wp)
 {
+	atomic_store(&wp->pass_due, true);
 	ticker_kick(&wp->recovery_tick);
 }

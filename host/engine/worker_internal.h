@@ -17,6 +17,15 @@
 
 #define FETCH_ERROR_FIRST_MS 10
 #define FETCH_ERROR_MAX_MS 1000
+/* A finish that cannot reach Redis is tried again after 100 ms, doubling
+ * up to 5 s, for as long as the pool runs (worker_run.c finish_claim). */
+#define FINISH_RETRY_FIRST_MS 100
+#define FINISH_RETRY_MAX_MS 5000
+#define DEFAULT_MAX_FAILS 4
+#define NEVER_RETRY_FAILS 10000000000LL
+/* The reason a job that was running when its daemon died is failed with
+ * (worker_recover.c). */
+#define DAEMON_DIED_REASON "the daemon died while running this job"
 
 struct worker_pool;
 
@@ -37,6 +46,12 @@ struct worker {
 	int64_t stop_seen_ms; /* monotonic; 0 = no stop seen yet */
 	bool grace_warned;
 	bool abandoned;       /* left inside run() by worker_pool_stop */
+	/* The claim this worker holds, from the fetch reply until its end
+	 * is recorded in Redis (or the pool stops): the exact bytes in the
+	 * in-progress list and the type. The reconciliation keeps exactly
+	 * these in the pool's in-progress lists (worker_recover.c). */
+	char *held_raw;
+	char *held_type;
 };
 
 struct worker_pool {
@@ -74,6 +89,15 @@ struct worker_pool {
 	atomic_bool abandoned;   /* worker_pool_stop gave up on some runs */
 	pthread_rwlock_t hook_lock;
 
+	/* The fetch gate (under lock): `fetching` workers are inside
+	 * queue_fetch; while `reconciling`, no fetch starts, and the
+	 * reconciliation starts only once fetching is 0, so every message
+	 * a fetch claimed is already in some worker's held_raw. */
+	size_t fetching;
+	bool reconciling;
+	atomic_bool reconcile_due;      /* Redis is back: reconcile soon */
+	atomic_bool pass_due;           /* worker_pool_recover_now */
+	atomic_bool finish_outage;      /* logged once per outage */
 	atomic_bool fetch_outage;       /* logged once per outage */
 	atomic_bool requeue_outage;
 	atomic_llong last_redis_error_ms; /* monotonic, 0 = never */
@@ -83,6 +107,11 @@ struct worker_pool {
 /* --- small helpers (worker.c) --------------------------------------------- */
 
 void worker_note_redis_error(struct worker_pool *wp);
+/* Redis works again after errors: the recovery thread reconciles the
+ * pool's own in-progress lists shortly (worker_recover.c). */
+void worker_reconcile_soon(struct worker_pool *wp);
+/* Forgets the claim w holds (its end is recorded, or it is left). */
+void worker_release_claim(struct worker *w);
 
 /* No more fetches: worker_pool_stop began. */
 static inline bool
@@ -128,5 +157,15 @@ bool worker_process_claim(struct worker *w, struct queue_claim *c);
 /* --- recovery (worker_recover.c) ------------------------------------------ */
 
 void *worker_recovery_main(void *arg);
+/* The pool's own in-progress lists and lock shares against the claims
+ * its workers hold (queue_reconcile for every loaded or held type). 0, or
+ * -1 (Redis error, or fetches did not drain). */
+int worker_reconcile_own(struct worker_pool *wp);
+/* Types whose due messages the requeuer moves to their queue: own (tl)
+ * plus the job_names of every registered pool. New strings into *out (n),
+ * freed with queue_strv_free. On a Redis error *out holds tl alone and
+ * -1 is returned (then nothing may be dead-lettered); 0 otherwise. */
+int worker_served_types(struct worker_pool *wp, const struct type_list *tl,
+			char ***out, size_t *n);
 
 #endif

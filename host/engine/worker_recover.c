@@ -1,7 +1,10 @@
 /* worker_recover.c - recovery of the worker pool (spec 9.1, 9.2): messages
  * left in progress by dead pools (missing or stale heartbeat) and by pools
  * that hold locks of our job types without being registered are
- * re-enqueued, so kill -9 of any instance loses no job.
+ * re-enqueued, so kill -9 of any instance loses no job; the job a dead pool
+ * was running counts as a failed attempt (crash accounting); this live
+ * pool's own in-progress lists and lock shares are reconciled with the
+ * claims its workers hold (see engine/README.md, "Faults").
  *
  * Recovery safety. A pool is dead when its heartbeat is missing or older
  * than 10 s (the queue library's rule); our own pool never is. A pass is
@@ -21,7 +24,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/util.h"
 #include "logs/log.h"
+#include "store/message.h"
 
 #define RECOVERY_FIRST_MS 1000
 #define RECOVERY_PERIOD_MS 30000
@@ -31,6 +36,12 @@
  * only because Redis was away: judge them only once Redis has worked for
  * this long again. */
 #define RECOVERY_QUIET_AFTER_ERROR_MS 15000
+/* After Redis came back, wait this long before reconciling: a command that
+ * timed out on our side but was still queued in Redis (SIGSTOP, a stall)
+ * runs first. The 30 s pass reconciles again in any case. */
+#define RECONCILE_SETTLE_MS 1000
+/* How long the reconciliation waits for fetches in flight to return. */
+#define RECONCILE_DRAIN_MS 15000
 
 /* --- recovery (spec 9.1, 9.2) --------------------------------------------- */
 
@@ -99,6 +110,256 @@ split_names(const char *s, struct strset *out)
 	}
 }
 
+/* --- the pool's own in-progress lists ---------------------------------- */
+
+struct held {
+	char *type;
+	char *raw;
+};
+
+int
+worker_reconcile_own(struct worker_pool *wp)
+{
+	if (worker_pool_stopping(wp))
+		return 0;
+	pthread_mutex_lock(&wp->lock);
+	wp->reconciling = true;
+	struct timespec ts = ticker_deadline_in(RECONCILE_DRAIN_MS);
+	while (wp->fetching > 0 && !worker_pool_stopping(wp) &&
+	       pthread_cond_timedwait(&wp->cond, &wp->lock, &ts) == 0)
+		;
+	if (wp->fetching > 0 || worker_pool_stopping(wp)) {
+		wp->reconciling = false;
+		pthread_cond_broadcast(&wp->cond);
+		pthread_mutex_unlock(&wp->lock);
+		return -1;
+	}
+	/* no fetch runs now and none starts until reconciling ends: every
+	 * message a fetch of this pool claimed is in some held_raw */
+	struct held *h = xcalloc(wp->n + 1, sizeof(*h));
+	size_t nh = 0;
+	for (size_t i = 0; i < wp->n; i++) {
+		const struct worker *w = &wp->workers[i];
+		if (w->held_raw && w->held_type) {
+			h[nh].type = xstrdup(w->held_type);
+			h[nh].raw = xstrdup(w->held_raw);
+			nh++;
+		}
+	}
+	pthread_mutex_unlock(&wp->lock);
+
+	struct type_list tl;
+	worker_type_list_load(wp, &tl);
+	struct strset types = {0};
+	for (size_t i = 0; i < tl.n; i++)
+		strset_add(&types, tl.names[i], strlen(tl.names[i]));
+	for (size_t i = 0; i < nh; i++)
+		strset_add(&types, h[i].type, strlen(h[i].type));
+	worker_type_list_free(&tl);
+
+	int rc = 0;
+	const char **raws = xcalloc(nh + 1, sizeof(char *));
+	for (size_t t = 0; t < types.n && rc == 0; t++) {
+		size_t nr = 0;
+		for (size_t i = 0; i < nh; i++)
+			if (strcmp(h[i].type, types.v[t]) == 0)
+				raws[nr++] = h[i].raw;
+		struct queue_reconciled out;
+		struct berr err;
+		berr_clear(&err);
+		if (queue_reconcile(wp->queue, wp->pool_id, types.v[t], raws,
+				    nr, &out, &err) < 0) {
+			worker_note_redis_error(wp);
+			log_warn("worker pool %s: reconciliation of %s failed: "
+				 "%s",
+				 wp->pool_id, types.v[t], err.msg);
+			rc = -1;
+			break;
+		}
+		if (out.moved > 0 || out.old_share != out.kept)
+			log_warn("worker pool %s: %lld in-progress message(s) "
+				 "of %s held by no worker went back to the "
+				 "queue; its lock share went from %lld to %lld",
+				 wp->pool_id, out.moved, types.v[t],
+				 out.old_share, out.kept);
+	}
+	free(raws);
+	for (size_t i = 0; i < nh; i++) {
+		free(h[i].type);
+		free(h[i].raw);
+	}
+	free(h);
+	strset_free(&types);
+
+	pthread_mutex_lock(&wp->lock);
+	wp->reconciling = false;
+	pthread_cond_broadcast(&wp->cond);
+	pthread_mutex_unlock(&wp->lock);
+	return rc;
+}
+
+int
+worker_served_types(struct worker_pool *wp, const struct type_list *tl,
+		    char ***out, size_t *n)
+{
+	int rc = 0;
+	struct strset types = {0};
+	for (size_t i = 0; i < tl->n; i++)
+		strset_add(&types, tl->names[i], strlen(tl->names[i]));
+	struct strset pools = {0};
+	struct berr err;
+	berr_clear(&err);
+	if (pool_members(wp, &pools, &err) < 0)
+		rc = -1;
+	for (size_t i = 0; i < pools.n && rc == 0; i++) {
+		struct heartbeat_pool hp;
+		int rd = heartbeat_pool_read(wp->redis, wp->ns, pools.v[i], &hp,
+					     &err);
+		if (rd < 0)
+			rc = -1;
+		else if (rd == 1)
+			split_names(hp.job_names, &types);
+		heartbeat_pool_fini(&hp);
+	}
+	if (rc < 0)
+		worker_note_redis_error(wp);
+	strset_free(&pools);
+	*out = types.v; /* moved: a strset is an array of strings */
+	*n = types.n;
+	return rc;
+}
+
+/* --- a job that was running when its daemon died ------------------------ */
+
+/* The message of pool's in-progress list of type whose id is id; a new
+ * string, NULL when none. */
+static char *
+find_inprogress(struct worker_pool *wp, const char *pool, const char *type,
+		const char *id, struct berr *err, int *rc)
+{
+	char **raws = NULL;
+	size_t n = 0;
+	*rc = queue_inprogress_list(wp->queue, pool, type, &raws, &n, err);
+	char *found = NULL;
+	for (size_t i = 0; i < n && !found && *rc == 0; i++) {
+		struct job_message m;
+		struct berr perr;
+		memset(&m, 0, sizeof(m));
+		berr_clear(&perr);
+		if (message_parse(raws[i], strlen(raws[i]), &m, &perr) < 0)
+			continue;
+		if (m.id && strcmp(m.id, id) == 0)
+			found = xstrdup(raws[i]);
+		message_fini(&m);
+	}
+	queue_strv_free(raws, n);
+	return found;
+}
+
+/* Marks the stats of job_id Error (the crash is its attempt's end). */
+static void
+crash_status(struct worker_pool *wp, const char *job_id, const char *type)
+{
+	struct job_stats st;
+	memset(&st, 0, sizeof(st));
+	struct berr err;
+	berr_clear(&err);
+	if (tracker_load(wp->tracker, job_id, &st, &err) == 0) {
+		char *current = NULL;
+		enum tracker_cas cas = tracker_set_status(
+			wp->tracker, &st, JOB_STATUS_ERROR, &current, &err);
+		if (cas == TRACKER_MISMATCH)
+			log_info("job %s: Error not written, status is %s",
+				 job_id, current ? current : "none");
+		else if (cas != TRACKER_OK)
+			log_warn("job %s: cannot set Error: %s", job_id,
+				 err.msg);
+		free(current);
+	}
+	job_stats_fini(&st);
+	job_log(wp, BLOG_ERROR, type, job_id, "job finished with status %s: %s",
+		JOB_STATUS_ERROR, DAEMON_DIED_REASON);
+}
+
+/* The job worker_id of the dead pool was running (its observation,
+ * spec 5.9, is still there: the daemon died before the run ended) counts
+ * as a failed attempt, so a plugin that kills its daemon cannot crash-loop:
+ * retry with back-off, or NS:dead after max_fails. */
+static void
+crash_account(struct worker_pool *wp, const struct heartbeat_pool *hp,
+	      const char *pool, const char *worker_id)
+{
+	char *name = NULL, *id = NULL;
+	struct berr err;
+	berr_clear(&err);
+	int rd = heartbeat_observe_read(wp->redis, wp->ns, worker_id, &name,
+					&id, &err);
+	if (rd <= 0) {
+		if (rd < 0)
+			worker_note_redis_error(wp);
+		return;
+	}
+	int rc = 0;
+	char *raw = find_inprogress(wp, pool, name, id, &err, &rc);
+	struct job_message m;
+	memset(&m, 0, sizeof(m));
+	struct berr perr;
+	berr_clear(&perr);
+	if (rc < 0) {
+		worker_note_redis_error(wp);
+		goto out; /* keep the observation: the next pass tries */
+	}
+	if (!raw || message_parse(raw, strlen(raw), &m, &perr) < 0)
+		goto done; /* it ended after all: plain recovery */
+	struct job_type *t = plugin_acquire(wp->plugins, name);
+	int64_t max_fails = t ? t->max_fails : DEFAULT_MAX_FAILS;
+	bool retry_ok = t ? plugin_should_retry(t) : true;
+	if (t)
+		plugin_release(wp->plugins, t);
+	if (!retry_ok)
+		m.fails = NEVER_RETRY_FAILS;
+	m.fails++;
+	free(m.err);
+	m.err = xstrdup(DAEMON_DIED_REASON);
+	m.failed_at = util_now();
+	bool dead = max_fails - m.fails <= 0;
+	int64_t score = dead ? util_now()
+			     : util_now() + queue_backoff_seconds(m.fails);
+	char *msg = message_encode(&m);
+	int moved = queue_fail_inprogress(wp->queue, pool, name, raw, dead,
+					  score, msg, &err);
+	free(msg);
+	if (moved < 0) {
+		worker_note_redis_error(wp);
+		goto out;
+	}
+	if (moved == 1) {
+		char *job_id = message_job_id(&m);
+		char when[64] = "";
+		if (!dead)
+			snprintf(when, sizeof(when), "; retry in %lld s",
+				 (long long)(score - util_now()));
+		log_error("job %s (%s) was running when pool %s (pid %lld on "
+			  "%s) died: counted as failed attempt %lld of %lld%s%s",
+			  job_id, name, pool, (long long)hp->pid,
+			  hp->host ? hp->host : "?",
+			  (long long)(m.fails > max_fails ? max_fails : m.fails),
+			  (long long)max_fails,
+			  dead ? "; moved to the dead set" : "", when);
+		crash_status(wp, job_id, name);
+		free(job_id);
+	}
+done:
+	if (heartbeat_observe_end(wp->redis, wp->ns, worker_id, &err) < 0)
+		worker_note_redis_error(wp);
+out:
+	if (raw)
+		message_fini(&m);
+	free(raw);
+	free(name);
+	free(id);
+}
+
 static int
 recover_one(struct worker_pool *wp, const char *pool,
 	    const struct strset *types, const char *why)
@@ -158,6 +419,11 @@ recover_dead_pools(struct worker_pool *wp, const struct type_list *tl)
 			for (size_t k = 0; k < tl->n; k++)
 				strset_add(&types, tl->names[k],
 					   strlen(tl->names[k]));
+		struct strset workers = {0};
+		split_names(hp.worker_ids, &workers);
+		for (size_t k = 0; k < workers.n; k++)
+			crash_account(wp, &hp, pool, workers.v[k]);
+		strset_free(&workers);
 		heartbeat_pool_fini(&hp);
 		int rc = recover_one(wp, pool, &types,
 				     has_beat ? "dead (no heartbeat for more "
@@ -236,6 +502,9 @@ recover_orphans(struct worker_pool *wp, const struct type_list *tl)
 static void
 recovery_pass(struct worker_pool *wp)
 {
+	/* our own lists need no quiet period: nothing there depends on
+	 * other pools' heartbeats */
+	worker_reconcile_own(wp);
 	long long last = atomic_load(&wp->last_redis_error_ms);
 	if (last &&
 	    util_monotonic_ms() - last < RECOVERY_QUIET_AFTER_ERROR_MS) {
@@ -254,11 +523,21 @@ void *
 worker_recovery_main(void *arg)
 {
 	struct worker_pool *wp = arg;
-	int64_t wait = RECOVERY_FIRST_MS;
-	/* a kick (worker_pool_recover_now) ends the wait early */
-	while (!ticker_sleep(&wp->recovery_tick, wait)) {
-		recovery_pass(wp);
-		wait = RECOVERY_PERIOD_MS;
+	int64_t next = util_monotonic_ms() + RECOVERY_FIRST_MS;
+	/* a kick ends the wait early: worker_pool_recover_now (a pass now)
+	 * or worker_reconcile_soon (Redis is back: reconcile) */
+	while (!ticker_sleep(&wp->recovery_tick,
+			     next - util_monotonic_ms())) {
+		if (atomic_exchange(&wp->reconcile_due, false)) {
+			if (ticker_sleep(&wp->tick, RECONCILE_SETTLE_MS))
+				break;
+			worker_reconcile_own(wp);
+		}
+		if (atomic_exchange(&wp->pass_due, false) ||
+		    util_monotonic_ms() >= next) {
+			recovery_pass(wp);
+			next = util_monotonic_ms() + RECOVERY_PERIOD_MS;
+		}
 	}
 	return NULL;
 }

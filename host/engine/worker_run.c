@@ -22,9 +22,6 @@
 #include "store/period_store.h"
 
 #define STOP_CHECK_MIN_MS 100
-#define DEFAULT_MAX_FAILS 4
-#define NEVER_RETRY_FAILS 10000000000LL
-#define FINISH_TRIES 8
 #define RUN_ERROR_MAX 1024
 #define PERIODIC_ARG "_job_kind_periodic_"
 
@@ -524,32 +521,47 @@ finish_status(struct worker *w, const char *job_id, const char *type,
 	free(current);
 }
 
-/* queue_finish, retried while Redis is away (and the pool is not
- * stopping). */
+/* queue_finish, retried while Redis is away: after 100 ms, doubling up to
+ * 5 s, for as long as the pool runs. The finish script is idempotent
+ * (queue.h), so an attempt whose reply was lost does no harm. Only the
+ * shutdown ends the retries; the message then stays in the pool's
+ * in-progress list, which recovery re-enqueues once the pool is gone. One
+ * warning per outage (the first worker to fail), one line when a finish
+ * works again. */
 static void
 finish_claim(struct worker *w, const struct queue_claim *c,
 	     const char *retry_msg, int64_t retry_at)
 {
 	struct worker_pool *wp = w->wp;
-	int64_t wait = FETCH_ERROR_FIRST_MS;
+	int64_t wait = FINISH_RETRY_FIRST_MS;
 	struct berr err;
-	for (int i = 0; i < FINISH_TRIES; i++) {
+	for (unsigned tries = 1;; tries++) {
 		berr_clear(&err);
-		if (i > 0 && queue_claim_gone(wp->queue, c))
-			return;
 		if (queue_finish(wp->queue, wp->pool_id, c, retry_msg,
-				 retry_at, &err) == 0)
+				 retry_at, &err) == 0) {
+			worker_release_claim(w);
+			if (tries > 1 &&
+			    atomic_exchange(&wp->finish_outage, false)) {
+				log_info("worker pool %s: recording job ends "
+					 "again (after %u attempts)",
+					 wp->pool_id, tries);
+				worker_reconcile_soon(wp);
+			}
 			return;
+		}
 		worker_note_redis_error(wp);
-		if (worker_pool_stopping(wp))
-			break;
-		ticker_sleep(&wp->tick, wait);
-		wait = wait * 4 > FETCH_ERROR_MAX_MS ? FETCH_ERROR_MAX_MS
-						     : wait * 4;
+		if (!atomic_exchange(&wp->finish_outage, true))
+			log_warn("worker pool %s: cannot record the end of a "
+				 "%s job: %s; retrying until Redis is back",
+				 wp->pool_id, c->type, err.msg);
+		if (ticker_sleep(&wp->tick, wait))
+			break; /* shutdown */
+		wait = wait * 2 > FINISH_RETRY_MAX_MS ? FINISH_RETRY_MAX_MS
+						      : wait * 2;
 	}
-	log_error("cannot finish a message of %s: %s; it stays in %s until "
-		  "this pool is recovered",
-		  c->type, err.msg, c->inprogress_key);
+	log_warn("worker pool %s stops: the end of a %s job was not recorded "
+		 "(%s); its message stays in %s for recovery",
+		 wp->pool_id, c->type, err.msg, c->inprogress_key);
 }
 
 void
@@ -616,6 +628,7 @@ worker_process_claim(struct worker *w, struct queue_claim *c)
 			 "stays in %s for recovery",
 			 job_id, type, c->inprogress_key);
 		worker_set_busy(w, false);
+		worker_release_claim(w);
 	} else {
 		char *retry_msg = NULL;
 		int64_t retry_at = 0;

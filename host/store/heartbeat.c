@@ -353,6 +353,13 @@ heartbeat_pool_read(struct redis_pool *redis, const char *ns,
 	const redisReply *names = hash_field(r, "job_names");
 	if (names)
 		p->job_names = xstrndup(names->str, names->len);
+	const redisReply *wids = hash_field(r, "worker_ids");
+	if (wids)
+		p->worker_ids = xstrndup(wids->str, wids->len);
+	const redisReply *host = hash_field(r, "host");
+	if (host)
+		p->host = xstrndup(host->str, host->len);
+	hash_i64(r, "pid", &p->pid);
 	freeReplyObject(r);
 	return 1;
 }
@@ -361,6 +368,8 @@ void
 heartbeat_pool_fini(struct heartbeat_pool *p)
 {
 	free(p->job_names);
+	free(p->worker_ids);
+	free(p->host);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -417,6 +426,31 @@ heartbeat_observe_end(struct redis_pool *redis, const char *ns,
 		return -1;
 	freeReplyObject(r);
 	return 0;
+}
+
+int
+heartbeat_observe_read(struct redis_pool *redis, const char *ns,
+		       const char *worker_id, char **job_name, char **job_id,
+		       struct berr *err)
+{
+	*job_name = NULL;
+	*job_id = NULL;
+	char *key = key_worker_observation(ns, worker_id);
+	redisReply *r = redis_command(redis, err, "HMGET", key, "job_name",
+				      "job_id", NULL);
+	free(key);
+	if (!r)
+		return -1;
+	int rc = 0;
+	if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+	    redis_reply_is_text(r->element[0]) &&
+	    redis_reply_is_text(r->element[1]) && r->element[0]->len > 0) {
+		*job_name = xstrndup(r->element[0]->str, r->element[0]->len);
+		*job_id = xstrndup(r->element[1]->str, r->element[1]->len);
+		rc = 1;
+	}
+	freeReplyObject(r);
+	return rc;
 }
 
 /* --- schema ------------------------------------------------------------- */

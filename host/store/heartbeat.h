@@ -47,6 +47,9 @@ struct heartbeat_pool {
 	int64_t started_at;   /* 0 when absent or not an integer */
 	int64_t concurrency;  /* 0 when absent or not an integer */
 	char *job_names;      /* comma list; NULL when absent */
+	char *worker_ids;     /* comma list; NULL when absent */
+	char *host;           /* NULL when absent */
+	int64_t pid;          /* 0 when absent or not an integer */
 };
 /* HGETALL of the pool's hash into *p (a missing hash reads as all
  * absent). 1 read, 0 when the key is not a hash (*p zeroed), -1 with err
@@ -69,6 +72,12 @@ int heartbeat_observe_start(struct redis_pool *redis, const char *ns,
 /* Deletes the observation: the worker is idle again. */
 int heartbeat_observe_end(struct redis_pool *redis, const char *ns,
 			  const char *worker_id, struct berr *err);
+/* Reads the observation of worker_id: 1 with *job_name and *job_id (new
+ * strings) when the worker was running something, 0 when there is none,
+ * -1 with err. Recovery uses it to learn which job a dead pool ran. */
+int heartbeat_observe_read(struct redis_pool *redis, const char *ns,
+			   const char *worker_id, char **job_name,
+			   char **job_id, struct berr *err);
 
 /* Writes NS:_schema_version = 1.8.1 when missing (spec 12.5). */
 int heartbeat_migrate_schema(struct redis_pool *redis, const char *ns,

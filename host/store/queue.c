@@ -552,32 +552,133 @@ queue_fetch(struct queue *q, const char *pool_id, const char *const *types,
 	return rc;
 }
 
+/* The finish script (scripts.h SCRIPT_FINISH): 1 removed and accounted,
+ * 0 the message was no longer there, -1 error. zset may be NULL. */
+static int
+finish_script(struct queue *q, const char *pool_id, const char *type,
+	      const char *inprogress_key, const char *raw, const char *zset,
+	      int64_t score, const char *msg, struct berr *err)
+{
+	char *lock = key_lock(q->ns, type);
+	char *info = key_lock_info(q->ns, type);
+	char at[24];
+	snprintf(at, sizeof(at), "%lld", (long long)score);
+	const char *keys[] = {inprogress_key, lock, info, zset};
+	const char *args[] = {pool_id, raw, at, msg};
+	bool with = zset && msg;
+	redisReply *r = script_run(q->redis, err, SCRIPT_FINISH, with ? 4 : 3,
+				   keys, with ? 4 : 2, args);
+	free(lock);
+	free(info);
+	if (!r)
+		return -1;
+	int rc;
+	if (r->type == REDIS_REPLY_INTEGER)
+		rc = r->integer == 1 ? 1 : 0;
+	else
+		rc = berr_set(err, "finish script: %s",
+			      r->type == REDIS_REPLY_ERROR && r->str
+				      ? r->str
+				      : "unexpected reply");
+	freeReplyObject(r);
+	return rc;
+}
+
 int
 queue_finish(struct queue *q, const char *pool_id,
 	     const struct queue_claim *c, const char *retry_msg,
 	     int64_t retry_at, struct berr *err)
 {
-	char *lock = key_lock(q->ns, c->type);
-	char *info = key_lock_info(q->ns, c->type);
 	char *retry = key_retry(q->ns);
-	char at[24];
-	snprintf(at, sizeof(at), "%lld", (long long)retry_at);
-	const char *lrem[] = {"LREM", c->inprogress_key, "1", c->raw};
-	const char *decr[] = {"DECR", lock};
-	const char *hincr[] = {"HINCRBY", info, pool_id, "-1"};
-	const char *zadd[] = {"ZADD", retry, at, retry_msg};
-	struct redis_cmd cmds[4];
-	size_t n = 0;
-	cmds[n++] = (struct redis_cmd){4, lrem, NULL};
-	cmds[n++] = (struct redis_cmd){2, decr, NULL};
-	cmds[n++] = (struct redis_cmd){4, hincr, NULL};
-	if (retry_msg)
-		cmds[n++] = (struct redis_cmd){4, zadd, NULL};
-	int rc = redis_pipeline(q->redis, err, cmds, n, NULL,
-				REDIS_PIPE_TX | REDIS_PIPE_CHECK);
-	free(lock);
-	free(info);
+	int rc = finish_script(q, pool_id, c->type, c->inprogress_key, c->raw,
+			       retry_msg ? retry : NULL, retry_at, retry_msg,
+			       err);
 	free(retry);
+	return rc < 0 ? -1 : 0;
+}
+
+int
+queue_fail_inprogress(struct queue *q, const char *pool_id, const char *type,
+		      const char *raw, bool dead, int64_t score,
+		      const char *msg, struct berr *err)
+{
+	char *inprog = key_inprogress(q->ns, type, pool_id);
+	char *zset = dead ? key_dead(q->ns) : key_retry(q->ns);
+	int rc = finish_script(q, pool_id, type, inprog, raw, zset, score, msg,
+			       err);
+	free(inprog);
+	free(zset);
+	return rc;
+}
+
+int
+queue_inprogress_list(struct queue *q, const char *pool_id, const char *type,
+		      char ***raws, size_t *n, struct berr *err)
+{
+	*raws = NULL;
+	*n = 0;
+	char *inprog = key_inprogress(q->ns, type, pool_id);
+	redisReply *r = redis_command(q->redis, err, "LRANGE", inprog, "0",
+				      "-1", NULL);
+	free(inprog);
+	if (!r)
+		return -1;
+	int rc = 0;
+	if (r->type == REDIS_REPLY_ARRAY) {
+		*raws = xcalloc(r->elements + 1, sizeof(char *));
+		for (size_t i = 0; i < r->elements; i++)
+			if (redis_reply_is_text(r->element[i]))
+				(*raws)[(*n)++] = xstrndup(r->element[i]->str,
+							   r->element[i]->len);
+	} else if (r->type == REDIS_REPLY_ERROR) {
+		rc = berr_set(err, "LRANGE in-progress of %s: %s", type,
+			      r->str ? r->str : "");
+	}
+	freeReplyObject(r);
+	return rc;
+}
+
+int
+queue_reconcile(struct queue *q, const char *pool_id, const char *type,
+		const char *const *held, size_t n_held,
+		struct queue_reconciled *out, struct berr *err)
+{
+	memset(out, 0, sizeof(*out));
+	char *keys[4] = {
+		key_inprogress(q->ns, type, pool_id),
+		key_jobs(q->ns, type),
+		key_lock(q->ns, type),
+		key_lock_info(q->ns, type),
+	};
+	const char **args = xcalloc(n_held + 1, sizeof(char *));
+	args[0] = pool_id;
+	for (size_t i = 0; i < n_held; i++)
+		args[i + 1] = held[i];
+	redisReply *r = script_run(q->redis, err, SCRIPT_RECONCILE, 4,
+				   (const char **)keys, (int)n_held + 1, args);
+	free(args);
+	int rc = 0;
+	if (!r) {
+		rc = -1;
+	} else if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+		   r->element[0]->type == REDIS_REPLY_INTEGER &&
+		   r->element[1]->type == REDIS_REPLY_INTEGER &&
+		   r->element[2]->type == REDIS_REPLY_INTEGER) {
+		out->moved = r->element[0]->integer;
+		out->old_share = r->element[1]->integer;
+		out->kept = r->element[2]->integer;
+	} else {
+		rc = berr_set(err, "reconcile of %s: %s", keys[0],
+			      r->type == REDIS_REPLY_ERROR && r->str
+				      ? r->str
+				      : "unexpected reply");
+	}
+	if (r)
+		freeReplyObject(r);
+	if (rc == 0 && out->moved > 0)
+		wakeup_push(q, "reconciled", (size_t)out->moved);
+	for (size_t i = 0; i < 4; i++)
+		free(keys[i]);
 	return rc;
 }
 
@@ -635,9 +736,29 @@ queue_zset_name(enum queue_zset z)
 	return z == QUEUE_RETRY ? "retry" : "scheduled";
 }
 
+static int requeue_run(struct queue *q, enum queue_zset z,
+		       const char *const *types, size_t n, bool ask,
+		       int *moved_out, struct berr *err);
+
 int
 queue_requeue_due(struct queue *q, enum queue_zset z,
 		  const char *const *types, size_t n, struct berr *err)
+{
+	int moved = 0;
+	return requeue_run(q, z, types, n, false, &moved, err);
+}
+
+int
+queue_requeue_due_ask(struct queue *q, enum queue_zset z,
+		      const char *const *types, size_t n, int *moved,
+		      struct berr *err)
+{
+	return requeue_run(q, z, types, n, true, moved, err);
+}
+
+static int
+requeue_run(struct queue *q, enum queue_zset z, const char *const *types,
+	    size_t n, bool ask, int *moved_out, struct berr *err)
 {
 	size_t nk = n + 2;
 	char **keys = xcalloc(nk, sizeof(char *));
@@ -650,10 +771,10 @@ queue_requeue_due(struct queue *q, enum queue_zset z,
 	for (int loops = 0; loops < SCRIPT_LOOP_MAX; loops++) {
 		char now[24];
 		snprintf(now, sizeof(now), "%lld", (long long)util_now());
-		const char *args[] = {q->jobs_prefix, now};
+		const char *args[] = {q->jobs_prefix, now, "ask"};
 		redisReply *r = script_run(q->redis, err, SCRIPT_REQUEUE,
-					   (int)nk, (const char **)keys, 2,
-					   args);
+					   (int)nk, (const char **)keys,
+					   ask ? 3 : 2, args);
 		if (!r) {
 			rc = -1;
 			break;
@@ -665,10 +786,14 @@ queue_requeue_due(struct queue *q, enum queue_zset z,
 		if (reply_equals(r, "ok")) {
 			moved++;
 			queued++;
+		} else if (ask && reply_equals(r, "unknown")) {
+			freeReplyObject(r);
+			rc = QUEUE_REQUEUE_UNKNOWN;
+			break;
 		} else if (reply_equals(r, "dead")) {
 			moved++;
-			log_warn("a due message of %s had a job type this "
-				 "instance does not run; moved to %s",
+			log_warn("a due message of %s had a job type no "
+				 "registered pool serves; moved to %s",
 				 keys[0], keys[1]);
 		} else {
 			rc = berr_set(err, "requeue %s: %s", keys[0],
@@ -683,6 +808,9 @@ queue_requeue_due(struct queue *q, enum queue_zset z,
 	free_strv(keys, nk);
 	if (queued > 0)
 		wakeup_push(q, queue_zset_name(z), (size_t)queued);
+	*moved_out = moved;
+	if (rc == QUEUE_REQUEUE_UNKNOWN)
+		return rc;
 	return rc < 0 ? -1 : moved;
 }
 

@@ -1,7 +1,8 @@
 /* queue.h - the queue engine of spec 5 (goharbor/work semantics), shared
  * with Go instances: enqueue (plain, delayed, unique), fetch (one script:
  * priority order, paused, global max_concurrency, in-progress bookkeeping),
- * finish (LREM/DECR/HINCRBY + retry ZADD in one MULTI/EXEC), the requeuers
+ * finish (LREM/DECR/HINCRBY + retry ZADD in one idempotent script), the
+ * reconciliation of a live pool's own in-progress lists, the requeuers
  * of NS:scheduled and NS:retry, re-enqueue of a dead pool's in-progress
  * messages and stale-lock cleanup (spec 9.1, 9.2).
  *
@@ -83,11 +84,45 @@ int queue_fetch(struct queue *q, const char *pool_id, const char *const *types,
 void queue_priority_order(const char *const *types, const uint32_t *prio,
 			  size_t n, const char **out);
 
-/* Finishes a claim (spec 5.5 step 4). retry_msg, when non-NULL, is ZADDed
- * to NS:retry at retry_at in the same transaction. */
+/* Finishes a claim (spec 5.5 step 4) in one script: LREM of the claimed
+ * bytes and, only when that removed them, DECR lock, HINCRBY lock_info -1
+ * and the ZADD of retry_msg (when non-NULL) to NS:retry at retry_at. So
+ * calling it again after a lost reply is safe: a finish that went through
+ * is not applied twice. 0 (done, now or earlier), or -1 with err. */
 int queue_finish(struct queue *q, const char *pool_id,
 		 const struct queue_claim *c, const char *retry_msg,
 		 int64_t retry_at, struct berr *err);
+
+/* The same script for a message of pool_id's NS:jobs:T:<pool>:inprogress
+ * given by its exact bytes (raw): the message is replaced by msg in
+ * NS:retry (or NS:dead when dead) at score. Recovery uses it for the job a
+ * dead pool was running (a crash counts as a failed attempt). 1 moved, 0
+ * raw was no longer there, -1 with err. */
+int queue_fail_inprogress(struct queue *q, const char *pool_id,
+			  const char *type, const char *raw, bool dead,
+			  int64_t score, const char *msg, struct berr *err);
+
+/* The messages of NS:jobs:T:<pool>:inprogress (LRANGE 0 -1), exact bytes.
+ * *raws (n strings) is freed with queue_strv_free. 0, or -1 with err. */
+int queue_inprogress_list(struct queue *q, const char *pool_id,
+			  const char *type, char ***raws, size_t *n,
+			  struct berr *err);
+
+/* What queue_reconcile did for one type. */
+struct queue_reconciled {
+	long long moved;     /* members put back to NS:jobs:T */
+	long long old_share; /* lock_info[pool] before */
+	long long kept;      /* lock_info[pool] now */
+};
+/* A live pool's own bookkeeping of type T against the held messages (the
+ * exact bytes of the claims its workers hold, n_held of them): every
+ * member of NS:jobs:T:<pool>:inprogress that no worker holds goes back to
+ * the queue, lock_info[pool] becomes the number held and lock moves by
+ * the difference, in one script (SCRIPT_RECONCILE). Call it only while no
+ * worker of the pool is inside a fetch. 0, or -1 with err. */
+int queue_reconcile(struct queue *q, const char *pool_id, const char *type,
+		    const char *const *held, size_t n_held,
+		    struct queue_reconciled *out, struct berr *err);
 
 /* True when c's message is no longer in its in-progress list (LPOS): a
  * finish whose reply was lost went through. False when it is still there
@@ -113,10 +148,20 @@ enum queue_zset {
 const char *queue_zset_name(enum queue_zset z);
 
 /* spec 5.6: moves every due member of z to its queue (or to NS:dead when
- * its type is not in types). Returns how many moved or -1. Wakes idle
+ * its type is not in types; Berth passes every type any registered pool
+ * serves, see scripts.h SCRIPT_REQUEUE). Returns how many moved or -1. Wakes idle
  * workers when something moved. */
 int queue_requeue_due(struct queue *q, enum queue_zset z,
 		      const char *const *types, size_t n, struct berr *err);
+/* The same, but a due message whose type is not in types stops the pass
+ * and stays where it is: returns QUEUE_REQUEUE_UNKNOWN (after *moved
+ * messages were moved), so the caller can re-read the types the pools
+ * serve before letting queue_requeue_due dead-letter it. Otherwise as
+ * above (*moved = the return value). */
+#define QUEUE_REQUEUE_UNKNOWN (-2)
+int queue_requeue_due_ask(struct queue *q, enum queue_zset z,
+			  const char *const *types, size_t n, int *moved,
+			  struct berr *err);
 
 /* spec 9.1: re-enqueues every in-progress message of pool over types, then
  * clears its stale locks. Returns the number of messages moved or -1. */

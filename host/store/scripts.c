@@ -126,16 +126,19 @@ static const char lua_fetch[] =
 
 /* spec 5.6. Registered = NS:jobs:<name> is one of KEYS[3..]. A member that
  * does not decode (or has no string name) goes to dead unchanged / with
- * the error fields, so one bad member cannot block the requeuer. */
+ * the error fields, so one bad member cannot block the requeuer. Berth:
+ * with ARGV[3] = "ask", a member of an unregistered type is left in place
+ * and the script returns "unknown" (the caller re-reads which types the
+ * registered pools serve, then runs the script without "ask"). */
 static const char lua_requeue[] =
 	"local res = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2],\n"
 	"  'LIMIT', 0, 1)\n"
 	"if #res == 0 then return nil end\n"
 	"local raw = res[1]\n"
 	"local now = tonumber(ARGV[2])\n"
-	"redis.call('ZREM', KEYS[1], raw)\n"
 	"local ok, j = pcall(cjson.decode, raw)\n"
 	"if not ok or type(j) ~= 'table' then\n"
+	"  redis.call('ZREM', KEYS[1], raw)\n"
 	"  redis.call('ZADD', KEYS[2], ARGV[2], raw)\n"
 	"  return 'dead'\n"
 	"end\n"
@@ -143,12 +146,15 @@ static const char lua_requeue[] =
 	"  local queue = ARGV[1] .. j['name']\n"
 	"  for i = 3, #KEYS do\n"
 	"    if KEYS[i] == queue then\n"
+	"      redis.call('ZREM', KEYS[1], raw)\n"
 	"      j['t'] = now\n"
 	"      redis.call('LPUSH', queue, cjson.encode(j))\n"
 	"      return 'ok'\n"
 	"    end\n"
 	"  end\n"
+	"  if ARGV[3] == 'ask' then return 'unknown' end\n"
 	"end\n"
+	"redis.call('ZREM', KEYS[1], raw)\n"
 	"j['err'] = 'unknown job when requeueing'\n"
 	"j['failed_at'] = now\n"
 	"redis.call('ZADD', KEYS[2], ARGV[2], cjson.encode(j))\n"
@@ -250,6 +256,49 @@ static const char lua_period_unlock[] =
 	"end\n"
 	"return 0\n";
 
+/* Berth, spec 5.5 step 4 made idempotent. The effects are those of Go's
+ * MULTI/EXEC (LREM, DECR lock, HINCRBY lock_info -1, ZADD of the retry),
+ * but only when the LREM removed the message: a finish sent again after
+ * its reply was lost (Redis paused, connection cut) changes nothing. */
+static const char lua_finish[] =
+	"if redis.call('LREM', KEYS[1], 1, ARGV[2]) == 0 then return 0 end\n"
+	"redis.call('DECR', KEYS[2])\n"
+	"redis.call('HINCRBY', KEYS[3], ARGV[1], -1)\n"
+	"if ARGV[4] and KEYS[4] then\n"
+	"  redis.call('ZADD', KEYS[4], ARGV[3], ARGV[4])\n"
+	"end\n"
+	"return 1\n";
+
+/* Berth: a live pool's own in-progress list against what its workers hold
+ * (ARGV[2..], exact bytes, repeated when held twice). Every other member
+ * goes back to the tail of the queue (fetched next: it was claimed
+ * first); lock_info[pool] becomes the number kept and lock moves by the
+ * difference (never below 0). */
+static const char lua_reconcile[] =
+	"local pool = ARGV[1]\n"
+	"local held = {}\n"
+	"for i = 2, #ARGV do held[ARGV[i]] = (held[ARGV[i]] or 0) + 1 end\n"
+	"local items = redis.call('LRANGE', KEYS[1], 0, -1)\n"
+	"local kept, moved = 0, 0\n"
+	"for _, m in ipairs(items) do\n"
+	"  if (held[m] or 0) > 0 then\n"
+	"    held[m] = held[m] - 1\n"
+	"    kept = kept + 1\n"
+	"  else\n"
+	"    redis.call('LREM', KEYS[1], 1, m)\n"
+	"    redis.call('RPUSH', KEYS[2], m)\n"
+	"    moved = moved + 1\n"
+	"  end\n"
+	"end\n"
+	"local share = tonumber(redis.call('HGET', KEYS[4], pool)) or 0\n"
+	"if share ~= kept then\n"
+	"  local lock = redis.call('INCRBY', KEYS[3], kept - share)\n"
+	"  if lock < 0 then redis.call('SET', KEYS[3], 0) end\n"
+	"  if kept > 0 then redis.call('HSET', KEYS[4], pool, kept)\n"
+	"  else redis.call('HDEL', KEYS[4], pool) end\n"
+	"end\n"
+	"return {moved, share, kept}\n";
+
 struct script_def {
 	const char *name;
 	const char *src;
@@ -271,6 +320,8 @@ static const struct script_def script_defs[SCRIPT__COUNT] = {
 	[SCRIPT_PERIOD_TRIM] = {"period_trim", lua_period_trim},
 	[SCRIPT_PERIOD_KNOWN] = {"period_known", lua_period_known},
 	[SCRIPT_PERIOD_UNLOCK] = {"period_unlock", lua_period_unlock},
+	[SCRIPT_FINISH] = {"finish", lua_finish},
+	[SCRIPT_RECONCILE] = {"reconcile", lua_reconcile},
 };
 
 #define SHA_HEX 40

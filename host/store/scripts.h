@@ -32,10 +32,15 @@ enum script_id {
 	 * Returns {message, queue key, inprogress key} or nil. */
 	SCRIPT_FETCH,
 	/* spec 5.6. KEYS: the zset (NS:scheduled or NS:retry), NS:dead, then
-	 * NS:jobs:T for every type this pool has registered.
-	 * ARGV: NS:jobs: prefix ("<ns>:jobs:"), now.
+	 * NS:jobs:T for every type to move to its queue: Go passes its own
+	 * registered types; Berth passes every type some registered pool
+	 * serves (its own plus the job_names of NS:worker_pools), so a due
+	 * message of a type only another instance runs waits in its queue
+	 * for that instance instead of going to dead.
+	 * ARGV: NS:jobs: prefix ("<ns>:jobs:"), now, and optionally "ask".
 	 * Moves one due message: "ok" (queued), "dead" (unknown type), or nil
-	 * when nothing is due. Re-encodes with cjson, t = now. */
+	 * when nothing is due. Re-encodes with cjson, t = now. With "ask", a
+	 * message of an unknown type stays and the reply is "unknown". */
 	SCRIPT_REQUEUE,
 	/* spec 5.7. KEYS: NS:jobs:T, unique key. ARGV: message.
 	 * SET unique 1 NX EX 86400, then LPUSH. Returns "ok" or "dup". */
@@ -76,6 +81,23 @@ enum script_id {
 	 * DEL the lock only while it still holds this node id (Go does GET
 	 * then DEL; the script closes the gap). Returns 1 (deleted) or 0. */
 	SCRIPT_PERIOD_UNLOCK,
+	/* Berth, spec 5.5 step 4 (idempotent). KEYS: the in-progress list,
+	 * NS:jobs:T:lock, NS:jobs:T:lock_info, and optionally the zset that
+	 * receives the re-encoded message (NS:retry; NS:dead for a job that
+	 * crashed its daemon too often). ARGV: pool id, the claimed message
+	 * (exact bytes), then optionally score and the new message.
+	 * When LREM removes the message: DECR lock, HINCRBY lock_info pool -1,
+	 * ZADD; returns 1. Returns 0 (nothing written) when the message was
+	 * no longer there (an earlier attempt went through). */
+	SCRIPT_FINISH,
+	/* Berth. KEYS: NS:jobs:T:<pool>:inprogress, NS:jobs:T,
+	 * NS:jobs:T:lock, NS:jobs:T:lock_info. ARGV: pool id, then the
+	 * messages of type T this pool's workers hold (exact bytes).
+	 * Moves every other member back to the tail of NS:jobs:T, sets
+	 * lock_info[pool] to the number kept (HDEL at 0) and moves lock by
+	 * the same difference (not below 0). Returns {moved, old share,
+	 * kept}. */
+	SCRIPT_RECONCILE,
 	SCRIPT__COUNT
 };
 

@@ -1,7 +1,8 @@
 /* test_scripts.c - every Lua script of scripts.c against a real
  * redis-server (private, unix socket): status compare-and-set (spec 4.3),
  * reset (4.5), ACK (7.4), fetch (5.4), requeue (5.6), unique enqueue
- * (5.7), dead-pool re-enqueue and stale locks (9.1), delete by score + id
+ * (5.7), dead-pool re-enqueue and stale locks (9.1), Berth's idempotent
+ * finish and live-pool reconciliation, delete by score + id
  * (8.7), the periodic scheduler's own scripts (add once, trim, known,
  * unlock: 8.3-8.5, Q6, Q17), and the EVALSHA/NOSCRIPT handling of
  * script_run. */
@@ -796,6 +797,22 @@ requeue_check(void)
 	CHECK(zcard(NS ":jobs:dead") == 1);
 	CHECK(zcard(retry) == 0);
 
+	/* Berth's "ask": an unknown type stays put and is reported */
+	CHECK(test_redis_do(pool, "DEL", NS ":jobs:dead", NULL) == 0);
+	CHECK(test_redis_do(pool, "ZADD", retry, "10",
+	     "{\"name\":\"GO\",\"id\":\"r3\",\"t\":3,\"args\":null}",
+	     NULL) == 0);
+	const char *ask[] = {NS ":jobs:", "1000", "ask"};
+	CHECK_RUN("unknown", SCRIPT_REQUEUE, 3, rkeys, 3, ask);
+	CHECK(zcard(retry) == 1);
+	CHECK(zcard(NS ":jobs:dead") == 0);
+	/* served after all (the caller re-read the pools): queued */
+	const char *gkeys[] = {retry, NS ":jobs:dead", NS ":jobs:GO"};
+	CHECK_RUN("ok", SCRIPT_REQUEUE, 3, gkeys, 3, ask);
+	CHECK(llen(NS ":jobs:GO") == 1);
+	CHECK(zcard(retry) == 0);
+	CHECK(test_redis_do(pool, "DEL", NS ":jobs:GO", NULL) == 0);
+
 	/* a member that is not JSON goes to dead as it is */
 	CHECK(test_redis_do(pool, "DEL", dead, NULL) == 0);
 	CHECK(test_redis_do(pool, "ZADD", sched, "5", "not json", NULL) == 0);
@@ -975,6 +992,110 @@ stale_locks_check(void)
 	type_keys_del(&a);
 	type_keys_del(&b);
 	type_keys_del(&c);
+}
+
+/* ---- Berth: idempotent finish, reconciliation of a live pool ---------- */
+
+static void
+finish_check(void)
+{
+	struct type_keys a;
+	type_keys(&a, "F", "p1");
+	type_keys_del(&a);
+	const char *retry = NS ":retry";
+	CHECK(test_redis_do(pool, "DEL", retry, NULL) == 0);
+	CHECK(test_redis_do(pool, "LPUSH", a.inprog, "m1", "m2", NULL) == 0);
+	CHECK(test_redis_do(pool, "SET", a.lock, "2", NULL) == 0);
+	CHECK(test_redis_do(pool, "HSET", a.lock_info, "p1", "2", "p2", "5", NULL) == 0);
+	const char *keys[] = {a.inprog, a.lock, a.lock_info, retry};
+	const char *args[] = {"p1", "m1", "100", "m1-retry"};
+	CHECK_RUN("1", SCRIPT_FINISH, 4, keys, 4, args);
+	CHECK(llen(a.inprog) == 1);
+	CHECK_GET(a.lock, "1");
+	CHECK_HGET(a.lock_info, "p1", "1");
+	CHECK(zcard(retry) == 1);
+	/* sent again (the first reply was lost): nothing changes */
+	CHECK_RUN("0", SCRIPT_FINISH, 4, keys, 4, args);
+	CHECK(llen(a.inprog) == 1);
+	CHECK_GET(a.lock, "1");
+	CHECK_HGET(a.lock_info, "p1", "1");
+	CHECK(zcard(retry) == 1);
+	/* no retry: three keys, two args */
+	const char *args2[] = {"p1", "m2"};
+	CHECK_RUN("1", SCRIPT_FINISH, 3, keys, 2, args2);
+	CHECK(llen(a.inprog) == 0);
+	CHECK_GET(a.lock, "0");
+	CHECK_HGET(a.lock_info, "p1", "0");
+	CHECK_HGET(a.lock_info, "p2", "5");
+	CHECK(zcard(retry) == 1);
+	type_keys_del(&a);
+	CHECK(test_redis_do(pool, "DEL", retry, NULL) == 0);
+}
+
+/* Runs the reconcile script; the three integers of its reply. */
+static void
+reconcile(const struct type_keys *k, const char *const *held, int n,
+	  long long out[3])
+{
+	const char *keys[] = {k->inprog, k->queue, k->lock, k->lock_info};
+	const char *args[8] = {"p1"};
+	for (int i = 0; i < n && i < 7; i++)
+		args[i + 1] = held[i];
+	redisReply *r = run(SCRIPT_RECONCILE, 4, keys, n + 1, args);
+	out[0] = out[1] = out[2] = -1;
+	CHECK(r->type == REDIS_REPLY_ARRAY && r->elements == 3);
+	for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < 3 &&
+			   i < r->elements; i++)
+		out[i] = r->element[i]->integer;
+	freeReplyObject(r);
+}
+
+static void
+reconcile_check(void)
+{
+	struct type_keys a;
+	type_keys(&a, "R", "p1");
+	type_keys_del(&a);
+	long long o[3];
+	/* four claims, m2 twice; the workers hold one m2 */
+	CHECK(test_redis_do(pool, "LPUSH", a.inprog, "m1", "m2", "m2", "m3", NULL) == 0);
+	CHECK(test_redis_do(pool, "LPUSH", a.queue, "q0", NULL) == 0);
+	CHECK(test_redis_do(pool, "SET", a.lock, "7", NULL) == 0);
+	CHECK(test_redis_do(pool, "HSET", a.lock_info, "p1", "4", "p2", "3", NULL) == 0);
+	const char *held[] = {"m2"};
+	reconcile(&a, held, 1, o);
+	CHECK(o[0] == 3 && o[1] == 4 && o[2] == 1);
+	CHECK(llen(a.inprog) == 1);
+	char *left = reply_str(test_redis_cmd(pool, "LINDEX", a.inprog, "0", NULL));
+	CHECK_STR(left, "m2");
+	free(left);
+	CHECK(llen(a.queue) == 4);
+	/* put back at the tail: fetched before q0 */
+	char *next = reply_str(test_redis_cmd(pool, "LINDEX", a.queue, "-1", NULL));
+	CHECK(next && strcmp(next, "q0") != 0);
+	free(next);
+	CHECK_GET(a.lock, "4");
+	CHECK_HGET(a.lock_info, "p1", "1");
+	CHECK_HGET(a.lock_info, "p2", "3");
+	/* again: nothing to do */
+	reconcile(&a, held, 1, o);
+	CHECK(o[0] == 0 && o[1] == 1 && o[2] == 1);
+	CHECK_GET(a.lock, "4");
+	/* a held message that is no longer listed (its finish went through
+	 * meanwhile) is not counted */
+	CHECK(test_redis_do(pool, "DEL", a.inprog, NULL) == 0);
+	reconcile(&a, held, 1, o);
+	CHECK(o[0] == 0 && o[1] == 1 && o[2] == 0);
+	CHECK_GET(a.lock, "3");
+	CHECK_HGET(a.lock_info, "p1", NULL);
+	/* a stale share larger than lock: lock never goes below 0 */
+	CHECK(test_redis_do(pool, "SET", a.lock, "1", NULL) == 0);
+	CHECK(test_redis_do(pool, "HSET", a.lock_info, "p1", "4", NULL) == 0);
+	reconcile(&a, NULL, 0, o);
+	CHECK(o[0] == 0 && o[1] == 4 && o[2] == 0);
+	CHECK_GET(a.lock, "0");
+	CHECK_HGET(a.lock_info, "p1", NULL);
+	type_keys_del(&a);
 }
 
 /* ---- delete by score + id (spec 8.7) ------------------------------------ */
@@ -1254,6 +1375,8 @@ main(void)
 	unique_check();
 	reenqueue_check();
 	stale_locks_check();
+	finish_check();
+	reconcile_check();
 	zrem_by_id_check();
 	period_add_once_check();
 	period_trim_check();

@@ -8,6 +8,7 @@
  * recovery pass re-enqueues a planted dead pool's message), then a reload
  * adds the types; the graceful stop comes last. */
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -1000,6 +1001,313 @@ test_redis_down(void)
 	free(id);
 }
 
+/* --- faults: crash accounting, mixed namespaces, stale shares ----------- */
+
+/* A message of type in pool's in-progress list (lock and share counted);
+ * returns the raw bytes (new string). */
+static char *
+plant_claim(const char *pool, const char *type, const char *id,
+	    int64_t fails)
+{
+	struct job_message m;
+	memset(&m, 0, sizeof(m));
+	m.name = xstrdup(type);
+	m.id = xstrdup(id);
+	m.t = util_now() - 60;
+	m.fails = fails;
+	char *raw = message_encode(&m);
+	message_fini(&m);
+	char *inprog = xasprintf("%s:jobs:%s:%s:inprogress", NS, type, pool);
+	char *lock = xasprintf("%s:jobs:%s:lock", NS, type);
+	char *info = xasprintf("%s:jobs:%s:lock_info", NS, type);
+	test_redis_do(rp, "LPUSH", inprog, raw, NULL);
+	test_redis_do(rp, "INCR", lock, NULL);
+	test_redis_do(rp, "HINCRBY", info, pool, "1", NULL);
+	free(inprog);
+	free(lock);
+	free(info);
+	return raw;
+}
+
+/* The member of zset whose message id is id, parsed into *m; false when
+ * none. */
+static bool
+zset_message(const char *zset, const char *id, struct job_message *m)
+{
+	memset(m, 0, sizeof(*m));
+	redisReply *r = test_redis_cmd(rp, "ZRANGE", zset, "0", "-1", NULL);
+	bool found = false;
+	for (size_t i = 0; r && i < r->elements && !found; i++) {
+		struct berr err;
+		berr_clear(&err);
+		memset(m, 0, sizeof(*m));
+		if (message_parse(r->element[i]->str, r->element[i]->len, m,
+				  &err) < 0)
+			continue;
+		if (m->id && strcmp(m->id, id) == 0)
+			found = true;
+		else
+			message_fini(m);
+	}
+	if (!found)
+		memset(m, 0, sizeof(*m));
+	if (r)
+		freeReplyObject(r);
+	return found;
+}
+
+/* A Berth pool that died (segfault in an in-process plugin, kill -9) with
+ * two jobs running: their observations (spec 5.9) are still there. Each
+ * counts as a failed attempt: retry with back-off, or dead once max_fails
+ * is reached; a claimed message that was not running is re-enqueued as
+ * before. */
+static void
+test_crash_accounting(void)
+{
+	char pool[25];
+	util_hex24(pool);
+	char *retry_job = submit_full("NOOP", NULL, 0, JOB_STATUS_RUNNING,
+				      false);
+	char *dead_job2 = submit_full("NOOP", NULL, 0, JOB_STATUS_RUNNING,
+				      false);
+	char *plain_job = submit_full("NOOP", NULL, 0, JOB_STATUS_RUNNING,
+				      false);
+	char *r1 = plant_claim(pool, "NOOP", retry_job, 0);
+	char *r2 = plant_claim(pool, "NOOP", dead_job2, 3); /* 4th attempt */
+	char *r3 = plant_claim(pool, "NOOP", plain_job, 0);
+	char *o1 = xasprintf("%s:worker:%s-w1", NS, pool);
+	char *o2 = xasprintf("%s:worker:%s-w2", NS, pool);
+	test_redis_do(rp, "HSET", o1, "job_name", "NOOP", "job_id", retry_job, NULL);
+	test_redis_do(rp, "HSET", o2, "job_name", "NOOP", "job_id", dead_job2, NULL);
+	char *pools = xasprintf("%s:worker_pools", NS);
+	char *hash = xasprintf("%s:worker_pools:%s", NS, pool);
+	char *wids = xasprintf("%s-w1,%s-w2,%s-w3", pool, pool, pool);
+	char beat[24];
+	snprintf(beat, sizeof(beat), "%lld", (long long)util_now() - 100);
+	test_redis_do(rp, "SADD", pools, pool, NULL);
+	test_redis_do(rp, "HSET", hash, "heartbeat_at", beat, "job_names", "NOOP", NULL);
+	test_redis_do(rp, "HSET", hash, "worker_ids", wids, "pid", "4242", NULL);
+	long long lock0 = lock_of("NOOP");
+	worker_pool_recover_now(wp);
+	CHECK_MSG(wait_status(plain_job, JOB_STATUS_SUCCESS, 5000),
+		  "the claimed job that was not running did not run");
+	CHECK(wait_status(retry_job, JOB_STATUS_ERROR, 2000));
+	CHECK(wait_status(dead_job2, JOB_STATUS_ERROR, 2000));
+	CHECK(inprogress_len("NOOP", pool) == 0);
+	CHECK(wait_settled("NOOP", 3000));
+	CHECK_MSG(lock_of("NOOP") == lock0 - 3 || lock_of("NOOP") == 0,
+		  "lock %lld", lock_of("NOOP"));
+	char *retry = xasprintf("%s:retry", NS);
+	char *dead = xasprintf("%s:dead", NS);
+	struct job_message m;
+	CHECK_MSG(zset_message(retry, retry_job, &m), "no retry of %s",
+		  retry_job);
+	if (m.id) {
+		CHECK(m.fails == 1);
+		CHECK_STR(m.err, "the daemon died while running this job");
+		CHECK(m.failed_at > 0);
+		message_fini(&m);
+	}
+	memset(&m, 0, sizeof(m));
+	CHECK_MSG(zset_message(dead, dead_job2, &m), "%s not dead",
+		  dead_job2);
+	if (m.id) {
+		CHECK(m.fails == 4);
+		CHECK_STR(m.err, "the daemon died while running this job");
+		message_fini(&m);
+	}
+	CHECK(!zset_message(dead, retry_job, &m));
+	CHECK(!zset_message(retry, plain_job, &m));
+	CHECK(test_redis_int(rp, "EXISTS", o1, NULL) == 0);
+	CHECK(test_redis_int(rp, "EXISTS", o2, NULL) == 0);
+	/* the service log names the jobs */
+	char *line1 = xasprintf("job %s (NOOP) was running when pool %s", retry_job, pool);
+	char *line2 = xasprintf("job %s (NOOP) was running when pool %s", dead_job2, pool);
+	CHECK(log_count(line1, true) == 1);
+	CHECK(log_count(line2, true) == 1);
+	CHECK(log_count("moved to the dead set", true) == 1);
+	/* leave the retry and dead sets as they were */
+	redisReply *all = test_redis_cmd(rp, "ZRANGE", retry, "0", "-1", NULL);
+	for (size_t i = 0; all && i < all->elements; i++)
+		if (strstr(all->element[i]->str, retry_job))
+			test_redis_do(rp, "ZREM", retry,
+				      all->element[i]->str, NULL);
+	if (all)
+		freeReplyObject(all);
+	test_redis_do(rp, "DEL", dead, NULL);
+	free(line1);
+	free(line2);
+	free(retry);
+	free(dead);
+	free(pools);
+	free(hash);
+	free(wids);
+	free(o1);
+	free(o2);
+	free(r1);
+	free(r2);
+	free(r3);
+	free(retry_job);
+	free(dead_job2);
+	free(plain_job);
+}
+
+/* A mixed namespace: another instance (a Go pool) serves GOONLY. Its due
+ * retries go to NS:jobs:GOONLY, not to dead; a type nobody serves still
+ * goes to dead (spec 5.6). */
+static void
+test_mixed_requeue(void)
+{
+	char *pools = xasprintf("%s:worker_pools", NS);
+	char *hash = xasprintf("%s:worker_pools:gopool", NS);
+	char beat[24];
+	snprintf(beat, sizeof(beat), "%lld", (long long)util_now());
+	test_redis_do(rp, "SADD", pools, "gopool", NULL);
+	test_redis_do(rp, "HSET", hash, "heartbeat_at", beat, "job_names",
+		 "GOONLY,OTHER", NULL);
+	char *retry = xasprintf("%s:retry", NS);
+	char *dead = xasprintf("%s:dead", NS);
+	char *goq = xasprintf("%s:jobs:GOONLY", NS);
+	char due[24];
+	snprintf(due, sizeof(due), "%lld", (long long)util_now() - 1);
+	test_redis_do(rp, "ZADD", retry, due,
+		      "{\"name\":\"GOONLY\",\"id\":\"g1\",\"t\":1,\"args\":null,"
+		      "\"fails\":1}",
+		      NULL);
+	test_redis_do(rp, "ZADD", retry, due,
+		      "{\"name\":\"NOBODY\",\"id\":\"n1\",\"t\":1,\"args\":null,"
+		      "\"fails\":1}",
+		      NULL);
+	/* the requeuer reads the pools at most every 5 s */
+	int64_t end = util_monotonic_ms() + 8000;
+	while (llen(goq) < 1 && util_monotonic_ms() < end)
+		util_sleep_ms(20);
+	CHECK_MSG(llen(goq) == 1, "GOONLY queue has %lld", llen(goq));
+	end = util_monotonic_ms() + 3000;
+	while (test_redis_int(rp, "ZCARD", dead, NULL) < 1 && util_monotonic_ms() < end)
+		util_sleep_ms(20);
+	struct job_message m;
+	CHECK(zset_message(dead, "n1", &m));
+	if (m.id) {
+		CHECK_STR(m.err, "unknown job when requeueing");
+		message_fini(&m);
+	}
+	CHECK(!zset_message(dead, "g1", &m));
+	CHECK(test_redis_int(rp, "ZCARD", retry, NULL) == 0);
+	test_redis_do(rp, "DEL", goq, dead, NULL);
+	test_redis_do(rp, "DEL", hash, NULL);
+	test_redis_do(rp, "SREM", pools, "gopool", NULL);
+	free(pools);
+	free(hash);
+	free(retry);
+	free(dead);
+	free(goq);
+}
+
+/* Lock shares of this live pool that no worker holds (a finish that gave
+ * up, in older versions) block a type with max_concurrency: the recovery
+ * pass corrects them. */
+static void
+test_stale_share(void)
+{
+	char *maxc = xasprintf("%s:jobs:NOOP:max_concurrency", NS);
+	char *lock = xasprintf("%s:jobs:NOOP:lock", NS);
+	char *info = xasprintf("%s:jobs:NOOP:lock_info", NS);
+	CHECK(wait_settled("NOOP", 3000));
+	test_redis_do(rp, "SET", maxc, "2", NULL);
+	test_redis_do(rp, "INCRBY", lock, "2", NULL);
+	test_redis_do(rp, "HINCRBY", info, pool_id, "2", NULL);
+	char *id = submit("NOOP", NULL);
+	util_sleep_ms(300);
+	CHECK(status_is(id, JOB_STATUS_PENDING)); /* blocked */
+	worker_pool_recover_now(wp);
+	CHECK_MSG(wait_status(id, JOB_STATUS_SUCCESS, 5000),
+		  "a stale share kept the type blocked");
+	CHECK(wait_settled("NOOP", 2000));
+	redisReply *r = test_redis_cmd(rp, "HGET", info, pool_id, NULL);
+	CHECK(r && (r->type == REDIS_REPLY_NIL ||
+		    (r->type == REDIS_REPLY_STRING && atoi(r->str) == 0)));
+	if (r)
+		freeReplyObject(r);
+	CHECK(log_count("held by no worker", false) >= 1);
+	test_redis_do(rp, "SET", maxc, "0", NULL);
+	free(id);
+	free(maxc);
+	free(lock);
+	free(info);
+}
+
+/* Redis killed (-9) for 6 s while two jobs run: their ends are recorded
+ * once it is back (the old code gave up after ~3.9 s and left the claims
+ * and the lock shares behind for good). AOF keeps the data. */
+static void
+test_finish_outage(void)
+{
+	int before = log_count("cannot record the end", false);
+	char *a = submit("SLEEPER", "{\"ms\":1500}");
+	char *b = submit("SLEEPER", "{\"ms\":1500}");
+	CHECK(wait_status(a, JOB_STATUS_RUNNING, 2000));
+	CHECK(wait_status(b, JOB_STATUS_RUNNING, 2000));
+	CHECK(inprogress_len("SLEEPER", pool_id) == 2);
+	util_sleep_ms(1100); /* appendfsync everysec */
+	CHECK(test_redis_kill9(&tr) == 0);
+	util_sleep_ms(6500);
+	CHECK(test_redis_restart(&tr) == 0);
+	struct berr err;
+	berr_clear(&err);
+	for (int i = 0; i < 3 && redis_ping(rp, &err) < 0; i++)
+		;
+	int64_t end = util_monotonic_ms() + 8000;
+	while ((inprogress_len("SLEEPER", pool_id) != 0 ||
+		lock_of("SLEEPER") != 0) &&
+	       util_monotonic_ms() < end)
+		util_sleep_ms(20);
+	CHECK_MSG(inprogress_len("SLEEPER", pool_id) == 0,
+		  "%lld claims left", inprogress_len("SLEEPER", pool_id));
+	CHECK_MSG(lock_of("SLEEPER") == 0, "lock %lld", lock_of("SLEEPER"));
+	char *info = xasprintf("%s:jobs:SLEEPER:lock_info", NS);
+	redisReply *r = test_redis_cmd(rp, "HGET", info, pool_id, NULL);
+	CHECK(r && (r->type == REDIS_REPLY_NIL ||
+		    (r->type == REDIS_REPLY_STRING && atoi(r->str) == 0)));
+	if (r)
+		freeReplyObject(r);
+	free(info);
+	CHECK(worker_pool_busy(wp) == 0);
+	/* once per outage, not per attempt */
+	CHECK_MSG(log_count("cannot record the end", false) == before + 1,
+		  "%d warnings", log_count("cannot record the end", false));
+	/* the pool works on */
+	char *c = submit("NOOP", NULL);
+	CHECK(wait_status(c, JOB_STATUS_SUCCESS, 5000));
+	free(a);
+	free(b);
+	free(c);
+}
+
+/* Redis paused (SIGSTOP) long enough for a fetch to time out on our side:
+ * after SIGCONT the script runs all the same and claims a message no
+ * worker holds. The pool reconciles its own in-progress list once Redis is
+ * back, and the job runs. */
+static void
+test_fetch_timeout(void)
+{
+	char *paused = xasprintf("%s:jobs:NOOP:paused", NS);
+	test_redis_do(rp, "SET", paused, "1", NULL);
+	char *id = submit("NOOP", NULL);
+	util_sleep_ms(1500); /* workers idle in their 1 s waits */
+	CHECK(status_is(id, JOB_STATUS_PENDING));
+	test_redis_do(rp, "DEL", paused, NULL);
+	CHECK(kill(tr.pid, SIGSTOP) == 0);
+	/* idle BRPOPs time out after 3 s, the next fetch after 2 s more */
+	util_sleep_ms(7000);
+	CHECK(kill(tr.pid, SIGCONT) == 0);
+	CHECK_MSG(wait_status(id, JOB_STATUS_SUCCESS, 10000),
+		  "the job claimed by a timed-out fetch never ran");
+	CHECK(wait_settled("NOOP", 3000));
+	free(paused);
+	free(id);
+}
+
 static void
 test_graceful_stop(void)
 {
@@ -1088,7 +1396,10 @@ main(void)
 		return 1;
 	blog_set_output(logf);
 
-	if (test_redis_start(&tr) < 0)
+	/* AOF: a kill -9 of Redis keeps what was written a second before */
+	static const char *const aof[] = {"--appendonly", "yes",
+					  "--appendfsync", "everysec", NULL};
+	if (test_redis_start_args(&tr, aof) < 0)
 		return 1;
 	rp = test_redis_pool(&tr, 2000);
 	struct berr err;
@@ -1141,9 +1452,14 @@ main(void)
 	test_noretry();
 	test_paused();
 	test_max_concurrency();
+	test_crash_accounting();
+	test_mixed_requeue();
+	test_stale_share();
 	test_stop();
 	test_stop_grace();
 	test_redis_down();
+	test_finish_outage();
+	test_fetch_timeout();
 	test_graceful_stop();
 
 	heartbeat_stop(hb);
