@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "api/conn_gate.h"
+#include "common/gojson.h"
 #include "common/http_reply.h"
 #include "logs/log.h"
 
@@ -130,16 +132,74 @@ api_send_error(struct api_request *req, int status, enum api_code code,
 	return send_error_body(req->conn, status, code, details, NULL);
 }
 
+/* A request whose body cannot be framed (RFC 9112 6.3): answered 400 and
+ * the connection closed, since where the next request would start is not
+ * known. */
+static int
+framing_error(struct api_request *req, const char *details)
+{
+	mg_disable_connection_keep_alive(req->conn);
+	log_debug("400 %s %s: %s", req->method, req->path, details);
+	send_error_body(req->conn, 400, API_E_READ_BODY, details,
+			"Connection: close\r\n");
+	return -400;
+}
+
+/* Content-Length must be one header of decimal digits (civetweb itself
+ * takes the first of several and the leading number of "3x"), and not
+ * next to Transfer-Encoding (the smuggling pattern). NULL when fine. */
+static const char *
+framing_check(const struct mg_request_info *ri)
+{
+	int ncl = 0, nte = 0;
+	const char *cl = NULL;
+	for (int i = 0; i < ri->num_headers; i++) {
+		const char *name = ri->http_headers[i].name;
+		if (!name)
+			continue;
+		if (strcasecmp(name, "Content-Length") == 0) {
+			ncl++;
+			cl = ri->http_headers[i].value;
+		} else if (strcasecmp(name, "Transfer-Encoding") == 0) {
+			nte++;
+		}
+	}
+	if (ncl > 1)
+		return "more than one Content-Length header";
+	if (nte > 1)
+		return "more than one Transfer-Encoding header";
+	if (ncl && nte)
+		return "both Content-Length and Transfer-Encoding";
+	if (cl) {
+		const char *p = cl;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		const char *digits = p;
+		while (*p >= '0' && *p <= '9')
+			p++;
+		bool any = p > digits;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (!any || *p)
+			return "invalid Content-Length";
+	}
+	return NULL;
+}
+
 int
 api_read_body(struct api_request *req)
 {
 	if (req->body)
 		return 0;
+	const char *why = framing_check(req->ri);
+	if (why)
+		return framing_error(req, why);
 	int64_t cap = req->d->cfg->max_body_bytes;
 	long long clen = req->ri->content_length;
 	if (clen > cap) {
 		/* the body is not read: close so it cannot be parsed as the
 		 * next request on this connection */
+		mg_disable_connection_keep_alive(req->conn);
 		send_error_body(req->conn, 413, API_E_READ_BODY,
 				"request body is larger than the limit of "
 				"max_body_bytes",
@@ -159,10 +219,11 @@ api_read_body(struct api_request *req)
 		}
 		int r = mg_read(req->conn, buf + n, alloc - n);
 		if (r < 0) {
+			/* civetweb: a malformed or unfinished chunked body
+			 * (or the connection failed, when nobody reads the
+			 * answer) */
 			free(buf);
-			send_error_body(req->conn, 500, API_E_READ_BODY,
-					"connection error while reading", NULL);
-			return -500;
+			return framing_error(req, "malformed chunked body");
 		}
 		if (r == 0)
 			break;
@@ -170,6 +231,7 @@ api_read_body(struct api_request *req)
 	}
 	if (clen < 0 && n > (size_t)cap) {
 		free(buf);
+		mg_disable_connection_keep_alive(req->conn);
 		send_error_body(req->conn, 413, API_E_READ_BODY,
 				"request body is larger than the limit of "
 				"max_body_bytes",
@@ -177,12 +239,28 @@ api_read_body(struct api_request *req)
 		return -413;
 	}
 	if (clen >= 0 && n < (size_t)clen) {
+		/* the client stopped sending before Content-Length bytes
+		 * (civetweb gave up after request_timeout_ms) */
 		free(buf);
-		send_error_body(req->conn, 500, API_E_READ_BODY,
-				"unexpected EOF", NULL);
-		return -500;
+		char details[120];
+		snprintf(details, sizeof(details),
+			 "request body ended after %zu of %lld bytes", n,
+			 clen);
+		return framing_error(req, details);
 	}
 	buf[n] = '\0';
+	/* every JSON parser in the daemon (cJSON) recurses: refuse deep
+	 * nesting before any of them sees the body */
+	if (!gojson_depth_ok(buf, n, API_MAX_JSON_DEPTH)) {
+		free(buf);
+		log_debug("400 %s %s: JSON nested too deep", req->method,
+			  req->path);
+		send_error_body(req->conn, 400, API_E_BAD_REQUEST,
+				"JSON nested deeper than "
+				API_MAX_JSON_DEPTH_TEXT " levels",
+				NULL);
+		return -400;
+	}
 	req->body = buf;
 	req->body_len = n;
 	return 0;
@@ -317,6 +395,25 @@ dispatch(struct mg_connection *conn, void *cbdata)
 	return send_error_body(conn, 404, API_E_NOT_FOUND, details, NULL);
 }
 
+/* Errors civetweb answers itself, before any handler (a Content-Length
+ * that is not a number: 411, a Transfer-Encoding other than chunked: 400,
+ * headers past max_request_size: 413/431, ...): the JSON error body of
+ * spec 2.3 instead of civetweb's text, and 400 for the invalid length. */
+static int
+http_error(struct mg_connection *conn, int status, const char *errmsg)
+{
+	enum api_code code = status >= 500   ? API_E_INTERNAL
+			     : status == 411 ? API_E_READ_BODY
+			     : status == 413 ? API_E_READ_BODY
+					     : API_E_BAD_REQUEST;
+	if (status == 411)
+		status = 400;
+	log_debug("civetweb error %d: %s", status, errmsg ? errmsg : "");
+	mg_disable_connection_keep_alive(conn);
+	send_error_body(conn, status, code, errmsg, "Connection: close\r\n");
+	return 0;
+}
+
 static int
 log_message(const struct mg_connection *conn, const char *message)
 {
@@ -363,24 +460,27 @@ api_server_start(struct berthd *d, struct berr *err)
 	struct berth_config *cfg = d->cfg;
 	struct api_server *srv = xcalloc(1, sizeof(*srv));
 	srv->d = d;
-	char ports[300], threads[16], maxreq[24];
+	char ports[300], threads[16], maxreq[24], req_to[16], ka_to[16];
 	const char *addr = cfg->listen_address ? cfg->listen_address : "0.0.0.0";
 	snprintf(ports, sizeof(ports), "%s:%d%s", addr, cfg->port,
 		 cfg->https ? "s" : "");
 	snprintf(threads, sizeof(threads), "%d", cfg->api_threads);
 	snprintf(maxreq, sizeof(maxreq), "%d", 64 * 1024);
+	snprintf(req_to, sizeof(req_to), "%d", cfg->api_request_timeout_ms);
+	snprintf(ka_to, sizeof(ka_to), "%d", cfg->api_keep_alive_timeout_ms);
 	const char *opts[32];
 	size_t n = 0;
 	opts[n++] = "listening_ports";
 	opts[n++] = ports;
 	opts[n++] = "num_threads";
 	opts[n++] = threads;
+	/* spec 2.1: read 15 s, idle keep-alive 60 s (the defaults) */
 	opts[n++] = "request_timeout_ms";
-	opts[n++] = "15000";
+	opts[n++] = req_to;
 	opts[n++] = "enable_keep_alive";
-	opts[n++] = "yes";
+	opts[n++] = cfg->api_keep_alive_timeout_ms > 0 ? "yes" : "no";
 	opts[n++] = "keep_alive_timeout_ms";
-	opts[n++] = "60000";
+	opts[n++] = ka_to;
 	opts[n++] = "tcp_nodelay";
 	opts[n++] = "1";
 	opts[n++] = "max_request_size"; /* request line + headers */
@@ -408,6 +508,7 @@ api_server_start(struct berthd *d, struct berr *err)
 	struct mg_callbacks cb;
 	memset(&cb, 0, sizeof(cb));
 	cb.log_message = log_message;
+	cb.http_error = http_error;
 	struct mg_init_data init;
 	memset(&init, 0, sizeof(init));
 	init.callbacks = &cb;
@@ -430,6 +531,7 @@ api_server_start(struct berthd *d, struct berr *err)
 	struct mg_server_port sp[4];
 	int np = mg_get_server_ports(srv->ctx, 4, sp);
 	srv->port = np > 0 ? sp[0].port : cfg->port;
+	conn_gate_start(srv->port, cfg->api_max_client_connections);
 	log_info("REST API listening on %s:%d (%s)", addr, srv->port,
 		 cfg->https ? "https" : "http");
 	return srv;
@@ -446,6 +548,7 @@ api_server_stop(struct api_server *s)
 {
 	if (!s)
 		return;
+	conn_gate_stop();
 	mg_stop(s->ctx);
 	if (s->pem_path) {
 		unlink(s->pem_path);
