@@ -2,14 +2,19 @@
  * response helpers; see http.h. */
 #include "api/http.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "api/conn_gate.h"
@@ -543,13 +548,108 @@ api_server_port(const struct api_server *s)
 	return s->port;
 }
 
+/* civetweb's master thread polls the listening socket for up to 2 s
+ * between looks at its stop flag, so mg_stop() alone takes up to 2 s. A
+ * connection to the listener wakes that poll: the waker connects (and
+ * closes at once) every 20 ms until mg_stop() has returned. Such a
+ * connection, if civetweb still accepts it, sends nothing and is closed,
+ * so a worker is done with it at once. */
+struct stop_waker {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool done;
+	struct sockaddr_storage addr;
+	socklen_t addr_len;
+};
+
+static void *
+stop_waker_run(void *arg)
+{
+	struct stop_waker *w = arg;
+	pthread_mutex_lock(&w->lock);
+	while (!w->done) {
+		pthread_mutex_unlock(&w->lock);
+		int fd = socket(w->addr.ss_family,
+				SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		if (fd >= 0) {
+			(void)!connect(fd, (struct sockaddr *)&w->addr,
+				       w->addr_len);
+			close(fd);
+		}
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += 20 * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_mutex_lock(&w->lock);
+		if (!w->done)
+			pthread_cond_timedwait(&w->cond, &w->lock, &until);
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+/* The address a local client reaches the listener on: the configured
+ * one, loopback for a wildcard. false when there is none. */
+static bool
+stop_waker_addr(const struct api_server *s, struct stop_waker *w)
+{
+	const char *la = s->d->cfg->listen_address;
+	if (!la || !*la || strcmp(la, "0.0.0.0") == 0)
+		la = "127.0.0.1";
+	else if (strcmp(la, "::") == 0 || strcmp(la, "[::]") == 0)
+		la = "::1";
+	char host[INET6_ADDRSTRLEN + 2];
+	snprintf(host, sizeof(host), "%s", la);
+	size_t hl = strlen(host);
+	char *h = host;
+	if (hl > 1 && host[0] == '[' && host[hl - 1] == ']') {
+		host[hl - 1] = '\0';
+		h++;
+	}
+	memset(&w->addr, 0, sizeof(w->addr));
+	struct sockaddr_in *a4 = (struct sockaddr_in *)&w->addr;
+	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&w->addr;
+	if (inet_pton(AF_INET, h, &a4->sin_addr) == 1) {
+		a4->sin_family = AF_INET;
+		a4->sin_port = htons((uint16_t)s->port);
+		w->addr_len = sizeof(*a4);
+		return true;
+	}
+	if (inet_pton(AF_INET6, h, &a6->sin6_addr) == 1) {
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = htons((uint16_t)s->port);
+		w->addr_len = sizeof(*a6);
+		return true;
+	}
+	return false; /* a host name: mg_stop() takes its 2 s */
+}
+
 void
 api_server_stop(struct api_server *s)
 {
 	if (!s)
 		return;
 	conn_gate_stop();
+	struct stop_waker w;
+	memset(&w, 0, sizeof(w));
+	pthread_mutex_init(&w.lock, NULL);
+	pthread_cond_init(&w.cond, NULL);
+	pthread_t waker;
+	bool waking = stop_waker_addr(s, &w) &&
+		      pthread_create(&waker, NULL, stop_waker_run, &w) == 0;
 	mg_stop(s->ctx);
+	if (waking) {
+		pthread_mutex_lock(&w.lock);
+		w.done = true;
+		pthread_cond_signal(&w.cond);
+		pthread_mutex_unlock(&w.lock);
+		pthread_join(waker, NULL);
+	}
+	pthread_cond_destroy(&w.cond);
+	pthread_mutex_destroy(&w.lock);
 	if (s->pem_path) {
 		unlink(s->pem_path);
 		free(s->pem_path);
