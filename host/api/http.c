@@ -352,6 +352,14 @@ dispatch(struct mg_connection *conn, void *cbdata)
 	if (!req.path)
 		req.path = "";
 
+	/* a request whose body cannot be delimited is refused whatever its
+	 * route, method or credentials: civetweb would otherwise skip the
+	 * first Content-Length's worth and parse the rest as the next
+	 * request on the connection */
+	const char *bad_framing = framing_check(ri);
+	if (bad_framing)
+		return -framing_error(&req, bad_framing);
+
 	/* spec 2.2: only the exact URI /api/v1/stats is open, and auth runs
 	 * before routing */
 	bool open = strcmp(req.path, "/api/v1/stats") == 0 && !req.query;

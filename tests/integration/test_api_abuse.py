@@ -101,6 +101,12 @@ FRAMING = [
     ("chunk-no-end", post(b"Transfer-Encoding: chunked\r\n",
                           b"3\r\nabc\r\n"), 10000),
     ("cl-truncated", post(b"Content-Length: 100\r\n", JOB[:20]), 10000),
+    # framing is checked for every method, before authentication
+    ("get-dup-cl", b"GET /api/v1/jobs/x HTTP/1.1\r\nHost: x\r\n" +
+     AUTH.encode() + b"Content-Length: 3\r\nContent-Length: 5\r\n\r\n"
+     b"abcde", 10000),
+    ("noauth-dup-cl", b"POST /api/v1/jobs HTTP/1.1\r\nHost: x\r\n"
+     b"Content-Length: 3\r\nContent-Length: 5\r\n\r\nabcde", 10000),
 ]
 
 
@@ -132,8 +138,8 @@ class Hostile(unittest.TestCase):
     def test_deep_nesting_is_400_before_parsing(self):
         for depth in (65, 800, 30000):
             body = nested(depth)
-            out, closed = raw(self.d.port, post(
-                b"Content-Type: application/json\r\n"
+            out, _ = raw(self.d.port, post(
+                b"Content-Type: application/json\r\nConnection: close\r\n"
                 b"Content-Length: %d\r\n" % len(body), body))
             st, _, doc = parse(out)
             self.assertEqual(st, 400, (depth, out[:300]))
