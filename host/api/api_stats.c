@@ -5,9 +5,12 @@
 
 #include "api/http.h"
 #include "common/json.h"
+#include "logs/log.h"
 #include "store/heartbeat.h"
 
 #define POOL_DEAD_AFTER_S 10
+#define STATS_STORE_DETAILS \
+	"cannot read the worker pools from Redis (see the service log)"
 
 static int
 cmp_str(const void *a, const void *b)
@@ -51,6 +54,17 @@ pool_json(const char *id, const struct heartbeat_pool *h, int64_t now)
 	return o;
 }
 
+/* The route is open (spec 2.2): the store's error text (it names the Redis
+ * address or socket) goes to the service log, the client gets a fixed
+ * details text in the same error shape. */
+static int
+store_failed(struct api_request *req, const struct berr *err)
+{
+	log_warn("GET /api/v1/stats: %s", err->msg);
+	return api_send_error(req, 500, API_E_CHECK_STATS, "%s",
+			      STATS_STORE_DETAILS);
+}
+
 int
 api_stats_get(struct api_request *req)
 {
@@ -60,8 +74,7 @@ api_stats_get(struct api_request *req)
 	char **ids = NULL;
 	size_t n = 0;
 	if (heartbeat_pool_ids(d->redis, d->ns, &ids, &n, &err) < 0)
-		return api_send_error(req, 500, API_E_CHECK_STATS, "%s",
-				      err.msg);
+		return store_failed(req, &err);
 	int64_t now = util_now();
 	cJSON *pools = json_must(cJSON_CreateArray());
 	for (size_t i = 0; i < n; i++) {
@@ -71,8 +84,7 @@ api_stats_get(struct api_request *req)
 		if (rc < 0) {
 			heartbeat_ids_free(ids, n);
 			cJSON_Delete(pools);
-			return api_send_error(req, 500, API_E_CHECK_STATS,
-					      "%s", err.msg);
+			return store_failed(req, &err);
 		}
 		if (rc > 0) {
 			cJSON *p = pool_json(ids[i], &h, now);

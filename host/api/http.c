@@ -2,16 +2,23 @@
  * response helpers; see http.h. */
 #include "api/http.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "api/conn_gate.h"
+#include "common/gojson.h"
 #include "common/http_reply.h"
 #include "logs/log.h"
 
@@ -130,16 +137,74 @@ api_send_error(struct api_request *req, int status, enum api_code code,
 	return send_error_body(req->conn, status, code, details, NULL);
 }
 
+/* A request whose body cannot be framed (RFC 9112 6.3): answered 400 and
+ * the connection closed, since where the next request would start is not
+ * known. */
+static int
+framing_error(struct api_request *req, const char *details)
+{
+	mg_disable_connection_keep_alive(req->conn);
+	log_debug("400 %s %s: %s", req->method, req->path, details);
+	send_error_body(req->conn, 400, API_E_READ_BODY, details,
+			"Connection: close\r\n");
+	return -400;
+}
+
+/* Content-Length must be one header of decimal digits (civetweb itself
+ * takes the first of several and the leading number of "3x"), and not
+ * next to Transfer-Encoding (the smuggling pattern). NULL when fine. */
+static const char *
+framing_check(const struct mg_request_info *ri)
+{
+	int ncl = 0, nte = 0;
+	const char *cl = NULL;
+	for (int i = 0; i < ri->num_headers; i++) {
+		const char *name = ri->http_headers[i].name;
+		if (!name)
+			continue;
+		if (strcasecmp(name, "Content-Length") == 0) {
+			ncl++;
+			cl = ri->http_headers[i].value;
+		} else if (strcasecmp(name, "Transfer-Encoding") == 0) {
+			nte++;
+		}
+	}
+	if (ncl > 1)
+		return "more than one Content-Length header";
+	if (nte > 1)
+		return "more than one Transfer-Encoding header";
+	if (ncl && nte)
+		return "both Content-Length and Transfer-Encoding";
+	if (cl) {
+		const char *p = cl;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		const char *digits = p;
+		while (*p >= '0' && *p <= '9')
+			p++;
+		bool any = p > digits;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (!any || *p)
+			return "invalid Content-Length";
+	}
+	return NULL;
+}
+
 int
 api_read_body(struct api_request *req)
 {
 	if (req->body)
 		return 0;
+	const char *why = framing_check(req->ri);
+	if (why)
+		return framing_error(req, why);
 	int64_t cap = req->d->cfg->max_body_bytes;
 	long long clen = req->ri->content_length;
 	if (clen > cap) {
 		/* the body is not read: close so it cannot be parsed as the
 		 * next request on this connection */
+		mg_disable_connection_keep_alive(req->conn);
 		send_error_body(req->conn, 413, API_E_READ_BODY,
 				"request body is larger than the limit of "
 				"max_body_bytes",
@@ -159,10 +224,11 @@ api_read_body(struct api_request *req)
 		}
 		int r = mg_read(req->conn, buf + n, alloc - n);
 		if (r < 0) {
+			/* civetweb: a malformed or unfinished chunked body
+			 * (or the connection failed, when nobody reads the
+			 * answer) */
 			free(buf);
-			send_error_body(req->conn, 500, API_E_READ_BODY,
-					"connection error while reading", NULL);
-			return -500;
+			return framing_error(req, "malformed chunked body");
 		}
 		if (r == 0)
 			break;
@@ -170,6 +236,7 @@ api_read_body(struct api_request *req)
 	}
 	if (clen < 0 && n > (size_t)cap) {
 		free(buf);
+		mg_disable_connection_keep_alive(req->conn);
 		send_error_body(req->conn, 413, API_E_READ_BODY,
 				"request body is larger than the limit of "
 				"max_body_bytes",
@@ -177,12 +244,28 @@ api_read_body(struct api_request *req)
 		return -413;
 	}
 	if (clen >= 0 && n < (size_t)clen) {
+		/* the client stopped sending before Content-Length bytes
+		 * (civetweb gave up after request_timeout_ms) */
 		free(buf);
-		send_error_body(req->conn, 500, API_E_READ_BODY,
-				"unexpected EOF", NULL);
-		return -500;
+		char details[120];
+		snprintf(details, sizeof(details),
+			 "request body ended after %zu of %lld bytes", n,
+			 clen);
+		return framing_error(req, details);
 	}
 	buf[n] = '\0';
+	/* every JSON parser in the daemon (cJSON) recurses: refuse deep
+	 * nesting before any of them sees the body */
+	if (!gojson_depth_ok(buf, n, API_MAX_JSON_DEPTH)) {
+		free(buf);
+		log_debug("400 %s %s: JSON nested too deep", req->method,
+			  req->path);
+		send_error_body(req->conn, 400, API_E_BAD_REQUEST,
+				"JSON nested deeper than "
+				API_MAX_JSON_DEPTH_TEXT " levels",
+				NULL);
+		return -400;
+	}
 	req->body = buf;
 	req->body_len = n;
 	return 0;
@@ -269,6 +352,14 @@ dispatch(struct mg_connection *conn, void *cbdata)
 	if (!req.path)
 		req.path = "";
 
+	/* a request whose body cannot be delimited is refused whatever its
+	 * route, method or credentials: civetweb would otherwise skip the
+	 * first Content-Length's worth and parse the rest as the next
+	 * request on the connection */
+	const char *bad_framing = framing_check(ri);
+	if (bad_framing)
+		return -framing_error(&req, bad_framing);
+
 	/* spec 2.2: only the exact URI /api/v1/stats is open, and auth runs
 	 * before routing */
 	bool open = strcmp(req.path, "/api/v1/stats") == 0 && !req.query;
@@ -317,6 +408,25 @@ dispatch(struct mg_connection *conn, void *cbdata)
 	return send_error_body(conn, 404, API_E_NOT_FOUND, details, NULL);
 }
 
+/* Errors civetweb answers itself, before any handler (a Content-Length
+ * that is not a number: 411, a Transfer-Encoding other than chunked: 400,
+ * headers past max_request_size: 413/431, ...): the JSON error body of
+ * spec 2.3 instead of civetweb's text, and 400 for the invalid length. */
+static int
+http_error(struct mg_connection *conn, int status, const char *errmsg)
+{
+	enum api_code code = status >= 500   ? API_E_INTERNAL
+			     : status == 411 ? API_E_READ_BODY
+			     : status == 413 ? API_E_READ_BODY
+					     : API_E_BAD_REQUEST;
+	if (status == 411)
+		status = 400;
+	log_debug("civetweb error %d: %s", status, errmsg ? errmsg : "");
+	mg_disable_connection_keep_alive(conn);
+	send_error_body(conn, status, code, errmsg, "Connection: close\r\n");
+	return 0;
+}
+
 static int
 log_message(const struct mg_connection *conn, const char *message)
 {
@@ -363,24 +473,27 @@ api_server_start(struct berthd *d, struct berr *err)
 	struct berth_config *cfg = d->cfg;
 	struct api_server *srv = xcalloc(1, sizeof(*srv));
 	srv->d = d;
-	char ports[300], threads[16], maxreq[24];
+	char ports[300], threads[16], maxreq[24], req_to[16], ka_to[16];
 	const char *addr = cfg->listen_address ? cfg->listen_address : "0.0.0.0";
 	snprintf(ports, sizeof(ports), "%s:%d%s", addr, cfg->port,
 		 cfg->https ? "s" : "");
 	snprintf(threads, sizeof(threads), "%d", cfg->api_threads);
 	snprintf(maxreq, sizeof(maxreq), "%d", 64 * 1024);
+	snprintf(req_to, sizeof(req_to), "%d", cfg->api_request_timeout_ms);
+	snprintf(ka_to, sizeof(ka_to), "%d", cfg->api_keep_alive_timeout_ms);
 	const char *opts[32];
 	size_t n = 0;
 	opts[n++] = "listening_ports";
 	opts[n++] = ports;
 	opts[n++] = "num_threads";
 	opts[n++] = threads;
+	/* spec 2.1: read 15 s, idle keep-alive 60 s (the defaults) */
 	opts[n++] = "request_timeout_ms";
-	opts[n++] = "15000";
+	opts[n++] = req_to;
 	opts[n++] = "enable_keep_alive";
-	opts[n++] = "yes";
+	opts[n++] = cfg->api_keep_alive_timeout_ms > 0 ? "yes" : "no";
 	opts[n++] = "keep_alive_timeout_ms";
-	opts[n++] = "60000";
+	opts[n++] = ka_to;
 	opts[n++] = "tcp_nodelay";
 	opts[n++] = "1";
 	opts[n++] = "max_request_size"; /* request line + headers */
@@ -408,6 +521,7 @@ api_server_start(struct berthd *d, struct berr *err)
 	struct mg_callbacks cb;
 	memset(&cb, 0, sizeof(cb));
 	cb.log_message = log_message;
+	cb.http_error = http_error;
 	struct mg_init_data init;
 	memset(&init, 0, sizeof(init));
 	init.callbacks = &cb;
@@ -430,6 +544,7 @@ api_server_start(struct berthd *d, struct berr *err)
 	struct mg_server_port sp[4];
 	int np = mg_get_server_ports(srv->ctx, 4, sp);
 	srv->port = np > 0 ? sp[0].port : cfg->port;
+	conn_gate_start(srv->port, cfg->api_max_client_connections);
 	log_info("REST API listening on %s:%d (%s)", addr, srv->port,
 		 cfg->https ? "https" : "http");
 	return srv;
@@ -441,12 +556,108 @@ api_server_port(const struct api_server *s)
 	return s->port;
 }
 
+/* civetweb's master thread polls the listening socket for up to 2 s
+ * between looks at its stop flag, so mg_stop() alone takes up to 2 s. A
+ * connection to the listener wakes that poll: the waker connects (and
+ * closes at once) every 20 ms until mg_stop() has returned. Such a
+ * connection, if civetweb still accepts it, sends nothing and is closed,
+ * so a worker is done with it at once. */
+struct stop_waker {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool done;
+	struct sockaddr_storage addr;
+	socklen_t addr_len;
+};
+
+static void *
+stop_waker_run(void *arg)
+{
+	struct stop_waker *w = arg;
+	pthread_mutex_lock(&w->lock);
+	while (!w->done) {
+		pthread_mutex_unlock(&w->lock);
+		int fd = socket(w->addr.ss_family,
+				SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		if (fd >= 0) {
+			(void)!connect(fd, (struct sockaddr *)&w->addr,
+				       w->addr_len);
+			close(fd);
+		}
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += 20 * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_mutex_lock(&w->lock);
+		if (!w->done)
+			pthread_cond_timedwait(&w->cond, &w->lock, &until);
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+/* The address a local client reaches the listener on: the configured
+ * one, loopback for a wildcard. false when there is none. */
+static bool
+stop_waker_addr(const struct api_server *s, struct stop_waker *w)
+{
+	const char *la = s->d->cfg->listen_address;
+	if (!la || !*la || strcmp(la, "0.0.0.0") == 0)
+		la = "127.0.0.1";
+	else if (strcmp(la, "::") == 0 || strcmp(la, "[::]") == 0)
+		la = "::1";
+	char host[INET6_ADDRSTRLEN + 2];
+	snprintf(host, sizeof(host), "%s", la);
+	size_t hl = strlen(host);
+	char *h = host;
+	if (hl > 1 && host[0] == '[' && host[hl - 1] == ']') {
+		host[hl - 1] = '\0';
+		h++;
+	}
+	memset(&w->addr, 0, sizeof(w->addr));
+	struct sockaddr_in *a4 = (struct sockaddr_in *)&w->addr;
+	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&w->addr;
+	if (inet_pton(AF_INET, h, &a4->sin_addr) == 1) {
+		a4->sin_family = AF_INET;
+		a4->sin_port = htons((uint16_t)s->port);
+		w->addr_len = sizeof(*a4);
+		return true;
+	}
+	if (inet_pton(AF_INET6, h, &a6->sin6_addr) == 1) {
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = htons((uint16_t)s->port);
+		w->addr_len = sizeof(*a6);
+		return true;
+	}
+	return false; /* a host name: mg_stop() takes its 2 s */
+}
+
 void
 api_server_stop(struct api_server *s)
 {
 	if (!s)
 		return;
+	conn_gate_stop();
+	struct stop_waker w;
+	memset(&w, 0, sizeof(w));
+	pthread_mutex_init(&w.lock, NULL);
+	pthread_cond_init(&w.cond, NULL);
+	pthread_t waker;
+	bool waking = stop_waker_addr(s, &w) &&
+		      pthread_create(&waker, NULL, stop_waker_run, &w) == 0;
 	mg_stop(s->ctx);
+	if (waking) {
+		pthread_mutex_lock(&w.lock);
+		w.done = true;
+		pthread_cond_signal(&w.cond);
+		pthread_mutex_unlock(&w.lock);
+		pthread_join(waker, NULL);
+	}
+	pthread_cond_destroy(&w.cond);
+	pthread_mutex_destroy(&w.lock);
 	if (s->pem_path) {
 		unlink(s->pem_path);
 		free(s->pem_path);

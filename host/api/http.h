@@ -38,6 +38,11 @@ enum api_code {
 
 #define API_MAX_PARAMS 4
 
+/* Request bodies nesting arrays/objects deeper than this get 400 before
+ * any parser runs (cJSON recurses on a ~100 KiB civetweb stack). */
+#define API_MAX_JSON_DEPTH 64
+#define API_MAX_JSON_DEPTH_TEXT "64"
+
 struct api_request {
 	struct berthd *d;
 	struct mg_connection *conn;
@@ -62,8 +67,11 @@ int api_server_port(const struct api_server *s);
 void api_server_stop(struct api_server *s);
 
 /* Reads the whole body (up to cfg->max_body_bytes). On failure the error
- * response (413 or 500) has already been sent; returns the status sent as
- * a negative number. */
+ * response has already been sent: 413 past the cap, 400 for a body that
+ * cannot be framed (duplicate, invalid or conflicting Content-Length,
+ * malformed chunks, fewer bytes than Content-Length before civetweb's
+ * request_timeout_ms) or JSON nested deeper than API_MAX_JSON_DEPTH.
+ * Returns the status sent as a negative number. */
 int api_read_body(struct api_request *req);
 
 /* Sends 'status' with a JSON body (takes ownership of json; NULL = none). */

@@ -351,17 +351,18 @@ okey_cmp(const void *pa, const void *pb)
 	return a->idx < b->idx ? -1 : a->idx > b->idx ? 1 : 0;
 }
 
-static void
-append_object(struct gbuf *b, const cJSON *obj)
+/* The members of obj in Go's map order: sorted by sanitized key bytes, and
+ * of duplicate keys only the last (a Go map keeps the last). Returns the
+ * count; *out is NULL when there are none. */
+static size_t
+object_keys(const cJSON *obj, struct okey **out)
 {
 	size_t n = 0;
 	for (const cJSON *c = obj->child; c; c = c->next)
 		n++;
-	gbuf_putc(b, '{');
-	if (n == 0) {
-		gbuf_putc(b, '}');
-		return;
-	}
+	*out = NULL;
+	if (n == 0)
+		return 0;
 	struct okey *keys = xcalloc(n, sizeof(*keys));
 	size_t i = 0;
 	for (const cJSON *c = obj->child; c; c = c->next, i++) {
@@ -371,25 +372,61 @@ append_object(struct gbuf *b, const cJSON *obj)
 		keys[i].idx = i;
 	}
 	qsort(keys, n, sizeof(*keys), okey_cmp);
-	bool first = true;
+	size_t w = 0;
 	for (i = 0; i < n; i++) {
-		/* A Go map keeps the last of duplicate keys. */
 		if (i + 1 < n && keys[i + 1].len == keys[i].len &&
-		    memcmp(keys[i + 1].key, keys[i].key, keys[i].len) == 0)
+		    memcmp(keys[i + 1].key, keys[i].key, keys[i].len) == 0) {
+			free(keys[i].key);
 			continue;
-		if (!first)
-			gbuf_putc(b, ',');
-		first = false;
-		append_string(b, keys[i].key, keys[i].len, true);
-		gbuf_putc(b, ':');
-		gojson_append(b, keys[i].item);
+		}
+		keys[w++] = keys[i];
 	}
-	for (i = 0; i < n; i++)
-		free(keys[i].key);
-	free(keys);
-	gbuf_putc(b, '}');
+	*out = keys;
+	return w;
 }
 
+/* Writes a scalar; false for an array or object (a container). */
+static bool
+append_scalar(struct gbuf *b, const cJSON *v)
+{
+	switch (v->type & 0xFF) {
+	case cJSON_False:
+		gbuf_puts(b, "false");
+		return true;
+	case cJSON_True:
+		gbuf_puts(b, "true");
+		return true;
+	case cJSON_Number:
+		gojson_append_number(b, v->valuedouble);
+		return true;
+	case cJSON_String: {
+		const char *s = v->valuestring ? v->valuestring : "";
+		append_string(b, s, strlen(s), true);
+		return true;
+	}
+	case cJSON_Array:
+	case cJSON_Object:
+		return false;
+	case cJSON_Raw:
+		gbuf_puts(b, v->valuestring ? v->valuestring : "null");
+		return true;
+	default: /* cJSON_NULL, cJSON_Invalid */
+		gbuf_puts(b, "null");
+		return true;
+	}
+}
+
+/* One open array or object of the walk. */
+struct frame {
+	const cJSON *next; /* array: the next element */
+	struct okey *keys; /* object: sorted members */
+	size_t n, i;       /* object: count and the next one */
+	bool is_object, wrote;
+};
+
+/* Iterative, with the open containers on a heap stack: a value nested
+ * arbitrarily deep (cJSON parses up to CJSON_NESTING_LIMIT, Redis may hold
+ * anything) cannot overflow a small thread stack. */
 void
 gojson_append(struct gbuf *b, const cJSON *v)
 {
@@ -397,41 +434,84 @@ gojson_append(struct gbuf *b, const cJSON *v)
 		gbuf_puts(b, "null");
 		return;
 	}
-	switch (v->type & 0xFF) {
-	case cJSON_False:
-		gbuf_puts(b, "false");
-		break;
-	case cJSON_True:
-		gbuf_puts(b, "true");
-		break;
-	case cJSON_Number:
-		gojson_append_number(b, v->valuedouble);
-		break;
-	case cJSON_String: {
-		const char *s = v->valuestring ? v->valuestring : "";
-		append_string(b, s, strlen(s), true);
-		break;
-	}
-	case cJSON_Array: {
-		gbuf_putc(b, '[');
-		for (const cJSON *c = v->child; c; c = c->next) {
-			if (c != v->child)
-				gbuf_putc(b, ',');
-			gojson_append(b, c);
+	if (append_scalar(b, v))
+		return;
+	struct frame *st = NULL;
+	size_t depth = 0, cap = 0;
+	const cJSON *cur = v; /* a container to open, or NULL */
+	for (;;) {
+		if (cur) {
+			if (depth == cap) {
+				cap = cap ? cap * 2 : 16;
+				st = xrealloc(st, cap * sizeof(*st));
+			}
+			struct frame *f = &st[depth++];
+			memset(f, 0, sizeof(*f));
+			f->is_object = (cur->type & 0xFF) == cJSON_Object;
+			if (f->is_object)
+				f->n = object_keys(cur, &f->keys);
+			else
+				f->next = cur->child;
+			gbuf_putc(b, f->is_object ? '{' : '[');
+			cur = NULL;
 		}
-		gbuf_putc(b, ']');
-		break;
+		struct frame *f = &st[depth - 1];
+		const cJSON *item = NULL;
+		if (f->is_object && f->i < f->n) {
+			struct okey *k = &f->keys[f->i++];
+			if (f->wrote)
+				gbuf_putc(b, ',');
+			append_string(b, k->key, k->len, true);
+			gbuf_putc(b, ':');
+			item = k->item;
+		} else if (!f->is_object && f->next) {
+			item = f->next;
+			f->next = item->next;
+			if (f->wrote)
+				gbuf_putc(b, ',');
+		}
+		if (item) {
+			f->wrote = true;
+			if (!append_scalar(b, item))
+				cur = item;
+			continue;
+		}
+		/* the container is complete */
+		gbuf_putc(b, f->is_object ? '}' : ']');
+		for (size_t i = 0; i < f->n; i++)
+			free(f->keys[i].key);
+		free(f->keys);
+		if (--depth == 0)
+			break;
 	}
-	case cJSON_Object:
-		append_object(b, v);
-		break;
-	case cJSON_Raw:
-		gbuf_puts(b, v->valuestring ? v->valuestring : "null");
-		break;
-	default: /* cJSON_NULL, cJSON_Invalid */
-		gbuf_puts(b, "null");
-		break;
+	free(st);
+}
+
+int
+gojson_depth_ok(const char *s, size_t n, int max_depth)
+{
+	int depth = 0;
+	bool in_string = false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (in_string) {
+			if (c == '\\')
+				i++; /* the escaped byte cannot end the string */
+			else if (c == '"')
+				in_string = false;
+			continue;
+		}
+		if (c == '"') {
+			in_string = true;
+		} else if (c == '[' || c == '{') {
+			if (++depth > max_depth)
+				return 0;
+		} else if (c == ']' || c == '}') {
+			if (depth > 0)
+				depth--;
+		}
 	}
+	return 1;
 }
 
 char *

@@ -30,7 +30,8 @@ void gbuf_free(struct gbuf *b);
 /* Appends v as Go JSON (objects with sorted keys). NULL appends "null".
  * v stands for a value Go got from json.Unmarshal (interface{}): strings
  * and keys are written as by gojson_append_decoded_string, duplicate keys
- * keep the last value (a Go map), NaN/Inf (not valid JSON) give null. */
+ * keep the last value (a Go map), NaN/Inf (not valid JSON) give null.
+ * Not recursive: any depth is safe on a small thread stack. */
 void gojson_append(struct gbuf *b, const cJSON *v);
 /* Appends a Go JSON string literal of s (n bytes), as json.Marshal writes
  * a Go string: a byte that is not valid UTF-8 becomes the escape \ufffd. */
@@ -44,6 +45,12 @@ void gojson_append_decoded_string(struct gbuf *b, const char *s, size_t n);
 void gojson_append_number(struct gbuf *b, double d);
 /* Appends an int64 in decimal. */
 void gojson_append_int(struct gbuf *b, long long v);
+
+/* 1 when no array or object in the n bytes of JSON text s nests deeper
+ * than max_depth (brackets inside strings, escapes included, do not
+ * count), else 0. A linear scan that does not validate: run it before a
+ * recursive parser so hostile input cannot exhaust a thread's stack. */
+int gojson_depth_ok(const char *s, size_t n, int max_depth);
 
 /* Whole-value helper: new string. */
 char *gojson_encode(const cJSON *v);

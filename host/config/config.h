@@ -58,6 +58,9 @@ struct berth_config {
 	char *listen_address;  /* default "0.0.0.0" */
 	int64_t max_body_bytes; /* REST request body cap (413 past it) */
 	int api_threads;
+	int api_request_timeout_ms;    /* header + body read of a request */
+	int api_keep_alive_timeout_ms; /* idle between requests */
+	int api_max_client_connections; /* per client address, 0: no cap */
 	char *redis_server;    /* embedded: redis-server binary */
 	char *redis_appendfsync; /* embedded: always | everysec | no */
 	int shutdown_grace_seconds;

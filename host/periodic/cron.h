@@ -62,7 +62,8 @@ int64_t cron_next(const struct cron_schedule *s, int64_t t);
 /* The zone's UTC offset in seconds at epoch t (0 for UTC / NULL). The
  * zone functions are defined in tz.c. */
 int cron_zone_offset(const struct cron_zone *z, int64_t t);
-/* The zone's name as given in the spec ("UTC" for NULL). */
+/* The name the zone was first loaded by ("UTC" for NULL): names of the
+ * same zone file share one zone. */
 const char *cron_zone_name(const struct cron_zone *z);
 
 #endif

@@ -110,7 +110,9 @@ struct tz_extend {
 
 struct cron_zone {
 	struct cron_zone *next;
-	char *name;
+	char *name;     /* the name it was first loaded by */
+	dev_t dev;      /* identity of its file */
+	ino_t ino;
 	size_t ntx;
 	int64_t *tx_when;
 	uint8_t *tx_idx;
@@ -122,8 +124,24 @@ struct cron_zone {
 	struct tz_extend ext;
 };
 
+/* Zones are cached in two levels under zone_lock. The zones themselves,
+ * one per zone file (device and inode), are never freed, since schedules
+ * borrow them: there are at most as many as the tz database has files
+ * (about 600 on Debian), however many names reach them ("Europe/Paris",
+ * "Europe/./Paris", "Europe//Paris", ...). The names, which a client can
+ * vary without bound, sit in a fixed LRU of TZ_NAME_CACHE entries; a name
+ * that misses it costs one read of the file. Names that load no zone are
+ * never cached. */
 static pthread_mutex_t zone_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct cron_zone *zone_cache;
+
+struct name_entry {
+	char *name;
+	const struct cron_zone *zone;
+	uint64_t used;
+};
+static struct name_entry name_cache[TZ_NAME_CACHE];
+static uint64_t name_clock;
 
 /* tzsetNum: digits in [min, max]. Returns chars consumed, 0 on failure. */
 static size_t
@@ -532,9 +550,11 @@ zone_from_tzif(const char *name, const unsigned char *p, size_t len)
 	return z;
 }
 
-/* Reads a zone file; 0, 1 when absent (ENOENT), -1 with e set. */
+/* Reads a zone file and its identity; 0, 1 when absent (ENOENT), -1 with
+ * e set. */
 static int
-zone_read(const char *path, unsigned char **out, size_t *len, struct berr *e)
+zone_read(const char *path, unsigned char **out, size_t *len, dev_t *dev,
+	  ino_t *ino, struct berr *e)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
@@ -564,7 +584,56 @@ zone_read(const char *path, unsigned char **out, size_t *len, struct berr *e)
 	close(fd);
 	*out = buf;
 	*len = got;
+	*dev = st.st_dev;
+	*ino = st.st_ino;
 	return 0;
+}
+
+static const struct cron_zone *
+name_lookup(const char *name)
+{
+	for (size_t i = 0; i < TZ_NAME_CACHE; i++) {
+		struct name_entry *n = &name_cache[i];
+		if (n->name && strcmp(n->name, name) == 0) {
+			n->used = ++name_clock;
+			return n->zone;
+		}
+	}
+	return NULL;
+}
+
+/* Remembers name -> z in place of the least recently used name. */
+static void
+name_remember(const char *name, const struct cron_zone *z)
+{
+	struct name_entry *victim = &name_cache[0];
+	for (size_t i = 0; i < TZ_NAME_CACHE; i++) {
+		struct name_entry *n = &name_cache[i];
+		if (!n->name) {
+			victim = n;
+			break;
+		}
+		if (n->used < victim->used)
+			victim = n;
+	}
+	free(victim->name);
+	victim->name = xstrdup(name);
+	victim->zone = z;
+	victim->used = ++name_clock;
+}
+
+void
+tz_cache_counts(size_t *names, size_t *zones)
+{
+	pthread_mutex_lock(&zone_lock);
+	size_t n = 0, z = 0;
+	for (size_t i = 0; i < TZ_NAME_CACHE; i++)
+		n += name_cache[i].name != NULL;
+	for (const struct cron_zone *c = zone_cache; c; c = c->next)
+		z++;
+	pthread_mutex_unlock(&zone_lock);
+	*names = n;
+	*zones = z;
 }
 
 /* Go's LoadLocation for a name other than "", "UTC" and "Local". */
@@ -576,17 +645,17 @@ tz_load(const char *name, struct berr *e)
 		return NULL;
 	}
 	pthread_mutex_lock(&zone_lock);
-	for (struct cron_zone *z = zone_cache; z; z = z->next) {
-		if (strcmp(z->name, name) == 0) {
-			pthread_mutex_unlock(&zone_lock);
-			return z;
-		}
+	const struct cron_zone *hit = name_lookup(name);
+	if (hit) {
+		pthread_mutex_unlock(&zone_lock);
+		return hit;
 	}
 	const char *env = getenv("ZONEINFO");
 	const char *dirs[] = {env && *env ? env : NULL,
 			      "/usr/share/zoneinfo", "/usr/share/lib/zoneinfo",
 			      "/usr/lib/locale/TZ", "/etc/zoneinfo"};
 	struct cron_zone *z = NULL;
+	bool fresh = false;
 	struct berr first;
 	berr_clear(&first);
 	for (size_t i = 0; i < ARRAY_LEN(dirs) && !z; i++) {
@@ -595,12 +664,25 @@ tz_load(const char *name, struct berr *e)
 		char *path = xasprintf("%s/%s", dirs[i], name);
 		unsigned char *data = NULL;
 		size_t len = 0;
+		dev_t dev = 0;
+		ino_t ino = 0;
 		struct berr re;
 		berr_clear(&re);
-		int rc = zone_read(path, &data, &len, &re);
+		int rc = zone_read(path, &data, &len, &dev, &ino, &re);
 		free(path);
 		if (rc == 0) {
-			z = zone_from_tzif(name, data, len);
+			for (struct cron_zone *c = zone_cache; c && !z;
+			     c = c->next)
+				if (c->dev == dev && c->ino == ino)
+					z = c;
+			if (!z) {
+				z = zone_from_tzif(name, data, len);
+				fresh = z != NULL;
+				if (z) {
+					z->dev = dev;
+					z->ino = ino;
+				}
+			}
 			if (!z && !first.msg[0])
 				berr_set(&first,
 					 "malformed time zone information");
@@ -609,10 +691,12 @@ tz_load(const char *name, struct berr *e)
 		}
 		free(data);
 	}
-	if (z) {
+	if (fresh) {
 		z->next = zone_cache;
 		zone_cache = z;
 	}
+	if (z)
+		name_remember(name, z);
 	pthread_mutex_unlock(&zone_lock);
 	if (!z) {
 		if (first.msg[0])

@@ -5,16 +5,22 @@
  * cron_zone, cron_zone_offset, cron_zone_name, which tz.c defines).
  *
  * A NULL zone is UTC everywhere. Loaded zones are cached for the life of
- * the process and never freed; nothing touches TZ or the C library's zone
- * state, so every function here is thread-safe. */
+ * the process and never freed, one per zone file (so at most as many as
+ * the tz database has files); the names that led to them are kept in an
+ * LRU of TZ_NAME_CACHE entries, and names that load nothing are not kept.
+ * Nothing touches TZ or the C library's zone state, so every function
+ * here is thread-safe. */
 #ifndef BERTH_TZ_H
 #define BERTH_TZ_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "common/util.h"
 
 struct cron_zone;
+
+#define TZ_NAME_CACHE 64
 
 /* The fields of an instant in a zone (Go's Time.Date, Clock, Weekday). */
 struct tz_civil {
@@ -26,6 +32,9 @@ struct tz_civil {
  * from $ZONEINFO or the usual zoneinfo directories, cached. NULL with e set
  * ("unknown time zone Mars/Base", "time: invalid location name", ...). */
 const struct cron_zone *tz_load(const char *name, struct berr *e);
+
+/* How many names and zones the cache holds (tests). */
+void tz_cache_counts(size_t *names, size_t *zones);
 
 /* The civil fields of epoch t in zone z. */
 void tz_break(const struct cron_zone *z, int64_t t, struct tz_civil *c);

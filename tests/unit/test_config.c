@@ -144,7 +144,7 @@ test_minimal_defaults(void)
 	CHECK(c.plugin_dir == NULL);
 	CHECK_STR(c.listen_address, "0.0.0.0");
 	CHECK(c.max_body_bytes == 1048576);
-	CHECK(c.api_threads == 16);
+	CHECK(c.api_threads == 64);
 	CHECK_STR(c.redis_server, "redis-server");
 	CHECK_STR(c.redis_appendfsync, "everysec");
 	CHECK(c.shutdown_grace_seconds == 30);
@@ -419,7 +419,7 @@ test_unknown_keys(void)
 		CHECK_STR(c.warnings[i], want[i]);
 	/* the misspelt key had no effect */
 	CHECK(c.workers == 10);
-	CHECK(c.api_threads == 16);
+	CHECK(c.api_threads == 64);
 	config_fini(&c);
 
 	CHECK(load("warn_unknown.yml", true, false, &c, &e) < 0);
@@ -445,7 +445,7 @@ static const struct bad_case bad_cases[] = {
 	{"bad_range_port.yml", 2, 7,
 	 "port: expected an integer in 1..65535, got \"70000\""},
 	{"bad_range_threads.yml", 12, 16,
-	 "berth.api_threads: expected an integer in 1..256, got \"0\""},
+	 "berth.api_threads: expected an integer in 1..1024, got \"0\""},
 	{"bad_type_section.yml", 4, 15,
 	 "worker_pool.redis_pool: expected a mapping, got \"redis:6379\""},
 	{"bad_bool.yml", 12, 12,

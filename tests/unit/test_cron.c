@@ -9,8 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "periodic/cron.h"
+#include "periodic/tz.h"
 #include "testlib.h"
 #include "common/util.h"
 
@@ -371,6 +373,69 @@ test_zones(void)
 	CHECK_STR(cron_zone_name(NULL), "UTC");
 }
 
+static long
+rss_kib(void)
+{
+	FILE *f = fopen("/proc/self/statm", "r");
+	long size = 0, res = 0;
+	if (f) {
+		if (fscanf(f, "%ld %ld", &size, &res) != 2)
+			res = 0;
+		fclose(f);
+	}
+	return res * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+/* Issue 11: 20,000 distinct zone names, invalid ones and aliases of one
+ * zone file, keep the cache bounded: at most TZ_NAME_CACHE names, one zone
+ * per file. (Before, every alias was a new cached zone: +31 MiB.) */
+static void
+test_zone_cache_bounded(void)
+{
+	long before = rss_kib();
+	size_t names0, zones0;
+	tz_cache_counts(&names0, &zones0);
+	char spec[300];
+	struct cron_schedule s;
+	struct berr e;
+	for (int i = 0; i < 20000; i++) {
+		snprintf(spec, sizeof(spec), "TZ=Mars/Base%d * * * * * *", i);
+		berr_clear(&e);
+		CHECK(cron_parse(spec, &s, &e) < 0);
+	}
+	size_t names, zones;
+	tz_cache_counts(&names, &zones);
+	CHECK(names == names0 && zones == zones0);
+	const struct cron_zone *paris = NULL;
+	for (int i = 0; i < 20000; i++) {
+		/* Europe/Paris spelled with a distinct run of "/" and "./" */
+		char mid[64] = "";
+		size_t n = 0;
+		for (int k = 0; k < 15; k++)
+			n += (size_t)snprintf(mid + n, sizeof(mid) - n, "%s",
+					      (i >> k) & 1 ? "./" : "/");
+		snprintf(spec, sizeof(spec), "TZ=Europe/%sParis * * * * * *",
+			 mid);
+		berr_clear(&e);
+		CHECK_MSG(cron_parse(spec, &s, &e) == 0, "%s: %s", spec,
+			  e.msg);
+		if (!paris)
+			paris = s.zone;
+		CHECK(s.zone == paris);
+	}
+	tz_cache_counts(&names, &zones);
+	CHECK_MSG(names <= TZ_NAME_CACHE, "%zu names", names);
+	CHECK_MSG(zones <= zones0 + 1, "%zu zones, %zu before", zones,
+		  zones0);
+	/* the LRU still answers the recent and the frequent names */
+	CHECK(cron_parse("TZ=Europe/Paris * * * * * *", &s, &e) == 0);
+	CHECK(s.zone == paris);
+	CHECK(cron_parse("TZ=America/New_York * * * * * *", &s, &e) == 0);
+	CHECK(cron_zone_offset(s.zone, 1700000000) == -18000);
+	printf("zone cache: %zu names, %zu zones; RSS %ld -> %ld KiB\n",
+	       names, zones, before, rss_kib());
+}
+
 int
 main(void)
 {
@@ -379,5 +444,6 @@ main(void)
 	test_bits();
 	test_sequences();
 	test_zones();
+	test_zone_cache_bounded();
 	TEST_DONE();
 }

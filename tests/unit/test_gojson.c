@@ -5,6 +5,7 @@
  * interface{}: sorted map keys, HTML escapes, \b and \f by name, float64
  * numbers in shortest form with ES6-like exponent cut-offs. */
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -277,6 +278,106 @@ misc_check(void)
 	cJSON_Delete(o);
 }
 
+/* A value nested far deeper than any thread stack allows recursion for is
+ * encoded (on a small stack: the check runs in a thread with 64 KiB), and
+ * sorted objects keep working at every level. */
+#define DEEP 200000
+
+static void *
+deep_encode(void *arg)
+{
+	cJSON *root = arg;
+	return gojson_encode(root);
+}
+
+static void
+deep_check(void)
+{
+	/* [[[...{"b":1,"a":[]}...]]] built without the parser */
+	cJSON *inner = cJSON_CreateObject();
+	cJSON_AddNumberToObject(inner, "b", 1);
+	cJSON_AddItemToObject(inner, "a", cJSON_CreateArray());
+	cJSON *v = inner;
+	for (int i = 0; i < DEEP; i++) {
+		cJSON *a = (i % 2) ? cJSON_CreateArray() : cJSON_CreateObject();
+		if (i % 2)
+			cJSON_AddItemToArray(a, v);
+		else
+			cJSON_AddItemToObject(a, "k", v);
+		v = a;
+	}
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, 64 * 1024);
+	pthread_t t;
+	CHECK(pthread_create(&t, &attr, deep_encode, v) == 0);
+	void *res = NULL;
+	pthread_join(t, &res);
+	pthread_attr_destroy(&attr);
+	char *s = res;
+	CHECK(s != NULL);
+	size_t len = strlen(s);
+	/* DEEP/2 of "{\"k\":" and of "[", the core, then the closers */
+	const char *core = "{\"a\":[],\"b\":1}";
+	CHECK(len == (size_t)DEEP / 2 * 5 + (size_t)DEEP / 2 * 1 +
+			     strlen(core) + DEEP);
+	CHECK(strncmp(s, "[{\"k\":[{\"k\":", 12) == 0);
+	CHECK(strstr(s, core) != NULL);
+	CHECK(strcmp(s + len - 4, "}]}]") == 0);
+	free(s);
+	/* cJSON_Delete recurses: free level by level */
+	while (v) {
+		cJSON *child = v->child;
+		v->child = NULL;
+		cJSON_Delete(v);
+		v = child && ((child->type & 0xFF) == cJSON_Array ||
+			      (child->type & 0xFF) == cJSON_Object)
+			    ? child
+			    : (cJSON_Delete(child), NULL);
+	}
+
+	/* siblings after a nested container are still separated */
+	cJSON *p = cJSON_Parse("[[1,[2,{\"z\":[3],\"y\":4}]],5,{}]");
+	s = gojson_encode(p);
+	CHECK_STR(s, "[[1,[2,{\"y\":4,\"z\":[3]}]],5,{}]");
+	free(s);
+	cJSON_Delete(p);
+}
+
+static void
+depth_scan_check(void)
+{
+	CHECK(gojson_depth_ok("", 0, 64));
+	const char *s = "{\"a\":[1,{\"b\":[]}]}";
+	CHECK(gojson_depth_ok(s, strlen(s), 4));
+	CHECK(!gojson_depth_ok(s, strlen(s), 3));
+	/* brackets inside strings do not count, escaped quotes do not end
+	 * the string */
+	s = "{\"x\":\"[[[[\\\"{{{{\"}";
+	CHECK(gojson_depth_ok(s, strlen(s), 1));
+	/* an escaped backslash does end before the quote */
+	s = "[\"\\\\\",[[\"]";
+	CHECK(!gojson_depth_ok(s, strlen(s), 2));
+	/* closers lower the depth again */
+	char buf[1000];
+	size_t n = 0;
+	for (int r = 0; r < 10; r++) {
+		for (int i = 0; i < 40; i++)
+			buf[n++] = '[';
+		for (int i = 0; i < 40; i++)
+			buf[n++] = ']';
+	}
+	CHECK(gojson_depth_ok(buf, n, 40));
+	CHECK(!gojson_depth_ok(buf, n, 39));
+	/* 800 levels (the report of issue 11) is refused at 64 */
+	n = 0;
+	for (int i = 0; i < 800; i++)
+		buf[n++] = i % 2 ? '[' : '{';
+	CHECK(!gojson_depth_ok(buf, n, 64));
+	CHECK(gojson_depth_ok(buf, 64, 64));
+	CHECK(!gojson_depth_ok(buf, 65, 64));
+}
+
 int
 main(void)
 {
@@ -285,5 +386,7 @@ main(void)
 	num_roundtrip_check();
 	string_check();
 	misc_check();
+	deep_check();
+	depth_scan_check();
 	TEST_DONE();
 }
