@@ -122,8 +122,13 @@ class Run:
     # load
     def submit_load(self, d, n, name="FSTAMP", params=None, expect="Success",
                     hook=None, threads=4):
-        ids = submit_many(d, n, name, params or
-                          (lambda i: {"ms": 5 + i % 16}), hook, threads)
+        try:
+            ids = submit_many(d, n, name, params or
+                              (lambda i: {"ms": 5 + i % 16}), hook, threads)
+        except Check as e:
+            for j in e.ids:
+                self.jobs[j] = expect
+            raise
         for j in ids:
             self.jobs[j] = expect
         return ids
@@ -256,7 +261,9 @@ def submit_many(d, n, name, params, hook, threads):
     for t in ts:
         t.join()
     if errors:
-        raise Check("submitting: %s" % errors[0])
+        e = Check("submitting %s: %s" % (name, errors[0]))
+        e.ids = [j for j in ids if j]
+        raise e
     return ids
 
 
@@ -439,8 +446,9 @@ def redis_kill9(run):
 def redis_sigstop(run):
     """Redis paused 15 s (SIGSTOP) while jobs are submitted and fetched."""
     a = run.c.start("a")
-    run.submit_load(a, Opts.jobs // 2)
-    wait_stamped(run, Opts.jobs // 8)
+    n = 1500 if Opts.short else 6000   # 1 ms jobs: workers mostly fetch
+    run.submit_load(a, n, params=lambda i: {"ms": 1})
+    wait_stamped(run, n // 4)
     t0 = time.monotonic()
     run.c.redis.proc.send_signal(signal.SIGSTOP)
     time.sleep(15)
@@ -472,24 +480,41 @@ def start_or_needs(run, name="a"):
         return None
 
 
+def isolation_reason(d):
+    if "unknown key 'isolation'" in d.log():
+        return " (needs isolation: process: the manifest key is unknown)"
+    return ""
+
+
 def plugin_crash(run, how):
     """A plugin that segfaults / calls exit() in run(): the daemon (with
-    isolation: process) survives, the job is an Error, other jobs run."""
+    isolation: process) survives, the job is an Error, other jobs run, and
+    a restart is not killed again by the same job."""
     a = start_or_needs(run)
     if not a:
         return
     n_crash = 8
-    crash = run.submit_load(a, n_crash, "CRASH", lambda i: {"how": how},
-                            expect="Error", threads=1)
-    run.submit_load(a, Opts.jobs // 2)
-    run.wait_final()
-    if not run.alive(a):
+    try:
+        crash = run.submit_load(a, n_crash, "CRASH", lambda i: {"how": how},
+                                expect="Error", threads=1)
+        run.submit_load(a, Opts.jobs // 2)
+    except Check as e:
+        run.failures.append(str(e))
+    run.wait_final(20 if a.proc.poll() is not None else None)
+    if not run.alive(a, "berthd" + isolation_reason(a)):
         run.c.daemons.remove(a)
         a.stop()
-        # the job is re-queued at every restart: it must not kill again
+        # its CRASH job is re-queued by the next daemon once the dead
+        # pool's heartbeat is 10 s old: it must not kill that one too
+        time.sleep(11)
         b = run.c.start("b")
-        time.sleep(3)
-        run.alive(b, "berthd after a restart")
+        try:
+            H.wait_for(lambda: b.proc.poll() is not None, timeout=10)
+        except AssertionError:
+            pass
+        if not run.alive(b, "berthd after a restart"):
+            run.c.daemons.remove(b)
+            b.stop()
         return
     st = run.statuses(crash)
     run.check(all(s == "Error" for s in st.values()),
@@ -505,31 +530,39 @@ def plugin_exit(run):
 
 
 def plugin_hang(run):
-    """HANG jobs ignore stop and never return: with isolation: process and
-    max_run_seconds they are killed; every worker stays available; after
-    a restart they do not hang again."""
+    """HANG jobs ignore stop and never return. With isolation: process and
+    max_run_seconds they are ended (Error): the other jobs still run on
+    the same daemon, a stop request is honoured, and after a restart the
+    same jobs do not hang again."""
     a = start_or_needs(run)
     if not a:
         return
     hang = run.submit_load(a, WORKERS, "HANG", lambda i: {}, expect="Error",
                            threads=1)
     wait_stamped(run, WORKERS, timeout=10)
-    for j in hang:
-        H.stop_job(a, j)
-    for j in hang:
-        run.jobs[j] = ("Error", "Stopped")
-    run.submit_load(a, Opts.jobs // 4)
-    run.wait_final(30)
+    H.stop_job(a, hang[0])
+    run.jobs[hang[0]] = "Stopped"
+    ids = run.submit_load(a, Opts.jobs // 4)
+    try:
+        H.wait_for(lambda: all(s in FINAL for s in
+                               run.statuses(ids).values()),
+                   timeout=30, what="FSTAMP jobs")
+    except AssertionError:
+        run.failures.append("HANG jobs hold every worker: FSTAMP jobs not "
+                            "final in 30 s%s" % isolation_reason(a))
     run.alive(a)
     run.c.daemons.remove(a)
-    a.stop()
+    try:
+        a.stop()
+    except AssertionError as e:
+        run.failures.append(str(e))
     b = run.c.start("b")
-    run.wait_final()
-    time.sleep(2)   # a HANG job started again after the restart stamps now
+    run.wait_final(30)
+    time.sleep(12)   # past the dead-pool requeue (10 s heartbeat)
     stamps = run.read_stamps()
     again = [j for j in hang if len(stamps.get(j, [])) > 1]
-    run.check(not again, "%d HANG jobs ran again after the restart" %
-              len(again))
+    run.check(not again, "%d HANG jobs ran (hung) again after the restart"
+              % len(again))
     run.alive(b)
 
 
@@ -539,7 +572,7 @@ def plugin_leak(run):
     a = start_or_needs(run)
     if not a:
         return
-    n = Opts.jobs // 4 if Opts.short else Opts.jobs
+    n = 200 if Opts.short else 600
     run.submit_load(a, 20, "LEAK", lambda i: {"mib": 1})
     run.wait_final()
     base = tree_rss_kib(a.proc.pid)
@@ -547,7 +580,7 @@ def plugin_leak(run):
     run.wait_final()
     grown = (tree_rss_kib(a.proc.pid) - base) // 1024
     run.notes.append("RSS +%d MiB over %d leaking runs" % (grown, n))
-    run.check(grown <= 128, "RSS grew by %d MiB over %d runs of 1 MiB" %
+    run.check(grown <= 96, "RSS grew by %d MiB over %d runs of 1 MiB" %
               (grown, n))
     run.alive(a)
 

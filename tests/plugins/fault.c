@@ -124,6 +124,8 @@ hang_run(struct berth_job_ctx *ctx, const char *params, char *err,
 	return BERTH_RUN_SUCCESS;
 }
 
+static void *volatile leaked;
+
 static enum berth_run_result
 leak_run(struct berth_job_ctx *ctx, const char *params, char *err,
 	 size_t errlen)
@@ -139,7 +141,9 @@ leak_run(struct berth_job_ctx *ctx, const char *params, char *err,
 		snprintf(err, errlen, "out of memory");
 		return BERTH_RUN_ERROR;
 	}
-	memset(p, 0x5a, n); /* touched, so it counts in the RSS; never freed */
+	memset(p, 0x5a, n); /* touched, so it counts in the RSS */
+	*(void **)p = leaked; /* never freed, and not optimised away */
+	leaked = p;
 	return BERTH_RUN_SUCCESS;
 }
 
