@@ -500,7 +500,8 @@ def plugin_crash(run, how):
         run.submit_load(a, Opts.jobs // 2)
     except Check as e:
         run.failures.append(str(e))
-    run.wait_final(20 if a.proc.poll() is not None else None)
+    if a.proc.poll() is None:
+        run.wait_final()
     if not run.alive(a, "berthd" + isolation_reason(a)):
         run.c.daemons.remove(a)
         a.stop()
