@@ -725,7 +725,7 @@ def tz_flood(run):
     a 400 (no policy is made), and the memory stays flat although every
     name is looked up."""
     a = run.c.start("a")
-    n = 4000 if Opts.short else 20000
+    n = 3000 if Opts.short else 20000
     limit = 2 if Opts.short else 4
 
     def flood(k0, k1):
