@@ -618,6 +618,10 @@ def hook_backlog(run, url):
     run.alive(a)
 
 
+# the backlog bound under test, as the configuration row sets it
+HOOK_CAP = "  hooks:\n    max_pending: %d\n" % HOOK_BACKLOG_MAX
+
+
 def hook_silent(run):
     s, held = silent_server()
     try:
@@ -951,8 +955,8 @@ SCENARIOS = [
         "HANG", "    max_run_seconds: 2\n"))),
     ("plugin_leak", plugin_leak, dict(extra_entries=crash_entries(
         "LEAK", "    max_rss_mb: 64\n"))),
-    ("hook_silent", hook_silent, {}),
-    ("hook_slow", hook_slow, {}),
+    ("hook_silent", hook_silent, dict(config_extra=HOOK_CAP)),
+    ("hook_slow", hook_slow, dict(config_extra=HOOK_CAP)),
     ("nested_json", nested_json, {}),
     ("idle_conns", idle_conns, {}),
     ("bad_http", bad_http, {}),
