@@ -7,7 +7,10 @@
  * claims its workers hold (see engine/README.md, "Faults").
  *
  * Recovery safety. A pool is dead when its heartbeat is missing or older
- * than 10 s (the queue library's rule); our own pool never is. A pass is
+ * than 10 s (the queue library's rule), or when it ran on this host, its
+ * process is gone and it missed a beat (a kill -9 and restart recovers in
+ * seconds); our own pool never is. Dead pools are looked for every 5 s,
+ * the orphan scan and the reconciliation run every 30 s. A pass is
  * skipped while this process saw Redis errors in the last 15 s: other
  * pools' heartbeats may be old only because Redis was away. Orphan
  * candidates of spec 9.2 are checked again 2 s later, sparing a pool that
@@ -17,12 +20,15 @@
  * so lock stays consistent whatever the interleaving. */
 #include "engine/worker_internal.h"
 
+#include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/util.h"
 #include "logs/log.h"
@@ -31,6 +37,11 @@
 #define RECOVERY_FIRST_MS 1000
 #define RECOVERY_PERIOD_MS 30000
 #define DEAD_POOL_AFTER_S 10
+/* A pool beats every 5 s (spec 5.8): one older than this missed a beat. */
+#define MISSED_BEAT_S 6
+/* Dead pools are looked for this often (a few reads per other pool); the
+ * orphan scan and the reconciliation keep RECOVERY_PERIOD_MS. */
+#define DEAD_POOL_CHECK_MS 5000
 #define ORPHAN_RECHECK_MS 2000
 /* After this process saw Redis errors, other pools' heartbeats may be old
  * only because Redis was away: judge them only once Redis has worked for
@@ -323,8 +334,14 @@ crash_account(struct worker_pool *wp, const struct heartbeat_pool *hp,
 	m.err = xstrdup(DAEMON_DIED_REASON);
 	m.failed_at = util_now();
 	bool dead = max_fails - m.fails <= 0;
-	int64_t score = dead ? util_now()
-			     : util_now() + queue_backoff_seconds(m.fails);
+	/* The first time, due at once: most daemon deaths are kills, OOM
+	 * kills and restarts, not the job, and its run was only cut short.
+	 * A job found running at a second death backs off like any failure;
+	 * counting every death is what ends a crash loop at max_fails. */
+	bool at_once = m.fails <= 1;
+	int64_t score = dead || at_once
+				? util_now()
+				: util_now() + queue_backoff_seconds(m.fails);
 	char *msg = message_encode(&m);
 	int moved = queue_fail_inprogress(wp->queue, pool, name, raw, dead,
 					  score, msg, &err);
@@ -337,7 +354,8 @@ crash_account(struct worker_pool *wp, const struct heartbeat_pool *hp,
 		char *job_id = message_job_id(&m);
 		char when[64] = "";
 		if (!dead)
-			snprintf(when, sizeof(when), "; retry in %lld s",
+			snprintf(when, sizeof(when),
+				 at_once ? "; retried now" : "; retry in %lld s",
 				 (long long)(score - util_now()));
 		log_error("job %s (%s) was running when pool %s (pid %lld on "
 			  "%s) died: counted as failed attempt %lld of %lld%s%s",
@@ -383,6 +401,27 @@ recover_one(struct worker_pool *wp, const char *pool,
 	return 0;
 }
 
+/* True when pool hp ran on this host and its process is gone (and it
+ * missed a beat): it died, whatever its heartbeat age says. The missed
+ * beat guards against a pid of another pid namespace that shares our
+ * host name (containers with a fixed hostname): such a pool keeps
+ * beating, so it is never taken for dead here. */
+static bool
+process_gone(const struct heartbeat_pool *hp, int64_t now)
+{
+	char host[256];
+	if (!hp->host || hp->pid <= 0 || hp->pid == (int64_t)getpid() ||
+	    hp->pid > INT32_MAX || !hp->has_heartbeat ||
+	    hp->heartbeat_at + MISSED_BEAT_S >= now)
+		return false;
+	if (gethostname(host, sizeof(host)) != 0)
+		return false;
+	host[sizeof(host) - 1] = '\0';
+	if (strcmp(host, hp->host) != 0)
+		return false;
+	return kill((pid_t)hp->pid, 0) < 0 && errno == ESRCH;
+}
+
 /* spec 9.1 for every pool of NS:worker_pools but ours. */
 static int
 recover_dead_pools(struct worker_pool *wp, const struct type_list *tl)
@@ -409,7 +448,9 @@ recover_dead_pools(struct worker_pool *wp, const struct type_list *tl)
 			continue;
 		}
 		bool has_beat = hp.has_heartbeat && hp.heartbeat_at >= 0;
-		if (has_beat && hp.heartbeat_at + DEAD_POOL_AFTER_S >= now) {
+		bool gone = process_gone(&hp, now);
+		if (has_beat && !gone &&
+		    hp.heartbeat_at + DEAD_POOL_AFTER_S >= now) {
 			heartbeat_pool_fini(&hp);
 			continue; /* alive */
 		}
@@ -426,9 +467,11 @@ recover_dead_pools(struct worker_pool *wp, const struct type_list *tl)
 		strset_free(&workers);
 		heartbeat_pool_fini(&hp);
 		int rc = recover_one(wp, pool, &types,
-				     has_beat ? "dead (no heartbeat for more "
-						"than 10 s)"
-					      : "dead (no heartbeat)");
+				     gone ? "dead (its process on this host is "
+					    "gone)"
+				     : has_beat ? "dead (no heartbeat for more "
+						  "than 10 s)"
+						: "dead (no heartbeat)");
 		strset_free(&types);
 		if (rc < 0)
 			continue; /* keep it registered: the next pass tries
@@ -499,17 +542,36 @@ recover_orphans(struct worker_pool *wp, const struct type_list *tl)
 	return rc;
 }
 
+static bool
+recovery_quiet(struct worker_pool *wp)
+{
+	long long last = atomic_load(&wp->last_redis_error_ms);
+	return last &&
+	       util_monotonic_ms() - last < RECOVERY_QUIET_AFTER_ERROR_MS;
+}
+
+/* Between full passes: only spec 9.1, so a killed instance's messages
+ * come back within seconds (Go checks every 10 min). */
+static void
+dead_pool_check(struct worker_pool *wp)
+{
+	if (recovery_quiet(wp))
+		return;
+	struct type_list tl;
+	worker_type_list_load(wp, &tl);
+	recover_dead_pools(wp, &tl);
+	worker_type_list_free(&tl);
+}
+
 static void
 recovery_pass(struct worker_pool *wp)
 {
 	/* our own lists need no quiet period: nothing there depends on
 	 * other pools' heartbeats */
 	worker_reconcile_own(wp);
-	long long last = atomic_load(&wp->last_redis_error_ms);
-	if (last &&
-	    util_monotonic_ms() - last < RECOVERY_QUIET_AFTER_ERROR_MS) {
-		log_debug("recovery skipped: redis errors %lld ms ago",
-			  (long long)(util_monotonic_ms() - last));
+	if (recovery_quiet(wp)) {
+		log_debug("recovery skipped: redis errors in the last %d ms",
+			  RECOVERY_QUIET_AFTER_ERROR_MS);
 		return;
 	}
 	struct type_list tl;
@@ -524,19 +586,25 @@ worker_recovery_main(void *arg)
 {
 	struct worker_pool *wp = arg;
 	int64_t next = util_monotonic_ms() + RECOVERY_FIRST_MS;
+	int64_t next_dead = next + DEAD_POOL_CHECK_MS;
 	/* a kick ends the wait early: worker_pool_recover_now (a pass now)
 	 * or worker_reconcile_soon (Redis is back: reconcile) */
 	while (!ticker_sleep(&wp->recovery_tick,
-			     next - util_monotonic_ms())) {
+			     (next < next_dead ? next : next_dead) -
+				     util_monotonic_ms())) {
 		if (atomic_exchange(&wp->reconcile_due, false)) {
 			if (ticker_sleep(&wp->tick, RECONCILE_SETTLE_MS))
 				break;
 			worker_reconcile_own(wp);
 		}
-		if (atomic_exchange(&wp->pass_due, false) ||
-		    util_monotonic_ms() >= next) {
+		int64_t now = util_monotonic_ms();
+		if (atomic_exchange(&wp->pass_due, false) || now >= next) {
 			recovery_pass(wp);
 			next = util_monotonic_ms() + RECOVERY_PERIOD_MS;
+			next_dead = util_monotonic_ms() + DEAD_POOL_CHECK_MS;
+		} else if (now >= next_dead) {
+			dead_pool_check(wp);
+			next_dead = util_monotonic_ms() + DEAD_POOL_CHECK_MS;
 		}
 	}
 	return NULL;
