@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "common/gojson.h"
+#include "common/json.h"
 #include "api/http.h"
 #include "logs/log.h"
 #include "store/message.h"
@@ -177,8 +178,8 @@ api_jobs_post(struct api_request *req)
 {
 	struct berthd *d = req->d;
 	const char *end = NULL;
-	cJSON *doc = cJSON_ParseWithLengthOpts(req->body ? req->body : "",
-					       req->body_len, &end, 0);
+	cJSON *doc = json_parse(req->body ? req->body : "", req->body_len,
+				&end);
 	if (!doc) {
 		size_t off = end && req->body ? (size_t)(end - req->body) : 0;
 		return api_send_error(req, 500, API_E_JSON,
@@ -280,8 +281,8 @@ api_job_action(struct api_request *req)
 {
 	struct berthd *d = req->d;
 	const char *id = req->params[0];
-	cJSON *doc = cJSON_ParseWithLength(req->body ? req->body : "",
-					   req->body_len);
+	cJSON *doc = json_parse(req->body ? req->body : "", req->body_len,
+				NULL);
 	const cJSON *action = doc ? cJSON_GetObjectItem(doc, "action") : NULL;
 	if (!doc || !cJSON_IsObject(doc) ||
 	    (action && !cJSON_IsNull(action) && !cJSON_IsString(action))) {

@@ -1,6 +1,8 @@
 /* json.c - see json.h. */
 #include "common/json.h"
 
+#include "common/gojson.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -37,4 +39,18 @@ bool
 json_bool(const cJSON *o, const char *key)
 {
 	return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, key));
+}
+
+cJSON *
+json_parse(const char *s, size_t n, const char **end)
+{
+	if (end)
+		*end = s;
+	if (!s || !gojson_depth_ok(s, n, JSON_MAX_DEPTH))
+		return NULL;
+	const char *e = NULL;
+	cJSON *v = cJSON_ParseWithLengthOpts(s, n, &e, 0);
+	if (end)
+		*end = e;
+	return v;
 }

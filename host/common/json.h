@@ -10,6 +10,17 @@
 
 #include <cjson/cJSON.h>
 
+/* The deepest nesting json_parse accepts. cJSON's parser recurses once
+ * per level; 256 levels stay within a few tens of KiB of stack on any
+ * thread (the REST API refuses bodies nested deeper than 64 before this). */
+#define JSON_MAX_DEPTH 256
+
+/* cJSON_ParseWithLengthOpts(s, n, end, 0) after a linear depth check: NULL
+ * for invalid text and for text nested deeper than JSON_MAX_DEPTH (then
+ * *end is s). end may be NULL. Every JSON the daemon reads back (Redis,
+ * plugins, files, requests) goes through this, never cJSON_Parse. */
+cJSON *json_parse(const char *s, size_t n, const char **end);
+
 /* v, or abort with "out of memory" when v is NULL (cJSON could not
  * allocate). Wrap every cJSON_Create and cJSON_Print of the daemon. */
 cJSON *json_must(cJSON *v);

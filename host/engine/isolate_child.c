@@ -296,7 +296,7 @@ isolate_runner_main(int argc, char **argv)
 	if (iso_recv_frame(r.fd, ISO_JOB_MAX, &type, &p, &len) < 0 ||
 	    type != ISO_JOB)
 		return EXIT_BROKEN;
-	cJSON *job = cJSON_ParseWithLength(p, len);
+	cJSON *job = json_parse(p, len, NULL);
 	free(p);
 	if (!cJSON_IsObject(job))
 		fail(&r, "plugin process: unreadable job frame");

@@ -15,6 +15,7 @@
 
 #include "hooks/hook.h"
 #include "hooks/hook_internal.h"
+#include "common/json.h"
 #include "logs/log.h"
 #include "store/hook_store.h"
 
@@ -57,11 +58,11 @@ event_record(const struct hook_event *e)
 static struct hook_event *
 event_from_record(const char *field, const char *text, size_t len)
 {
-	cJSON *o = cJSON_ParseWithLength(text, len);
+	cJSON *o = json_parse(text, len, NULL);
 	const char *job_id = json_str(o, "job_id");
 	const char *url = json_str(o, "url");
 	const char *payload = json_str(o, "payload");
-	cJSON *p = payload ? cJSON_Parse(payload) : NULL;
+	cJSON *p = payload ? json_parse(payload, strlen(payload), NULL) : NULL;
 	const cJSON *md = cJSON_GetObjectItemCaseSensitive(p, "metadata");
 	const char *status = json_str(p, "status");
 	struct hook_event *e = NULL;

@@ -82,7 +82,7 @@ period_policy_parse(const char *raw, size_t len, struct period_policy *p,
 		    struct berr *err)
 {
 	memset(p, 0, sizeof(*p));
-	cJSON *root = cJSON_ParseWithLength(raw ? raw : "", len);
+	cJSON *root = json_parse(raw ? raw : "", len, NULL);
 	if (!root)
 		return berr_set(err, "policy: invalid JSON");
 	if (!cJSON_IsObject(root)) {

@@ -37,6 +37,7 @@
 #include "plugins/hostapi.h"
 #include "plugins/plugin_file.h"
 #include "plugins/properties.h"
+#include "common/json.h"
 #include "logs/log.h"
 
 #define MAGIC_SIZE_MAX 4096u
@@ -453,7 +454,7 @@ load_entry(struct plugin_registry *r, const struct manifest_entry *e,
 	t->max_rss_mb = t->isolated ? e->max_rss_mb : 0;
 	t->settings_json =
 		xstrdup(e->settings_json ? e->settings_json : "{}");
-	t->settings = cJSON_Parse(t->settings_json);
+	t->settings = json_parse(t->settings_json, strlen(t->settings_json), NULL);
 	if (!cJSON_IsObject(t->settings)) {
 		*reason = refuse("settings are not a JSON object; fix: write "
 				 "`settings:` as a mapping");

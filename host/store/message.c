@@ -16,6 +16,7 @@
 #include <strings.h>
 
 #include "common/gojson.h"
+#include "common/json.h"
 
 #define PERIODIC_MARK "_job_kind_periodic_"
 
@@ -51,7 +52,7 @@ message_parse(const char *raw, size_t len, struct job_message *m,
 	if (!raw)
 		return berr_set(err, "message: no data");
 	const char *end = NULL;
-	cJSON *root = cJSON_ParseWithLengthOpts(raw, len, &end, 0);
+	cJSON *root = json_parse(raw, len, &end);
 	if (!root)
 		return berr_set(err, "message: invalid JSON near offset %td",
 				end ? end - raw : (ptrdiff_t)0);

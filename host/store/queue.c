@@ -29,6 +29,7 @@
 #include <sys/time.h>
 
 #include "store/keys.h"
+#include "common/json.h"
 #include "logs/log.h"
 #include "store/redis_cmd.h"
 #include "store/scripts.h"
@@ -956,7 +957,7 @@ queue_strv_free(char **v, size_t n)
 static double
 message_t(const char *raw, size_t len)
 {
-	cJSON *j = cJSON_ParseWithLength(raw, len);
+	cJSON *j = json_parse(raw, len, NULL);
 	const cJSON *t = j ? cJSON_GetObjectItemCaseSensitive(j, "t") : NULL;
 	double v = cJSON_IsNumber(t) ? t->valuedouble : -1;
 	cJSON_Delete(j);

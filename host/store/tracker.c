@@ -389,7 +389,7 @@ static cJSON *
 parse_json_field(const char *id, const char *field, const char *v,
 		 size_t len)
 {
-	cJSON *j = cJSON_ParseWithLength(v, len);
+	cJSON *j = json_parse(v, len, NULL);
 	if (!j)
 		log_error("stats of job %s: field %s is not valid JSON; "
 			  "ignored", id, field);
@@ -809,7 +809,7 @@ tracker_read_ack(struct tracker *t, const char *job_id, cJSON **ack,
 		return -1;
 	int rc = 0;
 	if (r->type == REDIS_REPLY_STRING) {
-		cJSON *a = cJSON_ParseWithLength(r->str, r->len);
+		cJSON *a = json_parse(r->str, r->len, NULL);
 		*ack = job_ack_normalise(a);
 		cJSON_Delete(a);
 	} else if (r->type == REDIS_REPLY_ERROR) {

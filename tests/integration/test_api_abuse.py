@@ -11,8 +11,8 @@ import threading
 import time
 import unittest
 
-from harness import (SECRET, SOURCE, Cluster, demo_entry, harbor_config,
-                     wait_for)
+from harness import (NS, SECRET, SOURCE, Cluster, demo_entry,
+                     harbor_config, wait_for)
 
 AUTH = "Authorization: Harbor-Secret %s\r\n" % SECRET
 ATTACKER = "127.0.0.2"
@@ -155,6 +155,22 @@ class Hostile(unittest.TestCase):
         st, _, doc = self.d.json("POST", "/api/v1/jobs", nested(64))
         self.assertEqual(st, 202, doc)
         self.alive()
+
+    def test_deep_data_read_back_from_redis(self):
+        # stats written by another instance (or by hand) with parameters
+        # nested 5,000 deep: reading them back on an API thread must not
+        # overflow its stack
+        r = self.c.client()
+        jid = "ab" * 12
+        deep = "[" * 5000 + "]" * 5000
+        r("HSET", NS + ":job_stats:" + jid, "id", jid, "name", "DEMO",
+          "kind", "Generic", "status", "Success", "revision", "1",
+          "update_time", "1", "run_at", "1", "parameters", deep)
+        st, _, _ = self.d.json("GET", "/api/v1/jobs/" + jid)
+        self.assertIn(st, (200, 500))
+        self.alive()
+        r("DEL", NS + ":job_stats:" + jid)
+        r.close()
 
     def test_framing_errors_are_400_and_close(self):
         for name, req, code in FRAMING:

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 
 #include "common/gojson.h"
+#include "common/json.h"
 #include "testlib.h"
 
 struct json_case {
@@ -378,9 +379,41 @@ depth_scan_check(void)
 	CHECK(!gojson_depth_ok(buf, 65, 64));
 }
 
+/* json_parse: the one parser entry of the daemon refuses nesting past
+ * JSON_MAX_DEPTH before cJSON recurses (data read back from Redis may have
+ * been written by anyone). */
+static void
+json_parse_check(void)
+{
+	size_t n = 2 * (JSON_MAX_DEPTH + 1);
+	char *buf = malloc(n);
+	for (int depth = JSON_MAX_DEPTH; depth <= JSON_MAX_DEPTH + 1; depth++) {
+		size_t k = 0;
+		for (int i = 0; i < depth; i++)
+			buf[k++] = '[';
+		for (int i = 0; i < depth; i++)
+			buf[k++] = ']';
+		const char *end = NULL;
+		cJSON *v = json_parse(buf, k, &end);
+		if (depth <= JSON_MAX_DEPTH)
+			CHECK(v && cJSON_IsArray(v) && end == buf + k);
+		else
+			CHECK(!v && end == buf);
+		cJSON_Delete(v);
+	}
+	free(buf);
+	const char *end = NULL;
+	CHECK(!json_parse("{\"a\":", 5, &end));
+	CHECK(!json_parse(NULL, 0, NULL));
+	cJSON *v = json_parse("{\"a\":1} ", 9, &end);
+	CHECK(v && json_i64(v, "a") == 1);
+	cJSON_Delete(v);
+}
+
 int
 main(void)
 {
+	json_parse_check();
 	json_cases_check();
 	num_cases_check();
 	num_roundtrip_check();
