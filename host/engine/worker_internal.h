@@ -162,7 +162,8 @@ void *worker_recovery_main(void *arg);
  * -1 (Redis error, or fetches did not drain). */
 int worker_reconcile_own(struct worker_pool *wp);
 /* Types whose due messages the requeuer moves to their queue: own (tl)
- * plus the job_names of every registered pool. New strings into *out (n),
+ * plus the job_names of every registered pool and every name of
+ * NS:known_jobs. New strings into *out (n),
  * freed with queue_strv_free. On a Redis error *out holds tl alone and
  * -1 is returned (then nothing may be dead-lettered); 0 otherwise. */
 int worker_served_types(struct worker_pool *wp, const struct type_list *tl,

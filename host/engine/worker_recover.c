@@ -232,6 +232,16 @@ worker_served_types(struct worker_pool *wp, const struct type_list *tl,
 			split_names(hp.job_names, &types);
 		heartbeat_pool_fini(&hp);
 	}
+	/* and every type an instance ever registered here (known_jobs): a
+	 * Go instance that is restarting has no heartbeat for a while, and
+	 * its due retries must wait in their queue for it, not go dead */
+	char **known = NULL;
+	size_t nk = 0;
+	if (rc == 0 && queue_known_types(wp->queue, &known, &nk, &err) < 0)
+		rc = -1;
+	for (size_t i = 0; i < nk; i++)
+		strset_add(&types, known[i], strlen(known[i]));
+	queue_strv_free(known, nk);
 	if (rc < 0)
 		worker_note_redis_error(wp);
 	strset_free(&pools);

@@ -973,6 +973,32 @@ figure_type_add(char ***v, size_t *n, size_t *cap, const char *s, size_t len)
 }
 
 int
+queue_known_types(struct queue *q, char ***out, size_t *n, struct berr *err)
+{
+	*out = NULL;
+	*n = 0;
+	char *known = key_known_jobs(q->ns);
+	redisReply *r = redis_command(q->redis, err, "SMEMBERS", known, NULL);
+	free(known);
+	if (!r)
+		return -1;
+	if (r->type != REDIS_REPLY_ARRAY) {
+		freeReplyObject(r);
+		return berr_set(err, "SMEMBERS known_jobs: unexpected reply");
+	}
+	char **v = xcalloc(r->elements + 1, sizeof(char *));
+	size_t k = 0;
+	for (size_t i = 0; i < r->elements; i++)
+		if (r->element[i]->type == REDIS_REPLY_STRING)
+			v[k++] = xstrndup(r->element[i]->str,
+					  (size_t)r->element[i]->len);
+	freeReplyObject(r);
+	*out = v;
+	*n = k;
+	return 0;
+}
+
+int
 queue_figures(struct queue *q, const char *const *extra, size_t n_extra,
 	      struct queue_figure **out, size_t *n, struct berr *err)
 {
@@ -980,18 +1006,13 @@ queue_figures(struct queue *q, const char *const *extra, size_t n_extra,
 	*n = 0;
 	char **types = NULL;
 	size_t nt = 0, cap = 0;
-	char *known = key_known_jobs(q->ns);
-	redisReply *r = redis_command(q->redis, err, "SMEMBERS", known, NULL);
-	free(known);
-	if (!r)
+	char **known = NULL;
+	size_t nk = 0;
+	if (queue_known_types(q, &known, &nk, err) < 0)
 		return -1;
-	if (r->type == REDIS_REPLY_ARRAY)
-		for (size_t i = 0; i < r->elements; i++)
-			if (r->element[i]->type == REDIS_REPLY_STRING)
-				figure_type_add(&types, &nt, &cap,
-						r->element[i]->str,
-						(size_t)r->element[i]->len);
-	freeReplyObject(r);
+	for (size_t i = 0; i < nk; i++)
+		figure_type_add(&types, &nt, &cap, known[i], strlen(known[i]));
+	queue_strv_free(known, nk);
 	for (size_t i = 0; i < n_extra; i++)
 		figure_type_add(&types, &nt, &cap, extra[i], strlen(extra[i]));
 	if (nt == 0)

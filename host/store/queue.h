@@ -183,6 +183,11 @@ struct queue_figure {
 	double latency_seconds;  /* now - t of the oldest message, 0 when
 				  * empty */
 };
+/* The job names of NS:known_jobs: every type any instance (Go or Berth)
+ * ever registered in this namespace. *out (n strings) is freed with
+ * queue_strv_free. 0, or -1 with err. */
+int queue_known_types(struct queue *q, char ***out, size_t *n,
+		      struct berr *err);
 /* Figures for every type of NS:known_jobs plus extra (n_extra names, e.g.
  * the loaded plugins), deduplicated, at most QUEUE_FIGURES_MAX, in that
  * order; one pipeline. *out (n entries) is freed with queue_figures_free.
