@@ -662,14 +662,18 @@ def nested_json(run):
 
 
 def idle_conns(run):
-    """16 and then 200 idle TCP connections (some with half a request):
-    the API keeps answering and jobs keep flowing."""
+    """16 idle TCP connections from the client's own address, then 200
+    from another one (some with half a request): the API keeps answering
+    and jobs keep flowing. (A single address is capped at
+    berth.api_max_client_connections, so the 200 come from 127.0.0.2, as a
+    slowloris from another host would.)"""
     a = run.c.start("a")
     held = []
     try:
-        for n in (16, 200):
+        for n, src in ((16, "127.0.0.1"), (216, "127.0.0.2")):
             while len(held) < n:
-                s = socket.create_connection(("127.0.0.1", a.port))
+                s = socket.create_connection(("127.0.0.1", a.port),
+                                             source_address=(src, 0))
                 if len(held) % 2:
                     s.sendall(b"GET /api/v1/stats HTTP/1.1\r\nHost: x\r\n")
                 held.append(s)
