@@ -195,17 +195,40 @@ outcome_error(struct outcome *o, bool write_status, const char *fmt, ...)
 /* spec 6.2 step 1: waits of |-111x^2 + 666x + 500| ms, x = 0..5. */
 static const int track_waits_ms[] = {500, 1055, 1388, 1499, 1388, 1055};
 
-/* Loads the stats. 0 found, 1 absent after every attempt, -1 Redis error,
- * 2 interrupted by the forced-stop phase. */
+/* A Redis error before the plugin ran is no failure of the job: the
+ * worker waits (FINISH_RETRY_FIRST_MS doubling to FINISH_RETRY_MAX_MS) and
+ * tries again for as long as the pool runs. False once the pool stops:
+ * the claim then stays in the in-progress list for recovery. */
+static bool
+redis_wait(struct worker_pool *wp, int64_t *wait)
+{
+	if (ticker_sleep(&wp->tick, *wait))
+		return false;
+	*wait = *wait * 2 > FINISH_RETRY_MAX_MS ? FINISH_RETRY_MAX_MS
+						: *wait * 2;
+	return true;
+}
+
+/* Loads the stats. 0 found, 1 absent after every attempt, 2 interrupted
+ * by the stop (also while Redis is away: Redis errors are waited out). */
 static int
 track(struct worker *w, const char *job_id, struct job_stats *st,
       struct berr *err)
 {
 	struct worker_pool *wp = w->wp;
+	int64_t wait = FINISH_RETRY_FIRST_MS;
 	for (size_t attempt = 0;; attempt++) {
 		job_stats_fini(st);
 		memset(st, 0, sizeof(*st));
 		int rc = tracker_load(wp->tracker, job_id, st, err);
+		if (rc < 0) {
+			/* Redis away: not the job's failure; wait for it */
+			worker_note_redis_error(wp);
+			if (!redis_wait(wp, &wait))
+				return 2;
+			attempt--;
+			continue;
+		}
 		if (rc != 1)
 			return rc;
 		if (attempt >= ARRAY_LEN(track_waits_ms))
@@ -292,10 +315,18 @@ decide_status(struct worker_pool *wp, struct job_stats *st,
 	} else if (strcmp(status, JOB_STATUS_RUNNING) == 0 ||
 		   strcmp(status, JOB_STATUS_ERROR) == 0) {
 		/* a retry, or a re-run after a crash: new revision */
-		if (tracker_reset(wp->tracker, st, &err) < 0) {
+		int64_t wait = FINISH_RETRY_FIRST_MS;
+		int rr;
+		/* waited out while Redis is away (a reset that ran after its
+		 * reply was lost is redone with a newer revision: harmless) */
+		while ((rr = tracker_reset(wp->tracker, st, &err)) < 0) {
 			worker_note_redis_error(wp);
-			outcome_error(o, true, "cannot reset job %s: %s",
-				      job_id, err.msg);
+			if (!redis_wait(wp, &wait))
+				break;
+			berr_clear(&err);
+		}
+		if (rr < 0) {
+			o->leave = true; /* the pool stops; recovery re-runs it */
 		} else {
 			job_log(wp, BLOG_INFO, type, job_id,
 				"retrying a job found %s (revision %lld)",
@@ -335,12 +366,6 @@ run_job(struct worker *w, const struct queue_claim *c, struct job_type *t,
 		outcome_error(o, false, "job stats of %s not found", job_id);
 		return;
 	}
-	if (lr < 0) {
-		worker_note_redis_error(wp);
-		outcome_error(o, false, "cannot load the stats of job %s: %s",
-			      job_id, err.msg);
-		return;
-	}
 
 	/* 2. decide by the stored status */
 	if (!decide_status(wp, st, job_id, type, o))
@@ -371,11 +396,31 @@ run_job(struct worker *w, const struct queue_claim *c, struct job_type *t,
 		return;
 	}
 	free(current);
-	if (cas != TRACKER_OK) {
+	/* A Redis error: tracker_set_status queued the write for its retry
+	 * loop and reported Running; the write itself is repeated here (the
+	 * same status again is allowed, so an attempt that ran in Redis after
+	 * its reply was lost does no harm) until Redis answers. */
+	int64_t wait = FINISH_RETRY_FIRST_MS;
+	while (cas == TRACKER_REDIS_ERROR) {
 		worker_note_redis_error(wp);
-		outcome_error(o, true, "cannot set job %s Running: %s", job_id,
-			      err.msg);
-		return;
+		if (!redis_wait(wp, &wait)) {
+			o->leave = true;
+			return;
+		}
+		berr_clear(&err);
+		current = NULL;
+		cas = tracker_cas_status(wp->tracker, job_id,
+					 JOB_STATUS_RUNNING, st->revision,
+					 &current, &err);
+		if (cas == TRACKER_MISMATCH) {
+			outcome_error(o, true,
+				      "cannot set job %s Running: status "
+				      "mismatch (stored %s)",
+				      job_id, current ? current : "none");
+			free(current);
+			return;
+		}
+		free(current);
 	}
 	if (!t) {
 		outcome_error(o, true,

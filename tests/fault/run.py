@@ -200,6 +200,19 @@ class Run:
         if wrong:
             self.notes.append("wrong final status: %s%s" % (
                 ", ".join(wrong[:3]), " ..." if len(wrong) > 3 else ""))
+            for w in wrong[:3]:
+                j = w.split(":")[0]
+                try:
+                    runs = stamps.get(j, [])
+                    self.notes.append("  %s: %d run(s); stats %s" % (
+                        j, len(runs), short(str(self.r(
+                            "HGETALL", NS + ":job_stats:" + j)), 300)))
+                    for d in self.c.daemons:
+                        for line in d.log().splitlines():
+                            if j in line:
+                                self.notes.append("    " + short(line, 300))
+                except (OSError, ConnectionError):
+                    pass
         return once, lost, doubled, len(reruns), stuck
 
     def close(self):
