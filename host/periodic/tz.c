@@ -532,6 +532,18 @@ zone_from_tzif(const char *name, const unsigned char *p, size_t len)
 	return z;
 }
 
+struct cron_zone *
+tz_from_tzif(const char *name, const void *data, size_t len)
+{
+	return zone_from_tzif(name, data, len);
+}
+
+void
+tz_free(struct cron_zone *z)
+{
+	zone_free(z);
+}
+
 /* Reads a zone file; 0, 1 when absent (ENOENT), -1 with e set. */
 static int
 zone_read(const char *path, unsigned char **out, size_t *len, struct berr *e)

@@ -10,6 +10,7 @@
 #ifndef BERTH_TZ_H
 #define BERTH_TZ_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "common/util.h"
@@ -26,6 +27,13 @@ struct tz_civil {
  * from $ZONEINFO or the usual zoneinfo directories, cached. NULL with e set
  * ("unknown time zone Mars/Base", "time: invalid location name", ...). */
 const struct cron_zone *tz_load(const char *name, struct berr *e);
+
+/* A zone from TZif data in memory, outside the cache (free it with
+ * tz_free); NULL when the data is malformed. For the fuzz target
+ * tests/fuzz/fuzz_tzif.c; the daemon goes through tz_load. */
+struct cron_zone *tz_from_tzif(const char *name, const void *data,
+			       size_t len);
+void tz_free(struct cron_zone *z);
 
 /* The civil fields of epoch t in zone z. */
 void tz_break(const struct cron_zone *z, int64_t t, struct tz_civil *c);
