@@ -496,6 +496,14 @@ zone_from_tzif(const char *name, const unsigned char *p, size_t len)
 	for (size_t i = 0; i < z->ntypes; i++) {
 		z->type_off[i] = (int32_t)be32(types + 6 * i);
 		z->type_dst[i] = types[6 * i + 4] != 0;
+		/* RFC 8536 3.2: utoff in [-89999, 93599] (-25 h .. +26 h).
+		 * Go takes any int32, but an offset of years sends
+		 * cron_next back in time (tests/fuzz/corpus/tzif/
+		 * crash-offset-of-years): such data is malformed here. */
+		if (z->type_off[i] < -89999 || z->type_off[i] > 93599) {
+			zone_free(z);
+			return NULL;
+		}
 	}
 	/* Go's lookupFirstZone */
 	bool used0 = false;
