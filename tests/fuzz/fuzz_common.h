@@ -4,6 +4,7 @@
 #ifndef BERTH_FUZZ_COMMON_H
 #define BERTH_FUZZ_COMMON_H
 
+#include <dirent.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -31,12 +32,19 @@ static char fuzz_dir_path[64];
 static void
 fuzz_dir_cleanup(void)
 {
-	char cmd[128];
 	if (!fuzz_dir_path[0])
 		return;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fuzz_dir_path);
-	if (system(cmd) != 0)
-		fprintf(stderr, "fuzz: cannot remove %s\n", fuzz_dir_path);
+	DIR *d = opendir(fuzz_dir_path);
+	for (struct dirent *de; d && (de = readdir(d));) {
+		char p[512];
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", fuzz_dir_path, de->d_name);
+		unlink(p);
+	}
+	if (d)
+		closedir(d);
+	rmdir(fuzz_dir_path);
 }
 
 __attribute__((unused)) static const char *
