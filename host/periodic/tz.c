@@ -483,7 +483,12 @@ zone_from_tzif(const char *name, const unsigned char *p, size_t len)
 		z->tx_when[i] = tsize == 8 ? be64(when + 8 * i)
 					   : (int32_t)be32(when + 4 * i);
 		z->tx_idx[i] = idx[i];
-		if (idx[i] >= z->ntypes) {
+		/* RFC 8536 3.2: transition times strictly ascending. The
+		 * lookups binary-search them; unsorted ones sent cron_next
+		 * back in time (tests/fuzz/corpus/tzif/
+		 * crash-next-before-start). */
+		if (idx[i] >= z->ntypes ||
+		    (i > 0 && z->tx_when[i] <= z->tx_when[i - 1])) {
 			zone_free(z);
 			return NULL;
 		}
