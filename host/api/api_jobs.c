@@ -154,7 +154,8 @@ decode_submit(cJSON *doc, struct api_submit *s, char *name_buf,
 /* Deeper bodies are refused before cJSON (whose own limit is 1000) parses
  * them: every later step (parse, checks, stats, the message, hooks,
  * plugins) recurses once per level, and 1000 levels overflow a small
- * thread stack (found by tests/fuzz/fuzz_submit.c on 64 KiB). Harbor's
+ * thread stack (found by tests/fuzz/fuzz_submit.c on 64 KiB:
+ * tests/fuzz/corpus/submit/crash-deep-nesting-64k-stack). Harbor's
  * job parameters are a few levels deep. */
 #define SUBMIT_MAX_DEPTH 128
 
