@@ -4,7 +4,11 @@
 #   2. the same suite under AddressSanitizer + UndefinedBehaviorSanitizer,
 #   3. the tests labelled "tsan" (threaded parts) under ThreadSanitizer,
 #   4. the SDK example built from an installed SDK, as a third-party author
-#      would build it, and loaded by berthd.
+#      would build it, and loaded by berthd,
+#   5. one end-to-end run of berthd under valgrind memcheck (~10 s):
+#      tests/memcheck.sh.
+# The fuzz corpora replay in every ctest run (fuzz_<name>_replay); the
+# libFuzzer builds are manual (README, Tests).
 # Build trees: build/, build-asan/, build-tsan/ (reused when present).
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
@@ -37,5 +41,8 @@ build build-tsan -DBERTH_SANITIZE=thread -DCMAKE_BUILD_TYPE=Debug
 
 step "SDK example from the installed SDK"
 "$src/tests/sdk_example.sh" "$src/build"
+
+step "valgrind memcheck (end to end)"
+"$src/tests/memcheck.sh" "$src/build"
 
 step "all tests passed"

@@ -11,6 +11,8 @@
  * a worker never has to wait for stats that are not written yet, and a
  * failed enqueue removes the stats again, so nothing is left half-made. */
 #include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,105 +38,113 @@ wrap_job(cJSON *stats)
 	return o;
 }
 
-/* The body failed to decode into the request shape: 500 + 10001 (Go). */
+/* A decode failure: the status, code and details api_jobs_post sends. */
 static int
-json_error(struct api_request *req, const char *what)
+submit_fail(struct api_submit_error *e, int status, enum api_code code,
+	    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static int
+submit_fail(struct api_submit_error *e, int status, enum api_code code,
+	    const char *fmt, ...)
 {
-	return api_send_error(req, 500, API_E_JSON, "%s", what);
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(e->details, sizeof(e->details), fmt, ap);
+	va_end(ap);
+	e->status = status;
+	e->code = code;
+	return status;
 }
 
-struct submit {
-	const char *name;
-	const char *kind;
-	double delay;
-	bool unique;
-	const char *cron;
-	const char *hook;
-	const cJSON *params;
-};
-
-/* Decodes and checks the body in the order of spec 2.5. Returns 0 or the
- * HTTP status already sent. */
+/* The body failed to decode into the request shape: 500 + 10001 (Go). */
 static int
-decode_submit(struct api_request *req, cJSON *doc, struct submit *s,
-	      char *name_buf, size_t name_len)
+json_error(struct api_submit_error *e, const char *what)
+{
+	return submit_fail(e, 500, API_E_JSON, "%s", what);
+}
+
+/* Checks the parsed body in the order of spec 2.5. Returns 0 or the HTTP
+ * status of the failure described in e. */
+static int
+decode_submit(cJSON *doc, struct api_submit *s, char *name_buf,
+	      size_t name_len, struct api_submit_error *e)
 {
 	memset(s, 0, sizeof(*s));
 	if (!cJSON_IsObject(doc))
-		return json_error(req, "the request body must be a JSON object");
+		return json_error(e, "the request body must be a JSON object");
 	const cJSON *job = cJSON_GetObjectItem(doc, "job");
 	if (job && !cJSON_IsNull(job) && !cJSON_IsObject(job))
-		return json_error(req, "'job' must be a JSON object");
+		return json_error(e, "'job' must be a JSON object");
 	/* type errors anywhere in the shape are JSON errors (500) */
 	const cJSON *name = job ? cJSON_GetObjectItem(job, "name") : NULL;
 	const cJSON *params = job ? cJSON_GetObjectItem(job, "parameters") : NULL;
 	const cJSON *meta = job ? cJSON_GetObjectItem(job, "metadata") : NULL;
 	const cJSON *hook = job ? cJSON_GetObjectItem(job, "status_hook") : NULL;
 	if (name && !cJSON_IsNull(name) && !cJSON_IsString(name))
-		return json_error(req, "'job.name' must be a string");
+		return json_error(e, "'job.name' must be a string");
 	if (params && !cJSON_IsNull(params) && !cJSON_IsObject(params))
-		return json_error(req, "'job.parameters' must be a JSON object");
+		return json_error(e, "'job.parameters' must be a JSON object");
 	if (hook && !cJSON_IsNull(hook) && !cJSON_IsString(hook))
-		return json_error(req, "'job.status_hook' must be a string");
+		return json_error(e, "'job.status_hook' must be a string");
 	if (meta && !cJSON_IsNull(meta) && !cJSON_IsObject(meta))
-		return json_error(req, "'job.metadata' must be a JSON object");
+		return json_error(e, "'job.metadata' must be a JSON object");
 	const cJSON *kind = meta ? cJSON_GetObjectItem(meta, "kind") : NULL;
 	const cJSON *delay = meta ? cJSON_GetObjectItem(meta, "schedule_delay")
 				  : NULL;
 	const cJSON *cron = meta ? cJSON_GetObjectItem(meta, "cron_spec") : NULL;
 	const cJSON *uniq = meta ? cJSON_GetObjectItem(meta, "unique") : NULL;
 	if (kind && !cJSON_IsNull(kind) && !cJSON_IsString(kind))
-		return json_error(req, "'metadata.kind' must be a string");
+		return json_error(e, "'metadata.kind' must be a string");
 	if (cron && !cJSON_IsNull(cron) && !cJSON_IsString(cron))
-		return json_error(req, "'metadata.cron_spec' must be a string");
+		return json_error(e, "'metadata.cron_spec' must be a string");
 	if (uniq && !cJSON_IsNull(uniq) && !cJSON_IsBool(uniq))
-		return json_error(req, "'metadata.unique' must be a boolean");
+		return json_error(e, "'metadata.unique' must be a boolean");
 	if (delay && !cJSON_IsNull(delay)) {
 		double v = cJSON_IsNumber(delay) ? delay->valuedouble : -1;
 		if (!cJSON_IsNumber(delay) || v < 0 || v != floor(v) ||
 		    v > 18446744073709551615.0)
-			return json_error(req,
+			return json_error(e,
 					  "'metadata.schedule_delay' must be "
 					  "an unsigned integer (seconds)");
 		s->delay = v;
 	}
 
 	if (!job || cJSON_IsNull(job))
-		return api_send_error(req, 400, API_E_BAD_REQUEST,
-				      "empty job request is not allowed");
+		return submit_fail(e, 400, API_E_BAD_REQUEST,
+				   "empty job request is not allowed");
 	const char *nm = cJSON_IsString(name) ? name->valuestring : "";
 	snprintf(name_buf, name_len, "%s", nm);
 	char *trimmed = util_trim(name_buf);
 	if (!*trimmed)
-		return api_send_error(req, 400, API_E_BAD_REQUEST,
-				      "name of job must be specified");
+		return submit_fail(e, 400, API_E_BAD_REQUEST,
+				   "name of job must be specified");
 	if (!meta || cJSON_IsNull(meta))
-		return api_send_error(req, 400, API_E_BAD_REQUEST,
-				      "metadata of job is missing");
+		return submit_fail(e, 400, API_E_BAD_REQUEST,
+				   "metadata of job is missing");
 	s->kind = cJSON_IsString(kind) ? kind->valuestring : "";
 	if (strcmp(s->kind, JOB_KIND_GENERIC) != 0 &&
 	    strcmp(s->kind, JOB_KIND_SCHEDULED) != 0 &&
 	    strcmp(s->kind, JOB_KIND_PERIODIC) != 0)
-		return api_send_error(req, 400, API_E_BAD_REQUEST,
-				      "job kind '%.200s' is not supported, "
-				      "only support 'Generic','Scheduled',"
-				      "'Periodic'",
-				      s->kind);
+		return submit_fail(e, 400, API_E_BAD_REQUEST,
+				   "job kind '%.200s' is not supported, "
+				   "only support 'Generic','Scheduled',"
+				   "'Periodic'",
+				   s->kind);
 	if (strcmp(s->kind, JOB_KIND_SCHEDULED) == 0 && s->delay == 0)
-		return api_send_error(req, 400, API_E_BAD_REQUEST,
-				      "'schedule_delay' must be specified for "
-				      "Scheduled job");
+		return submit_fail(e, 400, API_E_BAD_REQUEST,
+				   "'schedule_delay' must be specified for "
+				   "Scheduled job");
 	if (strcmp(s->kind, JOB_KIND_SCHEDULED) == 0 &&
 	    s->delay > MAX_SCHEDULE_DELAY)
-		return api_send_error(req, 400, API_E_BAD_REQUEST,
-				      "'schedule_delay' of %.0f s is too far "
-				      "in the future (at most %.0f)",
-				      s->delay, MAX_SCHEDULE_DELAY);
+		return submit_fail(e, 400, API_E_BAD_REQUEST,
+				   "'schedule_delay' of %.0f s is too far "
+				   "in the future (at most %.0f)",
+				   s->delay, MAX_SCHEDULE_DELAY);
 	s->cron = cJSON_IsString(cron) ? cron->valuestring : "";
 	if (strcmp(s->kind, JOB_KIND_PERIODIC) == 0 && !*s->cron)
-		return api_send_error(req, 400, API_E_BAD_REQUEST,
-				      "'cron_spec' must be specified for the "
-				      "Periodic job");
+		return submit_fail(e, 400, API_E_BAD_REQUEST,
+				   "'cron_spec' must be specified for the "
+				   "Periodic job");
 	s->name = trimmed;
 	s->unique = cJSON_IsTrue(uniq);
 	s->hook = cJSON_IsString(hook) ? hook->valuestring : "";
@@ -142,8 +152,37 @@ decode_submit(struct api_request *req, cJSON *doc, struct submit *s,
 	return 0;
 }
 
+int
+api_submit_decode(const char *body, size_t len, cJSON **doc,
+		  struct api_submit *s, char *name_buf, size_t name_len,
+		  struct api_submit_error *e)
+{
+	const char *end = NULL;
+	memset(s, 0, sizeof(*s));
+	*doc = NULL;
+	/* json_parse refuses nesting past JSON_MAX_DEPTH before cJSON
+	 * recurses (the route refused past 64 already, api_read_body; the
+	 * fuzz target calls this directly on a 64 KiB stack) */
+	*doc = json_parse(body ? body : "", len, &end);
+	if (!*doc && body && !gojson_depth_ok(body, len, JSON_MAX_DEPTH))
+		return submit_fail(e, 500, API_E_JSON,
+				   "JSON nested deeper than %d levels",
+				   JSON_MAX_DEPTH);
+	if (!*doc) {
+		size_t off = end && body ? (size_t)(end - body) : 0;
+		return submit_fail(e, 500, API_E_JSON,
+				   "malformed JSON at byte %zu", off);
+	}
+	int rc = decode_submit(*doc, s, name_buf, name_len, e);
+	if (rc) {
+		cJSON_Delete(*doc);
+		*doc = NULL;
+	}
+	return rc;
+}
+
 static void
-fill_stats(struct job_stats *st, const char *id, const struct submit *s,
+fill_stats(struct job_stats *st, const char *id, const struct api_submit *s,
 	   int64_t now, int64_t run_at)
 {
 	memset(st, 0, sizeof(*st));
@@ -177,21 +216,15 @@ int
 api_jobs_post(struct api_request *req)
 {
 	struct berthd *d = req->d;
-	const char *end = NULL;
-	cJSON *doc = json_parse(req->body ? req->body : "", req->body_len,
-				&end);
-	if (!doc) {
-		size_t off = end && req->body ? (size_t)(end - req->body) : 0;
-		return api_send_error(req, 500, API_E_JSON,
-				      "malformed JSON at byte %zu", off);
-	}
-	struct submit s;
+	cJSON *doc = NULL;
+	struct api_submit s;
+	struct api_submit_error se;
 	char name_buf[256];
-	int rc = decode_submit(req, doc, &s, name_buf, sizeof(name_buf));
-	if (rc) {
-		cJSON_Delete(doc);
-		return rc;
-	}
+	int rc = api_submit_decode(req->body, req->body_len, &doc, &s,
+				   name_buf, sizeof(name_buf), &se);
+	if (rc)
+		return api_send_error(req, se.status, se.code, "%s",
+				      se.details);
 	if (strcmp(s.kind, JOB_KIND_PERIODIC) == 0) {
 		rc = api_periodic_submit(req, s.name, s.cron, s.hook, s.params);
 		cJSON_Delete(doc);

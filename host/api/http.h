@@ -86,6 +86,32 @@ int api_send_empty(struct api_request *req, int status);
 int api_send_json_headers(struct api_request *req, int status,
 			  const char *headers, cJSON *json);
 
+/* The body of POST /api/v1/jobs decoded into the request shape (spec 2.5).
+ * The strings point into the parsed document (and name_buf). */
+struct api_submit {
+	const char *name;
+	const char *kind;
+	double delay;
+	bool unique;
+	const char *cron;
+	const char *hook;
+	const cJSON *params;
+};
+/* Why a body was refused: what api_jobs_post answers. */
+struct api_submit_error {
+	int status;
+	enum api_code code;
+	char details[512];
+};
+/* Parses and checks the body (len bytes, need not be NUL-terminated) as
+ * POST /api/v1/jobs does before anything touches Redis or a plugin.
+ * Returns 0 with *doc (cJSON_Delete it; s points into it), or the HTTP
+ * status with e filled in and *doc NULL. Shared by the route and the fuzz
+ * target tests/fuzz/fuzz_submit.c. */
+int api_submit_decode(const char *body, size_t len, cJSON **doc,
+		      struct api_submit *s, char *name_buf, size_t name_len,
+		      struct api_submit_error *e);
+
 /* Resource handlers (one file each). */
 int api_stats_get(struct api_request *req);
 int api_config_get(struct api_request *req);

@@ -63,6 +63,7 @@ cron_next(const struct cron_schedule *s, int64_t t)
 	struct tz_civil c;
 	long steps = 0;
 	bool added = false;
+	const int64_t start = t;
 	t += 1; /* the upcoming second */
 	tz_break(z, t, &c);
 	int64_t year_limit = c.year + 5;
@@ -138,7 +139,13 @@ wrap:
 			goto wrap;
 	}
 #undef STEP
-	return t;
+	/* robfig's truncations use time.Date, which resolves a local time
+	 * in an overlap to the earlier offset: in a zone whose clock jumps
+	 * back by hours the search can land before its start, and Go then
+	 * returns a time in the past. The contract here is "strictly
+	 * later": such a result counts as no next time
+	 * (tests/fuzz/corpus/tzif/crash-next-before-start-overlap). */
+	return t > start ? t : 0;
 }
 /* ---- parser ----------------------------------------------------------- */
 

@@ -501,7 +501,12 @@ zone_from_tzif(const char *name, const unsigned char *p, size_t len)
 		z->tx_when[i] = tsize == 8 ? be64(when + 8 * i)
 					   : (int32_t)be32(when + 4 * i);
 		z->tx_idx[i] = idx[i];
-		if (idx[i] >= z->ntypes) {
+		/* RFC 8536 3.2: transition times strictly ascending. The
+		 * lookups binary-search them; unsorted ones sent cron_next
+		 * back in time (tests/fuzz/corpus/tzif/
+		 * crash-next-before-start). */
+		if (idx[i] >= z->ntypes ||
+		    (i > 0 && z->tx_when[i] <= z->tx_when[i - 1])) {
 			zone_free(z);
 			return NULL;
 		}
@@ -514,6 +519,14 @@ zone_from_tzif(const char *name, const unsigned char *p, size_t len)
 	for (size_t i = 0; i < z->ntypes; i++) {
 		z->type_off[i] = (int32_t)be32(types + 6 * i);
 		z->type_dst[i] = types[6 * i + 4] != 0;
+		/* RFC 8536 3.2: utoff in [-89999, 93599] (-25 h .. +26 h).
+		 * Go takes any int32, but an offset of years sends
+		 * cron_next back in time (tests/fuzz/corpus/tzif/
+		 * crash-offset-of-years): such data is malformed here. */
+		if (z->type_off[i] < -89999 || z->type_off[i] > 93599) {
+			zone_free(z);
+			return NULL;
+		}
 	}
 	/* Go's lookupFirstZone */
 	bool used0 = false;
@@ -548,6 +561,18 @@ zone_from_tzif(const char *name, const unsigned char *p, size_t len)
 		}
 	}
 	return z;
+}
+
+struct cron_zone *
+tz_from_tzif(const char *name, const void *data, size_t len)
+{
+	return zone_from_tzif(name, data, len);
+}
+
+void
+tz_free(struct cron_zone *z)
+{
+	zone_free(z);
 }
 
 /* Reads a zone file and its identity; 0, 1 when absent (ENOENT), -1 with

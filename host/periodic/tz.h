@@ -35,6 +35,12 @@ const struct cron_zone *tz_load(const char *name, struct berr *e);
 
 /* How many names and zones the cache holds (tests). */
 void tz_cache_counts(size_t *names, size_t *zones);
+/* A zone from TZif data in memory, outside the cache (free it with
+ * tz_free); NULL when the data is malformed. For the fuzz target
+ * tests/fuzz/fuzz_tzif.c; the daemon goes through tz_load. */
+struct cron_zone *tz_from_tzif(const char *name, const void *data,
+			       size_t len);
+void tz_free(struct cron_zone *z);
 
 /* The civil fields of epoch t in zone z. */
 void tz_break(const struct cron_zone *z, int64_t t, struct tz_civil *c);

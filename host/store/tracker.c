@@ -396,9 +396,9 @@ parse_json_field(const char *id, const char *field, const char *v,
 	return j;
 }
 
-static void
-load_field(struct job_stats *o, const char *id, const char *f,
-	   const char *v, size_t len)
+void
+tracker_load_field(struct job_stats *o, const char *id, const char *f,
+		   const char *v, size_t len)
 {
 	if (strcmp(f, "id") == 0) {
 		set_str(&o->id, v);
@@ -485,7 +485,7 @@ tracker_load(struct tracker *t, const char *id, struct job_stats *out,
 			/* values may hold NUL bytes: copy with the length */
 			char *fs = xstrndup(f->str, (size_t)f->len);
 			char *vs = xstrndup(v->str, (size_t)v->len);
-			load_field(out, id, fs, vs, (size_t)v->len);
+			tracker_load_field(out, id, fs, vs, (size_t)v->len);
 			free(fs);
 			free(vs);
 		}

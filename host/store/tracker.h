@@ -44,6 +44,13 @@ int tracker_save(struct tracker *t, struct job_stats *s, struct berr *err);
 int tracker_load(struct tracker *t, const char *id, struct job_stats *out,
 		 struct berr *err);
 
+/* One field f of the stats hash (value v, len bytes, NUL-terminated) read
+ * into o as tracker_load does; unknown fields are ignored, bad values
+ * logged and dropped. id names the job in messages. Used by tracker_load
+ * and by the fuzz target tests/fuzz/fuzz_message.c. */
+void tracker_load_field(struct job_stats *o, const char *id, const char *f,
+			const char *v, size_t len);
+
 /* Only the status field (HGET), for stop checks. Returns 0 and *status (new
  * string, NULL when the hash or field is absent) or -1. */
 int tracker_get_status(struct tracker *t, const char *id, char **status,

@@ -1,11 +1,12 @@
 /* fuzz_cron.c - fuzz target for the cron parser and Next (host/cron.c,
  * zones in host/tz.c).
  *
- * Built with -fsanitize=fuzzer (clang) it is a libFuzzer target; built as
- * a plain program (the default, BERTH_FUZZ_REPLAY) it replays every file
- * of the directories or files given on the command line, so the corpus in
+ * Built with -DBERTH_FUZZ=ON (clang) it is a libFuzzer target; built as
+ * a plain program (the default, replay.c) it replays every file of the
+ * directories or files given on the command line, so the corpus in
  * tests/fuzz/corpus/cron runs in every ctest (fuzz_cron_replay), also
- * under the sanitizers. Inputs that once crashed stay in the corpus.
+ * under the sanitizers. Inputs that once crashed stay in the corpus
+ * (tests/fuzz/fuzz.cmake).
  *
  * Properties checked for each input:
  *   - parse either succeeds or leaves a non-empty message and a zeroed
@@ -15,23 +16,15 @@
  *     chain of Next calls is strictly increasing;
  *   - for UTC schedules, Next of a result minus one second gives that
  *     result again (the result matches the spec). */
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
+#include "fuzz_common.h"
 #include "periodic/cron.h"
-#include "common/util.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define FUZZ_MAX_INPUT 4096
 /* cron_next answers for instants up to ~year 9990 only */
 #define FUZZ_CHECK_BELOW 250000000000LL
 
 static void
-fuzz_fail(const char *spec, const char *what, int64_t a, int64_t b)
+cron_fail(const char *spec, const char *what, int64_t a, int64_t b)
 {
 	fprintf(stderr, "fuzz_cron: \"%s\": %s (%lld, %lld)\n", spec, what,
 		(long long)a, (long long)b);
@@ -51,7 +44,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	berr_clear(&e);
 	if (cron_parse(spec, &s, &e) < 0) {
 		if (!e.msg[0] || s.second || s.zone)
-			fuzz_fail(spec, "error without message", 0, 0);
+			cron_fail(spec, "error without message", 0, 0);
 		free(spec);
 		return 0;
 	}
@@ -66,12 +59,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (n == 0)
 				break;
 			if (n <= t)
-				fuzz_fail(spec, "next is not later", t, n);
+				cron_fail(spec, "next is not later", t, n);
 			/* in a DST zone robfig may return a time a later
 			 * step moved off the spec; in UTC never */
 			if (!s.zone && n < FUZZ_CHECK_BELOW &&
 			    cron_next(&s, n - 1) != n)
-				fuzz_fail(spec, "next(result - 1) differs", n,
+				cron_fail(spec, "next(result - 1) differs", n,
 					  cron_next(&s, n - 1));
 			t = n;
 		}
@@ -79,73 +72,3 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	free(spec);
 	return 0;
 }
-
-#ifdef BERTH_FUZZ_REPLAY
-#include <dirent.h>
-#include <sys/stat.h>
-
-static int
-replay_file(const char *path)
-{
-	char *buf = NULL;
-	size_t len = 0;
-	struct berr e;
-	berr_clear(&e);
-	if (util_read_file(path, 1 << 20, &buf, &len, &e) < 0) {
-		fprintf(stderr, "fuzz_cron: %s\n", e.msg);
-		return -1;
-	}
-	LLVMFuzzerTestOneInput((const uint8_t *)buf, len);
-	free(buf);
-	return 0;
-}
-
-static int
-cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-int
-main(int argc, char **argv)
-{
-	int files = 0, failed = 0;
-	for (int i = 1; i < argc; i++) {
-		struct stat st;
-		if (stat(argv[i], &st) < 0) {
-			fprintf(stderr, "fuzz_cron: cannot stat %s\n", argv[i]);
-			failed++;
-			continue;
-		}
-		if (!S_ISDIR(st.st_mode)) {
-			failed += replay_file(argv[i]) < 0;
-			files++;
-			continue;
-		}
-		DIR *d = opendir(argv[i]);
-		if (!d) {
-			failed++;
-			continue;
-		}
-		char **names = NULL;
-		size_t n = 0;
-		for (struct dirent *de; (de = readdir(d));) {
-			if (de->d_name[0] == '.')
-				continue;
-			names = xrealloc(names, (n + 1) * sizeof(*names));
-			names[n++] = util_path_join(argv[i], de->d_name);
-		}
-		closedir(d);
-		qsort(names, n, sizeof(*names), cmp_str);
-		for (size_t k = 0; k < n; k++) {
-			failed += replay_file(names[k]) < 0;
-			files++;
-			free(names[k]);
-		}
-		free(names);
-	}
-	fprintf(stderr, "fuzz_cron: replayed %d input(s), %d unreadable\n",
-		files, failed);
-	return failed || files == 0 ? 1 : 0;
-}
-#endif
