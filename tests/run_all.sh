@@ -6,10 +6,12 @@
 #   4. the SDK example built from an installed SDK, as a third-party author
 #      would build it, and loaded by berthd,
 #   5. one end-to-end run of berthd under valgrind memcheck (~10 s):
-#      tests/memcheck.sh.
-# The fuzz corpora replay in every ctest run (fuzz_<name>_replay); the
-# libFuzzer builds are manual (README, Tests).
-# Build trees: build/, build-asan/, build-tsan/ (reused when present).
+#      tests/memcheck.sh,
+#   6. the eight libFuzzer targets built with clang and run FUZZ_SECONDS
+#      (15) each from their corpus: tests/fuzz/smoke.sh.
+# The fuzz corpora also replay in every ctest run (fuzz_<name>_replay); the
+# fault suite's short form is ctest fault_short (normal build only).
+# Build trees: build/, build-asan/, build-tsan/, build-fuzz/ (reused).
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 jobs=${JOBS:-$(nproc 2>/dev/null || echo 2)}
@@ -46,5 +48,8 @@ step "SDK example from the installed SDK"
 
 step "valgrind memcheck (end to end)"
 "$src/tests/memcheck.sh" "$src/build"
+
+step "fuzzers (libFuzzer, ${FUZZ_SECONDS:-15} s per target)"
+"$src/tests/fuzz/smoke.sh" "$src/build-fuzz"
 
 step "all tests passed"

@@ -605,7 +605,11 @@ worker_recovery_main(void *arg)
 		if (atomic_exchange(&wp->reconcile_due, false)) {
 			if (ticker_sleep(&wp->tick, RECONCILE_SETTLE_MS))
 				break;
-			worker_reconcile_own(wp);
+			/* failed (Redis away again, fetches slow to drain):
+			 * again at the next wake-up, within DEAD_POOL_CHECK_MS,
+			 * not only at the next full pass */
+			if (worker_reconcile_own(wp) < 0)
+				atomic_store(&wp->reconcile_due, true);
 		}
 		int64_t now = util_monotonic_ms();
 		if (atomic_exchange(&wp->pass_due, false) || now >= next) {

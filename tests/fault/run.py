@@ -151,6 +151,20 @@ class Run:
         return {j: r("HGET", NS + ":job_stats:" + j, "status")
                 for j in (ids if ids is not None else self.jobs)}
 
+    def retry_pending(self, st):
+        """True when a job whose status is Error still waits in the retry
+        set (a failed attempt that will run again: not final yet)."""
+        if "Error" not in st.values():
+            return False
+        r = self.redis()
+        waiting = set()
+        for m in r("ZRANGE", NS + ":retry", 0, -1) or []:
+            try:
+                waiting.add(json.loads(m).get("id"))
+            except ValueError:
+                pass
+        return any(s == "Error" and j in waiting for j, s in st.items())
+
     def wait_final(self, timeout=None):
         """Waits until every submitted job is final; returns seconds."""
         t0 = time.monotonic()
@@ -158,7 +172,8 @@ class Run:
         while time.monotonic() < end:
             try:
                 st = self.statuses()
-                if all(s in FINAL for s in st.values()):
+                if all(s in FINAL for s in st.values()) and \
+                        not self.retry_pending(st):
                     return time.monotonic() - t0
             except (OSError, ConnectionError):
                 pass
@@ -437,8 +452,14 @@ def redis_down(run, sig):
     run.recover = took and round(time.monotonic() - t0 - 8, 1)
     run.alive(a)
     r = run.redis()
+    # the pool reconciles its lock share a second after Redis is back and
+    # on every recovery pass; a stale share must heal within seconds
+    end = time.monotonic() + 10
+    while int(r("GET", NS + ":jobs:FSTAMP:lock") or 0) != 0 and \
+            time.monotonic() < end:
+        time.sleep(0.25)
     lock = int(r("GET", NS + ":jobs:FSTAMP:lock") or 0)
-    run.check(lock == 0, "lock counter of FSTAMP is %d after the drain "
+    run.check(lock == 0, "lock counter of FSTAMP is %d 10 s after the drain "
               "(stale: blocks the type)" % lock)
     # the type must still run new jobs
     ids = run.submit_load(a, 40)
