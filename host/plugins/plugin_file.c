@@ -25,19 +25,6 @@ struct plugin_copies {
 	bool temp; /* made by mkdtemp: removed on close */
 };
 
-static char *
-reason_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static char *
-reason_fmt(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	char *s = xvasprintf(fmt, ap);
-	va_end(ap);
-	return s;
-}
-
 static uint64_t
 fnv1a(uint64_t h, const unsigned char *p, size_t n)
 {
@@ -81,7 +68,7 @@ check_dirs(const char *real_file, const char *real_dir)
 			*slash = '\0';
 		struct stat st;
 		if (stat(d, &st) != 0) {
-			reason = reason_fmt("directory %s: %s; fix: check "
+			reason = xasprintf("directory %s: %s; fix: check "
 					    "plugin_dir",
 					    d, strerror(errno));
 			break;
@@ -90,7 +77,7 @@ check_dirs(const char *real_file, const char *real_dir)
 		bool writable = (st.st_mode & (S_IWGRP | S_IWOTH)) != 0;
 		bool inside = at_or_below(d, real_dir);
 		if (writable && inside) {
-			reason = reason_fmt(
+			reason = xasprintf(
 				"%s %s is %s-writable (mode %04o): others "
 				"could replace the code the daemon runs; fix: "
 				"chmod go-w %s",
@@ -101,7 +88,7 @@ check_dirs(const char *real_file, const char *real_dir)
 			break;
 		}
 		if (writable && !(st.st_mode & S_ISVTX)) {
-			reason = reason_fmt(
+			reason = xasprintf(
 				"directory %s above plugin_dir is %s-writable "
 				"without the sticky bit (mode %04o): others "
 				"could move plugin_dir away and put their own "
@@ -167,13 +154,13 @@ plugin_source_open(const char *dir, const char *real_dir, const char *file,
 	s->path = util_path_join(dir, file);
 	s->real = realpath(s->path, NULL);
 	if (!s->real) {
-		*reason = reason_fmt("%s: %s; fix: build the plugin, or check "
+		*reason = xasprintf("%s: %s; fix: build the plugin, or check "
 				     "`file` (relative to plugin_dir %s)",
 				     s->path, strerror(errno), dir);
 		goto fail;
 	}
 	if (!at_or_below(s->real, real_dir) || strcmp(s->real, real_dir) == 0) {
-		*reason = reason_fmt("%s resolves to %s, outside plugin_dir "
+		*reason = xasprintf("%s resolves to %s, outside plugin_dir "
 				     "%s; fix: move the plugin into %s "
 				     "(symlinks must not lead out of it)",
 				     s->path, s->real, real_dir, real_dir);
@@ -184,19 +171,19 @@ plugin_source_open(const char *dir, const char *real_dir, const char *file,
 	s->fd = open(s->real, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	struct stat st;
 	if (s->fd < 0 || fstat(s->fd, &st) != 0) {
-		*reason = reason_fmt("%s: %s; fix: build the plugin, or check "
+		*reason = xasprintf("%s: %s; fix: build the plugin, or check "
 				     "`file`",
 				     s->real, strerror(errno));
 		goto fail;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		*reason = reason_fmt("%s is not a regular file; fix: point "
+		*reason = xasprintf("%s is not a regular file; fix: point "
 				     "`file` at the built .so",
 				     s->real);
 		goto fail;
 	}
 	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-		*reason = reason_fmt("%s is %s-writable (mode %04o): others "
+		*reason = xasprintf("%s is %s-writable (mode %04o): others "
 				     "could replace the code the daemon runs; "
 				     "fix: chmod go-w %s",
 				     s->real, who_writes(st.st_mode),
@@ -206,7 +193,7 @@ plugin_source_open(const char *dir, const char *real_dir, const char *file,
 	if ((*reason = check_dirs(s->real, real_dir)))
 		goto fail;
 	if (st.st_size > PLUGIN_FILE_MAX) {
-		*reason = reason_fmt("%s is %jd bytes, more than the %jd a "
+		*reason = xasprintf("%s is %jd bytes, more than the %jd a "
 				     "plugin may have; fix: point `file` at "
 				     "the built .so",
 				     s->real, (intmax_t)st.st_size,
@@ -215,12 +202,12 @@ plugin_source_open(const char *dir, const char *real_dir, const char *file,
 	}
 	off_t total = 0;
 	if (hash_fd(s->fd, &s->id.hash, &total) != 0) {
-		*reason = reason_fmt("%s: read: %s; fix: check the file",
+		*reason = xasprintf("%s: read: %s; fix: check the file",
 				     s->real, strerror(errno));
 		goto fail;
 	}
 	if (total != st.st_size) {
-		*reason = reason_fmt("%s changed while it was being read (%jd "
+		*reason = xasprintf("%s changed while it was being read (%jd "
 				     "bytes read, %jd expected); fix: replace "
 				     "plugin files by renaming a finished file "
 				     "over the old one, then reload",
@@ -396,7 +383,7 @@ plugin_copy_make(struct plugin_copies *c, const struct plugin_source *s,
 				     O_NOFOLLOW,
 		       0600);
 	if (out < 0) {
-		*reason = reason_fmt("cannot create the private copy %s: %s; "
+		*reason = xasprintf("cannot create the private copy %s: %s; "
 				     "fix: check the data directory",
 				     copy, strerror(errno));
 		free(copy);
@@ -434,12 +421,12 @@ plugin_copy_make(struct plugin_copies *c, const struct plugin_source *s,
 	if (close(out) != 0 && !io_errno)
 		io_errno = errno;
 	if (io_errno) {
-		*reason = reason_fmt("cannot copy %s to %s: %s; fix: check "
+		*reason = xasprintf("cannot copy %s to %s: %s; fix: check "
 				     "the space and permissions of the data "
 				     "directory",
 				     s->real, copy, strerror(io_errno));
 	} else if (changed) {
-		*reason = reason_fmt("%s changed while it was being copied; "
+		*reason = xasprintf("%s changed while it was being copied; "
 				     "fix: replace plugin files by renaming a "
 				     "finished file over the old one, then "
 				     "reload",

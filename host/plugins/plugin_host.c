@@ -125,20 +125,6 @@ claim_find(const struct claim *c, size_t n, const char *name)
 	return NULL;
 }
 
-static char *
-refuse(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-/* A refusal reason: "<what is wrong>; fix: <how>". */
-static char *
-refuse(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	char *s = xvasprintf(fmt, ap);
-	va_end(ap);
-	return s;
-}
-
 /* Printable copy of an untrusted fixed-size string from a plugin. */
 static void
 printable(char *dst, size_t dstlen, const char *src, size_t srclen)
@@ -174,7 +160,7 @@ lib_get(struct plugin_registry *r, const struct plugin_source *src,
 	void *h = dlopen(copy, RTLD_NOW | RTLD_LOCAL);
 	if (!h) {
 		const char *de = dlerror();
-		*reason = refuse("dlopen failed: %s; fix: check missing "
+		*reason = xasprintf("dlopen failed: %s; fix: check missing "
 				 "dependencies with ldd %s",
 				 de ? de : "unknown error", src->real);
 		plugin_copy_remove(copy);
@@ -257,24 +243,24 @@ check_magic(void *handle, const char *real, const struct berth_magic **out)
 {
 	magic_fn mf = (magic_fn)dlsym(handle, "berth_plugin_magic");
 	if (!mf)
-		return refuse("no berth_plugin_magic symbol: not a Berth "
+		return xasprintf("no berth_plugin_magic symbol: not a Berth "
 			      "plugin, or built without its magic block; fix: "
 			      "add BERTH_PLUGIN_MAGIC(\"name\", \"version\"); "
 			      "to one source file and rebuild");
 	const struct berth_magic *mg = mf();
 	if (!mg)
-		return refuse("berth_plugin_magic() returned NULL; fix: define "
+		return xasprintf("berth_plugin_magic() returned NULL; fix: define "
 			      "it with BERTH_PLUGIN_MAGIC(\"name\", "
 			      "\"version\") and rebuild");
 	size_t min = offsetof(struct berth_magic, plugin_version) +
 		     sizeof(mg->plugin_version);
 	if (mg->size < min || mg->size > MAGIC_SIZE_MAX)
-		return refuse("magic block size %u is not between %zu and %u "
+		return xasprintf("magic block size %u is not between %zu and %u "
 			      "(corrupt, or not made by BERTH_PLUGIN_MAGIC); "
 			      "fix: rebuild against the installed Berth SDK",
 			      mg->size, min, MAGIC_SIZE_MAX);
 	if (mg->abi_major != BERTH_ABI_MAJOR)
-		return refuse("ABI major %u of the plugin differs from the "
+		return xasprintf("ABI major %u of the plugin differs from the "
 			      "host's %d (plugin built for Berth ABI %u.%u, "
 			      "host is %d.%d); fix: rebuild the plugin "
 			      "against the installed Berth SDK",
@@ -286,7 +272,7 @@ check_magic(void *handle, const char *real, const struct berth_magic **out)
 	    0) {
 		char tag[sizeof(mg->product) + 1];
 		printable(tag, sizeof(tag), mg->product, sizeof(mg->product));
-		return refuse("product tag \"%s\" is not \"%s\": the file was "
+		return xasprintf("product tag \"%s\" is not \"%s\": the file was "
 			      "not built as a Berth plugin; fix: rebuild it "
 			      "with the Berth SDK (BERTH_PLUGIN_MAGIC)",
 			      tag, BERTH_PRODUCT_TAG);
@@ -302,7 +288,7 @@ check_magic(void *handle, const char *real, const struct berth_magic **out)
 	};
 	for (size_t i = 0; i < ARRAY_LEN(facts); i++) {
 		if (facts[i].plugin != facts[i].host)
-			return refuse("build fact %s is %u in the plugin but "
+			return xasprintf("build fact %s is %u in the plugin but "
 				      "%zu in the host (built for another "
 				      "architecture or C library ABI); fix: "
 				      "rebuild %s with the host's compiler and "
@@ -321,18 +307,18 @@ check_tables(void *handle, const struct berth_job_type *const **out,
 {
 	job_types_fn tf = (job_types_fn)dlsym(handle, "berth_plugin_job_types");
 	if (!tf)
-		return refuse("no berth_plugin_job_types symbol, so it exports "
+		return xasprintf("no berth_plugin_job_types symbol, so it exports "
 			      "no job type; fix: add "
 			      "BERTH_PLUGIN_JOB_TYPES(&your_type); and "
 			      "rebuild");
 	size_t n = 0;
 	const struct berth_job_type *const *v = tf(&n);
 	if (!v || n == 0)
-		return refuse("berth_plugin_job_types() returned no job type; "
+		return xasprintf("berth_plugin_job_types() returned no job type; "
 			      "fix: list at least one table in "
 			      "BERTH_PLUGIN_JOB_TYPES(...)");
 	if (n > EXPORTED_TYPES_MAX)
-		return refuse("berth_plugin_job_types() returned %zu job types "
+		return xasprintf("berth_plugin_job_types() returned %zu job types "
 			      "(more than %u, corrupt); fix: rebuild with "
 			      "BERTH_PLUGIN_JOB_TYPES(...)",
 			      n, EXPORTED_TYPES_MAX);
@@ -341,28 +327,28 @@ check_tables(void *handle, const struct berth_job_type *const **out,
 	for (size_t i = 0; i < n; i++) {
 		const struct berth_job_type *tb = v[i];
 		if (!tb)
-			return refuse("job type table #%zu is NULL; fix: list "
+			return xasprintf("job type table #%zu is NULL; fix: list "
 				      "only tables in "
 				      "BERTH_PLUGIN_JOB_TYPES(...)",
 				      i);
 		if (tb->size < min)
-			return refuse("job type table #%zu is too short: size "
+			return xasprintf("job type table #%zu is too short: size "
 				      "%u, at least %zu needed to reach run; "
 				      "fix: start the table with "
 				      "BERTH_JOB_TYPE_INIT and rebuild against "
 				      "the installed Berth SDK",
 				      i, tb->size, min);
 		if (tb->size > TABLE_SIZE_MAX)
-			return refuse("job type table #%zu has an absurd size "
+			return xasprintf("job type table #%zu has an absurd size "
 				      "%u (corrupt); fix: start the table with "
 				      "BERTH_JOB_TYPE_INIT",
 				      i, tb->size);
 		if (!tb->name || !tb->name[0])
-			return refuse("job type table #%zu has no name; fix: "
+			return xasprintf("job type table #%zu has no name; fix: "
 				      "set .name in the table",
 				      i);
 		if (!tb->run)
-			return refuse("job type %s has no run callback (run is "
+			return xasprintf("job type %s has no run callback (run is "
 				      "NULL); fix: set .run in the table",
 				      tb->name);
 	}
@@ -418,7 +404,7 @@ load_entry(struct plugin_registry *r, const struct manifest_entry *e,
 			tb = tables[i];
 	if (!tb) {
 		char *names = exported_names(tables, n_tables);
-		*reason = refuse("%s does not export job type %s (it exports: "
+		*reason = xasprintf("%s does not export job type %s (it exports: "
 				 "%s); fix: set the entry's name to one of "
 				 "those",
 				 real, e->name, names);
@@ -427,7 +413,7 @@ load_entry(struct plugin_registry *r, const struct manifest_entry *e,
 	}
 	const struct claim *holder = claim_find(claims, n_claims, e->name);
 	if (holder) {
-		*reason = refuse("job type %s is already provided by the entry "
+		*reason = xasprintf("job type %s is already provided by the entry "
 				 "at line %d (file %s); fix: remove or disable "
 				 "one of the two entries",
 				 e->name, holder->line, holder->file);
@@ -456,7 +442,7 @@ load_entry(struct plugin_registry *r, const struct manifest_entry *e,
 		xstrdup(e->settings_json ? e->settings_json : "{}");
 	t->settings = json_parse(t->settings_json, strlen(t->settings_json), NULL);
 	if (!cJSON_IsObject(t->settings)) {
-		*reason = refuse("settings are not a JSON object; fix: write "
+		*reason = xasprintf("settings are not a JSON object; fix: write "
 				 "`settings:` as a mapping");
 		goto out;
 	}
@@ -488,7 +474,7 @@ load_entry(struct plugin_registry *r, const struct manifest_entry *e,
 				      &lim);
 		int rc = t->table.init(&c.pub, &state);
 		if (rc != 0) {
-			*reason = refuse("init() failed (returned %d): %s; "
+			*reason = xasprintf("init() failed (returned %d): %s; "
 					 "fix: check the entry's settings and "
 					 "the plugin's log",
 					 rc,
@@ -698,7 +684,7 @@ plugin_registry_load(struct plugin_registry *r, const char *manifest_path,
 				       &reason) != 0) {
 			if (kept) {
 				/* its private copy is intact: keep it */
-				char *why = refuse(
+				char *why = xasprintf(
 					"%s; generation %u, loaded earlier, "
 					"keeps serving %s",
 					reason, kept->lib->generation,
@@ -732,7 +718,7 @@ plugin_registry_load(struct plugin_registry *r, const char *manifest_path,
 						&reason);
 		if (!t) {
 			if (kept) {
-				char *why = refuse(
+				char *why = xasprintf(
 					"new version of %s refused: %s; "
 					"generation %u, loaded earlier, keeps "
 					"serving %s",
