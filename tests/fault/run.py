@@ -152,16 +152,23 @@ class Run:
                 for j in (ids if ids is not None else self.jobs)}
 
     def retry_pending(self, st):
-        """True when a job whose status is Error still waits in the retry
-        set (a failed attempt that will run again: not final yet)."""
+        """True when a job whose status is Error will still run again (a
+        failed attempt): its message waits in the retry set, in a queue
+        (requeued, not yet fetched) or in an in-progress list (fetched,
+        not yet reset). Each move between them is one script, so the
+        message is always in one of them."""
         if "Error" not in st.values():
             return False
         r = self.redis()
+        raws = list(r("ZRANGE", NS + ":retry", 0, -1) or [])
+        for key in r("KEYS", NS + ":jobs:*") or []:
+            if r("TYPE", key) == "list":
+                raws += r("LRANGE", key, 0, -1) or []
         waiting = set()
-        for m in r("ZRANGE", NS + ":retry", 0, -1) or []:
+        for m in raws:
             try:
                 waiting.add(json.loads(m).get("id"))
-            except ValueError:
+            except (ValueError, AttributeError):
                 pass
         return any(s == "Error" and j in waiting for j, s in st.items())
 
