@@ -172,6 +172,12 @@ key_wakeup(const char *ns)
 }
 
 char *
+key_ready_types(const char *ns)
+{
+	return xasprintf("%s:berth:ready", ns);
+}
+
+char *
 key_worker_observation(const char *ns, const char *worker_id)
 {
 	return xasprintf("%s:worker:%s", ns, worker_id);

@@ -79,6 +79,12 @@ char *key_dead(const char *ns);
 char *key_unique(const char *ns, const char *name, const char *args_part);
 /* NS:berth:wakeup, Berth's wake-up list of idle workers (queue.h). */
 char *key_wakeup(const char *ns);
+/* NS:berth:ready, Berth's index of job types whose queue may be non-empty
+ * (a set of type names; Go instances ignore it). Every Berth enqueue adds
+ * the type in the same transaction as its LPUSH; the fetch script removes
+ * a type when it finds its queue empty. Messages pushed by Go instances
+ * are found by the fetch's periodic full scan (queue.h). */
+char *key_ready_types(const char *ns);
 /* NS:worker:<worker id>, the observation of a busy worker (spec 5.9). */
 char *key_worker_observation(const char *ns, const char *worker_id);
 
