@@ -56,12 +56,17 @@
 #include "logs/joblog.h"
 #include "logs/log.h"
 #include "engine/worker_internal.h"
+#include "common/gojson.h"
 
 #define IDLE_WAIT_MAX_MS 1000
 #define REQUEUE_PERIOD_MS 1000
 #define MONITOR_PERIOD_MS 1000
 #define DEFAULT_STOP_GRACE_S 10
 #define SERVED_REFRESH_MS 5000
+#define TYPES_REFRESH_MS 1000
+#define SCAN_PERIOD_MS 5000
+#define LEADER_WAIT_MS 2000
+#define FOLLOWER_WAIT_MS 30000
 
 /* --- small helpers -------------------------------------------------------- */
 
@@ -133,12 +138,6 @@ worker_job_log_at(const struct worker_pool *wp, int level, const char *type,
 
 /* --- the worker thread ---------------------------------------------------- */
 
-static int
-idle_wait_ms(int idle)
-{
-	return idle <= 1 ? 10 : idle == 2 ? 100 : IDLE_WAIT_MAX_MS;
-}
-
 static void
 fetch_outage_begin(struct worker_pool *wp, const struct berr *err)
 {
@@ -197,69 +196,196 @@ fetch_gate_leave(struct worker *w, const struct queue_claim *c)
 	pthread_mutex_unlock(&wp->lock);
 }
 
+/* Loads the served types at most every TYPES_REFRESH_MS (or now, with
+ * force) and writes the pool's type hash (store/drain.h) when they
+ * changed. Returns the number of types served. */
+static size_t
+types_sync(struct worker_pool *wp, bool force)
+{
+	int64_t now = util_monotonic_ms();
+	pthread_mutex_lock(&wp->types_lock);
+	if (!force && wp->types_sig && now - wp->types_at < TYPES_REFRESH_MS) {
+		size_t n = wp->types_n;
+		pthread_mutex_unlock(&wp->types_lock);
+		return n;
+	}
+	struct type_list tl;
+	worker_type_list_load(wp, &tl);
+	struct gbuf sig = {0};
+	for (size_t i = 0; i < tl.n; i++) {
+		char num[16];
+		snprintf(num, sizeof(num), "=%u,", tl.prio[i]);
+		gbuf_puts(&sig, tl.names[i]);
+		gbuf_puts(&sig, num);
+	}
+	char *s = tl.n ? gbuf_take(&sig) : xstrdup("");
+	wp->types_at = now;
+	wp->types_n = tl.n;
+	if (force || !wp->types_sig || strcmp(s, wp->types_sig) != 0) {
+		struct drain_pool dp = {wp->redis, wp->ns, wp->pool_id};
+		struct berr err;
+		berr_clear(&err);
+		free(wp->types_sig);
+		wp->types_sig = NULL; /* written again next time on an error */
+		if (drain_pool_types(&dp, (const char *const *)tl.names,
+				     tl.prio, tl.n, &err) == 0) {
+			wp->types_sig = s;
+			s = NULL;
+		} else {
+			log_debug("worker pool %s: types not written: %s",
+				  wp->pool_id, err.msg);
+		}
+	}
+	free(s);
+	worker_type_list_free(&tl);
+	size_t n = wp->types_n;
+	pthread_mutex_unlock(&wp->types_lock);
+	return n;
+}
+
+/* True once every SCAN_PERIOD_MS, for one claim of the pool: it looks at
+ * every served queue (messages Go instances enqueued, store/drain.h). */
+static bool
+scan_due(struct worker_pool *wp)
+{
+	long long now = (long long)util_monotonic_ms();
+	long long at = atomic_load(&wp->scan_at);
+	return now - at >= SCAN_PERIOD_MS &&
+	       atomic_compare_exchange_strong(&wp->scan_at, &at, now);
+}
+
+/* A failed claim or idle wait. The first failure is retried at once
+ * without a word: an idle worker's connection may have died with a Redis
+ * restart it slept through, and the retry dials again. Then the outage is
+ * logged (once per outage) and the worker backs off, 10 ms doubling to
+ * 1 s. */
+static void
+fetch_failed(struct worker_pool *wp, const struct berr *err,
+	     int64_t *err_wait)
+{
+	worker_note_redis_error(wp);
+	if (*err_wait == 0) {
+		*err_wait = FETCH_ERROR_FIRST_MS / 2;
+		return;
+	}
+	fetch_outage_begin(wp, err);
+	*err_wait *= 2;
+	if (*err_wait > FETCH_ERROR_MAX_MS)
+		*err_wait = FETCH_ERROR_MAX_MS;
+	ticker_sleep(&wp->tick, *err_wait);
+}
+
+/* Wakes one idle follower: a claim left more work. */
+static void
+idle_kick(struct worker_pool *wp)
+{
+	pthread_mutex_lock(&wp->lock);
+	if (wp->idle_waiting > wp->idle_kicks) {
+		wp->idle_kicks++;
+		pthread_cond_signal(&wp->idle_cond);
+	}
+	pthread_mutex_unlock(&wp->lock);
+}
+
+/* An idle wait. The first idle worker becomes the leader and blocks on
+ * the wake-up list (queue_wait_wakeup) for up to LEADER_WAIT_MS; every
+ * other one waits for a kick (FOLLOWER_WAIT_MS at most), so an idle pool
+ * costs one BRPOP per LEADER_WAIT_MS, not one per worker. Returns false
+ * on a Redis error (the caller backs off). */
+static bool
+idle_wait(struct worker_pool *wp, struct berr *err)
+{
+	pthread_mutex_lock(&wp->lock);
+	if (worker_pool_stopping(wp)) {
+		pthread_mutex_unlock(&wp->lock);
+		return true;
+	}
+	if (!wp->idle_leader) {
+		wp->idle_leader = true;
+		pthread_mutex_unlock(&wp->lock);
+		int wr = queue_wait_wakeup(wp->queue, LEADER_WAIT_MS, err);
+		pthread_mutex_lock(&wp->lock);
+		wp->idle_leader = false;
+		/* a follower takes over the wake-up list at once */
+		if (wp->idle_waiting > wp->idle_kicks) {
+			wp->idle_kicks++;
+			pthread_cond_signal(&wp->idle_cond);
+		}
+		pthread_mutex_unlock(&wp->lock);
+		return wr >= 0;
+	}
+	wp->idle_waiting++;
+	struct timespec ts = ticker_deadline_in(FOLLOWER_WAIT_MS);
+	while (wp->idle_kicks == 0 && !worker_pool_stopping(wp)) {
+		if (pthread_cond_timedwait(&wp->idle_cond, &wp->lock, &ts) !=
+		    0)
+			break;
+	}
+	if (wp->idle_kicks > 0)
+		wp->idle_kicks--;
+	wp->idle_waiting--;
+	pthread_mutex_unlock(&wp->lock);
+	return true;
+}
+
 static void *
 worker_main(void *arg)
 {
 	struct worker *w = arg;
 	struct worker_pool *wp = w->wp;
-	int idle = 0;
 	int64_t err_wait = 0;
+	int64_t obs_ttl = wp->cfg.max_job_duration_seconds > 0
+				  ? wp->cfg.max_job_duration_seconds
+				  : 86400;
+	struct drain_pool dp = {wp->redis, wp->ns, wp->pool_id};
+	bool wait_first = false;
 	while (!worker_pool_stopping(wp)) {
-		struct type_list tl;
-		worker_type_list_load(wp, &tl);
-		if (tl.n == 0) {
+		if (types_sync(wp, false) == 0) {
 			/* nothing to run: do not eat wake-ups meant for
 			 * other instances */
-			worker_type_list_free(&tl);
 			ticker_sleep(&wp->tick, IDLE_WAIT_MAX_MS);
 			continue;
 		}
-		const char **order = xcalloc(tl.n, sizeof(char *));
-		queue_priority_order((const char *const *)tl.names, tl.prio,
-				     tl.n, order);
-		struct queue_claim c;
 		struct berr err;
 		berr_clear(&err);
-		if (!fetch_gate_enter(wp)) {
-			free(order);
-			worker_type_list_free(&tl);
-			break;
+		if (wait_first) {
+			/* the last claim took the last ready message: wait
+			 * for a wake-up (an enqueue since then left one) */
+			wait_first = false;
+			if (!idle_wait(wp, &err))
+				fetch_failed(wp, &err, &err_wait);
+			continue;
 		}
-		int rc = queue_fetch(wp->queue, wp->pool_id, order, tl.n, &c,
+		if (!fetch_gate_enter(wp))
+			break;
+		struct drain_claim dc;
+		int rc = drain_claim(&dp, w->id, obs_ttl, scan_due(wp), &dc,
 				     &err);
-		fetch_gate_leave(w, rc == 1 ? &c : NULL);
-		free(order);
-		worker_type_list_free(&tl);
+		fetch_gate_leave(w, rc == 1 ? &dc.c : NULL);
+		if (rc == 2) {
+			/* the pool's type hash is gone (Redis restarted
+			 * empty, FLUSHALL): write it again */
+			types_sync(wp, true);
+			continue;
+		}
 		if (rc < 0) {
-			fetch_outage_begin(wp, &err);
-			err_wait = err_wait ? err_wait * 2
-					    : FETCH_ERROR_FIRST_MS;
-			if (err_wait > FETCH_ERROR_MAX_MS)
-				err_wait = FETCH_ERROR_MAX_MS;
-			ticker_sleep(&wp->tick, err_wait);
+			atomic_store(&wp->scan_at, 0); /* scan next time */
+			fetch_failed(wp, &err, &err_wait);
 			continue;
 		}
 		err_wait = 0;
 		fetch_outage_end(wp);
 		if (rc == 0) {
-			if (idle < 3)
-				idle++;
-			if (worker_pool_stopping(wp))
-				break;
-			int wr = queue_wait_wakeup(wp->queue,
-						   idle_wait_ms(idle), &err);
-			if (wr < 0) {
-				fetch_outage_begin(wp, &err);
-				err_wait = FETCH_ERROR_FIRST_MS;
-				ticker_sleep(&wp->tick, err_wait);
-			} else if (wr == 1) {
-				idle = 0; /* fetch at once */
-			}
+			if (!idle_wait(wp, &err))
+				fetch_failed(wp, &err, &err_wait);
 			continue;
 		}
-		idle = 0;
-		bool keep = worker_process_claim(w, &c);
-		queue_claim_fini(&c);
+		if (dc.more)
+			idle_kick(wp);
+		else
+			wait_first = true;
+		bool keep = worker_process_drained(w, &dc);
+		drain_claim_fini(&dc);
 		if (!keep)
 			break; /* abandoned: leave without touching Redis */
 	}
@@ -471,6 +597,9 @@ worker_pool_new(const struct worker_pool_config *cfg,
 	ticker_init(&wp->forced);
 	ticker_init(&wp->recovery_tick);
 	pthread_rwlock_init(&wp->hook_lock, NULL);
+	ticker_cond_init(&wp->idle_cond);
+	pthread_mutex_init(&wp->types_lock, NULL);
+	atomic_init(&wp->scan_at, 0);
 	atomic_init(&wp->abandoned, false);
 	atomic_init(&wp->fetch_outage, false);
 	atomic_init(&wp->finish_outage, false);
@@ -579,6 +708,7 @@ worker_pool_stop(struct worker_pool *wp)
 	pthread_mutex_lock(&wp->lock);
 	ticker_stop(&wp->tick);
 	ticker_stop(&wp->recovery_tick);
+	pthread_cond_broadcast(&wp->idle_cond);
 	pthread_mutex_unlock(&wp->lock);
 	/* end idle BRPOPs now rather than after their timeout */
 	queue_wake(wp->queue, wp->n);
@@ -696,6 +826,9 @@ worker_pool_free(struct worker_pool *wp)
 	}
 	free(wp->workers);
 	pthread_rwlock_destroy(&wp->hook_lock);
+	pthread_cond_destroy(&wp->idle_cond);
+	pthread_mutex_destroy(&wp->types_lock);
+	free(wp->types_sig);
 	ticker_fini(&wp->recovery_tick);
 	ticker_fini(&wp->forced);
 	ticker_fini(&wp->tick);

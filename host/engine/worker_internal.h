@@ -14,6 +14,7 @@
 
 #include "common/ticker.h"
 #include "engine/worker.h"
+#include "store/drain.h"
 
 #define FETCH_ERROR_FIRST_MS 10
 #define FETCH_ERROR_MAX_MS 1000
@@ -101,6 +102,21 @@ struct worker_pool {
 	atomic_bool fetch_outage;       /* logged once per outage */
 	atomic_bool requeue_outage;
 	atomic_llong last_redis_error_ms; /* monotonic, 0 = never */
+
+	/* Idle waits (under lock): one idle worker, the leader, blocks on
+	 * the wake-up list; the others wait on idle_cond until the leader
+	 * or a claim that left more work kicks one of them (idle_kicks). */
+	pthread_cond_t idle_cond;
+	bool idle_leader;
+	size_t idle_waiting;
+	size_t idle_kicks;
+
+	/* The served types (worker.c types_sync), under types_lock. */
+	pthread_mutex_t types_lock;
+	char *types_sig;      /* names and priorities last written */
+	int64_t types_at;     /* monotonic ms of the last load */
+	size_t types_n;
+	atomic_llong scan_at; /* monotonic ms of the last scanning claim */
 	size_t n_abandoned;
 };
 
@@ -153,6 +169,10 @@ worker_job_log_at(const struct worker_pool *wp, int level, const char *type,
 
 void worker_set_busy(struct worker *w, bool busy);
 bool worker_process_claim(struct worker *w, struct queue_claim *c);
+/* A claim of drain_claim(): the runner around the claim script's Running,
+ * then drain_complete(); DRAIN_HOST claims go to worker_process_claim.
+ * Same return. */
+bool worker_process_drained(struct worker *w, struct drain_claim *dc);
 
 /* --- recovery (worker_recover.c) ------------------------------------------ */
 

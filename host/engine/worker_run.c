@@ -344,6 +344,11 @@ decide_status(struct worker_pool *wp, struct job_stats *st,
 	return run;
 }
 
+static void run_plugin(struct worker *w, const struct queue_claim *c,
+		       struct job_type *t, const char *job_id,
+		       const char *type, struct job_stats *st,
+		       struct outcome *o);
+
 /* Steps 1-8 of the runner. t may be NULL (type not loaded). */
 static void
 run_job(struct worker *w, const struct queue_claim *c, struct job_type *t,
@@ -351,7 +356,6 @@ run_job(struct worker *w, const struct queue_claim *c, struct job_type *t,
 	struct outcome *o)
 {
 	struct worker_pool *wp = w->wp;
-	const struct job_message *m = &c->msg;
 	struct berr err;
 	berr_clear(&err);
 
@@ -371,18 +375,8 @@ run_job(struct worker *w, const struct queue_claim *c, struct job_type *t,
 	if (!decide_status(wp, st, job_id, type, o))
 		return;
 
-	/* 3. the job loggers; a log that cannot be opened fails the run */
-	if (wp->cfg.joblog) {
-		o->jrun = joblog_run_open(wp->cfg.joblog, job_id, st->revision,
-					  &err);
-		if (!o->jrun) {
-			log_error("job %s (%s): %s", job_id, type, err.msg);
-			outcome_error(o, true, "%s", err.msg);
-			return;
-		}
-	}
-
-	/* 4. Running */
+	/* 4. Running (3, the job loggers, in run_plugin: after Running, so
+	 * that the claim script of the drain can write Running at once) */
 	char *current = NULL;
 	enum tracker_cas cas = tracker_set_status(wp->tracker, st,
 						  JOB_STATUS_RUNNING, &current,
@@ -421,6 +415,29 @@ run_job(struct worker *w, const struct queue_claim *c, struct job_type *t,
 			return;
 		}
 		free(current);
+	}
+	run_plugin(w, c, t, job_id, type, st, o);
+}
+
+/* Steps 3 and 5-7 of the runner, the job's status being Running. */
+static void
+run_plugin(struct worker *w, const struct queue_claim *c, struct job_type *t,
+	   const char *job_id, const char *type, struct job_stats *st,
+	   struct outcome *o)
+{
+	struct worker_pool *wp = w->wp;
+	const struct job_message *m = &c->msg;
+	struct berr err;
+	berr_clear(&err);
+	/* 3. the job loggers; a log that cannot be opened fails the run */
+	if (wp->cfg.joblog) {
+		o->jrun = joblog_run_open(wp->cfg.joblog, job_id, st->revision,
+					  &err);
+		if (!o->jrun) {
+			log_error("job %s (%s): %s", job_id, type, err.msg);
+			outcome_error(o, true, "%s", err.msg);
+			return;
+		}
 	}
 	if (!t) {
 		outcome_error(o, true,
@@ -706,5 +723,181 @@ worker_process_claim(struct worker *w, struct queue_claim *c)
 	observation_end(w);
 	job_stats_fini(&st);
 	free(job_id);
+	return true;
+}
+
+/* --- the drain's two round trips (store/drain.h) -------------------------- */
+
+/* The target status of a finished run and the lines logged before it is
+ * written; NULL when nothing is to be written. */
+static const char *
+drained_target(struct worker *w, const char *job_id, const char *type,
+	       struct outcome *o)
+{
+	struct worker_pool *wp = w->wp;
+	if (o->result == OUT_ERROR) {
+		if (!o->write_status) {
+			job_log(wp, BLOG_ERROR, type, job_id, "failed: %s",
+				o->err);
+			return NULL;
+		}
+		metrics_task_done_since(type, "fail", o->started_ms);
+		job_log(wp, BLOG_ERROR, type, job_id,
+			"job finished with status %s: %s", JOB_STATUS_ERROR,
+			o->err);
+		return JOB_STATUS_ERROR;
+	}
+	metrics_task_done_since(type, "success", o->started_ms);
+	job_log(wp, BLOG_INFO, type, job_id, "job finished with status %s",
+		JOB_STATUS_SUCCESS);
+	return JOB_STATUS_SUCCESS;
+}
+
+/* drain_complete, retried while Redis is away like finish_claim. */
+static void
+drained_complete(struct worker *w, struct drain_claim *dc, const char *type,
+		 const char *target, const char *retry_msg, int64_t retry_at)
+{
+	struct worker_pool *wp = w->wp;
+	struct drain_pool dp = {wp->redis, wp->ns, wp->pool_id};
+	struct job_stats *st = &dc->stats;
+	int64_t wait = FINISH_RETRY_FIRST_MS;
+	struct berr err;
+	for (unsigned tries = 1;; tries++) {
+		berr_clear(&err);
+		char *stored = NULL;
+		enum drain_status ds = drain_complete(
+			&dp, w->id, &dc->c, dc->job_id, st->revision, target,
+			tries > 1, retry_msg, retry_at, &stored, &err);
+		if (ds != DRAIN_STATUS_ERROR) {
+			worker_release_claim(w);
+			if (ds == DRAIN_STATUS_MISMATCH) {
+				log_info("job %s: %s not written, status is "
+					 "%s",
+					 dc->job_id, target,
+					 stored ? stored : "none");
+				job_log(wp, BLOG_INFO, type, dc->job_id,
+					"status %s not written: it is %s",
+					target, stored ? stored : "none");
+			} else if (target) {
+				free(st->status);
+				st->status = xstrdup(target);
+				st->update_time = util_now();
+				tracker_announce(wp->tracker, st);
+			}
+			free(stored);
+			if (tries > 1 &&
+			    atomic_exchange(&wp->finish_outage, false)) {
+				log_info("worker pool %s: recording job ends "
+					 "again (after %u attempts)",
+					 wp->pool_id, tries);
+				worker_reconcile_soon(wp);
+			}
+			return;
+		}
+		worker_note_redis_error(wp);
+		if (!atomic_exchange(&wp->finish_outage, true))
+			log_warn("worker pool %s: cannot record the end of a "
+				 "%s job: %s; retrying until Redis is back",
+				 wp->pool_id, dc->c.type, err.msg);
+		if (ticker_sleep(&wp->tick, wait))
+			break; /* shutdown */
+		wait = wait * 2 > FINISH_RETRY_MAX_MS ? FINISH_RETRY_MAX_MS
+						      : wait * 2;
+	}
+	log_warn("worker pool %s stops: the end of a %s job was not recorded "
+		 "(%s); its message stays in %s for recovery",
+		 wp->pool_id, dc->c.type, err.msg, dc->c.inprogress_key);
+}
+
+bool
+worker_process_drained(struct worker *w, struct drain_claim *dc)
+{
+	struct worker_pool *wp = w->wp;
+	if (dc->decision == DRAIN_HOST || !dc->c.parsed)
+		return worker_process_claim(w, &dc->c);
+	struct queue_claim *c = &dc->c;
+	struct job_message *m = &c->msg;
+	const char *type = m->name && m->name[0] ? m->name : c->type;
+	const char *job_id = dc->job_id;
+	struct job_stats *st = &dc->stats;
+	struct berr err;
+	berr_clear(&err);
+
+	/* 5.5 step 1: uniqueness covers queued jobs only */
+	if (m->unique && queue_release_unique(wp->queue, m, &err) < 0)
+		log_warn("cannot delete unique key of %s: %s", type, err.msg);
+	struct drain_pool dp = {wp->redis, wp->ns, wp->pool_id};
+	if (dc->obs_args &&
+	    drain_observation_args(&dp, w->id, m, &err) < 0)
+		log_debug("worker %s: observation args not written: %s",
+			  w->id, err.msg);
+
+	struct job_type *t = plugin_acquire(wp->plugins, type);
+	int64_t max_fails = t ? t->max_fails : DEFAULT_MAX_FAILS;
+	struct outcome o;
+	memset(&o, 0, sizeof(o));
+	o.started_ms = util_monotonic_ms();
+	if (dc->decision == DRAIN_FINAL) {
+		/* spec 6.2 step 2: a no-op; Success is written once more
+		 * (quirk Q16), Stopped refuses it */
+		job_log(wp, BLOG_INFO, type, job_id,
+			"job is already %s; not run again", dc->was);
+		o.result = OUT_SUCCESS;
+	} else {
+		if (dc->decision == DRAIN_RESET)
+			job_log(wp, BLOG_INFO, type, job_id,
+				"retrying a job found %s (revision %lld)",
+				dc->was, (long long)st->revision);
+		tracker_announce(wp->tracker, st); /* Running */
+		run_plugin(w, c, t, job_id, type, st, &o);
+	}
+	if (o.abandoned) {
+		/* as in worker_process_claim: the type reference and the
+		 * job log run stay with the plugin still inside run() */
+		return false;
+	}
+	bool stopped = o.result == OUT_STOPPED;
+	if (stopped)
+		finish_status(w, job_id, type, st, &o); /* may leave */
+	if (t)
+		plugin_release(wp->plugins, t);
+	if (o.leave) {
+		log_info("job %s (%s) stopped by the shutdown; its message "
+			 "stays in %s for recovery",
+			 job_id, type, c->inprogress_key);
+		worker_set_busy(w, false);
+		worker_release_claim(w);
+		joblog_run_close(o.jrun);
+		observation_end(w);
+		return true;
+	}
+	char *retry_msg = NULL;
+	int64_t retry_at = 0;
+	if (o.result == OUT_ERROR) {
+		/* spec 5.5 step 3 */
+		if (o.never_retry)
+			m->fails = NEVER_RETRY_FAILS;
+		m->fails++;
+		free(m->err);
+		m->err = xstrdup(o.err);
+		m->failed_at = util_now();
+		if (max_fails - m->fails > 0) {
+			metrics_job_retry(type);
+			retry_at = util_now() + queue_backoff_seconds(m->fails);
+			retry_msg = message_encode(m);
+			job_log(wp, BLOG_INFO, type, job_id,
+				"attempt %lld of %lld failed; retry in %lld s",
+				(long long)m->fails, (long long)max_fails,
+				(long long)(retry_at - util_now()));
+		}
+	}
+	/* a stopped run had its status settled by finish_status */
+	const char *target = stopped ? NULL : drained_target(w, job_id, type,
+							     &o);
+	worker_set_busy(w, false);
+	drained_complete(w, dc, type, target, retry_msg, retry_at);
+	free(retry_msg);
+	joblog_run_close(o.jrun); /* spec 6.2 step 8, after the last line */
 	return true;
 }

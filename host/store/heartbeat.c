@@ -221,21 +221,9 @@ heartbeat_stop(struct heartbeat *hb)
 	hb->running = false;
 	struct berr err;
 	berr_clear(&err);
-	char *pools = key_worker_pools(hb->ns);
-	char *pool = key_worker_pool(hb->ns, hb->pool_id);
-	redisReply *r = redis_command(hb->redis, &err, "SREM", pools,
-				      hb->pool_id, NULL);
-	if (r) {
-		freeReplyObject(r);
-		r = redis_command(hb->redis, &err, "DEL", pool, NULL);
-	}
-	if (r)
-		freeReplyObject(r);
-	else
+	if (heartbeat_pool_forget(hb->redis, hb->ns, hb->pool_id, &err) < 0)
 		log_warn("cannot remove pool %s from redis: %s", hb->pool_id,
 			 err.msg);
-	free(pools);
-	free(pool);
 }
 
 void
@@ -379,12 +367,14 @@ heartbeat_pool_forget(struct redis_pool *redis, const char *ns,
 {
 	char *pools = key_worker_pools(ns);
 	char *pool = key_worker_pool(ns, pool_id);
-	const char *del[] = {"DEL", pool};
+	char *types = key_pool_types(ns, pool_id);
 	const char *srem[] = {"SREM", pools, pool_id};
-	struct redis_cmd cmds[] = {{2, del, NULL}, {3, srem, NULL}};
+	const char *del[] = {"DEL", pool, types};
+	struct redis_cmd cmds[] = {{3, srem, NULL}, {3, del, NULL}};
 	int rc = redis_pipeline(redis, err, cmds, 2, NULL, 0);
 	free(pools);
 	free(pool);
+	free(types);
 	return rc;
 }
 

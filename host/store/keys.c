@@ -1,6 +1,8 @@
 /* keys.c - see keys.h. */
 #include "store/keys.h"
 
+#include <stdlib.h>
+
 #include "common/util.h"
 
 char *
@@ -175,6 +177,29 @@ char *
 key_ready_types(const char *ns)
 {
 	return xasprintf("%s:berth:ready", ns);
+}
+
+char *
+key_pool_types(const char *ns, const char *pool_id)
+{
+	return xasprintf("%s:berth:pool_types:%s", ns, pool_id);
+}
+
+void
+key_type_suffixes(struct key_type_suffixes *s, const char *pool_id)
+{
+	s->inprogress = xasprintf(":%s:inprogress", pool_id);
+	s->paused = ":paused";
+	s->lock = ":lock";
+	s->lock_info = ":lock_info";
+	s->max_concurrency = ":max_concurrency";
+}
+
+void
+key_type_suffixes_fini(struct key_type_suffixes *s)
+{
+	free(s->inprogress);
+	s->inprogress = NULL;
 }
 
 char *

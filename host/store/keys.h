@@ -85,6 +85,16 @@ char *key_wakeup(const char *ns);
  * a type when it finds its queue empty. Messages pushed by Go instances
  * are found by the fetch's periodic full scan (queue.h). */
 char *key_ready_types(const char *ns);
+/* NS:berth:pool_types:<pool>, hash type -> priority of the types a Berth
+ * pool serves (read by the claim script; deleted with the pool). */
+char *key_pool_types(const char *ns, const char *pool_id);
+/* The per-type key suffixes the claim script appends to NS:jobs:T. */
+struct key_type_suffixes {
+	char *inprogress; /* ":<pool>:inprogress" */
+	const char *paused, *lock, *lock_info, *max_concurrency;
+};
+void key_type_suffixes(struct key_type_suffixes *s, const char *pool_id);
+void key_type_suffixes_fini(struct key_type_suffixes *s);
 /* NS:worker:<worker id>, the observation of a busy worker (spec 5.9). */
 char *key_worker_observation(const char *ns, const char *worker_id);
 

@@ -52,6 +52,7 @@ struct queue {
 	struct redis_pool *redis;
 	char *ns;
 	char *wakeup_key;
+	char *ready_key;   /* NS:berth:ready (store/drain.h) */
 	char *jobs_prefix; /* "NS:jobs:" */
 	pthread_mutex_t lock;
 	struct known_entry *known;
@@ -82,6 +83,7 @@ queue_new(struct redis_pool *redis, const char *ns)
 	q->redis = redis;
 	q->ns = xstrdup(ns);
 	q->wakeup_key = key_wakeup(ns);
+	q->ready_key = key_ready_types(ns);
 	q->jobs_prefix = key_jobs_prefix(ns);
 	pthread_mutex_init(&q->lock, NULL);
 	return q;
@@ -97,6 +99,7 @@ queue_free(struct queue *q)
 	free(q->known);
 	free(q->ns);
 	free(q->wakeup_key);
+	free(q->ready_key);
 	free(q->jobs_prefix);
 	pthread_mutex_destroy(&q->lock);
 	free(q);
@@ -368,9 +371,10 @@ queue_enqueue(struct queue *q, const struct job_message *m, int64_t run_at,
 	const char *push[] = {"LPUSH", qkey, raw};
 	const char *zadd[] = {"ZADD", sched, at, raw};
 	const char *sadd[] = {"SADD", known, m->name};
+	const char *ready[] = {"SADD", q->ready_key, m->name};
 	const char *wake[] = {"LPUSH", q->wakeup_key, m->name};
 	const char *trim[] = {"LTRIM", q->wakeup_key, "0", keep};
-	struct redis_cmd cmds[4];
+	struct redis_cmd cmds[5];
 	size_t n = 0;
 	if (!m->unique) {
 		if (delayed)
@@ -378,6 +382,8 @@ queue_enqueue(struct queue *q, const struct job_message *m, int64_t run_at,
 		else
 			cmds[n++] = (struct redis_cmd){3, push, NULL};
 	}
+	if (!delayed)
+		cmds[n++] = (struct redis_cmd){3, ready, NULL};
 	bool add_known = known_due(q, m->name);
 	if (add_known)
 		cmds[n++] = (struct redis_cmd){3, sadd, NULL};
@@ -645,18 +651,20 @@ queue_reconcile(struct queue *q, const char *pool_id, const char *type,
 		struct queue_reconciled *out, struct berr *err)
 {
 	memset(out, 0, sizeof(*out));
-	char *keys[4] = {
+	char *keys[5] = {
 		key_inprogress(q->ns, type, pool_id),
 		key_jobs(q->ns, type),
 		key_lock(q->ns, type),
 		key_lock_info(q->ns, type),
+		key_ready_types(q->ns),
 	};
-	const char **args = xcalloc(n_held + 1, sizeof(char *));
+	const char **args = xcalloc(n_held + 2, sizeof(char *));
 	args[0] = pool_id;
+	args[1] = type;
 	for (size_t i = 0; i < n_held; i++)
-		args[i + 1] = held[i];
-	redisReply *r = script_run(q->redis, err, SCRIPT_RECONCILE, 4,
-				   (const char **)keys, (int)n_held + 1, args);
+		args[i + 2] = held[i];
+	redisReply *r = script_run(q->redis, err, SCRIPT_RECONCILE, 5,
+				   (const char **)keys, (int)n_held + 2, args);
 	free(args);
 	int rc = 0;
 	if (!r) {
@@ -678,7 +686,7 @@ queue_reconcile(struct queue *q, const char *pool_id, const char *type,
 		freeReplyObject(r);
 	if (rc == 0 && out->moved > 0)
 		wakeup_push(q, "reconciled", (size_t)out->moved);
-	for (size_t i = 0; i < 4; i++)
+	for (size_t i = 0; i < 5; i++)
 		free(keys[i]);
 	return rc;
 }
@@ -772,10 +780,11 @@ requeue_run(struct queue *q, enum queue_zset z, const char *const *types,
 	for (int loops = 0; loops < SCRIPT_LOOP_MAX; loops++) {
 		char now[24];
 		snprintf(now, sizeof(now), "%lld", (long long)util_now());
-		const char *args[] = {q->jobs_prefix, now, "ask"};
+		const char *args[] = {q->jobs_prefix, now, ask ? "ask" : "",
+				      q->ready_key};
 		redisReply *r = script_run(q->redis, err, SCRIPT_REQUEUE,
-					   (int)nk, (const char **)keys,
-					   ask ? 3 : 2, args);
+					   (int)nk, (const char **)keys, 4,
+					   args);
 		if (!r) {
 			rc = -1;
 			break;
@@ -829,13 +838,13 @@ queue_recover_pool(struct queue *q, const char *pool_id,
 		keys[i * 4 + 2] = key_lock(q->ns, types[i]);
 		keys[i * 4 + 3] = key_lock_info(q->ns, types[i]);
 	}
-	const char *args[] = {pool_id};
+	const char *args[] = {pool_id, q->ready_key, q->jobs_prefix};
 	int moved = 0;
 	int rc = 0;
 	for (int loops = 0; loops < SCRIPT_LOOP_MAX; loops++) {
 		redisReply *r = script_run(q->redis, err,
 					   SCRIPT_REENQUEUE_POOL, (int)nk,
-					   (const char **)keys, 1, args);
+					   (const char **)keys, 3, args);
 		if (!r) {
 			rc = -1;
 			break;

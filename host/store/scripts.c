@@ -39,34 +39,45 @@
 	"  end\n"                                                            \
 	"end\n"
 
-/* spec 4.3. Berth: a final status of a job without web_hook_url removes
- * its in-progress field at once (no hook, so no ACK will ever come). */
-static const char lua_status_cas[] =
-	LUA_CODES LUA_DEC_INPROGRESS
-	"local res = redis.call('HMGET', KEYS[1], 'status', 'revision')\n"
-	"local stored = res[1]\n"
-	"local srev = tonumber(res[2]) or 0\n"
-	"local target = ARGV[1]\n"
-	"local crev = tonumber(ARGV[2]) or 0\n"
-	"if srev < crev or (srev == crev and\n"
-	"    (code(stored) < code(target) or stored == target)) then\n"
-	"  redis.call('HMSET', KEYS[1], 'status', target,\n"
-	"    'update_time', ARGV[3])\n"
-	"  if is_final(target) then\n"
-	"    local url = redis.call('HGET', KEYS[1], 'web_hook_url')\n"
-	"    if url and url ~= '' then\n"
-	"      dec_inprogress(KEYS[2], ARGV[4])\n"
-	"    else\n"
-	"      redis.call('HDEL', KEYS[2], ARGV[4])\n"
-	"    end\n"
-	"    if target == 'Error' then\n"
-	"      redis.call('EXPIRE', KEYS[1], 604800)\n"
-	"    else\n"
-	"      redis.call('EXPIRE', KEYS[1], 86400)\n"
-	"    end\n"
-	"  end\n"
-	"  return 'ok'\n"
+/* spec 4.3 as a function: cas(stats key, NS:job_track:inprogress, target,
+ * caller revision, now, job id) returns true, or false and the stored
+ * status (nil when absent). Berth: a final status of a job without
+ * web_hook_url removes its in-progress field at once (no hook, so no ACK
+ * will ever come). */
+#define LUA_CAS                                                              \
+	LUA_CODES LUA_DEC_INPROGRESS                                         \
+	"local function cas(skey, track, target, crev, now, id)\n"          \
+	"  local res = redis.call('HMGET', skey, 'status', 'revision',\n"   \
+	"    'web_hook_url')\n"                                              \
+	"  local stored = res[1]\n"                                          \
+	"  local srev = tonumber(res[2]) or 0\n"                             \
+	"  crev = tonumber(crev) or 0\n"                                     \
+	"  if not (srev < crev or (srev == crev and\n"                       \
+	"      (code(stored) < code(target) or stored == target))) then\n"   \
+	"    return false, stored\n"                                         \
+	"  end\n"                                                            \
+	"  redis.call('HMSET', skey, 'status', target, 'update_time', now)\n" \
+	"  if is_final(target) then\n"                                       \
+	"    local url = res[3]\n"                                           \
+	"    if url and url ~= '' then\n"                                    \
+	"      dec_inprogress(track, id)\n"                                  \
+	"    else\n"                                                         \
+	"      redis.call('HDEL', track, id)\n"                              \
+	"    end\n"                                                          \
+	"    if target == 'Error' then\n"                                    \
+	"      redis.call('EXPIRE', skey, 604800)\n"                         \
+	"    else\n"                                                         \
+	"      redis.call('EXPIRE', skey, 86400)\n"                          \
+	"    end\n"                                                          \
+	"  end\n"                                                            \
+	"  return true\n"                                                    \
 	"end\n"
+
+static const char lua_status_cas[] =
+	LUA_CAS
+	"local ok, stored = cas(KEYS[1], KEYS[2], ARGV[1], ARGV[2],\n"
+	"  ARGV[3], ARGV[4])\n"
+	"if ok then return 'ok' end\n"
 	"return stored\n";
 
 /* spec 4.5 */
@@ -149,6 +160,7 @@ static const char lua_requeue[] =
 	"      redis.call('ZREM', KEYS[1], raw)\n"
 	"      j['t'] = now\n"
 	"      redis.call('LPUSH', queue, cjson.encode(j))\n"
+	"      if ARGV[4] then redis.call('SADD', ARGV[4], j['name']) end\n"
 	"      return 'ok'\n"
 	"    end\n"
 	"  end\n"
@@ -183,6 +195,9 @@ static const char lua_reenqueue_pool[] =
 	"  local lock, lock_info = KEYS[i + 2], KEYS[i + 3]\n"
 	"  local msg = redis.call('RPOPLPUSH', inprog, queue)\n"
 	"  if msg then\n"
+	"    if ARGV[3] then\n"
+	"      redis.call('SADD', ARGV[2], string.sub(queue, #ARGV[3] + 1))\n"
+	"    end\n"
 	"    redis.call('DECR', lock)\n"
 	"    redis.call('HINCRBY', lock_info, pool, -1)\n"
 	"    return {msg, inprog, queue}\n"
@@ -277,7 +292,7 @@ static const char lua_finish[] =
 static const char lua_reconcile[] =
 	"local pool = ARGV[1]\n"
 	"local held = {}\n"
-	"for i = 2, #ARGV do held[ARGV[i]] = (held[ARGV[i]] or 0) + 1 end\n"
+	"for i = 3, #ARGV do held[ARGV[i]] = (held[ARGV[i]] or 0) + 1 end\n"
 	"local items = redis.call('LRANGE', KEYS[1], 0, -1)\n"
 	"local kept, moved = 0, 0\n"
 	"for _, m in ipairs(items) do\n"
@@ -290,6 +305,7 @@ static const char lua_reconcile[] =
 	"    moved = moved + 1\n"
 	"  end\n"
 	"end\n"
+	"if moved > 0 then redis.call('SADD', KEYS[5], ARGV[2]) end\n"
 	"local share = tonumber(redis.call('HGET', KEYS[4], pool)) or 0\n"
 	"if share ~= kept then\n"
 	"  local lock = redis.call('INCRBY', KEYS[3], kept - share)\n"
@@ -298,6 +314,177 @@ static const char lua_reconcile[] =
 	"  else redis.call('HDEL', KEYS[4], pool) end\n"
 	"end\n"
 	"return {moved, share, kept}\n";
+
+/* Berth, issue 12: the drain's first round trip (scripts.h SCRIPT_CLAIM).
+ * Spec 5.4 over the types of NS:berth:ready this pool serves (the others
+ * are empty, and a weighted random order restricted to a subset has the
+ * distribution of the full order restricted to it), then spec 6.2 steps
+ * 1, 2 and 4 (track, decide, Running or reset) and the observation of
+ * 5.9, for the message claimed. */
+static const char lua_claim[] =
+	"local pool, now, jp = ARGV[1], ARGV[2], ARGV[3]\n"
+	"if ARGV[11] == '1' then\n"
+	"  for _, t in ipairs(redis.call('HKEYS', KEYS[2])) do\n"
+	"    if redis.call('LLEN', jp .. t) > 0 then\n"
+	"      redis.call('SADD', KEYS[1], t)\n"
+	"    end\n"
+	"  end\n"
+	"end\n"
+	"local ready = redis.call('SMEMBERS', KEYS[1])\n"
+	"if #ready == 0 then\n"
+	"  redis.call('DEL', KEYS[4])\n"
+	"  return nil\n"
+	"end\n"
+	"local prio = redis.call('HMGET', KEYS[2], unpack(ready))\n"
+	"local cand, w, sum = {}, {}, 0\n"
+	"for i, t in ipairs(ready) do\n"
+	"  local p = tonumber(prio[i])\n"
+	"  if p then\n"
+	"    if p < 1 then p = 1 end\n"
+	"    cand[#cand + 1] = t\n"
+	"    w[#w + 1] = p\n"
+	"    sum = sum + p\n"
+	"  end\n"
+	"end\n"
+	"if #cand == 0 then\n"
+	"  if redis.call('EXISTS', KEYS[2]) == 0 then return {'types'} end\n"
+	"  return nil\n"
+	"end\n"
+	"local all_served = #cand == #ready\n"
+	"local seed = (tonumber(ARGV[10]) or 1) % 2147483646 + 1\n"
+	"local n = #cand\n"
+	"while n > 0 do\n"
+	"  local j = 1\n"
+	"  if n > 1 then\n"
+	"    seed = (seed * 16807) % 2147483647\n"
+	"    local r = seed / 2147483647 * sum\n"
+	"    j = n\n"
+	"    for k = 1, n do\n"
+	"      if r < w[k] then j = k break end\n"
+	"      r = r - w[k]\n"
+	"    end\n"
+	"  end\n"
+	"  local t = cand[j]\n"
+	"  sum = sum - w[j]\n"
+	"  cand[j], w[j] = cand[n], w[n]\n"
+	"  cand[n], w[n] = nil, nil\n"
+	"  n = n - 1\n"
+	"  local queue = jp .. t\n"
+	"  if redis.call('EXISTS', queue .. ARGV[6]) == 0 then\n"
+	"    local maxc = tonumber(redis.call('GET', queue .. ARGV[9]))\n"
+	"    local lock = queue .. ARGV[7]\n"
+	"    local active = maxc and maxc ~= 0 and\n"
+	"      tonumber(redis.call('GET', lock))\n"
+	"    if not active or active < maxc then\n"
+	"      local inprog = queue .. ARGV[5]\n"
+	"      local msg = redis.call('RPOPLPUSH', queue, inprog)\n"
+	"      if not msg then\n"
+	"        redis.call('SREM', KEYS[1], t)\n"
+	"      else\n"
+	"        redis.call('INCR', lock)\n"
+	"        redis.call('HINCRBY', queue .. ARGV[8], pool, 1)\n"
+	"        local more = 1\n"
+	"        if redis.call('LLEN', queue) == 0 then\n"
+	"          redis.call('SREM', KEYS[1], t)\n"
+	"          if #ready == 1 then more = 0 end\n"
+	"        end\n"
+	"        local ok, m = pcall(cjson.decode, msg)\n"
+	"        if not ok or type(m) ~= 'table' or type(m.id) ~= 'string'\n"
+	"            or type(m.name) ~= 'string' then\n"
+	"          return {msg, t, inprog, 'host', more}\n"
+	"        end\n"
+	"        local id = m.id\n"
+	"        if type(m.args) == 'table' and m.args[ARGV[13]] ~= nil then\n"
+	"          local mark = m.args[ARGV[13]]\n"
+	"          if type(mark) ~= 'string' then\n"
+	"            return {msg, t, inprog, 'host', more}\n"
+	"          end\n"
+	"          id = id .. '@' .. mark\n"
+	"        end\n"
+	"        local skey = ARGV[4] .. id\n"
+	"        local st = redis.call('HGETALL', skey)\n"
+	"        local status, srev\n"
+	"        for i = 1, #st, 2 do\n"
+	"          if st[i] == 'status' then status = st[i + 1]\n"
+	"          elseif st[i] == 'revision' then srev = st[i + 1] end\n"
+	"        end\n"
+	"        local decision, rev = 'host', 0\n"
+	"        if #st == 0 then\n"
+	"          decision = 'host'\n"
+	"        elseif status == 'Pending' or status == 'Scheduled' then\n"
+	"          redis.call('HMSET', skey, 'status', 'Running',\n"
+	"            'update_time', now)\n"
+	"          decision = 'run'\n"
+	"        elseif status == 'Running' or status == 'Error' then\n"
+	"          rev = tonumber(now)\n"
+	"          local old = tonumber(srev) or 0\n"
+	"          if rev <= old then rev = old + 1 end\n"
+	"          redis.call('HMSET', skey, 'status', 'Running',\n"
+	"            'revision', rev, 'update_time', now)\n"
+	"          redis.call('HDEL', skey, 'ack', 'check_in', 'check_in_at')\n"
+	"          redis.call('HSET', KEYS[3], id, 2)\n"
+	"          decision = 'reset'\n"
+	"        elseif status == 'Stopped' or status == 'Success' then\n"
+	"          decision = 'final'\n"
+	"        end\n"
+	"        if decision == 'host' then\n"
+	"          return {msg, t, inprog, 'host', more}\n"
+	"        end\n"
+	/* the observation's args are Go JSON of the args: the bytes of
+	 * the message itself when it is in Go's key order and has no
+	 * further field (what Berth and Go enqueue); else the caller
+	 * writes them (messages re-encoded by Lua) */
+	"        local args, exact = '', 1\n"
+	"        if m.args ~= nil and m.args ~= cjson.null then\n"
+	"          exact = 0\n"
+	"          local head = '{\"name\":' .. cjson.encode(m.name)\n"
+	"          local tail = '}'\n"
+	"          if m.unique == true then tail = ',\"unique\":true}' end\n"
+	"          local keys = 0\n"
+	"          for _ in pairs(m) do keys = keys + 1 end\n"
+	"          local want = 4\n"
+	"          if m.unique ~= nil then want = 5 end\n"
+	"          local a = string.find(msg, ',\"args\":', 1, true)\n"
+	"          if keys == want and a and\n"
+	"              string.sub(msg, 1, #head) == head and\n"
+	"              string.sub(msg, -#tail) == tail then\n"
+	"            args = string.sub(msg, a + 8, #msg - #tail)\n"
+	"            exact = 1\n"
+	"          end\n"
+	"        end\n"
+	"        redis.call('HMSET', KEYS[5], 'job_name', m.name,\n"
+	"          'job_id', m.id, 'started_at', now, 'args', args)\n"
+	"        redis.call('EXPIRE', KEYS[5], ARGV[12])\n"
+	"        return {msg, t, inprog, decision, more, st, rev, exact}\n"
+	"      end\n"
+	"    end\n"
+	"  end\n"
+	"end\n"
+	/* nothing claimable (paused, at max_concurrency): the wake-ups of
+	 * the messages waiting are spent, unless another pool serves a
+	 * ready type this one does not */
+	"if all_served then redis.call('DEL', KEYS[4]) end\n"
+	"return nil\n";
+
+/* Berth, issue 12: the drain's second round trip (scripts.h
+ * SCRIPT_COMPLETE): spec 5.5 step 4 as SCRIPT_FINISH, the end of the
+ * observation, and the final status (spec 4.3). */
+static const char lua_complete[] =
+	LUA_CAS
+	"local removed = redis.call('LREM', KEYS[1], 1, ARGV[2])\n"
+	"if removed == 1 then\n"
+	"  redis.call('DECR', KEYS[2])\n"
+	"  redis.call('HINCRBY', KEYS[3], ARGV[1], -1)\n"
+	"  if KEYS[7] then redis.call('ZADD', KEYS[7], ARGV[8], ARGV[9]) end\n"
+	"end\n"
+	"redis.call('DEL', KEYS[4])\n"
+	"if ARGV[3] == '' or (removed == 0 and ARGV[7] ~= 'first') then\n"
+	"  return {removed, 'none'}\n"
+	"end\n"
+	"local ok, stored = cas(KEYS[5], KEYS[6], ARGV[3], ARGV[4], ARGV[5],\n"
+	"  ARGV[6])\n"
+	"if ok then return {removed, 'ok'} end\n"
+	"return {removed, 'mismatch', stored}\n";
 
 struct script_def {
 	const char *name;
@@ -322,6 +509,8 @@ static const struct script_def script_defs[SCRIPT__COUNT] = {
 	[SCRIPT_PERIOD_UNLOCK] = {"period_unlock", lua_period_unlock},
 	[SCRIPT_FINISH] = {"finish", lua_finish},
 	[SCRIPT_RECONCILE] = {"reconcile", lua_reconcile},
+	[SCRIPT_CLAIM] = {"claim", lua_claim},
+	[SCRIPT_COMPLETE] = {"complete", lua_complete},
 };
 
 #define SHA_HEX 40

@@ -37,7 +37,8 @@ enum script_id {
 	 * serves (its own plus the job_names of NS:worker_pools), so a due
 	 * message of a type only another instance runs waits in its queue
 	 * for that instance instead of going to dead.
-	 * ARGV: NS:jobs: prefix ("<ns>:jobs:"), now, and optionally "ask".
+	 * ARGV: NS:jobs: prefix ("<ns>:jobs:"), now, "ask" or "", and
+	 * NS:berth:ready (a queued message's type is added to it).
 	 * Moves one due message: "ok" (queued), "dead" (unknown type), or nil
 	 * when nothing is due. Re-encodes with cjson, t = now. With "ask", a
 	 * message of an unknown type stays and the reply is "unknown". */
@@ -49,7 +50,8 @@ enum script_id {
 	 * SET unique 1 NX EX 86400, then ZADD. Returns "ok" or "dup". */
 	SCRIPT_ENQUEUE_UNIQUE_DELAYED,
 	/* spec 9.1. KEYS: 4 per type: NS:jobs:T:<pool>:inprogress, NS:jobs:T,
-	 * NS:jobs:T:lock, NS:jobs:T:lock_info. ARGV: dead pool id.
+	 * NS:jobs:T:lock, NS:jobs:T:lock_info. ARGV: dead pool id,
+	 * NS:berth:ready, "<ns>:jobs:" (T joins the ready set).
 	 * Moves one message back; returns {msg, inprogress, queue} or nil. */
 	SCRIPT_REENQUEUE_POOL,
 	/* spec 9.1. KEYS: 2 per type: NS:jobs:T:lock, NS:jobs:T:lock_info.
@@ -91,13 +93,48 @@ enum script_id {
 	 * no longer there (an earlier attempt went through). */
 	SCRIPT_FINISH,
 	/* Berth. KEYS: NS:jobs:T:<pool>:inprogress, NS:jobs:T,
-	 * NS:jobs:T:lock, NS:jobs:T:lock_info. ARGV: pool id, then the
-	 * messages of type T this pool's workers hold (exact bytes).
+	 * NS:jobs:T:lock, NS:jobs:T:lock_info, NS:berth:ready. ARGV: pool
+	 * id, T, then the messages of type T this pool's workers hold
+	 * (exact bytes); T joins the ready set when a message moved.
 	 * Moves every other member back to the tail of NS:jobs:T, sets
 	 * lock_info[pool] to the number kept (HDEL at 0) and moves lock by
 	 * the same difference (not below 0). Returns {moved, old share,
 	 * kept}. */
 	SCRIPT_RECONCILE,
+	/* Berth, issue 12: fetch, track, Running and observation in one
+	 * script (store/drain.h). KEYS: NS:berth:ready, NS:berth:pool_types:
+	 * <pool> (hash type -> priority), NS:job_track:inprogress, the
+	 * wake-up list, this worker's NS:worker:<id>.
+	 * ARGV: pool id, now, "<ns>:jobs:", "<ns>:job_stats:", then the key
+	 * suffixes ":<pool>:inprogress", ":paused", ":lock", ":lock_info",
+	 * ":max_concurrency", a random seed, "1" to first add every served
+	 * type with a non-empty queue to the ready set (messages enqueued by
+	 * Go), the observation TTL, the periodic mark of args.
+	 * Claims as SCRIPT_FETCH over the ready types this pool serves, in
+	 * the weighted random order of spec 5.4 (priorities from the hash);
+	 * types found empty leave the ready set, and the wake-up list is
+	 * deleted when the set is empty (no stale wake-ups). Returns nil,
+	 * {"types"} when the pool's type hash is missing, {msg, type,
+	 * inprogress key, "host", more} when the caller must track the job
+	 * itself (message not decodable, no stats, an unexpected status),
+	 * else {msg, type, inprogress key, decision, more, stats (HGETALL
+	 * before the writes), new revision, args exact} with decision "run"
+	 * (Pending/Scheduled -> Running), "reset" (Running/Error: spec 4.5
+	 * with the new revision, then Running) or "final" (Stopped/Success,
+	 * nothing written); the observation is written for these three,
+	 * with args = "" and args exact = 0 when the caller must write
+	 * them. more = 0 when no ready type is left. */
+	SCRIPT_CLAIM,
+	/* Berth, issue 12. KEYS: the in-progress list, NS:jobs:T:lock,
+	 * NS:jobs:T:lock_info, NS:worker:<id>, the stats, NS:job_track:
+	 * inprogress, optionally the zset for the new message.
+	 * ARGV: pool id, the claimed message, target status ("" = none),
+	 * revision, now, job id, "first" or "again", then optionally score
+	 * and the new message. SCRIPT_FINISH's effects, DEL of the
+	 * observation, then the status CAS of spec 4.3 unless this is an
+	 * "again" whose message was already gone (the earlier attempt went
+	 * through). Returns {removed, "ok" | "none" | "mismatch"[, stored]}. */
+	SCRIPT_COMPLETE,
 	SCRIPT__COUNT
 };
 

@@ -121,6 +121,12 @@ fire_event(struct tracker *t, const struct job_stats *s, const char *check_in)
 	job_stats_fini(&snap);
 }
 
+void
+tracker_announce(struct tracker *t, const struct job_stats *s)
+{
+	fire_event(t, s, NULL);
+}
+
 /* ---- argument vectors --------------------------------------------------- */
 
 struct cmd {

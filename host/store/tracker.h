@@ -32,6 +32,9 @@ typedef void (*tracker_event_fn)(void *data, const struct job_stats *snap,
 struct tracker *tracker_new(struct redis_pool *redis, const char *ns);
 void tracker_free(struct tracker *t);
 void tracker_set_event_fn(struct tracker *t, tracker_event_fn fn, void *data);
+/* Reports a status change written by another store call (the drain's
+ * scripts, store/drain.h) to the event fn, as tracker_set_status does. */
+void tracker_announce(struct tracker *t, const struct job_stats *s);
 
 /* spec 3.3 save: one MULTI/EXEC with HMSET of all fields (revision = the
  * stored one if any, else now), HSET NS:job_track:inprogress <id> 2, and

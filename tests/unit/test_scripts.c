@@ -1037,11 +1037,12 @@ static void
 reconcile(const struct type_keys *k, const char *const *held, int n,
 	  long long out[3])
 {
-	const char *keys[] = {k->inprog, k->queue, k->lock, k->lock_info};
-	const char *args[8] = {"p1"};
+	const char *keys[] = {k->inprog, k->queue, k->lock, k->lock_info,
+			      "{t}:berth:ready"};
+	const char *args[9] = {"p1", "R"};
 	for (int i = 0; i < n && i < 7; i++)
-		args[i + 1] = held[i];
-	redisReply *r = run(SCRIPT_RECONCILE, 4, keys, n + 1, args);
+		args[i + 2] = held[i];
+	redisReply *r = run(SCRIPT_RECONCILE, 5, keys, n + 2, args);
 	out[0] = out[1] = out[2] = -1;
 	CHECK(r->type == REDIS_REPLY_ARRAY && r->elements == 3);
 	for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < 3 &&
@@ -1070,6 +1071,9 @@ reconcile_check(void)
 	CHECK_STR(left, "m2");
 	free(left);
 	CHECK(llen(a.queue) == 4);
+	/* the type is ready again */
+	CHECK(test_redis_int(pool, "SISMEMBER", "{t}:berth:ready", "R", NULL) == 1);
+	CHECK(test_redis_do(pool, "DEL", "{t}:berth:ready", NULL) == 0);
 	/* put back at the tail: fetched before q0 */
 	char *next = reply_str(test_redis_cmd(pool, "LINDEX", a.queue, "-1", NULL));
 	CHECK(next && strcmp(next, "q0") != 0);

@@ -1,0 +1,296 @@
+/* drain.c - the claim and complete scripts of a drained job (drain.h). */
+#include "store/drain.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/keys.h"
+#include "store/message.h"
+#include "store/redis_cmd.h"
+#include "store/scripts.h"
+#include "store/tracker.h"
+#include "common/gojson.h"
+#include "common/json.h"
+#include "logs/log.h"
+
+/* The periodic mark of spec 3.4 (message.c reads the same). */
+#define PERIODIC_MARK "_job_kind_periodic_"
+
+void
+drain_claim_fini(struct drain_claim *d)
+{
+	if (!d)
+		return;
+	queue_claim_fini(&d->c);
+	job_stats_fini(&d->stats);
+	free(d->job_id);
+	free(d->was);
+	memset(d, 0, sizeof(*d));
+}
+
+static bool
+is_word(const redisReply *r, const char *w)
+{
+	return redis_reply_is_text(r) && r->len == strlen(w) &&
+	       memcmp(r->str, w, r->len) == 0;
+}
+
+static char *
+reply_dup(const redisReply *r)
+{
+	return xstrndup(r->str, r->len);
+}
+
+/* Fills d->stats from the HGETALL pairs, then applies what the script
+ * wrote. */
+static void
+claim_stats(struct drain_claim *d, const redisReply *pairs, int64_t now,
+	    int64_t revision)
+{
+	struct job_stats *st = &d->stats;
+	for (size_t i = 0; i + 1 < pairs->elements; i += 2) {
+		const redisReply *f = pairs->element[i];
+		const redisReply *v = pairs->element[i + 1];
+		if (!redis_reply_is_text(f) || !redis_reply_is_text(v))
+			continue;
+		char *fs = reply_dup(f);
+		char *vs = reply_dup(v);
+		tracker_load_field(st, d->job_id, fs, vs, v->len);
+		free(fs);
+		free(vs);
+	}
+	if (str_empty(st->id)) {
+		free(st->id);
+		st->id = xstrdup(d->job_id);
+	}
+	d->was = xstrdup(st->status ? st->status : "");
+	if (d->decision == DRAIN_FINAL)
+		return;
+	free(st->status);
+	st->status = xstrdup(JOB_STATUS_RUNNING);
+	st->update_time = now;
+	if (d->decision == DRAIN_RESET) {
+		st->revision = revision;
+		free(st->check_in);
+		st->check_in = NULL;
+		st->check_in_at = 0;
+		cJSON_Delete(st->ack);
+		st->ack = NULL;
+	}
+}
+
+int
+drain_claim(const struct drain_pool *p, const char *worker_id,
+	    int64_t obs_ttl, bool scan, struct drain_claim *out,
+	    struct berr *err)
+{
+	memset(out, 0, sizeof(*out));
+	char *ready = key_ready_types(p->ns);
+	char *types = key_pool_types(p->ns, p->pool_id);
+	char *track = key_job_track_inprogress(p->ns);
+	char *wake = key_wakeup(p->ns);
+	char *obs = key_worker_observation(p->ns, worker_id);
+	char *jobs = key_jobs_prefix(p->ns);
+	char *stats = key_job_stats_prefix(p->ns);
+	struct key_type_suffixes sfx;
+	key_type_suffixes(&sfx, p->pool_id);
+	int64_t now = util_now();
+	char now_s[24], seed[24], ttl[24];
+	snprintf(now_s, sizeof(now_s), "%lld", (long long)now);
+	snprintf(seed, sizeof(seed), "%u", util_random_below(2147483646u));
+	snprintf(ttl, sizeof(ttl), "%lld", (long long)obs_ttl);
+	const char *keys[] = {ready, types, track, wake, obs};
+	const char *args[] = {p->pool_id,     now_s,
+			      jobs,           stats,
+			      sfx.inprogress, sfx.paused,
+			      sfx.lock,       sfx.lock_info,
+			      sfx.max_concurrency, seed,
+			      scan ? "1" : "0", ttl,
+			      PERIODIC_MARK};
+	redisReply *r = script_run(p->redis, err, SCRIPT_CLAIM,
+				   (int)ARRAY_LEN(keys), keys,
+				   (int)ARRAY_LEN(args), args);
+	free(ready);
+	free(types);
+	free(track);
+	free(wake);
+	free(obs);
+	free(jobs);
+	free(stats);
+	key_type_suffixes_fini(&sfx);
+	if (!r)
+		return -1;
+	int rc = 1;
+	if (r->type == REDIS_REPLY_NIL) {
+		rc = 0;
+	} else if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
+		   is_word(r->element[0], "types")) {
+		rc = 2;
+	} else if (r->type == REDIS_REPLY_ARRAY && r->elements >= 5 &&
+		   redis_reply_is_text(r->element[0]) &&
+		   redis_reply_is_text(r->element[1]) &&
+		   redis_reply_is_text(r->element[2]) &&
+		   redis_reply_is_text(r->element[3]) &&
+		   r->element[4]->type == REDIS_REPLY_INTEGER) {
+		struct queue_claim *c = &out->c;
+		c->raw = reply_dup(r->element[0]);
+		c->type = reply_dup(r->element[1]);
+		c->inprogress_key = reply_dup(r->element[2]);
+		c->queue_key = key_jobs(p->ns, c->type);
+		out->more = r->element[4]->integer != 0;
+		struct berr perr;
+		berr_clear(&perr);
+		if (message_parse(r->element[0]->str, r->element[0]->len,
+				  &c->msg, &perr) == 0) {
+			c->parsed = true;
+			out->job_id = message_job_id(&c->msg);
+		} else {
+			memset(&c->msg, 0, sizeof(c->msg));
+			c->parse_error = xstrdup(perr.msg[0] ? perr.msg
+							     : "invalid JSON");
+		}
+		const redisReply *d = r->element[3];
+		out->decision = DRAIN_HOST;
+		if (c->parsed && r->elements >= 8 &&
+		    r->element[5]->type == REDIS_REPLY_ARRAY &&
+		    r->element[6]->type == REDIS_REPLY_INTEGER &&
+		    r->element[7]->type == REDIS_REPLY_INTEGER) {
+			if (is_word(d, "run"))
+				out->decision = DRAIN_RUN;
+			else if (is_word(d, "reset"))
+				out->decision = DRAIN_RESET;
+			else if (is_word(d, "final"))
+				out->decision = DRAIN_FINAL;
+		}
+		if (out->decision != DRAIN_HOST) {
+			claim_stats(out, r->element[5], now,
+				    r->element[6]->integer);
+			out->obs_args = r->element[7]->integer == 0;
+		} else if (!is_word(d, "host") && c->parsed) {
+			/* the script ran its writes for a decision this
+			 * side does not know: only a version skew could do
+			 * that; track it the long way */
+			log_warn("claim of %s: unexpected decision %.*s",
+				 c->type, (int)d->len, d->str ? d->str : "");
+		}
+	} else if (r->type == REDIS_REPLY_ERROR) {
+		rc = berr_set(err, "claim script: %s", r->str ? r->str : "");
+	} else {
+		rc = berr_set(err, "claim script: unexpected reply type %d",
+			      r->type);
+	}
+	freeReplyObject(r);
+	if (rc != 1)
+		drain_claim_fini(out);
+	return rc;
+}
+
+enum drain_status
+drain_complete(const struct drain_pool *p, const char *worker_id,
+	       const struct queue_claim *c, const char *job_id,
+	       int64_t revision, const char *target, bool again,
+	       const char *retry_msg, int64_t retry_at, char **stored,
+	       struct berr *err)
+{
+	if (stored)
+		*stored = NULL;
+	char *lock = key_lock(p->ns, c->type);
+	char *info = key_lock_info(p->ns, c->type);
+	char *obs = key_worker_observation(p->ns, worker_id);
+	char *skey = key_job_stats(p->ns, job_id ? job_id : "");
+	char *track = key_job_track_inprogress(p->ns);
+	char *retry = retry_msg ? key_retry(p->ns) : NULL;
+	char rev_s[24], now_s[24], at[24];
+	snprintf(rev_s, sizeof(rev_s), "%lld", (long long)revision);
+	snprintf(now_s, sizeof(now_s), "%lld", (long long)util_now());
+	snprintf(at, sizeof(at), "%lld", (long long)retry_at);
+	const char *keys[] = {c->inprogress_key, lock, info, obs,
+			      skey, track, retry};
+	const char *args[] = {p->pool_id,
+			      c->raw,
+			      target && job_id ? target : "",
+			      rev_s,
+			      now_s,
+			      job_id ? job_id : "",
+			      again ? "again" : "first",
+			      at,
+			      retry_msg};
+	redisReply *r = script_run(p->redis, err, SCRIPT_COMPLETE,
+				   retry ? 7 : 6, keys, retry_msg ? 9 : 7,
+				   args);
+	free(lock);
+	free(info);
+	free(obs);
+	free(skey);
+	free(track);
+	free(retry);
+	if (!r)
+		return DRAIN_STATUS_ERROR;
+	enum drain_status rc;
+	if (r->type == REDIS_REPLY_ARRAY && r->elements >= 2 &&
+	    redis_reply_is_text(r->element[1])) {
+		if (is_word(r->element[1], "mismatch")) {
+			rc = DRAIN_STATUS_MISMATCH;
+			if (stored && r->elements >= 3 &&
+			    redis_reply_is_text(r->element[2]))
+				*stored = reply_dup(r->element[2]);
+		} else {
+			rc = DRAIN_STATUS_OK;
+		}
+	} else {
+		rc = DRAIN_STATUS_ERROR;
+		berr_set(err, "complete script: %s",
+			 r->type == REDIS_REPLY_ERROR && r->str
+				 ? r->str
+				 : "unexpected reply");
+	}
+	freeReplyObject(r);
+	return rc;
+}
+
+int
+drain_pool_types(const struct drain_pool *p, const char *const *names,
+		 const uint32_t *prio, size_t n, struct berr *err)
+{
+	char *key = key_pool_types(p->ns, p->pool_id);
+	const char *del[] = {"DEL", key};
+	const char **hset = xcalloc(2 + 2 * n, sizeof(char *));
+	char(*num)[16] = xcalloc(n ? n : 1, sizeof(*num));
+	hset[0] = "HSET";
+	hset[1] = key;
+	for (size_t i = 0; i < n; i++) {
+		snprintf(num[i], sizeof(num[i]), "%u",
+			 prio && prio[i] ? prio[i] : 1);
+		hset[2 + 2 * i] = names[i];
+		hset[3 + 2 * i] = num[i];
+	}
+	struct redis_cmd cmds[] = {
+		{2, del, NULL},
+		{(int)(2 + 2 * n), hset, NULL},
+	};
+	int rc = redis_pipeline(p->redis, err, cmds, n ? 2 : 1, NULL,
+				REDIS_PIPE_TX | REDIS_PIPE_CHECK);
+	free(hset);
+	free(num);
+	free(key);
+	return rc;
+}
+
+int
+drain_observation_args(const struct drain_pool *p, const char *worker_id,
+		       const struct job_message *m, struct berr *err)
+{
+	char *key = key_worker_observation(p->ns, worker_id);
+	char *args = m->args && !cJSON_IsNull(m->args)
+			     ? gojson_encode(m->args)
+			     : xstrdup("");
+	redisReply *r = redis_command(p->redis, err, "HSET", key, "args",
+				      args, NULL);
+	free(key);
+	free(args);
+	if (!r)
+		return -1;
+	freeReplyObject(r);
+	return 0;
+}
