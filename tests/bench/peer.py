@@ -6,6 +6,7 @@
       <bench-peers>/run_all.sh
 
   tests/bench/peer.py [--build DIR] [--batch K] [--types T] [--all-plugins]
+                      [--gate pause|jobs]
 
 One run follows the protocol of the peers harness (its README, "What one
 peer run does"): inputs N, C, STEADY_RATE, STEADY_SECS, STEADY_ADAPT,
@@ -30,16 +31,23 @@ What it does:
     With --batch K the N jobs go through `POST /api/v1/jobs/batch` in
     requests of K jobs (still one request in flight); a build without that
     route answers 404 and the run stops with a message saying so.
-  * NO WORKER FETCHES DURING THE ENQUEUE PHASE: the driver sets the pause key
-    `{berth_bench}:jobs:BENCH:paused` before berthd starts (Harbor's
-    jobservice spec 5.1: workers skip a paused job type, and Berth honours
-    it). The workers are running, so whatever they do while the type is
-    paused (waking up for a submit, a fetch that finds only paused queues)
-    is counted in the enqueue phase's Redis figures; the by_cmd breakdown
-    of result.json shows it.
-  * drain phase: the driver deletes the pause key (drain_wall_rate is
-    measured from that DEL to the last completion); process_rate is, as
-    for every peer, N / (last completion - first run start).
+  * NO WORKER FETCHES DURING THE ENQUEUE PHASE. The default gate is the
+    pause key: the driver sets `{berth_bench}:jobs:BENCH:paused` before
+    berthd starts (Harbor's jobservice spec 5.1: workers skip a paused job
+    type, and Berth honours it). The workers are running, so whatever they
+    do while the type is paused (waking up for a submit, a fetch that finds
+    only paused queues) is counted in the enqueue phase's Redis figures;
+    the by_cmd breakdown of result.json shows it.
+    --gate jobs instead holds every worker in a gate job (record.c: a run
+    that waits for a file to disappear, without touching Redis): before
+    p1_enq_start the driver submits C gate jobs and waits until all C run;
+    the enqueue phase then counts the submits alone. Releasing removes the
+    file; the C gate jobs finish inside the drain phase (C/N extra
+    finishes in its figures).
+  * drain phase: the driver deletes the pause key or the gate file
+    (drain_wall_rate is measured from there to the last completion);
+    process_rate is, as for every peer, N / (last completion - first run
+    start).
   * IDLE_SECS (1) idle, then the steady phase: open-loop single submits at
     min(STEADY_RATE, STEADY_MAX_UTIL x process_rate) (STEADY_ADAPT=1) for
     STEADY_SECS, payload p=2 -> latency completion - enqueue, p50/p90/p99.
@@ -65,8 +73,8 @@ Caveats for comparing with the peers:
     (a few tens of microseconds per request), so the enqueue rate measures
     the server, not http.client.
 
-The pieces (Daemon, Http, Stats, Records, Sampler, run_protocol) are used
-by tests/bench/suite.py as well.
+The pieces (Bench, Daemon, Http, Stats, Records, Sampler, run_protocol)
+are used by tests/bench/suite.py as well.
 """
 import argparse
 import ctypes
@@ -447,10 +455,13 @@ def submit_batch(http, name, params_list):
     """One POST /api/v1/jobs/batch; raises BatchRouteMissing on 404."""
     body = json.dumps({"jobs": [job_body(name, p) for p in params_list]})
     st, data = http.request("POST", "/api/v1/jobs/batch", body.encode())
-    if st == 404:
+    # 404: no such route. A build without it may also route the path to
+    # POST /api/v1/jobs/{id} (the stop action) and answer 501 "unknown job
+    # action name" or 405.
+    if st in (404, 405) or (st == 501 and b"action" in data):
         raise BatchRouteMissing(
-            "POST /api/v1/jobs/batch answered 404: this berthd has no batch "
-            "route (%s)" % data[:200].decode(errors="replace"))
+            "POST /api/v1/jobs/batch answered %d: this berthd has no batch "
+            "route (%s)" % (st, data[:200].decode(errors="replace")))
     if not 200 <= st < 300:
         raise RuntimeError("POST /api/v1/jobs/batch: %d %s" % (st, data[:300]))
     try:
@@ -678,46 +689,128 @@ def env_config(env=os.environ):
     )
 
 
+class Bench:
+    """One berthd with everything a measurement needs around it: the
+    driver's Redis connection (stats), the REST connection (http), the
+    record tail (records), the process sampler and the enqueue gate.
+
+        b = Bench(build, addr, out_dir, workers, gate="pause").start()
+        b.hold()       # no worker fetches from here ...
+        ...            # enqueue
+        b.release()    # ... to here
+        b.close()      # always (stops berthd)
+
+    gate "pause": the pause key of BENCH is set before berthd starts and
+    deleted by release(); "jobs": one gate job per worker, started by
+    hold(), ended by release() (the gate file is removed)."""
+
+    def __init__(self, build, addr, out_dir, workers, types=1,
+                 all_plugins=False, gate="pause", light=()):
+        self.addr, self.workers, self.gate = addr, workers, gate
+        self.out = os.path.abspath(out_dir)
+        os.makedirs(self.out, exist_ok=True)
+        for f in os.listdir(self.out):
+            if f.startswith("w-") and f.endswith(".log"):
+                os.unlink(os.path.join(self.out, f))
+        self.pause_key = "%s:jobs:%s:paused" % (NS, TYPE)
+        self.gate_file = os.path.join(self.out, "gate")
+        self.stats = Stats(addr)
+        self.daemon = Daemon(build, addr, workers, self.out, types=types,
+                             all_plugins=all_plugins)
+        self.records = Records(self.out, light=light)
+        self.http = self.sampler = None
+        self.held = False
+        if gate == "pause":
+            self.how = "the pause key " + self.pause_key
+        else:
+            self.how = "%d gate jobs (one per worker)" % workers
+
+    def start(self):
+        if self.gate == "pause":
+            self.stats.r("SET", self.pause_key, "1")
+            self.held = True
+        self.daemon.start()
+        self.sampler = Sampler(self.daemon.proc.pid)
+        self.http = Http(self.daemon.port)
+        return self
+
+    def hold(self):
+        if self.held:
+            return
+        with open(self.gate_file, "w"):
+            pass
+        base = self.records.count(0)
+        for k in range(self.workers):
+            submit_one(self.http, TYPE, {"p": 0, "i": base + k,
+                                         "t": now_ms(),
+                                         "gate": self.gate_file})
+        if not self.records.wait_for(0, base + self.workers, 60):
+            raise RuntimeError("only %d of %d gate jobs started" %
+                               (self.records.count(0) - base, self.workers))
+        self.held = True
+
+    def release(self):
+        if self.gate == "pause":
+            self.stats.r("DEL", self.pause_key)
+        elif os.path.exists(self.gate_file):
+            os.unlink(self.gate_file)
+        self.held = False
+
+    def stop(self):
+        """Stops berthd (SIGTERM); -> its exit status."""
+        if os.path.exists(self.gate_file):
+            os.unlink(self.gate_file)
+        if self.http:
+            self.http.close()
+            self.http = None
+        if self.sampler:
+            self.sampler.sample()
+        rc = self.daemon.stop()
+        if self.sampler:
+            self.sampler.stop()
+        return rc
+
+    def close(self):
+        self.stop()
+        d = self.daemon
+        if d.proc and d.proc.returncode not in (0, None):
+            log("berthd exited with %s; its log: %s" % (d.proc.returncode,
+                                                         d.log_path))
+        else:
+            d.cleanup()
+        self.stats.close()
+
+
 def run_protocol(build, addr, cfg, batch=0, types=1, all_plugins=False,
-                 after=None):
-    """One run of the harness protocol; -> the result dict (also written
-    to cfg['out_dir']/result.json by main()). `after(ctx)`, when given, runs
-    after the steady phase with the daemon still up (suite.py's extra
-    phases); ctx holds daemon, http, stats, records, sampler."""
+                 gate="pause", after=None):
+    """One run of the harness protocol; -> the result dict (main() writes
+    it to $OUT_DIR/result.json). `after(bench, res)`, when given, runs after
+    the steady phase with berthd still up (suite.py's extra phases)."""
     N, C = cfg["N"], cfg["C"]
-    out = cfg["out_dir"]
-    for f in os.listdir(out):
-        if f.startswith("w-") and f.endswith(".log"):
-            os.unlink(os.path.join(out, f))
+    b = Bench(build, addr, cfg["out_dir"], C, types=types,
+              all_plugins=all_plugins, gate=gate)
+    st, rec = b.stats, b.records
     res = dict(peer="berth", N=N, C=C, types=types, all_plugins=all_plugins,
                submit=("batch %d" % batch) if batch else "single",
-               enq_inflight=1, phases={})
-    st = Stats(addr)
-    pause = "%s:jobs:%s:paused" % (NS, TYPE)
-    st.r("SET", pause, "1")
-    d = Daemon(build, addr, C, out, types=types, all_plugins=all_plugins)
-    res["version"] = d.version()
+               gate=gate, enq_inflight=1, phases={})
+    res["version"] = b.daemon.version()
     res["notes"] = (
         "berthd %s, %d workers (threads), %d job type(s)%s, submit %s on one "
-        "keep-alive connection; enqueue phase gated by the pause key %s" %
+        "keep-alive connection; enqueue phase gated by %s" %
         (res["version"], C, types, " + bundled plugins" if all_plugins
-         else "", res["submit"], pause))
-    http = None
-    sampler = None
-    rec = Records(out)
+         else "", res["submit"], b.how))
     try:
-        d.start()
-        sampler = Sampler(d.proc.pid)
-        res["berthd_rss_start_mib"] = round(sampler.last_rss / 1024.0, 1)
-        http = Http(d.port)
+        b.start()
+        res["berthd_rss_start_mib"] = round(b.sampler.last_rss / 1024.0, 1)
+        b.hold()
 
         st.snap("p1_enq_start")
-        secs = enqueue(http, N, 1, batch=batch)
+        secs = enqueue(b.http, N, 1, batch=batch)
         st.snap("p1_enq_end")
         res["enqueue_rate"] = round(N / secs, 1)
 
         t_release = now_ms()
-        st.r("DEL", pause)
+        b.release()
         ok = rec.wait_for(1, N, cfg["timeout"])
         st.snap("p1_drain_end")
         r1 = rec.get(1)
@@ -743,7 +836,7 @@ def run_protocol(build, addr, cfg, batch=0, types=1, all_plugins=False,
         if cfg["adapt"]:
             rate = min(rate, cfg["max_util"] * res["process_rate"])
         K = int(round(rate * cfg["secs"])) if rate > 0 else 0
-        offered = open_loop(http, rate, K, 2) if K else None
+        offered = open_loop(b.http, rate, K, 2) if K else None
         ok2 = rec.wait_for(2, K, cfg["timeout"]) if K else True
         st.snap("p2_end")
         res["steady"] = dict(target_rate=round(rate, 1),
@@ -751,19 +844,14 @@ def run_protocol(build, addr, cfg, batch=0, types=1, all_plugins=False,
                              else None, jobs=K, complete=ok2,
                              **latency(rec.get(2)))
         if after:
-            after(dict(daemon=d, http=http, stats=st, records=rec,
-                       sampler=sampler, res=res))
-        sampler.sample()
-        http.close()
-        http = None
-        rc = d.stop()
-        sampler.stop()
+            after(b, res)
+        res["berthd_exit"] = b.stop()
         st.snap("end")
-        res["berthd_exit"] = rc
-        res["worker_peak_rss_mib"] = round(sampler.peak_rss / 1024.0, 1)
-        res["worker_peak_pss_mib"] = round(sampler.peak_pss / 1024.0, 1)
-        res["worker_procs_max"] = sampler.procs
-        res["worker_cpu_s"] = round(sampler.cpu, 2)
+        sm = b.sampler
+        res["worker_peak_rss_mib"] = round(sm.peak_rss / 1024.0, 1)
+        res["worker_peak_pss_mib"] = round(sm.peak_pss / 1024.0, 1)
+        res["worker_procs_max"] = sm.procs
+        res["worker_cpu_s"] = round(sm.cpu, 2)
         ph = res["phases"]
         ph["enqueue"] = st.delta("p1_enq_start", "p1_enq_end", N)
         ph["drain"] = st.delta("p1_enq_end", "p1_drain_end", N)
@@ -778,17 +866,7 @@ def run_protocol(build, addr, cfg, batch=0, types=1, all_plugins=False,
                                           for k, v in st.snaps.items()}
         return res
     finally:
-        if http:
-            http.close()
-        if sampler:
-            sampler.ev.set()
-        d.stop()
-        if d.proc and d.proc.returncode not in (0, None):
-            log("berthd exited with %s; its log: %s" % (d.proc.returncode,
-                                                         d.log_path))
-        else:
-            d.cleanup()
-        st.close()
+        b.close()
 
 
 def main():
@@ -805,6 +883,9 @@ def main():
                     help="job types loaded (1..101; jobs go to BENCH only)")
     ap.add_argument("--all-plugins", action="store_true",
                     help="also load every entry of etc/plugins.yml")
+    ap.add_argument("--gate", choices=("pause", "jobs"), default="pause",
+                    help="how workers are kept from fetching while the "
+                         "driver enqueues (default: the pause key)")
     a = ap.parse_args()
     cfg = env_config()
     if not cfg["out_dir"]:
@@ -817,7 +898,7 @@ def main():
     try:
         res = run_protocol(a.build, RedisAddr(cfg["host"], cfg["port"]), cfg,
                            batch=a.batch, types=a.types,
-                           all_plugins=a.all_plugins)
+                           all_plugins=a.all_plugins, gate=a.gate)
     except BatchRouteMissing as e:
         log("%s; rerun without --batch (single submits) or with a build "
             "that has the route. No result written." % e)

@@ -15,6 +15,12 @@
  * so the lines of concurrent runs never interleave and nothing of the
  * measurement goes through Redis.
  *
+ * A run with a string parameter `gate` (a file path) is a gate job: it
+ * writes its line at once (t_done = t_start), then waits, polling the file
+ * every millisecond and touching nothing else (no host call, so no Redis),
+ * until the file is gone (at most 900 s), and succeeds. peer.py --gate
+ * jobs holds every worker in one so none fetches while it enqueues.
+ *
  * The 100 extra types exist so a benchmark can load 17 or 100 job types
  * from one shared object: list BENCH_X00, BENCH_X01, ... as further
  * manifest entries with the same `file`. They behave exactly as BENCH. */
@@ -90,9 +96,10 @@ record_run(struct berth_job_ctx *ctx, const char *params, char *err,
 	berth_param_number(ctx, "t", &t_enq);
 	long long p = param_int(ctx, "p");
 	long long i = param_int(ctx, "i");
+	const char *gate = berth_param_string(ctx, "gate");
 	char line[160];
 	int n = snprintf(line, sizeof(line), "%lld %lld %.3f %.3f %.3f\n", p,
-			 i, t_enq, t_start, now_ms());
+			 i, t_enq, t_start, gate ? t_start : now_ms());
 	if (n < 0 || (size_t)n >= sizeof(line)) {
 		snprintf(err, errlen, "record line too long");
 		return BERTH_RUN_ERROR;
@@ -101,6 +108,11 @@ record_run(struct berth_job_ctx *ctx, const char *params, char *err,
 	if (write(*fd, line, (size_t)n) != n) {
 		snprintf(err, errlen, "cannot write the record");
 		return BERTH_RUN_ERROR;
+	}
+	if (gate) {
+		const struct timespec ms = {0, 1000000};
+		for (long k = 0; k < 900000 && access(gate, F_OK) == 0; k++)
+			nanosleep(&ms, NULL);
 	}
 	return BERTH_RUN_SUCCESS;
 }
