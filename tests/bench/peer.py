@@ -216,6 +216,16 @@ def _die_with_parent():
         pass
 
 
+def berthd_version(build):
+    try:
+        out = subprocess.run([os.path.join(build, "berthd"), "--version"],
+                             capture_output=True, text=True,
+                             timeout=10).stdout.strip()
+        return out.split()[-1] if out else "?"
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+
+
 def bundled_entries():
     """The `plugins:` entries of etc/plugins.yml, as text, and the .so files
     they name."""
@@ -324,13 +334,7 @@ berth:
             return ""
 
     def version(self):
-        try:
-            out = subprocess.run([os.path.join(self.build, "berthd"),
-                                  "--version"], capture_output=True,
-                                 text=True, timeout=10).stdout.strip()
-            return out.split()[-1] if out else "?"
-        except (OSError, subprocess.SubprocessError):
-            return "?"
+        return berthd_version(self.build)
 
     def stop(self, timeout=30):
         rc = None
@@ -357,7 +361,9 @@ berth:
 # --- the REST client ----------------------------------------------------------
 
 class BatchRouteMissing(Exception):
-    pass
+    def __init__(self, status, msg):
+        super().__init__(msg)
+        self.status = status
 
 
 class Http:
@@ -459,7 +465,7 @@ def submit_batch(http, name, params_list):
     # POST /api/v1/jobs/{id} (the stop action) and answer 501 "unknown job
     # action name" or 405.
     if st in (404, 405) or (st == 501 and b"action" in data):
-        raise BatchRouteMissing(
+        raise BatchRouteMissing(st,
             "POST /api/v1/jobs/batch answered %d: this berthd has no batch "
             "route (%s)" % (st, data[:200].decode(errors="replace")))
     if not 200 <= st < 300:
