@@ -2,13 +2,21 @@
 """Berth's benchmark suite (issue 12): one command, markdown tables.
 
   tests/bench/suite.py [--build build] [--only SECTIONS] [--jobs 20000]
-                       [--backlog 1000000] [--gate pause|jobs] [--peers]
+                       [--backlog 1000000] [--gate jobs|pause] [--peers]
 
 Starts its own redis-server (a free loopback port, no persistence; the
 harness's RedisServer), then for every section a fresh berthd from the
 build tree (the record plugin, tests/bench/record.c, as job type BENCH; see
-tests/bench/peer.py for the daemon's configuration and how the enqueue
-phase is gated) with FLUSHALL between sections, and prints:
+tests/bench/peer.py for the daemon's configuration) with FLUSHALL between
+sections, and prints the tables below.
+
+While jobs are enqueued no worker may fetch. The suite's default gate is
+`--gate jobs`: every worker is held in a gate job that touches no Redis,
+so the enqueue figures count the submits alone. `--gate pause` uses the
+pause key instead (peer.py's default, as in the harness runs): the workers
+then keep waking up for the submits and probing the paused queue, and
+those commands land in the enqueue figures (+5 commands and +2 round
+trips per single submit on the engine this suite was first run against).
 
   workers  throughput vs workers (--workers-list 1,4,10,50): the peers
            protocol's enqueue and drain phases on --jobs jobs; enqueue and
@@ -620,9 +628,9 @@ def main():
     ap.add_argument("--backlog", type=int, default=1000000)
     ap.add_argument("--backlog-submit", choices=("batch", "single"),
                     default="batch")
-    ap.add_argument("--gate", choices=("pause", "jobs"), default="pause",
-                    help="how workers are kept idle while jobs are enqueued "
-                         "(peer.py)")
+    ap.add_argument("--gate", choices=("pause", "jobs"), default="jobs",
+                    help="how workers are kept from fetching while jobs are "
+                         "enqueued (peer.py; jobs: one gate job per worker)")
     ap.add_argument("--peers", action="store_true",
                     help="also run the peers harness (section peers)")
     ap.add_argument("--peers-dir", default=None)
