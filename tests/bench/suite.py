@@ -47,7 +47,8 @@ trips per single submit on the engine this suite was first run against).
            plugin of etc/plugins.yml loaded (no BENCH).
   peers    (only with --peers, or named in --only) runs the peers
            harness's run_all.sh with PEERS="bullmq bee-queue sidekiq berth"
-           (Berth = tests/bench/peer.py on this build), N=--peers-jobs,
+           (Berth = tests/bench/peer.py on this build, with the suite's
+           --gate), N=--peers-jobs,
            REPEAT from the environment, when the peers are installed
            (<peers dir>/node/node_modules and Ruby's sidekiq); prints the
            same-run figures and Berth's ratios per rep. The peers dir is
@@ -68,6 +69,7 @@ writes its final status (see peer.py).
 import argparse
 import json
 import os
+import shlex
 import shutil
 import socket
 import statistics
@@ -492,7 +494,8 @@ class Suite:
         run_dir = os.path.join(self.out, "peers-run")
         shutil.rmtree(run_dir, ignore_errors=True)
         cmd = "python3 %s --build %s --gate %s" % (
-            os.path.join(HERE, "peer.py"), self.build, self.a.gate)
+            shlex.quote(os.path.join(HERE, "peer.py")),
+            shlex.quote(self.build), self.a.gate)
         env = dict(os.environ, PEERS=" ".join(PEER_NAMES + ("berth",)),
                    PEER_CMD_berth=cmd, N=str(self.a.peers_jobs),
                    C=os.environ.get("C", "10"), RUN_DIR=run_dir)
