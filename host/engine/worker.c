@@ -306,8 +306,9 @@ idle_wait(struct worker_pool *wp, struct berr *err)
 		int wr = queue_wait_wakeup(wp->queue, LEADER_WAIT_MS, err);
 		pthread_mutex_lock(&wp->lock);
 		wp->idle_leader = false;
-		/* a follower takes over the wake-up list at once */
-		if (wp->idle_waiting > wp->idle_kicks) {
+		/* woken for a job: a follower takes over the wake-up list at
+		 * once (after a timeout the leader stays the leader) */
+		if (wr == 1 && wp->idle_waiting > wp->idle_kicks) {
 			wp->idle_kicks++;
 			pthread_cond_signal(&wp->idle_cond);
 		}

@@ -31,19 +31,17 @@ What it does:
     With --batch K the N jobs go through `POST /api/v1/jobs/batch` in
     requests of K jobs (still one request in flight); a build without that
     route answers 404 and the run stops with a message saying so.
-  * NO WORKER FETCHES DURING THE ENQUEUE PHASE. The default gate is the
-    pause key: the driver sets `{berth_bench}:jobs:BENCH:paused` before
-    berthd starts (Harbor's jobservice spec 5.1: workers skip a paused job
-    type, and Berth honours it). The workers are running, so whatever they
-    do while the type is paused (waking up for a submit, a fetch that finds
-    only paused queues) is counted in the enqueue phase's Redis figures;
-    the by_cmd breakdown of result.json shows it.
-    --gate jobs instead holds every worker in a gate job (record.c: a run
-    that waits for a file to disappear, without touching Redis): before
-    p1_enq_start the driver submits C gate jobs and waits until all C run;
-    the enqueue phase then counts the submits alone. Releasing removes the
-    file; the C gate jobs finish inside the drain phase (C/N extra
-    finishes in its figures).
+  * NO WORKER FETCHES DURING THE ENQUEUE PHASE. The default gate is one
+    gate job per worker (record.c: a run that waits for a file to
+    disappear, without touching Redis): before p1_enq_start the driver
+    submits C gate jobs and waits until all C run, so the enqueue phase
+    counts the submits alone. Releasing removes the file; the C gate jobs
+    finish inside the drain phase (C/N extra finishes in its figures).
+    --gate pause uses the pause key instead: `{berth_bench}:jobs:BENCH:
+    paused` is set before berthd starts (Harbor's jobservice spec 5.1:
+    workers skip a paused job type). The workers are running then, and an
+    idle worker wakes for each submit and finds only a paused queue: those
+    probes are counted in the enqueue phase's Redis figures.
   * drain phase: the driver deletes the pause key or the gate file
     (drain_wall_rate is measured from there to the last completion);
     process_rate is, as for every peer, N / (last completion - first run
@@ -889,9 +887,10 @@ def main():
                     help="job types loaded (1..101; jobs go to BENCH only)")
     ap.add_argument("--all-plugins", action="store_true",
                     help="also load every entry of etc/plugins.yml")
-    ap.add_argument("--gate", choices=("pause", "jobs"), default="pause",
+    ap.add_argument("--gate", choices=("pause", "jobs"), default="jobs",
                     help="how workers are kept from fetching while the "
-                         "driver enqueues (default: the pause key)")
+                         "driver enqueues (default: a gate job per "
+                         "worker)")
     a = ap.parse_args()
     cfg = env_config()
     if not cfg["out_dir"]:
