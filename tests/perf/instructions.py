@@ -7,27 +7,27 @@
 berthd runs under `valgrind --tool=callgrind` (a wrapper script given to
 the integration harness as BERTHD, as tests/memcheck.sh does for memcheck)
 beside a private redis-server, with the no-op type NOOP (engine.so test
-plugin), a fixed worker count and INFO logging. Start-up and shutdown are
-left out with callgrind_control (vgdb): the counters are zeroed once the
-pool has registered, then each phase ends with a dump (which also zeroes):
-  idle    2 s with nothing queued: the background rate (worker waits,
-          requeuer, monitor, heartbeat);
+plugin), a fixed worker count and INFO logging: the workload of
+redis_cost.py (its comment and perfcheck.py say why) with 200 jobs and 4
+workers. Start-up and shutdown are left out with callgrind_control (vgdb):
+the counters are zeroed once the pool has registered, then each phase ends
+with a dump (which also zeroes):
+  busy    2 s, API daemon (NOOP, SLEEPER), every worker running a SLEEPER,
+          NOOP paused: the background rate of the submit phase;
   submit  --jobs POST /api/v1/jobs on one keep-alive connection, one request
-          in flight, type paused (NS:jobs:NOOP:paused): the API path, plus
-          the wake-up each submit gives an idle worker;
+          in flight: the API path;
+  idle    2 s, drain daemon (NOOP alone), NOOP still paused: the background
+          rate of the drain (worker waits, requeuer, monitor, heartbeat);
   drain   pause key deleted, until every job is Success: the worker path.
-The figure of a phase is the `summary:` (all threads) of its dump, minus the
-idle rate times the phase's duration (~0.2 M Ir/s, under 1 % of a phase),
-over --jobs.
-Instruction counts hardly depend on the machine's speed or load: three runs
-of 200 jobs differ by about 0.3 %; with two busy loops beside them the
-submit figure grew 1-2 % (a worker woken by a submit fetches again after
-10 and 100 ms when no other submit woke it, and a slower submitter leaves
-more such gaps). They do depend on the compiler, the
-build type and the libraries (hiredis, civetweb, cJSON, libc): the
-thresholds hold for the build named in thresholds.json ("build": compiler
-id and build type, e.g. "GNU RelWithDebInfo", the default build); another
-build is reported and not checked.
+The figure of a phase is the `summary:` (all threads) of its dump, minus its
+background rate times its duration, over --jobs.
+Instruction counts hardly depend on the machine's speed or load: runs
+agree within 0.3 %, also with three busy loops beside them on 2 cores
+(~13 s a run on a quiet machine, ~18 s on a loaded one). They do depend on
+the compiler, the build type and the libraries (hiredis, civetweb, cJSON,
+libc): the thresholds hold for the build named in thresholds.json
+("build": compiler id and build type, e.g. "GNU RelWithDebInfo", the
+default build); another build is reported and not checked.
 
 Fails (exit 1) when a figure is above its threshold in
 tests/perf/thresholds.json ("instructions"); --measure prints the figures
@@ -116,49 +116,75 @@ def summary(path, timeout=30):
     raise AssertionError("no summary in %s" % path)
 
 
-def one_run(n, workers):
-    """Returns {phase: (Ir, seconds)} of one berthd under callgrind."""
-    c = Cluster(perfcheck.ENTRIES, config=perfcheck.config(workers))
-    out = os.path.join(c.path, "callgrind.out")
-    wrapper = os.path.join(c.path, "berthd-callgrind")
+def under_callgrind(c, start, name):
+    """Starts a daemon (start(c)) under callgrind; returns (daemon, path
+    of its callgrind output)."""
+    out = os.path.join(c.path, "callgrind.%s.out" % name)
+    wrapper = os.path.join(c.path, "berthd-callgrind-" + name)
     harness.write(wrapper, "#!/bin/sh\nexec valgrind --tool=callgrind "
                   "--callgrind-out-file=%s --log-file=%s.log %s \"$@\"\n"
                   % (out, out, os.path.abspath(harness.BERTHD)))
     os.chmod(wrapper, 0o755)
     berthd, harness.BERTHD = harness.BERTHD, wrapper
     try:
-        d = c.start()
-        harness.BERTHD = berthd
-        pid = d.proc.pid
-        r = c.client()
-        perfcheck.wait_pool(r)
-        time.sleep(1.5)   # the first recovery pass runs 1 s after start
-        r("SET", perfcheck.pause_key(), "1")
-        phases = {}
-        control(pid, "--zero")
-        t = time.monotonic()
-        time.sleep(IDLE_SECONDS)
-        control(pid, "--dump=idle")
-        phases["idle"] = (summary(out + ".1"), time.monotonic() - t)
-
-        sub = perfcheck.Submitter(d)
-        t = time.monotonic()
-        ids = [sub.post(i) for i in range(n)]
-        sub.close()
-        perfcheck.settle_wakeups(r)
-        control(pid, "--dump=submit")
-        phases["submit"] = (summary(out + ".2"), time.monotonic() - t)
-
-        t = time.monotonic()
-        r("DEL", perfcheck.pause_key())
-        perfcheck.wait_all_success(r, ids, timeout=120)
-        control(pid, "--dump=drain")
-        phases["drain"] = (summary(out + ".3"), time.monotonic() - t)
-        r.close()
+        return start(c), out
     finally:
         harness.BERTHD = berthd
+
+
+def measure(pid, out, dumps, name, fn):
+    """Runs fn, then dumps; returns (Ir since the last zero or dump,
+    seconds)."""
+    t = time.monotonic()
+    fn()
+    control(pid, "--dump=" + name)
+    dumps.append(name)
+    return summary("%s.%d" % (out, len(dumps))), time.monotonic() - t
+
+
+def one_run(n, workers):
+    """Returns {phase: (Ir, seconds)}: the phases of the module's comment,
+    the API daemon and the drain daemon each under callgrind."""
+    c = Cluster(perfcheck.ENTRIES)
+    ph = {}
+    try:
+        api, out = under_callgrind(
+            c, lambda c: perfcheck.start_api(c, workers), "api")
+        r = c.client()
+        perfcheck.wait_pool(r)
+        r("SET", perfcheck.pause_key(), "1")
+        blockers = perfcheck.occupy_workers(api, r, workers)
+        control(api.proc.pid, "--zero")
+        dumps = []
+        ph["busy"] = measure(api.proc.pid, out, dumps, "busy",
+                             lambda: time.sleep(IDLE_SECONDS))
+        ids = []
+
+        def submit():
+            sub = perfcheck.Submitter(api)
+            ids.extend(sub.post(i) for i in range(n))
+            sub.close()
+        ph["submit"] = measure(api.proc.pid, out, dumps, "submit", submit)
+        perfcheck.release_workers(api, r, blockers)
+        perfcheck.stop_daemon(api)
+
+        drainer, out = under_callgrind(
+            c, lambda c: perfcheck.start_drainer(c, workers), "drain")
+        perfcheck.wait_pool(r)
+        perfcheck.settle_wakeups(r)
+        control(drainer.proc.pid, "--zero")
+        dumps = []
+        ph["idle"] = measure(drainer.proc.pid, out, dumps, "idle",
+                             lambda: time.sleep(IDLE_SECONDS))
+
+        def drain():
+            r("DEL", perfcheck.pause_key())
+            perfcheck.wait_all_success(r, ids, timeout=120)
+        ph["drain"] = measure(drainer.proc.pid, out, dumps, "drain", drain)
+        r.close()
+    finally:
         c.close()
-    return phases
+    return ph
 
 
 def main():
@@ -187,19 +213,21 @@ def main():
     t0 = time.monotonic()
     for k in range(a.runs):
         ph = one_run(n, a.workers)
-        idle_ir, idle_s = ph["idle"]
-        rate = idle_ir / idle_s
         row = {}
-        for name in ("submit", "drain"):
+        rates = {}
+        for name, bg in (("submit", "busy"), ("drain", "idle")):
+            rates[bg] = ph[bg][0] / ph[bg][1]
             ir, secs = ph[name]
-            row[name] = (ir - rate * secs) / n
+            row[name] = (ir - rates[bg] * secs) / n
             per[name].append(row[name])
         per["total"].append(row["submit"] + row["drain"])
-        print("run %d: idle %s Ir/s; submit %s Ir in %.2f s; drain %s Ir in "
-              "%.2f s; per job: submit %s, drain %s, total %s" % (
-                  k + 1, perfcheck.fmt(rate), perfcheck.fmt(ph["submit"][0]),
-                  ph["submit"][1], perfcheck.fmt(ph["drain"][0]),
-                  ph["drain"][1], perfcheck.fmt(row["submit"]),
+        print("run %d: submit %s Ir in %.2f s (background %s Ir/s), drain "
+              "%s Ir in %.2f s (background %s Ir/s); per job: submit %s, "
+              "drain %s, total %s" % (
+                  k + 1, perfcheck.fmt(ph["submit"][0]), ph["submit"][1],
+                  perfcheck.fmt(rates["busy"]),
+                  perfcheck.fmt(ph["drain"][0]), ph["drain"][1],
+                  perfcheck.fmt(rates["idle"]), perfcheck.fmt(row["submit"]),
                   perfcheck.fmt(row["drain"]),
                   perfcheck.fmt(per["total"][-1])))
     med = {k: statistics.median(v) for k, v in per.items()}
@@ -227,7 +255,7 @@ def main():
                 round(med["submit"]), round(med["drain"]),
                 round(med["total"])))
     if a.runs > 1:
-        note += " (spread of the runs %.1f %%)" % (
+        note += " (spread of the runs %.2f %%)" % (
             100.0 * (max(per["total"]) - min(per["total"])) / med["total"])
     return perfcheck.check("instructions", figures, a.measure or a.update,
                            note, {"build": build_key}, write=a.update)

@@ -25,24 +25,56 @@ import harness  # noqa: E402
 THRESHOLDS = os.path.join(HERE, "thresholds.json")
 MARGIN = 1.20   # a threshold is this much above the achieved figure
 SKIP = 77       # exit status ctest reads as "skipped" (SKIP_RETURN_CODE)
-TYPE = "NOOP"                                   # succeeds at once
-ENTRIES = "  - name: NOOP\n    file: engine.so\n"  # tests/plugins/engine
+TYPE = "NOOP"   # succeeds at once (tests/plugins/engine)
+# the API daemon's manifest (the Cluster's): NOOP, and SLEEPER to keep its
+# workers busy; the drain daemon loads NOOP alone (drain_manifest), since
+# every loaded type adds to the cost of a fetch
+ENTRIES = ("  - name: NOOP\n    file: engine.so\n"
+           "  - name: SLEEPER\n    file: engine.so\n")
 
 
-def config(workers):
-    """berth.yml of the harness with `workers` workers and INFO logging
-    (the harness's DEBUG would make the job log lines the cost)."""
-    def make(sock, data, manifest):
-        text = harness.harbor_config(sock, data, manifest, harness.FAST_GRACE)
+def config(workers, manifest=None):
+    """berth.yml of the harness with `workers` workers, INFO logging (the
+    harness's DEBUG would make the job log lines the cost) and, when
+    given, another manifest than the Cluster's."""
+    def make(sock, data, cluster_manifest):
+        text = harness.harbor_config(sock, data,
+                                     manifest or cluster_manifest,
+                                     harness.FAST_GRACE)
         text = text.replace("workers: 4", "workers: %d" % workers)
         return text.replace('level: "DEBUG"', 'level: "INFO"')
     return make
 
 
+def start_api(c, workers):
+    """The daemon that takes the submits: NOOP and SLEEPER."""
+    c.config = config(workers)
+    return c.start("api")
+
+
+def start_drainer(c, workers):
+    """The daemon that drains: NOOP alone, same plugin directory."""
+    manifest = os.path.join(c.path, "drain-plugins.yml")
+    harness.write(manifest, 'plugin_dir: "%s"\nplugins:\n'
+                  '  - name: NOOP\n    file: engine.so\n' % c.plugin_dir)
+    c.config = config(workers, manifest)
+    return c.start("drain")
+
+
+def stop_daemon(d):
+    """SIGTERM; the daemon must exit 0 (it takes its pool out of
+    NS:worker_pools on the way)."""
+    rc = d.stop()
+    if rc != 0:
+        raise AssertionError("berthd exited %s:\n%s" % (rc, d.log()[-4000:]))
+
+
 def wait_pool(r):
-    """Waits until the daemon's worker pool has registered."""
+    """Waits until a worker pool has registered, then 1.5 s: the first
+    recovery pass runs 1 s after the start."""
     harness.wait_for(lambda: r("SCARD", harness.NS + ":worker_pools"),
                      timeout=60, what="a registered worker pool")
+    time.sleep(1.5)
 
 
 def pause_key():
@@ -73,16 +105,47 @@ class Submitter:
         self.conn.close()
 
 
+def occupy_workers(d, r, workers):
+    """Gives every worker a SLEEPER job (which runs until stopped) and
+    waits until all run; returns their ids.
+
+    Why: a submit pushes a wake-up; an idle worker takes it, fetches (the
+    type is paused: nothing), then fetches again after 10 and 100 ms
+    unless another wake-up came first. How many of those empty fetches a
+    submit causes depends on the timing of the submits, so a submit phase
+    with idle workers varies with the machine's load (+12 % with three busy
+    loops on 2 cores, 10 workers). Busy workers do not fetch: the submit
+    phase then counts the API's own work only. A running SLEEPER checks
+    for a stop every 10 ms and reads its status at most every 100 ms: a
+    steady rate, measured in the idle phase and subtracted."""
+    ids = [harness.submit_ok(d, "SLEEPER", {"ms": 3600 * 1000})
+           for _ in range(workers)]
+    for jid in ids:
+        harness.wait_status(d, jid, "Running", timeout=60)
+    return ids
+
+
+def release_workers(d, r, ids):
+    """Stops the SLEEPER jobs and waits until the workers have let go of
+    them and taken the wake-ups the submits left (not counted)."""
+    for jid in ids:
+        harness.stop_job(d, jid)
+    for jid in ids:
+        harness.wait_status(d, jid, "Stopped", timeout=60)
+    lock = harness.NS + ":jobs:SLEEPER:lock"
+    harness.wait_for(lambda: int(r("GET", lock) or 0) == 0, timeout=60,
+                     what="the SLEEPER runs to end")
+    settle_wakeups(r)
+
+
 def settle_wakeups(r):
-    """Each submit pushes a wake-up that an idle worker takes, fetches for
-    (the type is paused: nothing) and waits again: a cost of the submit.
-    Waits (at most 2 s) until the workers have taken them all, so they fall
-    in the submit phase whatever the machine's load. NS:berth:wakeup is
-    Berth's own key; if it goes away this waits for nothing."""
-    end = time.monotonic() + 2
+    """Waits (at most 10 s) until idle workers have taken every wake-up
+    (NS:berth:wakeup, Berth's own key; if it goes away this waits for
+    nothing), then 0.1 s for the last woken worker's fetch."""
+    end = time.monotonic() + 10
     while r("LLEN", harness.NS + ":berth:wakeup") and time.monotonic() < end:
         time.sleep(0.01)
-    time.sleep(0.05)   # the last woken worker's fetch and wait
+    time.sleep(0.1)
 
 
 def wait_all_success(r, ids, timeout):
@@ -185,6 +248,7 @@ def check(section, figures, measure, note, extra=None, write=False):
     if measure:
         block = {"note": "%s; measured %s" % (
             note, datetime.date.today().isoformat())}
+        block.update(extra or {})
         for name, value, checked in figures:
             if checked:
                 block[name] = suggest(value)
