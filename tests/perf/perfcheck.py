@@ -1,5 +1,5 @@
-"""Shared part of the cost checks of tests/perf/: the workload (a berthd
-configuration with a fixed worker count, one keep-alive submitter),
+"""Shared part of the cost checks of tests/perf/: the workload (the two
+berthds, a fixed worker count, busy workers, one keep-alive submitter),
 thresholds.json, the comparison of measured figures with their thresholds,
 and the --measure output (a "<section>" block to paste into
 thresholds.json).
@@ -8,7 +8,7 @@ thresholds.json holds one object per check ("redis_cost", "instructions").
 In each, every numeric key is a figure's name and its threshold: the
 check fails when the figure is above it. A threshold of null means the
 figure is reported and not checked. "note" says what was measured, when and
-on which code; --measure writes it for you.
+on which code; --measure prints it, --update writes it.
 """
 import datetime
 import http.client
@@ -27,7 +27,7 @@ MARGIN = 1.20   # a threshold is this much above the achieved figure
 SKIP = 77       # exit status ctest reads as "skipped" (SKIP_RETURN_CODE)
 TYPE = "NOOP"   # succeeds at once (tests/plugins/engine)
 # the API daemon's manifest (the Cluster's): NOOP, and SLEEPER to keep its
-# workers busy; the drain daemon loads NOOP alone (drain_manifest), since
+# workers busy; the drain daemon loads NOOP alone (start_drainer), since
 # every loaded type adds to the cost of a fetch
 ENTRIES = ("  - name: NOOP\n    file: engine.so\n"
            "  - name: SLEEPER\n    file: engine.so\n")
@@ -117,7 +117,7 @@ def occupy_workers(d, r, workers):
     loops on 2 cores, 10 workers). Busy workers do not fetch: the submit
     phase then counts the API's own work only. A running SLEEPER checks
     for a stop every 10 ms and reads its status at most every 100 ms: a
-    steady rate, measured in the idle phase and subtracted."""
+    steady rate, measured before the submits ("busy") and subtracted."""
     ids = [harness.submit_ok(d, "SLEEPER", {"ms": 3600 * 1000})
            for _ in range(workers)]
     for jid in ids:
