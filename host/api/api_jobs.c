@@ -333,7 +333,11 @@ batch_check(struct berthd *d, cJSON *item, struct batch_item *it)
 {
 	cJSON *wrapper = NULL;
 	cJSON *doc = item;
-	if (cJSON_IsObject(item) && !cJSON_GetObjectItem(item, "job") &&
+	if (!cJSON_IsObject(item)) {
+		json_error(&it->e, "each item of 'jobs' must be a JSON object");
+		return;
+	}
+	if (!cJSON_GetObjectItem(item, "job") &&
 	    cJSON_GetObjectItem(item, "name")) {
 		/* {"job": item}, item referenced, not copied */
 		wrapper = json_must(cJSON_CreateObject());
