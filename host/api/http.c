@@ -33,7 +33,7 @@ struct route {
 	const char *method;
 	const char *pattern; /* segments; "{}" matches one non-empty segment */
 	api_handler fn;
-	bool batch_body;     /* body cap API_BATCH_BODY_FACTOR x max_body_bytes */
+	bool batch_body;     /* the batch body cap (http.h) */
 };
 
 /* The route table: one row per method and path. */

@@ -51,7 +51,8 @@ first_error(struct pipe *b, const struct pipe_tx *tx, const redisReply *ex,
 		const struct redis_cmd *c = &pipe_cmds(b)[i];
 		snprintf(buf, len, "%.*s: %.*s",
 			 (int)(c->lens[0] < 32 ? c->lens[0] : 32), c->argv[0],
-			 r ? pipe_err_len(r) : 8, r ? pipe_err_str(r) : "no reply");
+			 r ? pipe_err_len(r) : 8,
+			 r ? pipe_err_str(r) : "no reply");
 		return true;
 	}
 	return false;
