@@ -96,7 +96,10 @@ void queue_enqueue_append(struct queue *q, struct pipe *b,
 /* Appends, once per transaction: SADD NS:berth:ready <types pushed to a
  * queue> (keys.h; in the MULTI of their LPUSHes), SADD NS:known_jobs of
  * the types not added in 300 s, and for messages pushed to a queue
- * LPUSH NS:berth:wakeup (one token each, at most 64) + LTRIM. */
+ * LPUSH NS:berth:wakeup (one token each, at most 64) + LTRIM. A unique
+ * message that turns out a duplicate still counts here: a type in
+ * NS:berth:ready whose queue is empty costs the fetch one look (it drops
+ * the type), a spare wake-up one idle fetch. */
 void queue_enqueue_close(struct queue *q, struct pipe *b,
 			 struct queue_enq_set *set);
 /* The outcome of e in the EXEC array ex of tx (name for messages). */
