@@ -6,10 +6,13 @@
  *   GET  /api/v1/jobs/{id}       one job's stats
  *   POST /api/v1/jobs/{id}       action: stop (a policy, or an id without
  *                                stats: api_periodic.c unschedules it)
+ *   POST /api/v1/jobs/batch      Berth: up to 1,000 Generic/Scheduled jobs
+ *                                in one request, one Redis round trip
  *
- * Berth saves the stats before it enqueues the message (Go enqueues first):
- * a worker never has to wait for stats that are not written yet, and a
- * failed enqueue removes the stats again, so nothing is left half-made. */
+ * Berth saves the stats and enqueues the message in one MULTI/EXEC (Go
+ * enqueues first, then saves): a worker never sees a message whose stats
+ * are not written yet, and a failed enqueue leaves nothing half-made
+ * (store/submit.h). */
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -23,7 +26,7 @@
 #include "store/message.h"
 #include "periodic/period.h"
 #include "store/queue.h"
- /* until the API stops speaking Redis */
+#include "store/submit.h"
 #include "store/tracker.h"
 
 /* Delays beyond ~100 years are refused (Go would overflow the epoch). */
@@ -181,35 +184,89 @@ api_submit_decode(const char *body, size_t len, cJSON **doc,
 	return rc;
 }
 
-static void
-fill_stats(struct job_stats *st, const char *id, const struct api_submit *s,
-	   int64_t now, int64_t run_at)
+/* Refusals of spec 2.5 that need the plugins: an unknown type, parameters
+ * the plugin's validate refuses. 0, or the HTTP status with e filled. */
+static int
+check_job(struct berthd *d, const struct api_submit *s,
+	  struct api_submit_error *e)
 {
+	struct job_type *t = plugin_acquire(d->plugins, s->name);
+	if (!t)
+		return submit_fail(e, 400, API_E_BAD_REQUEST,
+				   "job with name '%.200s' is unknown",
+				   s->name);
+	char msg[1024];
+	int invalid = plugin_validate(t, s->params, msg, sizeof(msg));
+	plugin_release(d->plugins, t);
+	if (invalid)
+		return submit_fail(e, 400, API_E_BAD_REQUEST, "%s", msg);
+	return 0;
+}
+
+/* A checked Generic or Scheduled job with a fresh id: its stats and queue
+ * message (which point into the api_submit and its document). */
+struct new_job {
+	char id[25];
+	struct job_stats st;
+	struct job_message m;
+	int64_t run_at;
+};
+
+static void
+new_job_init(struct new_job *nj, const struct api_submit *s, int64_t now)
+{
+	util_hex24(nj->id);
+	nj->run_at = strcmp(s->kind, JOB_KIND_SCHEDULED) == 0
+			     ? now + (int64_t)s->delay
+			     : 0;
+	struct job_stats *st = &nj->st;
 	memset(st, 0, sizeof(*st));
-	st->id = xstrdup(id);
+	st->id = xstrdup(nj->id);
 	st->name = xstrdup(s->name);
 	st->kind = xstrdup(s->kind);
-	st->status = xstrdup(run_at ? JOB_STATUS_SCHEDULED : JOB_STATUS_PENDING);
+	st->status = xstrdup(nj->run_at ? JOB_STATUS_SCHEDULED
+					: JOB_STATUS_PENDING);
 	st->unique = s->unique;
-	st->ref_link = xasprintf("/api/v1/jobs/%s", id);
+	st->ref_link = xasprintf("/api/v1/jobs/%s", nj->id);
 	st->enqueue_time = now;
 	st->update_time = now;
-	st->run_at = run_at;
+	st->run_at = nj->run_at;
 	if (*s->hook)
 		st->web_hook_url = xstrdup(s->hook);
 	if (s->params && cJSON_GetArraySize(s->params) > 0)
 		st->parameters = cJSON_Duplicate(s->params, true);
+	nj->m = (struct job_message){
+		.name = (char *)s->name,
+		.id = nj->id,
+		.t = now,
+		.args = (cJSON *)s->params,
+		.unique = s->unique,
+	};
 }
 
-/* Removes stats saved for a submission that could not be enqueued. */
-static void
-forget_stats(struct berthd *d, const char *id)
+/* The accepted job as the submit routes answer it: {"job":{stats}}
+ * without the revision. */
+static cJSON *
+new_job_json(const struct new_job *nj)
 {
-	struct berr err;
-	berr_clear(&err);
-	if (tracker_forget(d->tracker, id, &err) < 0)
-		log_warn("cannot remove stats of unqueued job %s: %s", id,
-			 err.msg);
+	cJSON *j = job_stats_to_json(&nj->st, false);
+	cJSON_DeleteItemFromObjectCaseSensitive(j, "revision");
+	return wrap_job(j);
+}
+
+/* Why a job was not enqueued, as the submit routes answer it. */
+static void
+not_enqueued(const struct submit_job *sj, const char *name,
+	     struct api_submit_error *e)
+{
+	if (sj->result == QUEUE_DUPLICATE)
+		submit_fail(e, 500, API_E_LAUNCH,
+			    "job '%.200s' can not be enqueued, please check "
+			    "the job metatdata",
+			    name);
+	else
+		submit_fail(e, 500, API_E_LAUNCH, "%.500s",
+			    sj->error ? sj->error : "not enqueued");
 }
 
 int
@@ -230,62 +287,177 @@ api_jobs_post(struct api_request *req)
 		cJSON_Delete(doc);
 		return rc;
 	}
-	struct job_type *t = plugin_acquire(d->plugins, s.name);
-	if (!t) {
-		rc = api_send_error(req, 400, API_E_BAD_REQUEST,
-				    "job with name '%.200s' is unknown", s.name);
+	if (check_job(d, &s, &se)) {
+		rc = api_send_error(req, se.status, se.code, "%s",
+				    se.details);
 		cJSON_Delete(doc);
 		return rc;
 	}
-	char msg[1024];
-	int invalid = plugin_validate(t, s.params, msg, sizeof(msg));
-	plugin_release(d->plugins, t);
-	if (invalid) {
-		rc = api_send_error(req, 400, API_E_BAD_REQUEST, "%s", msg);
-		cJSON_Delete(doc);
-		return rc;
-	}
-
-	char id[25];
-	util_hex24(id);
-	int64_t now = util_now();
-	int64_t run_at = strcmp(s.kind, JOB_KIND_SCHEDULED) == 0
-				 ? now + (int64_t)s.delay
-				 : 0;
-	struct job_stats st;
-	fill_stats(&st, id, &s, now, run_at);
+	struct new_job nj;
+	new_job_init(&nj, &s, util_now());
+	struct submit_job sj = {.stats = &nj.st, .msg = &nj.m,
+				.run_at = nj.run_at};
 	struct berr err;
 	berr_clear(&err);
-	if (tracker_save(d->tracker, &st, &err) < 0) {
-		rc = api_send_error(req, 500, API_E_LAUNCH, "%s", err.msg);
+	submit_jobs(d->redis, d->tracker, d->queue, &sj, 1, &err);
+	if (sj.result == QUEUE_ENQUEUED) {
+		rc = api_send_json(req, 202, new_job_json(&nj));
+	} else {
+		not_enqueued(&sj, s.name, &se);
+		rc = api_send_error(req, se.status, se.code, "%s",
+				    se.details);
+	}
+	submit_job_fini(&sj);
+	job_stats_fini(&nj.st);
+	cJSON_Delete(doc);
+	return rc;
+}
+
+/* ---- POST /api/v1/jobs/batch (Berth) ------------------------------------ */
+
+/* One item of a batch. */
+struct batch_item {
+	char name_buf[256];
+	struct api_submit s;
+	struct api_submit_error e; /* e.status 0: accepted so far */
+	struct new_job nj;
+	bool made;                 /* nj holds stats to free */
+};
+
+/* Decodes and checks one item as POST /api/v1/jobs does its body. The
+ * item is that body, {"job":{...}}, or (shorter) the job object itself,
+ * {"name":...,"metadata":...}: an object with no "job" key but a "name"
+ * is taken as the job. */
+static void
+batch_check(struct berthd *d, cJSON *item, struct batch_item *it)
+{
+	cJSON *wrapper = NULL;
+	cJSON *doc = item;
+	if (!cJSON_IsObject(item)) {
+		json_error(&it->e, "each item of 'jobs' must be a JSON object");
+		return;
+	}
+	if (!cJSON_GetObjectItem(item, "job") &&
+	    cJSON_GetObjectItem(item, "name")) {
+		/* {"job": item}, item referenced, not copied */
+		wrapper = json_must(cJSON_CreateObject());
+		cJSON_AddItemReferenceToObject(wrapper, "job", item);
+		doc = wrapper;
+	}
+	if (decode_submit(doc, &it->s, it->name_buf, sizeof(it->name_buf),
+			  &it->e))
+		goto out;
+	if (strcmp(it->s.kind, JOB_KIND_PERIODIC) == 0) {
+		submit_fail(&it->e, 400, API_E_BAD_REQUEST,
+			    "a Periodic job is not accepted in a batch: "
+			    "submit it through POST /api/v1/jobs");
 		goto out;
 	}
-	struct job_message m = {
-		.name = (char *)s.name,
-		.id = id,
-		.t = now,
-		.args = (cJSON *)s.params,
-		.unique = s.unique,
-	};
-	enum queue_enqueue_result qr = queue_enqueue(d->queue, &m, run_at,
-						     &err);
-	if (qr != QUEUE_ENQUEUED) {
-		forget_stats(d, id);
-		if (qr == QUEUE_DUPLICATE)
-			rc = api_send_error(req, 500, API_E_LAUNCH,
-					    "job '%.200s' can not be enqueued, "
-					    "please check the job metatdata",
-					    s.name);
-		else
-			rc = api_send_error(req, 500, API_E_LAUNCH, "%s",
-					    err.msg);
-		goto out;
-	}
-	cJSON *j = job_stats_to_json(&st, false);
-	cJSON_DeleteItemFromObjectCaseSensitive(j, "revision");
-	rc = api_send_json(req, 202, wrap_job(j));
+	check_job(d, &it->s, &it->e);
 out:
-	job_stats_fini(&st);
+	cJSON_Delete(wrapper); /* frees the reference, not item */
+}
+
+int
+api_jobs_batch(struct api_request *req)
+{
+	struct berthd *d = req->d;
+	const char *end = NULL;
+	cJSON *doc = json_parse(req->body ? req->body : "", req->body_len,
+				&end);
+	if (!doc) {
+		size_t off = end && req->body ? (size_t)(end - req->body) : 0;
+		return api_send_error(req, 500, API_E_JSON,
+				      "malformed JSON at byte %zu", off);
+	}
+	int rc;
+	const cJSON *jobs = cJSON_IsObject(doc)
+				    ? cJSON_GetObjectItem(doc, "jobs")
+				    : NULL;
+	if (!cJSON_IsObject(doc)) {
+		rc = api_send_error(req, 500, API_E_JSON,
+				    "the request body must be a JSON object");
+		goto done;
+	}
+	if (!jobs || cJSON_IsNull(jobs)) {
+		rc = api_send_error(req, 400, API_E_BAD_REQUEST,
+				    "a batch is {\"jobs\":[...]}: 'jobs' is "
+				    "missing");
+		goto done;
+	}
+	if (!cJSON_IsArray(jobs)) {
+		rc = api_send_error(req, 500, API_E_JSON,
+				    "'jobs' must be a JSON array");
+		goto done;
+	}
+	int n = cJSON_GetArraySize(jobs);
+	if (n == 0) {
+		rc = api_send_error(req, 400, API_E_BAD_REQUEST,
+				    "empty batch is not allowed");
+		goto done;
+	}
+	if (n > SUBMIT_MAX_JOBS) {
+		rc = api_send_error(req, 400, API_E_BAD_REQUEST,
+				    "a batch holds at most %d jobs, got %d",
+				    SUBMIT_MAX_JOBS, n);
+		goto done;
+	}
+
+	struct batch_item *items = xcalloc((size_t)n, sizeof(*items));
+	struct submit_job *sj = xcalloc((size_t)n, sizeof(*sj));
+	size_t *of = xcalloc((size_t)n, sizeof(*of)); /* sj index -> item */
+	size_t ns = 0;
+	int64_t now = util_now();
+	int i = 0;
+	for (cJSON *item = jobs->child; item; item = item->next, i++) {
+		struct batch_item *it = &items[i];
+		batch_check(d, item, it);
+		if (it->e.status)
+			continue;
+		new_job_init(&it->nj, &it->s, now);
+		it->made = true;
+		sj[ns] = (struct submit_job){.stats = &it->nj.st,
+					     .msg = &it->nj.m,
+					     .run_at = it->nj.run_at};
+		of[ns++] = (size_t)i;
+	}
+	struct berr err;
+	berr_clear(&err);
+	if (ns && submit_jobs(d->redis, d->tracker, d->queue, sj, ns,
+			      &err) < 0) {
+		/* nothing was written: the batch as a whole failed */
+		rc = api_send_error(req, 500, API_E_LAUNCH, "%s", err.msg);
+		goto free_items;
+	}
+	for (size_t k = 0; k < ns; k++)
+		if (sj[k].result != QUEUE_ENQUEUED)
+			not_enqueued(&sj[k], items[of[k]].s.name,
+				     &items[of[k]].e);
+	cJSON *out = json_must(cJSON_CreateObject());
+	cJSON *arr = json_must(cJSON_AddArrayToObject(out, "jobs"));
+	size_t accepted = 0;
+	for (i = 0; i < n; i++) {
+		struct batch_item *it = &items[i];
+		if (it->e.status) {
+			cJSON_AddItemToArray(arr, api_error_json(it->e.code,
+								 it->e.details));
+		} else {
+			cJSON_AddItemToArray(arr, new_job_json(&it->nj));
+			accepted++;
+		}
+	}
+	log_debug("batch of %d jobs: %zu enqueued", n, accepted);
+	rc = api_send_json(req, 200, out);
+free_items:
+	for (size_t k = 0; k < ns; k++)
+		submit_job_fini(&sj[k]);
+	for (i = 0; i < n; i++)
+		if (items[i].made)
+			job_stats_fini(&items[i].nj.st);
+	free(of);
+	free(sj);
+	free(items);
+done:
 	cJSON_Delete(doc);
 	return rc;
 }

@@ -33,20 +33,23 @@ struct route {
 	const char *method;
 	const char *pattern; /* segments; "{}" matches one non-empty segment */
 	api_handler fn;
+	bool batch_body;     /* the batch body cap (http.h) */
 };
 
 /* The route table: one row per method and path. */
 static const struct route routes[] = {
-	{"GET", "/api/v1/stats", api_stats_get},
-	{"GET", "/api/v1/config", api_config_get},
-	{"GET", "/api/v1/plugins", api_plugins_get},
-	{"POST", "/api/v1/plugins/reload", api_plugins_reload},
-	{"POST", "/api/v1/jobs", api_jobs_post},
-	{"GET", "/api/v1/jobs", api_jobs_list},
-	{"GET", "/api/v1/jobs/{}", api_job_get},
-	{"POST", "/api/v1/jobs/{}", api_job_action},
-	{"GET", "/api/v1/jobs/{}/executions", api_job_executions},
-	{"GET", "/api/v1/jobs/{}/log", api_job_log},
+	{"GET", "/api/v1/stats", api_stats_get, false},
+	{"GET", "/api/v1/config", api_config_get, false},
+	{"GET", "/api/v1/plugins", api_plugins_get, false},
+	{"POST", "/api/v1/plugins/reload", api_plugins_reload, false},
+	{"POST", "/api/v1/jobs", api_jobs_post, false},
+	/* before /api/v1/jobs/{}, which would take "batch" as a job id */
+	{"POST", "/api/v1/jobs/batch", api_jobs_batch, true},
+	{"GET", "/api/v1/jobs", api_jobs_list, false},
+	{"GET", "/api/v1/jobs/{}", api_job_get, false},
+	{"POST", "/api/v1/jobs/{}", api_job_action, false},
+	{"GET", "/api/v1/jobs/{}/executions", api_job_executions, false},
+	{"GET", "/api/v1/jobs/{}/log", api_job_log, false},
 };
 
 static const char *const error_messages[] = {
@@ -100,9 +103,8 @@ api_send_empty(struct api_request *req, int status)
 	return status;
 }
 
-static int
-send_error_body(struct mg_connection *conn, int status, enum api_code code,
-		const char *details, const char *extra_headers)
+cJSON *
+api_error_json(enum api_code code, const char *details)
 {
 	cJSON *o = cJSON_CreateObject();
 	cJSON_AddNumberToObject(o, "code", code);
@@ -113,6 +115,14 @@ send_error_body(struct mg_connection *conn, int status, enum api_code code,
 					: "error");
 	if (details && details[0])
 		cJSON_AddStringToObject(o, "details", details);
+	return o;
+}
+
+static int
+send_error_body(struct mg_connection *conn, int status, enum api_code code,
+		const char *details, const char *extra_headers)
+{
+	cJSON *o = api_error_json(code, details);
 	char *body = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
 	char hdr[512];
@@ -200,14 +210,22 @@ api_read_body(struct api_request *req)
 	if (why)
 		return framing_error(req, why);
 	int64_t cap = req->d->cfg->max_body_bytes;
+	const char *too_large = "request body is larger than the limit of "
+				"max_body_bytes";
+	if (req->batch_body) {
+		cap = cap > API_BATCH_BODY_MAX / API_BATCH_BODY_FACTOR
+			      ? API_BATCH_BODY_MAX
+			      : cap * API_BATCH_BODY_FACTOR;
+		too_large = "request body is larger than the limit of a "
+			    "batch (" API_BATCH_BODY_FACTOR_TEXT
+			    " x max_body_bytes)";
+	}
 	long long clen = req->ri->content_length;
 	if (clen > cap) {
 		/* the body is not read: close so it cannot be parsed as the
 		 * next request on this connection */
 		mg_disable_connection_keep_alive(req->conn);
-		send_error_body(req->conn, 413, API_E_READ_BODY,
-				"request body is larger than the limit of "
-				"max_body_bytes",
+		send_error_body(req->conn, 413, API_E_READ_BODY, too_large,
 				"Connection: close\r\n");
 		return -413;
 	}
@@ -237,9 +255,7 @@ api_read_body(struct api_request *req)
 	if (clen < 0 && n > (size_t)cap) {
 		free(buf);
 		mg_disable_connection_keep_alive(req->conn);
-		send_error_body(req->conn, 413, API_E_READ_BODY,
-				"request body is larger than the limit of "
-				"max_body_bytes",
+		send_error_body(req->conn, 413, API_E_READ_BODY, too_large,
 				"Connection: close\r\n");
 		return -413;
 	}
@@ -385,6 +401,7 @@ dispatch(struct mg_connection *conn, void *cbdata)
 			continue;
 		}
 		/* every body is read (and capped) before the handler runs */
+		req.batch_body = routes[i].batch_body;
 		if (strcmp(req.method, "GET") != 0 &&
 		    strcmp(req.method, "HEAD") != 0) {
 			int rc = api_read_body(&req);

@@ -43,6 +43,14 @@ enum api_code {
 #define API_MAX_JSON_DEPTH 64
 #define API_MAX_JSON_DEPTH_TEXT "64"
 
+/* POST /api/v1/jobs/batch reads bodies up to this many times
+ * max_body_bytes (1,000 jobs of about 8 KiB each with the default cap),
+ * never more than API_BATCH_BODY_MAX bytes. Every other route keeps
+ * max_body_bytes. */
+#define API_BATCH_BODY_FACTOR 8
+#define API_BATCH_BODY_FACTOR_TEXT "8"
+#define API_BATCH_BODY_MAX ((int64_t)256 << 20)
+
 struct api_request {
 	struct berthd *d;
 	struct mg_connection *conn;
@@ -54,6 +62,7 @@ struct api_request {
 	size_t n_params;
 	char *body;            /* read on demand by api_read_body */
 	size_t body_len;
+	bool batch_body;       /* the route takes a batch: a larger body cap */
 };
 
 typedef int (*api_handler)(struct api_request *req);
@@ -66,7 +75,8 @@ struct api_server *api_server_start(struct berthd *d, struct berr *err);
 int api_server_port(const struct api_server *s);
 void api_server_stop(struct api_server *s);
 
-/* Reads the whole body (up to cfg->max_body_bytes). On failure the error
+/* Reads the whole body (up to cfg->max_body_bytes, or the batch cap above
+ * when req->batch_body). On failure the error
  * response has already been sent: 413 past the cap, 400 for a body that
  * cannot be framed (duplicate, invalid or conflicting Content-Length,
  * malformed chunks, fewer bytes than Content-Length before civetweb's
@@ -80,6 +90,10 @@ int api_send_json(struct api_request *req, int status, cJSON *json);
 int api_send_error(struct api_request *req, int status, enum api_code code,
 		   const char *details_fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+/* The error object of spec 2.3, {"code","message","details"} (details
+ * left out when empty): the body api_send_error sends, and one item of a
+ * batch response. */
+cJSON *api_error_json(enum api_code code, const char *details);
 /* Sends a status with no body (e.g. 204). */
 int api_send_empty(struct api_request *req, int status);
 /* Sends extra headers with a JSON body. headers: "Name: value\r\n"... */
@@ -101,7 +115,7 @@ struct api_submit {
 struct api_submit_error {
 	int status;
 	enum api_code code;
-	char details[512];
+	char details[1024];
 };
 /* Parses and checks the body (len bytes, need not be NUL-terminated) as
  * POST /api/v1/jobs does before anything touches Redis or a plugin.
@@ -118,6 +132,7 @@ int api_config_get(struct api_request *req);
 int api_plugins_get(struct api_request *req);
 int api_plugins_reload(struct api_request *req);
 int api_jobs_post(struct api_request *req);
+int api_jobs_batch(struct api_request *req);
 int api_jobs_list(struct api_request *req);
 int api_job_get(struct api_request *req);
 int api_job_action(struct api_request *req);

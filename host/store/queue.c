@@ -29,6 +29,7 @@
 #include <sys/time.h>
 
 #include "store/keys.h"
+#include "store/pipe.h"
 #include "common/json.h"
 #include "logs/log.h"
 #include "store/redis_cmd.h"
@@ -296,46 +297,206 @@ known_mark(struct queue *q, const char *name)
 	pthread_mutex_unlock(&q->lock);
 }
 
-/* Runs the unique enqueue script; 1 = enqueued, 0 = duplicate, -1 error. */
-static int
-enqueue_unique(struct queue *q, const struct job_message *m, const char *raw,
-	       const char *qkey, int64_t run_at, struct berr *err)
+void
+queue_enq_set_init(struct queue_enq_set *set)
 {
-	char *ukey = queue_unique_key(q->ns, m->name, m->args);
-	char *sched = key_scheduled(q->ns);
-	char at[24];
-	snprintf(at, sizeof(at), "%lld", (long long)run_at);
-	redisReply *r;
-	if (run_at > 0) {
-		const char *keys[] = {sched, ukey};
-		const char *args[] = {raw, at};
-		r = script_run(q->redis, err, SCRIPT_ENQUEUE_UNIQUE_DELAYED, 2,
-			       keys, 2, args);
-	} else {
-		const char *keys[] = {qkey, ukey};
-		const char *args[] = {raw};
-		r = script_run(q->redis, err, SCRIPT_ENQUEUE_UNIQUE, 2, keys,
-			       1, args);
+	memset(set, 0, sizeof(*set));
+}
+
+void
+queue_enq_set_fini(struct queue_enq_set *set)
+{
+	if (!set)
+		return;
+	free(set->ready);
+	free(set->types);
+	free(set->known);
+	memset(set, 0, sizeof(*set));
+}
+
+/* Adds name to the list v (n entries, capacity *cap) unless it is there.
+ * The strings are borrowed. */
+static void
+names_add(const char ***v, size_t *n, size_t *cap, const char *name)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (strcmp((*v)[i], name) == 0)
+			return;
+	if (*n == *cap) {
+		*cap = *cap ? *cap * 2 : 8;
+		*v = xrealloc(*v, *cap * sizeof(**v));
 	}
-	free(ukey);
-	free(sched);
-	if (!r)
-		return -1;
-	int rc;
-	if ((r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_STRING) &&
-	    r->str && strcmp(r->str, "ok") == 0)
-		rc = 1;
-	else if ((r->type == REDIS_REPLY_STATUS ||
-		  r->type == REDIS_REPLY_STRING) &&
-		 r->str && strcmp(r->str, "dup") == 0)
-		rc = 0;
-	else
-		rc = berr_set(err, "unique enqueue of %s: %s", m->name,
-			      r->type == REDIS_REPLY_ERROR && r->str
-				      ? r->str
-				      : "unexpected reply");
-	freeReplyObject(r);
-	return rc;
+	(*v)[(*n)++] = name;
+}
+
+void
+queue_enqueue_append(struct queue *q, struct pipe *b,
+		     const struct job_message *m, const char *raw,
+		     int64_t run_at, struct queue_enq_set *set,
+		     struct queue_enq *out)
+{
+	bool delayed = run_at > 0;
+	memset(out, 0, sizeof(*out));
+	out->unique = m->unique;
+	out->plain = !delayed;
+	out->first = pipe_count(b);
+	out->verdict = pipe_begin(b);
+	if (m->unique) {
+		/* EVAL, not EVALSHA: inside a MULTI a NOSCRIPT (a Redis whose
+		 * script cache was flushed) could not be retried without
+		 * leaving the rest of the transaction applied */
+		enum script_id id = delayed ? SCRIPT_ENQUEUE_UNIQUE_DELAYED
+					    : SCRIPT_ENQUEUE_UNIQUE;
+		pipe_str(b, "EVAL");
+		pipe_str(b, script_source(id));
+		pipe_str(b, "2");
+		pipe_own(b, delayed ? key_scheduled(q->ns)
+				    : key_jobs(q->ns, m->name));
+		pipe_own(b, queue_unique_key(q->ns, m->name, m->args));
+		pipe_str(b, raw);
+		if (delayed)
+			pipe_i64(b, run_at);
+	} else if (delayed) {
+		pipe_str(b, "ZADD");
+		pipe_own(b, key_scheduled(q->ns));
+		pipe_i64(b, run_at);
+		pipe_str(b, raw);
+	} else {
+		pipe_str(b, "LPUSH");
+		pipe_own(b, key_jobs(q->ns, m->name));
+		pipe_str(b, raw);
+	}
+	out->n = pipe_count(b) - out->first;
+	names_add(&set->types, &set->n_types, &set->cap_types, m->name);
+	if (!delayed) {
+		names_add(&set->ready, &set->n_ready, &set->cap_ready,
+			  m->name);
+		set->n_plain++;
+	}
+}
+
+void
+queue_enqueue_close(struct queue *q, struct pipe *b,
+		    struct queue_enq_set *set)
+{
+	set->first = pipe_count(b);
+	if (set->n_ready) {
+		/* the index of non-empty types the fetch reads (keys.h): in
+		 * the transaction of the LPUSHes */
+		pipe_begin(b);
+		pipe_str(b, "SADD");
+		pipe_own(b, key_ready_types(q->ns));
+		for (size_t i = 0; i < set->n_ready; i++)
+			pipe_str(b, set->ready[i]);
+	}
+	size_t cap_known = 0;
+	for (size_t i = 0; i < set->n_types; i++)
+		if (known_due(q, set->types[i]))
+			names_add(&set->known, &set->n_known, &cap_known,
+				  set->types[i]);
+	if (set->n_known) {
+		set->known_cmd = pipe_begin(b);
+		pipe_str(b, "SADD");
+		pipe_own(b, key_known_jobs(q->ns));
+		for (size_t i = 0; i < set->n_known; i++)
+			pipe_str(b, set->known[i]);
+	}
+	/* one wake-up per message pushed to a queue, at most
+	 * WAKEUP_PUSH_MAX; a delayed message wakes workers when the
+	 * requeuer moves it */
+	if (set->n_plain) {
+		size_t tokens = set->n_plain < WAKEUP_PUSH_MAX
+					? set->n_plain
+					: WAKEUP_PUSH_MAX;
+		pipe_begin(b);
+		pipe_str(b, "LPUSH");
+		pipe_str(b, q->wakeup_key);
+		for (size_t i = 0; i < tokens; i++)
+			pipe_str(b, set->ready[i % set->n_ready]);
+		pipe_begin(b);
+		pipe_str(b, "LTRIM");
+		pipe_str(b, q->wakeup_key);
+		pipe_str(b, "0");
+		pipe_i64(b, WAKEUP_KEEP - 1);
+	}
+	set->n = pipe_count(b) - set->first;
+}
+
+/* True for a text reply equal to w. */
+static bool
+reply_word(const redisReply *r, const char *w)
+{
+	return redis_reply_is_text(r) && (size_t)r->len == strlen(w) &&
+	       memcmp(r->str, w, (size_t)r->len) == 0;
+}
+
+enum queue_enqueue_result
+queue_enqueue_verdict(const struct queue_enq *e, const struct pipe_tx *tx,
+		      const redisReply *ex, const char *name,
+		      struct berr *err)
+{
+	const redisReply *v = pipe_tx_reply(tx, ex, e->verdict);
+	if (!v) {
+		berr_set(err, "enqueue of %s: no reply", name);
+		return QUEUE_ERROR;
+	}
+	if (v->type == REDIS_REPLY_ERROR) {
+		berr_set(err, "enqueue of %s: %.*s", name, pipe_err_len(v),
+			 pipe_err_str(v));
+		return QUEUE_ERROR;
+	}
+	if (!e->unique && v->type == REDIS_REPLY_INTEGER)
+		return QUEUE_ENQUEUED;
+	if (e->unique && reply_word(v, "ok"))
+		return QUEUE_ENQUEUED;
+	if (e->unique && reply_word(v, "dup"))
+		return QUEUE_DUPLICATE;
+	berr_set(err, "enqueue of %s: unexpected reply", name);
+	return QUEUE_ERROR;
+}
+
+void
+queue_enqueue_done(struct queue *q, const struct queue_enq_set *set,
+		   const struct pipe_tx *tx, const redisReply *ex)
+{
+	for (size_t i = set->first; i < set->first + set->n; i++) {
+		const redisReply *r = pipe_tx_reply(tx, ex, i);
+		if (r && r->type != REDIS_REPLY_ERROR) {
+			if (set->n_known && i == set->known_cmd)
+				for (size_t k = 0; k < set->n_known; k++)
+					known_mark(q, set->known[k]);
+			continue;
+		}
+		/* the messages are queued; an index or wake-up that did not
+		 * take costs a later fetch (Go's messages are found the same
+		 * way), not the jobs */
+		log_warn("enqueue: bookkeeping command %zu of the "
+			 "transaction failed: %.*s",
+			 i - set->first, pipe_err_len(r),
+			 r ? pipe_err_str(r) : "no reply");
+	}
+}
+
+void
+queue_enqueue_undo_append(struct queue *q, struct pipe *b,
+			  const struct job_message *m, const char *raw,
+			  int64_t run_at)
+{
+	pipe_begin(b);
+	if (run_at > 0) {
+		pipe_str(b, "ZREM");
+		pipe_own(b, key_scheduled(q->ns));
+	} else {
+		pipe_str(b, "LREM");
+		pipe_own(b, key_jobs(q->ns, m->name));
+		pipe_str(b, "1");
+	}
+	pipe_str(b, raw);
+	if (m->unique) {
+		pipe_begin(b);
+		pipe_str(b, "DEL");
+		pipe_own(b, queue_unique_key(q->ns, m->name, m->args));
+	}
 }
 
 enum queue_enqueue_result
@@ -348,61 +509,28 @@ queue_enqueue(struct queue *q, const struct job_message *m, int64_t run_at,
 		return QUEUE_ERROR;
 	}
 	char *raw = message_encode(m);
-	char *qkey = key_jobs(q->ns, m->name);
-	char *sched = key_scheduled(q->ns);
-	char *known = key_known_jobs(q->ns);
-	bool delayed = run_at > 0;
+	struct pipe b;
+	struct pipe_tx tx;
+	struct queue_enq_set set;
+	struct queue_enq e;
+	pipe_init(&b);
+	queue_enq_set_init(&set);
+	pipe_tx_begin(&b, &tx);
+	queue_enqueue_append(q, &b, m, raw, run_at, &set, &e);
+	queue_enqueue_close(q, &b, &set);
+	pipe_tx_end(&b, &tx);
+	redisReply **replies = NULL;
+	const redisReply *ex = pipe_run_tx(&b, q->redis, &tx, &replies, err);
 	enum queue_enqueue_result res = QUEUE_ERROR;
-
-	if (m->unique) {
-		int u = enqueue_unique(q, m, raw, qkey, run_at, err);
-		if (u < 0)
-			goto out;
-		if (u == 0) {
-			res = QUEUE_DUPLICATE;
-			goto out;
-		}
+	if (ex) {
+		res = queue_enqueue_verdict(&e, &tx, ex, m->name, err);
+		queue_enqueue_done(q, &set, &tx, ex);
+		redis_replies_free(replies, pipe_count(&b));
+		free(replies);
 	}
-
-	char at[24];
-	snprintf(at, sizeof(at), "%lld", (long long)run_at);
-	char keep[16];
-	snprintf(keep, sizeof(keep), "%d", WAKEUP_KEEP - 1);
-	const char *push[] = {"LPUSH", qkey, raw};
-	const char *zadd[] = {"ZADD", sched, at, raw};
-	const char *sadd[] = {"SADD", known, m->name};
-	const char *ready[] = {"SADD", q->ready_key, m->name};
-	const char *wake[] = {"LPUSH", q->wakeup_key, m->name};
-	const char *trim[] = {"LTRIM", q->wakeup_key, "0", keep};
-	struct redis_cmd cmds[5];
-	size_t n = 0;
-	if (!m->unique) {
-		if (delayed)
-			cmds[n++] = (struct redis_cmd){4, zadd, NULL};
-		else
-			cmds[n++] = (struct redis_cmd){3, push, NULL};
-	}
-	if (!delayed)
-		cmds[n++] = (struct redis_cmd){3, ready, NULL};
-	bool add_known = known_due(q, m->name);
-	if (add_known)
-		cmds[n++] = (struct redis_cmd){3, sadd, NULL};
-	/* a delayed message wakes workers when the requeuer moves it */
-	if (!delayed) {
-		cmds[n++] = (struct redis_cmd){3, wake, NULL};
-		cmds[n++] = (struct redis_cmd){4, trim, NULL};
-	}
-	if (redis_pipeline(q->redis, err, cmds, n, NULL, REDIS_PIPE_CHECK) ==
-	    0) {
-		res = QUEUE_ENQUEUED;
-		if (add_known)
-			known_mark(q, m->name);
-	}
-out:
+	queue_enq_set_fini(&set);
+	pipe_fini(&b);
 	free(raw);
-	free(qkey);
-	free(sched);
-	free(known);
 	return res;
 }
 

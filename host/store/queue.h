@@ -39,13 +39,85 @@ enum queue_enqueue_result {
 	QUEUE_ERROR = -1,
 };
 
-/* Encodes m (message_encode) and enqueues it: LPUSH NS:jobs:<name>, or ZADD
+/* Encodes m (message_encode) and enqueues it in one MULTI/EXEC (one round
+ * trip): LPUSH NS:jobs:<name> + SADD NS:berth:ready <name>, or ZADD
  * NS:scheduled <run_at> when run_at > 0; unique messages (m->unique) go
  * through the unique scripts. Then SADD NS:known_jobs (cached 300 s) and the
- * wake-up push. */
+ * wake-up push, in the same transaction. */
 enum queue_enqueue_result queue_enqueue(struct queue *q,
 					const struct job_message *m,
 					int64_t run_at, struct berr *err);
+
+/* --- the enqueue as part of a caller's transaction (store-internal) ---
+ *
+ * queue_enqueue above and store/submit.c build the same commands:
+ *   MULTI
+ *     queue_enqueue_append for each message (the caller may put other
+ *     commands around them, e.g. the stats save)
+ *     queue_enqueue_close once
+ *   EXEC
+ * then queue_enqueue_verdict for each message and queue_enqueue_done once.
+ * Builders of store/pipe.h; nothing above the store can call them. */
+struct pipe;
+struct pipe_tx;
+struct redisReply;
+
+/* The messages of one transaction: what queue_enqueue_close appends once
+ * for all of them. Names are borrowed from the messages. */
+struct queue_enq_set {
+	const char **ready; /* distinct types pushed to their queue */
+	size_t n_ready, cap_ready;
+	const char **types; /* distinct types of every message */
+	size_t n_types, cap_types;
+	const char **known; /* types whose NS:known_jobs SADD is due */
+	size_t n_known;
+	size_t n_plain;     /* messages pushed to their queue */
+	size_t first, n;    /* the commands queue_enqueue_close appended */
+	size_t known_cmd;   /* the SADD NS:known_jobs among them */
+};
+void queue_enq_set_init(struct queue_enq_set *set);
+void queue_enq_set_fini(struct queue_enq_set *set);
+
+/* One message's enqueue in the transaction. */
+struct queue_enq {
+	size_t first, n; /* its commands in the pipeline */
+	size_t verdict;  /* the one whose reply says enqueued or duplicate */
+	bool unique;
+	bool plain;      /* pushed to NS:jobs:T (not delayed) */
+};
+/* Appends the enqueue of m (raw: message_encode(m), borrowed) to b:
+ * LPUSH NS:jobs:<name>, or ZADD NS:scheduled <run_at> when run_at > 0; a
+ * unique message runs the unique script instead (EVAL of its source, so
+ * no NOSCRIPT can split the transaction). Records m in set. */
+void queue_enqueue_append(struct queue *q, struct pipe *b,
+			  const struct job_message *m, const char *raw,
+			  int64_t run_at, struct queue_enq_set *set,
+			  struct queue_enq *out);
+/* Appends, once per transaction: SADD NS:berth:ready <types pushed to a
+ * queue> (keys.h; in the MULTI of their LPUSHes), SADD NS:known_jobs of
+ * the types not added in 300 s, and for messages pushed to a queue
+ * LPUSH NS:berth:wakeup (one token each, at most 64) + LTRIM. A unique
+ * message that turns out a duplicate still counts here: a type in
+ * NS:berth:ready whose queue is empty costs the fetch one look (it drops
+ * the type), a spare wake-up one idle fetch. */
+void queue_enqueue_close(struct queue *q, struct pipe *b,
+			 struct queue_enq_set *set);
+/* The outcome of e in the EXEC array ex of tx (name for messages). */
+enum queue_enqueue_result queue_enqueue_verdict(const struct queue_enq *e,
+						const struct pipe_tx *tx,
+						const struct redisReply *ex,
+						const char *name,
+						struct berr *err);
+/* After EXEC: remembers the NS:known_jobs SADD (cached 300 s) and logs a
+ * failed close command (the messages are queued anyway). */
+void queue_enqueue_done(struct queue *q, const struct queue_enq_set *set,
+			const struct pipe_tx *tx, const struct redisReply *ex);
+/* Appends what removes an enqueued m again (LREM 1 / ZREM of raw, and DEL
+ * of its unique key): for a job whose stats could not be written in the
+ * same transaction. */
+void queue_enqueue_undo_append(struct queue *q, struct pipe *b,
+			       const struct job_message *m, const char *raw,
+			       int64_t run_at);
 
 /* Removes the NS:scheduled members with score run_at whose id is job_id
  * (stop of a Scheduled job, spec 2.7), deleting their unique keys. Returns

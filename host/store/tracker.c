@@ -30,6 +30,7 @@
 #include "common/json.h"
 #include "logs/log.h"
 #include "store/keys.h"
+#include "store/pipe.h"
 #include "store/redis_conn.h"
 #include "store/scripts.h"
 #include "store/tracker.h"
@@ -127,65 +128,6 @@ tracker_announce(struct tracker *t, const struct job_stats *s)
 	fire_event(t, s, NULL);
 }
 
-/* ---- argument vectors --------------------------------------------------- */
-
-struct cmd {
-	const char **argv;
-	size_t *lens;
-	int argc, cap;
-	char **owned; /* formatted numbers, freed with the command */
-	int nowned;
-};
-
-static void
-cmd_add(struct cmd *c, const char *s, size_t n)
-{
-	if (c->argc == c->cap) {
-		c->cap = c->cap ? c->cap * 2 : 32;
-		c->argv = xrealloc(c->argv, sizeof(*c->argv) * (size_t)c->cap);
-		c->lens = xrealloc(c->lens, sizeof(*c->lens) * (size_t)c->cap);
-		c->owned = xrealloc(c->owned,
-				    sizeof(*c->owned) * (size_t)c->cap);
-	}
-	c->argv[c->argc] = s;
-	c->lens[c->argc] = n;
-	c->argc++;
-}
-
-/* A C string; NULL is sent as the empty string. */
-static void
-cmd_str(struct cmd *c, const char *s)
-{
-	if (!s)
-		s = "";
-	cmd_add(c, s, strlen(s));
-}
-
-/* Takes ownership of s. */
-static void
-cmd_own(struct cmd *c, char *s)
-{
-	cmd_str(c, s);
-	c->owned[c->nowned++] = s;
-}
-
-static void
-cmd_i64(struct cmd *c, int64_t v)
-{
-	cmd_own(c, xasprintf("%" PRId64, v));
-}
-
-static void
-cmd_fini(struct cmd *c)
-{
-	for (int i = 0; i < c->nowned; i++)
-		free(c->owned[i]);
-	free(c->owned);
-	free(c->argv);
-	free(c->lens);
-	memset(c, 0, sizeof(*c));
-}
-
 /* ---- helpers for replies ---------------------------------------------- */
 
 static bool
@@ -261,22 +203,89 @@ stored_revision(struct tracker *t, const char *key, int64_t *rev,
 	return rc;
 }
 
-/* Runs the built commands as one MULTI/EXEC pipeline; every reply is
- * checked (redis_pipeline's REDIS_PIPE_CHECK). */
-static int
-run_transaction(struct tracker *t, struct cmd *cmds, int n, struct berr *err)
+void
+tracker_save_append(struct tracker *t, struct pipe *b,
+		    const struct job_stats *s, int64_t rev, int64_t now)
 {
-	struct redis_cmd rc_cmds[4];
-	redisReply *replies[4] = {0};
-	if (n > 4)
-		return berr_set(err, "transaction of %d commands", n);
-	for (int i = 0; i < n; i++)
-		rc_cmds[i] = (struct redis_cmd){cmds[i].argc, cmds[i].argv,
-						cmds[i].lens};
-	int rc = redis_pipeline(t->redis, err, rc_cmds, (size_t)n, replies,
-				REDIS_PIPE_TX | REDIS_PIPE_CHECK);
-	redis_replies_free(replies, (size_t)n);
-	return rc;
+	pipe_begin(b);
+	pipe_str(b, "HMSET");
+	pipe_own(b, key_job_stats(t->ns, s->id));
+	pipe_str(b, "id");
+	pipe_str(b, s->id);
+	pipe_str(b, "name");
+	pipe_str(b, s->name);
+	pipe_str(b, "kind");
+	pipe_str(b, s->kind);
+	pipe_str(b, "unique");
+	pipe_str(b, s->unique ? "1" : "0");
+	pipe_str(b, "status");
+	pipe_str(b, s->status);
+	pipe_str(b, "ref_link");
+	pipe_str(b, s->ref_link);
+	pipe_str(b, "enqueue_time");
+	pipe_i64(b, s->enqueue_time);
+	pipe_str(b, "run_at");
+	pipe_i64(b, s->run_at);
+	pipe_str(b, "cron_spec");
+	pipe_str(b, s->cron_spec);
+	pipe_str(b, "web_hook_url");
+	pipe_str(b, s->web_hook_url);
+	pipe_str(b, "numeric_policy_id");
+	pipe_i64(b, s->numeric_policy_id);
+	if (s->check_in_at > 0 && !str_empty(s->check_in)) {
+		pipe_str(b, "check_in");
+		pipe_str(b, "[REDUNDANT]");
+		pipe_str(b, "check_in_at");
+		pipe_i64(b, s->check_in_at);
+	}
+	if (s->die_at > 0) {
+		pipe_str(b, "die_at");
+		pipe_i64(b, s->die_at);
+	}
+	if (!str_empty(s->upstream_job_id)) {
+		pipe_str(b, "upstream_job_id");
+		pipe_str(b, s->upstream_job_id);
+	}
+	if (job_stats_has_parameters(s)) {
+		pipe_str(b, "parameters");
+		pipe_own(b, gojson_encode(s->parameters));
+	}
+	cJSON *ack = job_ack_normalise(s->ack);
+	if (ack) {
+		char *txt = cJSON_PrintUnformatted(ack);
+		cJSON_Delete(ack);
+		if (!txt) {
+			fprintf(stderr, "berthd: out of memory (cJSON)\n");
+			abort();
+		}
+		pipe_str(b, "ack");
+		/* cJSON's malloc'ed text; free() is its free by default */
+		pipe_own(b, xstrdup(txt));
+		cJSON_free(txt);
+	}
+	pipe_str(b, "update_time");
+	pipe_i64(b, now);
+	pipe_str(b, "revision");
+	pipe_i64(b, rev);
+
+	pipe_words(b, "HSET", t->track_key, s->id, "2", NULL);
+	if (!str_empty(s->upstream_job_id)) {
+		pipe_begin(b);
+		pipe_str(b, "ZADD");
+		pipe_own(b, key_executions(t->ns, s->upstream_job_id));
+		pipe_str(b, "NX");
+		pipe_i64(b, s->run_at);
+		pipe_str(b, s->id);
+	}
+}
+
+void
+tracker_forget_append(struct tracker *t, struct pipe *b, const char *job_id)
+{
+	pipe_begin(b);
+	pipe_str(b, "DEL");
+	pipe_own(b, key_job_stats(t->ns, job_id));
+	pipe_words(b, "HDEL", t->track_key, job_id, NULL);
 }
 
 int
@@ -296,87 +305,12 @@ tracker_save(struct tracker *t, struct job_stats *s, struct berr *err)
 	if (rev <= 0)
 		rev = s->revision > 0 ? s->revision : now;
 
-	struct cmd cmds[3];
-	memset(cmds, 0, sizeof(cmds));
-	struct cmd *hm = &cmds[0];
-	cmd_str(hm, "HMSET");
-	cmd_str(hm, key);
-	cmd_str(hm, "id");
-	cmd_str(hm, s->id);
-	cmd_str(hm, "name");
-	cmd_str(hm, s->name);
-	cmd_str(hm, "kind");
-	cmd_str(hm, s->kind);
-	cmd_str(hm, "unique");
-	cmd_str(hm, s->unique ? "1" : "0");
-	cmd_str(hm, "status");
-	cmd_str(hm, s->status);
-	cmd_str(hm, "ref_link");
-	cmd_str(hm, s->ref_link);
-	cmd_str(hm, "enqueue_time");
-	cmd_i64(hm, s->enqueue_time);
-	cmd_str(hm, "run_at");
-	cmd_i64(hm, s->run_at);
-	cmd_str(hm, "cron_spec");
-	cmd_str(hm, s->cron_spec);
-	cmd_str(hm, "web_hook_url");
-	cmd_str(hm, s->web_hook_url);
-	cmd_str(hm, "numeric_policy_id");
-	cmd_i64(hm, s->numeric_policy_id);
-	if (s->check_in_at > 0 && !str_empty(s->check_in)) {
-		cmd_str(hm, "check_in");
-		cmd_str(hm, "[REDUNDANT]");
-		cmd_str(hm, "check_in_at");
-		cmd_i64(hm, s->check_in_at);
-	}
-	if (s->die_at > 0) {
-		cmd_str(hm, "die_at");
-		cmd_i64(hm, s->die_at);
-	}
-	if (!str_empty(s->upstream_job_id)) {
-		cmd_str(hm, "upstream_job_id");
-		cmd_str(hm, s->upstream_job_id);
-	}
-	if (job_stats_has_parameters(s)) {
-		cmd_str(hm, "parameters");
-		cmd_own(hm, gojson_encode(s->parameters));
-	}
-	cJSON *ack = job_ack_normalise(s->ack);
-	if (ack) {
-		char *txt = cJSON_PrintUnformatted(ack);
-		cJSON_Delete(ack);
-		if (!txt) {
-			fprintf(stderr, "berthd: out of memory (cJSON)\n");
-			abort();
-		}
-		cmd_str(hm, "ack");
-		/* cJSON's malloc'ed text; free() is its free by default */
-		cmd_own(hm, xstrdup(txt));
-		cJSON_free(txt);
-	}
-	cmd_str(hm, "update_time");
-	cmd_i64(hm, now);
-	cmd_str(hm, "revision");
-	cmd_i64(hm, rev);
-
-	struct cmd *hs = &cmds[1];
-	cmd_str(hs, "HSET");
-	cmd_str(hs, t->track_key);
-	cmd_str(hs, s->id);
-	cmd_str(hs, "2");
-	int n = 2;
-	if (!str_empty(s->upstream_job_id)) {
-		struct cmd *z = &cmds[2];
-		cmd_str(z, "ZADD");
-		cmd_own(z, key_executions(t->ns, s->upstream_job_id));
-		cmd_str(z, "NX");
-		cmd_i64(z, s->run_at);
-		cmd_str(z, s->id);
-		n = 3;
-	}
-	rc = run_transaction(t, cmds, n, err);
-	for (int i = 0; i < 3; i++)
-		cmd_fini(&cmds[i]);
+	struct pipe b;
+	pipe_init(&b);
+	tracker_save_append(t, &b, s, rev, now);
+	rc = redis_pipeline(t->redis, err, pipe_cmds(&b), pipe_count(&b),
+			    NULL, REDIS_PIPE_TX | REDIS_PIPE_CHECK);
+	pipe_fini(&b);
 	if (rc < 0) {
 		berr_prefix(err, what);
 		goto out;
@@ -677,17 +611,19 @@ tracker_checkin(struct tracker *t, struct job_stats *s, const char *text,
 	s->update_time = at;
 	fire_event(t, s, text);
 
-	struct cmd c;
-	memset(&c, 0, sizeof(c));
-	cmd_str(&c, "HMSET");
-	cmd_own(&c, key_job_stats(t->ns, s->id));
-	cmd_str(&c, "update_time");
-	cmd_i64(&c, at);
-	cmd_str(&c, "check_in_at");
-	cmd_i64(&c, at);
-	redisReply *r = redis_command_argv(t->redis, err, c.argc, c.argv,
-					   c.lens);
-	cmd_fini(&c);
+	struct pipe b;
+	pipe_init(&b);
+	pipe_begin(&b);
+	pipe_str(&b, "HMSET");
+	pipe_own(&b, key_job_stats(t->ns, s->id));
+	pipe_str(&b, "update_time");
+	pipe_i64(&b, at);
+	pipe_str(&b, "check_in_at");
+	pipe_i64(&b, at);
+	const struct redis_cmd *c = pipe_cmds(&b);
+	redisReply *r = redis_command_argv(t->redis, err, c->argc, c->argv,
+					   c->lens);
+	pipe_fini(&b);
 	char what[160];
 	snprintf(what, sizeof(what), "check in of job %.100s", s->id);
 	if (!r)
@@ -830,19 +766,13 @@ tracker_read_ack(struct tracker *t, const char *job_id, cJSON **ack,
 int
 tracker_forget(struct tracker *t, const char *job_id, struct berr *err)
 {
-	char *key = key_job_stats(t->ns, job_id);
-	const char *del[] = {"DEL", key};
-	redisReply *r = redis_command_argv(t->redis, err, 2, del, NULL);
-	free(key);
-	if (r) {
-		freeReplyObject(r);
-		const char *hdel[] = {"HDEL", t->track_key, job_id};
-		r = redis_command_argv(t->redis, err, 3, hdel, NULL);
-	}
-	if (!r)
-		return -1;
-	freeReplyObject(r);
-	return 0;
+	struct pipe b;
+	pipe_init(&b);
+	tracker_forget_append(t, &b, job_id);
+	int rc = redis_pipeline(t->redis, err, pipe_cmds(&b), pipe_count(&b),
+				NULL, 0);
+	pipe_fini(&b);
+	return rc;
 }
 
 void

@@ -42,6 +42,21 @@ void tracker_announce(struct tracker *t, const struct job_stats *s);
  * and s->update_time are filled in. */
 int tracker_save(struct tracker *t, struct job_stats *s, struct berr *err);
 
+/* Store-internal (store/pipe.h; used by tracker_save and store/submit.c):
+ * appends the commands of the spec 3.3 save of s with revision rev and
+ * update_time now to b, for a MULTI the caller wraps around them: HMSET of
+ * the stats hash (the one field list), HSET NS:job_track:inprogress <id> 2
+ * and, for executions, ZADD NS:executions:<upstream> NX <run_at> <id>. The
+ * arguments borrow s's strings until the pipeline has run. */
+struct pipe;
+#define TRACKER_SAVE_CMDS_MAX 3
+void tracker_save_append(struct tracker *t, struct pipe *b,
+			 const struct job_stats *s, int64_t rev, int64_t now);
+/* Store-internal: appends what tracker_forget sends (DEL of the stats
+ * hash, HDEL of its in-progress entry). */
+void tracker_forget_append(struct tracker *t, struct pipe *b,
+			   const char *job_id);
+
 /* Loads NS:job_stats:<id>. Returns 0 when found, 1 when absent, -1 on a
  * Redis error. */
 int tracker_load(struct tracker *t, const char *id, struct job_stats *out,
@@ -113,7 +128,8 @@ int tracker_read_ack(struct tracker *t, const char *job_id, cJSON **ack,
 /* ---- forget, list ------------------------------------------------------- */
 
 /* Removes the stats hash of job_id and its in-progress entry (a submission
- * that could not be enqueued). 0, or -1 with err. */
+ * that could not be enqueued), in one round trip. 0, or -1 with err (a
+ * connection error). */
 int tracker_forget(struct tracker *t, const char *job_id, struct berr *err);
 
 /* One step of a cursor walk: job ids and the cursor of the next step ("0"
