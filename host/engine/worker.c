@@ -222,13 +222,13 @@ types_sync(struct worker_pool *wp, bool force)
 	wp->types_at = now;
 	wp->types_n = tl.n;
 	if (force || !wp->types_sig || strcmp(s, wp->types_sig) != 0) {
-		struct drain_pool dp = {wp->redis, wp->ns, wp->pool_id};
 		struct berr err;
 		berr_clear(&err);
 		free(wp->types_sig);
 		wp->types_sig = NULL; /* written again next time on an error */
-		if (drain_pool_types(&dp, (const char *const *)tl.names,
-				     tl.prio, tl.n, &err) == 0) {
+		if (drain_pool_types(wp->redis, wp->ns, wp->pool_id,
+				     (const char *const *)tl.names, tl.prio,
+				     tl.n, &err) == 0) {
 			wp->types_sig = s;
 			s = NULL;
 		} else {
@@ -338,7 +338,6 @@ worker_main(void *arg)
 	int64_t obs_ttl = wp->cfg.max_job_duration_seconds > 0
 				  ? wp->cfg.max_job_duration_seconds
 				  : 86400;
-	struct drain_pool dp = {wp->redis, wp->ns, wp->pool_id};
 	bool wait_first = false;
 	while (!worker_pool_stopping(wp)) {
 		if (types_sync(wp, false) == 0) {
@@ -360,7 +359,7 @@ worker_main(void *arg)
 		if (!fetch_gate_enter(wp))
 			break;
 		struct drain_claim dc;
-		int rc = drain_claim(&dp, w->id, obs_ttl, scan_due(wp), &dc,
+		int rc = drain_claim(w->drain, obs_ttl, scan_due(wp), &dc,
 				     &err);
 		fetch_gate_leave(w, rc == 1 ? &dc.c : NULL);
 		if (rc == 2) {
@@ -591,6 +590,7 @@ worker_pool_new(const struct worker_pool_config *cfg,
 			w->id = xstrdup(id);
 		}
 		atomic_init(&w->exited, false);
+		w->drain = drain_worker_new(redis, ns, wp->pool_id, w->id);
 	}
 	pthread_mutex_init(&wp->lock, NULL);
 	ticker_cond_init(&wp->cond);
@@ -824,6 +824,7 @@ worker_pool_free(struct worker_pool *wp)
 		free(wp->workers[i].job_type);
 		free(wp->workers[i].held_raw);
 		free(wp->workers[i].held_type);
+		drain_worker_free(wp->workers[i].drain);
 	}
 	free(wp->workers);
 	pthread_rwlock_destroy(&wp->hook_lock);

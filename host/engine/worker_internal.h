@@ -53,6 +53,7 @@ struct worker {
 	 * these in the pool's in-progress lists (worker_recover.c). */
 	char *held_raw;
 	char *held_type;
+	struct drain_worker *drain; /* this thread's drain (store/drain.h) */
 };
 
 struct worker_pool {

@@ -759,7 +759,6 @@ drained_complete(struct worker *w, struct drain_claim *dc, const char *type,
 		 const char *target, const char *retry_msg, int64_t retry_at)
 {
 	struct worker_pool *wp = w->wp;
-	struct drain_pool dp = {wp->redis, wp->ns, wp->pool_id};
 	struct job_stats *st = &dc->stats;
 	int64_t wait = FINISH_RETRY_FIRST_MS;
 	struct berr err;
@@ -767,7 +766,7 @@ drained_complete(struct worker *w, struct drain_claim *dc, const char *type,
 		berr_clear(&err);
 		char *stored = NULL;
 		enum drain_status ds = drain_complete(
-			&dp, w->id, &dc->c, dc->job_id, st->revision, target,
+			w->drain, &dc->c, dc->job_id, st->revision, target,
 			tries > 1, retry_msg, retry_at, &stored, &err);
 		if (ds != DRAIN_STATUS_ERROR) {
 			worker_release_claim(w);
@@ -827,9 +826,7 @@ worker_process_drained(struct worker *w, struct drain_claim *dc)
 	/* 5.5 step 1: uniqueness covers queued jobs only */
 	if (m->unique && queue_release_unique(wp->queue, m, &err) < 0)
 		log_warn("cannot delete unique key of %s: %s", type, err.msg);
-	struct drain_pool dp = {wp->redis, wp->ns, wp->pool_id};
-	if (dc->obs_args &&
-	    drain_observation_args(&dp, w->id, m, &err) < 0)
+	if (dc->obs_args && drain_observation_args(w->drain, m, &err) < 0)
 		log_debug("worker %s: observation args not written: %s",
 			  w->id, err.msg);
 

@@ -17,6 +17,59 @@
 /* The periodic mark of spec 3.4 (message.c reads the same). */
 #define PERIODIC_MARK "_job_kind_periodic_"
 
+struct drain_worker {
+	struct redis_pool *redis;
+	char *ns, *pool_id;
+	/* claim: KEYS and the constant ARGV */
+	char *ready, *types, *track, *wake, *obs, *jobs, *stats;
+	struct key_type_suffixes sfx;
+	/* complete: the lock keys of the last type completed */
+	char *lock_type, *lock, *lock_info;
+	char *retry;
+};
+
+struct drain_worker *
+drain_worker_new(struct redis_pool *redis, const char *ns,
+		 const char *pool_id, const char *worker_id)
+{
+	struct drain_worker *d = xcalloc(1, sizeof(*d));
+	d->redis = redis;
+	d->ns = xstrdup(ns);
+	d->pool_id = xstrdup(pool_id);
+	d->ready = key_ready_types(ns);
+	d->types = key_pool_types(ns, pool_id);
+	d->track = key_job_track_inprogress(ns);
+	d->wake = key_wakeup(ns);
+	d->obs = key_worker_observation(ns, worker_id);
+	d->jobs = key_jobs_prefix(ns);
+	d->stats = key_job_stats_prefix(ns);
+	d->retry = key_retry(ns);
+	key_type_suffixes(&d->sfx, pool_id);
+	return d;
+}
+
+void
+drain_worker_free(struct drain_worker *d)
+{
+	if (!d)
+		return;
+	free(d->ns);
+	free(d->pool_id);
+	free(d->ready);
+	free(d->types);
+	free(d->track);
+	free(d->wake);
+	free(d->obs);
+	free(d->jobs);
+	free(d->stats);
+	free(d->retry);
+	free(d->lock_type);
+	free(d->lock);
+	free(d->lock_info);
+	key_type_suffixes_fini(&d->sfx);
+	free(d);
+}
+
 void
 drain_claim_fini(struct drain_claim *d)
 {
@@ -81,44 +134,26 @@ claim_stats(struct drain_claim *d, const redisReply *pairs, int64_t now,
 }
 
 int
-drain_claim(const struct drain_pool *p, const char *worker_id,
-	    int64_t obs_ttl, bool scan, struct drain_claim *out,
-	    struct berr *err)
+drain_claim(struct drain_worker *d, int64_t obs_ttl, bool scan,
+	    struct drain_claim *out, struct berr *err)
 {
 	memset(out, 0, sizeof(*out));
-	char *ready = key_ready_types(p->ns);
-	char *types = key_pool_types(p->ns, p->pool_id);
-	char *track = key_job_track_inprogress(p->ns);
-	char *wake = key_wakeup(p->ns);
-	char *obs = key_worker_observation(p->ns, worker_id);
-	char *jobs = key_jobs_prefix(p->ns);
-	char *stats = key_job_stats_prefix(p->ns);
-	struct key_type_suffixes sfx;
-	key_type_suffixes(&sfx, p->pool_id);
 	int64_t now = util_now();
 	char now_s[24], seed[24], ttl[24];
 	snprintf(now_s, sizeof(now_s), "%lld", (long long)now);
 	snprintf(seed, sizeof(seed), "%u", util_random_below(2147483646u));
 	snprintf(ttl, sizeof(ttl), "%lld", (long long)obs_ttl);
-	const char *keys[] = {ready, types, track, wake, obs};
-	const char *args[] = {p->pool_id,     now_s,
-			      jobs,           stats,
-			      sfx.inprogress, sfx.paused,
-			      sfx.lock,       sfx.lock_info,
-			      sfx.max_concurrency, seed,
+	const char *keys[] = {d->ready, d->types, d->track, d->wake, d->obs};
+	const char *args[] = {d->pool_id,       now_s,
+			      d->jobs,          d->stats,
+			      d->sfx.inprogress, d->sfx.paused,
+			      d->sfx.lock,      d->sfx.lock_info,
+			      d->sfx.max_concurrency, seed,
 			      scan ? "1" : "0", ttl,
 			      PERIODIC_MARK};
-	redisReply *r = script_run(p->redis, err, SCRIPT_CLAIM,
+	redisReply *r = script_run(d->redis, err, SCRIPT_CLAIM,
 				   (int)ARRAY_LEN(keys), keys,
 				   (int)ARRAY_LEN(args), args);
-	free(ready);
-	free(types);
-	free(track);
-	free(wake);
-	free(obs);
-	free(jobs);
-	free(stats);
-	key_type_suffixes_fini(&sfx);
 	if (!r)
 		return -1;
 	int rc = 1;
@@ -137,7 +172,7 @@ drain_claim(const struct drain_pool *p, const char *worker_id,
 		c->raw = reply_dup(r->element[0]);
 		c->type = reply_dup(r->element[1]);
 		c->inprogress_key = reply_dup(r->element[2]);
-		c->queue_key = key_jobs(p->ns, c->type);
+		c->queue_key = key_jobs(d->ns, c->type);
 		out->more = r->element[4]->integer != 0;
 		struct berr perr;
 		berr_clear(&perr);
@@ -150,29 +185,29 @@ drain_claim(const struct drain_pool *p, const char *worker_id,
 			c->parse_error = xstrdup(perr.msg[0] ? perr.msg
 							     : "invalid JSON");
 		}
-		const redisReply *d = r->element[3];
+		const redisReply *dw = r->element[3];
 		out->decision = DRAIN_HOST;
 		if (c->parsed && r->elements >= 8 &&
 		    r->element[5]->type == REDIS_REPLY_ARRAY &&
 		    r->element[6]->type == REDIS_REPLY_INTEGER &&
 		    r->element[7]->type == REDIS_REPLY_INTEGER) {
-			if (is_word(d, "run"))
+			if (is_word(dw, "run"))
 				out->decision = DRAIN_RUN;
-			else if (is_word(d, "reset"))
+			else if (is_word(dw, "reset"))
 				out->decision = DRAIN_RESET;
-			else if (is_word(d, "final"))
+			else if (is_word(dw, "final"))
 				out->decision = DRAIN_FINAL;
 		}
 		if (out->decision != DRAIN_HOST) {
 			claim_stats(out, r->element[5], now,
 				    r->element[6]->integer);
 			out->obs_args = r->element[7]->integer == 0;
-		} else if (!is_word(d, "host") && c->parsed) {
+		} else if (!is_word(dw, "host") && c->parsed) {
 			/* the script ran its writes for a decision this
 			 * side does not know: only a version skew could do
 			 * that; track it the long way */
 			log_warn("claim of %s: unexpected decision %.*s",
-				 c->type, (int)d->len, d->str ? d->str : "");
+				 c->type, (int)dw->len, dw->str ? dw->str : "");
 		}
 	} else if (r->type == REDIS_REPLY_ERROR) {
 		rc = berr_set(err, "claim script: %s", r->str ? r->str : "");
@@ -187,27 +222,39 @@ drain_claim(const struct drain_pool *p, const char *worker_id,
 }
 
 enum drain_status
-drain_complete(const struct drain_pool *p, const char *worker_id,
-	       const struct queue_claim *c, const char *job_id,
-	       int64_t revision, const char *target, bool again,
-	       const char *retry_msg, int64_t retry_at, char **stored,
-	       struct berr *err)
+drain_complete(struct drain_worker *d, const struct queue_claim *c,
+	       const char *job_id, int64_t revision, const char *target,
+	       bool again, const char *retry_msg, int64_t retry_at,
+	       char **stored, struct berr *err)
 {
 	if (stored)
 		*stored = NULL;
-	char *lock = key_lock(p->ns, c->type);
-	char *info = key_lock_info(p->ns, c->type);
-	char *obs = key_worker_observation(p->ns, worker_id);
-	char *skey = key_job_stats(p->ns, job_id ? job_id : "");
-	char *track = key_job_track_inprogress(p->ns);
-	char *retry = retry_msg ? key_retry(p->ns) : NULL;
+	if (!d->lock_type || strcmp(d->lock_type, c->type) != 0) {
+		free(d->lock_type);
+		free(d->lock);
+		free(d->lock_info);
+		d->lock_type = xstrdup(c->type);
+		d->lock = key_lock(d->ns, c->type);
+		d->lock_info = key_lock_info(d->ns, c->type);
+	}
+	char skey[512];
+	size_t sl = strlen(d->stats), il = job_id ? strlen(job_id) : 0;
+	char *skey_heap = NULL;
+	if (sl + il < sizeof(skey)) {
+		memcpy(skey, d->stats, sl);
+		memcpy(skey + sl, job_id ? job_id : "", il);
+		skey[sl + il] = '\0';
+	} else {
+		skey_heap = key_job_stats(d->ns, job_id);
+	}
 	char rev_s[24], now_s[24], at[24];
 	snprintf(rev_s, sizeof(rev_s), "%lld", (long long)revision);
 	snprintf(now_s, sizeof(now_s), "%lld", (long long)util_now());
 	snprintf(at, sizeof(at), "%lld", (long long)retry_at);
-	const char *keys[] = {c->inprogress_key, lock, info, obs,
-			      skey, track, retry};
-	const char *args[] = {p->pool_id,
+	const char *keys[] = {c->inprogress_key, d->lock, d->lock_info,
+			      d->obs, skey_heap ? skey_heap : skey,
+			      d->track, d->retry};
+	const char *args[] = {d->pool_id,
 			      c->raw,
 			      target && job_id ? target : "",
 			      rev_s,
@@ -216,15 +263,10 @@ drain_complete(const struct drain_pool *p, const char *worker_id,
 			      again ? "again" : "first",
 			      at,
 			      retry_msg};
-	redisReply *r = script_run(p->redis, err, SCRIPT_COMPLETE,
-				   retry ? 7 : 6, keys, retry_msg ? 9 : 7,
+	redisReply *r = script_run(d->redis, err, SCRIPT_COMPLETE,
+				   retry_msg ? 7 : 6, keys, retry_msg ? 9 : 7,
 				   args);
-	free(lock);
-	free(info);
-	free(obs);
-	free(skey);
-	free(track);
-	free(retry);
+	free(skey_heap);
 	if (!r)
 		return DRAIN_STATUS_ERROR;
 	enum drain_status rc;
@@ -250,10 +292,11 @@ drain_complete(const struct drain_pool *p, const char *worker_id,
 }
 
 int
-drain_pool_types(const struct drain_pool *p, const char *const *names,
+drain_pool_types(struct redis_pool *redis, const char *ns,
+		 const char *pool_id, const char *const *names,
 		 const uint32_t *prio, size_t n, struct berr *err)
 {
-	char *key = key_pool_types(p->ns, p->pool_id);
+	char *key = key_pool_types(ns, pool_id);
 	const char *del[] = {"DEL", key};
 	const char **hset = xcalloc(2 + 2 * n, sizeof(char *));
 	char(*num)[16] = xcalloc(n ? n : 1, sizeof(*num));
@@ -269,7 +312,7 @@ drain_pool_types(const struct drain_pool *p, const char *const *names,
 		{2, del, NULL},
 		{(int)(2 + 2 * n), hset, NULL},
 	};
-	int rc = redis_pipeline(p->redis, err, cmds, n ? 2 : 1, NULL,
+	int rc = redis_pipeline(redis, err, cmds, n ? 2 : 1, NULL,
 				REDIS_PIPE_TX | REDIS_PIPE_CHECK);
 	free(hset);
 	free(num);
@@ -278,16 +321,14 @@ drain_pool_types(const struct drain_pool *p, const char *const *names,
 }
 
 int
-drain_observation_args(const struct drain_pool *p, const char *worker_id,
-		       const struct job_message *m, struct berr *err)
+drain_observation_args(struct drain_worker *d, const struct job_message *m,
+		       struct berr *err)
 {
-	char *key = key_worker_observation(p->ns, worker_id);
 	char *args = m->args && !cJSON_IsNull(m->args)
 			     ? gojson_encode(m->args)
 			     : xstrdup("");
-	redisReply *r = redis_command(p->redis, err, "HSET", key, "args",
+	redisReply *r = redis_command(d->redis, err, "HSET", d->obs, "args",
 				      args, NULL);
-	free(key);
 	free(args);
 	if (!r)
 		return -1;

@@ -44,19 +44,19 @@ struct drain_claim {
 };
 void drain_claim_fini(struct drain_claim *d);
 
-struct drain_pool {
-	struct redis_pool *redis;
-	const char *ns;
-	const char *pool_id;
-};
+/* One worker's drain: the keys of its two scripts, built once. */
+struct drain_worker;
+struct drain_worker *drain_worker_new(struct redis_pool *redis,
+				      const char *ns, const char *pool_id,
+				      const char *worker_id);
+void drain_worker_free(struct drain_worker *d);
 
-/* Claims one message for worker_id. obs_ttl: the observation's TTL.
+/* Claims one message for the worker. obs_ttl: the observation's TTL.
  * Returns 1 with *out filled, 0 when nothing is claimable, 2 when the
  * pool's type hash is missing (write it with drain_pool_types and call
  * again), -1 with err. */
-int drain_claim(const struct drain_pool *p, const char *worker_id,
-		int64_t obs_ttl, bool scan, struct drain_claim *out,
-		struct berr *err);
+int drain_claim(struct drain_worker *d, int64_t obs_ttl, bool scan,
+		struct drain_claim *out, struct berr *err);
 
 enum drain_status {
 	DRAIN_STATUS_OK,       /* written, or nothing to write */
@@ -64,14 +64,13 @@ enum drain_status {
 	DRAIN_STATUS_ERROR,    /* Redis error: call again with again = true */
 };
 
-/* Ends claim c of worker_id: the claim's end (as queue_finish, with the
+/* Ends claim c of the worker: the claim's end (as queue_finish, with the
  * ZADD of retry_msg to NS:retry at retry_at when non-NULL), DEL of the
  * observation, then the CAS of target (NULL = none) at revision for
  * job_id. again: an earlier call's reply was lost; the status is then
  * written only if the claim was still there. *stored (may be NULL) gets
  * the stored status on a mismatch (NULL when absent). */
-enum drain_status drain_complete(const struct drain_pool *p,
-				 const char *worker_id,
+enum drain_status drain_complete(struct drain_worker *d,
 				 const struct queue_claim *c,
 				 const char *job_id, int64_t revision,
 				 const char *target, bool again,
@@ -79,13 +78,14 @@ enum drain_status drain_complete(const struct drain_pool *p,
 				 char **stored, struct berr *err);
 
 /* Writes the pool's type hash (type -> priority), replacing it. */
-int drain_pool_types(const struct drain_pool *p, const char *const *names,
+int drain_pool_types(struct redis_pool *redis, const char *ns,
+		     const char *pool_id, const char *const *names,
 		     const uint32_t *prio, size_t n, struct berr *err);
 /* (It is deleted with the pool's heartbeat, heartbeat_pool_forget.) */
 
 /* Writes the observation's args (Go JSON of m's args) after a claim with
  * obs_args set. */
-int drain_observation_args(const struct drain_pool *p, const char *worker_id,
+int drain_observation_args(struct drain_worker *d,
 			   const struct job_message *m, struct berr *err);
 
 #endif

@@ -49,7 +49,9 @@ extern "C" {
 #define BERTH_HTTP_DEST_MAX 320
 
 /* libcurl's process-wide setup (curl_global_init / curl_global_cleanup,
- * reference counted by libcurl). 0, or -1 when libcurl cannot start. */
+ * reference counted). curl_global_init itself runs at the first request
+ * (it starts the TLS library, ~2.3 MiB of RSS), so this returns 0; a
+ * libcurl that cannot start fails that request instead. */
 int berth_http_global_init(void);
 void berth_http_global_cleanup(void);
 
