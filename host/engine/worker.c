@@ -1,10 +1,17 @@
 /* worker.c - the worker pool; see worker.h.
  *
  * Threads of one pool:
- *   worker  x N  fetch (priority-sampled types, one script), run the Harbor
- *                runner (spec 6.2) around the plugin's run(), finish the
- *                message (spec 5.5); idle waits block on the wake-up list
- *                with timeouts of 10, 100, then 1000 ms (queue.h);
+ *   worker  x N  claim (store/drain.h: fetch over the ready types in the
+ *                priority-sampled order, stats, Running, observation: one
+ *                script), run the Harbor runner (spec 6.2) around the
+ *                plugin's run(), complete (end of the claim, observation
+ *                and final status: one script). Idle workers: one leader
+ *                blocks on the wake-up list (2 s, then a claim), the others
+ *                wait on wp->idle_cond until kicked: by the leader when a
+ *                wake-up came, by a claim that left more work. A claim
+ *                that took the last ready message goes straight to the
+ *                idle wait. Every 5 s one claim also scans every served
+ *                queue for messages Go instances pushed;
  *   requeuer     every 1 s: due members of NS:scheduled and NS:retry, to
  *                the queue of any type some registered pool serves;
  *   recovery     after 1 s, then every 30 s (and on worker_pool_recover_now):
