@@ -431,22 +431,28 @@ static const char lua_claim[] =
 	"          return {msg, t, inprog, 'host', more}\n"
 	"        end\n"
 	/* the observation's args are Go JSON of the args: the bytes of
-	 * the message itself when it is in Go's key order and has no
-	 * further field (what Berth and Go enqueue); else the caller
-	 * writes them (messages re-encoded by Lua) */
+	 * the message itself when it is exactly Go's layout
+	 * {"name":..,"id":..,"t":<digits>,"args":..[,"unique":true]} with
+	 * no further field (what Berth and Go enqueue); else the caller
+	 * writes them (messages re-encoded by Lua, other key orders). The
+	 * first ,"args": is then the key itself: name and id are JSON
+	 * strings (a quote in them is escaped) and t is digits. */
 	"        local args, exact = '', 1\n"
 	"        if m.args ~= nil and m.args ~= cjson.null then\n"
 	"          exact = 0\n"
-	"          local head = '{\"name\":' .. cjson.encode(m.name)\n"
+	"          local head = '{\"name\":' .. cjson.encode(m.name) ..\n"
+	"            ',\"id\":' .. cjson.encode(m.id) .. ',\"t\":'\n"
 	"          local tail = '}'\n"
 	"          if m.unique == true then tail = ',\"unique\":true}' end\n"
 	"          local keys = 0\n"
 	"          for _ in pairs(m) do keys = keys + 1 end\n"
 	"          local want = 4\n"
-	"          if m.unique ~= nil then want = 5 end\n"
+	"          if m.unique == true then want = 5 end\n"
 	"          local a = string.find(msg, ',\"args\":', 1, true)\n"
 	"          if keys == want and a and\n"
 	"              string.sub(msg, 1, #head) == head and\n"
+	"              string.find(string.sub(msg, #head + 1, a - 1),\n"
+	"                '^%-?%d+$') and\n"
 	"              string.sub(msg, -#tail) == tail then\n"
 	"            args = string.sub(msg, a + 8, #msg - #tail)\n"
 	"            exact = 1\n"
