@@ -92,7 +92,7 @@ struct worker_pool {
 	pthread_rwlock_t hook_lock;
 
 	/* The fetch gate (under lock): `fetching` workers are inside
-	 * queue_fetch; while `reconciling`, no fetch starts, and the
+	 * drain_claim; while `reconciling`, no fetch starts, and the
 	 * reconciliation starts only once fetching is 0, so every message
 	 * a fetch claimed is already in some worker's held_raw. */
 	size_t fetching;

@@ -1,7 +1,7 @@
 /* queue.h - the queue engine of spec 5 (goharbor/work semantics), shared
- * with Go instances: enqueue (plain, delayed, unique), fetch (one script:
- * priority order, paused, global max_concurrency, in-progress bookkeeping),
- * finish (LREM/DECR/HINCRBY + retry ZADD in one idempotent script), the
+ * with Go instances: enqueue (plain, delayed, unique), the claimed message
+ * (the fetch itself is store/drain.h's claim script: priority order,
+ * paused, global max_concurrency, in-progress bookkeeping), finish (LREM/DECR/HINCRBY + retry ZADD in one idempotent script), the
  * reconciliation of a live pool's own in-progress lists, the requeuers
  * of NS:scheduled and NS:retry, re-enqueue of a dead pool's in-progress
  * messages and stale-lock cleanup (spec 9.1, 9.2).
@@ -9,8 +9,8 @@
  * Wake-up (Berth only): every enqueue also pushes the type name onto the
  * list NS:berth:wakeup (trimmed to 1024 entries). Idle Berth workers block
  * on it with BRPOP instead of sleeping, so a new job starts within
- * milliseconds; Go instances never read the key and keep polling. The fetch
- * script stays the only way to claim a job. */
+ * milliseconds; Go instances never read the key and keep polling. The claim
+ * script (store/drain.h) stays the only way to claim a job. */
 #ifndef BERTH_QUEUE_H
 #define BERTH_QUEUE_H
 
@@ -133,7 +133,7 @@ char *queue_unique_key(const char *ns, const char *name, const cJSON *args);
 int queue_release_unique(struct queue *q, const struct job_message *m,
 			 struct berr *err);
 
-/* A claimed message. A message that does not parse is still claimed (it
+/* A claimed message (drain_claim, store/drain.h). A message that does not parse is still claimed (it
  * sits in the in-progress list): parsed is false, parse_error says why, and
  * msg is zeroed; the caller finishes it without retry. */
 struct queue_claim {
@@ -146,15 +146,6 @@ struct queue_claim {
 	struct job_message msg;
 };
 void queue_claim_fini(struct queue_claim *c);
-
-/* Runs the fetch script over types (already in priority-sampled order).
- * Returns 1 with *c filled, 0 when nothing is claimable, -1 on error. */
-int queue_fetch(struct queue *q, const char *pool_id, const char *const *types,
-		size_t n, struct queue_claim *c, struct berr *err);
-
-/* Orders types by the weighted random permutation of spec 5.4 step 1. */
-void queue_priority_order(const char *const *types, const uint32_t *prio,
-			  size_t n, const char **out);
 
 /* Finishes a claim (spec 5.5 step 4) in one script: LREM of the claimed
  * bytes and, only when that removed them, DECR lock, HINCRBY lock_info -1

@@ -114,27 +114,6 @@ static const char lua_ack[] =
 	"if is_final(nst) then dec_inprogress(KEYS[2], ARGV[4]) end\n"
 	"return 'ok'\n";
 
-/* spec 5.4 */
-static const char lua_fetch[] =
-	"local pool = ARGV[1]\n"
-	"for i = 1, #KEYS - 5, 6 do\n"
-	"  local queue, inprog = KEYS[i], KEYS[i + 1]\n"
-	"  local paused, lock = KEYS[i + 2], KEYS[i + 3]\n"
-	"  local lock_info, maxc_key = KEYS[i + 4], KEYS[i + 5]\n"
-	"  local maxc = tonumber(redis.call('GET', maxc_key))\n"
-	"  if redis.call('LLEN', queue) > 0 and\n"
-	"      redis.call('EXISTS', paused) == 0 then\n"
-	"    local active = tonumber(redis.call('GET', lock))\n"
-	"    if not maxc or maxc == 0 or not active or active < maxc then\n"
-	"      redis.call('INCR', lock)\n"
-	"      redis.call('HINCRBY', lock_info, pool, 1)\n"
-	"      local msg = redis.call('RPOPLPUSH', queue, inprog)\n"
-	"      return {msg, queue, inprog}\n"
-	"    end\n"
-	"  end\n"
-	"end\n"
-	"return nil\n";
-
 /* spec 5.6. Registered = NS:jobs:<name> is one of KEYS[3..]. A member that
  * does not decode (or has no string name) goes to dead unchanged / with
  * the error fields, so one bad member cannot block the requeuer. Berth:
@@ -501,7 +480,6 @@ static const struct script_def script_defs[SCRIPT__COUNT] = {
 	[SCRIPT_STATUS_CAS] = {"status_cas", lua_status_cas},
 	[SCRIPT_RESET] = {"reset", lua_reset},
 	[SCRIPT_ACK] = {"ack", lua_ack},
-	[SCRIPT_FETCH] = {"fetch", lua_fetch},
 	[SCRIPT_REQUEUE] = {"requeue", lua_requeue},
 	[SCRIPT_ENQUEUE_UNIQUE] = {"enqueue_unique", lua_enqueue_unique},
 	[SCRIPT_ENQUEUE_UNIQUE_DELAYED] = {"enqueue_unique_delayed",

@@ -26,11 +26,6 @@ enum script_id {
 	/* spec 7.4. KEYS: stats, NS:job_track:inprogress.
 	 * ARGV: status, revision, check_in_at, job id. Returns "ok"/"none". */
 	SCRIPT_ACK,
-	/* spec 5.4. KEYS: 6 per type in fetch order: NS:jobs:T,
-	 * NS:jobs:T:<pool>:inprogress, NS:jobs:T:paused, NS:jobs:T:lock,
-	 * NS:jobs:T:lock_info, NS:jobs:T:max_concurrency. ARGV: pool id.
-	 * Returns {message, queue key, inprogress key} or nil. */
-	SCRIPT_FETCH,
 	/* spec 5.6. KEYS: the zset (NS:scheduled or NS:retry), NS:dead, then
 	 * NS:jobs:T for every type to move to its queue: Go passes its own
 	 * registered types; Berth passes every type some registered pool
@@ -110,11 +105,19 @@ enum script_id {
 	 * ":max_concurrency", a random seed, "1" to first add every served
 	 * type with a non-empty queue to the ready set (messages enqueued by
 	 * Go), the observation TTL, the periodic mark of args.
-	 * Claims as SCRIPT_FETCH over the ready types this pool serves, in
-	 * the weighted random order of spec 5.4 (priorities from the hash);
+	 * Fetches as spec 5.4 over the ready types this pool serves, in
+	 * the weighted random order of step 1 (priorities from the hash, a
+	 * priority below 1 counts as 1): a type whose NS:jobs:T:paused
+	 * exists is skipped, so is one whose NS:jobs:T:max_concurrency is
+	 * non-zero and its NS:jobs:T:lock at or above it (no lock = free);
+	 * else RPOPLPUSH of the oldest message to NS:jobs:T:<pool>:
+	 * inprogress, INCR lock, HINCRBY lock_info pool 1;
 	 * types found empty leave the ready set, and the wake-up list is
-	 * deleted when the set is empty (no stale wake-ups). Returns nil,
-	 * {"types"} when the pool's type hash is missing, {msg, type,
+	 * deleted (no stale wake-ups) when the set is empty or nothing was
+	 * claimable while every ready type is served by this pool (a type
+	 * only another pool serves keeps its wake-ups). Returns nil,
+	 * {"types"} when the pool's type hash is missing (and some type is
+	 * ready), {msg, type,
 	 * inprogress key, "host", more} when the caller must track the job
 	 * itself (message not decodable, no stats, an unexpected status),
 	 * else {msg, type, inprogress key, decision, more, stats (HGETALL
@@ -122,8 +125,10 @@ enum script_id {
 	 * (Pending/Scheduled -> Running), "reset" (Running/Error: spec 4.5
 	 * with the new revision, then Running) or "final" (Stopped/Success,
 	 * nothing written); the observation is written for these three,
-	 * with args = "" and args exact = 0 when the caller must write
-	 * them. more = 0 when no ready type is left. */
+	 * its args copied from the message when it is exactly Go's layout
+	 * {"name":..,"id":..,"t":<digits>,"args":..[,"unique":true]}, else
+	 * args = "" and args exact = 0 (the caller writes them). more = 0
+	 * when no ready type is left. */
 	SCRIPT_CLAIM,
 	/* Berth, issue 12. KEYS: the in-progress list, NS:jobs:T:lock,
 	 * NS:jobs:T:lock_info, NS:worker:<id>, the stats, NS:job_track:
@@ -162,7 +167,7 @@ int scripts_load_all(struct redis_pool *p, struct berr *err);
 
 /* The Lua source (for tests and docs); NULL for an unknown id. */
 const char *script_source(enum script_id id);
-/* Short name ("status_cas", "fetch", ...) for messages. */
+/* Short name ("status_cas", "claim", ...) for messages. */
 const char *script_name(enum script_id id);
 
 #endif

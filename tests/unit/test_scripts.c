@@ -1,12 +1,12 @@
 /* test_scripts.c - every Lua script of scripts.c against a real
  * redis-server (private, unix socket): status compare-and-set (spec 4.3),
- * reset (4.5), ACK (7.4), fetch (5.4), requeue (5.6), unique enqueue
+ * reset (4.5), ACK (7.4), requeue (5.6), unique enqueue
  * (5.7), dead-pool re-enqueue and stale locks (9.1), Berth's idempotent
  * finish and live-pool reconciliation, delete by score + id
  * (8.7), the periodic scheduler's own scripts (add once, trim, known,
  * unlock: 8.3-8.5, Q6, Q17), and the EVALSHA/NOSCRIPT handling of
- * script_run. */
-#include <pthread.h>
+ * script_run. The drain's claim and complete scripts (which hold the
+ * fetch of spec 5.4) are tested through store/drain.h in test_drain.c. */
 #include <stdlib.h>
 
 #include "store/message.h"
@@ -464,7 +464,7 @@ ack_check(void)
 	check_ack("Running", 100, 0);
 }
 
-/* ---- fetch (spec 5.4) -------------------------------------------------- */
+/* ---- the keys of a job type -------------------------------------------- */
 
 struct type_keys {
 	char queue[64], inprog[64], paused[64], lock[64], lock_info[64],
@@ -490,217 +490,6 @@ type_keys_del(const struct type_keys *k)
 {
 	CHECK(test_redis_do(pool, "DEL", k->queue, k->inprog, k->paused,
 			    k->lock, k->lock_info, k->maxc, NULL) == 0);
-}
-
-/* Fetch over the types in this order; returns the message (new string)
- * or NULL for nil; checks the shape of the reply. */
-static char *
-fetch(struct type_keys **order, int n, const char *poolid,
-      const char **queue_out)
-{
-	const char *keys[6 * 8];
-	for (int i = 0; i < n; i++) {
-		keys[6 * i] = order[i]->queue;
-		keys[6 * i + 1] = order[i]->inprog;
-		keys[6 * i + 2] = order[i]->paused;
-		keys[6 * i + 3] = order[i]->lock;
-		keys[6 * i + 4] = order[i]->lock_info;
-		keys[6 * i + 5] = order[i]->maxc;
-	}
-	const char *args[] = {poolid};
-	redisReply *r = run(SCRIPT_FETCH, 6 * n, keys, 1, args);
-	char *msg = NULL;
-	if (queue_out)
-		*queue_out = NULL;
-	if (r->type == REDIS_REPLY_ARRAY) {
-		CHECK(r->elements == 3);
-		if (r->elements == 3) {
-			msg = xstrndup(r->element[0]->str,
-				       r->element[0]->len);
-			for (int i = 0; i < n; i++) {
-				if (strcmp(r->element[1]->str,
-					   order[i]->queue) == 0) {
-					CHECK_STR(r->element[2]->str,
-						  order[i]->inprog);
-					if (queue_out)
-						*queue_out = order[i]->queue;
-				}
-			}
-		}
-	} else {
-		CHECK_MSG(r->type == REDIS_REPLY_NIL, "fetch reply type %d",
-			  r->type);
-	}
-	freeReplyObject(r);
-	return msg;
-}
-
-static void
-fetch_check(void)
-{
-	struct type_keys a, b, c;
-	type_keys(&a, "A", "pool1");
-	type_keys(&b, "B", "pool1");
-	type_keys(&c, "C", "pool1");
-	type_keys_del(&a);
-	type_keys_del(&b);
-	type_keys_del(&c);
-	struct type_keys *abc[] = {&a, &b, &c};
-	struct type_keys *ba[] = {&b, &a};
-	const char *q;
-
-	/* nothing queued */
-	char *m = fetch(abc, 3, "pool1", &q);
-	CHECK(m == NULL);
-
-	/* the first type in the given order wins; the tail (oldest) is
-	 * taken; lock, lock_info and the in-progress list are updated */
-	CHECK(test_redis_do(pool, "LPUSH", a.queue, "a1", NULL) == 0);
-	CHECK(test_redis_do(pool, "LPUSH", a.queue, "a2", NULL) == 0);
-	CHECK(test_redis_do(pool, "LPUSH", b.queue, "b1", NULL) == 0);
-	m = fetch(abc, 3, "pool1", &q);
-	CHECK_STR(m, "a1");
-	CHECK(q == a.queue);
-	free(m);
-	CHECK_GET(a.lock, "1");
-	CHECK_HGET(a.lock_info, "pool1", "1");
-	CHECK(llen(a.inprog) == 1 && llen(a.queue) == 1);
-	m = fetch(ba, 2, "pool1", &q);
-	CHECK_STR(m, "b1");
-	CHECK(q == b.queue);
-	free(m);
-	CHECK_GET(b.lock, "1");
-	CHECK_GET(a.lock, "1");
-
-	/* B empty now: falls through to A */
-	m = fetch(ba, 2, "pool1", &q);
-	CHECK_STR(m, "a2");
-	free(m);
-	CHECK_GET(a.lock, "2");
-	CHECK_HGET(a.lock_info, "pool1", "2");
-	CHECK(llen(a.inprog) == 2);
-
-	/* paused types are skipped (any value) */
-	CHECK(test_redis_do(pool, "LPUSH", a.queue, "a3", NULL) == 0);
-	CHECK(test_redis_do(pool, "LPUSH", b.queue, "b2", NULL) == 0);
-	CHECK(test_redis_do(pool, "SET", b.paused, "", NULL) == 0);
-	m = fetch(ba, 2, "pool1", &q);
-	CHECK_STR(m, "a3");
-	free(m);
-	CHECK(test_redis_do(pool, "DEL", b.paused, NULL) == 0);
-
-	/* max_concurrency: A has lock 3 now */
-	CHECK(test_redis_do(pool, "LPUSH", a.queue, "a4", NULL) == 0);
-	CHECK(test_redis_do(pool, "SET", a.maxc, "3", NULL) == 0);
-	struct type_keys *ab[] = {&a, &b};
-	m = fetch(ab, 2, "pool1", &q);
-	CHECK_STR(m, "b2"); /* A at its limit */
-	free(m);
-	m = fetch(ab, 2, "pool1", &q);
-	CHECK(m == NULL); /* A capped, B empty */
-	CHECK(llen(a.queue) == 1);
-	CHECK(test_redis_do(pool, "SET", a.maxc, "4", NULL) == 0);
-	m = fetch(ab, 2, "pool1", &q);
-	CHECK_STR(m, "a4");
-	free(m);
-	CHECK_GET(a.lock, "4");
-	/* 0 = unlimited; another pool has its own in-progress list and
-	 * its own share in lock_info */
-	struct type_keys ao;
-	type_keys(&ao, "A", "other");
-	struct type_keys *aob[] = {&ao, &b};
-	CHECK(test_redis_do(pool, "LPUSH", a.queue, "a5", NULL) == 0);
-	CHECK(test_redis_do(pool, "SET", a.maxc, "0", NULL) == 0);
-	m = fetch(aob, 2, "other", &q);
-	CHECK_STR(m, "a5");
-	free(m);
-	CHECK_HGET(a.lock_info, "other", "1");
-	CHECK_HGET(a.lock_info, "pool1", "4");
-	CHECK_GET(a.lock, "5");
-	CHECK(llen(ao.inprog) == 1 && llen(a.inprog) == 4);
-	CHECK(test_redis_do(pool, "DEL", ao.inprog, NULL) == 0);
-	/* a missing lock counts as free even with a limit */
-	CHECK(test_redis_do(pool, "LPUSH", c.queue, "c1", NULL) == 0);
-	CHECK(test_redis_do(pool, "SET", c.maxc, "1", NULL) == 0);
-	m = fetch(abc, 3, "pool1", &q);
-	CHECK_STR(m, "c1");
-	free(m);
-	CHECK_GET(c.lock, "1");
-
-	/* a broken key type surfaces as an error reply */
-	CHECK(test_redis_do(pool, "DEL", c.lock_info, NULL) == 0);
-	CHECK(test_redis_do(pool, "SET", c.lock_info, "x", NULL) == 0);
-	CHECK(test_redis_do(pool, "LPUSH", c.queue, "c2", NULL) == 0);
-	CHECK(test_redis_do(pool, "SET", c.maxc, "0", NULL) == 0);
-	const char *keys[] = {c.queue,	   c.inprog,	c.paused,
-			      c.lock,	   c.lock_info, c.maxc};
-	const char *args[] = {"pool1"};
-	CHECK_RUN("(error)", SCRIPT_FETCH, 6, keys, 1, args);
-
-	type_keys_del(&a);
-	type_keys_del(&b);
-	type_keys_del(&c);
-}
-
-/* Several threads fetching from one queue: every message exactly once. */
-#define FETCH_THREADS 4
-#define FETCH_MSGS 400
-
-static int fetched_count[FETCH_THREADS];
-
-static void *
-fetch_thread(void *arg)
-{
-	int idx = (int)(intptr_t)arg;
-	struct type_keys k;
-	type_keys(&k, "P", "poolT");
-	const char *keys[] = {k.queue, k.inprog, k.paused,
-			      k.lock,  k.lock_info, k.maxc};
-	const char *args[] = {"poolT"};
-	for (;;) {
-		struct berr e;
-		redisReply *r = script_run(pool, &e, SCRIPT_FETCH, 6, keys, 1,
-					   args);
-		if (!r)
-			break;
-		bool got = r->type == REDIS_REPLY_ARRAY;
-		freeReplyObject(r);
-		if (!got)
-			break;
-		fetched_count[idx]++;
-	}
-	return NULL;
-}
-
-static void
-fetch_threads_check(void)
-{
-	struct type_keys k;
-	type_keys(&k, "P", "poolT");
-	type_keys_del(&k);
-	for (int i = 0; i < FETCH_MSGS; i++) {
-		char m[16];
-		snprintf(m, sizeof(m), "m%d", i);
-		CHECK(test_redis_do(pool, "LPUSH", k.queue, m, NULL) == 0);
-	}
-	/* start from an empty SHA cache entry on the server */
-	CHECK(test_redis_do(pool, "SCRIPT", "FLUSH", NULL) == 0);
-	pthread_t th[FETCH_THREADS];
-	for (int i = 0; i < FETCH_THREADS; i++)
-		pthread_create(&th[i], NULL, fetch_thread, (void *)(intptr_t)i);
-	int total = 0;
-	for (int i = 0; i < FETCH_THREADS; i++) {
-		pthread_join(th[i], NULL);
-		total += fetched_count[i];
-	}
-	CHECK_MSG(total == FETCH_MSGS, "fetched %d", total);
-	CHECK(llen(k.inprog) == FETCH_MSGS);
-	CHECK(llen(k.queue) == 0);
-	char want[16];
-	snprintf(want, sizeof(want), "%d", FETCH_MSGS);
-	CHECK_GET(k.lock, want);
-	CHECK_HGET(k.lock_info, "poolT", want);
-	type_keys_del(&k);
 }
 
 /* ---- requeue (spec 5.6) ------------------------------------------------ */
@@ -1373,8 +1162,6 @@ main(void)
 	cas_counter_check();
 	reset_check();
 	ack_check();
-	fetch_check();
-	fetch_threads_check();
 	requeue_check();
 	unique_check();
 	reenqueue_check();

@@ -334,28 +334,6 @@ test_backoff(void)
 	CHECK((queue_backoff_seconds(2) - 31) % 3 == 0);
 }
 
-static void
-test_priority_order(void)
-{
-	const char *types[] = {"A", "B", "C"};
-	uint32_t prio[] = {1, 1000, 0};
-	int first_b = 0;
-	for (int k = 0; k < 2000; k++) {
-		const char *out[3] = {0};
-		queue_priority_order(types, prio, 3, out);
-		bool seen[3] = {false, false, false};
-		for (int i = 0; i < 3; i++)
-			for (int j = 0; j < 3; j++)
-				if (out[i] == types[j])
-					seen[j] = true;
-		CHECK(seen[0] && seen[1] && seen[2]);
-		if (out[0] == types[1])
-			first_b++;
-	}
-	/* B first with probability 1000/1002 */
-	CHECK_MSG(first_b > 1950, "B first %d times of 2000", first_b);
-}
-
 /* --- pool tests ----------------------------------------------------------- */
 
 static char dead_pool[25], orphan_pool[25];
@@ -1362,7 +1340,6 @@ int
 main(void)
 {
 	test_backoff();
-	test_priority_order();
 
 	const char *tp = getenv("BERTH_TEST_PLUGINS");
 	const char *bp = getenv("BERTH_PLUGINS");
