@@ -507,17 +507,18 @@ final_check(struct drain_worker *dw)
 		free(msg);
 		free(sk);
 	}
-	/* a mismatch on a job whose stats are gone: stored is NULL */
+	/* the stats gone since the claim: the CAS accepts (revision 0) */
 	push("A", "{\"name\":\"A\",\"id\":\"gone\",\"t\":1,\"args\":null}");
 	stats_put("gone", "Pending", "1");
 	struct drain_claim dc;
 	CHECK(claim(dw, false, &dc) == 1);
 	char *sk = key_job_stats(NS, "gone");
 	CHECK(test_redis_do(pool, "DEL", sk, NULL) == 0);
-	char *stored = xstrdup("x");
+	char *junk = xstrdup("x"), *stored = junk;
 	CHECK(complete(dw, &dc, 0, "Success", false, NULL, 0, &stored) ==
 	      DRAIN_STATUS_OK); /* a missing hash accepts (revision 0) */
-	free(stored);
+	CHECK(stored == NULL);    /* reset even when nothing is stored */
+	free(junk);
 	drain_claim_fini(&dc);
 	free(sk);
 }
