@@ -197,6 +197,13 @@ empty_check(struct drain_worker *dw)
 	CHECK(claim(dw, false, &dc) == 1);
 	CHECK(dc.decision == DRAIN_HOST); /* no stats */
 	drain_claim_fini(&dc);
+
+	/* missing with nothing ready: a scanning claim reports it too (a
+	 * message a Go instance pushed would never be found otherwise) */
+	CHECK(test_redis_do(pool, "DEL", k_types, NULL) == 0);
+	CHECK(claim(dw, false, &dc) == 0);
+	CHECK(claim(dw, true, &dc) == 2);
+	types1("A");
 }
 
 /* ---- claim: decisions -------------------------------------------------- */
@@ -544,8 +551,14 @@ host_check(struct drain_worker *dw)
 		{"not json {", false},
 		/* JSON, but no string id */
 		{"{\"name\":\"A\",\"id\":7,\"t\":1,\"args\":null}", false},
+		/* fields message_parse refuses: nothing may be written */
+		{"{\"name\":\"A\",\"id\":\"h4\",\"t\":\"x\",\"args\":null}",
+		 false},
+		{"{\"name\":\"A\",\"id\":\"h4\",\"t\":1,\"args\":[1]}", false},
+		{"{\"name\":\"A\",\"id\":\"h4\",\"t\":1,\"unique\":1}", false},
 	};
 	stats_put("h2", "Pending", "1"); /* the id without the mark */
+	stats_put("h4", "Pending", "1");
 	for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
 		push("A", cases[i].msg);
 		struct drain_claim dc;
@@ -565,6 +578,9 @@ host_check(struct drain_worker *dw)
 		drain_claim_fini(&dc);
 	}
 	char *st = stats_get("h2", "status");
+	CHECK_STR(st, "Pending");
+	free(st);
+	st = stats_get("h4", "status");
 	CHECK_STR(st, "Pending");
 	free(st);
 
