@@ -110,6 +110,8 @@ tracker_set_event_fn(struct tracker *t, tracker_event_fn fn, void *data)
 static void
 fire_event(struct tracker *t, const struct job_stats *s, const char *check_in)
 {
+	if (str_empty(s->web_hook_url))
+		return;
 	pthread_mutex_lock(&t->mu);
 	tracker_event_fn fn = t->fn;
 	void *data = t->fn_data;

@@ -24,8 +24,10 @@ struct redis_pool;
 struct tracker;
 
 /* Called after every status write and check-in that the spec says fires a
- * hook (spec 7.1), with an immutable snapshot; check_in is NULL except for
- * check-ins. The hook agent (a later module) plugs in here. */
+ * hook (spec 7.1), with an immutable snapshot, for jobs that have a hook
+ * URL (web_hook_url; the others have nobody to tell, and their snapshot is
+ * not worth its copy); check_in is NULL except for check-ins. The hook
+ * agent plugs in here. */
 typedef void (*tracker_event_fn)(void *data, const struct job_stats *snap,
 				 const char *check_in);
 
