@@ -496,6 +496,8 @@ redis_url_parse(const char *url, struct redis_target *t, struct berr *e)
 struct redis_slot {
 	redisContext *c;
 	int64_t last_used_ms;
+	char *buf; /* this thread's RESP formatting buffer (resp_append) */
+	size_t buf_cap;
 };
 
 struct redis_pool {
@@ -532,6 +534,7 @@ slot_free(void *v)
 		return;
 	if (s->c)
 		redisFree(s->c);
+	free(s->buf);
 	free(s);
 }
 
@@ -643,6 +646,9 @@ scrub(char *msg, size_t cap, const char *secret)
 	}
 }
 
+static int resp_append(const struct redis_pool *p, redisContext *c,
+		       const struct redis_cmd *cmds, size_t n, bool tx);
+
 /* Runs one set-up command (AUTH, SELECT) on a fresh context. */
 static int
 dial_cmd(const struct redis_pool *p, redisContext *c, const char *what,
@@ -650,7 +656,12 @@ dial_cmd(const struct redis_pool *p, redisContext *c, const char *what,
 {
 	char buf[200];
 	errno = 0;
-	redisReply *r = redisCommandArgv(c, argc, argv, NULL);
+	struct redis_cmd cmd = {argc, argv, NULL};
+	redisReply *r = NULL;
+	void *got = NULL;
+	if (resp_append(p, c, &cmd, 1, false) == REDIS_OK &&
+	    redisGetReply(c, &got) == REDIS_OK)
+		r = got;
 	int saved = errno;
 	if (!r)
 		return berr_set(e, "redis %s: %s: %s", p->desc, what,
@@ -729,7 +740,7 @@ fail:
 }
 
 static struct redis_slot *
-pool_slot(struct redis_pool *p)
+pool_slot(const struct redis_pool *p)
 {
 	struct redis_slot *s = pthread_getspecific(p->key);
 	if (!s) {
@@ -801,6 +812,115 @@ redis_pool_drop(struct redis_pool *p)
 	}
 }
 
+/* ---- RESP formatting --------------------------------------------------
+ *
+ * hiredis 0.14 formats an argv with one sdscatfmt per argument into a
+ * string grown by reallocation (~19,000 instructions for the 15-20
+ * arguments of a job's HSET). A command in RESP is "*<argc>\r\n", then
+ * "$<len>\r\n<bytes>\r\n" per argument: its length is computed first, the
+ * commands are written into one per-thread buffer and given to hiredis with
+ * redisAppendFormattedCommand (which copies them to its output buffer). */
+
+/* A buffer grown past this is freed after use (a large value once in a
+ * while does not pin its size to the thread). */
+#define RESP_BUF_KEEP (64 * 1024)
+#define RESP_BUF_MIN 4096
+
+static size_t
+dec_len(size_t v)
+{
+	size_t n = 1;
+	while (v >= 10) {
+		v /= 10;
+		n++;
+	}
+	return n;
+}
+
+static char *
+put_dec(char *o, size_t v)
+{
+	char tmp[24];
+	size_t n = 0;
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	while (n)
+		*o++ = tmp[--n];
+	return o;
+}
+
+static size_t
+resp_len(const struct redis_cmd *c)
+{
+	size_t n = 1 + dec_len((size_t)c->argc) + 2;
+	for (int i = 0; i < c->argc; i++) {
+		size_t l = c->lens ? c->lens[i] : strlen(c->argv[i]);
+		n += 1 + dec_len(l) + 2 + l + 2;
+	}
+	return n;
+}
+
+static char *
+resp_put(char *o, const struct redis_cmd *c)
+{
+	*o++ = '*';
+	o = put_dec(o, (size_t)c->argc);
+	*o++ = '\r';
+	*o++ = '\n';
+	for (int i = 0; i < c->argc; i++) {
+		size_t l = c->lens ? c->lens[i] : strlen(c->argv[i]);
+		*o++ = '$';
+		o = put_dec(o, l);
+		*o++ = '\r';
+		*o++ = '\n';
+		memcpy(o, c->argv[i], l);
+		o += l;
+		*o++ = '\r';
+		*o++ = '\n';
+	}
+	return o;
+}
+
+/* Appends the n commands cmds (MULTI and EXEC around them with tx, as
+ * pipe_cmd) to c's output buffer in one piece. Returns REDIS_OK, or
+ * REDIS_ERR with c->err set (out of memory). */
+static int
+resp_append(const struct redis_pool *p, redisContext *c,
+	    const struct redis_cmd *cmds, size_t n, bool tx)
+{
+	static const char multi[] = "*1\r\n$5\r\nMULTI\r\n";
+	static const char exec[] = "*1\r\n$4\r\nEXEC\r\n";
+	struct redis_slot *s = pool_slot(p);
+	size_t len = tx ? sizeof(multi) - 1 + sizeof(exec) - 1 : 0;
+	for (size_t i = 0; i < n; i++)
+		len += resp_len(&cmds[i]);
+	if (len > s->buf_cap) {
+		free(s->buf);
+		s->buf_cap = len > RESP_BUF_MIN ? len : RESP_BUF_MIN;
+		s->buf = xmalloc(s->buf_cap);
+	}
+	char *o = s->buf;
+	if (tx) {
+		memcpy(o, multi, sizeof(multi) - 1);
+		o += sizeof(multi) - 1;
+	}
+	for (size_t i = 0; i < n; i++)
+		o = resp_put(o, &cmds[i]);
+	if (tx) {
+		memcpy(o, exec, sizeof(exec) - 1);
+		o += sizeof(exec) - 1;
+	}
+	int rc = redisAppendFormattedCommand(c, s->buf, (size_t)(o - s->buf));
+	if (s->buf_cap > RESP_BUF_KEEP) {
+		free(s->buf);
+		s->buf = NULL;
+		s->buf_cap = 0;
+	}
+	return rc;
+}
+
 redisReply *
 redis_command_argv(struct redis_pool *p, struct berr *e, int argc,
 		   const char **argv, const size_t *lens)
@@ -813,7 +933,12 @@ redis_command_argv(struct redis_pool *p, struct berr *e, int argc,
 	if (!c)
 		return NULL;
 	errno = 0;
-	redisReply *r = redisCommandArgv(c, argc, argv, lens);
+	struct redis_cmd cmd = {argc, argv, lens};
+	redisReply *r = NULL;
+	void *got = NULL;
+	if (resp_append(p, c, &cmd, 1, false) == REDIS_OK &&
+	    redisGetReply(c, &got) == REDIS_OK)
+		r = got;
 	int saved = errno;
 	if (!r || c->err) {
 		char name[40], buf[200];
@@ -946,19 +1071,20 @@ redis_pipeline(struct redis_pool *p, struct berr *e,
 			replies[i] = NULL;
 	if (n == 0)
 		return 0;
+	/* Redis answers nothing to a command of no argument: the replies
+	 * would be read one off, each waiting out the timeout */
+	for (size_t k = 0; k < n; k++)
+		if (cmds[k].argc <= 0 || !cmds[k].argv)
+			return berr_set(e, "redis %s: empty command", p->desc);
 	redisContext *c = redis_pool_get(p, e);
 	if (!c)
 		return -1;
 	size_t total = n + (tx ? 2 : 0);
 	redisReply **got = xcalloc(total, sizeof(*got));
-	size_t i;
+	size_t i = 0;
 	int saved = 0;
-	for (i = 0; i < total; i++) {
-		struct redis_cmd pc = pipe_cmd(cmds, n, tx, i);
-		if (redisAppendCommandArgv(c, pc.argc, pc.argv, pc.lens) !=
-		    REDIS_OK)
-			goto conn_fail;
-	}
+	if (resp_append(p, c, cmds, n, tx) != REDIS_OK)
+		goto conn_fail;
 	for (i = 0; i < total; i++) {
 		void *r = NULL;
 		errno = 0;

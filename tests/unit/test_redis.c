@@ -428,6 +428,165 @@ test_pipeline(struct test_redis *tr)
 	redis_pool_free(p);
 }
 
+/* ---- RESP formatting ---------------------------------------------------- */
+
+static bool
+reply_is_bytes(const redisReply *r, const char *want, size_t len)
+{
+	return r && r->type == REDIS_REPLY_STRING && (size_t)r->len == len &&
+	       (len == 0 || memcmp(r->str, want, len) == 0);
+}
+
+/* The commands are written by redis_conn.c's own formatter: binary
+ * arguments, empty ones, lengths at each digit boundary, a 1 MiB value,
+ * more than 9 arguments, lens NULL and not in one pipeline. */
+static void
+test_formatting(struct test_redis *tr)
+{
+	struct redis_pool *p = test_redis_pool(tr, 5000);
+	struct berr e;
+	berr_clear(&e);
+
+	/* an empty value and an empty key, with lens and without */
+	static const char k1[] = "berth:fmt:\0nul";
+	const char *a1[] = {"SET", k1, ""};
+	const size_t l1[] = {3, sizeof(k1) - 1, 0};
+	redisReply *r = redis_command_argv(p, &e, 3, a1, l1);
+	CHECK(reply_is_str(r, "OK"));
+	if (r)
+		freeReplyObject(r);
+	const char *a2[] = {"SET", "", "empty key"};
+	r = redis_command_argv(p, &e, 3, a2, NULL);
+	CHECK(reply_is_str(r, "OK"));
+	if (r)
+		freeReplyObject(r);
+	const char *g1[] = {"GET", k1};
+	const size_t gl1[] = {3, sizeof(k1) - 1};
+	const char *g2[] = {"GET", ""};
+	const char *s1[] = {"STRLEN", "berth:fmt:"}; /* the key cut at NUL */
+	struct redis_cmd gc[] = {{2, g1, gl1}, {2, g2, NULL}, {2, s1, NULL}};
+	redisReply *rr[12];
+	CHECK(redis_pipeline(p, &e, gc, 3, rr, REDIS_PIPE_CHECK) == 0);
+	CHECK(reply_is_bytes(rr[0], "", 0));
+	CHECK(reply_is_bytes(rr[1], "empty key", 9));
+	CHECK(rr[2] && rr[2]->type == REDIS_REPLY_INTEGER &&
+	      rr[2]->integer == 0);
+	redis_replies_free(rr, 3);
+
+	/* lengths at the digit boundaries, every byte value, in one
+	 * transaction of 10 SETs (plus MULTI/EXEC) */
+	static const size_t sizes[] = {1, 9, 10, 99, 100, 999, 1000, 9999,
+				       10000, 65537};
+	enum { NS = sizeof(sizes) / sizeof(sizes[0]) };
+	char *vals[NS], keys[NS][32];
+	const char *sv[NS][3];
+	size_t sl[NS][3];
+	struct redis_cmd sc[NS], gcs[NS];
+	const char *gv[NS][2];
+	size_t gl[NS][2];
+	for (size_t i = 0; i < NS; i++) {
+		vals[i] = xmalloc(sizes[i]);
+		for (size_t j = 0; j < sizes[i]; j++)
+			vals[i][j] = (char)((j * 7 + i) & 0xff);
+		snprintf(keys[i], sizeof(keys[i]), "berth:fmt:%zu", sizes[i]);
+		sv[i][0] = "SET";
+		sv[i][1] = keys[i];
+		sv[i][2] = vals[i];
+		sl[i][0] = 3;
+		sl[i][1] = strlen(keys[i]);
+		sl[i][2] = sizes[i];
+		sc[i] = (struct redis_cmd){3, sv[i], sl[i]};
+		gv[i][0] = "GET";
+		gv[i][1] = keys[i];
+		gl[i][0] = 3;
+		gl[i][1] = strlen(keys[i]);
+		/* half with lens, half as C strings (the key has no NUL) */
+		gcs[i] = (struct redis_cmd){2, gv[i], i % 2 ? gl[i] : NULL};
+	}
+	CHECK(redis_pipeline(p, &e, sc, NS, rr,
+			     REDIS_PIPE_TX | REDIS_PIPE_CHECK) == 0);
+	for (size_t i = 0; i < NS; i++)
+		CHECK(reply_is_str(rr[i], "OK"));
+	redis_replies_free(rr, NS);
+	CHECK(redis_pipeline(p, &e, gcs, NS, rr, REDIS_PIPE_CHECK) == 0);
+	for (size_t i = 0; i < NS; i++)
+		CHECK_MSG(reply_is_bytes(rr[i], vals[i], sizes[i]),
+			  "value of %zu bytes", sizes[i]);
+	redis_replies_free(rr, NS);
+	for (size_t i = 0; i < NS; i++)
+		free(vals[i]);
+
+	/* a 1 MiB value with NUL, CR LF and "*3\r\n$" inside, through both */
+	size_t big_len = 1u << 20;
+	char *big = xmalloc(big_len);
+	for (size_t j = 0; j < big_len; j++)
+		big[j] = "\0\r\n*3$x\xff"[j % 8];
+	const char *bs[] = {"SET", "berth:fmt:big", big};
+	const size_t bl[] = {3, 13, big_len};
+	r = redis_command_argv(p, &e, 3, bs, bl);
+	CHECK(reply_is_str(r, "OK"));
+	if (r)
+		freeReplyObject(r);
+	const char *bg[] = {"GET", "berth:fmt:big"};
+	r = redis_command_argv(p, &e, 2, bg, NULL);
+	CHECK(reply_is_bytes(r, big, big_len));
+	if (r)
+		freeReplyObject(r);
+	big[0] = 'B';
+	const char *bs2[] = {"SET", "berth:fmt:big2", big};
+	const size_t bl2[] = {3, 14, big_len};
+	const char *bg2[] = {"GET", "berth:fmt:big2"};
+	struct redis_cmd bc[] = {{3, bs2, bl2}, {2, bg2, NULL}};
+	CHECK(redis_pipeline(p, &e, bc, 2, rr, REDIS_PIPE_CHECK) == 0);
+	CHECK(reply_is_str(rr[0], "OK"));
+	CHECK(reply_is_bytes(rr[1], big, big_len));
+	redis_replies_free(rr, 2);
+	free(big);
+	/* small commands after it (the large buffer is given back) */
+	CHECK(redis_ping(p, &e) == 0);
+
+	/* more than 9 arguments: argc of two digits */
+	const char *h[21] = {"HSET", "berth:fmt:h"};
+	char hf[19][8];
+	for (int i = 0; i < 19; i++) {
+		snprintf(hf[i], sizeof(hf[i]), "%c%d", i % 2 ? 'v' : 'f',
+			 i / 2);
+		h[2 + i] = hf[i];
+	}
+	r = redis_command_argv(p, &e, 20, h, NULL); /* 9 pairs */
+	CHECK(r && r->type == REDIS_REPLY_INTEGER && r->integer == 9);
+	if (r)
+		freeReplyObject(r);
+	r = redis_command(p, &e, "HGET", "berth:fmt:h", "f8", NULL);
+	CHECK(reply_is_str(r, "v8"));
+	if (r)
+		freeReplyObject(r);
+	r = redis_command_argv(p, &e, 21, h, NULL); /* odd: an error reply */
+	CHECK(r && r->type == REDIS_REPLY_ERROR);
+	if (r)
+		freeReplyObject(r);
+
+	/* a command of no argument in a pipeline is refused before sending;
+	 * the connection stays */
+	redisContext *c0 = redis_pool_get(p, &e);
+	struct redis_cmd ec[] = {{2, g2, NULL}, {0, g2, NULL}};
+	redisReply dummy;
+	berr_clear(&e);
+	rr[0] = &dummy; /* cleared on failure */
+	CHECK(redis_pipeline(p, &e, ec, 2, rr, 0) < 0);
+	CHECK_CONTAINS(e.msg, "empty command");
+	CHECK(rr[0] == NULL);
+	berr_clear(&e);
+	CHECK(redis_ping(p, &e) == 0);
+	CHECK(redis_pool_get(p, &e) == c0);
+
+	r = redis_command(p, &e, "DEL", "berth:fmt:big", "berth:fmt:big2",
+			  "berth:fmt:h", "", NULL);
+	if (r)
+		freeReplyObject(r);
+	redis_pool_free(p);
+}
+
 /* ---- several threads at once ------------------------------------------ */
 
 #define N_THREADS 8
@@ -1154,6 +1313,7 @@ main(int argc, char **argv)
 	}
 	test_commands(&tr);
 	test_pipeline(&tr);
+	test_formatting(&tr);
 	test_threads(&tr);
 	test_select(&tr);
 	test_timeout(&tr);
