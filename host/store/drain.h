@@ -40,7 +40,10 @@ struct drain_claim {
 	bool obs_args;  /* the observation's args are the caller's to write */
 	char *job_id;   /* message_job_id(), NULL when not parsed */
 	char *was;      /* RUN/RESET/FINAL: the status found */
-	struct job_stats stats; /* RUN/RESET/FINAL: as stored after the script */
+	/* RUN/RESET/FINAL: as stored after the script; for a job without a
+	 * web_hook_url only id, status, revision, kind and update_time (what
+	 * the run needs; status events are for jobs with a hook) */
+	struct job_stats stats;
 };
 void drain_claim_fini(struct drain_claim *d);
 

@@ -119,9 +119,11 @@ enum script_id {
 	 * {"types"} when the pool's type hash is missing (and some type is
 	 * ready), {msg, type,
 	 * inprogress key, "host", more} when the caller must track the job
-	 * itself (message not decodable, no stats, an unexpected status),
-	 * else {msg, type, inprogress key, decision, more, stats (HGETALL
-	 * before the writes), new revision, args exact} with decision "run"
+	 * itself (message not decodable, no stats status, an unexpected
+	 * status), else {msg, type, inprogress key, decision, more, stats
+	 * (field/value pairs before the writes: all of them for a job with a
+	 * web_hook_url, else status, revision and kind), new revision, args
+	 * exact} with decision "run"
 	 * (Pending/Scheduled -> Running), "reset" (Running/Error: spec 4.5
 	 * with the new revision, then Running) or "final" (Stopped/Success,
 	 * nothing written); the observation is written for these three,
