@@ -168,8 +168,8 @@ fetch_outage_end(struct worker_pool *wp)
 
 /* The fetch gate (worker_internal.h): waits while the pool reconciles;
  * false when the pool is stopping. */
-static bool
-fetch_gate_enter(struct worker_pool *wp)
+bool
+worker_fetch_gate_enter(struct worker_pool *wp)
 {
 	pthread_mutex_lock(&wp->lock);
 	while (wp->reconciling && !worker_pool_stopping(wp)) {
@@ -185,8 +185,8 @@ fetch_gate_enter(struct worker_pool *wp)
 
 /* Leaves the gate; c (NULL when nothing was claimed) becomes w's held
  * claim in the same critical section. */
-static void
-fetch_gate_leave(struct worker *w, const struct queue_claim *c)
+void
+worker_fetch_gate_leave(struct worker *w, const struct queue_claim *c)
 {
 	struct worker_pool *wp = w->wp;
 	pthread_mutex_lock(&wp->lock);
@@ -346,55 +346,80 @@ worker_main(void *arg)
 				  ? wp->cfg.max_job_duration_seconds
 				  : 86400;
 	bool wait_first = false;
-	while (!worker_pool_stopping(wp)) {
-		if (types_sync(wp, false) == 0) {
-			/* nothing to run: do not eat wake-ups meant for
-			 * other instances */
-			ticker_sleep(&wp->tick, IDLE_WAIT_MAX_MS);
-			continue;
-		}
+	struct drain_claim dc;
+	bool have = false; /* dc came with the last completion */
+	/* a claim that came with a completion is run even when the pool
+	 * began to stop meanwhile (as a claim made just before the stop) */
+	while (have || !worker_pool_stopping(wp)) {
 		struct berr err;
 		berr_clear(&err);
-		if (wait_first) {
-			/* the last claim took the last ready message: wait
-			 * for a wake-up (an enqueue since then left one) */
-			wait_first = false;
-			if (!idle_wait(wp, &err))
+		if (!have) {
+			if (types_sync(wp, false) == 0) {
+				/* nothing to run: do not eat wake-ups meant
+				 * for other instances */
+				ticker_sleep(&wp->tick, IDLE_WAIT_MAX_MS);
+				continue;
+			}
+			if (wait_first) {
+				/* the last claim took the last ready
+				 * message: wait for a wake-up (an enqueue
+				 * since then left one) */
+				wait_first = false;
+				if (!idle_wait(wp, &err))
+					fetch_failed(wp, &err, &err_wait);
+				continue;
+			}
+			if (!worker_fetch_gate_enter(wp))
+				break;
+			int rc = drain_claim(w->drain, obs_ttl, scan_due(wp),
+					     &dc, &err);
+			worker_fetch_gate_leave(w, rc == 1 ? &dc.c : NULL);
+			if (rc == 2) {
+				/* the pool's type hash is gone (Redis
+				 * restarted empty, FLUSHALL): write it
+				 * again */
+				types_sync(wp, true);
+				continue;
+			}
+			if (rc < 0) {
+				atomic_store(&wp->scan_at, 0); /* scan soon */
 				fetch_failed(wp, &err, &err_wait);
-			continue;
+				continue;
+			}
+			err_wait = 0;
+			fetch_outage_end(wp);
+			if (rc == 0) {
+				if (!idle_wait(wp, &err))
+					fetch_failed(wp, &err, &err_wait);
+				continue;
+			}
 		}
-		if (!fetch_gate_enter(wp))
-			break;
-		struct drain_claim dc;
-		int rc = drain_claim(w->drain, obs_ttl, scan_due(wp), &dc,
-				     &err);
-		fetch_gate_leave(w, rc == 1 ? &dc.c : NULL);
-		if (rc == 2) {
-			/* the pool's type hash is gone (Redis restarted
-			 * empty, FLUSHALL): write it again */
-			types_sync(wp, true);
-			continue;
-		}
-		if (rc < 0) {
-			atomic_store(&wp->scan_at, 0); /* scan next time */
-			fetch_failed(wp, &err, &err_wait);
-			continue;
-		}
-		err_wait = 0;
-		fetch_outage_end(wp);
-		if (rc == 0) {
-			if (!idle_wait(wp, &err))
-				fetch_failed(wp, &err, &err_wait);
-			continue;
-		}
+		have = false;
 		if (dc.more)
 			idle_kick(wp);
 		else
 			wait_first = true;
-		bool keep = worker_process_drained(w, &dc);
+		/* more work left: the completion claims the next message in
+		 * the same round trip */
+		struct drain_claim next;
+		int next_rc = 0;
+		struct drain_next nx = {obs_ttl, scan_due(wp), &next,
+					&next_rc};
+		bool keep = worker_process_drained(w, &dc,
+						   dc.more ? &nx : NULL);
 		drain_claim_fini(&dc);
-		if (!keep)
+		if (next_rc == 1) {
+			dc = next;
+			have = true;
+			wait_first = false;
+		} else if (next_rc == 2) {
+			types_sync(wp, true);
+		}
+		if (!keep) {
+			if (have)
+				drain_claim_fini(&dc);
 			break; /* abandoned: leave without touching Redis */
+		}
 	}
 	/* the last touch of shared memory: worker_pool_free joins or leaks
 	 * by this flag */

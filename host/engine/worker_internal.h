@@ -169,11 +169,18 @@ worker_job_log_at(const struct worker_pool *wp, int level, const char *type,
 /* --- one claimed message (worker_run.c) ----------------------------------- */
 
 void worker_set_busy(struct worker *w, bool busy);
+/* The fetch gate around every claim (see `fetching` above): enter waits
+ * while the pool reconciles, false when it stops; leave makes c (NULL when
+ * nothing was claimed) the worker's held claim. */
+bool worker_fetch_gate_enter(struct worker_pool *wp);
+void worker_fetch_gate_leave(struct worker *w, const struct queue_claim *c);
 bool worker_process_claim(struct worker *w, struct queue_claim *c);
 /* A claim of drain_claim(): the runner around the claim script's Running,
  * then drain_complete(); DRAIN_HOST claims go to worker_process_claim.
- * Same return. */
-bool worker_process_drained(struct worker *w, struct drain_claim *dc);
+ * Same return. With next (may be NULL), the completion also claims the
+ * worker's next message when it can (*next->rc = 1; 0 otherwise). */
+bool worker_process_drained(struct worker *w, struct drain_claim *dc,
+			    const struct drain_next *next);
 
 /* --- recovery (worker_recover.c) ------------------------------------------ */
 

@@ -756,20 +756,34 @@ drained_target(struct worker *w, const char *job_id, const char *type,
 /* drain_complete, retried while Redis is away like finish_claim. */
 static void
 drained_complete(struct worker *w, struct drain_claim *dc, const char *type,
-		 const char *target, const char *retry_msg, int64_t retry_at)
+		 const char *target, const char *retry_msg, int64_t retry_at,
+		 const struct drain_next *next)
 {
 	struct worker_pool *wp = w->wp;
 	struct job_stats *st = &dc->stats;
 	int64_t wait = FINISH_RETRY_FIRST_MS;
 	struct berr err;
+	/* a next claim is made inside the fetch gate, like every claim */
+	if (next && (worker_pool_stopping(wp) || !worker_fetch_gate_enter(wp)))
+		next = NULL;
 	for (unsigned tries = 1;; tries++) {
 		berr_clear(&err);
 		char *stored = NULL;
 		enum drain_status ds = drain_complete(
 			w->drain, &dc->c, dc->job_id, st->revision, target,
-			tries > 1, retry_msg, retry_at, &stored, &err);
+			tries > 1, retry_msg, retry_at, &stored, next, &err);
+		if (next && ds == DRAIN_STATUS_ERROR) {
+			/* not again while Redis is away: a claim whose reply
+			 * was lost is the reconciliation's */
+			worker_fetch_gate_leave(w, NULL);
+			next = NULL;
+		}
 		if (ds != DRAIN_STATUS_ERROR) {
 			worker_release_claim(w);
+			if (next)
+				worker_fetch_gate_leave(
+					w, *next->rc == 1 ? &next->out->c
+							  : NULL);
 			if (ds == DRAIN_STATUS_MISMATCH) {
 				log_info("job %s: %s not written, status is "
 					 "%s",
@@ -810,9 +824,12 @@ drained_complete(struct worker *w, struct drain_claim *dc, const char *type,
 }
 
 bool
-worker_process_drained(struct worker *w, struct drain_claim *dc)
+worker_process_drained(struct worker *w, struct drain_claim *dc,
+		       const struct drain_next *next)
 {
 	struct worker_pool *wp = w->wp;
+	if (next)
+		*next->rc = 0;
 	if (dc->decision == DRAIN_HOST || !dc->c.parsed)
 		return worker_process_claim(w, &dc->c);
 	struct queue_claim *c = &dc->c;
@@ -893,7 +910,8 @@ worker_process_drained(struct worker *w, struct drain_claim *dc)
 	const char *target = stopped ? NULL : drained_target(w, job_id, type,
 							     &o);
 	worker_set_busy(w, false);
-	drained_complete(w, dc, type, target, retry_msg, retry_at);
+	drained_complete(w, dc, type, target, retry_msg, retry_at,
+			 stopped ? NULL : next);
 	free(retry_msg);
 	joblog_run_close(o.jrun); /* spec 6.2 step 8, after the last line */
 	return true;

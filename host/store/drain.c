@@ -133,31 +133,15 @@ claim_stats(struct drain_claim *d, const redisReply *pairs, int64_t now,
 	}
 }
 
-int
-drain_claim(struct drain_worker *d, int64_t obs_ttl, bool scan,
+/* The claim part of a reply (r: nil, {"types"} or the claim's array).
+ * Returns 1, 0, 2 or -1 as drain_claim. */
+static int
+claim_parse(struct drain_worker *d, const redisReply *r, int64_t now,
 	    struct drain_claim *out, struct berr *err)
 {
 	memset(out, 0, sizeof(*out));
-	int64_t now = util_now();
-	char now_s[24], seed[24], ttl[24];
-	snprintf(now_s, sizeof(now_s), "%lld", (long long)now);
-	snprintf(seed, sizeof(seed), "%u", util_random_below(2147483646u));
-	snprintf(ttl, sizeof(ttl), "%lld", (long long)obs_ttl);
-	const char *keys[] = {d->ready, d->types, d->track, d->wake, d->obs};
-	const char *args[] = {d->pool_id,       now_s,
-			      d->jobs,          d->stats,
-			      d->sfx.inprogress, d->sfx.paused,
-			      d->sfx.lock,      d->sfx.lock_info,
-			      d->sfx.max_concurrency, seed,
-			      scan ? "1" : "0", ttl,
-			      PERIODIC_MARK};
-	redisReply *r = script_run(d->redis, err, SCRIPT_CLAIM,
-				   (int)ARRAY_LEN(keys), keys,
-				   (int)ARRAY_LEN(args), args);
-	if (!r)
-		return -1;
 	int rc = 1;
-	if (r->type == REDIS_REPLY_NIL) {
+	if (!r || r->type == REDIS_REPLY_NIL) {
 		rc = 0;
 	} else if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
 		   is_word(r->element[0], "types")) {
@@ -215,9 +199,46 @@ drain_claim(struct drain_worker *d, int64_t obs_ttl, bool scan,
 		rc = berr_set(err, "claim script: unexpected reply type %d",
 			      r->type);
 	}
-	freeReplyObject(r);
 	if (rc != 1)
 		drain_claim_fini(out);
+	return rc;
+}
+
+/* The claim's ARGV (13 strings); the numbers are written into bufs. */
+static void
+claim_args(struct drain_worker *d, int64_t now, int64_t obs_ttl, bool scan,
+	   char bufs[3][24], const char *args[13])
+{
+	snprintf(bufs[0], 24, "%lld", (long long)now);
+	snprintf(bufs[1], 24, "%u", util_random_below(2147483646u));
+	snprintf(bufs[2], 24, "%lld", (long long)obs_ttl);
+	const char *a[13] = {d->pool_id,       bufs[0],
+			     d->jobs,          d->stats,
+			     d->sfx.inprogress, d->sfx.paused,
+			     d->sfx.lock,      d->sfx.lock_info,
+			     d->sfx.max_concurrency, bufs[1],
+			     scan ? "1" : "0", bufs[2],
+			     PERIODIC_MARK};
+	memcpy(args, a, sizeof(a));
+}
+
+int
+drain_claim(struct drain_worker *d, int64_t obs_ttl, bool scan,
+	    struct drain_claim *out, struct berr *err)
+{
+	memset(out, 0, sizeof(*out));
+	int64_t now = util_now();
+	char bufs[3][24];
+	const char *args[13];
+	claim_args(d, now, obs_ttl, scan, bufs, args);
+	const char *keys[] = {d->ready, d->types, d->track, d->wake, d->obs};
+	redisReply *r = script_run(d->redis, err, SCRIPT_CLAIM,
+				   (int)ARRAY_LEN(keys), keys,
+				   (int)ARRAY_LEN(args), args);
+	if (!r)
+		return -1;
+	int rc = claim_parse(d, r, now, out, err);
+	freeReplyObject(r);
 	return rc;
 }
 
@@ -225,10 +246,15 @@ enum drain_status
 drain_complete(struct drain_worker *d, const struct queue_claim *c,
 	       const char *job_id, int64_t revision, const char *target,
 	       bool again, const char *retry_msg, int64_t retry_at,
-	       char **stored, struct berr *err)
+	       char **stored, const struct drain_next *next,
+	       struct berr *err)
 {
 	if (stored)
 		*stored = NULL;
+	if (next) {
+		memset(next->out, 0, sizeof(*next->out));
+		*next->rc = 0;
+	}
 	if (!d->lock_type || strcmp(d->lock_type, c->type) != 0) {
 		free(d->lock_type);
 		free(d->lock);
@@ -247,38 +273,53 @@ drain_complete(struct drain_worker *d, const struct queue_claim *c,
 	} else {
 		skey_heap = key_job_stats(d->ns, job_id);
 	}
+	int64_t now = util_now();
 	char rev_s[24], now_s[24], at[24];
 	snprintf(rev_s, sizeof(rev_s), "%lld", (long long)revision);
-	snprintf(now_s, sizeof(now_s), "%lld", (long long)util_now());
+	snprintf(now_s, sizeof(now_s), "%lld", (long long)now);
 	snprintf(at, sizeof(at), "%lld", (long long)retry_at);
 	const char *keys[] = {c->inprogress_key, d->lock, d->lock_info,
 			      d->obs, skey_heap ? skey_heap : skey,
-			      d->track, d->retry};
-	const char *args[] = {d->pool_id,
-			      c->raw,
-			      target && job_id ? target : "",
-			      rev_s,
-			      now_s,
-			      job_id ? job_id : "",
-			      again ? "again" : "first",
-			      at,
-			      retry_msg};
+			      d->track, d->retry, d->ready, d->types,
+			      d->wake};
+	const char *args[23] = {d->pool_id,
+				c->raw,
+				target && job_id ? target : "",
+				rev_s,
+				now_s,
+				job_id ? job_id : "",
+				again ? "again" : "first",
+				at,
+				retry_msg ? retry_msg : "",
+				next ? "next" : ""};
+	char bufs[3][24];
+	if (next)
+		claim_args(d, now, next->obs_ttl, next->scan, bufs, args + 10);
 	redisReply *r = script_run(d->redis, err, SCRIPT_COMPLETE,
-				   retry_msg ? 7 : 6, keys, retry_msg ? 9 : 7,
-				   args);
+				   next ? 10 : 7, keys, next ? 23 : 10, args);
 	free(skey_heap);
 	if (!r)
 		return DRAIN_STATUS_ERROR;
 	enum drain_status rc;
-	if (r->type == REDIS_REPLY_ARRAY && r->elements >= 2 &&
-	    redis_reply_is_text(r->element[1])) {
+	if (r->type == REDIS_REPLY_ARRAY && r->elements >= 3 &&
+	    redis_reply_is_text(r->element[1]) &&
+	    redis_reply_is_text(r->element[2])) {
 		if (is_word(r->element[1], "mismatch")) {
 			rc = DRAIN_STATUS_MISMATCH;
-			if (stored && r->elements >= 3 &&
-			    redis_reply_is_text(r->element[2]))
+			if (stored && r->element[2]->len > 0)
 				*stored = reply_dup(r->element[2]);
 		} else {
 			rc = DRAIN_STATUS_OK;
+		}
+		if (next) {
+			struct berr cerr;
+			berr_clear(&cerr);
+			*next->rc = claim_parse(
+				d, r->elements >= 4 ? r->element[3] : NULL, now,
+				next->out, &cerr);
+			if (*next->rc < 0)
+				log_debug("claim after a completion: %s",
+					  cerr.msg);
 		}
 	} else {
 		rc = DRAIN_STATUS_ERROR;

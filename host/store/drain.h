@@ -67,18 +67,31 @@ enum drain_status {
 	DRAIN_STATUS_ERROR,    /* Redis error: call again with again = true */
 };
 
+/* A claim to make in the same round trip as a completion (a worker that
+ * goes on with the next message of a backlog): the claim of drain_claim,
+ * after the completion. *rc gets drain_claim's return (a claim error is
+ * only logged: the completion went through), *out the claim. */
+struct drain_next {
+	int64_t obs_ttl;
+	bool scan;
+	struct drain_claim *out;
+	int *rc;
+};
+
 /* Ends claim c of the worker: the claim's end (as queue_finish, with the
  * ZADD of retry_msg to NS:retry at retry_at when non-NULL), DEL of the
  * observation, then the CAS of target (NULL = none) at revision for
- * job_id. again: an earlier call's reply was lost; the status is then
- * written only if the claim was still there. *stored (may be NULL) gets
- * the stored status on a mismatch (NULL when absent). */
+ * job_id; then, with next, the next claim. again: an earlier call's reply
+ * was lost; the status is then written only if the claim was still
+ * there. *stored (may be NULL) gets the stored status on a mismatch (NULL
+ * when absent). */
 enum drain_status drain_complete(struct drain_worker *d,
 				 const struct queue_claim *c,
 				 const char *job_id, int64_t revision,
 				 const char *target, bool again,
 				 const char *retry_msg, int64_t retry_at,
-				 char **stored, struct berr *err);
+				 char **stored, const struct drain_next *next,
+				 struct berr *err);
 
 /* Writes the pool's type hash (type -> priority), replacing it. */
 int drain_pool_types(struct redis_pool *redis, const char *ns,

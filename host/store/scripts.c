@@ -300,206 +300,218 @@ static const char lua_reconcile[] =
  * distribution of the full order restricted to it), then spec 6.2 steps
  * 1, 2 and 4 (track, decide, Running or reset) and the observation of
  * 5.9, for the message claimed. */
+/* The claim as a function of its KEYS and ARGV (SCRIPT_CLAIM alone, and
+ * after a completion in SCRIPT_COMPLETE). Notes on its parts:
+ *   - `valid` mirrors the field types message_parse (message.c) accepts:
+ *     a message the host would drop is left to it untouched;
+ *   - the stats: status, revision and kind (what the run needs), all of
+ *     them (HGETALL) only for a job with a hook URL, whose status events
+ *     carry the whole stats;
+ *   - the observation's args are Go JSON of the args: the bytes of the
+ *     message itself when it is exactly Go's layout and has no further
+ *     field (what Berth and Go enqueue); else the caller writes them;
+ *   - nothing claimable (paused, at max_concurrency): the wake-ups of the
+ *     messages waiting are spent, unless another pool serves a ready type
+ *     this one does not. */
+#define LUA_CLAIM_FN \
+	"local function claim(KEYS, ARGV)\n" \
+	"local pool, now, jp = ARGV[1], ARGV[2], ARGV[3]\n" \
+	"local kinds = {name = 'string', id = 'string', err = 'string',\n" \
+	"  t = 'number', fails = 'number', failed_at = 'number',\n" \
+	"  args = 'table', unique = 'boolean'}\n" \
+	"local function valid(m)\n" \
+	"  for k, v in pairs(m) do\n" \
+	"    if type(k) ~= 'string' then return false end\n" \
+	"    local lk = string.lower(k)\n" \
+	"    local want = kinds[lk]\n" \
+	"    if want then\n" \
+	"      if k ~= lk then return false end\n" \
+	"      if v ~= cjson.null and (type(v) ~= want or\n" \
+	"          (lk == 'args' and #v > 0)) then return false end\n" \
+	"    end\n" \
+	"  end\n" \
+	"  return true\n" \
+	"end\n" \
+	"if ARGV[11] == '1' then\n" \
+	"  local served = redis.call('HKEYS', KEYS[2])\n" \
+	"  if #served == 0 and redis.call('EXISTS', KEYS[2]) == 0 then\n" \
+	"    return {'types'}\n" \
+	"  end\n" \
+	"  for _, t in ipairs(served) do\n" \
+	"    if redis.call('LLEN', jp .. t) > 0 then\n" \
+	"      redis.call('SADD', KEYS[1], t)\n" \
+	"    end\n" \
+	"  end\n" \
+	"end\n" \
+	"local ready = redis.call('SMEMBERS', KEYS[1])\n" \
+	"if #ready == 0 then\n" \
+	"  redis.call('DEL', KEYS[4])\n" \
+	"  return nil\n" \
+	"end\n" \
+	"local prio = redis.call('HMGET', KEYS[2], unpack(ready))\n" \
+	"local cand, w, sum = {}, {}, 0\n" \
+	"for i, t in ipairs(ready) do\n" \
+	"  local p = tonumber(prio[i])\n" \
+	"  if p then\n" \
+	"    if p < 1 then p = 1 end\n" \
+	"    cand[#cand + 1] = t\n" \
+	"    w[#w + 1] = p\n" \
+	"    sum = sum + p\n" \
+	"  end\n" \
+	"end\n" \
+	"if #cand == 0 then\n" \
+	"  if redis.call('EXISTS', KEYS[2]) == 0 then return {'types'} end\n" \
+	"  return nil\n" \
+	"end\n" \
+	"local all_served = #cand == #ready\n" \
+	"local seed = (tonumber(ARGV[10]) or 1) % 2147483646 + 1\n" \
+	"local n = #cand\n" \
+	"while n > 0 do\n" \
+	"  local j = 1\n" \
+	"  if n > 1 then\n" \
+	"    seed = (seed * 16807) % 2147483647\n" \
+	"    local r = seed / 2147483647 * sum\n" \
+	"    j = n\n" \
+	"    for k = 1, n do\n" \
+	"      if r < w[k] then j = k break end\n" \
+	"      r = r - w[k]\n" \
+	"    end\n" \
+	"  end\n" \
+	"  local t = cand[j]\n" \
+	"  sum = sum - w[j]\n" \
+	"  cand[j], w[j] = cand[n], w[n]\n" \
+	"  cand[n], w[n] = nil, nil\n" \
+	"  n = n - 1\n" \
+	"  local queue = jp .. t\n" \
+	"  if redis.call('EXISTS', queue .. ARGV[6]) == 0 then\n" \
+	"    local maxc = tonumber(redis.call('GET', queue .. ARGV[9]))\n" \
+	"    local lock = queue .. ARGV[7]\n" \
+	"    local active = maxc and maxc ~= 0 and\n" \
+	"      tonumber(redis.call('GET', lock))\n" \
+	"    if not active or active < maxc then\n" \
+	"      local inprog = queue .. ARGV[5]\n" \
+	"      local msg = redis.call('RPOPLPUSH', queue, inprog)\n" \
+	"      if not msg then\n" \
+	"        redis.call('SREM', KEYS[1], t)\n" \
+	"      else\n" \
+	"        redis.call('INCR', lock)\n" \
+	"        redis.call('HINCRBY', queue .. ARGV[8], pool, 1)\n" \
+	"        local more = 1\n" \
+	"        if redis.call('LLEN', queue) == 0 then\n" \
+	"          redis.call('SREM', KEYS[1], t)\n" \
+	"          if #ready == 1 then more = 0 end\n" \
+	"        end\n" \
+	"        local ok, m = pcall(cjson.decode, msg)\n" \
+	"        if not ok or type(m) ~= 'table' or not valid(m) or\n" \
+	"            type(m.id) ~= 'string' or type(m.name) ~= 'string' then\n" \
+	"          return {msg, t, inprog, 'host', more}\n" \
+	"        end\n" \
+	"        local id = m.id\n" \
+	"        if type(m.args) == 'table' and m.args[ARGV[13]] ~= nil then\n" \
+	"          local mark = m.args[ARGV[13]]\n" \
+	"          if type(mark) ~= 'string' then\n" \
+	"            return {msg, t, inprog, 'host', more}\n" \
+	"          end\n" \
+	"          id = id .. '@' .. mark\n" \
+	"        end\n" \
+	"        local skey = ARGV[4] .. id\n" \
+	"        local f = redis.call('HMGET', skey, 'status', 'revision',\n" \
+	"          'kind', 'web_hook_url')\n" \
+	"        local status, srev = f[1], f[2]\n" \
+	"        local st\n" \
+	"        if f[4] and f[4] ~= '' then\n" \
+	"          st = redis.call('HGETALL', skey)\n" \
+	"        else\n" \
+	"          st = {}\n" \
+	"          if status then st[#st + 1] = 'status' st[#st + 1] = status end\n" \
+	"          if srev then st[#st + 1] = 'revision' st[#st + 1] = srev end\n" \
+	"          if f[3] then st[#st + 1] = 'kind' st[#st + 1] = f[3] end\n" \
+	"        end\n" \
+	"        local decision, rev = 'host', 0\n" \
+	"        if not status then\n" \
+	"          decision = 'host'\n" \
+	"        elseif status == 'Pending' or status == 'Scheduled' then\n" \
+	"          redis.call('HMSET', skey, 'status', 'Running',\n" \
+	"            'update_time', now)\n" \
+	"          decision = 'run'\n" \
+	"        elseif status == 'Running' or status == 'Error' then\n" \
+	"          rev = tonumber(now)\n" \
+	"          local old = tonumber(srev) or 0\n" \
+	"          if rev <= old then rev = old + 1 end\n" \
+	"          redis.call('HMSET', skey, 'status', 'Running',\n" \
+	"            'revision', rev, 'update_time', now)\n" \
+	"          redis.call('HDEL', skey, 'ack', 'check_in', 'check_in_at')\n" \
+	"          redis.call('HSET', KEYS[3], id, 2)\n" \
+	"          decision = 'reset'\n" \
+	"        elseif status == 'Stopped' or status == 'Success' then\n" \
+	"          decision = 'final'\n" \
+	"        end\n" \
+	"        if decision == 'host' then\n" \
+	"          return {msg, t, inprog, 'host', more}\n" \
+	"        end\n" \
+	"        local args, exact = '', 1\n" \
+	"        if m.args ~= nil and m.args ~= cjson.null then\n" \
+	"          exact = 0\n" \
+	"          local head = '{\"name\":' .. cjson.encode(m.name) ..\n" \
+	"            ',\"id\":' .. cjson.encode(m.id) .. ',\"t\":'\n" \
+	"          local tail = '}'\n" \
+	"          if m.unique == true then tail = ',\"unique\":true}' end\n" \
+	"          local keys = 0\n" \
+	"          for _ in pairs(m) do keys = keys + 1 end\n" \
+	"          local want = 4\n" \
+	"          if m.unique == true then want = 5 end\n" \
+	"          local a = string.find(msg, ',\"args\":', 1, true)\n" \
+	"          if keys == want and a and\n" \
+	"              string.sub(msg, 1, #head) == head and\n" \
+	"              string.find(string.sub(msg, #head + 1, a - 1),\n" \
+	"                '^%-?%d+$') and\n" \
+	"              string.sub(msg, -#tail) == tail then\n" \
+	"            args = string.sub(msg, a + 8, #msg - #tail)\n" \
+	"            exact = 1\n" \
+	"          end\n" \
+	"        end\n" \
+	"        redis.call('HMSET', KEYS[5], 'job_name', m.name,\n" \
+	"          'job_id', m.id, 'started_at', now, 'args', args)\n" \
+	"        redis.call('EXPIRE', KEYS[5], ARGV[12])\n" \
+	"        return {msg, t, inprog, decision, more, st, rev, exact}\n" \
+	"      end\n" \
+	"    end\n" \
+	"  end\n" \
+	"end\n" \
+	"if all_served then redis.call('DEL', KEYS[4]) end\n" \
+	"return nil\n" \
+	"end\n"
+
 static const char lua_claim[] =
-	"local pool, now, jp = ARGV[1], ARGV[2], ARGV[3]\n"
-	/* the field types message_parse (message.c) accepts: a message the
-	 * host would drop is left to it untouched */
-	"local kinds = {name = 'string', id = 'string', err = 'string',\n"
-	"  t = 'number', fails = 'number', failed_at = 'number',\n"
-	"  args = 'table', unique = 'boolean'}\n"
-	"local function valid(m)\n"
-	"  for k, v in pairs(m) do\n"
-	"    if type(k) ~= 'string' then return false end\n"
-	"    local lk = string.lower(k)\n"
-	"    local want = kinds[lk]\n"
-	"    if want then\n"
-	"      if k ~= lk then return false end\n"
-	"      if v ~= cjson.null and (type(v) ~= want or\n"
-	"          (lk == 'args' and #v > 0)) then return false end\n"
-	"    end\n"
-	"  end\n"
-	"  return true\n"
-	"end\n"
-	"if ARGV[11] == '1' then\n"
-	"  local served = redis.call('HKEYS', KEYS[2])\n"
-	"  if #served == 0 and redis.call('EXISTS', KEYS[2]) == 0 then\n"
-	"    return {'types'}\n"
-	"  end\n"
-	"  for _, t in ipairs(served) do\n"
-	"    if redis.call('LLEN', jp .. t) > 0 then\n"
-	"      redis.call('SADD', KEYS[1], t)\n"
-	"    end\n"
-	"  end\n"
-	"end\n"
-	"local ready = redis.call('SMEMBERS', KEYS[1])\n"
-	"if #ready == 0 then\n"
-	"  redis.call('DEL', KEYS[4])\n"
-	"  return nil\n"
-	"end\n"
-	"local prio = redis.call('HMGET', KEYS[2], unpack(ready))\n"
-	"local cand, w, sum = {}, {}, 0\n"
-	"for i, t in ipairs(ready) do\n"
-	"  local p = tonumber(prio[i])\n"
-	"  if p then\n"
-	"    if p < 1 then p = 1 end\n"
-	"    cand[#cand + 1] = t\n"
-	"    w[#w + 1] = p\n"
-	"    sum = sum + p\n"
-	"  end\n"
-	"end\n"
-	"if #cand == 0 then\n"
-	"  if redis.call('EXISTS', KEYS[2]) == 0 then return {'types'} end\n"
-	"  return nil\n"
-	"end\n"
-	"local all_served = #cand == #ready\n"
-	"local seed = (tonumber(ARGV[10]) or 1) % 2147483646 + 1\n"
-	"local n = #cand\n"
-	"while n > 0 do\n"
-	"  local j = 1\n"
-	"  if n > 1 then\n"
-	"    seed = (seed * 16807) % 2147483647\n"
-	"    local r = seed / 2147483647 * sum\n"
-	"    j = n\n"
-	"    for k = 1, n do\n"
-	"      if r < w[k] then j = k break end\n"
-	"      r = r - w[k]\n"
-	"    end\n"
-	"  end\n"
-	"  local t = cand[j]\n"
-	"  sum = sum - w[j]\n"
-	"  cand[j], w[j] = cand[n], w[n]\n"
-	"  cand[n], w[n] = nil, nil\n"
-	"  n = n - 1\n"
-	"  local queue = jp .. t\n"
-	"  if redis.call('EXISTS', queue .. ARGV[6]) == 0 then\n"
-	"    local maxc = tonumber(redis.call('GET', queue .. ARGV[9]))\n"
-	"    local lock = queue .. ARGV[7]\n"
-	"    local active = maxc and maxc ~= 0 and\n"
-	"      tonumber(redis.call('GET', lock))\n"
-	"    if not active or active < maxc then\n"
-	"      local inprog = queue .. ARGV[5]\n"
-	"      local msg = redis.call('RPOPLPUSH', queue, inprog)\n"
-	"      if not msg then\n"
-	"        redis.call('SREM', KEYS[1], t)\n"
-	"      else\n"
-	"        redis.call('INCR', lock)\n"
-	"        redis.call('HINCRBY', queue .. ARGV[8], pool, 1)\n"
-	"        local more = 1\n"
-	"        if redis.call('LLEN', queue) == 0 then\n"
-	"          redis.call('SREM', KEYS[1], t)\n"
-	"          if #ready == 1 then more = 0 end\n"
-	"        end\n"
-	"        local ok, m = pcall(cjson.decode, msg)\n"
-	"        if not ok or type(m) ~= 'table' or not valid(m) or\n"
-	"            type(m.id) ~= 'string' or type(m.name) ~= 'string' then\n"
-	"          return {msg, t, inprog, 'host', more}\n"
-	"        end\n"
-	"        local id = m.id\n"
-	"        if type(m.args) == 'table' and m.args[ARGV[13]] ~= nil then\n"
-	"          local mark = m.args[ARGV[13]]\n"
-	"          if type(mark) ~= 'string' then\n"
-	"            return {msg, t, inprog, 'host', more}\n"
-	"          end\n"
-	"          id = id .. '@' .. mark\n"
-	"        end\n"
-	"        local skey = ARGV[4] .. id\n"
-	/* the fields the run needs; all of them (HGETALL) only for a job
-	 * with a hook URL, whose status events carry the whole stats */
-	"        local f = redis.call('HMGET', skey, 'status', 'revision',\n"
-	"          'kind', 'web_hook_url')\n"
-	"        local status, srev = f[1], f[2]\n"
-	"        local st\n"
-	"        if f[4] and f[4] ~= '' then\n"
-	"          st = redis.call('HGETALL', skey)\n"
-	"        else\n"
-	"          st = {}\n"
-	"          if status then st[#st + 1] = 'status' st[#st + 1] = status end\n"
-	"          if srev then st[#st + 1] = 'revision' st[#st + 1] = srev end\n"
-	"          if f[3] then st[#st + 1] = 'kind' st[#st + 1] = f[3] end\n"
-	"        end\n"
-	"        local decision, rev = 'host', 0\n"
-	"        if not status then\n"
-	"          decision = 'host'\n"
-	"        elseif status == 'Pending' or status == 'Scheduled' then\n"
-	"          redis.call('HMSET', skey, 'status', 'Running',\n"
-	"            'update_time', now)\n"
-	"          decision = 'run'\n"
-	"        elseif status == 'Running' or status == 'Error' then\n"
-	"          rev = tonumber(now)\n"
-	"          local old = tonumber(srev) or 0\n"
-	"          if rev <= old then rev = old + 1 end\n"
-	"          redis.call('HMSET', skey, 'status', 'Running',\n"
-	"            'revision', rev, 'update_time', now)\n"
-	"          redis.call('HDEL', skey, 'ack', 'check_in', 'check_in_at')\n"
-	"          redis.call('HSET', KEYS[3], id, 2)\n"
-	"          decision = 'reset'\n"
-	"        elseif status == 'Stopped' or status == 'Success' then\n"
-	"          decision = 'final'\n"
-	"        end\n"
-	"        if decision == 'host' then\n"
-	"          return {msg, t, inprog, 'host', more}\n"
-	"        end\n"
-	/* the observation's args are Go JSON of the args: the bytes of
-	 * the message itself when it is exactly Go's layout
-	 * {"name":..,"id":..,"t":<digits>,"args":..[,"unique":true]} with
-	 * no further field (what Berth and Go enqueue); else the caller
-	 * writes them (messages re-encoded by Lua, other key orders). The
-	 * first ,"args": is then the key itself: name and id are JSON
-	 * strings (a quote in them is escaped) and t is digits. */
-	"        local args, exact = '', 1\n"
-	"        if m.args ~= nil and m.args ~= cjson.null then\n"
-	"          exact = 0\n"
-	"          local head = '{\"name\":' .. cjson.encode(m.name) ..\n"
-	"            ',\"id\":' .. cjson.encode(m.id) .. ',\"t\":'\n"
-	"          local tail = '}'\n"
-	"          if m.unique == true then tail = ',\"unique\":true}' end\n"
-	"          local keys = 0\n"
-	"          for _ in pairs(m) do keys = keys + 1 end\n"
-	"          local want = 4\n"
-	"          if m.unique == true then want = 5 end\n"
-	"          local a = string.find(msg, ',\"args\":', 1, true)\n"
-	"          if keys == want and a and\n"
-	"              string.sub(msg, 1, #head) == head and\n"
-	"              string.find(string.sub(msg, #head + 1, a - 1),\n"
-	"                '^%-?%d+$') and\n"
-	"              string.sub(msg, -#tail) == tail then\n"
-	"            args = string.sub(msg, a + 8, #msg - #tail)\n"
-	"            exact = 1\n"
-	"          end\n"
-	"        end\n"
-	"        redis.call('HMSET', KEYS[5], 'job_name', m.name,\n"
-	"          'job_id', m.id, 'started_at', now, 'args', args)\n"
-	"        redis.call('EXPIRE', KEYS[5], ARGV[12])\n"
-	"        return {msg, t, inprog, decision, more, st, rev, exact}\n"
-	"      end\n"
-	"    end\n"
-	"  end\n"
-	"end\n"
-	/* nothing claimable (paused, at max_concurrency): the wake-ups of
-	 * the messages waiting are spent, unless another pool serves a
-	 * ready type this one does not */
-	"if all_served then redis.call('DEL', KEYS[4]) end\n"
-	"return nil\n";
+	LUA_CLAIM_FN
+	"return claim(KEYS, ARGV)\n";
 
 /* Berth, issue 12: the drain's second round trip (scripts.h
  * SCRIPT_COMPLETE): spec 5.5 step 4 as SCRIPT_FINISH, the end of the
  * observation, and the final status (spec 4.3). */
 static const char lua_complete[] =
-	LUA_CAS
+	LUA_CAS LUA_CLAIM_FN
 	"local removed = redis.call('LREM', KEYS[1], 1, ARGV[2])\n"
 	"if removed == 1 then\n"
 	"  redis.call('DECR', KEYS[2])\n"
 	"  redis.call('HINCRBY', KEYS[3], ARGV[1], -1)\n"
-	"  if KEYS[7] then redis.call('ZADD', KEYS[7], ARGV[8], ARGV[9]) end\n"
+	"  if ARGV[9] and ARGV[9] ~= '' then\n"
+	"    redis.call('ZADD', KEYS[7], ARGV[8], ARGV[9])\n"
+	"  end\n"
 	"end\n"
 	"redis.call('DEL', KEYS[4])\n"
-	"if ARGV[3] == '' or (removed == 0 and ARGV[7] ~= 'first') then\n"
-	"  return {removed, 'none'}\n"
+	"local code, stored = 'none', ''\n"
+	"if ARGV[3] ~= '' and (removed == 1 or ARGV[7] == 'first') then\n"
+	"  local ok, s = cas(KEYS[5], KEYS[6], ARGV[3], ARGV[4], ARGV[5],\n"
+	"    ARGV[6])\n"
+	"  if ok then code = 'ok' else code, stored = 'mismatch', s or '' end\n"
 	"end\n"
-	"local ok, stored = cas(KEYS[5], KEYS[6], ARGV[3], ARGV[4], ARGV[5],\n"
-	"  ARGV[6])\n"
-	"if ok then return {removed, 'ok'} end\n"
-	"return {removed, 'mismatch', stored}\n";
+	"if ARGV[10] == 'next' then\n"
+	"  return {removed, code, stored, claim(\n"
+	"    {KEYS[8], KEYS[9], KEYS[6], KEYS[10], KEYS[4]},\n"
+	"    {unpack(ARGV, 11, 23)})}\n"
+	"end\n"
+	"return {removed, code, stored}\n";
 
 struct script_def {
 	const char *name;

@@ -134,13 +134,17 @@ enum script_id {
 	SCRIPT_CLAIM,
 	/* Berth, issue 12. KEYS: the in-progress list, NS:jobs:T:lock,
 	 * NS:jobs:T:lock_info, NS:worker:<id>, the stats, NS:job_track:
-	 * inprogress, optionally the zset for the new message.
+	 * inprogress, NS:retry; with a next claim also NS:berth:ready,
+	 * NS:berth:pool_types:<pool> and the wake-up list.
 	 * ARGV: pool id, the claimed message, target status ("" = none),
-	 * revision, now, job id, "first" or "again", then optionally score
-	 * and the new message. SCRIPT_FINISH's effects, DEL of the
-	 * observation, then the status CAS of spec 4.3 unless this is an
-	 * "again" whose message was already gone (the earlier attempt went
-	 * through). Returns {removed, "ok" | "none" | "mismatch"[, stored]}. */
+	 * revision, now, job id, "first" or "again", score and the new
+	 * message for NS:retry ("" = none), "next" or "", then with "next"
+	 * the 13 ARGV of SCRIPT_CLAIM. SCRIPT_FINISH's effects, DEL of the
+	 * observation, the status CAS of spec 4.3 unless this is an "again"
+	 * whose message was already gone (the earlier attempt went through),
+	 * then with "next" SCRIPT_CLAIM for the same worker. Returns
+	 * {removed, "ok" | "none" | "mismatch", stored status or ""[, the
+	 * claim's reply]}. */
 	SCRIPT_COMPLETE,
 	SCRIPT__COUNT
 };

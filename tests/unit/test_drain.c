@@ -165,7 +165,7 @@ complete(struct drain_worker *dw, struct drain_claim *dc, int64_t rev,
 	berr_clear(&e);
 	enum drain_status s = drain_complete(dw, &dc->c, dc->job_id, rev,
 					     target, again, retry_msg,
-					     retry_at, stored, &e);
+					     retry_at, stored, NULL, &e);
 	CHECK_MSG(s != DRAIN_STATUS_ERROR, "complete: %s", e.msg);
 	return s;
 }
@@ -754,6 +754,61 @@ fetch_check(struct drain_worker *dw)
 
 /* Claims n times with every type's queue refilled after each claim;
  * returns how often each type came first. */
+/* A completion that claims the worker's next message (one round trip per
+ * job through a backlog). */
+static void
+next_check(struct drain_worker *dw)
+{
+	flush();
+	types1("A");
+	stats_put("n1", "Pending", "1");
+	stats_put("n2", "Pending", "1");
+	push("A", "{\"name\":\"A\",\"id\":\"n1\",\"t\":1,\"args\":null}");
+	push("A", "{\"name\":\"A\",\"id\":\"n2\",\"t\":1,\"args\":null}");
+	struct drain_claim dc, next;
+	CHECK(claim(dw, false, &dc) == 1);
+	CHECK_STR(dc.job_id, "n1");
+	CHECK(dc.more);
+	int rc = -9;
+	struct drain_next nx = {60, false, &next, &rc};
+	struct berr e;
+	berr_clear(&e);
+	CHECK(drain_complete(dw, &dc.c, dc.job_id, dc.stats.revision,
+			     "Success", false, NULL, 0, NULL, &nx,
+			     &e) == DRAIN_STATUS_OK);
+	CHECK(rc == 1);
+	char *st = stats_get("n1", "status");
+	CHECK_STR(st, "Success");
+	free(st);
+	CHECK_STR(next.job_id, "n2");
+	CHECK(next.decision == DRAIN_RUN);
+	CHECK(!next.more);
+	st = stats_get("n2", "status");
+	CHECK_STR(st, "Running");
+	free(st);
+	/* the observation is the next job's; one claim held */
+	CHECK_HGET(k_obs, "job_id", "n2");
+	char *lock = key_lock(NS, "A");
+	CHECK_GET(lock, "1");
+	CHECK(llen(next.c.inprogress_key) == 1);
+	/* nothing left: the next claim is none, the completion went through */
+	drain_claim_fini(&dc);
+	rc = -9;
+	struct drain_claim none;
+	struct drain_next nx2 = {60, false, &none, &rc};
+	CHECK(drain_complete(dw, &next.c, next.job_id, next.stats.revision,
+			     "Success", false, NULL, 0, NULL, &nx2,
+			     &e) == DRAIN_STATUS_OK);
+	CHECK(rc == 0);
+	drain_claim_fini(&next);
+	CHECK_GET(lock, "0");
+	st = stats_get("n2", "status");
+	CHECK_STR(st, "Success");
+	free(st);
+	CHECK(exists(k_obs) == 0);
+	free(lock);
+}
+
 static void
 order_run(struct drain_worker *dw, const char *const *names, size_t nt,
 	  int n, int *first)
@@ -917,6 +972,7 @@ main(void)
 	host_check(dw);
 	fetch_check(dw);
 	order_check(dw);
+	next_check(dw);
 	threads_check();
 
 	drain_worker_free(dw);
