@@ -751,6 +751,8 @@ save_stats(const char *id, const char *kind, const char *status,
 	st.status = xstrdup(status);
 	st.run_at = run_at;
 	st.upstream_job_id = upstream ? xstrdup(upstream) : NULL;
+	/* status events are for jobs with a hook (tracker.h) */
+	st.web_hook_url = xstrdup("http://127.0.0.1:9/hook");
 	struct berr e;
 	CHECK_MSG(tracker_save(trk, &st, &e) == 0, "%s", e.msg);
 	job_stats_fini(&st);
