@@ -287,7 +287,7 @@ static void
 idle_kick(struct worker_pool *wp)
 {
 	pthread_mutex_lock(&wp->lock);
-	if (wp->idle_waiting > wp->idle_kicks) {
+	if (wp->idle_waiting > wp->idle_kicks + (wp->idle_handover ? 1 : 0)) {
 		wp->idle_kicks++;
 		pthread_cond_signal(&wp->idle_cond);
 	}
@@ -296,42 +296,58 @@ idle_kick(struct worker_pool *wp)
 
 /* An idle wait. The first idle worker becomes the leader and blocks on
  * the wake-up list (queue_wait_wakeup) for up to LEADER_WAIT_MS; every
- * other one waits for a kick (FOLLOWER_WAIT_MS at most), so an idle pool
- * costs one BRPOP per LEADER_WAIT_MS, not one per worker. Returns false
- * on a Redis error (the caller backs off). */
+ * other one waits (FOLLOWER_WAIT_MS at most) for a kick: a work kick (a
+ * claim left more work: claim) or the hand-over of a leader that woke for
+ * a job (become the leader at once, without a claim that would find
+ * nothing). So an idle pool costs one BRPOP per LEADER_WAIT_MS, not one
+ * per worker, and a trickle of jobs one BRPOP and one claim per job.
+ * Returns false on a Redis error (the caller backs off). */
 static bool
 idle_wait(struct worker_pool *wp, struct berr *err)
 {
 	pthread_mutex_lock(&wp->lock);
-	if (worker_pool_stopping(wp)) {
-		pthread_mutex_unlock(&wp->lock);
-		return true;
-	}
-	if (!wp->idle_leader) {
-		wp->idle_leader = true;
-		pthread_mutex_unlock(&wp->lock);
-		int wr = queue_wait_wakeup(wp->queue, LEADER_WAIT_MS, err);
-		pthread_mutex_lock(&wp->lock);
-		wp->idle_leader = false;
-		/* woken for a job: a follower takes over the wake-up list at
-		 * once (after a timeout the leader stays the leader) */
-		if (wr == 1 && wp->idle_waiting > wp->idle_kicks) {
-			wp->idle_kicks++;
-			pthread_cond_signal(&wp->idle_cond);
-		}
-		pthread_mutex_unlock(&wp->lock);
-		return wr >= 0;
-	}
-	wp->idle_waiting++;
-	struct timespec ts = ticker_deadline_in(FOLLOWER_WAIT_MS);
-	while (wp->idle_kicks == 0 && !worker_pool_stopping(wp)) {
-		if (pthread_cond_timedwait(&wp->idle_cond, &wp->lock, &ts) !=
-		    0)
+	for (;;) {
+		if (worker_pool_stopping(wp))
 			break;
+		if (!wp->idle_leader) {
+			wp->idle_leader = true;
+			pthread_mutex_unlock(&wp->lock);
+			int wr = queue_wait_wakeup(wp->queue, LEADER_WAIT_MS,
+						   err);
+			pthread_mutex_lock(&wp->lock);
+			wp->idle_leader = false;
+			/* woken for a job: a follower takes over the wake-up
+			 * list at once (after a timeout the leader stays) */
+			if (wr == 1 && wp->idle_waiting > 0 &&
+			    !wp->idle_handover) {
+				wp->idle_handover = true;
+				pthread_cond_signal(&wp->idle_cond);
+			}
+			pthread_mutex_unlock(&wp->lock);
+			return wr >= 0;
+		}
+		wp->idle_waiting++;
+		struct timespec ts = ticker_deadline_in(FOLLOWER_WAIT_MS);
+		bool timed_out = false;
+		while (wp->idle_kicks == 0 && !wp->idle_handover &&
+		       !worker_pool_stopping(wp)) {
+			if (pthread_cond_timedwait(&wp->idle_cond, &wp->lock,
+						   &ts) != 0) {
+				timed_out = true;
+				break;
+			}
+		}
+		wp->idle_waiting--;
+		if (wp->idle_kicks > 0) {
+			wp->idle_kicks--;
+			break; /* work: claim */
+		}
+		if (wp->idle_handover && !timed_out) {
+			wp->idle_handover = false;
+			continue; /* lead */
+		}
+		break;
 	}
-	if (wp->idle_kicks > 0)
-		wp->idle_kicks--;
-	wp->idle_waiting--;
 	pthread_mutex_unlock(&wp->lock);
 	return true;
 }

@@ -105,12 +105,14 @@ struct worker_pool {
 	atomic_llong last_redis_error_ms; /* monotonic, 0 = never */
 
 	/* Idle waits (under lock): one idle worker, the leader, blocks on
-	 * the wake-up list; the others wait on idle_cond until the leader
-	 * or a claim that left more work kicks one of them (idle_kicks). */
+	 * the wake-up list; the others wait on idle_cond until a claim that
+	 * left more work kicks one of them (idle_kicks), or the leader, woken
+	 * for a job, hands the wake-up list over (idle_handover). */
 	pthread_cond_t idle_cond;
 	bool idle_leader;
 	size_t idle_waiting;
-	size_t idle_kicks;
+	size_t idle_kicks;      /* work kicks: claim */
+	bool idle_handover;     /* a follower is to become the leader */
 
 	/* The served types (worker.c types_sync), under types_lock. */
 	pthread_mutex_t types_lock;
