@@ -696,7 +696,12 @@ static void
 test_unparsable(void)
 {
 	char *queue = xasprintf("%s:jobs:NOOP", NS);
+	char *ready = xasprintf("%s:berth:ready", NS);
+	/* as a Berth enqueue does (a bare LPUSH, as Go's, waits for the
+	 * pool's next scan, up to 5 s) */
 	test_redis_do(rp, "LPUSH", queue, "not json{", NULL);
+	test_redis_do(rp, "SADD", ready, "NOOP", NULL);
+	free(ready);
 	queue_wake(q, 1);
 	CHECK(wait_settled("NOOP", 3000));
 	CHECK(log_count("dropping an unparsable message", false) == 1);
