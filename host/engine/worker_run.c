@@ -583,6 +583,47 @@ finish_status(struct worker *w, const char *job_id, const char *type,
 	free(current);
 }
 
+/* The retries of a job's end while Redis is away, shared by finish_claim
+ * and drained_complete: one warning per outage (the first worker to fail),
+ * one line when an end is recorded again, one when the pool stops first. */
+static void
+end_recorded(struct worker_pool *wp, unsigned tries)
+{
+	if (tries > 1 && atomic_exchange(&wp->finish_outage, false)) {
+		log_info("worker pool %s: recording job ends again (after %u "
+			 "attempts)",
+			 wp->pool_id, tries);
+		worker_reconcile_soon(wp);
+	}
+}
+
+/* After a failed attempt: waits *wait ms (100 doubling to 5000); true when
+ * the pool stops meanwhile. */
+static bool
+end_failed(struct worker_pool *wp, const char *type, const struct berr *err,
+	   int64_t *wait)
+{
+	worker_note_redis_error(wp);
+	if (!atomic_exchange(&wp->finish_outage, true))
+		log_warn("worker pool %s: cannot record the end of a %s job: "
+			 "%s; retrying until Redis is back",
+			 wp->pool_id, type, err->msg);
+	if (ticker_sleep(&wp->tick, *wait))
+		return true;
+	*wait = *wait * 2 > FINISH_RETRY_MAX_MS ? FINISH_RETRY_MAX_MS
+						: *wait * 2;
+	return false;
+}
+
+static void
+end_given_up(struct worker_pool *wp, const struct queue_claim *c,
+	     const struct berr *err)
+{
+	log_warn("worker pool %s stops: the end of a %s job was not recorded "
+		 "(%s); its message stays in %s for recovery",
+		 wp->pool_id, c->type, err->msg, c->inprogress_key);
+}
+
 /* queue_finish, retried while Redis is away: after 100 ms, doubling up to
  * 5 s, for as long as the pool runs. The finish script is idempotent
  * (queue.h), so an attempt whose reply was lost does no harm. Only the
@@ -602,28 +643,13 @@ finish_claim(struct worker *w, const struct queue_claim *c,
 		if (queue_finish(wp->queue, wp->pool_id, c, retry_msg,
 				 retry_at, &err) == 0) {
 			worker_release_claim(w);
-			if (tries > 1 &&
-			    atomic_exchange(&wp->finish_outage, false)) {
-				log_info("worker pool %s: recording job ends "
-					 "again (after %u attempts)",
-					 wp->pool_id, tries);
-				worker_reconcile_soon(wp);
-			}
+			end_recorded(wp, tries);
 			return;
 		}
-		worker_note_redis_error(wp);
-		if (!atomic_exchange(&wp->finish_outage, true))
-			log_warn("worker pool %s: cannot record the end of a "
-				 "%s job: %s; retrying until Redis is back",
-				 wp->pool_id, c->type, err.msg);
-		if (ticker_sleep(&wp->tick, wait))
+		if (end_failed(wp, c->type, &err, &wait))
 			break; /* shutdown */
-		wait = wait * 2 > FINISH_RETRY_MAX_MS ? FINISH_RETRY_MAX_MS
-						      : wait * 2;
 	}
-	log_warn("worker pool %s stops: the end of a %s job was not recorded "
-		 "(%s); its message stays in %s for recovery",
-		 wp->pool_id, c->type, err.msg, c->inprogress_key);
+	end_given_up(wp, c, &err);
 }
 
 void
@@ -799,28 +825,13 @@ drained_complete(struct worker *w, struct drain_claim *dc, const char *type,
 				tracker_announce(wp->tracker, st);
 			}
 			free(stored);
-			if (tries > 1 &&
-			    atomic_exchange(&wp->finish_outage, false)) {
-				log_info("worker pool %s: recording job ends "
-					 "again (after %u attempts)",
-					 wp->pool_id, tries);
-				worker_reconcile_soon(wp);
-			}
+			end_recorded(wp, tries);
 			return;
 		}
-		worker_note_redis_error(wp);
-		if (!atomic_exchange(&wp->finish_outage, true))
-			log_warn("worker pool %s: cannot record the end of a "
-				 "%s job: %s; retrying until Redis is back",
-				 wp->pool_id, dc->c.type, err.msg);
-		if (ticker_sleep(&wp->tick, wait))
+		if (end_failed(wp, dc->c.type, &err, &wait))
 			break; /* shutdown */
-		wait = wait * 2 > FINISH_RETRY_MAX_MS ? FINISH_RETRY_MAX_MS
-						      : wait * 2;
 	}
-	log_warn("worker pool %s stops: the end of a %s job was not recorded "
-		 "(%s); its message stays in %s for recovery",
-		 wp->pool_id, dc->c.type, err.msg, dc->c.inprogress_key);
+	end_given_up(wp, &dc->c, &err);
 }
 
 bool
