@@ -583,6 +583,34 @@ finish_status(struct worker *w, const char *job_id, const char *type,
 	free(current);
 }
 
+/* spec 5.5 step 3 for a failed run: the message's fails, err and
+ * failed_at, and the message to put in NS:retry at *retry_at (NULL: no
+ * retry; the caller frees it). */
+static char *
+retry_decision(struct worker_pool *wp, struct job_message *m,
+	       const struct outcome *o, const char *type, const char *job_id,
+	       int64_t max_fails, int64_t *retry_at)
+{
+	*retry_at = 0;
+	if (o->result != OUT_ERROR)
+		return NULL;
+	if (o->never_retry)
+		m->fails = NEVER_RETRY_FAILS;
+	m->fails++;
+	free(m->err);
+	m->err = xstrdup(o->err);
+	m->failed_at = util_now();
+	if (max_fails - m->fails <= 0)
+		return NULL;
+	metrics_job_retry(type);
+	*retry_at = util_now() + queue_backoff_seconds(m->fails);
+	job_log(wp, BLOG_INFO, type, job_id,
+		"attempt %lld of %lld failed; retry in %lld s",
+		(long long)m->fails, (long long)max_fails,
+		(long long)(*retry_at - util_now()));
+	return message_encode(m);
+}
+
 /* The retries of a job's end while Redis is away, shared by finish_claim
  * and drained_complete: one warning per outage (the first worker to fail),
  * one line when an end is recorded again, one when the pool stops first. */
@@ -718,29 +746,9 @@ worker_process_claim(struct worker *w, struct queue_claim *c)
 		worker_set_busy(w, false);
 		worker_release_claim(w);
 	} else {
-		char *retry_msg = NULL;
 		int64_t retry_at = 0;
-		if (o.result == OUT_ERROR) {
-			/* spec 5.5 step 3 */
-			if (o.never_retry)
-				m->fails = NEVER_RETRY_FAILS;
-			m->fails++;
-			free(m->err);
-			m->err = xstrdup(o.err);
-			m->failed_at = util_now();
-			if (max_fails - m->fails > 0) {
-				metrics_job_retry(type);
-				retry_at = util_now() +
-					   queue_backoff_seconds(m->fails);
-				retry_msg = message_encode(m);
-				job_log(wp, BLOG_INFO, type, job_id,
-					"attempt %lld of %lld failed; retry "
-					"in %lld s",
-					(long long)m->fails,
-					(long long)max_fails,
-					(long long)(retry_at - util_now()));
-			}
-		}
+		char *retry_msg = retry_decision(wp, m, &o, type, job_id,
+						 max_fails, &retry_at);
 		worker_set_busy(w, false);
 		finish_claim(w, c, retry_msg, retry_at);
 		free(retry_msg);
@@ -897,26 +905,9 @@ worker_process_drained(struct worker *w, struct drain_claim *dc,
 		observation_end(w);
 		return true;
 	}
-	char *retry_msg = NULL;
 	int64_t retry_at = 0;
-	if (o.result == OUT_ERROR) {
-		/* spec 5.5 step 3 */
-		if (o.never_retry)
-			m->fails = NEVER_RETRY_FAILS;
-		m->fails++;
-		free(m->err);
-		m->err = xstrdup(o.err);
-		m->failed_at = util_now();
-		if (max_fails - m->fails > 0) {
-			metrics_job_retry(type);
-			retry_at = util_now() + queue_backoff_seconds(m->fails);
-			retry_msg = message_encode(m);
-			job_log(wp, BLOG_INFO, type, job_id,
-				"attempt %lld of %lld failed; retry in %lld s",
-				(long long)m->fails, (long long)max_fails,
-				(long long)(retry_at - util_now()));
-		}
-	}
+	char *retry_msg = retry_decision(wp, m, &o, type, job_id, max_fails,
+					 &retry_at);
 	/* a stopped run had its status settled by finish_status */
 	const char *target = stopped ? NULL : drained_target(w, job_id, type,
 							     &o);
