@@ -15,6 +15,7 @@
  * (store/submit.h). */
 #include <math.h>
 #include <stdarg.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -459,6 +460,11 @@ free_items:
 	free(items);
 done:
 	cJSON_Delete(doc);
+	/* A 1,000-job batch passes through ~4 MiB of small blocks (the
+	 * request and answer trees, the pipeline); freed, they stay in the
+	 * heap wherever a live block sits above them. Hand the free pages
+	 * back (glibc: madvise inside the heap too); ~1 ms per batch. */
+	malloc_trim(0);
 	return rc;
 }
 
