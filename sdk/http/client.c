@@ -7,6 +7,7 @@
 
 #include <ctype.h>
 #include <curl/curl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -220,9 +221,11 @@ headers_copy(struct berth_http_headers *dst,
 }
 
 /* The exact list handed to libcurl: the caller's headers, then blanks
- * that stop libcurl from adding its own Accept, Content-Type and Expect. */
+ * that stop libcurl from adding its own Accept, Content-Type and Expect,
+ * and "Transfer-Encoding: chunked" for a streamed body of unknown length
+ * (unless the caller set a Transfer-Encoding). */
 static struct curl_slist *
-headers_slist(const struct berth_http_headers *h)
+headers_slist(const struct berth_http_headers *h, bool chunked)
 {
 	static const char *const internal[] = {"Accept", "Content-Type",
 					       "Expect"};
@@ -241,10 +244,141 @@ headers_slist(const struct berth_http_headers *h)
 			goto oom;
 		l = t;
 	}
+	if (chunked && !berth_http_headers_has(h, "Transfer-Encoding")) {
+		if (!(t = curl_slist_append(l, "Transfer-Encoding: chunked")))
+			goto oom;
+		l = t;
+	}
 	return l;
 oom:
 	curl_slist_free_all(l);
 	return NULL;
+}
+
+/* --- response headers ---------------------------------------------------- */
+
+static bool
+is_blank(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/* Adds a received header line (len bytes, no CRLF) to h as "Name: value",
+ * the value trimmed; a folded line (starting with a blank) continues the
+ * last one. Lines without a name are skipped. 0, or -1 when out of
+ * memory. */
+static int
+response_header_add(struct berth_http_headers *h, const char *data,
+		    size_t len)
+{
+	const char *v = data, *end = data + len;
+	if (is_blank(*data)) {
+		while (v < end && is_blank(*v))
+			v++;
+		while (end > v && is_blank(end[-1]))
+			end--;
+		if (h->n == 0 || v == end)
+			return 0;
+		char *last = h->v[h->n - 1];
+		size_t ln = strlen(last);
+		bool sep = last[ln - 1] != ' '; /* "Name: " had no value */
+		char *t = realloc(last, ln + sep + (size_t)(end - v) + 1);
+		if (!t)
+			return -1;
+		if (sep)
+			t[ln++] = ' ';
+		memcpy(t + ln, v, (size_t)(end - v));
+		t[ln + (size_t)(end - v)] = '\0';
+		h->v[h->n - 1] = t;
+		return 0;
+	}
+	const char *colon = memchr(data, ':', len);
+	if (!colon || colon == data)
+		return 0;
+	for (v = colon + 1; v < end && is_blank(*v); v++)
+		;
+	while (end > v && is_blank(end[-1]))
+		end--;
+	size_t nl = (size_t)(colon - data), vl = (size_t)(end - v);
+	char *line = malloc(nl + 2 + vl + 1);
+	if (!line)
+		return -1;
+	memcpy(line, data, nl);
+	memcpy(line + nl, ": ", 2);
+	memcpy(line + nl + 2, v, vl);
+	line[nl + 2 + vl] = '\0';
+	return headers_push(h, line);
+}
+
+const char *
+berth_http_response_header(const struct berth_http_response *r,
+			   const char *name)
+{
+	if (!r || !name)
+		return NULL;
+	size_t n = strlen(name);
+	for (size_t i = 0; i < r->headers.n; i++) {
+		const char *l = r->headers.v[i];
+		if (strncasecmp(l, name, n) == 0 && l[n] == ':') {
+			l += n + 1;
+			while (is_blank(*l))
+				l++;
+			return l;
+		}
+	}
+	return NULL;
+}
+
+/* --- base64, URL escaping ------------------------------------------------- */
+
+int
+berth_http_base64(const void *in, size_t len, char *out, size_t outlen)
+{
+	static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				  "abcdefghijklmnopqrstuvwxyz0123456789+/";
+	const unsigned char *p = in;
+	if (outlen > 0)
+		out[0] = '\0';
+	if (len > (size_t)(INT_MAX / 4 - 1) * 3 ||
+	    outlen < (len + 2) / 3 * 4 + 1)
+		return -1;
+	size_t o = 0;
+	for (size_t i = 0; i < len; i += 3) {
+		unsigned v = (unsigned)p[i] << 16;
+		if (i + 1 < len)
+			v |= (unsigned)p[i + 1] << 8;
+		if (i + 2 < len)
+			v |= p[i + 2];
+		out[o++] = abc[v >> 18 & 63];
+		out[o++] = abc[v >> 12 & 63];
+		out[o++] = i + 1 < len ? abc[v >> 6 & 63] : '=';
+		out[o++] = i + 2 < len ? abc[v & 63] : '=';
+	}
+	out[o] = '\0';
+	return (int)o;
+}
+
+/* libcurl's curl_easy_escape (a NULL handle is fine since 7.82) keeps
+ * exactly RFC 3986's unreserved characters. */
+int
+berth_http_url_escape(const char *s, char *out, size_t outlen)
+{
+	if (outlen > 0)
+		out[0] = '\0';
+	size_t n = strlen(s);
+	if (n > INT_MAX / 3)
+		return -1;
+	char *e = curl_easy_escape(NULL, s, (int)n);
+	if (!e)
+		return -1;
+	size_t el = strlen(e);
+	int rc = -1;
+	if (el < outlen) {
+		memcpy(out, e, el + 1);
+		rc = (int)el;
+	}
+	curl_free(e);
+	return rc;
 }
 
 /* --- URLs ---------------------------------------------------------------- */
@@ -400,20 +534,52 @@ berth_http_client_free(struct berth_http_client *c)
 
 /* --- one hop over the client's handles ------------------------------------ */
 
+enum bh_method { BH_GET, BH_HEAD, BH_POST, BH_PUT, BH_PATCH, BH_DELETE };
+
+static const char *const method_names[] = {"GET",   "HEAD",  "POST",
+					   "PUT",   "PATCH", "DELETE"};
+
+/* req->method as an enum bh_method (NULL: POST), or -1. */
+static int
+method_parse(const char *m)
+{
+	if (!m)
+		return BH_POST;
+	for (size_t i = 0; i < sizeof(method_names) / sizeof(method_names[0]);
+	     i++)
+		if (strcasecmp(m, method_names[i]) == 0)
+			return (int)i;
+	return -1;
+}
+
 struct hop {
 	const struct berth_http_request *req;
 	CURL *curl;
 	bool check_sockets; /* block_private without a proxy */
 	char blocked[256];  /* why a connect() was refused */
+	char failed[160];   /* why a callback ended the transfer */
 	char *body;
 	size_t len;
 	size_t cap; /* allocated */
 	size_t max; /* max_response_bytes */
 	bool truncated;
 	bool cancelled;
+	/* the request body from body_read */
+	bool streamed;
+	long long read_n;  /* bytes body_read gave */
+	bool upload_done;  /* body_read reached the end */
+	/* the response being read (reset by each status line) */
+	bool mode_known;   /* to_sink is decided */
+	bool to_sink;      /* a 2xx body for body_sink */
+	bool headers_done; /* its blank line passed: what follows is trailers */
+	struct berth_http_headers headers; /* keep_headers */
 	long long sent_ms;   /* monotonic: request fully sent, or 0 */
 	bool got_header;     /* a response header line arrived */
 	bool header_timeout; /* ended: no response headers in time */
+	/* stall_timeout_ms */
+	long long last_move_ms; /* monotonic: the last byte moved */
+	curl_off_t moved;       /* body bytes sent + received so far */
+	bool stalled;
 };
 
 static size_t
@@ -421,6 +587,19 @@ on_write(char *data, size_t size, size_t nmemb, void *ud)
 {
 	struct hop *h = ud;
 	size_t n = size * nmemb;
+	if (!h->mode_known) {
+		long code = 0;
+		curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &code);
+		h->to_sink = h->req->body_sink && berth_http_is_2xx(code);
+		h->mode_known = true;
+	}
+	if (h->to_sink) {
+		if (n && !h->req->body_sink(h->req->body_sink_ud, data, n)) {
+			h->cancelled = true;
+			return 0; /* CURLE_WRITE_ERROR */
+		}
+		return n;
+	}
 	size_t take = h->max - h->len < n ? h->max - h->len : n;
 	if (take) {
 		if (h->len + take + 1 > h->cap) {
@@ -446,17 +625,100 @@ on_write(char *data, size_t size, size_t nmemb, void *ud)
 	return n;
 }
 
+/* Gives libcurl the next piece of a streamed body, never more than
+ * body_read_len in all. */
+static size_t
+on_read(char *buf, size_t size, size_t nitems, void *ud)
+{
+	struct hop *h = ud;
+	const struct berth_http_request *req = h->req;
+	size_t len = size * nitems;
+	long long total = req->body_read_len;
+	if (total >= 0) {
+		if (h->read_n >= total) {
+			h->upload_done = true;
+			return 0;
+		}
+		if ((unsigned long long)(total - h->read_n) < len)
+			len = (size_t)(total - h->read_n);
+	}
+	size_t got = req->body_read(req->body_read_ud, buf, len);
+	if (got == BERTH_HTTP_READ_ABORT) {
+		h->cancelled = true;
+		return CURL_READFUNC_ABORT;
+	}
+	if (got > len) {
+		snprintf(h->failed, sizeof(h->failed),
+			 "body_read returned %zu bytes for a %zu-byte buffer",
+			 got, len);
+		return CURL_READFUNC_ABORT;
+	}
+	if (got == 0) {
+		if (total >= 0) {
+			snprintf(h->failed, sizeof(h->failed),
+				 "the request body ended after %lld of its "
+				 "%lld bytes",
+				 h->read_n, total);
+			return CURL_READFUNC_ABORT;
+		}
+		h->upload_done = true;
+		return 0;
+	}
+	h->read_n += (long long)got;
+	if (total >= 0 && h->read_n == total)
+		h->upload_done = true;
+	return got;
+}
+
 static size_t
 on_header(char *data, size_t size, size_t nmemb, void *ud)
 {
-	(void)data;
 	struct hop *h = ud;
+	size_t n = size * nmemb;
 	h->got_header = true;
-	return size * nmemb;
+	if (h->req->stall_timeout_ms > 0)
+		h->last_move_ms = berth_http_now_ms();
+	if (n >= 5 && strncmp(data, "HTTP/", 5) == 0) {
+		/* a status line: an interim answer, a proxy's answer to
+		 * CONNECT or the final response starts */
+		berth_http_headers_fini(&h->headers);
+		h->headers_done = false;
+		h->mode_known = false;
+		return n;
+	}
+	if (!h->req->keep_headers || h->headers_done)
+		return n;
+	size_t len = n;
+	while (len && (data[len - 1] == '\r' || data[len - 1] == '\n'))
+		len--;
+	if (len == 0) {
+		h->headers_done = true;
+		return n;
+	}
+	if (response_header_add(&h->headers, data, len) != 0) {
+		snprintf(h->failed, sizeof(h->failed), "out of memory");
+		return 0;
+	}
+	return n;
 }
 
-/* Ends a transfer when cancel() says so, or when no response header
- * arrived within header_timeout_ms of the request being sent (Go's
+/* Whether the request is fully sent, for the header timeout. */
+static bool
+request_sent(struct hop *h, curl_off_t ultotal, curl_off_t ulnow)
+{
+	curl_off_t pre = 0;
+	if (h->streamed && h->req->body_read_len < 0)
+		return h->upload_done; /* chunked: the total is unknown */
+	if (ultotal > 0)
+		return ulnow >= ultotal;
+	return curl_easy_getinfo(h->curl, CURLINFO_PRETRANSFER_TIME_T, &pre) ==
+		       CURLE_OK &&
+	       pre > 0;
+}
+
+/* Ends a transfer when cancel() says so; when nothing moved for
+ * stall_timeout_ms; or when no response header arrived within
+ * header_timeout_ms of the request being sent (Go's
  * ResponseHeaderTimeout): a receiver that accepts and never answers holds
  * the caller for that long, not the whole timeout. Called on every round
  * of multi_run, so at least every BH_POLL_MS. */
@@ -464,27 +726,35 @@ static int
 on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow,
 	    curl_off_t ultotal, curl_off_t ulnow)
 {
-	(void)dltotal, (void)dlnow;
+	(void)dltotal;
 	struct hop *h = ud;
-	if (h->req->cancel && h->req->cancel(h->req->cancel_ud)) {
+	const struct berth_http_request *req = h->req;
+	if (req->cancel && req->cancel(req->cancel_ud)) {
 		h->cancelled = true;
 		return 1; /* CURLE_ABORTED_BY_CALLBACK */
 	}
-	if (h->req->header_timeout_ms <= 0 || h->got_header)
+	bool stall = req->stall_timeout_ms > 0;
+	bool header = req->header_timeout_ms > 0 && !h->got_header;
+	if (!stall && !header)
 		return 0;
 	long long now = berth_http_now_ms();
+	if (stall) {
+		if (dlnow + ulnow != h->moved) {
+			h->moved = dlnow + ulnow;
+			h->last_move_ms = now;
+		} else if (now - h->last_move_ms >= req->stall_timeout_ms) {
+			h->stalled = true;
+			return 1;
+		}
+	}
+	if (!header)
+		return 0;
 	if (!h->sent_ms) {
-		curl_off_t pre = 0;
-		if (ultotal > 0
-			    ? ulnow >= ultotal
-			    : (curl_easy_getinfo(h->curl,
-						 CURLINFO_PRETRANSFER_TIME_T,
-						 &pre) == CURLE_OK &&
-			       pre > 0))
+		if (request_sent(h, ultotal, ulnow))
 			h->sent_ms = now;
 		return 0;
 	}
-	if (now - h->sent_ms >= h->req->header_timeout_ms) {
+	if (now - h->sent_ms >= req->header_timeout_ms) {
 		h->header_timeout = true;
 		return 1;
 	}
@@ -513,7 +783,7 @@ on_open_socket(void *ud, curlsocktype purpose, struct curl_sockaddr *a)
 
 /* Runs the transfer set up on c->curl, as curl_easy_perform does, but
  * wakes up every BH_POLL_MS even when nothing happens, so that
- * on_progress sees cancel() and the header timeout on time (the easy loop
+ * on_progress sees cancel() and the timeouts on time (the easy loop
  * waits up to a second between checks). The connections stay in c->multi
  * for the next request. */
 static CURLcode
@@ -542,7 +812,8 @@ multi_run(struct berth_http_client *c, char *errbuf)
 
 struct hop_in {
 	const char *url;
-	bool post;
+	int method;     /* enum bh_method */
+	bool send_body; /* body/body_len or body_read */
 	const struct berth_http_headers *headers;
 	const char *proxy; /* "" = direct */
 	long timeout_ms;   /* what is left of the whole exchange */
@@ -561,7 +832,9 @@ hop_run(struct berth_http_client *cl, struct hop *h, const struct hop_in *in,
 	const struct berth_http_request *req = h->req;
 	const struct berth_http_tls *tls = req->tls;
 	char errbuf[CURL_ERROR_SIZE] = "";
-	struct curl_slist *hdrs = headers_slist(in->headers);
+	bool chunked = in->send_body && req->body_read &&
+		       req->body_read_len < 0;
+	struct curl_slist *hdrs = headers_slist(in->headers, chunked);
 	CURL *c = cl->curl;
 	if (!hdrs) {
 		set_err(err, errlen, "out of memory");
@@ -602,15 +875,37 @@ hop_run(struct berth_http_client *cl, struct hop *h, const struct hop_in *in,
 	if (req->user_agent)
 		curl_easy_setopt(c, CURLOPT_USERAGENT, req->user_agent);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-	if (in->post) {
+	if (in->method == BH_HEAD) {
+		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+	} else if (!in->send_body) {
+		curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+	} else if (h->streamed) {
+		/* POST's machinery (the method is set below): Content-Length,
+		 * or chunked when the length is -1 */
+		curl_easy_setopt(c, CURLOPT_POST, 1L);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
+				 (curl_off_t)(req->body_read_len >= 0
+						      ? req->body_read_len
+						      : -1));
+		curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
+		curl_easy_setopt(c, CURLOPT_READDATA, h);
+	} else {
 		curl_easy_setopt(c, CURLOPT_POST, 1L);
 		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
 				 (curl_off_t)req->body_len);
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS,
 				 req->body ? req->body : "");
-	} else {
-		curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
 	}
+	if (in->method != BH_GET && in->method != BH_HEAD &&
+	    in->method != BH_POST)
+		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST,
+				 method_names[in->method]);
+	if (req->max_send_bytes_per_s > 0)
+		curl_easy_setopt(c, CURLOPT_MAX_SEND_SPEED_LARGE,
+				 (curl_off_t)req->max_send_bytes_per_s);
+	if (req->max_recv_bytes_per_s > 0)
+		curl_easy_setopt(c, CURLOPT_MAX_RECV_SPEED_LARGE,
+				 (curl_off_t)req->max_recv_bytes_per_s);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, h);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
@@ -627,6 +922,15 @@ hop_run(struct berth_http_client *cl, struct hop *h, const struct hop_in *in,
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
 	if (h->cancelled) {
 		st = BERTH_HTTP_CANCELLED;
+	} else if (h->failed[0]) {
+		set_err(err, errlen, "%s", h->failed);
+	} else if (h->stalled) {
+		long ms = req->stall_timeout_ms;
+		if (ms % 1000 == 0)
+			set_err(err, errlen, "stalled for %ld s", ms / 1000);
+		else
+			set_err(err, errlen, "stalled for %ld ms", ms);
+		st = BERTH_HTTP_TIMEOUT;
 	} else if (h->header_timeout) {
 		set_err(err, errlen, "no response headers within %ld ms",
 			req->header_timeout_ms);
@@ -683,10 +987,20 @@ send_hops(struct berth_http_client *cl, const struct berth_http_request *req,
 	char *url = strdup(req->url ? req->url : "");
 	struct berth_http_headers hdrs;
 	struct bh_url u, prev = {0};
-	bool post = !req->method || strcasecmp(req->method, "POST") == 0;
+	int method = method_parse(req->method);
+	bool send_body = method == BH_POST || method == BH_PUT ||
+			 method == BH_PATCH ||
+			 (method == BH_DELETE &&
+			  (req->body_read || req->body_len > 0));
 	enum berth_http_result st = BERTH_HTTP_REFUSED;
 	if (headers_copy(&hdrs, req->headers) != 0 || !url) {
 		set_err(err, errlen, "out of memory");
+		goto out;
+	}
+	if (method < 0) {
+		/* the name only: it is the caller's constant, but bounded */
+		set_err(err, errlen, "unsupported method \"%.16s\"",
+			req->method);
 		goto out;
 	}
 	/* one overall deadline, as Go's http.Client.Timeout */
@@ -739,10 +1053,13 @@ send_hops(struct berth_http_client *cl, const struct berth_http_request *req,
 			.req = req,
 			.check_sockets = block && !proxy[0],
 			.max = req->max_response_bytes,
+			.streamed = send_body && req->body_read,
+			.last_move_ms = berth_http_now_ms(),
 		};
 		struct hop_in in = {
 			.url = url,
-			.post = post,
+			.method = method,
+			.send_body = send_body,
 			.headers = &hdrs,
 			.proxy = proxy,
 			.timeout_ms = left,
@@ -751,12 +1068,18 @@ send_hops(struct berth_http_client *cl, const struct berth_http_request *req,
 		st = hop_run(cl, &h, &in, &o, err, errlen);
 		if (st != BERTH_HTTP_OK) {
 			free(h.body);
+			berth_http_headers_fini(&h.headers);
 			goto out;
 		}
 		bool follow = req->follow_redirects && is_redirect(o.code) &&
 			      o.redirect_url;
+		/* Go: a 307/308 whose body cannot be sent again is the
+		 * answer */
+		if (follow && (o.code == 307 || o.code == 308) && h.streamed)
+			follow = false;
 		if (follow && hops >= BERTH_HTTP_MAX_REDIRECTS) {
 			free(h.body);
+			berth_http_headers_fini(&h.headers);
 			free(o.redirect_url);
 			set_err(err, errlen, "stopped after %d redirects",
 				BERTH_HTTP_MAX_REDIRECTS);
@@ -764,11 +1087,15 @@ send_hops(struct berth_http_client *cl, const struct berth_http_request *req,
 			goto out;
 		}
 		if (follow) {
-			/* Go: 301/302/303 turn a POST into a bodiless GET,
-			 * 307/308 repeat it */
-			if (o.code != 307 && o.code != 308)
-				post = false;
+			/* Go: 301/302/303 turn any method but GET and HEAD
+			 * into a bodiless GET, 307/308 repeat it */
+			if (o.code != 307 && o.code != 308 &&
+			    method != BH_GET && method != BH_HEAD) {
+				method = BH_GET;
+				send_body = false;
+			}
 			free(h.body);
+			berth_http_headers_fini(&h.headers);
 			free(url);
 			url = o.redirect_url;
 			resp->redirects++;
@@ -777,6 +1104,7 @@ send_hops(struct berth_http_client *cl, const struct berth_http_request *req,
 		free(o.redirect_url);
 		resp->status = o.code;
 		resp->retry_after_s = o.retry_after_s;
+		resp->headers = h.headers;
 		resp->body = h.body ? h.body : strdup("");
 		if (!resp->body) {
 			set_err(err, errlen, "out of memory");
@@ -824,4 +1152,5 @@ berth_http_response_fini(struct berth_http_response *r)
 	free(r->body);
 	r->body = NULL;
 	r->body_len = 0;
+	berth_http_headers_fini(&r->headers);
 }
