@@ -325,13 +325,47 @@ struct hop {
 	long long last_move_ms; /* monotonic: the last byte moved */
 	curl_off_t moved;       /* body bytes sent + received so far */
 	bool stalled;
+	/* max_recv_bytes_per_s */
+	long long rx_start_ms; /* monotonic: the first body byte, or 0 */
+	long long rx_bytes;    /* body bytes taken since */
+	bool paused;           /* on_write paused the transfer ... */
+	long long resume_ms;   /* ... until then */
 };
+
+/* The receive cap, paced here rather than by libcurl's
+ * CURLOPT_MAX_RECV_SPEED_LARGE, which lets whatever the socket holds
+ * through at the start of each 3 s window (a 1 MiB answer capped at
+ * 512 KiB/s arrived in milliseconds): a piece is taken only once the
+ * bytes before it have had their time since the first byte, else the
+ * transfer pauses (libcurl hands the same piece again after
+ * curl_easy_pause) until then. True when the piece of n bytes may be
+ * taken now. */
+static bool
+rx_pace(struct hop *h, size_t n)
+{
+	long long cap = h->req->max_recv_bytes_per_s;
+	if (cap <= 0 || n == 0)
+		return true;
+	long long now = berth_http_now_ms();
+	if (!h->rx_start_ms)
+		h->rx_start_ms = now;
+	long long due = h->rx_start_ms + h->rx_bytes * 1000 / cap;
+	if (now < due) {
+		h->paused = true;
+		h->resume_ms = due;
+		return false;
+	}
+	h->rx_bytes += (long long)n;
+	return true;
+}
 
 static size_t
 on_write(char *data, size_t size, size_t nmemb, void *ud)
 {
 	struct hop *h = ud;
 	size_t n = size * nmemb;
+	if (!rx_pace(h, n))
+		return CURL_WRITEFUNC_PAUSE;
 	if (!h->mode_known) {
 		long code = 0;
 		curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &code);
@@ -484,7 +518,8 @@ on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow,
 		return 0;
 	long long now = berth_http_now_ms();
 	if (stall) {
-		if (dlnow + ulnow != h->moved) {
+		if (h->paused || dlnow + ulnow != h->moved) {
+			/* a pause of the receive cap is no stall */
 			h->moved = dlnow + ulnow;
 			h->last_move_ms = now;
 		} else if (now - h->last_move_ms >= req->stall_timeout_ms) {
@@ -529,18 +564,36 @@ on_open_socket(void *ud, curlsocktype purpose, struct curl_sockaddr *a)
 /* Runs the transfer set up on c->curl, as curl_easy_perform does, but
  * wakes up every BH_POLL_MS even when nothing happens, so that
  * on_progress sees cancel() and the timeouts on time (the easy loop
- * waits up to a second between checks). The connections stay in c->multi
- * for the next request. */
+ * waits up to a second between checks), and resumes a transfer paused by
+ * the receive cap on time. The connections stay in c->multi for the next
+ * request. */
 static CURLcode
-multi_run(struct berth_http_client *c, char *errbuf)
+multi_run(struct berth_http_client *c, struct hop *h, char *errbuf)
 {
 	CURLMcode mc = curl_multi_add_handle(c->multi, c->curl);
 	int running = mc == CURLM_OK;
 	while (running && mc == CURLM_OK) {
 		mc = curl_multi_perform(c->multi, &running);
-		if (mc == CURLM_OK && running)
-			mc = curl_multi_poll(c->multi, NULL, 0, BH_POLL_MS,
-					     NULL);
+		if (mc != CURLM_OK || !running)
+			break;
+		long long wait = BH_POLL_MS;
+		if (h->paused) {
+			const struct berth_http_request *req = h->req;
+			if (req->cancel && req->cancel(req->cancel_ud)) {
+				h->cancelled = true;
+				break;
+			}
+			wait = h->resume_ms - berth_http_now_ms();
+			if (wait <= 0) {
+				/* may call on_write, which may pause again */
+				h->paused = false;
+				curl_easy_pause(c->curl, CURLPAUSE_CONT);
+				continue;
+			}
+			if (wait > BH_POLL_MS)
+				wait = BH_POLL_MS;
+		}
+		mc = curl_multi_poll(c->multi, NULL, 0, (int)wait, NULL);
 	}
 	CURLcode rc = CURLE_FAILED_INIT;
 	int left;
@@ -648,9 +701,12 @@ hop_run(struct berth_http_client *cl, struct hop *h, const struct hop_in *in,
 	if (req->max_send_bytes_per_s > 0)
 		curl_easy_setopt(c, CURLOPT_MAX_SEND_SPEED_LARGE,
 				 (curl_off_t)req->max_send_bytes_per_s);
-	if (req->max_recv_bytes_per_s > 0)
-		curl_easy_setopt(c, CURLOPT_MAX_RECV_SPEED_LARGE,
-				 (curl_off_t)req->max_recv_bytes_per_s);
+	if (req->max_recv_bytes_per_s > 0 &&
+	    req->max_recv_bytes_per_s < 8 * CURL_MAX_WRITE_SIZE) {
+		/* smaller pieces for a smoother pace (rx_pace) */
+		long b = (long)(req->max_recv_bytes_per_s / 8);
+		curl_easy_setopt(c, CURLOPT_BUFFERSIZE, b < 1024 ? 1024L : b);
+	}
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, h);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
@@ -662,7 +718,7 @@ hop_run(struct berth_http_client *cl, struct hop *h, const struct hop_in *in,
 	curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, h);
 
 	enum berth_http_result st = BERTH_HTTP_FAILED;
-	CURLcode rc = multi_run(cl, errbuf);
+	CURLcode rc = multi_run(cl, h, errbuf);
 	long code = 0;
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
 	if (h->cancelled) {
