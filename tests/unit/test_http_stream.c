@@ -179,9 +179,9 @@ send_fmt(struct srv *s, int fd, const char *fmt, ...)
 	return n > 0 && send_all(s, fd, buf, (size_t)n);
 }
 
-/* n bytes of the pattern. */
+/* n bytes of the pattern, from byte from on. */
 static bool
-send_pattern(struct srv *s, int fd, long long n)
+send_pattern_at(struct srv *s, int fd, long long from, long long n)
 {
 	unsigned char buf[65536];
 	for (long long off = 0; off < n;) {
@@ -189,12 +189,18 @@ send_pattern(struct srv *s, int fd, long long n)
 		if ((long long)k > n - off)
 			k = (size_t)(n - off);
 		for (size_t i = 0; i < k; i++)
-			buf[i] = pat(off + (long long)i);
+			buf[i] = pat(from + off + (long long)i);
 		if (!send_all(s, fd, buf, k))
 			return false;
 		off += (long long)k;
 	}
 	return true;
+}
+
+static bool
+send_pattern(struct srv *s, int fd, long long n)
+{
+	return send_pattern_at(s, fd, 0, n);
 }
 
 /* The number after "n=" in path, or def. */
@@ -217,6 +223,28 @@ respond(struct srv *s, int fd, const struct seen *r)
 				"Docker-Content-Digest: sha256:feed\r\n\r\n",
 				n) &&
 		       (head || send_pattern(s, fd, n));
+	}
+	if (strncmp(r->path, "/chunked", 8) == 0) {
+		/* n bytes in chunks of 10000 */
+		long long n = query_n(r->path, 0);
+		if (!send_fmt(s, fd, "HTTP/1.1 200 OK\r\n"
+				     "Transfer-Encoding: chunked\r\n\r\n"))
+			return false;
+		for (long long off = 0; off < n; off += 10000) {
+			long long k = n - off < 10000 ? n - off : 10000;
+			if (!send_fmt(s, fd, "%llx\r\n", k) ||
+			    !send_pattern_at(s, fd, off, k) ||
+			    !send_fmt(s, fd, "\r\n"))
+				return false;
+		}
+		return send_fmt(s, fd, "0\r\n\r\n");
+	}
+	if (strncmp(r->path, "/close", 6) == 0) {
+		/* n bytes ended by closing the connection */
+		if (send_fmt(s, fd, "HTTP/1.1 200 OK\r\n"
+				    "Connection: close\r\n\r\n"))
+			send_pattern(s, fd, query_n(r->path, 0));
+		return false;
 	}
 	if (strcmp(r->path, "/missing") == 0) {
 		static const char b[] =
@@ -698,6 +726,19 @@ test_download(void)
 	CHECK(!resp.truncated);
 	berth_http_response_fini(&resp);
 
+	/* chunked, and ended by the connection's close */
+	static const char *const framed[] = {"/chunked?n=2500001",
+					     "/close?n=2500001"};
+	for (size_t i = 0; i < 2; i++) {
+		url(u, sizeof(u), framed[i]);
+		k = (struct sink){.ok = true, .stop_at = -1};
+		CHECK(send_req(&get, &resp, err, sizeof(err)) ==
+		      BERTH_HTTP_OK);
+		CHECK_MSG(k.n == 2500001 && k.ok, "%s: %lld", framed[i], k.n);
+		CHECK(resp.status == 200 && resp.body_len == 0);
+		berth_http_response_fini(&resp);
+	}
+
 	/* a 404's body is kept, the sink never called */
 	url(u, sizeof(u), "/missing");
 	k = (struct sink){.ok = true, .stop_at = -1};
@@ -764,7 +805,14 @@ test_headers(void)
 	berth_http_response_fini(&resp);
 }
 
-/* --- speed caps and the stall timeout ----------------------------------- */
+/* cancel: true once the monotonic time *ud has passed */
+static bool
+past(void *ud)
+{
+	return berth_http_now_ms() >= *(const long long *)ud;
+}
+
+/* --- speed caps and the stall timeout ---------------------------------- */
 
 static void
 test_speed(void)
@@ -787,6 +835,37 @@ test_speed(void)
 	CHECK(k.n == MIB && k.ok);
 	CHECK_MSG(ms >= 1500 && ms < 10000, "receive: %lld ms", ms);
 	fprintf(stderr, "1 MiB received at 512 KiB/s in %lld ms\n", ms);
+	berth_http_response_fini(&resp);
+
+	/* paced bodies framed otherwise: chunked, ended by a close */
+	static const char *const framed[] = {"/chunked?n=131072",
+					     "/close?n=131072"};
+	for (size_t i = 0; i < 2; i++) {
+		url(u, sizeof(u), framed[i]);
+		k = (struct sink){.ok = true, .stop_at = -1};
+		get.max_recv_bytes_per_s = 256 * 1024;
+		t0 = berth_http_now_ms();
+		CHECK(send_req(&get, &resp, err, sizeof(err)) ==
+		      BERTH_HTTP_OK);
+		ms = berth_http_now_ms() - t0;
+		CHECK(k.n == 131072 && k.ok);
+		CHECK_MSG(ms >= 350 && ms < 5000, "%s: %lld ms", framed[i], ms);
+		berth_http_response_fini(&resp);
+	}
+
+	/* cancel() ends a paced transfer on time */
+	url(u, sizeof(u), "/blob?n=1048576");
+	k = (struct sink){.ok = true, .stop_at = -1};
+	long long until = berth_http_now_ms() + 300;
+	get.max_recv_bytes_per_s = 64 * 1024;
+	get.cancel = past;
+	get.cancel_ud = &until;
+	t0 = berth_http_now_ms();
+	CHECK(send_req(&get, &resp, err, sizeof(err)) ==
+	      BERTH_HTTP_CANCELLED);
+	ms = berth_http_now_ms() - t0;
+	CHECK_MSG(ms >= 250 && ms < 1500, "cancel: %lld ms", ms);
+	CHECK(k.n > 0 && k.n < 200 * 1024);
 	berth_http_response_fini(&resp);
 
 	/* the same upwards */
