@@ -587,6 +587,7 @@ multi_run(struct berth_http_client *c, struct hop *h, char *errbuf)
 			if (wait <= 0) {
 				/* may call on_write, which may pause again */
 				h->paused = false;
+				h->last_move_ms = berth_http_now_ms();
 				curl_easy_pause(c->curl, CURLPAUSE_CONT);
 				continue;
 			}
