@@ -1165,6 +1165,11 @@ berth_reg_blob_copy(struct berth_reg *src, const char *src_repo,
 		}
 		st->retries++;
 	}
+	if (rc && st->retries > 0 && err && errlen > 0) {
+		size_t n = strlen(err);
+		snprintf(err + n, errlen - n, " (the blob tried %d times)",
+			 st->retries + 1);
+	}
 	berth_reg_throttle_free(own);
 	st->elapsed_ms = berth_http_now_ms() - t0;
 	return rc;

@@ -898,6 +898,15 @@ test_upload_mismatch(struct regproc *pb, struct berth_reg *b)
 	long long sz = 0;
 	CHECK(berth_reg_blob_head(b, "up/app", right, &ex, &sz, err,
 				  sizeof(err)) == 0 && ex && sz == (long long)n);
+	/* size unknown, chunked: PATCHes without Content-Range (the last
+	 * one empty: 300,000 is 3 chunks of 100,000) */
+	struct memsrc m2 = {data, n};
+	struct berth_reg_copy_options o = {.chunk_bytes = 100000};
+	rc = berth_reg_blob_upload(b, "up2/app", right, -1, mem_read, &m2, &o,
+				   err, sizeof(err));
+	CHECK_MSG(rc == 0, "%s", err);
+	CHECK(berth_reg_blob_head(b, "up2/app", right, &ex, &sz, err,
+				  sizeof(err)) == 0 && ex && sz == (long long)n);
 	free(data);
 }
 
@@ -941,6 +950,29 @@ test_corrupt(struct regproc *pa, struct berth_reg *a, struct regproc *pb,
 		CHECK(!ex);
 	}
 	CHECK(!blob_stored(pb, d));
+	/* the blob's data file replaced by a symbolic link to itself
+	 * (ELOOP): the source answers 500; the whole blob is retried, then
+	 * the error says so */
+	char *moved = NULL;
+	CHECK(asprintf(&moved, "%s.moved", path) > 0);
+	CHECK(rename(path, moved) == 0 && symlink(path, path) == 0);
+	struct berth_reg_options ro = {
+		.url = pa->url, .max_retries = 2, .backoff_ms = 20};
+	struct berth_reg *a2 = berth_reg_new(&ro, err, sizeof(err));
+	struct berth_reg_options wo = {
+		.url = pb->url, .max_retries = 2, .backoff_ms = 20};
+	struct berth_reg *b2 = berth_reg_new(&wo, err, sizeof(err));
+	struct berth_reg_copy_stats rs;
+	int rc5 = berth_reg_blob_copy(a2, "bad/app", b2, "bad/app", &desc, NULL,
+				      &rs, err, sizeof(err));
+	CHECK_MSG(rc5 == BERTH_REG_TRANSPORT && rs.retries == 2,
+		  "rc %d retries %d: %s", rc5, rs.retries, err);
+	CHECK_CONTAINS(err, ": 500");
+	fprintf(stderr, "  source 500: %s\n", err);
+	berth_reg_free(a2);
+	berth_reg_free(b2);
+	CHECK(unlink(path) == 0 && rename(moved, path) == 0);
+	free(moved);
 	/* truncated by one byte: the size no longer matches */
 	CHECK(truncate(path, (off_t)n - 1) == 0);
 	struct berth_reg_copy_stats st;
