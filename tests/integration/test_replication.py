@@ -25,7 +25,7 @@ from registry_fixture import (Registry, blob_path, blobs_on_disk,
 
 ENTRY = """  - name: REPLICATION
     file: replication.so
-    max_fails: 3
+    isolation: process
     settings:
       parallel_blobs: 3
       chunk_bytes: 65536
