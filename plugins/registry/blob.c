@@ -257,7 +257,11 @@ upload_open(struct berth_reg *r, const char *repo, const char *digest,
 	return rc;
 }
 
-/* Cancels an upload session (best effort: one try, 5 s). */
+/* Cancels an upload session (best effort: one try, 5 s). Distribution 2.8
+ * answers 404 BLOB_UPLOAD_INVALID ("upload resumed at wrong offset") to
+ * the DELETE of a session whose last PATCH/PUT was cut mid-body, and keeps
+ * its partial data until its upload purging (a week by default); nothing
+ * of it is committed either way. */
 static void
 upload_cancel(struct berth_reg *r, const char *repo, const char *location)
 {
@@ -681,6 +685,10 @@ berth_reg_blob_upload(struct berth_reg *r, const char *repo,
 	int rc = check_blob_args(repo, digest, err, errlen);
 	if (rc)
 		return rc;
+	if (!read) {
+		reg_errf(err, errlen, "blob upload: no read callback");
+		return BERTH_REG_INVALID;
+	}
 	struct berth_reg_throttle *own = NULL;
 	struct berth_reg_throttle *t = o ? o->throttle : NULL;
 	if (!t && o && o->max_bytes_per_s > 0)

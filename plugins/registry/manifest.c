@@ -158,7 +158,8 @@ parse_into(struct berth_reg_manifest *m, const char *media_type, char *err,
 	}
 	const char *mt = !generic_type(ct) ? ct : body_mt;
 	if ((cJSON_IsNumber(sv) && sv->valueint == 1) ||
-	    (mt && strstr(mt, "vnd.docker.distribution.manifest.v1+"))) {
+	    (mt && strncmp(mt, "application/vnd.docker.distribution.manifest.v1",
+			   47) == 0)) {
 		reg_errf(err, errlen,
 			 "manifest %s: Docker schema 1 is not supported",
 			 m->digest);
