@@ -1,0 +1,2 @@
+/* auth.c - work in progress */
+#include "internal.h"

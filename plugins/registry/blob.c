@@ -1,0 +1,2 @@
+/* blob.c - work in progress */
+#include "internal.h"

@@ -1,0 +1,2 @@
+/* manifest.c - work in progress */
+#include "internal.h"

@@ -1,0 +1,2 @@
+/* reg.c - work in progress */
+#include "internal.h"

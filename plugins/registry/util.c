@@ -1,0 +1,2 @@
+/* util.c - work in progress */
+#include "internal.h"
