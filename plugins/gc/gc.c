@@ -466,8 +466,7 @@ checkin(struct gc_run *r, long long freed, size_t blobs, size_t manifests,
 		return -1;
 	}
 	cJSON_Delete(o);
-	int rc = berth_checkin(r->ctx, text);
-	berth_log_info(r->ctx, "check-in: %s", text);
+	int rc = berth_checkin(r->ctx, text); /* the host logs it */
 	free(text);
 	return rc;
 }
