@@ -1,2 +1,1171 @@
-/* blob.c - work in progress */
+/* blob.c - blobs (berth/registry.h): HEAD, small reads, DELETE, uploads
+ * (monolithic or chunked, cross-repository mount) and the streaming copy
+ * between two registries: a download thread fills a bounded ring buffer
+ * that the upload drains, the digest checked on the way, the upload's last
+ * byte held back until the download matched. */
 #include "internal.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ---- small requests ---------------------------------------------------------- */
+
+static int
+check_blob_args(const char *repo, const char *digest, char *err,
+		size_t errlen)
+{
+	if (!berth_reg_valid_repo(repo)) {
+		reg_errf(err, errlen, "invalid repository name \"%.100s\"",
+			 repo ? repo : "");
+		return BERTH_REG_INVALID;
+	}
+	if (!berth_reg_is_digest(digest)) {
+		reg_errf(err, errlen, "invalid blob digest \"%.140s\"",
+			 digest ? digest : "");
+		return BERTH_REG_INVALID;
+	}
+	return 0;
+}
+
+int
+berth_reg_blob_head(struct berth_reg *r, const char *repo, const char *digest,
+		    bool *exists, long long *size, char *err, size_t errlen)
+{
+	*exists = false;
+	if (size)
+		*size = -1;
+	reg_errf(err, errlen, "%s", "");
+	int rc = check_blob_args(repo, digest, err, errlen);
+	if (rc)
+		return rc;
+	char what[440], b[32];
+	snprintf(what, sizeof(what), "HEAD blob %s of %.255s",
+		 reg_short(digest, b), repo);
+	char *path = reg_asprintf("/v2/%s/blobs/%s", repo, digest);
+	char *scope = reg_asprintf("repository:%s:pull", repo);
+	if (!path || !scope) {
+		free(path);
+		free(scope);
+		reg_errf(err, errlen, "out of memory");
+		return BERTH_REG_NOMEM;
+	}
+	struct reg_req q = {
+		.method = "HEAD",
+		.path = path,
+		.scope = scope,
+		.follow_redirects = true,
+	};
+	struct berth_http_response resp;
+	rc = reg_do(r, &q, &resp, what, err, errlen);
+	if (!rc) {
+		if (resp.status == 200) {
+			*exists = true;
+			const char *cl = reg_header(&resp, "Content-Length");
+			if (size && cl) {
+				char *end = NULL;
+				long long v = strtoll(cl, &end, 10);
+				if (end != cl && *end == '\0' && v >= 0)
+					*size = v;
+			}
+		} else if (resp.status != 404) {
+			rc = reg_status_error(r, &resp, what, err, errlen);
+		}
+	}
+	berth_http_response_fini(&resp);
+	free(path);
+	free(scope);
+	return rc;
+}
+
+int
+berth_reg_blob_read(struct berth_reg *r, const char *repo, const char *digest,
+		    size_t max, char **body, size_t *len, char *err,
+		    size_t errlen)
+{
+	*body = NULL;
+	*len = 0;
+	reg_errf(err, errlen, "%s", "");
+	int rc = check_blob_args(repo, digest, err, errlen);
+	if (rc)
+		return rc;
+	char what[440], b[32];
+	snprintf(what, sizeof(what), "GET blob %s of %.255s",
+		 reg_short(digest, b), repo);
+	char *path = reg_asprintf("/v2/%s/blobs/%s", repo, digest);
+	char *scope = reg_asprintf("repository:%s:pull", repo);
+	if (!path || !scope) {
+		free(path);
+		free(scope);
+		reg_errf(err, errlen, "out of memory");
+		return BERTH_REG_NOMEM;
+	}
+	struct reg_req q = {
+		.method = "GET",
+		.path = path,
+		.scope = scope,
+		.follow_redirects = true,
+		/* one byte over max tells "too large"; max 0 still needs
+		 * room for an error body */
+		.max_response_bytes = max + 1 > REG_ERROR_BODY_MAX
+					      ? max + 1
+					      : REG_ERROR_BODY_MAX,
+	};
+	struct berth_http_response resp;
+	rc = reg_do(r, &q, &resp, what, err, errlen);
+	if (!rc && resp.status != 200)
+		rc = reg_status_error(r, &resp, what, err, errlen);
+	if (!rc && (resp.truncated || resp.body_len > max)) {
+		reg_errf(err, errlen, "registry %s: %s: larger than %zu bytes",
+			 r->origin, what, max);
+		rc = BERTH_REG_TOO_LARGE;
+	}
+	if (!rc) {
+		char got[BERTH_REG_DIGEST_MAX];
+		reg_digest_like(digest, resp.body, resp.body_len, got);
+		if (strcmp(got, digest) != 0) {
+			char b2[32];
+			reg_errf(err, errlen,
+				 "registry %s: blob %s of %.255s: digest "
+				 "mismatch: got %s",
+				 r->origin, digest, repo, reg_short(got, b2));
+			rc = BERTH_REG_DIGEST_MISMATCH;
+		}
+	}
+	if (!rc) {
+		if (!resp.body) {
+			resp.body = calloc(1, 1);
+			if (!resp.body) {
+				reg_errf(err, errlen, "out of memory");
+				rc = BERTH_REG_NOMEM;
+			}
+		}
+		if (!rc) {
+			*body = resp.body;
+			*len = resp.body_len;
+			resp.body = NULL;
+		}
+	}
+	berth_http_response_fini(&resp);
+	free(path);
+	free(scope);
+	return rc;
+}
+
+int
+berth_reg_blob_delete(struct berth_reg *r, const char *repo,
+		      const char *digest, char *err, size_t errlen)
+{
+	reg_errf(err, errlen, "%s", "");
+	int rc = check_blob_args(repo, digest, err, errlen);
+	if (rc)
+		return rc;
+	char what[440];
+	snprintf(what, sizeof(what), "DELETE blob %.140s of %.255s", digest,
+		 repo);
+	char *path = reg_asprintf("/v2/%s/blobs/%s", repo, digest);
+	char *scope = reg_asprintf("repository:%s:pull,delete", repo);
+	if (!path || !scope) {
+		free(path);
+		free(scope);
+		reg_errf(err, errlen, "out of memory");
+		return BERTH_REG_NOMEM;
+	}
+	struct reg_req q = {.method = "DELETE", .path = path, .scope = scope};
+	struct berth_http_response resp;
+	rc = reg_do(r, &q, &resp, what, err, errlen);
+	if (!rc && resp.status != 202 && resp.status != 200 &&
+	    resp.status != 204)
+		rc = reg_status_error(r, &resp, what, err, errlen);
+	berth_http_response_fini(&resp);
+	free(path);
+	free(scope);
+	return rc;
+}
+
+/* ---- upload sessions ------------------------------------------------------- */
+
+/* POST /v2/<repo>/blobs/uploads/ (with ?mount=&from= when from is set).
+ * 0 with *mounted (201 of a mount) or *location (a session, malloc'ed). */
+static int
+upload_open(struct berth_reg *r, const char *repo, const char *digest,
+	    const char *from, bool *mounted, char **location, char *err,
+	    size_t errlen)
+{
+	*mounted = false;
+	*location = NULL;
+	char what[600], b[32];
+	char *path = NULL, *scope2 = NULL;
+	if (from) {
+		char *ed = reg_escape(digest), *ef = reg_escape(from);
+		if (ed && ef)
+			path = reg_asprintf("/v2/%s/blobs/uploads/?mount=%s&from=%s",
+					    repo, ed, ef);
+		free(ed);
+		free(ef);
+		scope2 = reg_asprintf("repository:%s:pull", from);
+		snprintf(what, sizeof(what), "mount blob %s from %.255s to %.255s",
+			 reg_short(digest, b), from, repo);
+	} else {
+		path = reg_asprintf("/v2/%s/blobs/uploads/", repo);
+		snprintf(what, sizeof(what), "start upload of blob %s to %.255s",
+			 reg_short(digest, b), repo);
+	}
+	char *scope = reg_asprintf("repository:%s:pull,push", repo);
+	if (!path || !scope || (from && !scope2)) {
+		free(path);
+		free(scope);
+		free(scope2);
+		reg_errf(err, errlen, "out of memory");
+		return BERTH_REG_NOMEM;
+	}
+	struct reg_req q = {
+		.method = "POST",
+		.path = path,
+		.scope = scope,
+		.scope2 = scope2,
+	};
+	struct berth_http_response resp;
+	int rc = reg_do(r, &q, &resp, what, err, errlen);
+	if (!rc) {
+		const char *loc = reg_header(&resp, "Location");
+		if (from && resp.status == 201) {
+			*mounted = true;
+		} else if (resp.status == 202) {
+			if (!loc || !*loc) {
+				reg_errf(err, errlen,
+					 "registry %s: %s: 202 without a "
+					 "Location",
+					 r->origin, what);
+				rc = BERTH_REG_PROTOCOL;
+			} else if (!(*location = reg_resolve(r, loc))) {
+				reg_errf(err, errlen, "out of memory");
+				rc = BERTH_REG_NOMEM;
+			}
+		} else {
+			rc = reg_status_error(r, &resp, what, err, errlen);
+		}
+	}
+	berth_http_response_fini(&resp);
+	free(path);
+	free(scope);
+	free(scope2);
+	return rc;
+}
+
+/* Cancels an upload session (best effort: one try, 5 s). Distribution 2.8
+ * answers 404 BLOB_UPLOAD_INVALID ("upload resumed at wrong offset") to
+ * the DELETE of a session whose last PATCH/PUT was cut mid-body, and keeps
+ * its partial data until its upload purging (a week by default); nothing
+ * of it is committed either way. */
+static void
+upload_cancel(struct berth_reg *r, const char *repo, const char *location)
+{
+	if (!location)
+		return;
+	char *scope = reg_asprintf("repository:%s:pull,push", repo);
+	if (!scope)
+		return;
+	struct reg_req q = {
+		.method = "DELETE",
+		.path = location,
+		.scope = scope,
+		.no_retry = true,
+		.timeout_ms = 5000,
+	};
+	/* the handle's cancel may be what ended the upload: this DELETE
+	 * must still go out */
+	bool (*c)(void *) = r->cancel;
+	r->cancel = NULL;
+	struct berth_http_response resp;
+	char err[64];
+	reg_do(r, &q, &resp, "cancel upload", err, sizeof(err));
+	r->cancel = c;
+	berth_http_response_fini(&resp);
+	free(scope);
+}
+
+/* One upload's sending side. */
+struct upload {
+	struct berth_reg *r;
+	const char *repo;
+	const char *digest;
+	long long size; /* -1: unknown */
+	char *location; /* the session (absolute), replaced after a PATCH */
+	const struct berth_reg_copy_options *o;
+	/* the bytes: read returns 0 at the end, BERTH_HTTP_READ_ABORT */
+	size_t (*read)(void *ud, char *buf, size_t len);
+	void *read_ud;
+	bool (*cancel2)(void *ud);
+	void *cancel2_ud;
+	long long sent;
+	long long chunk_left; /* -1: no limit */
+	bool src_end;
+	char what[400];
+};
+
+static size_t
+up_read(void *ud, char *buf, size_t len)
+{
+	struct upload *u = ud;
+	if (u->chunk_left == 0 || u->src_end)
+		return 0;
+	if (u->chunk_left > 0 && (long long)len > u->chunk_left)
+		len = (size_t)u->chunk_left;
+	size_t n = u->read(u->read_ud, buf, len);
+	if (n == BERTH_HTTP_READ_ABORT)
+		return n;
+	if (n == 0) {
+		u->src_end = true;
+		return 0;
+	}
+	u->sent += (long long)n;
+	if (u->chunk_left > 0)
+		u->chunk_left -= (long long)n;
+	if (u->o && u->o->progress)
+		u->o->progress(u->o->progress_ud, u->sent);
+	return n;
+}
+
+/* location + "digest=<digest>" */
+static char *
+with_digest(const char *location, const char *digest)
+{
+	char *e = reg_escape(digest);
+	if (!e)
+		return NULL;
+	char *s = reg_asprintf("%s%cdigest=%s", location,
+			       strchr(location, '?') ? '&' : '?', e);
+	free(e);
+	return s;
+}
+
+/* A PATCH or PUT of the session; takes the new Location of a 202. */
+static int
+upload_request(struct upload *u, const char *method, const char *url,
+	       long long body_len, bool with_body, const char *range,
+	       long want, char *err, size_t errlen)
+{
+	struct berth_reg *r = u->r;
+	char *scope = reg_asprintf("repository:%s:pull,push", u->repo);
+	struct berth_http_headers h;
+	berth_http_headers_init(&h);
+	if (!scope ||
+	    berth_http_headers_add(&h, "Content-Type",
+				   "application/octet-stream") < 0 ||
+	    (range && berth_http_headers_add(&h, "Content-Range", range) < 0)) {
+		free(scope);
+		berth_http_headers_fini(&h);
+		reg_errf(err, errlen, "out of memory");
+		return BERTH_REG_NOMEM;
+	}
+	struct reg_req q = {
+		.method = method,
+		.path = url,
+		.scope = scope,
+		.headers = &h,
+		.body_read = with_body ? up_read : NULL,
+		.body_read_ud = u,
+		.body_read_len = body_len,
+		.blob = true,
+		.no_retry = true,
+		.cancel2 = u->cancel2,
+		.cancel2_ud = u->cancel2_ud,
+	};
+	struct berth_http_response resp;
+	int rc = reg_do(r, &q, &resp, u->what, err, errlen);
+	if (!rc && resp.status != want)
+		rc = reg_status_error(r, &resp, u->what, err, errlen);
+	if (!rc && want == 202) {
+		const char *loc = reg_header(&resp, "Location");
+		char *nl = loc && *loc ? reg_resolve(r, loc) : NULL;
+		if (!nl) {
+			reg_errf(err, errlen,
+				 "registry %s: %s: 202 without a Location",
+				 r->origin, u->what);
+			rc = BERTH_REG_PROTOCOL;
+		} else {
+			free(u->location);
+			u->location = nl;
+		}
+		/* Range: 0-<last byte received> */
+		const char *rg = reg_header(&resp, "Range");
+		const char *dash = rg ? strchr(rg, '-') : NULL;
+		if (!rc && dash && u->sent > 0 &&
+		    strtoll(dash + 1, NULL, 10) != u->sent - 1) {
+			reg_errf(err, errlen,
+				 "registry %s: %s: the registry has %s of the "
+				 "%lld bytes sent",
+				 r->origin, u->what, rg, u->sent);
+			rc = BERTH_REG_PROTOCOL;
+		}
+	}
+	if (!rc && want == 201) {
+		const char *d = reg_header(&resp, "Docker-Content-Digest");
+		if (d && berth_reg_is_digest(d) &&
+		    strncmp(d, u->digest, 7) == 0 && strcmp(d, u->digest) != 0) {
+			char b[32];
+			reg_errf(err, errlen,
+				 "registry %s: %s: the registry stored digest "
+				 "%s",
+				 r->origin, u->what, reg_short(d, b));
+			rc = BERTH_REG_DIGEST_MISMATCH;
+		}
+	}
+	berth_http_response_fini(&resp);
+	berth_http_headers_fini(&h);
+	free(scope);
+	return rc;
+}
+
+/* Sends the whole blob into the session u->location: one PUT, or PATCHes
+ * of chunk_bytes and an empty PUT. */
+static int
+upload_send(struct upload *u, char *err, size_t errlen)
+{
+	long long chunk = u->o ? u->o->chunk_bytes : 0;
+	int rc = 0;
+	if (chunk <= 0) {
+		char *url = with_digest(u->location, u->digest);
+		if (!url) {
+			reg_errf(err, errlen, "out of memory");
+			return BERTH_REG_NOMEM;
+		}
+		u->chunk_left = -1;
+		rc = upload_request(u, "PUT", url, u->size, true, NULL, 201,
+				    err, errlen);
+		free(url);
+		return rc;
+	}
+	for (;;) {
+		long long n = chunk;
+		if (u->size >= 0) {
+			if (u->sent >= u->size)
+				break;
+			if (n > u->size - u->sent)
+				n = u->size - u->sent;
+		} else if (u->src_end) {
+			break;
+		}
+		char range[64] = "";
+		if (u->size >= 0)
+			snprintf(range, sizeof(range), "%lld-%lld", u->sent,
+				 u->sent + n - 1);
+		u->chunk_left = n;
+		char *url = strdup(u->location);
+		if (!url) {
+			reg_errf(err, errlen, "out of memory");
+			return BERTH_REG_NOMEM;
+		}
+		rc = upload_request(u, "PATCH", url, u->size >= 0 ? n : -1,
+				    true, u->size >= 0 ? range : NULL, 202, err,
+				    errlen);
+		free(url);
+		if (rc)
+			return rc;
+	}
+	char *url = with_digest(u->location, u->digest);
+	if (!url) {
+		reg_errf(err, errlen, "out of memory");
+		return BERTH_REG_NOMEM;
+	}
+	u->chunk_left = 0;
+	rc = upload_request(u, "PUT", url, 0, false, NULL, 201, err, errlen);
+	free(url);
+	return rc;
+}
+
+/* ---- a verified source (blob_upload, blob_push) -----------------------------
+ *
+ * Reads the caller's bytes through a staging buffer, hashes them, and
+ * keeps the last byte back until the end is known and the digest (and the
+ * size) matched. */
+#define VSRC_BUF (64 * 1024)
+
+struct vsrc {
+	size_t (*read)(void *ud, char *buf, size_t len);
+	void *ud;
+	const char *digest;
+	long long size;
+	struct reg_hash hash;
+	long long total;
+	char *buf; /* VSRC_BUF bytes: n of them from off */
+	size_t off, n;
+	bool end;      /* the caller's bytes are all read */
+	bool verified; /* ...and matched */
+	bool failed;   /* mismatch or abort */
+	char got[BERTH_REG_DIGEST_MAX];
+	struct berth_reg_throttle *throttle;
+	struct berth_reg *r;
+};
+
+static bool
+handle_cancelled(void *ud)
+{
+	return reg_cancelled(ud);
+}
+
+static size_t
+vsrc_read(void *ud, char *out, size_t len)
+{
+	struct vsrc *v = ud;
+	for (;;) {
+		if (v->failed)
+			return BERTH_HTTP_READ_ABORT;
+		size_t can = v->verified ? v->n : (v->n > 0 ? v->n - 1 : 0);
+		if (can > 0 || v->verified || len == 0) {
+			size_t k = len < can ? len : can;
+			memcpy(out, v->buf + v->off, k);
+			v->off += k;
+			v->n -= k;
+			return k;
+		}
+		if (v->off) {
+			memmove(v->buf, v->buf + v->off, v->n);
+			v->off = 0;
+		}
+		if (v->end) {
+			reg_hash_final(&v->hash, v->got);
+			if (v->size >= 0 && v->total != v->size) {
+				snprintf(v->got, sizeof(v->got),
+					 "%lld bytes of %lld", v->total,
+					 v->size);
+				v->failed = true;
+			} else if (strcmp(v->got, v->digest) != 0) {
+				v->failed = true;
+			} else {
+				v->verified = true;
+			}
+			continue;
+		}
+		size_t want = VSRC_BUF - v->n;
+		if (v->size >= 0 && (long long)want > v->size - v->total + 1)
+			want = (size_t)(v->size - v->total + 1);
+		size_t k = v->read(v->ud, v->buf + v->n, want);
+		if (k == BERTH_HTTP_READ_ABORT) {
+			v->failed = true;
+			return k;
+		}
+		if (k == 0) {
+			v->end = true;
+			continue;
+		}
+		if (k > want) {
+			v->failed = true;
+			return BERTH_HTTP_READ_ABORT;
+		}
+		if (v->throttle &&
+		    !berth_reg_throttle_take(v->throttle, (long long)k,
+					     handle_cancelled, v->r)) {
+			v->failed = true;
+			return BERTH_HTTP_READ_ABORT;
+		}
+		reg_hash_update(&v->hash, v->buf + v->n, k);
+		v->total += (long long)k;
+		v->n += k;
+		if (v->size >= 0 && v->total > v->size) {
+			snprintf(v->got, sizeof(v->got), "more than %lld bytes",
+				 v->size);
+			v->failed = true;
+		} else if (v->size >= 0 && v->total == v->size) {
+			v->end = true; /* a Content-Length upload asks no more */
+		}
+	}
+}
+
+/* a memory source */
+struct memsrc {
+	const char *p;
+	size_t left;
+};
+
+static size_t
+mem_read(void *ud, char *buf, size_t len)
+{
+	struct memsrc *m = ud;
+	size_t n = len < m->left ? len : m->left;
+	memcpy(buf, m->p, n);
+	m->p += n;
+	m->left -= n;
+	return n;
+}
+
+static bool
+cancel_none(void *ud)
+{
+	(void)ud;
+	return false;
+}
+
+/* One upload from a verified source into a new session. */
+static int
+upload_from(struct berth_reg *r, const char *repo, const char *digest,
+	    long long size, size_t (*read)(void *ud, char *buf, size_t len),
+	    void *ud, const struct berth_reg_copy_options *o,
+	    struct berth_reg_throttle *throttle, bool *streamed, char *err,
+	    size_t errlen)
+{
+	*streamed = false;
+	struct vsrc v = {
+		.read = read,
+		.ud = ud,
+		.digest = digest,
+		.size = size,
+		.throttle = throttle,
+		.r = r,
+	};
+	const EVP_MD *md = reg_digest_md(digest);
+	v.buf = malloc(VSRC_BUF);
+	if (!v.buf || reg_hash_init(&v.hash, md ? md : EVP_sha256())) {
+		free(v.buf);
+		reg_errf(err, errlen, "out of memory");
+		return BERTH_REG_NOMEM;
+	}
+	char b[32];
+	struct upload u = {
+		.r = r,
+		.repo = repo,
+		.digest = digest,
+		.size = size,
+		.o = o,
+		.read = vsrc_read,
+		.read_ud = &v,
+		.cancel2 = cancel_none,
+	};
+	snprintf(u.what, sizeof(u.what), "upload blob %s to %.255s",
+		 reg_short(digest, b), repo);
+	if (size == 0) {
+		/* nothing will be read: check the empty digest now */
+		char got[BERTH_REG_DIGEST_MAX];
+		reg_digest_like(digest, "", 0, got);
+		if (strcmp(got, digest) != 0) {
+			reg_hash_fini(&v.hash);
+			free(v.buf);
+			reg_errf(err, errlen,
+				 "blob %s of %.255s: digest mismatch: the "
+				 "empty content is %s",
+				 digest, repo, reg_short(got, b));
+			return BERTH_REG_DIGEST_MISMATCH;
+		}
+	}
+	bool mounted = false;
+	int rc = upload_open(r, repo, digest, NULL, &mounted, &u.location,
+			     err, errlen);
+	if (!rc) {
+		*streamed = true;
+		rc = upload_send(&u, err, errlen);
+		if (rc && v.failed && v.got[0] && !reg_cancelled(r)) {
+			reg_errf(err, errlen,
+				 "blob %s of %.255s: digest mismatch: got %s "
+				 "(nothing committed)",
+				 digest, repo, v.got);
+			rc = BERTH_REG_DIGEST_MISMATCH;
+		}
+		if (rc)
+			upload_cancel(r, repo, u.location);
+	}
+	reg_hash_fini(&v.hash);
+	free(v.buf);
+	free(u.location);
+	return rc;
+}
+
+int
+berth_reg_blob_upload(struct berth_reg *r, const char *repo,
+		      const char *digest, long long size,
+		      size_t (*read)(void *ud, char *buf, size_t len), void *ud,
+		      const struct berth_reg_copy_options *o, char *err,
+		      size_t errlen)
+{
+	reg_errf(err, errlen, "%s", "");
+	int rc = check_blob_args(repo, digest, err, errlen);
+	if (rc)
+		return rc;
+	if (!read) {
+		reg_errf(err, errlen, "blob upload: no read callback");
+		return BERTH_REG_INVALID;
+	}
+	struct berth_reg_throttle *own = NULL;
+	struct berth_reg_throttle *t = o ? o->throttle : NULL;
+	if (!t && o && o->max_bytes_per_s > 0)
+		t = own = berth_reg_throttle_new(o->max_bytes_per_s);
+	bool streamed;
+	rc = upload_from(r, repo, digest, size < 0 ? -1 : size, read, ud, o, t,
+			 &streamed, err, errlen);
+	berth_reg_throttle_free(own);
+	return rc;
+}
+
+int
+berth_reg_blob_push(struct berth_reg *r, const char *repo, const void *data,
+		    size_t len, const struct berth_reg_copy_options *o,
+		    char digest[BERTH_REG_DIGEST_MAX], char *err, size_t errlen)
+{
+	char d[BERTH_REG_DIGEST_MAX];
+	berth_reg_digest_of(data, len, d);
+	if (digest)
+		snprintf(digest, BERTH_REG_DIGEST_MAX, "%s", d);
+	reg_errf(err, errlen, "%s", "");
+	int rc = check_blob_args(repo, d, err, errlen);
+	if (rc)
+		return rc;
+	if (!o || !o->no_skip) {
+		bool exists = false;
+		rc = berth_reg_blob_head(r, repo, d, &exists, NULL, err,
+					 errlen);
+		if (rc || exists)
+			return rc;
+	}
+	struct berth_reg_throttle *own = NULL;
+	struct berth_reg_throttle *t = o ? o->throttle : NULL;
+	if (!t && o && o->max_bytes_per_s > 0)
+		t = own = berth_reg_throttle_new(o->max_bytes_per_s);
+	for (int attempt = 0;; attempt++) {
+		struct memsrc m = {.p = data, .left = len};
+		bool streamed;
+		rc = upload_from(r, repo, d, (long long)len, mem_read, &m, o, t,
+				 &streamed, err, errlen);
+		if (rc != BERTH_REG_TRANSPORT || !streamed ||
+		    attempt >= r->max_retries)
+			break;
+		if (!reg_sleep(r, reg_backoff(r, attempt, -1), NULL, NULL)) {
+			reg_errf(err, errlen, "registry %s: upload: cancelled",
+				 r->origin);
+			rc = BERTH_REG_CANCELLED;
+			break;
+		}
+	}
+	berth_reg_throttle_free(own);
+	return rc;
+}
+
+/* ---- the copy: a ring buffer between a download thread and the upload ---- */
+
+struct ring {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	char *buf;
+	size_t cap;
+	size_t rpos; /* next byte to read */
+	size_t len;  /* bytes in the ring */
+	/* both sides stop: a failure or a cancel on either */
+	atomic_bool abort;
+	/* the download's end: done, and its result (0: verified) */
+	bool done;
+	int prc;
+	char perr[640];
+
+	/* download side */
+	struct berth_reg *src;
+	const char *src_repo;
+	const char *digest;
+	long long size;
+	struct reg_hash hash;
+	long long total;
+	struct berth_reg_throttle *throttle;
+	bool too_long;
+	/* upload side */
+	struct berth_reg *dst;
+};
+
+static bool
+ring_aborted(void *ud)
+{
+	struct ring *g = ud;
+	return atomic_load(&g->abort);
+}
+
+static void
+ring_wait(struct ring *g)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_nsec += 100L * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_cond_timedwait(&g->cv, &g->mu, &ts);
+}
+
+static bool
+throttle_cancel(void *ud)
+{
+	struct ring *g = ud;
+	return atomic_load(&g->abort) || reg_cancelled(g->src);
+}
+
+/* the download's body_sink: into the ring (waits while it is full) */
+static bool
+ring_put(void *ud, const char *data, size_t len)
+{
+	struct ring *g = ud;
+	if (atomic_load(&g->abort))
+		return false;
+	g->total += (long long)len;
+	if (g->size >= 0 && g->total > g->size) {
+		g->too_long = true;
+		return false;
+	}
+	reg_hash_update(&g->hash, data, len);
+	if (g->throttle &&
+	    !berth_reg_throttle_take(g->throttle, (long long)len,
+				     throttle_cancel, g))
+		return false;
+	pthread_mutex_lock(&g->mu);
+	while (len > 0) {
+		if (atomic_load(&g->abort) || reg_cancelled(g->src)) {
+			pthread_mutex_unlock(&g->mu);
+			return false;
+		}
+		size_t space = g->cap - g->len;
+		if (space == 0) {
+			ring_wait(g);
+			continue;
+		}
+		size_t wpos = (g->rpos + g->len) % g->cap;
+		size_t n = len < space ? len : space;
+		if (n > g->cap - wpos)
+			n = g->cap - wpos;
+		memcpy(g->buf + wpos, data, n);
+		g->len += n;
+		data += n;
+		len -= n;
+		pthread_cond_broadcast(&g->cv);
+	}
+	pthread_mutex_unlock(&g->mu);
+	return true;
+}
+
+/* the upload's source: out of the ring, the last byte held until the
+ * download is verified */
+static size_t
+ring_get(void *ud, char *buf, size_t len)
+{
+	struct ring *g = ud;
+	pthread_mutex_lock(&g->mu);
+	size_t n = 0;
+	for (;;) {
+		if (atomic_load(&g->abort) || (g->done && g->prc)) {
+			pthread_mutex_unlock(&g->mu);
+			return BERTH_HTTP_READ_ABORT;
+		}
+		if (reg_cancelled(g->dst)) {
+			atomic_store(&g->abort, true);
+			pthread_cond_broadcast(&g->cv);
+			pthread_mutex_unlock(&g->mu);
+			return BERTH_HTTP_READ_ABORT;
+		}
+		size_t avail = g->done ? g->len : (g->len > 0 ? g->len - 1 : 0);
+		if (avail > 0 || g->done) {
+			n = len < avail ? len : avail;
+			break;
+		}
+		ring_wait(g);
+	}
+	size_t first = g->cap - g->rpos;
+	if (first > n)
+		first = n;
+	memcpy(buf, g->buf + g->rpos, first);
+	memcpy(buf + first, g->buf, n - first);
+	g->rpos = (g->rpos + n) % g->cap;
+	g->len -= n;
+	pthread_cond_broadcast(&g->cv);
+	pthread_mutex_unlock(&g->mu);
+	return n;
+}
+
+static void *
+download_main(void *ud)
+{
+	struct ring *g = ud;
+	struct berth_reg *r = g->src;
+	char what[440], b[32];
+	snprintf(what, sizeof(what), "GET blob %s of %.255s",
+		 reg_short(g->digest, b), g->src_repo);
+	char *path = reg_asprintf("/v2/%s/blobs/%s", g->src_repo, g->digest);
+	char *scope = reg_asprintf("repository:%s:pull", g->src_repo);
+	int rc = 0;
+	char err[sizeof(g->perr)] = "";
+	if (!path || !scope) {
+		reg_errf(err, sizeof(err), "out of memory");
+		rc = BERTH_REG_NOMEM;
+	} else {
+		struct reg_req q = {
+			.method = "GET",
+			.path = path,
+			.scope = scope,
+			.body_sink = ring_put,
+			.body_sink_ud = g,
+			.blob = true,
+			.follow_redirects = true,
+			.no_retry = true,
+			.cancel2 = ring_aborted,
+			.cancel2_ud = g,
+		};
+		struct berth_http_response resp;
+		rc = reg_do(r, &q, &resp, what, err, sizeof(err));
+		if (g->too_long) {
+			reg_errf(err, sizeof(err),
+				 "registry %s: blob %s of %.255s: digest "
+				 "mismatch: more than the %lld bytes of its "
+				 "descriptor",
+				 r->origin, g->digest, g->src_repo, g->size);
+			rc = BERTH_REG_DIGEST_MISMATCH;
+		} else if (!rc && resp.status != 200) {
+			rc = reg_status_error(r, &resp, what, err, sizeof(err));
+		} else if (!rc) {
+			char got[BERTH_REG_DIGEST_MAX];
+			reg_hash_final(&g->hash, got);
+			if (g->size >= 0 && g->total != g->size) {
+				reg_errf(err, sizeof(err),
+					 "registry %s: blob %s of %.255s: "
+					 "digest mismatch: %lld bytes, its "
+					 "descriptor says %lld",
+					 r->origin, g->digest, g->src_repo,
+					 g->total, g->size);
+				rc = BERTH_REG_DIGEST_MISMATCH;
+			} else if (strcmp(got, g->digest) != 0) {
+				char b2[32];
+				reg_errf(err, sizeof(err),
+					 "registry %s: blob %s of %.255s: "
+					 "digest mismatch: got %s",
+					 r->origin, g->digest, g->src_repo,
+					 reg_short(got, b2));
+				rc = BERTH_REG_DIGEST_MISMATCH;
+			}
+		}
+		berth_http_response_fini(&resp);
+	}
+	free(path);
+	free(scope);
+	pthread_mutex_lock(&g->mu);
+	g->done = true;
+	g->prc = rc;
+	snprintf(g->perr, sizeof(g->perr), "%s", err);
+	if (rc)
+		atomic_store(&g->abort, true);
+	pthread_cond_broadcast(&g->cv);
+	pthread_mutex_unlock(&g->mu);
+	return NULL;
+}
+
+/* One attempt of a copy. *transient: a failure worth another attempt
+ * (the transfer itself failed on the way). */
+static int
+copy_once(struct berth_reg *src, const char *src_repo, struct berth_reg *dst,
+	  const char *dst_repo, const struct berth_reg_descriptor *d,
+	  const struct berth_reg_copy_options *o,
+	  struct berth_reg_throttle *throttle, struct berth_reg_copy_stats *st,
+	  bool *transient, char *err, size_t errlen)
+{
+	*transient = false;
+	int rc;
+	long long size = d->size;
+	if (!o->no_skip) {
+		bool exists = false;
+		rc = berth_reg_blob_head(dst, dst_repo, d->digest, &exists, NULL,
+					 err, errlen);
+		if (rc)
+			return rc;
+		if (exists) {
+			st->skipped = true;
+			return 0;
+		}
+	}
+	if (size == 0) {
+		/* an empty blob: nothing to stream (an upload of
+		 * Content-Length 0 would never wait for the download) */
+		char *body = NULL;
+		size_t len = 0;
+		rc = berth_reg_blob_read(src, src_repo, d->digest, 0, &body, &len,
+					 err, errlen);
+		free(body);
+		if (!rc) {
+			struct berth_reg_copy_options po = *o;
+			po.no_skip = true;
+			rc = berth_reg_blob_push(dst, dst_repo, "", 0, &po, NULL,
+						 err, errlen);
+		}
+		return rc;
+	}
+	char *location = NULL;
+	bool mounted = false;
+	if (!o->no_mount && berth_reg_same_registry(src, dst) &&
+	    strcmp(src_repo, dst_repo) != 0) {
+		rc = upload_open(dst, dst_repo, d->digest, src_repo, &mounted,
+				 &location, err, errlen);
+		if (rc)
+			return rc;
+		if (mounted) {
+			st->mounted = true;
+			return 0;
+		}
+	} else {
+		rc = upload_open(dst, dst_repo, d->digest, NULL, &mounted,
+				 &location, err, errlen);
+		if (rc)
+			return rc;
+	}
+
+	/* the stream */
+	struct berth_reg *dl = src == dst ? berth_reg_dup(src) : src;
+	struct ring g = {
+		.src = dl,
+		.src_repo = src_repo,
+		.digest = d->digest,
+		.size = size,
+		.throttle = throttle,
+		.dst = dst,
+	};
+	g.cap = BERTH_REG_COPY_BUFFER;
+	if (size > 0 && (unsigned long long)size < g.cap)
+		g.cap = (size_t)size + 1;
+	g.buf = malloc(g.cap);
+	const EVP_MD *md = reg_digest_md(d->digest);
+	if (!dl || !g.buf || reg_hash_init(&g.hash, md ? md : EVP_sha256())) {
+		if (dl && dl != src)
+			berth_reg_free(dl);
+		free(g.buf);
+		reg_hash_fini(&g.hash);
+		upload_cancel(dst, dst_repo, location);
+		free(location);
+		reg_errf(err, errlen, "out of memory");
+		return BERTH_REG_NOMEM;
+	}
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&g.cv, &ca);
+	pthread_condattr_destroy(&ca);
+	pthread_mutex_init(&g.mu, NULL);
+	atomic_init(&g.abort, false);
+
+	char b[32];
+	struct upload u = {
+		.r = dst,
+		.repo = dst_repo,
+		.digest = d->digest,
+		.size = size,
+		.location = location,
+		.o = o,
+		.read = ring_get,
+		.read_ud = &g,
+		.cancel2 = ring_aborted,
+		.cancel2_ud = &g,
+	};
+	snprintf(u.what, sizeof(u.what), "upload blob %s to %.255s",
+		 reg_short(d->digest, b), dst_repo);
+	pthread_t th;
+	int urc;
+	char uerr[640] = "";
+	if (pthread_create(&th, NULL, download_main, &g) != 0) {
+		urc = BERTH_REG_NOMEM;
+		reg_errf(err, errlen, "cannot start the download thread");
+		upload_cancel(dst, dst_repo, u.location);
+		rc = urc;
+	} else {
+		urc = upload_send(&u, uerr, sizeof(uerr));
+		if (urc) {
+			atomic_store(&g.abort, true);
+			pthread_mutex_lock(&g.mu);
+			pthread_cond_broadcast(&g.cv);
+			pthread_mutex_unlock(&g.mu);
+		}
+		pthread_join(th, NULL);
+		bool user_cancel = reg_cancelled(src) || reg_cancelled(dst);
+		if (user_cancel && (urc || g.prc)) {
+			reg_errf(err, errlen,
+				 "blob %s from %.255s to %.255s: cancelled",
+				 d->digest, src_repo, dst_repo);
+			rc = BERTH_REG_CANCELLED;
+		} else if (g.prc && g.prc != BERTH_REG_CANCELLED) {
+			reg_errf(err, errlen, "%s (source; nothing committed)",
+				 g.perr);
+			rc = g.prc;
+			*transient = rc == BERTH_REG_TRANSPORT;
+		} else if (urc) {
+			reg_errf(err, errlen, "%s (destination)", uerr);
+			rc = urc;
+			*transient = rc == BERTH_REG_TRANSPORT;
+		} else {
+			rc = g.prc;
+			if (rc)
+				reg_errf(err, errlen, "%s", g.perr);
+		}
+		if (rc)
+			upload_cancel(dst, dst_repo, u.location);
+		else
+			st->bytes = u.sent;
+	}
+	pthread_mutex_destroy(&g.mu);
+	pthread_cond_destroy(&g.cv);
+	reg_hash_fini(&g.hash);
+	free(g.buf);
+	free(u.location);
+	if (dl != src)
+		berth_reg_free(dl);
+	return rc;
+}
+
+static bool
+either_cancelled(void *ud)
+{
+	struct berth_reg **two = ud;
+	return reg_cancelled(two[0]) || reg_cancelled(two[1]);
+}
+
+int
+berth_reg_blob_copy(struct berth_reg *src, const char *src_repo,
+		    struct berth_reg *dst, const char *dst_repo,
+		    const struct berth_reg_descriptor *d,
+		    const struct berth_reg_copy_options *o,
+		    struct berth_reg_copy_stats *st, char *err, size_t errlen)
+{
+	static const struct berth_reg_copy_options defaults;
+	struct berth_reg_copy_stats local;
+	if (!o)
+		o = &defaults;
+	if (!st)
+		st = &local;
+	memset(st, 0, sizeof(*st));
+	reg_errf(err, errlen, "%s", "");
+	long long t0 = berth_http_now_ms();
+	if (!d || !src || !dst) {
+		reg_errf(err, errlen, "blob copy: no descriptor or registry");
+		return BERTH_REG_INVALID;
+	}
+	int rc = check_blob_args(src_repo, d->digest, err, errlen);
+	if (!rc)
+		rc = check_blob_args(dst_repo, d->digest, err, errlen);
+	if (rc)
+		return rc;
+	struct berth_reg_throttle *own = NULL;
+	struct berth_reg_throttle *t = o->throttle;
+	if (!t && o->max_bytes_per_s > 0)
+		t = own = berth_reg_throttle_new(o->max_bytes_per_s);
+	struct berth_reg *two[2] = {src, dst};
+	for (int attempt = 0;; attempt++) {
+		bool transient = false;
+		rc = copy_once(src, src_repo, dst, dst_repo, d, o, t, st,
+			       &transient, err, errlen);
+		if (!rc || !transient || attempt >= dst->max_retries)
+			break;
+		if (!reg_sleep(dst, reg_backoff(dst, attempt, -1),
+			       either_cancelled, two)) {
+			reg_errf(err, errlen,
+				 "blob %s from %.255s to %.255s: cancelled",
+				 d->digest, src_repo, dst_repo);
+			rc = BERTH_REG_CANCELLED;
+			break;
+		}
+		st->retries++;
+	}
+	berth_reg_throttle_free(own);
+	st->elapsed_ms = berth_http_now_ms() - t0;
+	return rc;
+}

@@ -253,8 +253,12 @@ struct berth_http_request {
 	 * berth_http_response_header). */
 	bool keep_headers;
 
-	/* Bytes per second, averaged by libcurl over the transfer (0: no
-	 * cap): of the request body sent, of the response body read. */
+	/* Bytes per second (0: no cap). The request body sent is capped by
+	 * libcurl (CURLOPT_MAX_SEND_SPEED_LARGE); the response body read
+	 * (sunk or kept) is paced by the client from its first byte, a
+	 * piece of at most 16 KiB (smaller under 128 KiB/s) at a time, so
+	 * even a short answer takes its time (1 MiB at 512 KiB/s: about
+	 * 2 s). A pause of the pace is no stall. */
 	long long max_send_bytes_per_s;
 	long long max_recv_bytes_per_s;
 

@@ -354,7 +354,10 @@ struct berth_reg_copy_stats {
  *      PUT) is released only after the download matched d's digest and
  *      size, so a corrupt source blob is never committed: the upload is
  *      aborted, its session cancelled with DELETE, and the result is
- *      BERTH_REG_DIGEST_MISMATCH.
+ *      BERTH_REG_DIGEST_MISMATCH. (Distribution 2.8 refuses the DELETE of
+ *      a session whose transfer was cut mid-body and leaves its partial
+ *      bytes to its upload purging, a week later by default; they are
+ *      never part of the repository.)
  * Transient failures (5xx, 429, transport) retry the whole blob with
  * backoff (dst's max_retries and backoff_ms). The cancel callback of
  * either handle ends it with BERTH_REG_CANCELLED (the upload session is
