@@ -522,9 +522,8 @@ scan_revisions(int mfd, struct repo_scan *r)
 				    AT_SYMLINK_NOFOLLOW) != 0 ||
 			    !S_ISREG(st.st_mode))
 				continue; /* deleted before: no link left */
-			if (strlen(a->d_name) + strlen(h->d_name) + 2 >
-			    DIGEST_MAX)
-				continue;
+			if (strlen(a->d_name) != 6 || strlen(h->d_name) > 128)
+				continue; /* sha256/sha512 only */
 			if (r->n == r->cap) {
 				size_t nc = r->cap ? r->cap * 2 : 16;
 				struct rev *nr =
@@ -538,7 +537,7 @@ scan_revisions(int mfd, struct repo_scan *r)
 			}
 			struct rev *v = &r->revs[r->n++];
 			memset(v, 0, sizeof(*v));
-			snprintf(v->digest, sizeof(v->digest), "%s:%s",
+			snprintf(v->digest, sizeof(v->digest), "%.6s:%.128s",
 				 a->d_name, h->d_name);
 		}
 		closedir(ad);
