@@ -79,6 +79,32 @@ def shared_pair(tmp):
     return imgs
 
 
+def push_referrer(reg, repo, subject_digest, subject_size, kind):
+    """An untagged OCI artifact manifest whose subject is the given
+    manifest (a signature, say); returns its digest."""
+    blob = b"{}"
+    d = rf.sha256(blob)
+    st, h, _ = reg.request("POST", "/v2/%s/blobs/uploads/" % repo)
+    assert st == 202, st
+    loc = h["location"][h["location"].index("/v2/"):]
+    st, _, _ = reg.request("PUT", loc + ("&" if "?" in loc else "?") +
+                           "digest=" + d, body=blob,
+                           headers={"Content-Type":
+                                    "application/octet-stream"})
+    assert st == 201, st
+    empty = {"mediaType": "application/vnd.oci.empty.v1+json",
+             "digest": d, "size": 2}
+    man = json.dumps({
+        "schemaVersion": 2, "mediaType": rf.OCI_MANIFEST,
+        "artifactType": "application/vnd.example." + kind,
+        "config": empty, "layers": [empty],
+        "subject": {"mediaType": rf.OCI_MANIFEST, "digest": subject_digest,
+                    "size": subject_size}}).encode()
+    md = rf.sha256(man)
+    assert rf.put_manifest(reg, repo, md, rf.OCI_MANIFEST, man) == 201
+    return md
+
+
 class GCTest(unittest.TestCase):
     def setUp(self):
         self.tmp = TempDir()
@@ -173,11 +199,18 @@ class GCTest(unittest.TestCase):
                            platforms=[("linux", "amd64"),
                                       ("linux", "arm64")])
         old = push_image(self.reg, "lib/app", "v1", lay, layers=(4000,))
+        # a signature of the old image, pushed before it lost its tag
+        old_sig = push_referrer(self.reg, "lib/app", old.digest,
+                                old.manifests[0]["size"], "sig")
         new = push_image(self.reg, "lib/app", "v1", lay, layers=(6000,))
+        new_sig = push_referrer(self.reg, "lib/app", new.digest,
+                                new.manifests[0]["size"], "sig")
         self.assertTrue(os.path.exists(self.revision_link(
             "lib/app", old.digest)))
         before = blobs_on_disk(self.reg)
-        gone_want = {old.digest} | set(old.blobs)
+        # the old image and its signature go; the new one's signature,
+        # untagged but referring to a tagged image, stays
+        gone_want = {old.digest, old_sig} | set(old.blobs)
         freed_want = self.sizes(gone_want)
         self.start()
         jid, _ = self.run_gc()      # Harbor's defaults: delete_untagged
@@ -185,9 +218,14 @@ class GCTest(unittest.TestCase):
         self.assertEqual(before - after, gone_want)
         self.assertEqual(self.checkin_of(jid), {
             "freed_space": freed_want, "purged_blobs": len(gone_want),
-            "purged_manifests": 1})
+            "purged_manifests": 2})
         self.assertFalse(os.path.exists(self.revision_link(
             "lib/app", old.digest)))
+        self.assertFalse(os.path.exists(self.revision_link(
+            "lib/app", old_sig)))
+        self.assertTrue(os.path.exists(self.revision_link(
+            "lib/app", new_sig)))
+        self.assertIsNotNone(manifest_digest(self.reg, "lib/app", new_sig))
         wait_job_line(self.d, jid, "manifest eligible for deletion: "
                       "lib/app@" + old.digest)
         # the index and both children (untagged themselves) survive
