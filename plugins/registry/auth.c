@@ -275,24 +275,17 @@ fetch_token(struct berth_reg *r, const char *scopes, char **token,
 			break;
 		}
 		if (resp.status != 200) {
-			char msg[200] = "";
-			if (resp.body_len)
-				reg_clean(resp.body, resp.body_len, msg, 160);
-			rc = resp.status == 401 || resp.status == 403
-				     ? BERTH_REG_UNAUTHORIZED
-				     : transient ? BERTH_REG_TRANSPORT
-						 : BERTH_REG_PROTOCOL;
-			reg_errf(err, errlen,
-				 "registry %s: token service %s: %ld%s%s%s",
-				 r->origin, realm, resp.status,
-				 msg[0] ? ": " : "", msg,
-				 rc == BERTH_REG_UNAUTHORIZED
-					 ? (r->username
-						    ? " (check the credentials)"
-						    : " (the registry requires "
-						      "credentials; none are "
-						      "configured)")
-					 : "");
+			char what[BERTH_HTTP_DEST_MAX + 32];
+			snprintf(what, sizeof(what), "token service %s", realm);
+			r->last_attempts = attempt + 1;
+			rc = reg_status_error(r, &resp, what, err, errlen);
+			/* the credentials refused: UNAUTHORIZED; anything
+			 * but an overload: the token service is unusable */
+			if (rc == BERTH_REG_DENIED)
+				rc = BERTH_REG_UNAUTHORIZED;
+			else if (rc != BERTH_REG_UNAUTHORIZED &&
+				 rc != BERTH_REG_TRANSPORT)
+				rc = BERTH_REG_PROTOCOL;
 			break;
 		}
 		cJSON *j = cJSON_ParseWithLength(resp.body, resp.body_len);

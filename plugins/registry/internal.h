@@ -165,6 +165,40 @@ void reg_clean(const char *s, size_t len, char *out, size_t outlen);
 /* Escapes a query value into a malloc'ed string. */
 char *reg_escape(const char *s);
 
+/* blob.c: upload sessions, shared with copy.c */
+/* One upload's sending side. */
+struct reg_upload {
+	struct berth_reg *r;
+	const char *repo;
+	const char *digest;
+	long long size; /* -1: unknown */
+	char *location; /* the session (absolute), replaced after a PATCH */
+	const struct berth_reg_copy_options *o;
+	/* the bytes: read returns 0 at the end, BERTH_HTTP_READ_ABORT */
+	size_t (*read)(void *ud, char *buf, size_t len);
+	void *read_ud;
+	bool (*cancel2)(void *ud);
+	void *cancel2_ud;
+	long long sent;
+	long long chunk_left; /* -1: no limit */
+	bool src_end;
+	char what[400];
+};
+/* 0 when repo and digest are valid, else BERTH_REG_INVALID with err. */
+int reg_blob_check_args(const char *repo, const char *digest, char *err,
+			size_t errlen);
+/* POST /v2/<repo>/blobs/uploads/ (with ?mount=&from= when from is set):
+ * 0 with *mounted (201 of a mount) or *location (a session, malloc'ed). */
+int reg_upload_open(struct berth_reg *r, const char *repo, const char *digest,
+		    const char *from, bool *mounted, char **location, char *err,
+		    size_t errlen);
+/* DELETE of a session, best effort (even when the handle is cancelled). */
+void reg_upload_cancel(struct berth_reg *r, const char *repo,
+		       const char *location);
+/* Sends the whole blob into u->location: one PUT, or PATCHes of
+ * u->o->chunk_bytes and an empty PUT. */
+int reg_upload_send(struct reg_upload *u, char *err, size_t errlen);
+
 /* manifest.c */
 void reg_descriptor_fini(struct berth_reg_descriptor *d);
 

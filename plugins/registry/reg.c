@@ -516,10 +516,11 @@ reg_status_error(const struct berth_reg *r,
 	default:
 		if (st == 429 || st >= 500) {
 			rc = BERTH_REG_TRANSPORT;
-			snprintf(hintbuf, sizeof(hintbuf), " (%d attempt%s)",
-				 r->last_attempts,
-				 r->last_attempts > 1 ? "s" : "");
-			hint = hintbuf;
+			if (r->last_attempts > 1) {
+				snprintf(hintbuf, sizeof(hintbuf),
+					 " (%d attempts)", r->last_attempts);
+				hint = hintbuf;
+			}
 		} else if (st == 400 && (strcmp(code, "DIGEST_INVALID") == 0 ||
 					 strcmp(code, "SIZE_INVALID") == 0)) {
 			rc = BERTH_REG_DIGEST_MISMATCH;

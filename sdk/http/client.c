@@ -587,6 +587,7 @@ multi_run(struct berth_http_client *c, struct hop *h, char *errbuf)
 			if (wait <= 0) {
 				/* may call on_write, which may pause again */
 				h->paused = false;
+				h->last_move_ms = berth_http_now_ms();
 				curl_easy_pause(c->curl, CURLPAUSE_CONT);
 				continue;
 			}
@@ -630,9 +631,7 @@ hop_run(struct berth_http_client *cl, struct hop *h, const struct hop_in *in,
 	const struct berth_http_request *req = h->req;
 	const struct berth_http_tls *tls = req->tls;
 	char errbuf[CURL_ERROR_SIZE] = "";
-	bool chunked = in->send_body && req->body_read &&
-		       req->body_read_len < 0;
-	struct curl_slist *hdrs = bh_headers_slist(in->headers, chunked);
+	struct curl_slist *hdrs = bh_headers_slist(in->headers);
 	CURL *c = cl->curl;
 	if (!hdrs) {
 		set_err(err, errlen, "out of memory");
@@ -679,7 +678,8 @@ hop_run(struct berth_http_client *cl, struct hop *h, const struct hop_in *in,
 		curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
 	} else if (h->streamed) {
 		/* POST's machinery (the method is set below): Content-Length,
-		 * or chunked when the length is -1 */
+		 * or, when the length is -1, libcurl's own chunked encoding
+		 * (HTTP/1.1; HTTP/2 needs none) */
 		curl_easy_setopt(c, CURLOPT_POST, 1L);
 		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
 				 (curl_off_t)(req->body_read_len >= 0

@@ -77,12 +77,9 @@ bool bh_precheck_host(const char *host, char *err, size_t errlen);
 /* A copy of src (NULL: empty) into dst. 0, or -1 when out of memory. */
 int bh_headers_copy(struct berth_http_headers *dst,
 		    const struct berth_http_headers *src);
-/* The exact list handed to libcurl (a struct curl_slist *): h, blanks that
- * stop libcurl's own Accept, Content-Type and Expect, and
- * "Transfer-Encoding: chunked" when chunked and h has none. NULL when out
- * of memory. */
-struct curl_slist *bh_headers_slist(const struct berth_http_headers *h,
-				    bool chunked);
+/* The exact list handed to libcurl: h, then blanks that stop libcurl's
+ * own Accept, Content-Type and Expect. NULL when out of memory. */
+struct curl_slist *bh_headers_slist(const struct berth_http_headers *h);
 /* Adds a received response header line (len bytes, no CRLF) to h as
  * "Name: value", the value trimmed; a folded line continues the last one.
  * 0, or -1 when out of memory. */

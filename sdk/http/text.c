@@ -105,11 +105,9 @@ bh_headers_copy(struct berth_http_headers *dst,
 }
 
 /* The exact list handed to libcurl: the caller's headers, then blanks
- * that stop libcurl from adding its own Accept, Content-Type and Expect,
- * and "Transfer-Encoding: chunked" for a streamed body of unknown length
- * (unless the caller set a Transfer-Encoding). */
+ * that stop libcurl from adding its own Accept, Content-Type and Expect. */
 struct curl_slist *
-bh_headers_slist(const struct berth_http_headers *h, bool chunked)
+bh_headers_slist(const struct berth_http_headers *h)
 {
 	static const char *const internal[] = {"Accept", "Content-Type",
 					       "Expect"};
@@ -125,11 +123,6 @@ bh_headers_slist(const struct berth_http_headers *h, bool chunked)
 			continue;
 		snprintf(blank, sizeof(blank), "%s:", internal[i]);
 		if (!(t = curl_slist_append(l, blank)))
-			goto oom;
-		l = t;
-	}
-	if (chunked && !berth_http_headers_has(h, "Transfer-Encoding")) {
-		if (!(t = curl_slist_append(l, "Transfer-Encoding: chunked")))
 			goto oom;
 		l = t;
 	}

@@ -10,9 +10,10 @@ target_include_directories(test_http_policy PRIVATE
 
 # berth_http methods and streaming (sdk/http/client.c, text.c): HEAD,
 # PUT/PATCH/DELETE, streamed request bodies (Content-Length and chunked,
-# every byte checked by the server), streamed response bodies, aborts,
+# every byte checked by the server), streamed response bodies (sized,
+# chunked, ended by a close), aborts and cancel,
 # kept response headers, redirects of streamed bodies, the speed caps
-# (about 4 s), the stall timeout, base64 and URL escaping, against an
+# (about 5 s), the stall timeout, base64 and URL escaping, against an
 # HTTP/1.1 server inside the test (127.0.0.1, port 0).
 berth_unit_test(test_http_stream ${BERTH_TEST_SRC}/unit/test_http_stream.c)
 target_include_directories(test_http_stream PRIVATE

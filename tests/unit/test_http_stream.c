@@ -37,7 +37,7 @@ pat(long long i)
 	return (unsigned char)(i % 251);
 }
 
-/* --- the server ----------------------------------------------------------- */
+/* --- the server --------------------------------------------------------- */
 
 #define SRV_MAX_CONNS 64
 
@@ -60,6 +60,7 @@ struct srv {
 	int n_conns;
 	atomic_bool stop;
 	atomic_int requests; /* request heads read */
+	atomic_int targets;  /* of them to /target */
 	pthread_mutex_t mu;
 	struct seen last;
 };
@@ -139,8 +140,10 @@ conn_body(struct conn *c, long long n, long long *off, bool *ok)
 		size_t k = c->end - c->start;
 		if ((long long)k > n)
 			k = (size_t)n;
+		const unsigned char *b =
+			(const unsigned char *)c->buf + c->start;
 		for (size_t i = 0; i < k; i++)
-			if ((unsigned char)c->buf[c->start + i] != pat(*off + (long long)i))
+			if (b[i] != pat(*off + (long long)i))
 				*ok = false;
 		c->start += k;
 		*off += (long long)k;
@@ -176,9 +179,9 @@ send_fmt(struct srv *s, int fd, const char *fmt, ...)
 	return n > 0 && send_all(s, fd, buf, (size_t)n);
 }
 
-/* n bytes of the pattern. */
+/* n bytes of the pattern, from byte from on. */
 static bool
-send_pattern(struct srv *s, int fd, long long n)
+send_pattern_at(struct srv *s, int fd, long long from, long long n)
 {
 	unsigned char buf[65536];
 	for (long long off = 0; off < n;) {
@@ -186,12 +189,18 @@ send_pattern(struct srv *s, int fd, long long n)
 		if ((long long)k > n - off)
 			k = (size_t)(n - off);
 		for (size_t i = 0; i < k; i++)
-			buf[i] = pat(off + (long long)i);
+			buf[i] = pat(from + off + (long long)i);
 		if (!send_all(s, fd, buf, k))
 			return false;
 		off += (long long)k;
 	}
 	return true;
+}
+
+static bool
+send_pattern(struct srv *s, int fd, long long n)
+{
+	return send_pattern_at(s, fd, 0, n);
 }
 
 /* The number after "n=" in path, or def. */
@@ -215,10 +224,34 @@ respond(struct srv *s, int fd, const struct seen *r)
 				n) &&
 		       (head || send_pattern(s, fd, n));
 	}
+	if (strncmp(r->path, "/chunked", 8) == 0) {
+		/* n bytes in chunks of 10000 */
+		long long n = query_n(r->path, 0);
+		if (!send_fmt(s, fd, "HTTP/1.1 200 OK\r\n"
+				     "Transfer-Encoding: chunked\r\n\r\n"))
+			return false;
+		for (long long off = 0; off < n; off += 10000) {
+			long long k = n - off < 10000 ? n - off : 10000;
+			if (!send_fmt(s, fd, "%llx\r\n", k) ||
+			    !send_pattern_at(s, fd, off, k) ||
+			    !send_fmt(s, fd, "\r\n"))
+				return false;
+		}
+		return send_fmt(s, fd, "0\r\n\r\n");
+	}
+	if (strncmp(r->path, "/close", 6) == 0) {
+		/* n bytes ended by closing the connection */
+		if (send_fmt(s, fd, "HTTP/1.1 200 OK\r\n"
+				    "Connection: close\r\n\r\n"))
+			send_pattern(s, fd, query_n(r->path, 0));
+		return false;
+	}
 	if (strcmp(r->path, "/missing") == 0) {
-		static const char b[] = "{\"errors\":[{\"code\":\"BLOB_UNKNOWN\"}]}";
+		static const char b[] =
+			"{\"errors\":[{\"code\":\"BLOB_UNKNOWN\"}]}";
 		return send_fmt(s, fd,
-				"HTTP/1.1 404 Not Found\r\nContent-Length: %zu\r\n"
+				"HTTP/1.1 404 Not Found\r\n"
+				"Content-Length: %zu\r\n"
 				"Content-Type: application/json\r\n\r\n%s",
 				sizeof(b) - 1, head ? "" : b);
 	}
@@ -231,7 +264,7 @@ respond(struct srv *s, int fd, const struct seen *r)
 				"X-Empty:\r\n"
 				"X-Folded: one\r\n"
 				"   two\r\n"
-				"Location: /v2/x/blobs/uploads/abc?_state=q%%3D\r\n"
+				"Location: /v2/x/uploads/abc?_state=q%%3D\r\n"
 				"Content-Length: 2\r\n\r\nok");
 	if (strcmp(r->path, "/interim") == 0)
 		return send_fmt(s, fd,
@@ -239,9 +272,9 @@ respond(struct srv *s, int fd, const struct seen *r)
 				"HTTP/1.1 201 Created\r\nX-Final: 1\r\n"
 				"Content-Length: 0\r\n\r\n");
 	if (strncmp(r->path, "/redirect/", 10) == 0) {
-		/* /redirect/<code>: to /echo, with a header of its own */
+		/* /redirect/<code>: to /target, with a header of its own */
 		return send_fmt(s, fd,
-				"HTTP/1.1 %d Redirect\r\nLocation: /echo\r\n"
+				"HTTP/1.1 %d Redirect\r\nLocation: /target\r\n"
 				"X-Hop: 1\r\nContent-Length: 0\r\n\r\n",
 				atoi(r->path + 10));
 	}
@@ -257,7 +290,8 @@ respond(struct srv *s, int fd, const struct seen *r)
 			;
 		return false;
 	}
-	/* /echo and anything else: 201 for PUT, 202 for DELETE, else 200 */
+	/* /echo, /target, anything else: 201 for PUT, 202 for DELETE, else
+	 * 200 */
 	int code = strcmp(r->method, "PUT") == 0      ? 201
 		   : strcmp(r->method, "DELETE") == 0 ? 202
 						      : 200;
@@ -283,10 +317,13 @@ serve(struct conn *c)
 		atomic_fetch_add(&c->s->requests, 1);
 		if (sscanf(line, "%15s %255s", r.method, r.path) != 2)
 			return;
+		if (strcmp(r.path, "/target") == 0)
+			atomic_fetch_add(&c->s->targets, 1);
 		while (conn_line(c, line, sizeof(line)) && line[0]) {
 			if (strncasecmp(line, "Content-Length:", 15) == 0)
 				r.content_length = atoll(line + 15);
-			else if (strncasecmp(line, "Transfer-Encoding:", 18) == 0)
+			else if (strncasecmp(line, "Transfer-Encoding:",
+					     18) == 0)
 				r.chunked = strstr(line, "chunked") != NULL;
 			else if (strncasecmp(line, "Expect:", 7) == 0)
 				r.expect = true;
@@ -390,7 +427,7 @@ srv_last(struct srv *s)
 	return r;
 }
 
-/* --- the client side -------------------------------------------------------- */
+/* --- the client side ---------------------------------------------------- */
 
 static struct srv S;
 static struct berth_http_client *C;
@@ -459,7 +496,7 @@ send_req(struct berth_http_request *req, struct berth_http_response *resp,
 	return berth_http_send(C, req, resp, err, errlen);
 }
 
-/* --- methods ---------------------------------------------------------------- */
+/* --- methods ------------------------------------------------------------ */
 
 static void
 test_methods(void)
@@ -532,7 +569,7 @@ test_methods(void)
 	berth_http_response_fini(&resp);
 }
 
-/* --- streamed request bodies --------------------------------------------- */
+/* --- streamed request bodies -------------------------------------------- */
 
 static void
 test_upload(void)
@@ -625,12 +662,12 @@ test_redirects(void)
 			.body_read = read_pattern, .body_read_ud = &rd,
 			.body_read_len = 100000, .keep_headers = true,
 		};
-		int before = atomic_load(&S.requests);
+		int before = atomic_load(&S.targets);
 		CHECK(send_req(&q, &resp, err, sizeof(err)) == BERTH_HTTP_OK);
 		CHECK(resp.status == code && resp.redirects == 0);
-		CHECK(atomic_load(&S.requests) == before + 1);
+		CHECK(atomic_load(&S.targets) == before);
 		CHECK_STR(berth_http_response_header(&resp, "Location"),
-			  "/echo");
+			  "/target");
 		berth_http_response_fini(&resp);
 		/* from memory, the body is repeated */
 		q.body_read = NULL;
@@ -669,7 +706,7 @@ test_redirects(void)
 	berth_http_response_fini(&resp);
 }
 
-/* --- streamed response bodies ---------------------------------------------- */
+/* --- streamed response bodies ------------------------------------------- */
 
 static void
 test_download(void)
@@ -688,6 +725,19 @@ test_download(void)
 	CHECK(resp.body && resp.body_len == 0 && !resp.body[0]);
 	CHECK(!resp.truncated);
 	berth_http_response_fini(&resp);
+
+	/* chunked, and ended by the connection's close */
+	static const char *const framed[] = {"/chunked?n=2500001",
+					     "/close?n=2500001"};
+	for (size_t i = 0; i < 2; i++) {
+		url(u, sizeof(u), framed[i]);
+		k = (struct sink){.ok = true, .stop_at = -1};
+		CHECK(send_req(&get, &resp, err, sizeof(err)) ==
+		      BERTH_HTTP_OK);
+		CHECK_MSG(k.n == 2500001 && k.ok, "%s: %lld", framed[i], k.n);
+		CHECK(resp.status == 200 && resp.body_len == 0);
+		berth_http_response_fini(&resp);
+	}
 
 	/* a 404's body is kept, the sink never called */
 	url(u, sizeof(u), "/missing");
@@ -714,7 +764,7 @@ test_download(void)
 	berth_http_response_fini(&resp);
 }
 
-/* --- response headers ------------------------------------------------------- */
+/* --- response headers --------------------------------------------------- */
 
 static void
 test_headers(void)
@@ -737,7 +787,7 @@ test_headers(void)
 	CHECK_STR(berth_http_response_header(&resp, "X-Empty"), "");
 	CHECK_STR(berth_http_response_header(&resp, "X-Folded"), "one two");
 	CHECK_STR(berth_http_response_header(&resp, "location"),
-		  "/v2/x/blobs/uploads/abc?_state=q%3D");
+		  "/v2/x/uploads/abc?_state=q%3D");
 	CHECK(berth_http_response_header(&resp, "X-Mult") == NULL);
 	CHECK(berth_http_response_header(&resp, "X-None") == NULL);
 	CHECK(resp.headers.n == 7);
@@ -755,7 +805,14 @@ test_headers(void)
 	berth_http_response_fini(&resp);
 }
 
-/* --- speed caps and the stall timeout --------------------------------------- */
+/* cancel: true once the monotonic time *ud has passed */
+static bool
+past(void *ud)
+{
+	return berth_http_now_ms() >= *(const long long *)ud;
+}
+
+/* --- speed caps and the stall timeout ---------------------------------- */
 
 static void
 test_speed(void)
@@ -778,6 +835,37 @@ test_speed(void)
 	CHECK(k.n == MIB && k.ok);
 	CHECK_MSG(ms >= 1500 && ms < 10000, "receive: %lld ms", ms);
 	fprintf(stderr, "1 MiB received at 512 KiB/s in %lld ms\n", ms);
+	berth_http_response_fini(&resp);
+
+	/* paced bodies framed otherwise: chunked, ended by a close */
+	static const char *const framed[] = {"/chunked?n=131072",
+					     "/close?n=131072"};
+	for (size_t i = 0; i < 2; i++) {
+		url(u, sizeof(u), framed[i]);
+		k = (struct sink){.ok = true, .stop_at = -1};
+		get.max_recv_bytes_per_s = 256 * 1024;
+		t0 = berth_http_now_ms();
+		CHECK(send_req(&get, &resp, err, sizeof(err)) ==
+		      BERTH_HTTP_OK);
+		ms = berth_http_now_ms() - t0;
+		CHECK(k.n == 131072 && k.ok);
+		CHECK_MSG(ms >= 350 && ms < 5000, "%s: %lld ms", framed[i], ms);
+		berth_http_response_fini(&resp);
+	}
+
+	/* cancel() ends a paced transfer on time */
+	url(u, sizeof(u), "/blob?n=1048576");
+	k = (struct sink){.ok = true, .stop_at = -1};
+	long long until = berth_http_now_ms() + 300;
+	get.max_recv_bytes_per_s = 64 * 1024;
+	get.cancel = past;
+	get.cancel_ud = &until;
+	t0 = berth_http_now_ms();
+	CHECK(send_req(&get, &resp, err, sizeof(err)) ==
+	      BERTH_HTTP_CANCELLED);
+	ms = berth_http_now_ms() - t0;
+	CHECK_MSG(ms >= 250 && ms < 1500, "cancel: %lld ms", ms);
+	CHECK(k.n > 0 && k.n < 200 * 1024);
 	berth_http_response_fini(&resp);
 
 	/* the same upwards */
@@ -819,7 +907,7 @@ test_speed(void)
 	berth_http_response_fini(&resp);
 }
 
-/* --- base64, URL escaping, header lines (no network) ------------------------ */
+/* --- base64, URL escaping, header lines (no network) -------------------- */
 
 static void
 test_text(void)
@@ -840,7 +928,8 @@ test_text(void)
 	unsigned char bin[3] = {0xff, 0xfe, 0x00};
 	CHECK(berth_http_base64(bin, 3, out, sizeof(out)) == 4);
 	CHECK_STR(out, "//4A");
-	CHECK(berth_http_base64("foobar", 6, out, 8) == -1); /* no room for NUL */
+	/* no room for the NUL */
+	CHECK(berth_http_base64("foobar", 6, out, 8) == -1);
 	CHECK_STR(out, "");
 	CHECK(berth_http_base64("foobar", 6, out, 9) == 8);
 

@@ -18,6 +18,7 @@
  *                              monolithic and chunked, and print MB/s */
 #define _GNU_SOURCE
 #include "testlib.h"
+#include "token_server.h"
 
 #include <berth/registry.h>
 
@@ -59,6 +60,7 @@ static const char *registry_bin = "docker-registry";
 /* ---- a docker-registry process ------------------------------------------- */
 
 struct regproc {
+	struct token_server *ts; /* token auth */
 	pid_t pid;
 	int port;
 	char dir[256];
@@ -113,9 +115,11 @@ write_file(const char *path, const char *text)
 	return fclose(f);
 }
 
-/* Starts a registry; user/password: an htpasswd file with that user. */
+/* Starts a registry; user/password: an htpasswd file with that user, or
+ * (token) a token service granting that user everything. */
 static int
-reg_start(struct regproc *p, const char *user, const char *password)
+reg_start(struct regproc *p, const char *user, const char *password,
+	  bool token)
 {
 	memset(p, 0, sizeof(*p));
 	snprintf(p->dir, sizeof(p->dir), "%s/berth-reg-XXXXXX",
@@ -123,8 +127,21 @@ reg_start(struct regproc *p, const char *user, const char *password)
 	if (!mkdtemp(p->dir))
 		return -1;
 	snprintf(p->root, sizeof(p->root), "%s/data", p->dir);
-	char auth[600] = "";
-	if (user) {
+	char auth[800] = "";
+	if (user && token) {
+		char cert[300];
+		snprintf(cert, sizeof(cert), "%s/token-cert.pem", p->dir);
+		p->ts = token_server_start(cert, "berth-test-issuer",
+					   "berth-test", user, password);
+		if (!p->ts)
+			return -1;
+		snprintf(auth, sizeof(auth),
+			 "auth:\n  token:\n    realm: %s\n"
+			 "    service: berth-test\n"
+			 "    issuer: berth-test-issuer\n"
+			 "    rootcertbundle: %s\n",
+			 token_server_realm(p->ts), cert);
+	} else if (user) {
 		char setting[64], hp[300], line[300];
 		if (!crypt_gensalt_rn("$2b$", 4, NULL, 0, setting,
 				      sizeof(setting)))
@@ -215,6 +232,8 @@ reg_stop(struct regproc *p)
 		waitpid(p->pid, NULL, 0);
 		p->pid = 0;
 	}
+	token_server_stop(p->ts);
+	p->ts = NULL;
 	if (p->dir[0])
 		nftw(p->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	p->dir[0] = '\0';
@@ -226,8 +245,10 @@ static void
 stop_all(void)
 {
 	for (int i = 0; i < 4; i++)
-		if (procs[i])
+		if (procs[i]) {
 			reg_stop(procs[i]);
+			procs[i] = NULL;
+		}
 }
 
 static void
@@ -877,6 +898,15 @@ test_upload_mismatch(struct regproc *pb, struct berth_reg *b)
 	long long sz = 0;
 	CHECK(berth_reg_blob_head(b, "up/app", right, &ex, &sz, err,
 				  sizeof(err)) == 0 && ex && sz == (long long)n);
+	/* size unknown, chunked: PATCHes without Content-Range (the last
+	 * one empty: 300,000 is 3 chunks of 100,000) */
+	struct memsrc m2 = {data, n};
+	struct berth_reg_copy_options o = {.chunk_bytes = 100000};
+	rc = berth_reg_blob_upload(b, "up2/app", right, -1, mem_read, &m2, &o,
+				   err, sizeof(err));
+	CHECK_MSG(rc == 0, "%s", err);
+	CHECK(berth_reg_blob_head(b, "up2/app", right, &ex, &sz, err,
+				  sizeof(err)) == 0 && ex && sz == (long long)n);
 	free(data);
 }
 
@@ -920,6 +950,29 @@ test_corrupt(struct regproc *pa, struct berth_reg *a, struct regproc *pb,
 		CHECK(!ex);
 	}
 	CHECK(!blob_stored(pb, d));
+	/* the blob's data file replaced by a symbolic link to itself
+	 * (ELOOP): the source answers 500; the whole blob is retried, then
+	 * the error says so */
+	char *moved = NULL;
+	CHECK(asprintf(&moved, "%s.moved", path) > 0);
+	CHECK(rename(path, moved) == 0 && symlink(path, path) == 0);
+	struct berth_reg_options ro = {
+		.url = pa->url, .max_retries = 2, .backoff_ms = 20};
+	struct berth_reg *a2 = berth_reg_new(&ro, err, sizeof(err));
+	struct berth_reg_options wo = {
+		.url = pb->url, .max_retries = 2, .backoff_ms = 20};
+	struct berth_reg *b2 = berth_reg_new(&wo, err, sizeof(err));
+	struct berth_reg_copy_stats rs;
+	int rc5 = berth_reg_blob_copy(a2, "bad/app", b2, "bad/app", &desc, NULL,
+				      &rs, err, sizeof(err));
+	CHECK_MSG(rc5 == BERTH_REG_TRANSPORT && rs.retries == 2,
+		  "rc %d retries %d: %s", rc5, rs.retries, err);
+	CHECK_CONTAINS(err, ": 500");
+	fprintf(stderr, "  source 500: %s\n", err);
+	berth_reg_free(a2);
+	berth_reg_free(b2);
+	CHECK(unlink(path) == 0 && rename(moved, path) == 0);
+	free(moved);
 	/* truncated by one byte: the size no longer matches */
 	CHECK(truncate(path, (off_t)n - 1) == 0);
 	struct berth_reg_copy_stats st;
@@ -1004,6 +1057,90 @@ test_auth(struct regproc *pc, struct berth_reg *a)
 	berth_reg_strv_free(tags, nt);
 	berth_reg_free(c2);
 	berth_reg_free(c);
+}
+
+static void
+test_bearer(struct regproc *pd, struct berth_reg *a)
+{
+	char err[512];
+	struct token_server *ts = pd->ts;
+	struct berth_reg *d = handle(pd->url, "bob", "t0ken pw");
+	int rc = berth_reg_ping(d, err, sizeof(err));
+	CHECK_MSG(rc == 0, "%s", err);
+	int t0 = token_server_issued(ts);
+	CHECK(t0 == 1);
+	struct image im, im2;
+	CHECK(push_image(d, "lib/app", "v1", "amd64", 3000, 200000, 51, &im) ==
+	      0);
+	int t1 = token_server_issued(ts);
+	/* pull (HEAD) and pull,push (POST, PUT, manifest PUT) */
+	CHECK_MSG(t1 - t0 == 2, "%d tokens", t1 - t0);
+	CHECK(push_image(d, "lib/app", "v2", "arm64", 3000, 2000, 52, &im2) ==
+	      0);
+	struct berth_reg_manifest m;
+	rc = berth_reg_manifest_get(d, "lib/app", "v1", &m, err, sizeof(err));
+	CHECK_MSG(rc == 0, "%s", err);
+	CHECK_STR(m.digest, im.digest);
+	berth_reg_manifest_fini(&m);
+	char **tags = NULL;
+	size_t nt = 0;
+	rc = berth_reg_tags(d, "lib/app", 1, &tags, &nt, err, sizeof(err));
+	CHECK_MSG(rc == 0 && nt == 2, "%s", err);
+	berth_reg_strv_free(tags, nt);
+	CHECK_MSG(token_server_issued(ts) == t1, "%d more tokens",
+		  token_server_issued(ts) - t1);
+	/* a duplicate handle has the cached tokens */
+	struct berth_reg *d2 = berth_reg_dup(d);
+	bool ex = false;
+	CHECK(berth_reg_manifest_head(d2, "lib/app", "v2", &ex, NULL, err,
+				      sizeof(err)) == 0 && ex);
+	CHECK(token_server_issued(ts) == t1);
+	/* a copy into it (monolithic, then chunked), a mount within it
+	 * (the source repository's pull scope joins), a delete */
+	int copied = 0, skipped = 0, mounted = 0;
+	rc = copy_ref(a, "lib/app", d2, "mirror/app", "multi", NULL, &copied,
+		      &skipped, &mounted, err, sizeof(err));
+	CHECK_MSG(rc == 0 && copied == 6, "rc %d copied %d: %s", rc, copied,
+		  err);
+	struct berth_reg_copy_options ch = {.chunk_bytes = 65536};
+	copied = 0;
+	rc = copy_ref(a, "lib/app", d2, "chunked/app", "v1", &ch, &copied,
+		      &skipped, &mounted, err, sizeof(err));
+	CHECK_MSG(rc == 0 && copied == 3, "rc %d copied %d: %s", rc, copied,
+		  err);
+	copied = mounted = 0;
+	rc = copy_ref(d, "lib/app", d, "other/app", "v1", NULL, &copied,
+		      &skipped, &mounted, err, sizeof(err));
+	CHECK_MSG(rc == 0 && mounted == 3, "rc %d mounted %d: %s", rc, mounted,
+		  err);
+	CHECK(berth_reg_manifest_delete(d, "other/app", im.digest, err,
+					sizeof(err)) == 0);
+	CHECK(berth_reg_manifest_head(d, "other/app", "v1", &ex, NULL, err,
+				      sizeof(err)) == 0 && !ex);
+	berth_reg_free(d2);
+	berth_reg_free(d);
+
+	/* the wrong password: the token service refuses */
+	struct berth_reg *w = handle(pd->url, "bob", "wrong-XYZ");
+	int r0 = token_server_refused(ts);
+	rc = berth_reg_manifest_get(w, "lib/app", "v1", &m, err, sizeof(err));
+	CHECK(rc == BERTH_REG_UNAUTHORIZED);
+	CHECK_CONTAINS(err, "token service");
+	CHECK_CONTAINS(err, "check the credentials");
+	CHECK(!strstr(err, "wrong-XYZ"));
+	CHECK(token_server_refused(ts) > r0);
+	fprintf(stderr, "  bearer, wrong password: %s\n", err);
+	berth_reg_free(w);
+	/* a static bearer token that is not one */
+	struct berth_reg_options so = {.url = pd->url,
+				       .bearer_token = "not-a-jwt"};
+	w = berth_reg_new(&so, err, sizeof(err));
+	rc = berth_reg_ping(w, err, sizeof(err));
+	CHECK(rc == BERTH_REG_UNAUTHORIZED);
+	CHECK(!strstr(err, "not-a-jwt"));
+	berth_reg_free(w);
+	free(im.body);
+	free(im2.body);
 }
 
 static void
@@ -1140,7 +1277,7 @@ static int
 bench(long long mb)
 {
 	struct regproc pa, pb;
-	if (reg_start(&pa, NULL, NULL) || reg_start(&pb, NULL, NULL)) {
+	if (reg_start(&pa, NULL, NULL, false) || reg_start(&pb, NULL, NULL, false)) {
 		fprintf(stderr, "cannot start docker-registry\n");
 		return 1;
 	}
@@ -1199,17 +1336,19 @@ main(int argc, char **argv)
 		return bench(atoll(argv[2]));
 
 	test_helpers();
-	struct regproc pa, pb, pc;
+	struct regproc pa, pb, pc, pd;
 	long long t0 = now_ms();
-	if (reg_start(&pa, NULL, NULL)) {
+	if (reg_start(&pa, NULL, NULL, false)) {
 		fprintf(stderr, "SKIP: cannot start %s\n", registry_bin);
 		return 77;
 	}
 	procs[0] = &pa;
-	CHECK(reg_start(&pb, NULL, NULL) == 0);
+	CHECK(reg_start(&pb, NULL, NULL, false) == 0);
 	procs[1] = &pb;
-	CHECK(reg_start(&pc, "alice", "s3cret pw:x") == 0);
+	CHECK(reg_start(&pc, "alice", "s3cret pw:x", false) == 0);
 	procs[2] = &pc;
+	CHECK(reg_start(&pd, "bob", "t0ken pw", true) == 0);
+	procs[3] = &pd;
 	fprintf(stderr, "registries up in %lld ms\n", now_ms() - t0);
 	struct berth_reg *a = handle(pa.url, NULL, NULL);
 	struct berth_reg *b = handle(pb.url, NULL, NULL);
@@ -1226,6 +1365,7 @@ main(int argc, char **argv)
 	STEP("upload mismatch", test_upload_mismatch(&pb, b));
 	STEP("corrupt", test_corrupt(&pa, a, &pb, b));
 	STEP("auth", test_auth(&pc, a));
+	STEP("bearer", test_bearer(&pd, a));
 	STEP("transport", test_transport());
 	STEP("cancel and throttle", test_cancel_and_throttle(&pb, a));
 	STEP("big", test_big(a, b));

@@ -18,9 +18,10 @@
  *   - libcurl, no signals, http and https only;
  *   - the methods GET, HEAD, POST, PUT, PATCH and DELETE;
  *   - exactly the caller's headers plus Host, Content-Length (or
- *     Transfer-Encoding: chunked for a streamed body of unknown length)
- *     and User-Agent: none of libcurl's own Accept, Content-Type or
- *     Expect (so no "Expect: 100-continue" before a large body);
+ *     Transfer-Encoding: chunked for a streamed body of unknown length
+ *     over HTTP/1.1) and User-Agent: none of libcurl's own Accept,
+ *     Content-Type or Expect (so no "Expect: 100-continue" before a
+ *     large body);
  *   - a body from memory or streamed from a read callback;
  *   - a timeout for the whole exchange (redirects included), a connect
  *     timeout, and optionally a response-header timeout counted from the
@@ -186,8 +187,8 @@ struct berth_http_request {
 	 * body_len > 0 or body_read is set. */
 	const char *method;
 	const char *url;    /* http:// or https:// */
-	/* sent as they are, plus Host, Content-Length (or Transfer-Encoding)
-	 * and User-Agent; NULL = none */
+	/* sent as they are, plus Host, Content-Length (or
+	 * Transfer-Encoding) and User-Agent; NULL = none */
 	const struct berth_http_headers *headers;
 	/* the body of a method that sends one: body_len bytes (NULL:
 	 * empty), unless body_read is set */
@@ -232,9 +233,12 @@ struct berth_http_request {
 	 * to end the request (BERTH_HTTP_CANCELLED). body_read_len >= 0 is
 	 * the Content-Length: body_read is not asked for more than that many
 	 * bytes in all, and ending earlier fails the request
-	 * (BERTH_HTTP_FAILED); -1 sends Transfer-Encoding: chunked until
-	 * body_read returns 0. The body is read once: it is never replayed,
-	 * by a redirect or otherwise. */
+	 * (BERTH_HTTP_FAILED); -1 sends the body until body_read returns 0,
+	 * with Transfer-Encoding: chunked over HTTP/1.1. The body is read
+	 * once: it is never replayed, by a redirect or otherwise.
+	 * body_read and body_sink run inside the transfer: while one of
+	 * them blocks, neither cancel nor any timeout is checked, so they
+	 * should wait briefly (or poll their own stop). */
 	size_t (*body_read)(void *ud, char *buf, size_t len);
 	void *body_read_ud;
 	long long body_read_len;
@@ -262,10 +266,11 @@ struct berth_http_request {
 	long long max_send_bytes_per_s;
 	long long max_recv_bytes_per_s;
 
-	/* Ends a hop in which no byte was sent or received (headers
-	 * included) for this long: BERTH_HTTP_TIMEOUT with err "stalled for
-	 * N s" (or "N ms"). For long transfers whose timeout_ms is set
-	 * generously; it also counts the wait for the response headers.
+	/* Ends a hop in which, for this long, no body byte was sent or
+	 * received and no response header line arrived:
+	 * BERTH_HTTP_TIMEOUT with err "stalled for N s" (or "N ms"). For
+	 * long transfers whose timeout_ms is set generously; the connection
+	 * and the wait for the response headers count as stalled time.
 	 * 0: off. */
 	long stall_timeout_ms;
 };
@@ -309,9 +314,10 @@ enum berth_http_result {
 /* Sends req over c (NULL: BERTH_HTTP_REFUSED). Always fills resp (free
  * it with berth_http_response_fini, whatever the result). err gets the
  * reason of a failure: for REFUSED a complete sentence; for FAILED and
- * TIMEOUT libcurl's reason (TIMEOUT: "" when the time ran out between two
- * redirects), callers prefix the destination; never the body,
- * credentials, path or query of a URL. */
+ * TIMEOUT libcurl's reason or the client's own ("stalled for 30 s", "the
+ * request body ended after 10 of its 20 bytes"; TIMEOUT: "" when the time
+ * ran out between two redirects), callers prefix the destination; never
+ * the body, credentials, path or query of a URL. */
 enum berth_http_result berth_http_send(struct berth_http_client *c,
 				       const struct berth_http_request *req,
 				       struct berth_http_response *resp,
