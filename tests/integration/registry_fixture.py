@@ -20,6 +20,8 @@ Registries
     reg.port, reg.root (storage directory), reg.config_path, reg.log_path
     reg.username, reg.password, reg.auth, reg.token_server
     reg.creds         "user:password" for skopeo, or None without auth
+    reg.start(keep_port=False)  (re)starts it (after stop(); keep_port:
+                      on the same port, e.g. after wiping reg.root)
     reg.stop(); reg.restart(readonly=None)   same port; readonly changes
                       storage.maintenance.readonly.enabled when not None
     reg.request(method, path, body=None, headers=None, scope=None)

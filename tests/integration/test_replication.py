@@ -25,7 +25,7 @@ from registry_fixture import (Registry, blob_path, blobs_on_disk,
 
 ENTRY = """  - name: REPLICATION
     file: replication.so
-    max_fails: 3
+    isolation: process
     settings:
       parallel_blobs: 3
       chunk_bytes: 65536
@@ -266,6 +266,27 @@ class Replication(unittest.TestCase):
                                           IMG["other"].digest))
         jid = run(p)   # again: nothing left to delete, still a success
         self.assertIn("nothing to delete", log_text(jid))
+
+    def test_delete_tag_only(self):
+        run(copy_params("lib/other", "mirror/deltag", [art(["v1"])]))
+        body = get_manifest(DST, "mirror/deltag", "v1")
+        self.assertEqual(put_manifest(DST, "mirror/deltag", "keep",
+                                      body[0], body[1]), 201)
+        p = params(resource(SRC, "lib/other", [art(["v1"])], deleted=True,
+                            is_delete_tag=True),
+                   resource(DST, "mirror/deltag"))
+        r = C.client()
+        try:
+            # "keep" shares the manifest: the API cannot drop v1 alone
+            run_error(D, r, "REPLICATION", p, "cannot delete the tag")
+        finally:
+            r.close()
+        self.assertEqual(list_tags(DST, "mirror/deltag"), ["keep", "v1"])
+        p = params(resource(SRC, "lib/other", [art(["v1", "keep"])],
+                            deleted=True, is_delete_tag=True),
+                   resource(DST, "mirror/deltag"))
+        run(p)
+        self.assertEqual(list_tags(DST, "mirror/deltag"), [])
 
     # -- failures -------------------------------------------------------------
 
