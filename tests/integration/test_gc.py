@@ -16,7 +16,8 @@ import types
 import unittest
 
 import registry_fixture as rf
-from harness import (Cluster, TempDir, job_log_lines, plugin_limits,
+from harness import (Cluster, TempDir, harbor_config, job_log_lines,
+                     plugin_limits,
                      stop_job, submit, submit_ok, wait_for, wait_job_line,
                      wait_status)
 from receivers import Receiver
@@ -128,7 +129,12 @@ class GCTest(unittest.TestCase):
         s = {"registry_config": self.reg.config_path,
              "registry_binary": rf.REGISTRY_BIN}
         s.update(settings)
-        self.c = Cluster(gc_entry(s))
+        # a stop grace long enough for the leave command after a stop,
+        # even on a loaded machine (the runner is killed past it)
+        self.c = Cluster(gc_entry(s), config=lambda sock, data, man:
+                         harbor_config(sock, data, man,
+                                       "  stop_grace_seconds: 15\n"
+                                       "  shutdown_grace_seconds: 5\n"))
         self.d = self.c.start()
         return self.d
 
