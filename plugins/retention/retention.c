@@ -399,6 +399,24 @@ push_time(struct job *j, struct cand *c, char *err, size_t errlen)
 	return 0;
 }
 
+/* Whether digest is in the set (see collect_tagged); when not, records
+ * it as the candidate about to be appended (index j->n). */
+static bool
+seen_digest(size_t *set, size_t mask, const struct job *j, const char *digest)
+{
+	size_t h = 1469598103934665603ULL;
+	for (const char *p = digest; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	for (size_t i = h & mask;; i = (i + 1) & mask) {
+		if (!set[i]) {
+			set[i] = j->n + 1;
+			return false;
+		}
+		if (strcmp(j->c[set[i] - 1].digest, digest) == 0)
+			return true;
+	}
+}
+
 struct tagref {
 	char *tag;
 	char digest[BERTH_REG_DIGEST_MAX];
@@ -435,6 +453,18 @@ collect_tagged(struct job *j, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return BERTH_REG_NOMEM;
 	}
+	/* digests seen so far: an open-addressing set of indexes into j->c
+	 * (+1; 0 is empty), at most half full */
+	size_t mask = 15;
+	while (mask < 2 * n)
+		mask = mask * 2 + 1;
+	size_t *set = calloc(mask + 1, sizeof(*set));
+	if (!set) {
+		free(refs);
+		berth_reg_strv_free(tags, n);
+		snprintf(err, errlen, "out of memory");
+		return BERTH_REG_NOMEM;
+	}
 	for (size_t i = 0; i < n; i++) {
 		struct berth_reg_manifest m;
 		rc = berth_reg_manifest_get(j->reg, j->p.repo.path, tags[i], &m,
@@ -454,10 +484,7 @@ collect_tagged(struct job *j, char *err, size_t errlen)
 		snprintf(refs[k].digest, sizeof(refs[k].digest), "%s",
 			 m.digest);
 		k++;
-		bool seen = false;
-		for (size_t q = 0; q < j->n && !seen; q++)
-			seen = strcmp(j->c[q].digest, m.digest) == 0;
-		if (!seen && !cand_add(j, &m)) {
+		if (!seen_digest(set, mask, j, m.digest) && !cand_add(j, &m)) {
 			berth_reg_manifest_fini(&m);
 			snprintf(err, errlen, "out of memory");
 			rc = BERTH_REG_NOMEM;
@@ -465,6 +492,7 @@ collect_tagged(struct job *j, char *err, size_t errlen)
 		}
 		berth_reg_manifest_fini(&m);
 	}
+	free(set);
 	if (rc == 0 && j->n)
 		qsort(j->c, j->n, sizeof(*j->c), cand_cmp);
 	if (rc == 0 && k)
