@@ -1,8 +1,9 @@
 /* test_retention_policy.c - RETENTION's rule engine
- * (plugins/retention/policy.c), linked alone: doublestar patterns as
- * Harbor's tag selectors use them, the liteMeta parser and its refusals,
- * and the "or" evaluation (latestPushedK, nDaysSinceLastPush, always,
- * matches/excludes, untagged, scope, disabled rules). The registry side
+ * (plugins/retention/policy.c and glob.c), linked alone: doublestar
+ * patterns as Harbor's tag selectors use them, the liteMeta parser and
+ * its refusals, and the "or" evaluation (latestPushedK,
+ * nDaysSinceLastPush, always, matches/excludes, untagged, scope, disabled
+ * rules). The registry side
  * is tested end to end by tests/integration/test_retention.py. */
 #include <stdlib.h>
 #include <string.h>
