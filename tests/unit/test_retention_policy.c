@@ -3,8 +3,8 @@
  * patterns as Harbor's tag selectors use them, the liteMeta parser and
  * its refusals, and the "or" evaluation (latestPushedK,
  * nDaysSinceLastPush, always, matches/excludes, untagged, scope, disabled
- * rules). The registry side
- * is tested end to end by tests/integration/test_retention.py. */
+ * rules). The registry side is tested end to end by
+ * tests/integration/test_retention.py. */
 #include <stdlib.h>
 #include <string.h>
 
