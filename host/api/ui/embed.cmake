@@ -29,8 +29,9 @@ foreach(name IN LISTS UI_FILES)
   file(SHA256 "${path}" sum)
   string(SUBSTRING "${sum}" 0 16 etag)
   string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," bytes "${hex}")
-  string(REGEX REPLACE "((0x[0-9a-f][0-9a-f],){16})" "\\1\n\t" bytes
-         "${bytes}")
+  # 16 bytes a line (CMake's regular expressions have no {n})
+  string(REPEAT "0x[0-9a-f][0-9a-f]," 16 line16)
+  string(REGEX REPLACE "(${line16})" "\\1\n\t" bytes "${bytes}")
   string(APPEND body
          "/* ${name} */\nstatic const unsigned char ui_${i}[] = {\n\t${bytes}\n};\n\n")
   string(APPEND table

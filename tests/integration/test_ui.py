@@ -1,0 +1,324 @@
+"""The web dashboard (/ui/) in a real browser: Debian's chromium, headless,
+driven over the WebDriver protocol by chromedriver (webdriver.py), against a
+real berthd and redis-server.
+
+Flows: sign in (a wrong secret refused, a refused stored secret asks
+again); a submitted job seen going from Pending to Success; a queue paused
+and resumed from the queues page with Redis's paused key checked; a running
+job's log followed live; a dead job retried; HTML in job parameters shown
+as text with no script run. Every page is visited once and photographed.
+
+Screenshots go to <build>/ui-screenshots/ (BERTH_BUILD_DIR, else the
+directory of BERTHD). When chromedriver or chromium cannot start, the tests
+fail: CI must install chromium and chromium-driver.
+"""
+import json
+import os
+import time
+import unittest
+
+from harness import (NS, SECRET, Cluster, hgetall, job, submit_ok, wait_for,
+                     wait_status)
+from webdriver import Browser
+
+PLUGINS = """  - name: DEMO
+    file: demo.so
+    max_fails: 3
+    priority: 1
+    settings:
+      long_wait_seconds: 3
+  - name: NOOP
+    file: engine.so
+  - name: FLAKY
+    file: engine.so
+    max_fails: 1
+"""
+
+
+def config(redis_sock, data_dir, manifest):
+    # a FILE job logger: the log route (and its follow mode) reads it
+    return """protocol: "http"
+port: 8080
+worker_pool:
+  workers: 4
+  backend: "redis"
+  redis_pool:
+    redis_url: "%s"
+    namespace: "berth_test"
+job_loggers:
+  - name: "FILE"
+    level: "DEBUG"
+    settings:
+      base_dir: "${data_dir}/logs/jobs"
+loggers:
+  - name: "STD_OUTPUT"
+    level: "INFO"
+berth:
+  data_dir: "%s"
+  plugin_manifest: "%s"
+  listen_address: "127.0.0.1"
+  api_threads: 8
+  stop_grace_seconds: 1
+  shutdown_grace_seconds: 2
+""" % (redis_sock, data_dir, manifest)
+
+
+def shots_dir():
+    build = os.environ.get("BERTH_BUILD_DIR") or os.path.dirname(
+        os.path.abspath(os.environ.get("BERTHD", "build/berthd")))
+    return os.path.join(build, "ui-screenshots")
+
+
+class DashboardTests(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.c = Cluster(PLUGINS, config=config)
+        try:
+            cls.d = cls.c.start()
+            cls.r = cls.c.client()
+            cls.base = "http://127.0.0.1:%d" % cls.d.port
+            cls.b = Browser()
+        except BaseException:
+            cls.c.close()
+            raise
+        cls.shots = shots_dir()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.b.stop()
+        cls.r.close()
+        cls.c.close()
+
+    # --- helpers ----------------------------------------------------------
+
+    def shot(self, name):
+        self.b.screenshot(os.path.join(self.shots, name + ".png"))
+
+    def login(self):
+        """Opens the dashboard signed in (sessionStorage keeps the secret
+        for the tab, so only the first call types it)."""
+        self.b.get(self.base + "/ui/")
+        if self.b.js("return document.getElementById('login').open"):
+            self.b.wait_find("#secret").type(SECRET)
+            self.b.find("#login-submit").click()
+            self.b.wait(lambda: not self.b.js(
+                "return document.getElementById('login').open"),
+                what="the login dialog to close")
+
+    def open(self, hash_):
+        self.login()
+        self.b.js("location.hash = arguments[0]", hash_)
+
+    def confirm(self):
+        """Answers the confirmation dialog with its OK button."""
+        self.b.wait(lambda: self.b.js(
+            "return document.getElementById('confirm').open"),
+            what="the confirmation dialog")
+        self.b.find("#confirm-ok").click()
+        self.b.wait(lambda: not self.b.js(
+            "return document.getElementById('confirm').open"),
+            what="the confirmation dialog to close")
+
+    def cancel(self):
+        self.b.wait(lambda: self.b.js(
+            "return document.getElementById('confirm').open"),
+            what="the confirmation dialog")
+        self.b.find("#confirm-cancel").click()
+
+    def banner_clean(self):
+        """No page-level error is shown."""
+        t = self.b.js("var b = document.querySelector('main .banner');"
+                      "return b ? b.textContent : ''")
+        self.assertEqual(t, "")
+
+    def paused(self, t):
+        return self.r("EXISTS", "%s:jobs:%s:paused" % (NS, t)) == 1
+
+    # --- flows ------------------------------------------------------------
+
+    def test_login(self):
+        self.b.get(self.base + "/ui/")
+        self.b.js("sessionStorage.clear(); location.reload()")
+        field = self.b.wait_find("#secret")
+        self.shot("login")
+        field.type("not-the-secret")
+        self.b.find("#login-submit").click()
+        self.b.wait_text("#login-error", "refused")
+        self.assertTrue(self.b.js(
+            "return document.getElementById('login').open"))
+        field.clear()
+        field.type(SECRET)
+        self.b.find("#login-submit").click()
+        self.b.wait(lambda: not self.b.js(
+            "return document.getElementById('login').open"),
+            what="the login dialog to close")
+        # kept for the tab, never in a URL
+        self.assertEqual(self.b.js(
+            "return sessionStorage.getItem('berth.secret')"), SECRET)
+        self.assertNotIn(SECRET, self.b.url)
+        self.b.wait_text("#overview-cards", "Pools")
+        self.b.wait_text("#main", "Throughput")
+        # a secret the daemon refuses (rotated) asks again
+        self.b.js("sessionStorage.setItem('berth.secret', 'stale');"
+                  "location.reload()")
+        self.b.wait_text("#login-error", "refused")
+        self.b.find("#secret").type(SECRET)
+        self.b.find("#login-submit").click()
+        self.b.wait(lambda: not self.b.js(
+            "return document.getElementById('login').open"),
+            what="the login dialog to close")
+        self.b.wait_text("#overview-cards", "Pending")
+
+    def test_job_pending_to_success(self):
+        # hold the type so that the job is seen Pending first
+        self.r("SET", "%s:jobs:DEMO:paused" % NS, "1")
+        try:
+            jid = submit_ok(self.d, "DEMO", {"image": "demo-ui"})
+            self.open("#/jobs?type=DEMO")
+            self.b.wait_find('tr[data-job="%s"]' % jid)
+            self.open("#/job/" + jid)
+            self.b.wait_text("#job-summary", "Pending")
+            self.shot("job-pending")
+        finally:
+            self.r("DEL", "%s:jobs:DEMO:paused" % NS)
+        self.b.wait_text("#job-summary", "Running", timeout=20)
+        self.b.wait_text("#job-summary", "Success", timeout=30)
+        hist = self.b.js("return Array.from(document.querySelectorAll("
+                         "'#job-history li[data-status]'))"
+                         ".map(function (e) { return e.dataset.status; })")
+        self.assertEqual(hist[0], "Pending")
+        self.assertEqual(hist[-1], "Success")
+        self.shot("job-success")
+        self.banner_clean()
+
+    def test_pause_resume_queue(self):
+        self.assertFalse(self.paused("NOOP"))
+        self.open("#/queues")
+        row = 'tr[data-type="NOOP"]'
+        self.b.wait_find(row + ' button[data-action="pause"]').click()
+        self.cancel()   # a cancelled confirmation changes nothing
+        time.sleep(0.3)
+        self.assertFalse(self.paused("NOOP"))
+        self.b.find(row + ' button[data-action="pause"]').click()
+        self.confirm()
+        wait_for(lambda: self.paused("NOOP"), what="NOOP paused in Redis")
+        self.b.wait_find(row + ' button[data-action="resume"]')
+        self.b.wait_text(row, "Paused")
+        self.shot("queues-paused")
+        self.b.find(row + ' button[data-action="resume"]').click()
+        wait_for(lambda: not self.paused("NOOP"),
+                 what="NOOP resumed in Redis")
+        self.b.wait_find(row + ' button[data-action="pause"]')
+        self.banner_clean()
+
+    def test_follow_log(self):
+        jid = submit_ok(self.d, "DEMO", {"image": "demo-follow"})
+        self.open("#/job/" + jid)
+        # lines arrive while the job still runs (DEMO holds 1 + 3 s)
+        self.b.wait_text("#job-log", "Demo job starting", timeout=15)
+        self.assertEqual(job(self.d, jid)["status"], "Running")
+        self.assertIn("following", self.b.find("#log-state").text)
+        self.b.wait_text("#job-checkin", "progress data", timeout=10)
+        self.b.js("document.getElementById('job-log').scrollIntoView()")
+        self.shot("job-log-follow")
+        self.b.wait_text("#job-log", "finished with status Success",
+                         timeout=30)
+        self.b.wait_text("#job-summary", "Success", timeout=10)
+        self.banner_clean()
+
+    def test_retry_dead_job(self):
+        counter = os.path.join(self.c.path, "flaky-ui")
+        jid = submit_ok(self.d, "FLAKY", {"fail_times": 1,
+                                          "counter_file": counter})
+        # max_fails 1: the first failure is final and goes to the dead set
+        wait_status(self.d, jid, "Error")
+        wait_for(lambda: any(json.loads(m)["id"] == jid for m in
+                             self.r("ZRANGE", NS + ":dead", 0, -1) or []),
+                 what="the job in the dead set")
+        self.open("#/dead")
+        row = 'tr[data-job="%s"]' % jid
+        self.b.wait_find(row)
+        self.shot("dead")
+        self.b.find(row + ' button[data-action="retry"]').click()
+        self.confirm()
+        wait_status(self.d, jid, "Success", timeout=30)
+        self.assertEqual(os.path.getsize(counter), 2)
+        self.b.wait(lambda: self.b.find(row) is None,
+                    what="the job to leave the dead page")
+        self.banner_clean()
+
+    def test_parameters_are_text(self):
+        evil = {
+            "script": "<script>window.__pwned = 1</script>",
+            "img": "<img src=x onerror=\"window.__pwned = 2\">",
+            "attr": "\"><b id=injected>bold</b>",
+        }
+        jid = submit_ok(self.d, "NOOP", evil)
+        wait_status(self.d, jid, "Success")
+        # the job list shows the parameters cut to 80 characters (keys
+        # sorted, as Go writes a map)
+        self.open("#/jobs?type=NOOP")
+        self.b.wait_text('tr[data-job="%s"]' % jid,
+                         '{"attr":"\\"><b id=injected>bold</b>",'
+                         '"img":"<img src=x onerror=')
+        self.no_markup()
+        # the detail page shows them whole
+        self.open("#/job/" + jid)
+        text = self.b.wait_text("#job-params", "onerror")
+        self.assertIn('"script": "<script>window.__pwned = 1</script>"',
+                      text)
+        self.assertIn('"img": "<img src=x onerror=\\"window.__pwned = 2'
+                      '\\">"', text)
+        self.assertIn('"attr": "\\"><b id=injected>bold</b>"', text)
+        self.no_markup()
+        self.shot("job-html-params")
+
+    def no_markup(self):
+        """No element came out of a parameter, and none of its scripts
+        ran."""
+        self.assertEqual(self.b.js(
+            "return document.querySelectorAll("
+            "'main script, main img, main b, #injected').length"), 0)
+        self.assertIsNone(self.b.js("return window.__pwned"))
+
+    def test_every_page(self):
+        """Each page renders without an error banner; one screenshot
+        each (the README's pictures)."""
+        submit_ok(self.d, "NOOP", {"tour": True})
+        st, _, doc = self.d.json("POST", "/api/v1/jobs", {"job": {
+            "name": "NOOP", "parameters": {"tour": "periodic"},
+            "metadata": {"kind": "Periodic", "cron_spec": "0 0 3 * * *",
+                         "unique": True}}})
+        self.assertEqual(st, 202, doc)
+        pages = [("overview", "#overview-cards", "Pools"),
+                 ("queues", "#main", "DEMO"),
+                 ("pools", "#main", "this daemon"),
+                 ("jobs", "#main", "NOOP"),
+                 ("periodic", "#main", "0 0 3 * * *"),
+                 ("retries", "#main", "Retries"),
+                 ("dead", "#main", "Dead jobs"),
+                 ("plugins", "#main", "FLAKY")]
+        for name, css, text in pages:
+            self.open("#/" + name)
+            self.b.wait_text(css, text)
+            if name == "overview":
+                # the chart has its axes once the page has drawn it
+                self.b.wait(lambda: self.b.js(
+                    "return document.querySelectorAll('#chart svg line')"
+                    ".length") > 0, what="the chart")
+            time.sleep(0.3)
+            self.banner_clean()
+            self.shot("page-" + name)
+        # the plugins page reloads after a confirmation
+        self.b.find('button[data-action="reload"]').click()
+        self.confirm()
+        self.b.wait_text("#notices", "reloaded")
+        # the periodic page lists the policy's next fire times
+        self.open("#/periodic")
+        self.b.wait_find('tr[data-policy="%s"]' % doc["job"]["id"])
+        self.assertIn(":00:00", self.b.find(
+            'tr[data-policy="%s"]' % doc["job"]["id"]).text)
+
+
+if __name__ == "__main__":
+    unittest.main()
