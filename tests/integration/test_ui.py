@@ -57,7 +57,6 @@ berth:
   data_dir: "%s"
   plugin_manifest: "%s"
   listen_address: "127.0.0.1"
-  api_threads: 8
   stop_grace_seconds: 1
   shutdown_grace_seconds: 2
 """ % (redis_sock, data_dir, manifest)
