@@ -284,6 +284,8 @@ class DashboardTests(unittest.TestCase):
         """Each page renders without an error banner; one screenshot
         each (the README's pictures)."""
         submit_ok(self.d, "NOOP", {"tour": True})
+        busy = submit_ok(self.d, "DEMO", {"image": "demo-tour"})
+        wait_status(self.d, busy, "Running")
         st, _, doc = self.d.json("POST", "/api/v1/jobs", {"job": {
             "name": "NOOP", "parameters": {"tour": "periodic"},
             "metadata": {"kind": "Periodic", "cron_spec": "0 0 3 * * *",
@@ -291,7 +293,7 @@ class DashboardTests(unittest.TestCase):
         self.assertEqual(st, 202, doc)
         pages = [("overview", "#overview-cards", "Pools"),
                  ("queues", "#main", "DEMO"),
-                 ("pools", "#main", "this daemon"),
+                 ("pools", "#main", busy),
                  ("jobs", "#main", "NOOP"),
                  ("periodic", "#main", "0 0 3 * * *"),
                  ("retries", "#main", "Retries"),
@@ -312,11 +314,15 @@ class DashboardTests(unittest.TestCase):
         self.b.find('button[data-action="reload"]').click()
         self.confirm()
         self.b.wait_text("#notices", "reloaded")
-        # the periodic page lists the policy's next fire times
+        # the periodic page lists the policy's next fire times, and its
+        # executions on demand
+        pid = doc["job"]["id"]
         self.open("#/periodic")
-        self.b.wait_find('tr[data-policy="%s"]' % doc["job"]["id"])
-        self.assertIn(":00:00", self.b.find(
-            'tr[data-policy="%s"]' % doc["job"]["id"]).text)
+        row = 'tr[data-policy="%s"]' % pid
+        self.assertEqual(
+            self.b.wait_text(row, "03:00:00").count("03:00:00"), 3)
+        self.b.find(row + " a.btn").click()
+        self.b.wait_text("#main", "Executions of " + pid)
 
 
 if __name__ == "__main__":

@@ -526,7 +526,7 @@
   /* Throughput (finished runs per minute, area) and failure rate (% of
    * runs that ended in Error, dashed, right axis) over the window. */
   function drawChart(box) {
-    const W = 720, H = 200, L = 44, R = 40, T = 10, B = 24;
+    const W = 1100, H = 230, L = 48, R = 44, T = 12, B = 26;
     const pts = rates();
     const now = Date.now();
     const t0 = now - WINDOW_MS;
@@ -539,7 +539,7 @@
       const y = T + ((H - T - B) * i) / 4;
       el.appendChild(svg('line', { x1: L, x2: W - R, y1: y, y2: y, class: 'axis' }));
       el.appendChild(svg('text', { x: L - 6, y: y + 3, 'text-anchor': 'end', class: 'tick' },
-        fmtNum(maxThr * (1 - i / 4), maxThr < 4 ? 1 : 0)));
+        fmtNum(maxThr * (1 - i / 4), maxThr < 4 ? 2 : 0)));
       el.appendChild(svg('text', { x: W - R + 6, y: y + 3, class: 'tick' }, (100 - 25 * i) + '%'));
     }
     for (let m = 0; m <= 15; m += 5) {
@@ -823,6 +823,8 @@
     const logPre = h('pre', { class: 'log', id: 'job-log' });
     const logState = h('span', { class: 'muted small', id: 'log-state' });
     let logCheckin = null;
+    let logEvents = [];   // {at, status, note} of the runs, from the log
+    let logPartial = '';  // the unfinished last line
     add(ctx.root, ...pageHead(ctx, ['Job ', h('span', { class: 'mono' }, id)]),
       actions,
       h('div', { class: 'grid2' },
@@ -861,12 +863,12 @@
       ]));
       fill(histBox, h('ol', { class: 'history' },
         h('li', null, h('span', { class: 'when' }, fmtTime(job.enqueue_time)), 'submitted'),
-        hist.map((x) => h('li', { data: { status: x.status } },
-          h('span', { class: 'when' }, fmtTime(x.at || x.seen)), badge(x.status),
-          x.revision && hist.length > 1 && hist[0].revision !== x.revision ? h('span', { class: 'muted small' }, 'revision ' + x.revision) : null))),
-        h('p', { class: 'muted small' }, 'Changes seen while this page is open; Redis keeps only the current status.'));
+        mergeHistory(hist).map((x) => h('li', { data: { status: x.status } },
+          h('span', { class: 'when' }, fmtTime(x.at)), badge(x.status),
+          x.note ? h('span', { class: 'muted small' }, x.note) : null))),
+        h('p', { class: 'muted small' }, 'Runs from the job log, other changes as seen while this page is open (Redis keeps only the current status).'));
       const ciText = d.check_in || (logCheckin && logCheckin.text) || '';
-      const ciAt = d.check_in_at || job.check_in_at || 0;
+      const ciAt = d.check_in_at || job.check_in_at || (logCheckin && logCheckin.at) || 0;
       const pct = progressOf(ciText);
       fill(checkBox, ciText || ciAt ? h('div', null,
         pct !== null ? h('div', { class: 'progress', title: pct + '%' }, (() => { const bar = h('div'); bar.style.width = pct + '%'; return bar; })()) : null,
@@ -934,16 +936,49 @@
       loop();
     }
 
+    /* The log's run events and the statuses this page saw, in time
+     * order; a status seen within 2 s of the same one in the log is the
+     * same change. */
+    function mergeHistory(seen) {
+      const out = logEvents.slice();
+      for (const x of seen) {
+        const at = x.at || x.seen;
+        if (!out.some((e) => e.status === x.status && Math.abs(e.at - at) <= 2)) {
+          out.push({ at, status: x.status, note: null });
+        }
+      }
+      return out.sort((a, b) => a.at - b.at);
+    }
+
+    /* Lines the daemon writes itself (a source file and line in the
+     * brackets; a plugin's lines carry its job type there). */
+    const LINE_RE = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) \[[A-Z]+\] \[[^\]]+\.c:\d+\]: (.*)$/;
+
+    function scanLine(line) {
+      const m = LINE_RE.exec(line);
+      if (!m) return;
+      const at = Date.parse(m[1]) / 1000;
+      const msg = m[2];
+      let x;
+      if ((x = /^job \S+ \(.*\) starting, revision (\d+)/.exec(msg))) {
+        logEvents.push({ at, status: 'Running', note: 'run of revision ' + x[1] });
+      } else if ((x = /^job finished with status (\w+)(?:: (.*))?$/.exec(msg))) {
+        logEvents.push({ at, status: x[1], note: x[2] || null });
+      } else if ((x = /^check in: (.*)$/.exec(msg))) {
+        logCheckin = { text: x[1], at };
+      }
+    }
+
     function appendLog(text) {
       const atBottom = logPre.scrollTop + logPre.clientHeight >= logPre.scrollHeight - 8;
       logPre.appendChild(document.createTextNode(text));
       if (logPre.textContent.length > LOG_MAX_CHARS) {
         logPre.textContent = '…(older lines dropped)\n' + logPre.textContent.slice(-LOG_MAX_CHARS / 2);
       }
-      const re = /check in: (.*)$/gm;
-      let m, lastCi = null;
-      while ((m = re.exec(text)) !== null) lastCi = m[1];
-      if (lastCi !== null) logCheckin = { text: lastCi };
+      const lines = (logPartial + text).split('\n');
+      logPartial = lines.pop();
+      if (logPartial.length > 65536) logPartial = '';
+      lines.forEach(scanLine);
       if (atBottom) logPre.scrollTop = logPre.scrollHeight;
     }
 
@@ -954,6 +989,8 @@
       logKey = key;
       const live = !FINAL.includes(job.status);
       logPre.textContent = '';
+      logEvents = [];
+      logPartial = '';
       logState.textContent = live ? 'following…' : 'loading…';
       try {
         const r = await request('GET', '/api/v1/jobs/' + enc(id) + '/log' + (live ? '?follow=true' : ''), { signal: ctx.signal });
@@ -965,6 +1002,8 @@
           appendLog(dec.decode(value, { stream: true }));
         }
         appendLog(dec.decode());
+        if (logPartial) scanLine(logPartial);
+        logPartial = '';
         logState.textContent = live ? 'log complete (the job ended)' : 'complete';
       } catch (e) {
         if (e.name === 'AbortError') return;
