@@ -291,27 +291,30 @@ class DashboardTests(unittest.TestCase):
             "metadata": {"kind": "Periodic", "cron_spec": "0 0 3 * * *",
                          "unique": True}}})
         self.assertEqual(st, 202, doc)
-        pages = [("overview", "#overview-cards", "Pools"),
-                 ("queues", "#main", "DEMO"),
+        pages = [("queues", "#main", "DEMO"),
                  ("pools", "#main", busy),
                  ("jobs", "#main", "NOOP"),
                  ("periodic", "#main", "0 0 3 * * *"),
                  ("retries", "#main", "Retries"),
                  ("dead", "#main", "Dead jobs"),
-                 ("plugins", "#main", "FLAKY")]
+                 ("plugins", "#main", "FLAKY"),
+                 ("overview", "#overview-cards", "Pools")]
         for name, css, text in pages:
             self.open("#/" + name)
             self.b.wait_text(css, text)
             if name == "overview":
-                # the chart has its axes once the page has drawn it
+                # the page samples the task counters every 5 s; two
+                # samples make the first stretch of the throughput line
                 self.b.wait(lambda: self.b.js(
-                    "return document.querySelectorAll('#chart svg line')"
-                    ".length") > 0, what="the chart")
+                    "return document.querySelectorAll("
+                    "'#chart svg polyline.thr').length") > 0, timeout=15,
+                    what="the throughput line")
             time.sleep(0.3)
             self.banner_clean()
             self.shot("page-" + name)
         # the plugins page reloads after a confirmation
-        self.b.find('button[data-action="reload"]').click()
+        self.open("#/plugins")
+        self.b.wait_find('button[data-action="reload"]').click()
         self.confirm()
         self.b.wait_text("#notices", "reloaded")
         # the periodic page lists the policy's next fire times, and its
