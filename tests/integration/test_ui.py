@@ -14,6 +14,7 @@ fail: CI must install chromium and chromium-driver.
 """
 import json
 import os
+import re
 import time
 import unittest
 
@@ -326,6 +327,88 @@ class DashboardTests(unittest.TestCase):
             self.b.wait_text(row, "03:00:00").count("03:00:00"), 3)
         self.b.find(row + " a.btn").click()
         self.b.wait_text("#main", "Executions of " + pid)
+
+
+
+class StaticFilesTests(unittest.TestCase):
+    """/ui/ over plain HTTP: what the daemon sends with the files."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.c = Cluster(PLUGINS, config=config)
+        cls.d = cls.c.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.c.close()
+
+    def test_files_and_headers(self):
+        seen = {}
+        for path, ctype in (("/ui/", "text/html"), ("/ui", "text/html"),
+                            ("/ui/index.html", "text/html"),
+                            ("/ui/app.js", "text/javascript"),
+                            ("/ui/style.css", "text/css"),
+                            ("/ui/favicon.svg", "image/svg+xml")):
+            st, h, body = self.d.request("GET", path, auth=False)
+            self.assertEqual(st, 200, path)
+            self.assertTrue(h["Content-Type"].startswith(ctype), h)
+            self.assertEqual(int(h["Content-Length"]), len(body))
+            self.assertRegex(h["ETag"], r'^"[0-9a-f]{16}"$')
+            self.assertEqual(h["Cache-Control"], "no-cache")
+            self.assertEqual(h["X-Content-Type-Options"], "nosniff")
+            csp = h["Content-Security-Policy"]
+            for d in ("default-src 'self'", "script-src 'self'",
+                      "object-src 'none'", "frame-ancestors 'none'"):
+                self.assertIn(d, csp)
+            self.assertNotIn("unsafe", csp)
+            seen[path] = body
+        self.assertEqual(seen["/ui/"], seen["/ui"])
+        page = seen["/ui/"].decode()
+        # no inline script or style for the CSP to refuse, nothing remote
+        self.assertNotRegex(page, r"<script(?![^>]*\bsrc=)")
+        self.assertNotIn("style=", page)
+        self.assertNotIn("<style", page)
+        self.assertNotRegex(page + seen["/ui/app.js"].decode(),
+                            r"https?://(?!www\.w3\.org/2000/svg)")
+        # the page makes no markup out of strings
+        self.assertIsNone(re.search(
+            r"\.(innerHTML|outerHTML)\s*=|insertAdjacentHTML|"
+            r"document\.write|\beval\(|new Function",
+            seen["/ui/app.js"].decode()))
+
+    def test_conditional_head_and_errors(self):
+        st, h, body = self.d.request("GET", "/ui/app.js", auth=False)
+        etag = h["ETag"]
+        st, h2, body2 = self.d.request("GET", "/ui/app.js", auth=False,
+                                       headers={"If-None-Match": etag})
+        self.assertEqual((st, body2), (304, b""))
+        self.assertEqual(h2["ETag"], etag)
+        st, h3, body3 = self.d.request("HEAD", "/ui/app.js", auth=False)
+        self.assertEqual((st, body3), (200, b""))
+        self.assertEqual(int(h3["Content-Length"]), len(body))
+        for path in ("/ui/missing.js", "/ui/a/b", "/ui/embed.cmake"):
+            st, _, _ = self.d.request("GET", path, auth=False)
+            self.assertEqual(st, 404, path)
+        # a path civetweb resolves out of /ui is the API's (and needs auth)
+        for path in ("/ui/..%2fui.cmake", "/ui/%2e%2e/README.md"):
+            st, _, _ = self.d.request("GET", path, auth=False)
+            self.assertEqual(st, 401, path)
+        st, h, _ = self.d.request("POST", "/ui/", body="x", auth=False)
+        self.assertEqual((st, h.get("Allow")), (405, "GET, HEAD"))
+        # only /ui and below are open: the API keeps its auth
+        for path in ("/uix", "/api/v1/metrics", "/ui/../api/v1/jobs"):
+            st, _, _ = self.d.request("GET", path, auth=False)
+            self.assertEqual(st, 401, path)
+
+    def test_metrics_route(self):
+        submit_ok(self.d, "NOOP", {})
+        def counted():
+            st, h, body = self.d.request("GET", "/api/v1/metrics")
+            self.assertEqual(st, 200)
+            self.assertTrue(h["Content-Type"].startswith("text/plain"))
+            return ('harbor_jobservice_task_total{status="success",'
+                    'type="NOOP"} 1') in body.decode()
+        wait_for(counted, what="the NOOP run in /api/v1/metrics")
 
 
 if __name__ == "__main__":

@@ -602,7 +602,7 @@
       const workers = healthy.reduce((a, x) => a + (x.concurrency || 0), 0);
       const busy = healthy.reduce((a, x) => a + (x.busy || 0), 0);
       const finished = m.success + m.fail + m.stop;
-      fill(cards, 
+      fill(cards,
         card('Pending', q.error ? '?' : fmtNum(pending), paused ? paused + ' type(s) paused' : qs_.length + ' job types'),
         card('In progress', q.error ? '?' : fmtNum(inProg), 'busy workers: ' + (p.error ? '?' : busy + ' of ' + workers)),
         card('Scheduled', q.error ? '?' : fmtNum(totals.scheduled || 0)),
@@ -772,14 +772,14 @@
       if (scheduled) {
         const total = Number(res.headers.get('Total-Count') || 0);
         const pages_ = Math.max(1, Math.ceil(total / 20));
-        add(pager, 
+        add(pager,
           page > 1 ? link('#/jobs' + qs({ kind: 'Scheduled', page: page - 1 }), '← Previous', 'btn') : null,
           h('span', { class: 'muted' }, 'page ' + page + ' of ' + pages_ + ' · ' + total + ' scheduled'),
           page < pages_ ? link('#/jobs' + qs({ kind: 'Scheduled', page: page + 1 }), 'Next →', 'btn') : null);
       } else {
         const next = res.headers.get('Next-Cursor') || '0';
         const base = { status: f.status, type: f.type, kind: f.kind, page_size: f.page_size };
-        add(pager, 
+        add(pager,
           f.cursor !== '0' ? link('#/jobs' + qs(base), '⇤ First page', 'btn') : null,
           next !== '0' ? link('#/jobs' + qs({ ...base, cursor: next }), 'Next page →', 'btn') : null,
           h('span', { class: 'muted small' }, next === '0'
@@ -894,7 +894,7 @@
 
     function drawActions(d) {
       const final = FINAL.includes(job.status);
-      fill(actions, 
+      fill(actions,
         link('#/jobs', '← Jobs', 'btn'),
         !final ? button(job.kind === 'Periodic' ? 'Unschedule policy' : 'Stop job', 'danger', (ev) => act(ev.currentTarget, {
           confirm: [job.kind === 'Periodic' ? 'Unschedule this policy?' : 'Stop this job?', (job.kind === 'Periodic' ? 'No further executions of ' : 'The job ') + id + (job.kind === 'Periodic' ? ' will be created.' : ' will be asked to stop; its status becomes Stopped.'), 'Stop'],
@@ -918,7 +918,7 @@
       const load = async () => {
         const res = await apiFull('GET', '/api/v1/jobs/' + enc(id) + '/executions' + qs({ page_number: 1, page_size: 20 }), { signal: ctx.signal });
         const rows = (res.data || []).map((x) => (x && x.job ? x.job : x)).filter(Boolean);
-        fill(box, 
+        fill(box,
           h('p', { class: 'muted small' }, 'Total: ' + (res.headers.get('Total-Count') || rows.length) + ' (latest 20 shown)'),
           table([
             { title: 'Execution', cell: (r) => jobLink(r.id) },
@@ -1075,7 +1075,7 @@
         const total = doc.total || 0;
         const pages_ = Math.max(1, Math.ceil(total / (doc.page_size || 50)));
         const base = (p) => '#/' + kind + qs({ type, page: p });
-        fill(pager, 
+        fill(pager,
           page > 1 ? link(base(page - 1), '← Previous', 'btn') : null,
           h('span', { class: 'muted' }, 'page ' + page + ' of ' + pages_ + ' · ' + total + ' in the set'),
           page < pages_ ? link(base(page + 1), 'Next →', 'btn') : null);
@@ -1142,7 +1142,7 @@
       const plugins = doc.plugins || [];
       const refused = doc.refused || [];
       const retiring = doc.retiring || [];
-      fill(body, 
+      fill(body,
         table([
           { title: 'Type', cell: (r) => h('strong', null, r.name) },
           { title: 'Version', cell: (r) => r.version || '—' },
