@@ -373,7 +373,8 @@
     const ctx = {
       root, route, signal: ctrl.signal,
       alive: () => !ctrl.signal.aborted,
-      /* fn now, then every ms after it finished, while the page lives. */
+      /* fn now, then ms (a number, or a function giving it) after each
+       * run finished, while the page lives. */
       every(ms, fn) {
         const tick = async () => {
           if (!ctx.alive()) return;
@@ -381,7 +382,7 @@
             try { await fn(); ctx.ok(); } catch (e) { if (e.name !== 'AbortError') ctx.fail(e); }
           }
           if (!ctx.alive()) return;
-          const t = setTimeout(() => { timers.delete(t); tick(); }, ms);
+          const t = setTimeout(() => { timers.delete(t); tick(); }, typeof ms === 'function' ? ms() : ms);
           timers.add(t);
         };
         tick();
@@ -767,7 +768,11 @@
         { title: 'Enqueued', cell: (r) => when(r.enqueue_time) },
         { title: scheduled ? 'Runs at' : 'Updated', cell: (r) => when(scheduled ? r.run_at : r.update_time) },
         { title: 'Parameters', cell: (r) => h('span', { class: 'mono small' }, shortJson(r.parameters, 80)) },
-      ], items, { empty: 'No job on this page.', row: (r) => ({ data: { job: r.id, status: r.status } }) }));
+      ], items, {
+        empty: (res.headers.get('Next-Cursor') || '0') !== '0'
+          ? 'No matching job in this stretch of the namespace; "Next page" goes on.' : 'No matching job.',
+        row: (r) => ({ data: { job: r.id, status: r.status } }),
+      }));
       fill(pager);
       if (scheduled) {
         const total = Number(res.headers.get('Total-Count') || 0);
@@ -842,7 +847,9 @@
     let logRunning = false;
     let logKey = null;
 
-    ctx.every(1500, async () => {
+    // the detail view searches the retry and dead sets: every 1.5 s while
+    // the job may change, every 10 s once it is final
+    ctx.every(() => (job && FINAL.includes(job.status) ? 10000 : 1500), async () => {
       const doc = await api('GET', '/api/v1/jobs/' + enc(id) + '?detail=true', { signal: ctx.signal });
       job = doc.job || {};
       const d = doc.detail || {};
@@ -919,7 +926,7 @@
         const res = await apiFull('GET', '/api/v1/jobs/' + enc(id) + '/executions' + qs({ page_number: 1, page_size: 20 }), { signal: ctx.signal });
         const rows = (res.data || []).map((x) => (x && x.job ? x.job : x)).filter(Boolean);
         fill(box,
-          h('p', { class: 'muted small' }, 'Total: ' + (res.headers.get('Total-Count') || rows.length) + ' (latest 20 shown)'),
+          h('p', { class: 'muted small' }, 'Total: ' + (res.headers.get('Total-Count') || rows.length) + ' (the first 20 shown)'),
           table([
             { title: 'Execution', cell: (r) => jobLink(r.id) },
             { title: 'Status', cell: (r) => badge(r.status) },
@@ -1116,7 +1123,7 @@
         const res = await apiFull('GET', '/api/v1/jobs/' + enc(selected) + '/executions' + qs({ page_number: 1, page_size: 20 }), { signal: ctx.signal });
         const rows = (res.data || []).map((x) => (x && x.job ? x.job : x)).filter(Boolean);
         fill(execs, h('h2', null, 'Executions of ', h('span', { class: 'mono' }, selected),
-          h('span', { class: 'muted small' }, ' · total ' + (res.headers.get('Total-Count') || rows.length) + ', latest 20')),
+          h('span', { class: 'muted small' }, ' · total ' + (res.headers.get('Total-Count') || rows.length) + ', the first 20')),
         table([
           { title: 'Execution', cell: (r) => jobLink(r.id) },
           { title: 'Status', cell: (r) => badge(r.status) },
