@@ -5,8 +5,10 @@ real berthd and redis-server.
 Flows: sign in (a wrong secret refused, a refused stored secret asks
 again); a submitted job seen going from Pending to Success; a queue paused
 and resumed from the queues page with Redis's paused key checked; a running
-job's log followed live; a dead job retried; HTML in job parameters shown
-as text with no script run. Every page is visited once and photographed.
+job's log followed live; a dead job retried and another deleted; HTML in
+job parameters shown as text with no script run. Every page is visited
+once and photographed. StaticFilesTests checks the files' headers over
+plain HTTP.
 
 Screenshots go to <build>/ui-screenshots/ (BERTH_BUILD_DIR, else the
 directory of BERTHD). When chromedriver or chromium cannot start, the tests
@@ -18,7 +20,7 @@ import re
 import time
 import unittest
 
-from harness import (NS, SECRET, Cluster, hgetall, job, submit_ok, wait_for,
+from harness import (NS, SECRET, Cluster, job, submit_ok, wait_for,
                      wait_status)
 from webdriver import Browser
 
@@ -226,18 +228,24 @@ class DashboardTests(unittest.TestCase):
         self.b.wait_text("#job-summary", "Success", timeout=10)
         self.banner_clean()
 
-    def test_retry_dead_job(self):
+    def dead_ids(self):
+        return [json.loads(m)["id"]
+                for m in self.r("ZRANGE", NS + ":dead", 0, -1) or []]
+
+    def test_retry_and_delete_dead_jobs(self):
         counter = os.path.join(self.c.path, "flaky-ui")
         jid = submit_ok(self.d, "FLAKY", {"fail_times": 1,
                                           "counter_file": counter})
+        gone = submit_ok(self.d, "FLAKY", {"fail_times": 5})
         # max_fails 1: the first failure is final and goes to the dead set
-        wait_status(self.d, jid, "Error")
-        wait_for(lambda: any(json.loads(m)["id"] == jid for m in
-                             self.r("ZRANGE", NS + ":dead", 0, -1) or []),
-                 what="the job in the dead set")
+        for j in (jid, gone):
+            wait_status(self.d, j, "Error")
+        wait_for(lambda: {jid, gone} <= set(self.dead_ids()),
+                 what="the jobs in the dead set")
         self.open("#/dead")
         row = 'tr[data-job="%s"]' % jid
         self.b.wait_find(row)
+        self.b.wait_find('tr[data-job="%s"]' % gone)
         self.shot("dead")
         self.b.find(row + ' button[data-action="retry"]').click()
         self.confirm()
@@ -245,6 +253,15 @@ class DashboardTests(unittest.TestCase):
         self.assertEqual(os.path.getsize(counter), 2)
         self.b.wait(lambda: self.b.find(row) is None,
                     what="the job to leave the dead page")
+        # delete: the message leaves the set, the stats keep Error
+        self.b.find('tr[data-job="%s"] button[data-action="delete"]'
+                    % gone).click()
+        self.confirm()
+        wait_for(lambda: gone not in self.dead_ids(),
+                 what="the deleted job out of the dead set")
+        self.b.wait(lambda: self.b.find('tr[data-job="%s"]' % gone) is None,
+                    what="the deleted job to leave the page")
+        self.assertEqual(job(self.d, gone)["status"], "Error")
         self.banner_clean()
 
     def test_parameters_are_text(self):
