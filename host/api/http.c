@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "api/api_ui.h"
 #include "api/conn_gate.h"
 #include "common/gojson.h"
 #include "common/http_reply.h"
@@ -41,6 +42,7 @@ struct route {
 static const struct route routes[] = {
 	{"GET", "/api/v1/stats", api_stats_get, false},
 	{"GET", "/api/v1/config", api_config_get, false},
+	{"GET", "/api/v1/metrics", api_metrics_get, false},
 	{"GET", "/api/v1/plugins", api_plugins_get, false},
 	{"POST", "/api/v1/plugins/reload", api_plugins_reload, false},
 	{"POST", "/api/v1/jobs", api_jobs_post, false},
@@ -685,6 +687,7 @@ api_server_start(struct berthd *d, struct berr *err)
 		return NULL;
 	}
 	mg_set_request_handler(srv->ctx, "/", dispatch, srv);
+	api_ui_register(srv->ctx);
 	struct mg_server_port sp[4];
 	int np = mg_get_server_ports(srv->ctx, 4, sp);
 	srv->port = np > 0 ? sp[0].port : cfg->port;
