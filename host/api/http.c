@@ -644,6 +644,11 @@ api_server_start(struct berthd *d, struct berr *err)
 	opts[n++] = "1";
 	opts[n++] = "max_request_size"; /* request line + headers */
 	opts[n++] = maxreq;
+	/* no CORS: civetweb would answer preflights with
+	 * Access-Control-Allow-Origin: * (its default); the API and the
+	 * dashboard are same-origin only */
+	opts[n++] = "access_control_allow_origin";
+	opts[n++] = "";
 	if (cfg->https) {
 		srv->pem_path = write_pem_bundle(d, err);
 		if (!srv->pem_path) {
