@@ -592,16 +592,19 @@ check_logger(struct cfg_ctx *c, const struct cfg_row *list,
 				   shown_prefix);
 	if (strcmp(l->name, "STD_OUTPUT") == 0 && !l->output)
 		l->output = xstrdup("std_out");
-	if (!(list->flags & CF_SERVICE) && l->format) {
+	/* job logs in FILE (and DB) stay in the text format the log API
+	 * serves; STD_OUTPUT job lines may be JSON like the service log */
+	if (!(list->flags & CF_SERVICE) && l->format &&
+	    strcmp(l->name, "STD_OUTPUT") != 0) {
 		const struct ynode *fmt = ynode_get(settings, "format");
-		config_warn(c, xasprintf("%s:%d: %s: the format applies to the "
-					 "service loggers only (loggers); "
-					 "ignored",
-					 c->doc->path, fmt ? fmt->line : entry->line,
+		config_warn(c, xasprintf("%s:%d: %s: job logs in %s keep the "
+					 "text format; ignored",
+					 c->doc->path,
+					 fmt ? fmt->line : entry->line,
 					 config_show_path(shown_prefix,
 							  "settings.format",
-							  shown,
-							  sizeof(shown))));
+							  shown, sizeof(shown)),
+					 l->name));
 	}
 	if (!l->format)
 		l->format = xstrdup("text");

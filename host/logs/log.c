@@ -231,10 +231,11 @@ json_field(char *buf, size_t *len, size_t cap, const char *key,
 	*len = o;
 }
 
-/* One JSON object and '\n' into buf (cap > 256); returns its length. */
+/* One JSON object and '\n' into buf (cap > 256); returns its length.
+ * job_id NULL: the thread's context (blog_set_context). */
 static size_t
 json_line(char *buf, size_t cap, int level, const char *file, int line,
-	  const struct timespec *ts, const char *msg)
+	  const struct timespec *ts, const char *job_id, const char *msg)
 {
 	struct tm tm;
 	gmtime_r(&ts->tv_sec, &tm);
@@ -253,9 +254,13 @@ json_line(char *buf, size_t cap, int level, const char *file, int line,
 	else
 		snprintf(caller, sizeof(caller), "%s", base);
 	json_field(buf, &o, cap, "caller", caller);
-	if (ctx_job_id[0])
-		json_field(buf, &o, cap, "job_id", ctx_job_id);
-	if (ctx_job_type[0])
+	/* the type is known for the thread's own job only */
+	bool own = !job_id || strcmp(job_id, ctx_job_id) == 0;
+	if (!job_id)
+		job_id = ctx_job_id;
+	if (job_id[0])
+		json_field(buf, &o, cap, "job_id", job_id);
+	if (own && ctx_job_type[0])
 		json_field(buf, &o, cap, "job_type", ctx_job_type);
 	/* the message last: it is the one field that may be cut short */
 	json_field(buf, &o, cap, "message", msg);
@@ -263,6 +268,15 @@ json_line(char *buf, size_t cap, int level, const char *file, int line,
 	buf[o++] = '\n';
 	buf[o] = '\0';
 	return o;
+}
+
+size_t
+blog_format_json(char *buf, size_t n, int level, const char *file, int line,
+		 const char *job_id, const char *msg)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return json_line(buf, n, level, file, line, &ts, job_id, msg);
 }
 
 static size_t
@@ -328,7 +342,7 @@ blog_vwrite(int level, const char *file, int line, const char *fmt,
 		if (k->format == BLOG_FORMAT_JSON) {
 			if (!len[1])
 				len[1] = json_line(json, sizeof(json), level,
-						   file, line, &ts, msg);
+						   file, line, &ts, NULL, msg);
 			out = json;
 			olen = len[1];
 		} else if (k->format == BLOG_FORMAT_PLAIN) {

@@ -64,6 +64,12 @@ size_t blog_format_line(char *buf, size_t n, int level, const char *file,
 			int line, const char *fmt, va_list ap)
 	__attribute__((format(printf, 6, 0)));
 
+/* One JSON line (see the json format above) into buf (n > 256, always
+ * NUL-terminated, ends with '\n'); returns its length. job_id NULL: the
+ * calling thread's job, if any. Used by the STD_OUTPUT job logger. */
+size_t blog_format_json(char *buf, size_t n, int level, const char *file,
+			int line, const char *job_id, const char *msg);
+
 #define BLOG_AT(lvl, ...)                                                    \
 	do {                                                                 \
 		if ((lvl) >= blog_min_level)                                 \

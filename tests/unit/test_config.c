@@ -458,16 +458,16 @@ test_findings_kept(void)
 	CHECK(c.warnings == NULL && c.n_warnings == 0);
 }
 
-/* loggers[].settings.format: text (default) or json; on a job logger it
- * is ignored with a warning */
+/* settings.format: text (default) or json, for the service loggers and
+ * the STD_OUTPUT job logger; a FILE job log keeps the text format */
 static void
 test_log_format(void)
 {
 	struct berth_config c;
 	struct berr e;
 	CHECK(load("good_log_format.yml", true, false, &c, &e) == 0);
-	CHECK(c.n_loggers == 2 && c.n_job_loggers == 1);
-	if (c.n_loggers == 2 && c.n_job_loggers == 1) {
+	CHECK(c.n_loggers == 2 && c.n_job_loggers == 2);
+	if (c.n_loggers == 2 && c.n_job_loggers == 2) {
 		CHECK_STR(c.loggers[0].format, "json");
 		CHECK_STR(c.loggers[1].format, "text");
 		CHECK_STR(c.job_loggers[0].format, "json");
@@ -475,8 +475,8 @@ test_log_format(void)
 	CHECK(c.n_warnings == 1);
 	if (c.n_warnings == 1)
 		CHECK_CONTAINS(c.warnings[0],
-			       "job_loggers[0].settings.format: the format "
-			       "applies to the service loggers only");
+			       ":14: job_loggers[1].settings.format: job logs "
+			       "in FILE keep the text format; ignored");
 	config_fini(&c);
 
 	CHECK(load("bad_log_format.yml", false, false, &c, &e) < 0);
