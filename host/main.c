@@ -15,7 +15,6 @@
 #include "daemon.h"
 #include "engine/isolate.h"
 #include "logs/log.h"
-#include "config/manifest.h"
 #include "plugins/plugin_host.h"
 #include "common/tls_compat.h"
 
