@@ -35,7 +35,10 @@ endif()
 berth_abs(libdir "${BERTH_LIBDIR}")
 berth_abs(sbindir "${BERTH_SBINDIR}")
 set(plugin_dir "${libdir}/berth/plugins")
-set(stage "${BERTH_BINARY_DIR}/install-etc")
+# one staging directory per destination: installs into two prefixes at
+# once (parallel tests) must not share the generated files
+string(MD5 dest "${CMAKE_INSTALL_PREFIX}|$ENV{DESTDIR}")
+set(stage "${BERTH_BINARY_DIR}/install-etc/${dest}")
 file(MAKE_DIRECTORY "${stage}")
 
 # plugins.yml: the one plugin_dir line, pointed at the installed plugins
