@@ -15,7 +15,6 @@
 #include "daemon.h"
 #include "engine/isolate.h"
 #include "logs/log.h"
-#include "config/manifest.h"
 #include "plugins/plugin_host.h"
 #include "common/tls_compat.h"
 
@@ -32,7 +31,10 @@ usage(FILE *f)
 		"redis, logs)\n"
 		"      --check-config     validate the configuration and "
 		"manifest, then exit\n"
-		"      --strict           unknown keys are errors\n"
+		"      --strict           unknown keys are errors (all are "
+		"reported)\n"
+		"  -v, --verbose          --check-config: also INFO lines "
+		"(-vv: DEBUG)\n"
 		"      --port-file FILE   write the bound API port to FILE\n"
 		"  -V, --version          print the version\n"
 		"  -h, --help             this text\n");
@@ -71,7 +73,10 @@ open_service_logs(const struct berth_config *cfg)
 			free(p);
 			owned = true;
 		}
-		if (f && blog_add_output(f, l->level, owned) == 0)
+		int format = blog_format_parse(l->format);
+		if (f && blog_add_output(f, l->level, owned,
+					 format < 0 ? BLOG_FORMAT_TEXT
+						    : (enum blog_format)format) == 0)
 			n++;
 		else if (f && owned)
 			fclose(f);
@@ -80,51 +85,84 @@ open_service_logs(const struct berth_config *cfg)
 		blog_set_output(stderr);
 }
 
+/* The findings of a configuration load: each once, warnings first, then
+ * the errors (strict mode: every unknown key) and the error. */
+static void
+print_findings(char **warnings, size_t n_warnings, char **errors,
+	       size_t n_errors, const struct berr *err)
+{
+	for (size_t i = 0; i < n_warnings; i++)
+		fprintf(stderr, "warning: %s\n", warnings[i]);
+	for (size_t i = 0; i < n_errors; i++)
+		fprintf(stderr, "error: %s\n", errors[i]);
+	if (err) {
+		char buf[BERR_MSG_MAX + 600];
+		fprintf(stderr, "berthd: %s\n", berr_str(err, buf, sizeof(buf)));
+	}
+}
+
+/* --check-config: the configuration is loaded already (its warnings are
+ * printed here); the manifest and the plugins are loaded as the daemon
+ * would, without Redis. Every finding is printed once: the manifest's and
+ * the plugins' through the service log, which goes to stderr as
+ * "warning: ..." lines. "is valid" only when nothing failed. */
 static int
 check_config(const struct berth_config *cfg, const struct berthd_options *o)
 {
-	for (size_t i = 0; i < cfg->n_warnings; i++)
-		fprintf(stderr, "warning: %s\n", cfg->warnings[i]);
-	struct manifest m;
-	struct berr err;
-	berr_clear(&err);
-	memset(&m, 0, sizeof(m));
-	if (manifest_load(cfg->manifest, o->strict, &m, &err) < 0) {
-		char buf[BERR_MSG_MAX + 600];
-		fprintf(stderr, "berthd: %s\n", berr_str(&err, buf, sizeof(buf)));
-		return 1;
-	}
-	for (size_t i = 0; i < m.n_warnings; i++)
-		fprintf(stderr, "warning: %s\n", m.warnings[i]);
-	printf("configuration %s is valid; manifest %s lists %zu plugin(s)\n",
-	       cfg->path, m.path, m.n_entries);
-	manifest_fini(&m);
-
-	/* Load the plugins too (ABI checks, init/fini), without Redis. */
+	print_findings(cfg->warnings, cfg->n_warnings, NULL, 0, NULL);
 	struct plugin_registry *r = plugin_registry_new();
 	const char *dir = o->plugin_dir ? o->plugin_dir : cfg->plugin_dir;
+	struct berr err;
+	berr_clear(&err);
 	int rc = 0;
 	if (plugin_registry_load(r, cfg->manifest, dir, o->strict, &err) < 0) {
-		char buf[BERR_MSG_MAX + 600];
-		fprintf(stderr, "berthd: %s\n", berr_str(&err, buf, sizeof(buf)));
+		print_findings(NULL, 0, NULL, 0, &err);
 		rc = 1;
 	} else {
 		cJSON *desc = plugin_registry_describe(r);
 		cJSON *it;
-		cJSON_ArrayForEach(it, cJSON_GetObjectItem(desc, "plugins"))
+		size_t loaded = 0, refused = 0;
+		cJSON_ArrayForEach(it, cJSON_GetObjectItem(desc, "plugins")) {
 			printf("loaded %s (%s)\n",
 			       cJSON_GetStringValue(cJSON_GetObjectItem(it, "name")),
 			       cJSON_GetStringValue(cJSON_GetObjectItem(it, "file")));
-		cJSON_ArrayForEach(it, cJSON_GetObjectItem(desc, "refused")) {
-			printf("refused %s: %s\n",
-			       cJSON_GetStringValue(cJSON_GetObjectItem(it, "name")),
-			       cJSON_GetStringValue(cJSON_GetObjectItem(it, "reason")));
+			loaded++;
+		}
+		/* each refusal was logged with its reason */
+		refused = (size_t)cJSON_GetArraySize(
+			cJSON_GetObjectItem(desc, "refused"));
+		if (refused > 0) {
+			fprintf(stderr, "berthd: %zu job type%s of %s refused\n",
+				refused, refused == 1 ? "" : "s", cfg->manifest);
 			rc = 1;
+		} else {
+			printf("configuration %s is valid; manifest %s: %zu job "
+			       "type%s loaded\n",
+			       cfg->path, cfg->manifest, loaded,
+			       loaded == 1 ? "" : "s");
 		}
 		cJSON_Delete(desc);
 	}
 	plugin_registry_free(r);
 	return rc;
+}
+
+/* --check-config is quiet: the service log shows warnings and errors only,
+ * as "warning: ..." lines on stderr, unless -v (INFO), -vv (DEBUG) or
+ * LOG_LEVEL ask for more. */
+static void
+check_config_log(int verbose)
+{
+	int level = BLOG_WARNING;
+	int env = blog_level_parse(getenv("LOG_LEVEL"));
+	if (env >= 0)
+		level = env;
+	if (verbose == 1 && level > BLOG_INFO)
+		level = BLOG_INFO;
+	if (verbose >= 2)
+		level = BLOG_DEBUG;
+	blog_set_output(NULL);
+	blog_add_output(stderr, level, false, BLOG_FORMAT_PLAIN);
 }
 
 /* glibc's allocator tuned for a small, steady footprint (issue 12: RSS
@@ -157,6 +195,7 @@ main(int argc, char **argv)
 		{"check-config", no_argument, NULL, 'k'},
 		{"strict", no_argument, NULL, 's'},
 		{"port-file", required_argument, NULL, 'f'},
+		{"verbose", no_argument, NULL, 'v'},
 		{"version", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -166,8 +205,9 @@ main(int argc, char **argv)
 		return isolate_runner_main(argc, argv);
 	struct berthd_options o = {0};
 	bool check = false;
+	int verbose = 0;
 	int c;
-	while ((c = getopt_long(argc, argv, "c:Vh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:vVh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c': o.config_path = optarg; break;
 		case 'p': o.plugin_dir = optarg; break;
@@ -175,6 +215,7 @@ main(int argc, char **argv)
 		case 'k': check = true; break;
 		case 's': o.strict = true; break;
 		case 'f': o.port_file = optarg; break;
+		case 'v': verbose++; break;
 		case 'V': printf("berthd %s\n", BERTH_VERSION); return 0;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
@@ -190,8 +231,8 @@ main(int argc, char **argv)
 	memset(&cfg, 0, sizeof(cfg));
 	struct config_options copts = {.strict = o.strict, .apply_env = true};
 	if (config_load(o.config_path, &copts, &cfg, &err) < 0) {
-		char buf[BERR_MSG_MAX + 600];
-		fprintf(stderr, "berthd: %s\n", berr_str(&err, buf, sizeof(buf)));
+		print_findings(cfg.warnings, cfg.n_warnings, cfg.errors,
+			       cfg.n_errors, &err);
 		config_fini(&cfg);
 		return 2;
 	}
@@ -201,7 +242,9 @@ main(int argc, char **argv)
 	}
 	blog_set_level(cfg.log_level); /* berth.log_level / LOG_LEVEL */
 	if (check) {
+		check_config_log(verbose);
 		int rc = check_config(&cfg, &o);
+		blog_set_output(NULL);
 		config_fini(&cfg);
 		return rc;
 	}

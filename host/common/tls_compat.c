@@ -12,6 +12,9 @@
 #ifndef BERTH_SSL_COMPAT_INSTALLED
 #define BERTH_SSL_COMPAT_INSTALLED ""
 #endif
+#ifndef BERTH_SSL_COMPAT_RELATIVE
+#define BERTH_SSL_COMPAT_RELATIVE ""
+#endif
 
 static void *shim;
 
@@ -30,19 +33,23 @@ tls_compat_prepare(struct berr *err)
 	if (!needed)
 		return 0;
 
-	/* next to the binary (build tree), then the installed location */
+	/* next to the binary (build tree), the installed location relative
+	 * to the binary (a package's prefix), then the configured one */
 	char exe[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	char *candidates[2] = {NULL, NULL};
+	char *candidates[3] = {NULL, NULL, NULL};
 	if (n > 0) {
 		exe[n] = '\0';
 		char *dir = util_dirname(exe);
 		candidates[0] = xasprintf("%s/ssl-compat/libssl.so", dir);
+		if (BERTH_SSL_COMPAT_RELATIVE[0])
+			candidates[1] = xasprintf("%s/%s", dir,
+						  BERTH_SSL_COMPAT_RELATIVE);
 		free(dir);
 	}
 	if (BERTH_SSL_COMPAT_INSTALLED[0])
-		candidates[1] = xstrdup(BERTH_SSL_COMPAT_INSTALLED);
-	for (size_t i = 0; i < 2 && !shim; i++) {
+		candidates[2] = xstrdup(BERTH_SSL_COMPAT_INSTALLED);
+	for (size_t i = 0; i < 3 && !shim; i++) {
 		if (!candidates[i] || access(candidates[i], R_OK) != 0)
 			continue;
 		shim = dlopen(candidates[i], RTLD_NOW | RTLD_LOCAL);
@@ -53,8 +60,8 @@ tls_compat_prepare(struct berr *err)
 			log_warn("TLS: cannot load %s: %s", candidates[i],
 				 dlerror());
 	}
-	free(candidates[0]);
-	free(candidates[1]);
+	for (size_t i = 0; i < 3; i++)
+		free(candidates[i]);
 	if (!shim)
 		return berr_set(err,
 				"HTTPS: civetweb needs the ssl-compat shim "

@@ -231,6 +231,10 @@ static const struct cfg_row logger_rows[] = {
 	 .offset = LOG_OFF(filename)},
 	{.path = "settings.output", .type = CT_ENUM,
 	 .choices = "std_out|std_err", .offset = LOG_OFF(output)},
+	/* service loggers: text (jobservice lines) or json (one object per
+	 * line, logs/log.h) */
+	{.path = "settings.format", .type = CT_ENUM, .choices = "text|json",
+	 .offset = LOG_OFF(format)},
 	{.path = "sweeper", .type = CT_SECTION,
 	 .offset = LOG_OFF(has_sweeper)},
 	{.path = "sweeper.duration", .type = CT_INT, .def = "1",
@@ -596,6 +600,22 @@ check_logger(struct cfg_ctx *c, const struct cfg_row *list,
 				   shown_prefix);
 	if (strcmp(l->name, "STD_OUTPUT") == 0 && !l->output)
 		l->output = xstrdup("std_out");
+	/* job logs in FILE (and DB) stay in the text format the log API
+	 * serves; STD_OUTPUT job lines may be JSON like the service log */
+	if (!(list->flags & CF_SERVICE) && l->format &&
+	    strcmp(l->name, "STD_OUTPUT") != 0) {
+		const struct ynode *fmt = ynode_get(settings, "format");
+		config_warn(c, xasprintf("%s:%d: %s: job logs in %s keep the "
+					 "text format; ignored",
+					 c->doc->path,
+					 fmt ? fmt->line : entry->line,
+					 config_show_path(shown_prefix,
+							  "settings.format",
+							  shown, sizeof(shown)),
+					 l->name));
+	}
+	if (!l->format)
+		l->format = xstrdup("text");
 	if (strcmp(l->name, "FILE") == 0) {
 		const struct ynode *at = settings && settings->kind ==
 							    YNODE_MAPPING
@@ -690,7 +710,8 @@ load_all(struct cfg_ctx *c)
 				   "got %s",
 				   ynode_describe(root, got, sizeof(got)));
 	if (config_walk_unknown(c, config_rows, N_CONFIG_ROWS, root, "",
-				"") < 0)
+				"") < 0 ||
+	    config_unknown_verdict(c) < 0)
 		return -1;
 	config_apply_defaults(config_rows, N_CONFIG_ROWS, c->cfg);
 	if (config_apply_file(c, config_rows, N_CONFIG_ROWS, root, "", c->st,
@@ -727,14 +748,26 @@ config_load(const char *path, const struct config_options *opts,
 	c->cfg = cfg;
 	c->warnings = &cfg->warnings;
 	c->n_warnings = &cfg->n_warnings;
+	c->errors = &cfg->errors;
+	c->n_errors = &cfg->n_errors;
 	c->opts = opts ? opts : &no_opts;
 	c->doc = &doc;
 	c->err = err;
 	int rc = load_all(c);
 	free(c);
 	ydoc_fini(&doc);
-	if (rc < 0)
+	if (rc < 0) {
+		/* only the findings stay, for the caller to print */
+		char **w = cfg->warnings, **e = cfg->errors;
+		size_t nw = cfg->n_warnings, ne = cfg->n_errors;
+		cfg->warnings = cfg->errors = NULL;
+		cfg->n_warnings = cfg->n_errors = 0;
 		config_fini(cfg);
+		cfg->warnings = w;
+		cfg->n_warnings = nw;
+		cfg->errors = e;
+		cfg->n_errors = ne;
+	}
 	return rc;
 }
 
@@ -757,6 +790,9 @@ config_fini(struct berth_config *cfg)
 	for (size_t i = 0; i < cfg->n_warnings; i++)
 		free(cfg->warnings[i]);
 	free(cfg->warnings);
+	for (size_t i = 0; i < cfg->n_errors; i++)
+		free(cfg->errors[i]);
+	free(cfg->errors);
 	free(cfg->path);
 	free(cfg->dir);
 	memset(cfg, 0, sizeof(*cfg));

@@ -20,6 +20,7 @@ struct logger_config {
 	char *base_dir;   /* FILE: settings.base_dir (resolved) */
 	char *filename;   /* FILE service logger: settings.filename */
 	char *output;     /* STD_OUTPUT: settings.output std_out|std_err */
+	char *format;     /* service loggers: settings.format text|json */
 	bool has_sweeper;
 	int sweeper_duration; /* days, <= 0 means 1 */
 	char *work_dir;       /* sweeper.settings.work_dir (resolved) */
@@ -83,6 +84,10 @@ struct berth_config {
 	/* unknown keys and other non-fatal findings, one "file:line: ..." each */
 	char **warnings;
 	size_t n_warnings;
+	/* strict mode: the unknown keys after the first one (which is the
+	 * error config_load returns), one "file:line:col: ..." each */
+	char **errors;
+	size_t n_errors;
 };
 
 struct config_options {
@@ -92,7 +97,9 @@ struct config_options {
 
 /* Reads, applies env overrides, normalises and validates. On failure err
  * carries file:line:col and a message naming the key path and what was
- * expected; *cfg is left empty (config_fini is still safe). */
+ * expected; *cfg is left empty but for the findings made before the
+ * failure (warnings, and in strict mode the other unknown keys in errors),
+ * which the caller prints; config_fini frees them. */
 int config_load(const char *path, const struct config_options *opts,
 		struct berth_config *cfg, struct berr *err);
 void config_fini(struct berth_config *cfg);

@@ -281,13 +281,57 @@ report_unknown(struct cfg_ctx *c, const struct cfg_row *rows, size_t n,
 		config_path_fmt(shown, sizeof(shown), "at %s",
 				config_show_path(shown_prefix, key->text, where,
 						 sizeof(where)));
-	if (c->opts->strict)
-		return berr_set_at(c->err, c->doc->path, key->line, key->col,
-				   "unknown key '%s' %s%s", key->text, shown,
-				   hint);
-	config_warn(c, xasprintf("%s:%d: unknown key '%s' %s%s", c->doc->path,
-				 key->line, key->text, shown, hint));
+	if (!c->opts->strict) {
+		config_warn(c, xasprintf("%s:%d: unknown key '%s' %s%s",
+					 c->doc->path, key->line, key->text,
+					 shown, hint));
+		return 0;
+	}
+	/* strict: every unknown key is reported, then the load fails */
+	c->unknown = xrealloc(c->unknown,
+			      (c->n_unknown + 1) * sizeof(*c->unknown));
+	c->unknown[c->n_unknown++] = (struct cfg_unknown){
+		key->line, key->col,
+		xasprintf("unknown key '%s' %s%s", key->text, shown, hint)};
 	return 0;
+}
+
+static int
+unknown_cmp(const void *a, const void *b)
+{
+	const struct cfg_unknown *x = a, *y = b;
+	if (x->line != y->line)
+		return x->line < y->line ? -1 : 1;
+	return x->col < y->col ? -1 : x->col > y->col;
+}
+
+int
+config_unknown_verdict(struct cfg_ctx *c)
+{
+	size_t n = c->n_unknown;
+	if (n == 0)
+		return 0;
+	qsort(c->unknown, n, sizeof(*c->unknown), unknown_cmp);
+	const struct cfg_unknown *u = c->unknown;
+	if (n == 1) {
+		berr_set_at(c->err, c->doc->path, u->line, u->col, "%s",
+			    u->msg);
+	} else {
+		*c->errors = xrealloc(*c->errors, (*c->n_errors + n) *
+							  sizeof(**c->errors));
+		for (size_t i = 0; i < n; i++)
+			(*c->errors)[(*c->n_errors)++] =
+				xasprintf("%s:%d:%d: %s", c->doc->path,
+					  u[i].line, u[i].col, u[i].msg);
+		berr_set_at(c->err, c->doc->path, u->line, u->col,
+			    "%zu unknown keys (strict mode)", n);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(c->unknown[i].msg);
+	free(c->unknown);
+	c->unknown = NULL;
+	c->n_unknown = 0;
+	return -1;
 }
 
 /* prefix is the schema path of map ("" at the top); shown_prefix is what

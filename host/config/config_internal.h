@@ -79,6 +79,12 @@ struct cfg_row {
 
 #define PATH_MAXLEN 256
 
+/* an unknown key found in strict mode */
+struct cfg_unknown {
+	int line, col;
+	char *msg;
+};
+
 struct cfg_ctx {
 	struct berth_config *cfg; /* NULL when loading the manifest */
 	void *owner;              /* the manifest's struct manifest */
@@ -87,6 +93,12 @@ struct cfg_ctx {
 	struct berr *err;
 	char ***warnings;         /* where findings go */
 	size_t *n_warnings;
+	/* strict mode: every unknown key when there are several (see
+	 * config_unknown_verdict) */
+	char ***errors;
+	size_t *n_errors;
+	struct cfg_unknown *unknown; /* strict mode: found so far */
+	size_t n_unknown;
 	/* manifest wording: "unknown key 'k' in plugins[0]" (or "at the top
 	 * level") rather than "at plugins[0].k", and a missing key without
 	 * what was expected */
@@ -163,6 +175,12 @@ int config_row_fail(struct cfg_ctx *c, const struct row_state *st,
 int config_walk_unknown(struct cfg_ctx *c, const struct cfg_row *rows,
 			size_t n, const struct ynode *map, const char *prefix,
 			const char *shown_prefix);
+/* After pass 1 (every walk of a file): in strict mode, fails when an
+ * unknown key was found. One key is the error itself; several are each
+ * added to c->errors in file order and the error says how many ("3
+ * unknown keys (strict mode)", at the first), so that every unknown key
+ * is reported, not only the first. */
+int config_unknown_verdict(struct cfg_ctx *c);
 /* pass 2: every row's default into obj. */
 void config_apply_defaults(const struct cfg_row *rows, size_t n, void *obj);
 /* pass 3: every row's value from the mapping base into obj, type-checked;

@@ -116,9 +116,7 @@ load_entry(struct cfg_ctx *c, size_t idx, const struct ynode *node,
 				   "file, got %s",
 				   shown, ynode_describe(node, got, sizeof(got)));
 	memset(states, 0, sizeof(states));
-	if (config_walk_unknown(c, entry_rows, ARRAY_LEN(entry_rows), node, "",
-				shown) < 0 ||
-	    config_apply_file(c, entry_rows, ARRAY_LEN(entry_rows), node, shown,
+	if (config_apply_file(c, entry_rows, ARRAY_LEN(entry_rows), node, shown,
 			      states, e) < 0)
 		return -1;
 	/* a limit that cannot be enforced is said, not silently dropped */
@@ -144,9 +142,25 @@ load_root(struct cfg_ctx *c)
 				   "expected a mapping with plugin_dir and "
 				   "plugins at the top level, got %s",
 				   ynode_describe(root, got, sizeof(got)));
-	memset(states, 0, sizeof(states));
+	/* pass 1 over the whole file first: strict mode reports every
+	 * unknown key before it fails */
 	if (config_walk_unknown(c, top_rows, ARRAY_LEN(top_rows), root, "",
-				"") < 0 ||
+				"") < 0)
+		return -1;
+	const struct ynode *plugins = ynode_get(root, "plugins");
+	for (size_t i = 0; plugins && plugins->kind == YNODE_SEQUENCE &&
+			   i < plugins->n;
+	     i++) {
+		char shown[48];
+		if (plugins->items[i]->kind != YNODE_MAPPING)
+			continue; /* reported by load_entry */
+		snprintf(shown, sizeof(shown), "plugins[%zu]", i);
+		if (config_walk_unknown(c, entry_rows, ARRAY_LEN(entry_rows),
+					plugins->items[i], "", shown) < 0)
+			return -1;
+	}
+	memset(states, 0, sizeof(states));
+	if (config_unknown_verdict(c) < 0 ||
 	    config_apply_file(c, top_rows, ARRAY_LEN(top_rows), root, "",
 			      states, m) < 0 ||
 	    config_normalise_rows(c, top_rows, ARRAY_LEN(top_rows), "", states,
@@ -184,13 +198,25 @@ manifest_load(const char *path, bool strict, struct manifest *m,
 		.err = err,
 		.warnings = &m->warnings,
 		.n_warnings = &m->n_warnings,
+		.errors = &m->errors,
+		.n_errors = &m->n_errors,
 		.container_wording = true,
 	};
 	m->path = xstrdup(path);
 	int rc = load_root(&c);
 	ydoc_fini(&doc);
-	if (rc < 0)
+	if (rc < 0) {
+		/* only the findings stay, for the caller to report */
+		char **w = m->warnings, **e = m->errors;
+		size_t nw = m->n_warnings, ne = m->n_errors;
+		m->warnings = m->errors = NULL;
+		m->n_warnings = m->n_errors = 0;
 		manifest_fini(m);
+		m->warnings = w;
+		m->n_warnings = nw;
+		m->errors = e;
+		m->n_errors = ne;
+	}
 	return rc;
 }
 
@@ -209,6 +235,9 @@ manifest_fini(struct manifest *m)
 	for (size_t i = 0; i < m->n_warnings; i++)
 		free(m->warnings[i]);
 	free(m->warnings);
+	for (size_t i = 0; i < m->n_errors; i++)
+		free(m->errors[i]);
+	free(m->errors);
 	free(m->path);
 	free(m->plugin_dir);
 	memset(m, 0, sizeof(*m));

@@ -46,8 +46,14 @@ struct manifest {
 	size_t n_entries;
 	char **warnings;    /* unknown keys etc., "file:line: ..." */
 	size_t n_warnings;
+	char **errors;      /* strict mode: the unknown keys after the first
+			     * (the error itself), "file:line:col: ..." */
+	size_t n_errors;
 };
 
+/* On failure err says what is wrong and *m is empty but for the findings
+ * made before the failure (warnings, errors), which the caller reports;
+ * manifest_fini frees them. */
 int manifest_load(const char *path, bool strict, struct manifest *m,
 		  struct berr *err);
 void manifest_fini(struct manifest *m);

@@ -74,6 +74,8 @@
 #define SCAN_PERIOD_MS 5000
 #define LEADER_WAIT_MS 2000
 #define FOLLOWER_WAIT_MS 30000
+#define SHUTDOWN_REPORT_MS 5000 /* the shutdown's countdown lines */
+#define SHUTDOWN_IDS_MAX 10     /* job ids named in one line */
 
 /* --- small helpers -------------------------------------------------------- */
 
@@ -423,6 +425,7 @@ worker_main(void *arg)
 					&next_rc};
 		bool keep = worker_process_drained(w, &dc,
 						   dc.more ? &nx : NULL);
+		blog_set_context(NULL, NULL); /* set by the claim's handling */
 		drain_claim_fini(&dc);
 		if (next_rc == 1) {
 			dc = next;
@@ -722,16 +725,64 @@ running_locked(struct worker_pool *wp)
 	return n;
 }
 
-/* Waits up to ms for every worker thread to leave its loop (each finishes
- * the message it holds first); true when they all did. */
-static bool
-wait_workers_done(struct worker_pool *wp, int64_t ms)
+/* "2 running jobs: <id> (DEMO), <id> (SLACK)" of the workers holding a
+ * claim, under wp->lock; n gets their number. */
+static void
+describe_busy_locked(struct worker_pool *wp, char *buf, size_t size,
+		     size_t *n)
 {
-	struct timespec ts = ticker_deadline_in(ms);
+	size_t busy = busy_locked(wp), named = 0, off = 0;
+	int m = snprintf(buf, size, "%zu running job%s", busy,
+			 busy == 1 ? "" : "s");
+	off = m > 0 ? (size_t)m : 0;
+	for (size_t i = 0; i < wp->n && off < size; i++) {
+		const struct worker *w = &wp->workers[i];
+		if (!w->in_run || !w->job_id)
+			continue; /* claimed, not (or no longer) in run() */
+		if (named == SHUTDOWN_IDS_MAX) {
+			snprintf(buf + off, size - off, ", ...");
+			break;
+		}
+		m = snprintf(buf + off, size - off, "%s%s (%s)",
+			     named ? ", " : ": ", w->job_id,
+			     w->job_type ? w->job_type : "?");
+		off += m > 0 ? (size_t)m : 0;
+		named++;
+	}
+	*n = busy;
+}
+
+/* Waits up to ms for every worker thread to leave its loop (each finishes
+ * the message it holds first); true when they all did. While jobs run,
+ * says every SHUTDOWN_REPORT_MS which ones it waits for and how long it
+ * still waits (what: "to finish" or "to stop"). */
+static bool
+wait_workers_done(struct worker_pool *wp, int64_t ms, const char *what)
+{
+	int64_t end = util_monotonic_ms() + ms;
 	pthread_mutex_lock(&wp->lock);
-	while (running_locked(wp) > 0 &&
-	       pthread_cond_timedwait(&wp->cond, &wp->lock, &ts) == 0)
-		;
+	for (;;) {
+		int64_t now = util_monotonic_ms();
+		if (running_locked(wp) == 0 || now >= end)
+			break;
+		int64_t step = end - now < SHUTDOWN_REPORT_MS
+				       ? end - now
+				       : SHUTDOWN_REPORT_MS;
+		struct timespec ts = ticker_deadline_in(step);
+		while (running_locked(wp) > 0 &&
+		       pthread_cond_timedwait(&wp->cond, &wp->lock, &ts) == 0)
+			;
+		now = util_monotonic_ms();
+		if (running_locked(wp) == 0 || now >= end)
+			break;
+		char jobs[1024];
+		size_t n;
+		describe_busy_locked(wp, jobs, sizeof(jobs), &n);
+		if (n > 0)
+			log_info("shutdown: still waiting for %s %s, %lld s "
+				 "left",
+				 jobs, what, (long long)((end - now + 999) / 1000));
+	}
 	bool done = running_locked(wp) == 0;
 	pthread_mutex_unlock(&wp->lock);
 	return done;
@@ -765,18 +816,28 @@ worker_pool_stop(struct worker_pool *wp)
 	int64_t grace = wp->cfg.shutdown_grace_seconds > 0
 				? (int64_t)wp->cfg.shutdown_grace_seconds * 1000
 				: 0;
-	if (!wait_workers_done(wp, grace)) {
+	char jobs[1024];
+	size_t busy;
+	pthread_mutex_lock(&wp->lock);
+	describe_busy_locked(wp, jobs, sizeof(jobs), &busy);
+	pthread_mutex_unlock(&wp->lock);
+	if (busy > 0 && grace > 0)
+		log_info("shutdown: waiting up to %lld s for %s to finish "
+			 "(berth.shutdown_grace_seconds)",
+			 (long long)(grace / 1000), jobs);
+	if (!wait_workers_done(wp, grace, "to finish")) {
 		pthread_mutex_lock(&wp->lock);
-		size_t busy = busy_locked(wp);
+		describe_busy_locked(wp, jobs, sizeof(jobs), &busy);
 		ticker_stop(&wp->forced);
 		pthread_mutex_unlock(&wp->lock);
 		int64_t sg = wp->cfg.stop_grace_seconds > 0
 				     ? wp->cfg.stop_grace_seconds
 				     : DEFAULT_STOP_GRACE_S;
-		log_info("worker pool %s: %zu job(s) still running after the "
-			 "shutdown grace; asking them to stop (up to %lld s)",
-			 wp->pool_id, busy, (long long)sg);
-		wait_workers_done(wp, sg * 1000);
+		log_info("worker pool %s: the shutdown grace is over with %s; "
+			 "asking them to stop (up to %lld s, "
+			 "berth.stop_grace_seconds)",
+			 wp->pool_id, jobs, (long long)sg);
+		wait_workers_done(wp, sg * 1000, "to stop");
 	}
 
 	/* Whatever is still inside run() now is abandoned. Taking the hook

@@ -746,6 +746,7 @@ worker_process_claim(struct worker *w, struct queue_claim *c)
 		log_warn("cannot delete unique key of %s: %s", type, err.msg);
 
 	char *job_id = message_job_id(m);
+	blog_set_context(job_id, type); /* JSON service log lines name it */
 	struct job_type *t = plugin_acquire(wp->plugins, type);
 	int64_t max_fails = t ? t->max_fails : DEFAULT_MAX_FAILS;
 	observation_start(w, m);
@@ -893,6 +894,7 @@ worker_process_drained(struct worker *w, struct drain_claim *dc,
 	struct job_stats *st = &dc->stats;
 	struct berr err;
 	berr_clear(&err);
+	blog_set_context(job_id, type); /* JSON service log lines name it */
 
 	/* 5.5 step 1: uniqueness covers queued jobs only */
 	if (m->unique && queue_release_unique(wp->queue, m, &err) < 0)

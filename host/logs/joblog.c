@@ -32,6 +32,7 @@ struct backend {
 	int level;      /* enum blog_level */
 	char *base_dir; /* FILE */
 	FILE *stream;   /* STD_OUTPUT: stdout or stderr */
+	bool json;      /* STD_OUTPUT: settings.format json */
 };
 
 struct sweeper {
@@ -126,8 +127,15 @@ emit_std(const struct backend *b, int level, const char *file, int line,
 {
 	char buf[JOBLOG_LINE_MAX];
 	char tag[96];
-	snprintf(tag, sizeof(tag), "[job %.64s] ", job_id);
-	size_t len = format_line(buf, sizeof(buf), level, file, line, tag, msg);
+	size_t len;
+	if (b->json) {
+		len = blog_format_json(buf, sizeof(buf), level, file, line,
+				       job_id, msg);
+	} else {
+		snprintf(tag, sizeof(tag), "[job %.64s] ", job_id);
+		len = format_line(buf, sizeof(buf), level, file, line, tag,
+				  msg);
+	}
 	flockfile(b->stream);
 	fwrite(buf, 1, len, b->stream);
 	fflush(b->stream);
@@ -262,6 +270,8 @@ add_backend(struct joblog *jl, enum backend_kind kind,
 		b->stream = l->output && strcmp(l->output, "std_err") == 0
 				    ? stderr
 				    : stdout;
+	b->json = kind == BACKEND_STD && l->format &&
+		  strcmp(l->format, "json") == 0;
 	if (b->level < jl->min_level)
 		jl->min_level = b->level;
 }

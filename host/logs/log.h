@@ -1,5 +1,13 @@
-/* log.h - the daemon's service log. Lines follow the jobservice text format:
- *   <RFC3339 time> [<LEVEL>] [<file>:<line>]: <message>
+/* log.h - the daemon's service log. Each output has a level and a format:
+ *   text   the jobservice text format (the default):
+ *            <RFC3339 time> [<LEVEL>] [<file>:<line>]: <message>
+ *   json   one JSON object per line, for log shippers:
+ *            {"time":"2026-01-02T03:04:05.678Z","level":"INFO",
+ *             "caller":"main.c:222","message":"...","job_id":"...",
+ *             "job_type":"DEMO"}
+ *          job_id and job_type are there when the line is written by a
+ *          worker thread while it handles a job (blog_set_context)
+ *   plain  "<level>: <message>", for the command line (--check-config)
  * The macros check the level before formatting. Thread-safe. */
 #ifndef BERTH_LOG_H
 #define BERTH_LOG_H
@@ -18,6 +26,12 @@ enum blog_level {
 
 extern int blog_min_level;
 
+enum blog_format {
+	BLOG_FORMAT_TEXT = 0,
+	BLOG_FORMAT_JSON = 1,
+	BLOG_FORMAT_PLAIN = 2,
+};
+
 /* Parses DEBUG/INFO/WARNING/WARN/ERROR/FATAL case-insensitively.
  * Returns -1 when unknown. */
 int blog_level_parse(const char *s);
@@ -27,12 +41,17 @@ const char *blog_level_name(int level);
 /* Replaces every output by f (NULL: back to the default, stderr), which
  * then writes whatever passes blog_min_level. Owned outputs are closed. */
 void blog_set_output(FILE *f);
-/* Adds an output with its own minimum level (one per service logger);
- * blog_min_level becomes the lowest level of all outputs. owned: fclose()
- * it on the next blog_set_output(). Returns -1 when BLOG_MAX_OUTPUTS are
- * in use. */
-int blog_add_output(FILE *f, int level, bool owned);
+/* Adds an output with its own minimum level and format (one per service
+ * logger); blog_min_level becomes the lowest level of all outputs. owned:
+ * fclose() it on the next blog_set_output(). Returns -1 when
+ * BLOG_MAX_OUTPUTS are in use. */
+int blog_add_output(FILE *f, int level, bool owned, enum blog_format format);
 void blog_set_level(int level);
+/* "text" or "json" (case-insensitive); -1 when unknown. */
+int blog_format_parse(const char *s);
+/* The job the calling thread handles now (NULL, NULL: none); JSON lines
+ * written by this thread carry it. Copied; thread-local. */
+void blog_set_context(const char *job_id, const char *job_type);
 
 void blog_write(int level, const char *file, int line, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
@@ -44,6 +63,12 @@ void blog_vwrite(int level, const char *file, int line, const char *fmt,
 size_t blog_format_line(char *buf, size_t n, int level, const char *file,
 			int line, const char *fmt, va_list ap)
 	__attribute__((format(printf, 6, 0)));
+
+/* One JSON line (see the json format above) into buf (n > 256, always
+ * NUL-terminated, ends with '\n'); returns its length. job_id NULL: the
+ * calling thread's job, if any. Used by the STD_OUTPUT job logger. */
+size_t blog_format_json(char *buf, size_t n, int level, const char *file,
+			int line, const char *job_id, const char *msg);
 
 #define BLOG_AT(lvl, ...)                                                    \
 	do {                                                                 \

@@ -145,6 +145,31 @@ plugin_source_fini(struct plugin_source *s)
 	s->fd = -1;
 }
 
+/* " (did you mean 'scheduler.so'?)" when dir has a file name close to
+ * file (a typo in the manifest's `file`), else "". */
+static void
+file_hint(const char *dir, const char *file, char *buf, size_t size)
+{
+	buf[0] = '\0';
+	if (strchr(file, '/'))
+		return;
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	int best = 3;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		int dist = util_edit_distance(file, e->d_name);
+		if (dist > 0 && dist < best && (size_t)dist < strlen(file)) {
+			best = dist;
+			snprintf(buf, size, " (did you mean '%s'?)", e->d_name);
+		}
+	}
+	closedir(d);
+}
+
 int
 plugin_source_open(const char *dir, const char *real_dir, const char *file,
 		   struct plugin_source *s, char **reason)
@@ -154,9 +179,12 @@ plugin_source_open(const char *dir, const char *real_dir, const char *file,
 	s->path = util_path_join(dir, file);
 	s->real = realpath(s->path, NULL);
 	if (!s->real) {
-		*reason = xasprintf("%s: %s; fix: build the plugin, or check "
+		int e = errno;
+		char hint[300];
+		file_hint(dir, file, hint, sizeof(hint));
+		*reason = xasprintf("%s: %s%s; fix: build the plugin, or check "
 				     "`file` (relative to plugin_dir %s)",
-				     s->path, strerror(errno), dir);
+				     s->path, strerror(e), hint, dir);
 		goto fail;
 	}
 	if (!at_or_below(s->real, real_dir) || strcmp(s->real, real_dir) == 0) {

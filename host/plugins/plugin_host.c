@@ -637,13 +637,21 @@ plugin_registry_load(struct plugin_registry *r, const char *manifest_path,
 	struct manifest m;
 	memset(&m, 0, sizeof(m));
 	pthread_mutex_lock(&r->load_lock);
-	if (copies_ready(r, err) != 0 ||
-	    manifest_load(manifest_path, strict, &m, err) != 0) {
+	if (copies_ready(r, err) != 0) {
 		pthread_mutex_unlock(&r->load_lock);
 		return -1;
 	}
+	int mrc = manifest_load(manifest_path, strict, &m, err);
+	/* each finding once, also those made before a failure */
 	for (size_t i = 0; i < m.n_warnings; i++)
 		log_warn("%s", m.warnings[i]);
+	for (size_t i = 0; i < m.n_errors; i++)
+		log_error("%s", m.errors[i]);
+	if (mrc != 0) {
+		manifest_fini(&m);
+		pthread_mutex_unlock(&r->load_lock);
+		return -1;
+	}
 
 	const char *dir = plugin_dir_override ? plugin_dir_override
 					      : m.plugin_dir;

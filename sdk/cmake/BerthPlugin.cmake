@@ -13,7 +13,11 @@
 #   - LIBRARIES Berth::http links the SDK's HTTP client (<berth/http.h>,
 #     <berth/http_plugin.h>; a private static copy, libcurl with it);
 #   - written to ${BERTH_PLUGIN_OUTPUT_DIR} when that variable is set (the
-#     value at the time of the call).
+#     value at the time of the call);
+#   - installed into ${BERTH_PLUGIN_INSTALL_DIR} (component "plugins") when
+#     that variable is set at the time of the call: the Berth tree sets it
+#     for every folder of plugins/, so each bundled plugin is installed
+#     (and packaged) without a list; an out-of-tree author may set it too.
 #
 # BERTH_SDK_INCLUDE_DIR is set by BerthConfig.cmake (find_package(Berth)) or,
 # in the Berth source tree, by the top-level CMakeLists.txt.
@@ -55,6 +59,11 @@ if(NOT COMMAND berth_add_plugin)
     if(BERTH_PLUGIN_OUTPUT_DIR)
       set_target_properties(${target} PROPERTIES
         LIBRARY_OUTPUT_DIRECTORY ${BERTH_PLUGIN_OUTPUT_DIR})
+    endif()
+    if(BERTH_PLUGIN_INSTALL_DIR)
+      install(TARGETS ${target}
+              LIBRARY DESTINATION ${BERTH_PLUGIN_INSTALL_DIR}
+              COMPONENT plugins)
     endif()
   endfunction()
 endif()

@@ -368,6 +368,119 @@ class ConfigErrorTests(unittest.TestCase):
         self.assertIn("/nonexistent/berth.yml", p.stderr)
 
 
+class CheckConfigOutputTests(unittest.TestCase):
+    """What --check-config prints: quiet by default (no INFO lines unless
+    -v or LOG_LEVEL), each finding once, every unknown key in strict mode,
+    did-you-mean hints, and never "is valid" beside an error."""
+
+    def check(self, manifest_text, *args, config_extra="", replace=None,
+              env=None):
+        tmp = TempDir()
+        try:
+            manifest = os.path.join(tmp.path, "plugins.yml")
+            write(manifest, manifest_text)
+            text = harbor_config("/nonexistent.sock",
+                                 os.path.join(tmp.path, "data"), manifest,
+                                 config_extra)
+            for old, new in (replace or []):
+                text = text.replace(old, new)
+            cfg = os.path.join(tmp.path, "berth.yml")
+            write(cfg, text)
+            e = {k: v for k, v in os.environ.items() if k != "LOG_LEVEL"}
+            e.update(env or {})
+            return subprocess.run([BERTHD, "-c", cfg, "--check-config"]
+                                  + list(args), env=e, capture_output=True,
+                                  text=True, timeout=30)
+        finally:
+            tmp.cleanup()
+
+    def assert_valid(self, p):
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("is valid", p.stdout)
+        self.assertNotIn("berthd:", p.stderr)
+
+    def assert_not_valid(self, p, rc):
+        self.assertEqual(p.returncode, rc, p.stdout + p.stderr)
+        self.assertNotIn("is valid", p.stdout + p.stderr)
+
+    def test_bundled_config_is_quiet(self):
+        cfg = os.path.join(SOURCE, "etc/berth.yml")
+        env = {k: v for k, v in os.environ.items() if k != "LOG_LEVEL"}
+        p = subprocess.run([BERTHD, "-c", cfg, "--check-config",
+                            "--plugin-dir", PLUGINS], env=env,
+                           capture_output=True, text=True, timeout=30)
+        self.assert_valid(p)
+        self.assertEqual(p.stderr, "")
+        self.assertIn("loaded DEMO", p.stdout)
+        # -v and LOG_LEVEL bring the INFO lines back
+        for extra, e in ((["-v"], {}), ([], {"LOG_LEVEL": "INFO"})):
+            p = subprocess.run([BERTHD, "-c", cfg, "--check-config",
+                                "--plugin-dir", PLUGINS] + extra,
+                               env=dict(env, **e), capture_output=True,
+                               text=True, timeout=30)
+            self.assert_valid(p)
+            self.assertIn("info: plugin DEMO loaded from", p.stderr)
+
+    def test_each_warning_once(self):
+        m = demo_manifest(PLUGINS).replace("    priority: 1\n",
+                                           "    prority: 1\n")
+        p = self.check(m, replace=[("workers: 4", "wrokers: 4")])
+        self.assert_valid(p)
+        for w in ("unknown key 'wrokers' at worker_pool.wrokers (did you "
+                  "mean 'workers'?)",
+                  "unknown key 'prority' in plugins[0] (did you mean "
+                  "'priority'?)"):
+            self.assertEqual(p.stderr.count(w), 1, p.stderr)
+        self.assertEqual(len(p.stderr.splitlines()), 2, p.stderr)
+        for line in p.stderr.splitlines():
+            self.assertTrue(line.startswith("warning: "), line)
+
+    def test_strict_reports_every_unknown_key(self):
+        p = self.check(demo_manifest(PLUGINS), "--strict",
+                       replace=[("workers: 4", "wrokers: 4"),
+                                ("backend:", "backedn:")],
+                       config_extra="  api_thread: 4\n")
+        self.assert_not_valid(p, 2)
+        for k in ("'wrokers'", "'backedn'", "'api_thread'"):
+            self.assertEqual(p.stderr.count("unknown key " + k), 1, p.stderr)
+        self.assertIn("did you mean 'workers'", p.stderr)
+        self.assertIn("did you mean 'backend'", p.stderr)
+        self.assertIn("3 unknown keys (strict mode)", p.stderr)
+        # the manifest's keys too, all of them
+        m = demo_manifest(PLUGINS).replace("    priority: 1\n",
+                                           "    prority: 1\n    bogus: 2\n")
+        p = self.check(m + "plugin_dri: x\n", "--strict")
+        self.assert_not_valid(p, 1)
+        for k in ("'prority'", "'bogus'", "'plugin_dri'"):
+            self.assertEqual(p.stderr.count("unknown key " + k), 1, p.stderr)
+        self.assertIn("3 unknown keys (strict mode)", p.stderr)
+
+    def test_manifest_typo_gets_did_you_mean(self):
+        m = demo_manifest(PLUGINS).replace("    file: demo.so",
+                                           "    flie: demo.so")
+        p = self.check(m)
+        self.assert_not_valid(p, 1)
+        self.assertIn("unknown key 'flie' in plugins[0] (did you mean "
+                      "'file'?)", p.stderr)
+        self.assertIn("is 'flie' on line", p.stderr)
+        p = self.check(m, "--strict")
+        self.assert_not_valid(p, 1)
+        self.assertIn("did you mean 'file'", p.stderr)
+        # a file name off by a letter: the closest file of plugin_dir
+        p = self.check(demo_manifest(PLUGINS).replace("file: demo.so",
+                                                      "file: dmeo.so"))
+        self.assert_not_valid(p, 1)
+        self.assertIn("(did you mean 'demo.so'?)", p.stderr)
+        self.assertEqual(p.stderr.count("dmeo.so: No such file"), 1,
+                         p.stderr)
+
+    def test_missing_plugin_dir_is_an_error_only(self):
+        p = self.check(demo_manifest("/nonexistent/plugins"))
+        self.assert_not_valid(p, 1)
+        self.assertIn("/nonexistent/plugins: No such file or directory",
+                      p.stderr)
+
+
 class EnvOverrideTests(Daemon):
     env = {"JOB_SERVICE_POOL_WORKERS": "7",
            "JOB_SERVICE_POOL_REDIS_NAMESPACE": "berth_env"}

@@ -12,9 +12,11 @@ import stat
 import time
 import unittest
 
-from harness import (PLUGINS, Berthd, Cluster, Follower, demo_manifest,
-                     harbor_config, job, submit_ok, wait_for, wait_status,
-                     write)
+import json
+
+from harness import (PLUGINS, Berthd, Cluster, Follower, demo_entry,
+                     demo_manifest, harbor_config, job, submit_ok, wait_for,
+                     wait_status, write)
 
 LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ "
                   r"\[(DEBUG|INFO|WARNING|ERROR|FATAL)\] \[[^\]]+\]: ")
@@ -445,3 +447,97 @@ max_retrieve"""
 
 if __name__ == "__main__":
     unittest.main()
+
+
+def json_config(extra):
+    """harbor_config() with the service log and the STD_OUTPUT job logger
+    in JSON (settings.format: json)."""
+    def config(sock, data, manifest):
+        text = harbor_config(sock, data, manifest, extra)
+        return text.replace(
+            '    level: "DEBUG"\n',
+            '    level: "DEBUG"\n    settings:\n      format: "json"\n')
+    return config
+
+
+def json_lines(text):
+    """Every line of text as a JSON object (fails on any other line)."""
+    out = []
+    for line in text.splitlines():
+        doc = json.loads(line)
+        assert isinstance(doc, dict), line
+        out.append(doc)
+    return out
+
+
+class ServiceLogJsonTests(unittest.TestCase):
+    """loggers[].settings.format: json: one JSON object per line with
+    time, level, caller, message, and job_id/job_type where a job is at
+    hand; the STD_OUTPUT job logger the same on the same stream."""
+
+    def test_every_line_is_json(self):
+        with Cluster(demo_entry(long_wait=0), config=json_config(
+                "  stop_grace_seconds: 1\n  shutdown_grace_seconds: 2\n"
+        )) as c:
+            d = c.start()
+            jid = submit_ok(d, "DEMO", {"image": "demo"})
+            wait_status(d, jid, "Success")
+            self.assertEqual(d.stop(), 0)
+            lines = json_lines(d.log())
+        for doc in lines:
+            self.assertEqual(
+                set(doc) - {"job_id", "job_type"},
+                {"time", "level", "caller", "message"}, doc)
+            self.assertRegex(doc["time"],
+                             r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+            self.assertIn(doc["level"],
+                          ("DEBUG", "INFO", "WARNING", "ERROR", "FATAL"))
+        ready = [x for x in lines if x["message"].startswith("berthd ready")]
+        self.assertEqual(len(ready), 1, lines)
+        self.assertRegex(ready[0]["caller"], r"^main\.c:\d+$")
+        self.assertNotIn("job_id", ready[0])
+        mine = [x for x in lines if x.get("job_id") == jid]
+        msgs = [x["message"] for x in mine]
+        self.assertIn("progress data: %60", " ".join(msgs))
+        self.assertTrue(any("finished with status Success" in m
+                            for m in msgs), msgs)
+
+
+class ShutdownCountdownTests(unittest.TestCase):
+    """SIGTERM with a job running: the service log says which jobs the
+    shutdown waits for, counts the grace down every 5 s, says when it asks
+    them to stop, and the job's own lines carry its id (JSON format)."""
+
+    def test_countdown(self):
+        with Cluster(demo_entry(long_wait=60), config=json_config(
+                "  stop_grace_seconds: 5\n  shutdown_grace_seconds: 6\n"
+        )) as c:
+            d = c.start()
+            jid = submit_ok(d, "DEMO", {"image": "demo"})
+            wait_status(d, jid, "Running")
+            t0 = time.monotonic()
+            self.assertEqual(d.stop(timeout=30), 0)
+            took = time.monotonic() - t0
+            lines = json_lines(d.log())
+        self.assertGreaterEqual(took, 5.5)
+        self.assertLess(took, 12)
+        jobs = "1 running job: %s (DEMO)" % jid
+        msgs = [x["message"] for x in lines]
+        want = [
+            "shutdown: waiting up to 6 s for %s to finish "
+            "(berth.shutdown_grace_seconds)" % jobs,
+            "shutdown: still waiting for %s to finish, 1 s left" % jobs,
+            "the shutdown grace is over with %s; asking them to stop "
+            "(up to 5 s, berth.stop_grace_seconds)" % jobs,
+            "job %s (DEMO) stopped by the shutdown" % jid,
+        ]
+        at = []
+        for w in want:
+            hits = [i for i, m in enumerate(msgs) if w in m]
+            self.assertEqual(len(hits), 1, (w, msgs[-30:]))
+            at.append(hits[0])
+        self.assertEqual(at, sorted(at), msgs[-30:])
+        # the stop went through the job's own thread: its id and type
+        stopped = lines[at[-1]]
+        self.assertEqual(stopped.get("job_id"), jid, stopped)
+        self.assertEqual(stopped.get("job_type"), "DEMO", stopped)

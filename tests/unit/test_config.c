@@ -51,9 +51,9 @@ load(const char *name, bool strict, bool env, struct berth_config *cfg,
 	int rc = config_load(fx(name), &o, cfg, e);
 	if (rc < 0) {
 		char buf[2048];
-		/* a failed load leaves nothing behind */
-		CHECK(cfg->protocol == NULL && cfg->n_warnings == 0 &&
-		      cfg->job_loggers == NULL && cfg->path == NULL);
+		/* a failed load leaves nothing behind but its findings */
+		CHECK(cfg->protocol == NULL && cfg->job_loggers == NULL &&
+		      cfg->path == NULL);
 		fprintf(stderr, "  (%s: %s)\n", name,
 			berr_str(e, buf, sizeof(buf)));
 	}
@@ -422,11 +422,67 @@ test_unknown_keys(void)
 	CHECK(c.api_threads == 64);
 	config_fini(&c);
 
+	/* strict: every unknown key is reported (with its column), then
+	 * the load fails */
 	CHECK(load("warn_unknown.yml", true, false, &c, &e) < 0);
 	CHECK_STR(e.file, f);
 	CHECK(e.line == 4 && e.col == 3);
-	CHECK_STR(e.msg, "unknown key 'wrokers' at worker_pool.wrokers "
-			 "(did you mean 'workers'?)");
+	CHECK_STR(e.msg, "5 unknown keys (strict mode)");
+	static const int cols[5] = {3, 5, 3, 1, 1};
+	CHECK(c.n_errors == 5 && c.n_warnings == 0);
+	for (size_t i = 0; i < 5 && i < c.n_errors; i++) {
+		char at[PATH_MAX + 32];
+		/* want[i] is "<file>:<line>: ..."; the error has the column */
+		const char *rest = strchr(want[i] + strlen(f) + 1, ':');
+		snprintf(at, sizeof(at), "%.*s:%d%s",
+			 (int)(rest - want[i]), want[i], cols[i], rest);
+		CHECK_STR(c.errors[i], at);
+	}
+	config_fini(&c);
+	CHECK(c.errors == NULL && c.n_errors == 0);
+}
+
+/* A load that fails keeps the warnings found before the failure (a
+ * misspelt key is often why a required one is missing). */
+static void
+test_findings_kept(void)
+{
+	struct berth_config c;
+	struct berr e;
+	CHECK(load("bad_missing_protocol.yml", false, false, &c, &e) < 0);
+	CHECK(c.n_warnings == 1);
+	if (c.n_warnings == 1)
+		CHECK_CONTAINS(c.warnings[0], "unknown key 'protocl' at protocl "
+					      "(did you mean 'protocol'?)");
+	config_fini(&c);
+	CHECK(c.warnings == NULL && c.n_warnings == 0);
+}
+
+/* settings.format: text (default) or json, for the service loggers and
+ * the STD_OUTPUT job logger; a FILE job log keeps the text format */
+static void
+test_log_format(void)
+{
+	struct berth_config c;
+	struct berr e;
+	CHECK(load("good_log_format.yml", true, false, &c, &e) == 0);
+	CHECK(c.n_loggers == 2 && c.n_job_loggers == 2);
+	if (c.n_loggers == 2 && c.n_job_loggers == 2) {
+		CHECK_STR(c.loggers[0].format, "json");
+		CHECK_STR(c.loggers[1].format, "text");
+		CHECK_STR(c.job_loggers[0].format, "json");
+	}
+	CHECK(c.n_warnings == 1);
+	if (c.n_warnings == 1)
+		CHECK_CONTAINS(c.warnings[0],
+			       ":14: job_loggers[1].settings.format: job logs "
+			       "in FILE keep the text format; ignored");
+	config_fini(&c);
+
+	CHECK(load("bad_log_format.yml", false, false, &c, &e) < 0);
+	CHECK(e.line == 13 && e.col == 15);
+	CHECK_STR(e.msg, "loggers[0].settings.format: expected one of "
+			 "text|json, got \"jsno\" (did you mean 'json'?)");
 	config_fini(&c);
 }
 
@@ -719,6 +775,8 @@ main(void)
 	test_berth_block();
 	test_normalise();
 	test_unknown_keys();
+	test_findings_kept();
+	test_log_format();
 	test_bad_files();
 	test_env();
 	test_default_data_dir();

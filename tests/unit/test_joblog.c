@@ -18,6 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "config/config.h"
 #include "logs/joblog.h"
 #include "logs/log.h"
@@ -317,7 +319,18 @@ test_db_only_falls_back(void)
  * into a file; returns what it wrote. No CHECK may run meanwhile (stderr
  * may be the redirected stream). */
 static char *
+capture_std_fmt(const char *output, int target_fd, const char *name,
+		const char *format);
+
+static char *
 capture_std(const char *output, int target_fd, const char *name)
+{
+	return capture_std_fmt(output, target_fd, name, NULL);
+}
+
+static char *
+capture_std_fmt(const char *output, int target_fd, const char *name,
+		const char *format)
 {
 	char *file = path_in(tmp, name);
 	fflush(stdout);
@@ -332,6 +345,7 @@ capture_std(const char *output, int target_fd, const char *name)
 	close(fd);
 
 	struct logger_config l = std_logger(output, BLOG_INFO);
+	l.format = (char *)format;
 	struct berth_config cfg;
 	config_with(&cfg, &l, 1);
 	struct joblog *jl = joblog_new(&cfg);
@@ -374,6 +388,136 @@ test_std_output(void)
 	text = capture_std("std_err", STDERR_FILENO, "stderr.txt");
 	CHECK_CONTAINS(text, "[INFO] [DEMO]: [job " ID1 "] to the stream");
 	free(text);
+}
+
+/* --- JSON lines --------------------------------------------------------- */
+
+/* Line n of text parsed as one JSON object (NULL when it is not). */
+static cJSON *
+json_line_at(const char *text, int n)
+{
+	static char b[16384];
+	const char *line = nth_line(text, n, b, sizeof(b));
+	cJSON *j = cJSON_Parse(line);
+	if (!cJSON_IsObject(j)) {
+		cJSON_Delete(j);
+		return NULL;
+	}
+	return j;
+}
+
+static const char *
+jstr(const cJSON *j, const char *key)
+{
+	return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, key));
+}
+
+/* The STD_OUTPUT job logger with settings.format json: one object per
+ * line, with the job id of each line. */
+static void
+test_std_output_json(void)
+{
+	char *text = capture_std_fmt("std_out", STDOUT_FILENO, "stdout.json",
+				     "json");
+	cJSON *j = json_line_at(text, 0);
+	CHECK_MSG(j != NULL, "%s", text ? text : "(none)");
+	if (j) {
+		CHECK_STR(jstr(j, "level"), "INFO");
+		CHECK_STR(jstr(j, "caller"), "DEMO");
+		CHECK_STR(jstr(j, "job_id"), ID1);
+		CHECK_STR(jstr(j, "message"), "to the stream");
+		CHECK(line_matches(jstr(j, "time"),
+				   "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:"
+				   "[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z$"));
+	}
+	cJSON_Delete(j);
+	/* every line is an object; the line written by id names its job */
+	bool by_id = false;
+	int i = 0;
+	for (const char *p = text; p && *p; i++) {
+		cJSON *k = json_line_at(text, i);
+		CHECK_MSG(k != NULL, "line %d is not JSON", i);
+		if (k && strcmp(jstr(k, "message"), "no run") == 0) {
+			CHECK_STR(jstr(k, "job_id"), ID2);
+			CHECK_STR(jstr(k, "caller"), "worker.c:8");
+			by_id = true;
+		}
+		cJSON_Delete(k);
+		p = strchr(p, '\n');
+		p = p ? p + 1 : NULL;
+	}
+	CHECK(by_id);
+	CHECK(text && !strstr(text, "hidden debug"));
+	free(text);
+}
+
+/* The service log in json and plain beside text: escaping, invalid UTF-8,
+ * the thread's job context, a message longer than a line. */
+static void
+test_service_formats(FILE *restore)
+{
+	char *jpath = path_in(tmp, "service.json");
+	char *ppath = path_in(tmp, "service.plain");
+	char *tpath = path_in(tmp, "service.text");
+	FILE *jf = fopen(jpath, "w"), *pf = fopen(ppath, "w"),
+	     *tf = fopen(tpath, "w");
+	CHECK(jf && pf && tf);
+	if (!jf || !pf || !tf)
+		return;
+	blog_set_output(NULL);
+	blog_add_output(jf, BLOG_DEBUG, true, BLOG_FORMAT_JSON);
+	blog_add_output(pf, BLOG_WARNING, true, BLOG_FORMAT_PLAIN);
+	blog_add_output(tf, BLOG_INFO, true, BLOG_FORMAT_TEXT);
+	log_info("quote \" backslash \\ tab\t bell\a newline\nend");
+	blog_set_context(ID1, "DEMO");
+	log_warn("bad utf-8 \xff\xfe, good \xc3\xa9");
+	blog_set_context(NULL, NULL);
+	char *big = xmalloc(20000);
+	memset(big, '"', 19999);
+	big[19999] = '\0';
+	log_debug("%s", big);
+	free(big);
+	blog_set_output(restore);
+
+	char *json = slurp(jpath), *plain = slurp(ppath), *text = slurp(tpath);
+	cJSON *j = json_line_at(json, 0);
+	CHECK(j != NULL);
+	if (j) {
+		CHECK_STR(jstr(j, "message"),
+			  "quote \" backslash \\ tab\t bell\a newline end");
+		CHECK(cJSON_GetObjectItem(j, "job_id") == NULL);
+		CHECK_CONTAINS(jstr(j, "caller"), "test_joblog.c:");
+	}
+	cJSON_Delete(j);
+	j = json_line_at(json, 1);
+	CHECK(j != NULL);
+	if (j) {
+		CHECK_STR(jstr(j, "level"), "WARNING");
+		CHECK_STR(jstr(j, "message"),
+			  "bad utf-8 \xef\xbf\xbd\xef\xbf\xbd, good \xc3\xa9");
+		CHECK_STR(jstr(j, "job_id"), ID1);
+		CHECK_STR(jstr(j, "job_type"), "DEMO");
+	}
+	cJSON_Delete(j);
+	j = json_line_at(json, 2); /* cut short, still one valid object */
+	CHECK(j != NULL);
+	if (j) {
+		CHECK_STR(jstr(j, "level"), "DEBUG");
+		CHECK(strlen(jstr(j, "message")) > 1000);
+		CHECK(cJSON_GetObjectItem(j, "job_id") == NULL);
+	}
+	cJSON_Delete(j);
+	CHECK_STR(plain, "warning: bad utf-8 \xff\xfe, good \xc3\xa9\n");
+	CHECK_MSG(line_matches(text, TS_RE "\\[INFO\\] \\[test_joblog.c:[0-9]+\\]: "
+				     "quote"),
+		  "%s", text ? text : "");
+	CHECK(text && !strstr(text, "DEBUG"));
+	free(json);
+	free(plain);
+	free(text);
+	free(jpath);
+	free(ppath);
+	free(tpath);
 }
 
 /* --- writes by id -------------------------------------------------------- */
@@ -863,6 +1007,8 @@ main(void)
 	test_levels();
 	test_db_only_falls_back();
 	test_std_output();
+	test_std_output_json();
+	test_service_formats(slog);
 	test_write_id();
 	test_open_failures();
 	test_id_check();

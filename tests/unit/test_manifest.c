@@ -308,11 +308,55 @@ test_unknown(void)
 		CHECK(m.entries[0].priority == -1);
 	manifest_fini(&m);
 
+	/* strict: every unknown key, in file order, then the load fails */
+	snprintf(want[0], sizeof(want[0]),
+		 "%s:5:5: unknown key 'prority' in plugins[0] (did you mean "
+		 "'priority'?)",
+		 fx("unknown.yml"));
+	snprintf(want[1], sizeof(want[1]),
+		 "%s:6:1: unknown key 'plugin_dri' at the top level (did you "
+		 "mean 'plugin_dir'?)",
+		 fx("unknown.yml"));
 	CHECK(manifest_load(fx("unknown.yml"), true, &m, &e) < 0);
-	CHECK(e.line == 6 && e.col == 1);
-	CHECK_STR(e.msg, "unknown key 'plugin_dri' at the top level (did you "
-			 "mean 'plugin_dir'?)");
-	CHECK(m.n_entries == 0 && m.path == NULL);
+	CHECK(e.line == 5 && e.col == 5);
+	CHECK_STR(e.msg, "2 unknown keys (strict mode)");
+	CHECK(m.n_entries == 0 && m.path == NULL && m.n_warnings == 0);
+	CHECK(m.n_errors == 2);
+	for (size_t i = 0; i < 2 && i < m.n_errors; i++)
+		CHECK_STR(m.errors[i], want[i]);
+	manifest_fini(&m);
+	CHECK(m.errors == NULL && m.n_errors == 0);
+}
+
+/* `flie:` for `file:`: lenient, the load fails on the missing file and
+ * keeps the warning with its suggestion; strict, the one unknown key is
+ * the error. */
+static void
+test_typo(void)
+{
+	struct manifest m;
+	struct berr e;
+	char want[PATH_MAX + 128];
+
+	CHECK(manifest_load(fx("typo_file.yml"), false, &m, &e) < 0);
+	CHECK_STR(e.msg, "plugins[0].file: required key is missing (is "
+			 "'flie' on line 4 a typo?)");
+	CHECK(m.n_entries == 0 && m.path == NULL && m.n_errors == 0);
+	snprintf(want, sizeof(want),
+		 "%s:4: unknown key 'flie' in plugins[0] (did you mean "
+		 "'file'?)",
+		 fx("typo_file.yml"));
+	CHECK(m.n_warnings == 1);
+	if (m.n_warnings == 1)
+		CHECK_STR(m.warnings[0], want);
+	manifest_fini(&m);
+
+	CHECK(manifest_load(fx("typo_file.yml"), true, &m, &e) < 0);
+	CHECK(e.line == 4 && e.col == 5);
+	CHECK_STR(e.msg, "unknown key 'flie' in plugins[0] (did you mean "
+			 "'file'?)");
+	CHECK(m.n_warnings == 0 && m.n_errors == 0);
+	manifest_fini(&m);
 }
 
 struct bad_case {
@@ -392,6 +436,7 @@ main(void)
 	test_good();
 	test_relative();
 	test_unknown();
+	test_typo();
 	test_bad();
 	TEST_DONE();
 }
