@@ -194,6 +194,8 @@ berthd_start(struct berthd *d, struct berth_config *cfg,
 		.max_job_duration_seconds = max_job_duration(cfg),
 		.job_log_level = job_log_level(cfg),
 		.joblog = d->joblog,
+		.dead_max_jobs = cfg->dead_max_jobs,
+		.dead_max_age_seconds = cfg->dead_max_age_seconds,
 	};
 	d->workers = worker_pool_new(&wc, d->redis, d->ns, d->plugins,
 				     d->tracker, d->queue);
@@ -207,6 +209,8 @@ berthd_start(struct berthd *d, struct berth_config *cfg,
 	d->reaper = reaper_new(d->redis, d->ns, d->tracker, d->hooks,
 			       cfg->max_update_hours);
 	reaper_set_interval(d->reaper, cfg->reaper_interval_seconds);
+	reaper_set_dead_bound(d->reaper, d->queue, cfg->dead_max_jobs,
+			      cfg->dead_max_age_seconds);
 	if (reaper_start(d->reaper, err) < 0)
 		goto fail;
 	if (cfg->metric_enabled) {

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/gojson.h"
 #include "common/json.h"
@@ -27,6 +28,7 @@
 #include "store/message.h"
 #include "periodic/period.h"
 #include "store/queue.h"
+#include "store/queue_ops.h"
 #include "store/submit.h"
 #include "store/tracker.h"
 
@@ -65,6 +67,37 @@ static int
 json_error(struct api_submit_error *e, const char *what)
 {
 	return submit_fail(e, 500, API_E_JSON, "%s", what);
+}
+
+/* Berth: a status hook must be an http:// or https:// URL (scheme case-
+ * insensitive) with a non-empty host, and no spaces or control
+ * characters anywhere (the hook agent could never deliver to it). */
+static bool
+hook_url_ok(const char *u)
+{
+	for (const char *c = u; *c; c++)
+		if ((unsigned char)*c <= 0x20 || *c == 0x7f)
+			return false;
+	size_t skip;
+	if (strncasecmp(u, "http://", 7) == 0)
+		skip = 7;
+	else if (strncasecmp(u, "https://", 8) == 0)
+		skip = 8;
+	else
+		return false;
+	const char *a = u + skip;
+	size_t alen = strcspn(a, "/?#");
+	const char *host = a;
+	for (size_t i = 0; i < alen; i++)
+		if (a[i] == '@')
+			host = a + i + 1;
+	size_t hlen = alen - (size_t)(host - a);
+	if (hlen && host[0] == '[') {
+		const char *rb = memchr(host, ']', hlen);
+		return rb && rb > host + 1;
+	}
+	size_t name = strcspn(host, ":/?#");
+	return name > 0 && name <= hlen;
 }
 
 /* Checks the parsed body in the order of spec 2.5. Returns 0 or the HTTP
@@ -153,6 +186,11 @@ decode_submit(cJSON *doc, struct api_submit *s, char *name_buf,
 	s->unique = cJSON_IsTrue(uniq);
 	s->hook = cJSON_IsString(hook) ? hook->valuestring : "";
 	s->params = cJSON_IsObject(params) ? params : NULL;
+	if (*s->hook && !hook_url_ok(s->hook))
+		return submit_fail(e, 400, API_E_BAD_REQUEST,
+				   "'status_hook' must be an http or https "
+				   "URL with a host: %.300s",
+				   s->hook);
 	return 0;
 }
 
@@ -468,23 +506,150 @@ done:
 	return rc;
 }
 
+/* --- GET /api/v1/jobs/{id}[?detail=true] ------------------------------- */
+
+/* Members of the retry and dead sets looked at by the detail view. */
+#define DETAIL_SEARCH_MAX 100000
+
+/* The job's message found in a sorted set. */
+struct set_hit {
+	const char *id;
+	bool found;
+	int64_t score;
+	int64_t fails, failed_at;
+	char *err;
+};
+
+static int
+find_member(void *data, const char *raw, size_t len, int64_t score)
+{
+	struct set_hit *h = data;
+	struct job_message m;
+	struct berr perr;
+	memset(&m, 0, sizeof(m));
+	berr_clear(&perr);
+	if (message_parse(raw, len, &m, &perr) < 0)
+		return 0;
+	char *jid = message_job_id(&m);
+	bool match = strcmp(jid, h->id) == 0;
+	free(jid);
+	if (match) {
+		h->found = true;
+		h->score = score;
+		h->fails = m.fails;
+		h->failed_at = m.failed_at;
+		h->err = m.err ? xstrdup(m.err) : NULL;
+	}
+	message_fini(&m);
+	return match;
+}
+
+/* Looks for id in set; *partial when the set is larger than what was
+ * read and id was not found. 0, or -1 with err. */
+static int
+find_in_set(struct berthd *d, enum queue_set set, const char *id,
+	    struct set_hit *h, bool *partial, struct berr *err)
+{
+	memset(h, 0, sizeof(*h));
+	h->id = id;
+	int64_t total = 0;
+	if (queue_set_each(d->queue, set, 0, DETAIL_SEARCH_MAX, find_member,
+			   h, &total, err) < 0)
+		return -1;
+	if (!h->found && total > DETAIL_SEARCH_MAX)
+		*partial = true;
+	return 0;
+}
+
+/* The detail object of GET /api/v1/jobs/{id}?detail=true. NULL with err
+ * on a Redis error. */
+static cJSON *
+job_detail(struct berthd *d, const char *id, struct berr *err)
+{
+	struct set_hit retry, dead;
+	bool partial = false;
+	if (find_in_set(d, QUEUE_SET_RETRY, id, &retry, &partial, err) < 0)
+		return NULL;
+	if (find_in_set(d, QUEUE_SET_DEAD, id, &dead, &partial, err) < 0) {
+		free(retry.err);
+		return NULL;
+	}
+	char *text = NULL;
+	int64_t at = 0;
+	if (tracker_get_checkin(d->tracker, id, &text, &at, err) < 0) {
+		free(retry.err);
+		free(dead.err);
+		return NULL;
+	}
+	/* the retry set's message is the newer one when both exist */
+	const struct set_hit *last = retry.found ? &retry
+				     : dead.found ? &dead
+						  : NULL;
+	cJSON *o = json_must(cJSON_CreateObject());
+	cJSON_AddNumberToObject(o, "fails", last ? (double)last->fails : 0);
+	cJSON_AddStringToObject(o, "last_error",
+				last && last->err ? last->err : "");
+	cJSON_AddNumberToObject(o, "failed_at",
+				last ? (double)last->failed_at : 0);
+	cJSON_AddNumberToObject(o, "next_retry_at",
+				retry.found ? (double)retry.score : 0);
+	cJSON_AddBoolToObject(o, "dead", dead.found);
+	cJSON_AddNumberToObject(o, "died_at",
+				dead.found ? (double)dead.score : 0);
+	cJSON_AddStringToObject(o, "check_in", text ? text : "");
+	cJSON_AddNumberToObject(o, "check_in_at", (double)at);
+	if (partial)
+		cJSON_AddBoolToObject(o, "search_partial", true);
+	free(text);
+	free(retry.err);
+	free(dead.err);
+	return o;
+}
+
 int
 api_job_get(struct api_request *req)
 {
+	static const char *const params[] = {"detail", NULL};
+	int rc = api_query_allowed(req, params);
+	if (rc)
+		return -rc;
+	bool detail = false;
+	char dv[16];
+	if (api_query_str(req, "detail", dv, sizeof(dv))) {
+		if (strcmp(dv, "true") == 0 || strcmp(dv, "1") == 0)
+			detail = true;
+		else if (strcmp(dv, "false") != 0 && strcmp(dv, "0") != 0)
+			return api_send_error(req, 400, API_E_BAD_REQUEST,
+					      "detail must be true or false");
+	} else if (req->query && mg_get_var(req->query, strlen(req->query),
+					    "detail", dv, sizeof(dv)) == -2) {
+		return api_send_error(req, 400, API_E_BAD_REQUEST,
+				      "detail must be true or false");
+	}
 	struct berthd *d = req->d;
 	const char *id = req->params[0];
 	struct job_stats st;
 	struct berr err;
 	berr_clear(&err);
 	memset(&st, 0, sizeof(st));
-	int rc = tracker_load(d->tracker, id, &st, &err);
+	rc = tracker_load(d->tracker, id, &st, &err);
 	if (rc < 0)
 		return api_send_error(req, 500, API_E_GET_STATS, "%s", err.msg);
 	if (rc > 0)
 		return api_send_error(req, 404, API_E_NOT_FOUND, "%s", id);
 	cJSON *j = job_stats_to_json(&st, false);
 	job_stats_fini(&st);
-	return api_send_json(req, 200, wrap_job(j));
+	cJSON *o = wrap_job(j);
+	if (detail) {
+		cJSON *det = job_detail(d, id, &err);
+		if (!det) {
+			cJSON_Delete(o);
+			return api_send_error(req, 500, API_E_GET_STATS, "%s",
+					      err.msg);
+		}
+		cJSON_AddItemToObject(o, "detail", det);
+	}
+	return api_send_json(req, 200, o);
 }
 
 int
@@ -584,8 +749,25 @@ query_str(const struct api_request *req, const char *name, char *buf,
 	       mg_get_var(req->query, strlen(req->query), name, buf, n) >= 0;
 }
 
+/* Whether the loaded stats pass the filter (Berth's filters; NULL members
+ * match anything). */
+static bool
+stats_pass(const struct job_stats *st, const struct tracker_filter *f)
+{
+	if (f->status && strcmp(st->status ? st->status : "", f->status))
+		return false;
+	if (f->type && strcmp(st->name ? st->name : "", f->type))
+		return false;
+	if (f->kind && strcmp(st->kind ? st->kind : "", f->kind))
+		return false;
+	return true;
+}
+
+/* Appends {"job":{stats}} of id (Harbor's list element: its Stats
+ * serialised, spec 2.8) when it loads and passes f (may be NULL). */
 static void
-append_stats(struct berthd *d, cJSON *arr, const char *id)
+append_stats(struct berthd *d, cJSON *arr, const char *id,
+	     const struct tracker_filter *f)
 {
 	struct job_stats st;
 	struct berr err;
@@ -593,13 +775,16 @@ append_stats(struct berthd *d, cJSON *arr, const char *id)
 	memset(&st, 0, sizeof(st));
 	if (tracker_load(d->tracker, id, &st, &err) != 0)
 		return; /* skipped, as Go does */
-	cJSON_AddItemToArray(arr, job_stats_to_json(&st, false));
+	if (!f || stats_pass(&st, f))
+		cJSON_AddItemToArray(arr,
+				     wrap_job(job_stats_to_json(&st, false)));
 	job_stats_fini(&st);
 }
 
 struct scheduled_list {
 	struct berthd *d;
 	cJSON *arr;
+	const struct tracker_filter *f;
 };
 
 /* One member of the scheduled zset: its job's stats (an execution of a
@@ -618,7 +803,7 @@ append_scheduled(void *data, const char *raw, size_t len, const char *score)
 		jid = xasprintf("%s@%s", m.id, score);
 	else
 		jid = xstrdup(m.id);
-	append_stats(sl->d, sl->arr, jid);
+	append_stats(sl->d, sl->arr, jid, sl->f);
 	free(jid);
 	message_fini(&m);
 }
@@ -637,17 +822,83 @@ list_error(struct api_request *req, const char *extras, const char *why)
 	return api_send_json_headers(req, 500, NULL, o);
 }
 
+/* Keys per SCAN step at most (page_size above it is taken as this), and
+ * the steps one filtered request makes at most. */
+#define LIST_COUNT_MAX 1000
+#define LIST_FILTER_STEPS 10
+
+/* A filter value that must be one of words (NULL-terminated): NULL when
+ * absent or empty, else 400 sent (*rc negative). */
+static const char *
+list_filter(struct api_request *req, const char *name, char *buf, size_t n,
+	    const char *const *words, int *rc)
+{
+	*rc = 0;
+	if (!query_str(req, name, buf, n) || !*buf)
+		return NULL;
+	for (size_t i = 0; words && words[i]; i++)
+		if (strcmp(words[i], buf) == 0)
+			return buf;
+	if (!words)
+		return buf;
+	char list[200] = "";
+	for (size_t i = 0; words[i]; i++) {
+		size_t l = strlen(list);
+		snprintf(list + l, sizeof(list) - l, "%s%s", i ? ", " : "",
+			 words[i]);
+	}
+	*rc = -api_send_error(req, 400, API_E_BAD_REQUEST,
+			      "%s must be one of %s, got '%.100s'", name, list,
+			      buf);
+	return NULL;
+}
+
 int
 api_jobs_list(struct api_request *req)
 {
+	static const char *const params[] = {
+		"page_number", "page", "page_size", "kind", "cursor",
+		"non_dead_only", "status", "type", NULL};
+	static const char *const statuses[] = {
+		JOB_STATUS_PENDING, JOB_STATUS_SCHEDULED, JOB_STATUS_RUNNING,
+		JOB_STATUS_STOPPED, JOB_STATUS_ERROR, JOB_STATUS_SUCCESS,
+		NULL};
+	static const char *const kinds[] = {JOB_KIND_GENERIC,
+					    JOB_KIND_SCHEDULED,
+					    JOB_KIND_PERIODIC, NULL};
+	int rc = api_query_allowed(req, params);
+	if (rc)
+		return -rc;
 	struct berthd *d = req->d;
 	uint32_t page = 1, size = 25, v;
 	if (query_u32(req, "page_number", &v) && v > 1)
 		page = v;
+	else if (query_u32(req, "page", &v) && v > 1)
+		page = v;
 	if (query_u32(req, "page_size", &v) && v > 0)
 		size = v;
-	char kind[64] = "", cursor_s[32] = "0";
-	query_str(req, "kind", kind, sizeof(kind));
+	if (size > LIST_COUNT_MAX)
+		size = LIST_COUNT_MAX;
+	char kind[64] = "", status[64], type[256], cursor_s[32] = "0";
+	struct tracker_filter f = {0};
+	const char *k = list_filter(req, "kind", kind, sizeof(kind), kinds,
+				    &rc);
+	if (rc)
+		return -rc;
+	f.status = list_filter(req, "status", status, sizeof(status),
+			       statuses, &rc);
+	if (rc)
+		return -rc;
+	if (query_str(req, "type", type, sizeof(type))) {
+		if (!*type)
+			return api_send_error(req, 400, API_E_BAD_REQUEST,
+					      "type must not be empty");
+		f.type = type;
+	}
+	bool scheduled = k && strcmp(k, JOB_KIND_SCHEDULED) == 0;
+	if (k && !scheduled)
+		f.kind = k;
+	bool filtered = f.status || f.type || f.kind;
 	int64_t cursor = 0;
 	if (query_str(req, "cursor", cursor_s, sizeof(cursor_s)) &&
 	    util_parse_i64(cursor_s, INT32_MIN, INT32_MAX, &cursor) < 0)
@@ -657,8 +908,9 @@ api_jobs_list(struct api_request *req)
 	cJSON *arr = cJSON_CreateArray();
 	char hdr[96];
 
-	if (strcmp(kind, JOB_KIND_SCHEDULED) == 0) {
-		struct scheduled_list sl = {.d = d, .arr = arr};
+	if (scheduled) {
+		struct scheduled_list sl = {.d = d, .arr = arr,
+					    .f = filtered ? &f : NULL};
 		int64_t total = 0;
 		if (queue_scheduled_page(d->queue,
 					 (uint64_t)(page - 1) *
@@ -678,7 +930,11 @@ api_jobs_list(struct api_request *req)
 	char cur[24];
 	snprintf(cur, sizeof(cur), "%lld", (long long)cursor);
 	struct tracker_page pg;
-	if (tracker_list(d->tracker, cur, size, &pg, &err) < 0) {
+	rc = filtered ? tracker_list_filtered(d->tracker, cur, size,
+					      LIST_FILTER_STEPS, size, &f,
+					      &pg, &err)
+		      : tracker_list(d->tracker, cur, size, &pg, &err);
+	if (rc < 0) {
 		char extras[128];
 		snprintf(extras, sizeof(extras),
 			 "{\"Cursor\":%lld,\"Kind\":\"%s\"}", (long long)cursor,
@@ -688,7 +944,7 @@ api_jobs_list(struct api_request *req)
 				  err.msg[0] ? err.msg : "unexpected reply");
 	}
 	for (size_t i = 0; i < pg.n; i++)
-		append_stats(d, arr, pg.ids[i]);
+		append_stats(d, arr, pg.ids[i], filtered ? &f : NULL);
 	snprintf(hdr, sizeof(hdr), "Next-Cursor: %s\r\n", pg.cursor);
 	tracker_page_fini(&pg);
 	return api_send_json_headers(req, 200, hdr, arr);

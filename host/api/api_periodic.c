@@ -161,7 +161,9 @@ api_job_executions(struct api_request *req)
 		berr_clear(&lerr);
 		if (tracker_load(d->tracker, ids[i], &es, &lerr) != 0)
 			continue; /* stats expire; the zset keeps the id */
-		cJSON_AddItemToArray(arr, job_stats_to_json(&es, false));
+		/* {"job":{...}} as Go serialises its Stats (spec 2.9) */
+		cJSON_AddItemToArray(arr,
+				     wrap_job(job_stats_to_json(&es, false)));
 		job_stats_fini(&es);
 	}
 	period_ids_free(ids);
@@ -173,4 +175,68 @@ api_job_executions(struct api_request *req)
 	char hdr[64];
 	snprintf(hdr, sizeof(hdr), "Total-Count: %lld\r\n", (long long)total);
 	return api_send_json_headers(req, 200, hdr, arr);
+}
+
+/* ---- GET /api/v1/periodic (Berth) --------------------------------------- */
+
+#define NEXT_RUNS 3
+
+static int
+policy_json(const struct period_policy *p, void *data)
+{
+	cJSON *arr = data;
+	cJSON *o = json_must(cJSON_CreateObject());
+	cJSON_AddStringToObject(o, "id", p->id ? p->id : "");
+	cJSON_AddStringToObject(o, "job_name", p->job_name ? p->job_name : "");
+	cJSON_AddStringToObject(o, "cron_spec",
+				p->cron_spec ? p->cron_spec : "");
+	cJSON_AddNumberToObject(o, "numeric_id", (double)p->numeric_id);
+	cJSON_AddStringToObject(o, "web_hook_url",
+				p->web_hook_url ? p->web_hook_url : "");
+	cJSON_AddItemToObject(o, "job_params",
+			      p->job_params
+				      ? json_must(cJSON_Duplicate(p->job_params,
+								  true))
+				      : json_must(cJSON_CreateNull()));
+	struct cron_schedule sched;
+	struct berr err;
+	berr_clear(&err);
+	cJSON *next = json_must(cJSON_CreateArray());
+	if (cron_parse(p->cron_spec ? p->cron_spec : "", &sched, &err) < 0) {
+		cJSON_AddStringToObject(o, "time_zone", "");
+		cJSON_AddStringToObject(o, "error", err.msg);
+	} else {
+		cJSON_AddStringToObject(o, "time_zone",
+					cron_zone_name(sched.zone));
+		int64_t t = util_now();
+		for (int i = 0; i < NEXT_RUNS; i++) {
+			t = cron_next(&sched, t);
+			if (t == 0)
+				break;
+			cJSON_AddItemToArray(
+				next, json_must(cJSON_CreateNumber((double)t)));
+		}
+	}
+	cJSON_AddItemToObject(o, "next_runs", next);
+	cJSON_AddItemToArray(arr, o);
+	return 0;
+}
+
+int
+api_periodic_get(struct api_request *req)
+{
+	int rc = api_query_allowed(req, (const char *const[]){NULL});
+	if (rc)
+		return -rc;
+	struct berthd *d = req->d;
+	cJSON *o = json_must(cJSON_CreateObject());
+	cJSON *arr = json_must(cJSON_AddArrayToObject(o, "policies"));
+	struct berr err;
+	berr_clear(&err);
+	if (d->period && period_policies_each(d->period, policy_json, arr,
+					      &err) < 0) {
+		cJSON_Delete(o);
+		return api_store_failed(req, &err);
+	}
+	return api_send_json(req, 200, o);
 }

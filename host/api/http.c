@@ -20,6 +20,7 @@
 #include "api/conn_gate.h"
 #include "common/gojson.h"
 #include "common/http_reply.h"
+#include "common/json.h"
 #include "logs/log.h"
 
 struct api_server {
@@ -50,6 +51,18 @@ static const struct route routes[] = {
 	{"POST", "/api/v1/jobs/{}", api_job_action, false},
 	{"GET", "/api/v1/jobs/{}/executions", api_job_executions, false},
 	{"GET", "/api/v1/jobs/{}/log", api_job_log, false},
+	/* the Operations API (Berth) */
+	{"GET", "/api/v1/queues", api_queues_get, false},
+	{"PUT", "/api/v1/queues/{}", api_queue_put, false},
+	{"GET", "/api/v1/pools", api_pools_get, false},
+	{"GET", "/api/v1/pools/{}/workers", api_pool_workers_get, false},
+	{"GET", "/api/v1/retries", api_retries_get, false},
+	{"POST", "/api/v1/retries", api_retries_post, false},
+	{"POST", "/api/v1/retries/{}", api_retry_post, false},
+	{"GET", "/api/v1/dead", api_dead_get, false},
+	{"POST", "/api/v1/dead", api_dead_post, false},
+	{"POST", "/api/v1/dead/{}", api_dead_one_post, false},
+	{"GET", "/api/v1/periodic", api_periodic_get, false},
 };
 
 static const char *const error_messages[] = {
@@ -145,6 +158,120 @@ api_send_error(struct api_request *req, int status, enum api_code code,
 		va_end(ap);
 	}
 	return send_error_body(req->conn, status, code, details, NULL);
+}
+
+/* --- helpers of the Berth routes ------------------------------------------ */
+
+int
+api_query_allowed(struct api_request *req, const char *const *allowed)
+{
+	const char *q = req->query;
+	while (q && *q) {
+		size_t len = strcspn(q, "&");
+		size_t klen = strcspn(q, "=&");
+		if (klen > len)
+			klen = len;
+		if (len > 0) {
+			char raw[256], name[256];
+			size_t cl = klen < sizeof(raw) - 1 ? klen
+							   : sizeof(raw) - 1;
+			memcpy(raw, q, cl);
+			raw[cl] = '\0';
+			if (mg_url_decode(raw, (int)cl, name, sizeof(name), 1) <
+			    0)
+				snprintf(name, sizeof(name), "%s", raw);
+			bool ok = false;
+			for (size_t i = 0; allowed && allowed[i]; i++)
+				if (strcmp(allowed[i], name) == 0)
+					ok = true;
+			if (!ok)
+				return -api_send_error(
+					req, 400, API_E_BAD_REQUEST,
+					"unknown query parameter '%.200s'",
+					name);
+		}
+		q += len;
+		if (*q == '&')
+			q++;
+	}
+	return 0;
+}
+
+bool
+api_query_str(const struct api_request *req, const char *name, char *buf,
+	      size_t n)
+{
+	return req->query && mg_get_var(req->query, strlen(req->query), name,
+					buf, n) >= 0;
+}
+
+int
+api_query_int(struct api_request *req, const char *name, int64_t lo,
+	      int64_t hi, int64_t *out)
+{
+	char buf[32];
+	if (!req->query)
+		return 0;
+	int r = mg_get_var(req->query, strlen(req->query), name, buf,
+			   sizeof(buf));
+	if (r == -1)
+		return 0; /* absent */
+	int64_t v;
+	if (r < 0 || util_parse_i64(buf, lo, hi, &v) < 0)
+		return -api_send_error(req, 400, API_E_BAD_REQUEST,
+				       "%s must be an integer from %lld to "
+				       "%lld",
+				       name, (long long)lo, (long long)hi);
+	*out = v;
+	return 1;
+}
+
+int
+api_body_action(struct api_request *req, const char *const *allowed,
+		const char **action)
+{
+	*action = NULL;
+	cJSON *doc = json_parse(req->body ? req->body : "", req->body_len,
+				NULL);
+	const cJSON *a = cJSON_IsObject(doc)
+				 ? cJSON_GetObjectItemCaseSensitive(doc,
+								    "action")
+				 : NULL;
+	char list[200] = "";
+	for (size_t i = 0; allowed[i]; i++) {
+		size_t l = strlen(list);
+		snprintf(list + l, sizeof(list) - l, "%s%s",
+			 i == 0 ? "" : allowed[i + 1] ? ", " : " or ",
+			 allowed[i]);
+	}
+	int rc;
+	if (!cJSON_IsObject(doc)) {
+		rc = api_send_error(req, 400, API_E_BAD_REQUEST,
+				    "the body must be a JSON object "
+				    "{\"action\":...} (%s)",
+				    list);
+	} else if (!cJSON_IsString(a)) {
+		rc = api_send_error(req, 400, API_E_BAD_REQUEST,
+				    "'action' must be a string: %s", list);
+	} else {
+		for (size_t i = 0; allowed[i]; i++)
+			if (strcmp(allowed[i], a->valuestring) == 0)
+				*action = allowed[i];
+		rc = *action ? 0
+			     : api_send_error(req, 400, API_E_BAD_REQUEST,
+					      "unknown action '%.100s': use "
+					      "%s",
+					      a->valuestring, list);
+	}
+	cJSON_Delete(doc);
+	return rc ? -rc : 0;
+}
+
+int
+api_store_failed(struct api_request *req, const struct berr *err)
+{
+	log_warn("%s %s: %s", req->method, req->path, err->msg);
+	return api_send_error(req, 500, API_E_INTERNAL, "%s", err->msg);
 }
 
 /* A request whose body cannot be framed (RFC 9112 6.3): answered 400 and

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <cjson/cJSON.h>
 #include <civetweb.h>
@@ -100,6 +101,30 @@ int api_send_empty(struct api_request *req, int status);
 int api_send_json_headers(struct api_request *req, int status,
 			  const char *headers, cJSON *json);
 
+/* --- helpers of the Berth routes (the Operations API) ------------------- */
+
+/* Refuses a query naming a parameter not in allowed (NULL-terminated):
+ * 400, code 10013, "unknown query parameter '<name>'". 0 when every name
+ * is allowed, else the status sent, negated. */
+int api_query_allowed(struct api_request *req, const char *const *allowed);
+/* The decoded value of query parameter name in buf (n bytes); false when
+ * absent (or longer than buf). */
+bool api_query_str(const struct api_request *req, const char *name,
+		   char *buf, size_t n);
+/* An integer query parameter in [lo, hi]: 1 read, 0 absent (*out keeps
+ * its value), else 400 sent ("<name> must be an integer from lo to hi")
+ * and the status negated. */
+int api_query_int(struct api_request *req, const char *name, int64_t lo,
+		  int64_t hi, int64_t *out);
+/* The body {"action":"<word>"} with word one of allowed (NULL-terminated):
+ * 0 and *action = that entry of allowed; else 400 sent (a body that is
+ * not a JSON object, no string action, an unknown action) and the status
+ * negated. */
+int api_body_action(struct api_request *req, const char *const *allowed,
+		    const char **action);
+/* A store call failed: 500, code 10018, details = its error. */
+int api_store_failed(struct api_request *req, const struct berr *err);
+
 /* The body of POST /api/v1/jobs decoded into the request shape (spec 2.5).
  * The strings point into the parsed document (and name_buf). */
 struct api_submit {
@@ -138,5 +163,17 @@ int api_job_get(struct api_request *req);
 int api_job_action(struct api_request *req);
 int api_job_executions(struct api_request *req);
 int api_job_log(struct api_request *req);
+/* The Operations API (Berth; README "Operations API"). */
+int api_queues_get(struct api_request *req);
+int api_queue_put(struct api_request *req);
+int api_pools_get(struct api_request *req);
+int api_pool_workers_get(struct api_request *req);
+int api_retries_get(struct api_request *req);
+int api_retries_post(struct api_request *req);
+int api_retry_post(struct api_request *req);
+int api_dead_get(struct api_request *req);
+int api_dead_post(struct api_request *req);
+int api_dead_one_post(struct api_request *req);
+int api_periodic_get(struct api_request *req);
 
 #endif

@@ -69,6 +69,8 @@ struct berth_config {
 	int64_t max_job_duration_seconds; /* 0: max_update_hours * 3600 */
 	int reaper_interval_seconds; /* 0: the built-in reaper timings */
 	int log_sweep_interval_seconds; /* 0: each sweeper's duration */
+	int64_t dead_max_jobs;        /* NS:dead bound; 0: keep none */
+	int64_t dead_max_age_seconds; /* NS:dead bound; 0: no age bound */
 	int hook_max_attempts;       /* per status hook event */
 	int hook_retry_window_seconds;
 	int hook_max_pending;        /* hook events kept per agent */

@@ -21,6 +21,7 @@
 #include "hooks/hook.h"
 #include "logs/log.h"
 #include "metrics/metrics.h"
+#include "store/queue_ops.h"
 
 #define REAPER_FIRST_MS 10000
 #define REAPER_PERIOD_MS (3600 * 1000)
@@ -42,6 +43,10 @@ struct reaper {
 	int64_t reconcile_ms;
 	int64_t retry_ms;
 	int64_t retry_jitter_ms;
+
+	/* the dead set's bound (reaper_set_dead_bound); NULL: none */
+	struct queue *dead_queue;
+	int64_t dead_max_jobs, dead_max_age;
 
 	pthread_t thread;
 	bool started;
@@ -84,6 +89,36 @@ reaper_set_interval(struct reaper *r, int seconds)
 	r->retry_ms = n * 1000;
 	r->retry_jitter_ms = 0;
 	r->first_ms = (n < 10 ? n : 10) * 1000;
+}
+
+void
+reaper_set_dead_bound(struct reaper *r, struct queue *q, int64_t max_jobs,
+		      int64_t max_age_seconds)
+{
+	r->dead_queue = q;
+	r->dead_max_jobs = max_jobs;
+	r->dead_max_age = max_age_seconds;
+}
+
+/* Trims NS:dead to its bound (Berth). */
+static void
+run_dead_trim(struct reaper *r)
+{
+	if (!r->dead_queue)
+		return;
+	struct berr err;
+	berr_clear(&err);
+	int64_t removed = 0;
+	if (queue_dead_trim(r->dead_queue, r->dead_max_jobs, r->dead_max_age,
+			    util_now(), &removed, &err) < 0) {
+		log_warn("reaper: cannot trim the dead set: %s", err.msg);
+		return;
+	}
+	if (removed > 0) {
+		metrics_dead_trimmed((uint64_t)removed);
+		log_info("reaper: %lld jobs trimmed off the dead set",
+			 (long long)removed);
+	}
 }
 
 /* --- the pass ------------------------------------------------------------ */
@@ -335,6 +370,7 @@ reaper_main(void *arg)
 			next_retry = util_monotonic_ms() + r->retry_ms + jitter;
 		}
 		if (now >= next_rec) {
+			run_dead_trim(r);
 			int rc = run_reconcile(r);
 			int64_t wait = r->reconcile_ms;
 			if (rc < 0 && wait > REAPER_FAILED_RETRY_MS)

@@ -34,6 +34,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "store/tracker.h"
 
@@ -65,6 +66,12 @@ struct reaper *reaper_new(struct redis_pool *redis, const char *ns,
  * 0 restores the built-in timings (berth.reaper_interval_seconds,
  * BERTH_REAPER_INTERVAL_SECONDS). Call before reaper_start. */
 void reaper_set_interval(struct reaper *r, int seconds);
+struct queue;
+/* Berth: each reconciliation pass first trims NS:dead to max_jobs members
+ * and max_age_seconds (store/queue_ops.h queue_dead_trim; 0 = no age
+ * bound), counting berth_dead_trimmed_total. Call before reaper_start. */
+void reaper_set_dead_bound(struct reaper *r, struct queue *q,
+			   int64_t max_jobs, int64_t max_age_seconds);
 /* Starts the thread. */
 int reaper_start(struct reaper *r, struct berr *err);
 /* Stops the thread (an ongoing pass stops at the next entry). Idempotent. */

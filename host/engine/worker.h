@@ -25,6 +25,11 @@ struct worker_pool_config {
 	int64_t max_job_duration_seconds; /* TTL of NS:worker:<id> (spec 5.9) */
 	int job_log_level;              /* enum blog_level for job logs */
 	struct joblog *joblog;          /* job loggers; NULL: service log */
+	/* Berth: a job that used up its attempts goes to NS:dead, bounded
+	 * by these (berth.dead_max_jobs, 0 = keep none; berth.dead_max_age_
+	 * seconds, 0 = no age bound), trimmed after each insert */
+	int64_t dead_max_jobs;
+	int64_t dead_max_age_seconds;
 };
 
 struct worker_pool;

@@ -199,4 +199,9 @@ int worker_reconcile_own(struct worker_pool *wp);
 int worker_served_types(struct worker_pool *wp, const struct type_list *tl,
 			char ***out, size_t *n);
 
+/* After a given-up job went to NS:dead: trims the set to the pool's
+ * dead_max_jobs / dead_max_age_seconds (counted in dead_trimmed_total);
+ * errors only logged (the reaper trims again). worker_run.c. */
+void worker_dead_trim(struct worker_pool *wp);
+
 #endif

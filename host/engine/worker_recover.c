@@ -337,6 +337,7 @@ crash_account(struct worker_pool *wp, const struct heartbeat_pool *hp,
 	bool retry_ok = t ? plugin_should_retry(t) : true;
 	if (t)
 		plugin_release(wp->plugins, t);
+	int64_t attempts = m.fails + 1;
 	if (!retry_ok)
 		m.fails = NEVER_RETRY_FAILS;
 	m.fails++;
@@ -344,11 +345,14 @@ crash_account(struct worker_pool *wp, const struct heartbeat_pool *hp,
 	m.err = xstrdup(DAEMON_DIED_REASON);
 	m.failed_at = util_now();
 	bool dead = max_fails - m.fails <= 0;
+	int64_t counted = m.fails;
+	if (dead)
+		m.fails = attempts; /* the dead set shows real attempts */
 	/* The first time, due at once: most daemon deaths are kills, OOM
 	 * kills and restarts, not the job, and its run was only cut short.
 	 * A job found running at a second death backs off like any failure;
 	 * counting every death is what ends a crash loop at max_fails. */
-	bool at_once = m.fails <= 1;
+	bool at_once = counted <= 1;
 	int64_t score = dead || at_once
 				? util_now()
 				: util_now() + queue_backoff_seconds(m.fails);
@@ -371,11 +375,13 @@ crash_account(struct worker_pool *wp, const struct heartbeat_pool *hp,
 			  "%s) died: counted as failed attempt %lld of %lld%s%s",
 			  job_id, name, pool, (long long)hp->pid,
 			  hp->host ? hp->host : "?",
-			  (long long)(m.fails > max_fails ? max_fails : m.fails),
+			  (long long)(counted > max_fails ? max_fails : counted),
 			  (long long)max_fails,
 			  dead ? "; moved to the dead set" : "", when);
 		crash_status(wp, job_id, name);
 		free(job_id);
+		if (dead)
+			worker_dead_trim(wp);
 	}
 done:
 	if (heartbeat_observe_end(wp->redis, wp->ns, worker_id, &err) < 0)

@@ -20,6 +20,7 @@
 #include "logs/log.h"
 #include "metrics/metrics.h"
 #include "store/period_store.h"
+#include "store/queue_ops.h"
 
 #define STOP_CHECK_MIN_MS 100
 #define RUN_ERROR_MAX 1024
@@ -585,23 +586,37 @@ finish_status(struct worker *w, const char *job_id, const char *type,
 
 /* spec 5.5 step 3 for a failed run: the message's fails, err and
  * failed_at, and the message to put in NS:retry at *retry_at (NULL: no
- * retry; the caller frees it). */
+ * retry; the caller frees it). Berth: a run that failed for the last
+ * time goes to NS:dead instead (*dead, *retry_at = its death) with the
+ * real number of attempts as fails (not Harbor's never-retry mark),
+ * unless dead_max_jobs is 0. */
 static char *
 retry_decision(struct worker_pool *wp, struct job_message *m,
 	       const struct outcome *o, const char *type, const char *job_id,
-	       int64_t max_fails, int64_t *retry_at)
+	       int64_t max_fails, int64_t *retry_at, bool *dead)
 {
 	*retry_at = 0;
+	*dead = false;
 	if (o->result != OUT_ERROR)
 		return NULL;
+	int64_t attempts = m->fails + 1;
 	if (o->never_retry)
 		m->fails = NEVER_RETRY_FAILS;
 	m->fails++;
 	free(m->err);
 	m->err = xstrdup(o->err);
 	m->failed_at = util_now();
-	if (max_fails - m->fails <= 0)
-		return NULL;
+	if (max_fails - m->fails <= 0) {
+		if (wp->cfg.dead_max_jobs <= 0)
+			return NULL;
+		m->fails = attempts;
+		*dead = true;
+		*retry_at = m->failed_at;
+		job_log(wp, BLOG_INFO, type, job_id,
+			"attempt %lld failed; no retry: kept in the dead set",
+			(long long)attempts);
+		return message_encode(m);
+	}
 	metrics_job_retry(type);
 	*retry_at = util_now() + queue_backoff_seconds(m->fails);
 	job_log(wp, BLOG_INFO, type, job_id,
@@ -643,6 +658,20 @@ end_failed(struct worker_pool *wp, const char *type, const struct berr *err,
 	return false;
 }
 
+void
+worker_dead_trim(struct worker_pool *wp)
+{
+	struct berr err;
+	berr_clear(&err);
+	int64_t removed = 0;
+	if (queue_dead_trim(wp->queue, wp->cfg.dead_max_jobs,
+			    wp->cfg.dead_max_age_seconds, util_now(), &removed,
+			    &err) < 0)
+		log_debug("cannot trim the dead set: %s", err.msg);
+	else if (removed > 0)
+		metrics_dead_trimmed((uint64_t)removed);
+}
+
 static void
 end_given_up(struct worker_pool *wp, const struct queue_claim *c,
 	     const struct berr *err)
@@ -661,7 +690,7 @@ end_given_up(struct worker_pool *wp, const struct queue_claim *c,
  * works again. */
 static void
 finish_claim(struct worker *w, const struct queue_claim *c,
-	     const char *retry_msg, int64_t retry_at)
+	     const char *retry_msg, int64_t retry_at, bool dead)
 {
 	struct worker_pool *wp = w->wp;
 	int64_t wait = FINISH_RETRY_FIRST_MS;
@@ -669,9 +698,11 @@ finish_claim(struct worker *w, const struct queue_claim *c,
 	for (unsigned tries = 1;; tries++) {
 		berr_clear(&err);
 		if (queue_finish(wp->queue, wp->pool_id, c, retry_msg,
-				 retry_at, &err) == 0) {
+				 retry_at, dead, &err) == 0) {
 			worker_release_claim(w);
 			end_recorded(wp, tries);
+			if (dead && retry_msg)
+				worker_dead_trim(wp);
 			return;
 		}
 		if (end_failed(wp, c->type, &err, &wait))
@@ -704,7 +735,7 @@ worker_process_claim(struct worker *w, struct queue_claim *c)
 		log_error("dropping an unparsable message from %s: %s",
 			  c->queue_key, c->parse_error);
 		worker_set_busy(w, false);
-		finish_claim(w, c, NULL, 0);
+		finish_claim(w, c, NULL, 0, false);
 		return true;
 	}
 	struct job_message *m = &c->msg;
@@ -747,10 +778,11 @@ worker_process_claim(struct worker *w, struct queue_claim *c)
 		worker_release_claim(w);
 	} else {
 		int64_t retry_at = 0;
+		bool dead = false;
 		char *retry_msg = retry_decision(wp, m, &o, type, job_id,
-						 max_fails, &retry_at);
+						 max_fails, &retry_at, &dead);
 		worker_set_busy(w, false);
-		finish_claim(w, c, retry_msg, retry_at);
+		finish_claim(w, c, retry_msg, retry_at, dead);
 		free(retry_msg);
 	}
 	joblog_run_close(o.jrun); /* spec 6.2 step 8, after the last line */
@@ -791,7 +823,7 @@ drained_target(struct worker *w, const char *job_id, const char *type,
 static void
 drained_complete(struct worker *w, struct drain_claim *dc, const char *type,
 		 const char *target, const char *retry_msg, int64_t retry_at,
-		 const struct drain_next *next)
+		 bool dead, const struct drain_next *next)
 {
 	struct worker_pool *wp = w->wp;
 	struct job_stats *st = &dc->stats;
@@ -805,7 +837,8 @@ drained_complete(struct worker *w, struct drain_claim *dc, const char *type,
 		char *stored = NULL;
 		enum drain_status ds = drain_complete(
 			w->drain, &dc->c, dc->job_id, st->revision, target,
-			tries > 1, retry_msg, retry_at, &stored, next, &err);
+			tries > 1, retry_msg, retry_at, dead, &stored, next,
+			&err);
 		if (next && ds == DRAIN_STATUS_ERROR) {
 			/* not again while Redis is away: a claim whose reply
 			 * was lost is the reconciliation's */
@@ -834,6 +867,8 @@ drained_complete(struct worker *w, struct drain_claim *dc, const char *type,
 			}
 			free(stored);
 			end_recorded(wp, tries);
+			if (dead && retry_msg)
+				worker_dead_trim(wp);
 			return;
 		}
 		if (end_failed(wp, dc->c.type, &err, &wait))
@@ -906,13 +941,14 @@ worker_process_drained(struct worker *w, struct drain_claim *dc,
 		return true;
 	}
 	int64_t retry_at = 0;
+	bool dead = false;
 	char *retry_msg = retry_decision(wp, m, &o, type, job_id, max_fails,
-					 &retry_at);
+					 &retry_at, &dead);
 	/* a stopped run had its status settled by finish_status */
 	const char *target = stopped ? NULL : drained_target(w, job_id, type,
 							     &o);
 	worker_set_busy(w, false);
-	drained_complete(w, dc, type, target, retry_msg, retry_at,
+	drained_complete(w, dc, type, target, retry_msg, retry_at, dead,
 			 stopped ? NULL : next);
 	free(retry_msg);
 	joblog_run_close(o.jrun); /* spec 6.2 step 8, after the last line */

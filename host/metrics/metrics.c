@@ -70,6 +70,7 @@ static atomic_uint_fast64_t mx_hooks_dropped[METRICS_HOOK_DROP_N];
 static atomic_int_fast64_t mx_hooks_pending;
 static atomic_int mx_redis_up; /* 0 until the first connection */
 static atomic_uint_fast64_t mx_redis_errors;
+static atomic_uint_fast64_t mx_dead_trimmed;
 
 static char *
 label_dup(const char *s)
@@ -226,6 +227,12 @@ void
 metrics_redis_state(int up)
 {
 	atomic_store(&mx_redis_up, up ? 1 : 0);
+}
+
+void
+metrics_dead_trimmed(uint64_t n)
+{
+	atomic_fetch_add(&mx_dead_trimmed, n);
 }
 
 void
@@ -639,6 +646,14 @@ metrics_render(const struct metrics_scrape *s)
 	render_family1(&b, &mx_reaper, "reaper_actions_total", "action", true,
 		       "Repairs made by the reaper, by action");
 	pthread_mutex_unlock(&mx_lock);
+
+	if (s->has_dead)
+		render_plain(&b, "dead_jobs", false,
+			     "Given-up jobs kept in the dead set",
+			     s->dead_jobs);
+	render_plain(&b, "dead_trimmed_total", true,
+		     "Dead-set members removed by its size and age bound",
+		     (int64_t)atomic_load(&mx_dead_trimmed));
 
 	render_plain(&b, "redis_up", false,
 		     "1 when the last Redis connection event was a success",

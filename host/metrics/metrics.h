@@ -24,6 +24,9 @@
  *   hooks_pending                                     gauge
  *   reaper_actions_total{action}  (hdel, error, refire, apply_ack,
  *                             retry_status)           counter
+ *   dead_jobs (ZCARD NS:dead at scrape time)          gauge
+ *   dead_trimmed_total (members trimmed off NS:dead by
+ *                       berth.dead_max_jobs / _age_seconds) counter
  *   redis_up (1/0: the last dial succeeded / a context was dropped after
  *             an error), redis_errors_total (failed dials and contexts
  *             dropped after an error, from redis_conn.c)   gauge/counter
@@ -65,6 +68,8 @@ void metrics_hooks_pending(int64_t n);
 void metrics_reaper_action(const char *action);
 /* Same, counting n actions at once (n = 0 is a no-op). */
 void metrics_reaper_action_add(const char *action, uint64_t n);
+/* n members trimmed off NS:dead by its bound (dead_trimmed_total). */
+void metrics_dead_trimmed(uint64_t n);
 void metrics_redis_state(int up);
 void metrics_redis_error(void);
 
@@ -86,6 +91,9 @@ struct metrics_scrape {
 	int workers;
 	const struct metrics_queue_stat *queues;
 	size_t n_queues;
+	/* ZCARD NS:dead (dead_jobs), when has_dead */
+	bool has_dead;
+	int64_t dead_jobs;
 };
 
 /* The whole exposition text (HELP and TYPE before each family, families

@@ -26,6 +26,7 @@
 #include "logs/log.h"
 #include "plugins/plugin_host.h"
 #include "store/queue.h"
+#include "store/queue_ops.h"
 #include "store/redis_conn.h"
 
 #define MX_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
@@ -143,7 +144,16 @@ metrics_handler(struct mg_connection *conn, void *cbdata)
 	} else if (atomic_exchange(&s->scrape_failing, false)) {
 		log_info("metrics: queue lengths available again");
 	}
+	int64_t dead = 0;
+	bool has_dead = false;
+	if (rc >= 0) {
+		struct queue *dq = queue_new(s->redis, s->ns);
+		has_dead = queue_set_size(dq, QUEUE_SET_DEAD, &dead, &err) == 0;
+		queue_free(dq);
+	}
 	struct metrics_scrape sc = {
+		.has_dead = has_dead,
+		.dead_jobs = dead,
 		.prefix = s->prefix,
 		.node = s->node,
 		.pool = s->pool,

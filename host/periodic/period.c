@@ -358,6 +358,29 @@ period_each_policy(struct period *pd, bool validate,
 					  err);
 }
 
+struct policies_each {
+	int (*fn)(const struct period_policy *p, void *data);
+	void *data;
+};
+
+static int
+policies_each_one(struct period *pd, const struct period_policy *p,
+		  void *data)
+{
+	(void)pd;
+	struct policies_each *e = data;
+	return e->fn(p, e->data);
+}
+
+int
+period_policies_each(struct period *pd,
+		     int (*fn)(const struct period_policy *p, void *data),
+		     void *data, struct berr *err)
+{
+	struct policies_each e = {.fn = fn, .data = data};
+	return period_each_policy(pd, false, policies_each_one, &e, err);
+}
+
 /* ---- creating a policy -------------------------------------------------- */
 
 /* Stops what is left of a policy's executions (spec 8.6 step 2); a

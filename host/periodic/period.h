@@ -183,6 +183,13 @@ int period_list_executions(struct period *pd, const char *policy_id,
 			   struct berr *err);
 void period_ids_free(char **ids);
 
+/* Every member of NS:period:policies that parses, in score order
+ * (numeric_id = score; not validated: GET /api/v1/periodic shows broken
+ * policies too); fn returns non-zero to stop. 0, or -1 with err. */
+int period_policies_each(struct period *pd,
+			 int (*fn)(const struct period_policy *p, void *data),
+			 void *data, struct berr *err);
+
 /* ---- REST glue (host/api/api_periodic.c) -----------------------------
  * Declared here so api_jobs.c can hand over its Periodic branches without
  * growing http.h. */

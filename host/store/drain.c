@@ -25,7 +25,7 @@ struct drain_worker {
 	struct key_type_suffixes sfx;
 	/* complete: the lock keys of the last type completed */
 	char *lock_type, *lock, *lock_info;
-	char *retry;
+	char *retry, *dead;
 };
 
 struct drain_worker *
@@ -44,6 +44,7 @@ drain_worker_new(struct redis_pool *redis, const char *ns,
 	d->jobs = key_jobs_prefix(ns);
 	d->stats = key_job_stats_prefix(ns);
 	d->retry = key_retry(ns);
+	d->dead = key_dead(ns);
 	key_type_suffixes(&d->sfx, pool_id);
 	return d;
 }
@@ -63,6 +64,7 @@ drain_worker_free(struct drain_worker *d)
 	free(d->jobs);
 	free(d->stats);
 	free(d->retry);
+	free(d->dead);
 	free(d->lock_type);
 	free(d->lock);
 	free(d->lock_info);
@@ -246,7 +248,7 @@ enum drain_status
 drain_complete(struct drain_worker *d, const struct queue_claim *c,
 	       const char *job_id, int64_t revision, const char *target,
 	       bool again, const char *retry_msg, int64_t retry_at,
-	       char **stored, const struct drain_next *next,
+	       bool dead, char **stored, const struct drain_next *next,
 	       struct berr *err)
 {
 	if (stored)
@@ -280,7 +282,8 @@ drain_complete(struct drain_worker *d, const struct queue_claim *c,
 	snprintf(at, sizeof(at), "%lld", (long long)retry_at);
 	const char *keys[] = {c->inprogress_key, d->lock, d->lock_info,
 			      d->obs, skey_heap ? skey_heap : skey,
-			      d->track, d->retry, d->ready, d->types,
+			      d->track, dead ? d->dead : d->retry,
+			      d->ready, d->types,
 			      d->wake};
 	const char *args[23] = {d->pool_id,
 				c->raw,

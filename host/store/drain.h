@@ -79,7 +79,8 @@ struct drain_next {
 };
 
 /* Ends claim c of the worker: the claim's end (as queue_finish, with the
- * ZADD of retry_msg to NS:retry at retry_at when non-NULL), DEL of the
+ * ZADD of retry_msg to NS:retry at retry_at when non-NULL, to NS:dead
+ * when dead: a given-up job, retry_at its death), DEL of the
  * observation, then the CAS of target (NULL = none) at revision for
  * job_id; then, with next, the next claim. again: an earlier call's reply
  * was lost; the status is then written only if the claim was still
@@ -90,7 +91,8 @@ enum drain_status drain_complete(struct drain_worker *d,
 				 const char *job_id, int64_t revision,
 				 const char *target, bool again,
 				 const char *retry_msg, int64_t retry_at,
-				 char **stored, const struct drain_next *next,
+				 bool dead, char **stored,
+				 const struct drain_next *next,
 				 struct berr *err);
 
 /* Writes the pool's type hash (type -> priority), replacing it. */

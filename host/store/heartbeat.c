@@ -443,6 +443,103 @@ heartbeat_observe_read(struct redis_pool *redis, const char *ns,
 	return rc;
 }
 
+static char *
+field_dup(const redisReply *r, const char *field)
+{
+	const redisReply *v = hash_field(r, field);
+	return v ? xstrndup(v->str, v->len) : NULL;
+}
+
+int
+heartbeat_observations_read(struct redis_pool *redis, const char *ns,
+			    const char *const *worker_ids, size_t n,
+			    struct heartbeat_observation *out,
+			    struct berr *err)
+{
+	memset(out, 0, n * sizeof(*out));
+	if (n == 0)
+		return 0;
+	char **keys = xcalloc(n, sizeof(char *));
+	const char **argv = xcalloc(2 * n, sizeof(char *));
+	struct redis_cmd *cmds = xcalloc(n, sizeof(*cmds));
+	for (size_t i = 0; i < n; i++) {
+		keys[i] = key_worker_observation(ns, worker_ids[i]);
+		argv[2 * i] = "HGETALL";
+		argv[2 * i + 1] = keys[i];
+		cmds[i] = (struct redis_cmd){2, argv + 2 * i, NULL};
+	}
+	redisReply **rep = xcalloc(n, sizeof(*rep));
+	int rc = redis_pipeline(redis, err, cmds, n, rep, 0);
+	for (size_t i = 0; i < n; i++)
+		free(keys[i]);
+	free(keys);
+	free(argv);
+	free(cmds);
+	if (rc < 0) {
+		free(rep);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const redisReply *r = rep[i];
+		struct heartbeat_observation *o = &out[i];
+		if (!r || r->type != REDIS_REPLY_ARRAY || r->elements == 0)
+			continue;
+		o->busy = true;
+		o->job_name = field_dup(r, "job_name");
+		o->job_id = field_dup(r, "job_id");
+		o->args = field_dup(r, "args");
+		hash_i64(r, "started_at", &o->started_at);
+		o->checkin = field_dup(r, "checkin");
+		o->has_checkin_at = hash_i64(r, "checkin_at", &o->checkin_at);
+	}
+	redis_replies_free(rep, n);
+	free(rep);
+	return 0;
+}
+
+void
+heartbeat_observation_fini(struct heartbeat_observation *o)
+{
+	free(o->job_name);
+	free(o->job_id);
+	free(o->args);
+	free(o->checkin);
+	memset(o, 0, sizeof(*o));
+}
+
+int
+heartbeat_pools_berth(struct redis_pool *redis, const char *ns,
+		      const char *const *pool_ids, size_t n, bool *out,
+		      struct berr *err)
+{
+	memset(out, 0, n * sizeof(*out));
+	if (n == 0)
+		return 0;
+	char **keys = xcalloc(n, sizeof(char *));
+	const char **argv = xcalloc(2 * n, sizeof(char *));
+	struct redis_cmd *cmds = xcalloc(n, sizeof(*cmds));
+	for (size_t i = 0; i < n; i++) {
+		keys[i] = key_pool_types(ns, pool_ids[i]);
+		argv[2 * i] = "EXISTS";
+		argv[2 * i + 1] = keys[i];
+		cmds[i] = (struct redis_cmd){2, argv + 2 * i, NULL};
+	}
+	redisReply **rep = xcalloc(n, sizeof(*rep));
+	int rc = redis_pipeline(redis, err, cmds, n, rep, 0);
+	for (size_t i = 0; i < n; i++)
+		free(keys[i]);
+	free(keys);
+	free(argv);
+	free(cmds);
+	if (rc == 0)
+		for (size_t i = 0; i < n; i++)
+			out[i] = rep[i] && rep[i]->type == REDIS_REPLY_INTEGER &&
+				 rep[i]->integer > 0;
+	redis_replies_free(rep, n);
+	free(rep);
+	return rc;
+}
+
 /* --- schema ------------------------------------------------------------- */
 
 int

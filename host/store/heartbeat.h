@@ -79,6 +79,33 @@ int heartbeat_observe_read(struct redis_pool *redis, const char *ns,
 			   const char *worker_id, char **job_name,
 			   char **job_id, struct berr *err);
 
+/* One worker's observation as read back (spec 5.9; the dashboard's
+ * "workers of a pool"). Strings NULL when absent. */
+struct heartbeat_observation {
+	bool busy;           /* the hash exists (non-empty) */
+	char *job_name;
+	char *job_id;
+	char *args;          /* the stored JSON text ("" for none) */
+	int64_t started_at;  /* 0 when absent or not an integer */
+	char *checkin;
+	bool has_checkin_at;
+	int64_t checkin_at;
+};
+/* HGETALL NS:worker:<id> for the n worker ids, in one pipeline; out has
+ * n slots (free each with heartbeat_observation_fini). 0, or -1 with err
+ * (every slot zeroed). */
+int heartbeat_observations_read(struct redis_pool *redis, const char *ns,
+				const char *const *worker_ids, size_t n,
+				struct heartbeat_observation *out,
+				struct berr *err);
+void heartbeat_observation_fini(struct heartbeat_observation *o);
+
+/* Whether each of the n pools is a Berth pool (its NS:berth:pool_types:
+ * <pool> exists; Go pools have none), in one pipeline. 0, or -1. */
+int heartbeat_pools_berth(struct redis_pool *redis, const char *ns,
+			  const char *const *pool_ids, size_t n, bool *out,
+			  struct berr *err);
+
 /* Writes NS:_schema_version = 1.8.1 when missing (spec 12.5). */
 int heartbeat_migrate_schema(struct redis_pool *redis, const char *ns,
 			     struct berr *err);

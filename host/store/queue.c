@@ -112,6 +112,12 @@ queue_ns(const struct queue *q)
 	return q->ns;
 }
 
+struct redis_pool *
+queue_redis(const struct queue *q)
+{
+	return q->redis;
+}
+
 void
 queue_claim_fini(struct queue_claim *c)
 {
@@ -620,9 +626,9 @@ finish_script(struct queue *q, const char *pool_id, const char *type,
 int
 queue_finish(struct queue *q, const char *pool_id,
 	     const struct queue_claim *c, const char *retry_msg,
-	     int64_t retry_at, struct berr *err)
+	     int64_t retry_at, bool dead, struct berr *err)
 {
-	char *retry = key_retry(q->ns);
+	char *retry = dead ? key_dead(q->ns) : key_retry(q->ns);
 	int rc = finish_script(q, pool_id, c->type, c->inprogress_key, c->raw,
 			       retry_msg ? retry : NULL, retry_at, retry_msg,
 			       err);

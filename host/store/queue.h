@@ -32,6 +32,8 @@ struct queue;
 struct queue *queue_new(struct redis_pool *redis, const char *ns);
 void queue_free(struct queue *q);
 const char *queue_ns(const struct queue *q);
+/* The connection pool q runs its commands on (store/queue_ops.c). */
+struct redis_pool *queue_redis(const struct queue *q);
 
 enum queue_enqueue_result {
 	QUEUE_ENQUEUED = 0,
@@ -149,12 +151,13 @@ void queue_claim_fini(struct queue_claim *c);
 
 /* Finishes a claim (spec 5.5 step 4) in one script: LREM of the claimed
  * bytes and, only when that removed them, DECR lock, HINCRBY lock_info -1
- * and the ZADD of retry_msg (when non-NULL) to NS:retry at retry_at. So
+ * and the ZADD of retry_msg (when non-NULL) to NS:retry at retry_at, or
+ * to NS:dead when dead (Berth: a given-up job, the score its death). So
  * calling it again after a lost reply is safe: a finish that went through
  * is not applied twice. 0 (done, now or earlier), or -1 with err. */
 int queue_finish(struct queue *q, const char *pool_id,
 		 const struct queue_claim *c, const char *retry_msg,
-		 int64_t retry_at, struct berr *err);
+		 int64_t retry_at, bool dead, struct berr *err);
 
 /* The same script for a message of pool_id's NS:jobs:T:<pool>:inprogress
  * given by its exact bytes (raw): the message is replaced by msg in

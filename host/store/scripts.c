@@ -513,6 +513,19 @@ static const char lua_complete[] =
 	"end\n"
 	"return {removed, code, stored}\n";
 
+/* Berth, the Operations API (scripts.h SCRIPT_SET_MOVE). */
+static const char lua_set_move[] =
+	"local n = 0\n"
+	"for i = 2, #ARGV - 1, 2 do\n"
+	"  if redis.call('ZREM', KEYS[1], ARGV[i]) == 1 then\n"
+	"    n = n + 1\n"
+	"    if ARGV[i + 1] ~= '' then\n"
+	"      redis.call('ZADD', KEYS[2], ARGV[1], ARGV[i + 1])\n"
+	"    end\n"
+	"  end\n"
+	"end\n"
+	"return n\n";
+
 struct script_def {
 	const char *name;
 	const char *src;
@@ -537,6 +550,7 @@ static const struct script_def script_defs[SCRIPT__COUNT] = {
 	[SCRIPT_RECONCILE] = {"reconcile", lua_reconcile},
 	[SCRIPT_CLAIM] = {"claim", lua_claim},
 	[SCRIPT_COMPLETE] = {"complete", lua_complete},
+	[SCRIPT_SET_MOVE] = {"set_move", lua_set_move},
 };
 
 #define SHA_HEX 40

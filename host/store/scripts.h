@@ -134,11 +134,12 @@ enum script_id {
 	SCRIPT_CLAIM,
 	/* Berth, issue 12. KEYS: the in-progress list, NS:jobs:T:lock,
 	 * NS:jobs:T:lock_info, NS:worker:<id>, the stats, NS:job_track:
-	 * inprogress, NS:retry; with a next claim also NS:berth:ready,
-	 * NS:berth:pool_types:<pool> and the wake-up list.
+	 * inprogress, NS:retry (NS:dead for a given-up job); with a next
+	 * claim also NS:berth:ready, NS:berth:pool_types:<pool> and the
+	 * wake-up list.
 	 * ARGV: pool id, the claimed message, target status ("" = none),
 	 * revision, now, job id, "first" or "again", score and the new
-	 * message for NS:retry ("" = none), "next" or "", then with "next"
+	 * message for that zset ("" = none), "next" or "", then with "next"
 	 * the 13 ARGV of SCRIPT_CLAIM. SCRIPT_FINISH's effects, DEL of the
 	 * observation, the status CAS of spec 4.3 unless this is an "again"
 	 * whose message was already gone (the earlier attempt went through),
@@ -146,6 +147,12 @@ enum script_id {
 	 * {removed, "ok" | "none" | "mismatch", stored status or ""[, the
 	 * claim's reply]}. */
 	SCRIPT_COMPLETE,
+	/* Berth, the Operations API (store/queue_ops.h). KEYS: the source
+	 * zset, the destination zset (may be the same). ARGV: score, then
+	 * pairs (member, new member or ""). For each pair whose member is in
+	 * the source: ZREM it, then ZADD the new member (when not "") to the
+	 * destination at score. Returns how many members were found. */
+	SCRIPT_SET_MOVE,
 	SCRIPT__COUNT
 };
 

@@ -622,6 +622,10 @@ tracker_checkin(struct tracker *t, struct job_stats *s, const char *text,
 	pipe_i64(&b, at);
 	pipe_str(&b, "check_in_at");
 	pipe_i64(&b, at);
+	/* Berth: the text too, in Harbor's field (Go writes a placeholder
+	 * there and never answers it); the detail view reads it */
+	pipe_str(&b, "check_in");
+	pipe_str(&b, text);
 	const struct redis_cmd *c = pipe_cmds(&b);
 	redisReply *r = redis_command_argv(t->redis, err, c->argc, c->argv,
 					   c->lens);
@@ -831,6 +835,131 @@ tracker_list(struct tracker *t, const char *cursor, unsigned count,
 		const char *colon = reply_text(k) ? strrchr(k->str, ':') : NULL;
 		if (colon && colon[1])
 			out->ids[out->n++] = xstrdup(colon + 1);
+	}
+	freeReplyObject(r);
+	return rc;
+}
+
+/* Whether the HMGET reply (kind, name, status) of a stats hash passes f. */
+static bool
+filter_pass(const struct tracker_filter *f, const redisReply *r)
+{
+	if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 3)
+		return false;
+	const char *want[3] = {f->kind, f->type, f->status};
+	for (size_t i = 0; i < 3; i++) {
+		if (!want[i])
+			continue;
+		const redisReply *v = r->element[i];
+		if (!reply_text(v) || strcmp(v->str, want[i]) != 0)
+			return false;
+	}
+	return true;
+}
+
+int
+tracker_list_filtered(struct tracker *t, const char *cursor, unsigned count,
+		      unsigned max_steps, size_t want,
+		      const struct tracker_filter *f,
+		      struct tracker_page *out, struct berr *err)
+{
+	memset(out, 0, sizeof(*out));
+	snprintf(out->cursor, sizeof(out->cursor), "%s", cursor);
+	char *match = key_job_stats_match(t->ns);
+	char cnt[16];
+	snprintf(cnt, sizeof(cnt), "%u", count);
+	size_t cap = 0;
+	int rc = 0;
+	for (unsigned step = 0; step < max_steps && out->n < want; step++) {
+		const char *argv[] = {"SCAN", out->cursor, "MATCH", match,
+				      "COUNT", cnt};
+		redisReply *r = redis_command_argv(t->redis, err, 6, argv,
+						   NULL);
+		if (!r) {
+			rc = -1;
+			break;
+		}
+		struct tracker_page pg;
+		memset(&pg, 0, sizeof(pg));
+		rc = scan_reply(r, "SCAN", &pg, err);
+		if (rc < 0) {
+			freeReplyObject(r);
+			break;
+		}
+		const redisReply *keys = r->element[1];
+		size_t nk = keys->elements;
+		const char **argv2 = xcalloc(nk * 5 + 1, sizeof(char *));
+		struct redis_cmd *cmds = xcalloc(nk + 1, sizeof(*cmds));
+		size_t nc = 0;
+		for (size_t i = 0; i < nk; i++) {
+			const redisReply *k = keys->element[i];
+			if (!reply_text(k))
+				continue;
+			const char **a = argv2 + nc * 5;
+			a[0] = "HMGET";
+			a[1] = k->str;
+			a[2] = "kind";
+			a[3] = "name";
+			a[4] = "status";
+			cmds[nc++] = (struct redis_cmd){5, a, NULL};
+		}
+		redisReply **rep = xcalloc(nc + 1, sizeof(*rep));
+		if (nc)
+			rc = redis_pipeline(t->redis, err, cmds, nc, rep, 0);
+		for (size_t i = 0; rc == 0 && i < nc; i++) {
+			if (!filter_pass(f, rep[i]))
+				continue;
+			const char *colon = strrchr(cmds[i].argv[1], ':');
+			if (!colon || !colon[1])
+				continue;
+			if (out->n == cap) {
+				cap = cap ? cap * 2 : 32;
+				out->ids = xrealloc(out->ids,
+						    (cap + 1) * sizeof(char *));
+			}
+			out->ids[out->n++] = xstrdup(colon + 1);
+		}
+		redis_replies_free(rep, nc);
+		free(rep);
+		free(cmds);
+		free(argv2);
+		if (rc == 0)
+			snprintf(out->cursor, sizeof(out->cursor), "%s",
+				 pg.cursor);
+		tracker_page_fini(&pg);
+		freeReplyObject(r);
+		if (rc < 0 || strcmp(out->cursor, "0") == 0)
+			break;
+	}
+	free(match);
+	if (rc < 0)
+		tracker_page_fini(out);
+	return rc;
+}
+
+int
+tracker_get_checkin(struct tracker *t, const char *id, char **text,
+		    int64_t *at, struct berr *err)
+{
+	*text = NULL;
+	*at = 0;
+	char *key = key_job_stats(t->ns, id);
+	const char *argv[] = {"HMGET", key, "check_in", "check_in_at"};
+	redisReply *r = redis_command_argv(t->redis, err, 4, argv, NULL);
+	free(key);
+	if (!r)
+		return -1;
+	int rc = 0;
+	if (r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
+		const redisReply *v = r->element[0];
+		if (reply_text(v) && v->len > 0 &&
+		    strcmp(v->str, TRACKER_CHECKIN_PLACEHOLDER) != 0)
+			*text = xstrndup(v->str, v->len);
+		if (reply_text(r->element[1]))
+			*at = parse_i64_lenient(r->element[1]->str);
+	} else if (r->type == REDIS_REPLY_ERROR) {
+		rc = berr_set(err, "HMGET check_in: %.*s", reply_err_len(r),
+			      r->str);
 	}
 	freeReplyObject(r);
 	return rc;

@@ -96,7 +96,7 @@ int tracker_reset(struct tracker *t, struct job_stats *s, struct berr *err);
 
 /* spec 6.5 Checkin: empty text -> error "check in error: empty message".
  * Sets s->check_in(_at), update_time; fires the event with the text; then
- * HMSET check_in_at and update_time. */
+ * HMSET check_in_at, update_time and (Berth) check_in = the text. */
 int tracker_checkin(struct tracker *t, struct job_stats *s, const char *text,
 		    struct berr *err);
 
@@ -148,6 +148,31 @@ void tracker_page_fini(struct tracker_page *p);
  * err. */
 int tracker_list(struct tracker *t, const char *cursor, unsigned count,
 		 struct tracker_page *out, struct berr *err);
+
+/* What tracker_list_filtered keeps: NULL members match anything. */
+struct tracker_filter {
+	const char *status;
+	const char *type; /* the job name */
+	const char *kind;
+};
+/* Berth's filtered list: up to max_steps SCAN steps (COUNT count) from
+ * cursor, each followed by one pipelined HMGET kind name status of the
+ * keys it returned; the ids of the hashes that pass f. Stops after the
+ * step in which want ids matched, or when the walk is complete
+ * (out->cursor "0"), so a page may hold fewer (even none, with a cursor
+ * to go on from) or more than want. 0, or -1 with err. */
+int tracker_list_filtered(struct tracker *t, const char *cursor,
+			  unsigned count, unsigned max_steps, size_t want,
+			  const struct tracker_filter *f,
+			  struct tracker_page *out, struct berr *err);
+
+/* The placeholder Go saves as check_in (spec 3.3), never a check-in. */
+#define TRACKER_CHECKIN_PLACEHOLDER "[REDUNDANT]"
+/* The latest check-in of job id: Berth stores its text in the stats
+ * hash's check_in field (tracker_checkin). *text: a new string, NULL when
+ * none (or Go's placeholder); *at: check_in_at, 0 when none. 0, or -1. */
+int tracker_get_checkin(struct tracker *t, const char *id, char **text,
+			int64_t *at, struct berr *err);
 
 /* ---- the in-progress hash (spec 9.3) -------------------------------------- */
 

@@ -577,8 +577,14 @@ def submit_periodic(d, name, cron, params=None, hook=None):
 
 
 def executions(d, pid, query=""):
-    """GET /api/v1/jobs/{pid}/executions; (status, headers, document)."""
-    return d.json("GET", "/api/v1/jobs/%s/executions%s" % (pid, query))
+    """GET /api/v1/jobs/{pid}/executions; (status, headers, document), the
+    elements of a list unwrapped from Harbor's {"job":{...}} (checked)."""
+    st, h, doc = d.json("GET", "/api/v1/jobs/%s/executions%s" % (pid, query))
+    if st == 200 and isinstance(doc, list):
+        assert all(isinstance(e, dict) and list(e) == ["job"]
+                   for e in doc), doc
+        doc = [e["job"] for e in doc]
+    return st, h, doc
 
 
 def scheduled_of(r, pid, ns=NS):

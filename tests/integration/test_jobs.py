@@ -254,11 +254,13 @@ class JobApiTests(unittest.TestCase):
         self.assertEqual(st, 200)
         self.assertIn("Next-Cursor", h)
         self.assertIsInstance(doc, list)
-        self.assertTrue(all("id" in j for j in doc))
+        # Harbor's shape: each element {"job":{...}} (its Stats)
+        self.assertTrue(all(list(e) == ["job"] and "id" in e["job"]
+                            for e in doc), doc)
         st, h, doc = self.d.json("GET", "/api/v1/jobs?kind=Scheduled")
         self.assertEqual(st, 200)
         self.assertGreaterEqual(int(h["Total-Count"]), 1)
-        self.assertTrue(all(j["status"] == "Scheduled" for j in doc))
+        self.assertTrue(all(e["job"]["status"] == "Scheduled" for e in doc))
         st, h, doc = self.d.json("GET", "/api/v1/jobs?kind=Scheduled"
                                  "&page_number=999")
         self.assertEqual((st, doc), (200, []))

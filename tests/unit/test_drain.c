@@ -165,7 +165,8 @@ complete(struct drain_worker *dw, struct drain_claim *dc, int64_t rev,
 	berr_clear(&e);
 	enum drain_status s = drain_complete(dw, &dc->c, dc->job_id, rev,
 					     target, again, retry_msg,
-					     retry_at, stored, NULL, &e);
+					     retry_at, false, stored, NULL,
+					     &e);
 	CHECK_MSG(s != DRAIN_STATUS_ERROR, "complete: %s", e.msg);
 	return s;
 }
@@ -774,7 +775,7 @@ next_check(struct drain_worker *dw)
 	struct berr e;
 	berr_clear(&e);
 	CHECK(drain_complete(dw, &dc.c, dc.job_id, dc.stats.revision,
-			     "Success", false, NULL, 0, NULL, &nx,
+			     "Success", false, NULL, 0, false, NULL, &nx,
 			     &e) == DRAIN_STATUS_OK);
 	CHECK(rc == 1);
 	char *st = stats_get("n1", "status");
@@ -797,7 +798,7 @@ next_check(struct drain_worker *dw)
 	struct drain_claim none;
 	struct drain_next nx2 = {60, false, &none, &rc};
 	CHECK(drain_complete(dw, &next.c, next.job_id, next.stats.revision,
-			     "Success", false, NULL, 0, NULL, &nx2,
+			     "Success", false, NULL, 0, false, NULL, &nx2,
 			     &e) == DRAIN_STATUS_OK);
 	CHECK(rc == 0);
 	drain_claim_fini(&next);
