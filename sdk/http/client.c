@@ -1,7 +1,7 @@
 /* client.c - the berth_http client (berth/http.h): libcurl setup, TLS,
- * headers, URLs, one hop over a client's handles, and berth_http_send
- * (hops and redirects). Where a request may go (proxy choice, address
- * classes) is policy.c. */
+ * URLs, one hop over a client's handles, and berth_http_send (hops and
+ * redirects). Where a request may go (proxy choice, address classes) is
+ * policy.c; header lists, base64 and URL escaping are text.c. */
 #define _GNU_SOURCE /* SOCK_CLOEXEC, strcasecmp */
 #include "internal.h"
 
@@ -124,127 +124,6 @@ berth_http_tls_fini(struct berth_http_tls *t)
 	free(t->client_cert);
 	free(t->client_key);
 	memset(t, 0, sizeof(*t));
-}
-
-/* --- headers ------------------------------------------------------------ */
-
-void
-berth_http_headers_init(struct berth_http_headers *h)
-{
-	memset(h, 0, sizeof(*h));
-}
-
-void
-berth_http_headers_fini(struct berth_http_headers *h)
-{
-	for (size_t i = 0; i < h->n; i++)
-		free(h->v[i]);
-	free(h->v);
-	memset(h, 0, sizeof(*h));
-}
-
-static int
-headers_push(struct berth_http_headers *h, char *line)
-{
-	if (!line)
-		return -1;
-	if (h->n == h->cap) {
-		size_t cap = h->cap ? h->cap * 2 : 8;
-		char **v = realloc(h->v, cap * sizeof(*v));
-		if (!v) {
-			free(line);
-			return -1;
-		}
-		h->v = v;
-		h->cap = cap;
-	}
-	h->v[h->n++] = line;
-	return 0;
-}
-
-int
-berth_http_headers_add(struct berth_http_headers *h, const char *name,
-		       const char *value)
-{
-	size_t n = strlen(name) + strlen(value) + 3;
-	char *line = malloc(n);
-	if (!line)
-		return -1;
-	/* libcurl: "Name:" removes a header, "Name;" sends it empty */
-	if (*value)
-		snprintf(line, n, "%s: %s", name, value);
-	else
-		snprintf(line, n, "%s;", name);
-	return headers_push(h, line);
-}
-
-static bool
-line_is(const char *line, const char *name)
-{
-	size_t n = strlen(name);
-	return strncasecmp(line, name, n) == 0 &&
-	       (line[n] == ':' || line[n] == ';');
-}
-
-void
-berth_http_headers_remove(struct berth_http_headers *h, const char *name)
-{
-	size_t j = 0;
-	for (size_t i = 0; i < h->n; i++) {
-		if (line_is(h->v[i], name))
-			free(h->v[i]);
-		else
-			h->v[j++] = h->v[i];
-	}
-	h->n = j;
-}
-
-bool
-berth_http_headers_has(const struct berth_http_headers *h, const char *name)
-{
-	for (size_t i = 0; i < h->n; i++)
-		if (line_is(h->v[i], name))
-			return true;
-	return false;
-}
-
-static int
-headers_copy(struct berth_http_headers *dst,
-	     const struct berth_http_headers *src)
-{
-	berth_http_headers_init(dst);
-	for (size_t i = 0; src && i < src->n; i++)
-		if (headers_push(dst, strdup(src->v[i])) != 0)
-			return -1;
-	return 0;
-}
-
-/* The exact list handed to libcurl: the caller's headers, then blanks
- * that stop libcurl from adding its own Accept, Content-Type and Expect. */
-static struct curl_slist *
-headers_slist(const struct berth_http_headers *h)
-{
-	static const char *const internal[] = {"Accept", "Content-Type",
-					       "Expect"};
-	struct curl_slist *l = NULL, *t;
-	for (size_t i = 0; i < h->n; i++) {
-		if (!(t = curl_slist_append(l, h->v[i])))
-			goto oom;
-		l = t;
-	}
-	for (size_t i = 0; i < sizeof(internal) / sizeof(internal[0]); i++) {
-		char blank[32];
-		if (berth_http_headers_has(h, internal[i]))
-			continue;
-		snprintf(blank, sizeof(blank), "%s:", internal[i]);
-		if (!(t = curl_slist_append(l, blank)))
-			goto oom;
-		l = t;
-	}
-	return l;
-oom:
-	curl_slist_free_all(l);
-	return NULL;
 }
 
 /* --- URLs ---------------------------------------------------------------- */
@@ -400,27 +279,106 @@ berth_http_client_free(struct berth_http_client *c)
 
 /* --- one hop over the client's handles ------------------------------------ */
 
+enum bh_method { BH_GET, BH_HEAD, BH_POST, BH_PUT, BH_PATCH, BH_DELETE };
+
+static const char *const method_names[] = {"GET",   "HEAD",  "POST",
+					   "PUT",   "PATCH", "DELETE"};
+
+/* req->method as an enum bh_method (NULL: POST), or -1. */
+static int
+method_parse(const char *m)
+{
+	if (!m)
+		return BH_POST;
+	for (size_t i = 0; i < sizeof(method_names) / sizeof(method_names[0]);
+	     i++)
+		if (strcasecmp(m, method_names[i]) == 0)
+			return (int)i;
+	return -1;
+}
+
 struct hop {
 	const struct berth_http_request *req;
 	CURL *curl;
 	bool check_sockets; /* block_private without a proxy */
 	char blocked[256];  /* why a connect() was refused */
+	char failed[160];   /* why a callback ended the transfer */
 	char *body;
 	size_t len;
 	size_t cap; /* allocated */
 	size_t max; /* max_response_bytes */
 	bool truncated;
 	bool cancelled;
+	/* the request body from body_read */
+	bool streamed;
+	long long read_n;  /* bytes body_read gave */
+	bool upload_done;  /* body_read reached the end */
+	/* the response being read (reset by each status line) */
+	bool mode_known;   /* to_sink is decided */
+	bool to_sink;      /* a 2xx body for body_sink */
+	bool headers_done; /* its blank line passed: what follows is trailers */
+	struct berth_http_headers headers; /* keep_headers */
 	long long sent_ms;   /* monotonic: request fully sent, or 0 */
 	bool got_header;     /* a response header line arrived */
 	bool header_timeout; /* ended: no response headers in time */
+	/* stall_timeout_ms */
+	long long last_move_ms; /* monotonic: the last byte moved */
+	curl_off_t moved;       /* body bytes sent + received so far */
+	bool stalled;
+	/* max_recv_bytes_per_s */
+	long long rx_start_ms; /* monotonic: the first body byte, or 0 */
+	long long rx_bytes;    /* body bytes taken since */
+	bool paused;           /* on_write paused the transfer ... */
+	long long resume_ms;   /* ... until then */
 };
+
+/* The receive cap, paced here rather than by libcurl's
+ * CURLOPT_MAX_RECV_SPEED_LARGE, which lets whatever the socket holds
+ * through at the start of each 3 s window (a 1 MiB answer capped at
+ * 512 KiB/s arrived in milliseconds): a piece is taken only once the
+ * bytes before it have had their time since the first byte, else the
+ * transfer pauses (libcurl hands the same piece again after
+ * curl_easy_pause) until then. True when the piece of n bytes may be
+ * taken now. */
+static bool
+rx_pace(struct hop *h, size_t n)
+{
+	long long cap = h->req->max_recv_bytes_per_s;
+	if (cap <= 0 || n == 0)
+		return true;
+	long long now = berth_http_now_ms();
+	if (!h->rx_start_ms)
+		h->rx_start_ms = now;
+	long long due = h->rx_start_ms + h->rx_bytes * 1000 / cap;
+	if (now < due) {
+		h->paused = true;
+		h->resume_ms = due;
+		return false;
+	}
+	h->rx_bytes += (long long)n;
+	return true;
+}
 
 static size_t
 on_write(char *data, size_t size, size_t nmemb, void *ud)
 {
 	struct hop *h = ud;
 	size_t n = size * nmemb;
+	if (!rx_pace(h, n))
+		return CURL_WRITEFUNC_PAUSE;
+	if (!h->mode_known) {
+		long code = 0;
+		curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &code);
+		h->to_sink = h->req->body_sink && berth_http_is_2xx(code);
+		h->mode_known = true;
+	}
+	if (h->to_sink) {
+		if (n && !h->req->body_sink(h->req->body_sink_ud, data, n)) {
+			h->cancelled = true;
+			return 0; /* CURLE_WRITE_ERROR */
+		}
+		return n;
+	}
 	size_t take = h->max - h->len < n ? h->max - h->len : n;
 	if (take) {
 		if (h->len + take + 1 > h->cap) {
@@ -446,17 +404,100 @@ on_write(char *data, size_t size, size_t nmemb, void *ud)
 	return n;
 }
 
+/* Gives libcurl the next piece of a streamed body, never more than
+ * body_read_len in all. */
+static size_t
+on_read(char *buf, size_t size, size_t nitems, void *ud)
+{
+	struct hop *h = ud;
+	const struct berth_http_request *req = h->req;
+	size_t len = size * nitems;
+	long long total = req->body_read_len;
+	if (total >= 0) {
+		if (h->read_n >= total) {
+			h->upload_done = true;
+			return 0;
+		}
+		if ((unsigned long long)(total - h->read_n) < len)
+			len = (size_t)(total - h->read_n);
+	}
+	size_t got = req->body_read(req->body_read_ud, buf, len);
+	if (got == BERTH_HTTP_READ_ABORT) {
+		h->cancelled = true;
+		return CURL_READFUNC_ABORT;
+	}
+	if (got > len) {
+		snprintf(h->failed, sizeof(h->failed),
+			 "body_read returned %zu bytes for a %zu-byte buffer",
+			 got, len);
+		return CURL_READFUNC_ABORT;
+	}
+	if (got == 0) {
+		if (total >= 0) {
+			snprintf(h->failed, sizeof(h->failed),
+				 "the request body ended after %lld of its "
+				 "%lld bytes",
+				 h->read_n, total);
+			return CURL_READFUNC_ABORT;
+		}
+		h->upload_done = true;
+		return 0;
+	}
+	h->read_n += (long long)got;
+	if (total >= 0 && h->read_n == total)
+		h->upload_done = true;
+	return got;
+}
+
 static size_t
 on_header(char *data, size_t size, size_t nmemb, void *ud)
 {
-	(void)data;
 	struct hop *h = ud;
+	size_t n = size * nmemb;
 	h->got_header = true;
-	return size * nmemb;
+	if (h->req->stall_timeout_ms > 0)
+		h->last_move_ms = berth_http_now_ms();
+	if (n >= 5 && strncmp(data, "HTTP/", 5) == 0) {
+		/* a status line: an interim answer, a proxy's answer to
+		 * CONNECT or the final response starts */
+		berth_http_headers_fini(&h->headers);
+		h->headers_done = false;
+		h->mode_known = false;
+		return n;
+	}
+	if (!h->req->keep_headers || h->headers_done)
+		return n;
+	size_t len = n;
+	while (len && (data[len - 1] == '\r' || data[len - 1] == '\n'))
+		len--;
+	if (len == 0) {
+		h->headers_done = true;
+		return n;
+	}
+	if (bh_response_header_add(&h->headers, data, len) != 0) {
+		snprintf(h->failed, sizeof(h->failed), "out of memory");
+		return 0;
+	}
+	return n;
 }
 
-/* Ends a transfer when cancel() says so, or when no response header
- * arrived within header_timeout_ms of the request being sent (Go's
+/* Whether the request is fully sent, for the header timeout. */
+static bool
+request_sent(struct hop *h, curl_off_t ultotal, curl_off_t ulnow)
+{
+	curl_off_t pre = 0;
+	if (h->streamed && h->req->body_read_len < 0)
+		return h->upload_done; /* chunked: the total is unknown */
+	if (ultotal > 0)
+		return ulnow >= ultotal;
+	return curl_easy_getinfo(h->curl, CURLINFO_PRETRANSFER_TIME_T, &pre) ==
+		       CURLE_OK &&
+	       pre > 0;
+}
+
+/* Ends a transfer when cancel() says so; when nothing moved for
+ * stall_timeout_ms; or when no response header arrived within
+ * header_timeout_ms of the request being sent (Go's
  * ResponseHeaderTimeout): a receiver that accepts and never answers holds
  * the caller for that long, not the whole timeout. Called on every round
  * of multi_run, so at least every BH_POLL_MS. */
@@ -464,27 +505,36 @@ static int
 on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow,
 	    curl_off_t ultotal, curl_off_t ulnow)
 {
-	(void)dltotal, (void)dlnow;
+	(void)dltotal;
 	struct hop *h = ud;
-	if (h->req->cancel && h->req->cancel(h->req->cancel_ud)) {
+	const struct berth_http_request *req = h->req;
+	if (req->cancel && req->cancel(req->cancel_ud)) {
 		h->cancelled = true;
 		return 1; /* CURLE_ABORTED_BY_CALLBACK */
 	}
-	if (h->req->header_timeout_ms <= 0 || h->got_header)
+	bool stall = req->stall_timeout_ms > 0;
+	bool header = req->header_timeout_ms > 0 && !h->got_header;
+	if (!stall && !header)
 		return 0;
 	long long now = berth_http_now_ms();
+	if (stall) {
+		if (h->paused || dlnow + ulnow != h->moved) {
+			/* a pause of the receive cap is no stall */
+			h->moved = dlnow + ulnow;
+			h->last_move_ms = now;
+		} else if (now - h->last_move_ms >= req->stall_timeout_ms) {
+			h->stalled = true;
+			return 1;
+		}
+	}
+	if (!header)
+		return 0;
 	if (!h->sent_ms) {
-		curl_off_t pre = 0;
-		if (ultotal > 0
-			    ? ulnow >= ultotal
-			    : (curl_easy_getinfo(h->curl,
-						 CURLINFO_PRETRANSFER_TIME_T,
-						 &pre) == CURLE_OK &&
-			       pre > 0))
+		if (request_sent(h, ultotal, ulnow))
 			h->sent_ms = now;
 		return 0;
 	}
-	if (now - h->sent_ms >= h->req->header_timeout_ms) {
+	if (now - h->sent_ms >= req->header_timeout_ms) {
 		h->header_timeout = true;
 		return 1;
 	}
@@ -513,19 +563,38 @@ on_open_socket(void *ud, curlsocktype purpose, struct curl_sockaddr *a)
 
 /* Runs the transfer set up on c->curl, as curl_easy_perform does, but
  * wakes up every BH_POLL_MS even when nothing happens, so that
- * on_progress sees cancel() and the header timeout on time (the easy loop
- * waits up to a second between checks). The connections stay in c->multi
- * for the next request. */
+ * on_progress sees cancel() and the timeouts on time (the easy loop
+ * waits up to a second between checks), and resumes a transfer paused by
+ * the receive cap on time. The connections stay in c->multi for the next
+ * request. */
 static CURLcode
-multi_run(struct berth_http_client *c, char *errbuf)
+multi_run(struct berth_http_client *c, struct hop *h, char *errbuf)
 {
 	CURLMcode mc = curl_multi_add_handle(c->multi, c->curl);
 	int running = mc == CURLM_OK;
 	while (running && mc == CURLM_OK) {
 		mc = curl_multi_perform(c->multi, &running);
-		if (mc == CURLM_OK && running)
-			mc = curl_multi_poll(c->multi, NULL, 0, BH_POLL_MS,
-					     NULL);
+		if (mc != CURLM_OK || !running)
+			break;
+		long long wait = BH_POLL_MS;
+		if (h->paused) {
+			const struct berth_http_request *req = h->req;
+			if (req->cancel && req->cancel(req->cancel_ud)) {
+				h->cancelled = true;
+				break;
+			}
+			wait = h->resume_ms - berth_http_now_ms();
+			if (wait <= 0) {
+				/* may call on_write, which may pause again */
+				h->paused = false;
+				h->last_move_ms = berth_http_now_ms();
+				curl_easy_pause(c->curl, CURLPAUSE_CONT);
+				continue;
+			}
+			if (wait > BH_POLL_MS)
+				wait = BH_POLL_MS;
+		}
+		mc = curl_multi_poll(c->multi, NULL, 0, (int)wait, NULL);
 	}
 	CURLcode rc = CURLE_FAILED_INIT;
 	int left;
@@ -542,7 +611,8 @@ multi_run(struct berth_http_client *c, char *errbuf)
 
 struct hop_in {
 	const char *url;
-	bool post;
+	int method;     /* enum bh_method */
+	bool send_body; /* body/body_len or body_read */
 	const struct berth_http_headers *headers;
 	const char *proxy; /* "" = direct */
 	long timeout_ms;   /* what is left of the whole exchange */
@@ -561,7 +631,7 @@ hop_run(struct berth_http_client *cl, struct hop *h, const struct hop_in *in,
 	const struct berth_http_request *req = h->req;
 	const struct berth_http_tls *tls = req->tls;
 	char errbuf[CURL_ERROR_SIZE] = "";
-	struct curl_slist *hdrs = headers_slist(in->headers);
+	struct curl_slist *hdrs = bh_headers_slist(in->headers);
 	CURL *c = cl->curl;
 	if (!hdrs) {
 		set_err(err, errlen, "out of memory");
@@ -602,14 +672,40 @@ hop_run(struct berth_http_client *cl, struct hop *h, const struct hop_in *in,
 	if (req->user_agent)
 		curl_easy_setopt(c, CURLOPT_USERAGENT, req->user_agent);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-	if (in->post) {
+	if (in->method == BH_HEAD) {
+		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+	} else if (!in->send_body) {
+		curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+	} else if (h->streamed) {
+		/* POST's machinery (the method is set below): Content-Length,
+		 * or, when the length is -1, libcurl's own chunked encoding
+		 * (HTTP/1.1; HTTP/2 needs none) */
+		curl_easy_setopt(c, CURLOPT_POST, 1L);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
+				 (curl_off_t)(req->body_read_len >= 0
+						      ? req->body_read_len
+						      : -1));
+		curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
+		curl_easy_setopt(c, CURLOPT_READDATA, h);
+	} else {
 		curl_easy_setopt(c, CURLOPT_POST, 1L);
 		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
 				 (curl_off_t)req->body_len);
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS,
 				 req->body ? req->body : "");
-	} else {
-		curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+	}
+	if (in->method != BH_GET && in->method != BH_HEAD &&
+	    in->method != BH_POST)
+		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST,
+				 method_names[in->method]);
+	if (req->max_send_bytes_per_s > 0)
+		curl_easy_setopt(c, CURLOPT_MAX_SEND_SPEED_LARGE,
+				 (curl_off_t)req->max_send_bytes_per_s);
+	if (req->max_recv_bytes_per_s > 0 &&
+	    req->max_recv_bytes_per_s < 8 * CURL_MAX_WRITE_SIZE) {
+		/* smaller pieces for a smoother pace (rx_pace) */
+		long b = (long)(req->max_recv_bytes_per_s / 8);
+		curl_easy_setopt(c, CURLOPT_BUFFERSIZE, b < 1024 ? 1024L : b);
 	}
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, h);
@@ -622,11 +718,20 @@ hop_run(struct berth_http_client *cl, struct hop *h, const struct hop_in *in,
 	curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, h);
 
 	enum berth_http_result st = BERTH_HTTP_FAILED;
-	CURLcode rc = multi_run(cl, errbuf);
+	CURLcode rc = multi_run(cl, h, errbuf);
 	long code = 0;
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
 	if (h->cancelled) {
 		st = BERTH_HTTP_CANCELLED;
+	} else if (h->failed[0]) {
+		set_err(err, errlen, "%s", h->failed);
+	} else if (h->stalled) {
+		long ms = req->stall_timeout_ms;
+		if (ms % 1000 == 0)
+			set_err(err, errlen, "stalled for %ld s", ms / 1000);
+		else
+			set_err(err, errlen, "stalled for %ld ms", ms);
+		st = BERTH_HTTP_TIMEOUT;
 	} else if (h->header_timeout) {
 		set_err(err, errlen, "no response headers within %ld ms",
 			req->header_timeout_ms);
@@ -683,10 +788,20 @@ send_hops(struct berth_http_client *cl, const struct berth_http_request *req,
 	char *url = strdup(req->url ? req->url : "");
 	struct berth_http_headers hdrs;
 	struct bh_url u, prev = {0};
-	bool post = !req->method || strcasecmp(req->method, "POST") == 0;
+	int method = method_parse(req->method);
+	bool send_body = method == BH_POST || method == BH_PUT ||
+			 method == BH_PATCH ||
+			 (method == BH_DELETE &&
+			  (req->body_read || req->body_len > 0));
 	enum berth_http_result st = BERTH_HTTP_REFUSED;
-	if (headers_copy(&hdrs, req->headers) != 0 || !url) {
+	if (bh_headers_copy(&hdrs, req->headers) != 0 || !url) {
 		set_err(err, errlen, "out of memory");
+		goto out;
+	}
+	if (method < 0) {
+		/* the name only: it is the caller's constant, but bounded */
+		set_err(err, errlen, "unsupported method \"%.16s\"",
+			req->method);
 		goto out;
 	}
 	/* one overall deadline, as Go's http.Client.Timeout */
@@ -739,10 +854,13 @@ send_hops(struct berth_http_client *cl, const struct berth_http_request *req,
 			.req = req,
 			.check_sockets = block && !proxy[0],
 			.max = req->max_response_bytes,
+			.streamed = send_body && req->body_read,
+			.last_move_ms = berth_http_now_ms(),
 		};
 		struct hop_in in = {
 			.url = url,
-			.post = post,
+			.method = method,
+			.send_body = send_body,
 			.headers = &hdrs,
 			.proxy = proxy,
 			.timeout_ms = left,
@@ -751,12 +869,18 @@ send_hops(struct berth_http_client *cl, const struct berth_http_request *req,
 		st = hop_run(cl, &h, &in, &o, err, errlen);
 		if (st != BERTH_HTTP_OK) {
 			free(h.body);
+			berth_http_headers_fini(&h.headers);
 			goto out;
 		}
 		bool follow = req->follow_redirects && is_redirect(o.code) &&
 			      o.redirect_url;
+		/* Go: a 307/308 whose body cannot be sent again is the
+		 * answer */
+		if (follow && (o.code == 307 || o.code == 308) && h.streamed)
+			follow = false;
 		if (follow && hops >= BERTH_HTTP_MAX_REDIRECTS) {
 			free(h.body);
+			berth_http_headers_fini(&h.headers);
 			free(o.redirect_url);
 			set_err(err, errlen, "stopped after %d redirects",
 				BERTH_HTTP_MAX_REDIRECTS);
@@ -764,11 +888,15 @@ send_hops(struct berth_http_client *cl, const struct berth_http_request *req,
 			goto out;
 		}
 		if (follow) {
-			/* Go: 301/302/303 turn a POST into a bodiless GET,
-			 * 307/308 repeat it */
-			if (o.code != 307 && o.code != 308)
-				post = false;
+			/* Go: 301/302/303 turn any method but GET and HEAD
+			 * into a bodiless GET, 307/308 repeat it */
+			if (o.code != 307 && o.code != 308 &&
+			    method != BH_GET && method != BH_HEAD) {
+				method = BH_GET;
+				send_body = false;
+			}
 			free(h.body);
+			berth_http_headers_fini(&h.headers);
 			free(url);
 			url = o.redirect_url;
 			resp->redirects++;
@@ -777,6 +905,7 @@ send_hops(struct berth_http_client *cl, const struct berth_http_request *req,
 		free(o.redirect_url);
 		resp->status = o.code;
 		resp->retry_after_s = o.retry_after_s;
+		resp->headers = h.headers;
 		resp->body = h.body ? h.body : strdup("");
 		if (!resp->body) {
 			set_err(err, errlen, "out of memory");
@@ -824,4 +953,5 @@ berth_http_response_fini(struct berth_http_response *r)
 	free(r->body);
 	r->body = NULL;
 	r->body_len = 0;
+	berth_http_headers_fini(&r->headers);
 }

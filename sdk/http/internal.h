@@ -1,6 +1,7 @@
 /* internal.h - what the files of the berth_http library share (not
  * installed; the API is berth/http.h and berth/http_plugin.h).
- *   client.c   URLs, headers, the client, one request and its redirects
+ *   client.c   URLs, the client, one request and its redirects
+ *   text.c     header lists, kept response headers, base64, URL escaping
  *   policy.c   the proxy choice (Go's rules) and the address classes
  *   plugin.c   the job-plugin helpers
  * IP addresses are handled in a 16-byte form: IPv6 as is, IPv4 mapped
@@ -72,5 +73,17 @@ const char *bh_host_class(const char *host, char *shown, size_t shownlen);
  * knows where it goes). True (and err written with BH_BLOCKED_FMT) when
  * host is refused. */
 bool bh_precheck_host(const char *host, char *err, size_t errlen);
+
+/* A copy of src (NULL: empty) into dst. 0, or -1 when out of memory. */
+int bh_headers_copy(struct berth_http_headers *dst,
+		    const struct berth_http_headers *src);
+/* The exact list handed to libcurl: h, then blanks that stop libcurl's
+ * own Accept, Content-Type and Expect. NULL when out of memory. */
+struct curl_slist *bh_headers_slist(const struct berth_http_headers *h);
+/* Adds a received response header line (len bytes, no CRLF) to h as
+ * "Name: value", the value trimmed; a folded line continues the last one.
+ * 0, or -1 when out of memory. */
+int bh_response_header_add(struct berth_http_headers *h, const char *data,
+			   size_t len);
 
 #endif /* BERTH_HTTP_INTERNAL_H */
