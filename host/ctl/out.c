@@ -76,10 +76,15 @@ utf8_len(const unsigned char *s)
 	}
 	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
 		return 0;
-	/* C1 controls (U+0080..U+009F): 0x9b is a CSI on some terminals */
-	if (cp >= 0x80 && cp <= 0x9f)
-		return 0;
 	return n;
+}
+
+/* C1 controls (U+0080..U+009F, two bytes in UTF-8): U+009B is a CSI
+ * for some terminals. */
+static bool
+is_c1(const unsigned char *s)
+{
+	return s[0] == 0xc2 && s[1] >= 0x80 && s[1] <= 0x9f;
 }
 
 char *
@@ -93,6 +98,9 @@ out_safe(const char *s)
 		if (n == 1 && (*p < 0x20 || *p == 0x7f)) {
 			sbuf_add(&b, *p == '\t' ? " " : "?", 1);
 			p++;
+		} else if (n == 2 && is_c1(p)) {
+			sbuf_add(&b, "?", 1);
+			p += 2;
 		} else if (n == 0) {
 			sbuf_add(&b, "?", 1);
 			p++;
