@@ -87,9 +87,10 @@ static const struct ctl_opt logs_opts[] = {
 
 static const struct ctl_opt exec_opts[] = {
 	{"page", 0, "N", "the page, from 1 (default 1)", NULL, false},
-	{"page-size", 'n', "N", "items per page", NULL, false},
-	{"non-dead-only", 0, NULL, "leave out executions in a final "
-	 "status", NULL, false},
+	{"page-size", 'n', "N", "executions per page (default 25)", NULL,
+	 false},
+	{"non-dead-only", 0, NULL, "only executions that have not run yet",
+	 NULL, false},
 	END_OPTS,
 };
 
