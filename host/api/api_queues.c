@@ -27,7 +27,7 @@
 
 static const char *const no_params[] = {NULL};
 
-/* --- the job types ---------------------------------------------------------- */
+/* --- the job types ------------------------------------------------------- */
 
 struct type_row {
 	char *name;
@@ -388,8 +388,8 @@ api_queue_put(struct api_request *req)
 					      &err);
 		}
 		if (rc == 0)
-			cJSON_AddItemToArray(types,
-					     json_must(cJSON_CreateString(name)));
+			cJSON_AddItemToArray(
+				types, json_must(cJSON_CreateString(name)));
 	}
 	table_fini(&t);
 	if (rc < 0) {

@@ -167,10 +167,9 @@ queue_set_paused(struct queue *q, const char *type, bool paused,
 	free(key);
 	if (!r)
 		return -1;
-	int rc = r->type == REDIS_REPLY_ERROR
-			 ? reply_error(err, paused ? "SET paused" : "DEL paused",
-				       r)
-			 : 0;
+	int rc = 0;
+	if (r->type == REDIS_REPLY_ERROR)
+		rc = reply_error(err, paused ? "SET paused" : "DEL paused", r);
 	freeReplyObject(r);
 	return rc;
 }

@@ -1414,6 +1414,9 @@ main(void)
 		.stop_grace_seconds = 1,
 		.max_job_duration_seconds = 3600,
 		.job_log_level = BLOG_INFO,
+		/* the daemon's defaults (berth.dead_max_*) */
+		.dead_max_jobs = 10000,
+		.dead_max_age_seconds = 604800,
 	};
 	wp = worker_pool_new(&cfg, rp, NS, reg, trk, q);
 	CHECK_MSG(worker_pool_start(wp, &err) == 0, "%s", err.msg);
