@@ -16,7 +16,7 @@
 #define LS_MAX_REQUESTS 100
 #define FOLLOW_TIMEOUT_MS (3L * 3600 * 1000)
 
-/* ---- submit ------------------------------------------------------------------ */
+/* ---- submit -------------------------------------------------------------- */
 
 static cJSON *
 read_params_file(const struct ctl_args *a, const char *path, int *rc)
@@ -172,7 +172,7 @@ cmd_submit(struct ctl *c, struct ctl_args *a)
 	return CTL_OK;
 }
 
-/* ---- get ---------------------------------------------------------------------- */
+/* ---- get ----------------------------------------------------------------- */
 
 static bool
 is_time_field(const char *k)
@@ -247,7 +247,7 @@ cmd_get(struct ctl *c, struct ctl_args *a)
 	return CTL_OK;
 }
 
-/* ---- job tables (ls, executions) ------------------------------------------------ */
+/* ---- job tables (ls, executions) ----------------------------------------- */
 
 static struct table *
 jobs_table(void)
@@ -309,7 +309,7 @@ print_list(const struct ctl *c, const cJSON *all, const char *none)
 	table_free(t);
 }
 
-/* ---- ls --------------------------------------------------------------------------- */
+/* ---- ls ------------------------------------------------------------------ */
 
 static void
 add_query(struct sbuf *q, const char *key, const char *value)
@@ -389,7 +389,7 @@ cmd_ls(struct ctl *c, struct ctl_args *a)
 	return rc;
 }
 
-/* ---- stop ------------------------------------------------------------------------- */
+/* ---- stop ---------------------------------------------------------------- */
 
 int
 cmd_stop(struct ctl *c, struct ctl_args *a)
@@ -413,7 +413,7 @@ cmd_stop(struct ctl *c, struct ctl_args *a)
 	return CTL_OK;
 }
 
-/* ---- logs ------------------------------------------------------------------------- */
+/* ---- logs ---------------------------------------------------------------- */
 
 struct log_out {
 	bool tty; /* control characters made visible */
@@ -471,7 +471,7 @@ cmd_logs(struct ctl *c, struct ctl_args *a)
 	return rc;
 }
 
-/* ---- executions ------------------------------------------------------------------- */
+/* ---- executions ---------------------------------------------------------- */
 
 int
 cmd_executions(struct ctl *c, struct ctl_args *a)

@@ -15,7 +15,7 @@ yes_no(const cJSON *o, const char *key)
 	return json_bool(o, key) ? "yes" : "no";
 }
 
-/* ---- queues ------------------------------------------------------------------- */
+/* ---- queues -------------------------------------------------------------- */
 
 struct table *
 ops_queues_table(const cJSON *doc)
@@ -119,7 +119,7 @@ cmd_queue_action(struct ctl *c, struct ctl_args *a)
 	return CTL_OK;
 }
 
-/* ---- retry and dead sets ------------------------------------------------------ */
+/* ---- retry and dead sets ------------------------------------------------- */
 
 static bool
 is_dead(const struct ctl_args *a)
@@ -225,7 +225,7 @@ cmd_set_action(struct ctl *c, struct ctl_args *a)
 	return CTL_OK;
 }
 
-/* ---- pools and workers ---------------------------------------------------------- */
+/* ---- pools and workers --------------------------------------------------- */
 
 static char *
 join_names(const cJSON *arr)
@@ -438,7 +438,7 @@ cmd_workers(struct ctl *c, struct ctl_args *a)
 	return rc;
 }
 
-/* ---- plugins ---------------------------------------------------------------------- */
+/* ---- plugins ------------------------------------------------------------- */
 
 static void
 print_plugins(const cJSON *doc)
@@ -518,7 +518,7 @@ cmd_plugins_reload(struct ctl *c, struct ctl_args *a)
 	return plugins_call(c, "POST", "/api/v1/plugins/reload");
 }
 
-/* ---- stats (Harbor's route, no auth) --------------------------------------------- */
+/* ---- stats (Harbor's route, no auth) ------------------------------------- */
 
 int
 cmd_stats(struct ctl *c, struct ctl_args *a)
@@ -566,7 +566,7 @@ cmd_stats(struct ctl *c, struct ctl_args *a)
 	return CTL_OK;
 }
 
-/* ---- periodic -------------------------------------------------------------------- */
+/* ---- periodic ------------------------------------------------------------ */
 
 int
 cmd_periodic(struct ctl *c, struct ctl_args *a)
@@ -592,9 +592,9 @@ cmd_periodic(struct ctl *c, struct ctl_args *a)
 		if (err && *err) {
 			sbuf_printf(&next, "error: %s", err);
 		} else {
+			const cJSON *runs = cJSON_GetObjectItem(p, "next_runs");
 			const cJSON *v;
-			cJSON_ArrayForEach(v, cJSON_GetObjectItem(p,
-								  "next_runs")) {
+			cJSON_ArrayForEach(v, runs) {
 				char tb[32];
 				sbuf_printf(&next, "%s%s",
 					    next.len ? ", " : "",

@@ -18,7 +18,7 @@
 #define CONNECT_TIMEOUT_MS 5000
 #define MAX_BODY ((size_t)256 << 20)
 
-/* ---- finding the configuration --------------------------------------------- */
+/* ---- finding the configuration ------------------------------------------- */
 
 static bool
 readable(const char *p)
@@ -104,7 +104,7 @@ url_from_config(struct ctl *c, const struct berth_config *cfg,
 	return 0;
 }
 
-/* ---- the secret ------------------------------------------------------------ */
+/* ---- the secret ---------------------------------------------------------- */
 
 /* 0 with *out set, 1 when the file does not exist (*why says so), -1 when
  * it cannot be read (*why says why). */
@@ -283,7 +283,7 @@ ctl_close(struct ctl *c)
 	memset(c, 0, sizeof(*c));
 }
 
-/* ---- one request ---------------------------------------------------------- */
+/* ---- one request --------------------------------------------------------- */
 
 static bool
 cancelled(void *ud)

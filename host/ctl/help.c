@@ -34,7 +34,7 @@ static const struct ctl_opt no_opts[] = {END_OPTS};
 
 #define STATUSES "Pending Scheduled Running Stopped Error Success"
 
-/* ---- jobs ----------------------------------------------------------------- */
+/* ---- jobs ---------------------------------------------------------------- */
 
 static const struct ctl_opt submit_opts[] = {
 	{"param", 'p', "KEY=VALUE", "a parameter with a string value",
@@ -94,7 +94,7 @@ static const struct ctl_opt exec_opts[] = {
 	END_OPTS,
 };
 
-/* ---- queues ----------------------------------------------------------------- */
+/* ---- queues -------------------------------------------------------------- */
 
 static const struct ctl_cmd queues_subs[] = {
 	{"list", "", "every job type with its figures (the default)", NULL,
@@ -113,7 +113,7 @@ static const struct ctl_cmd queues_subs[] = {
 	{0},
 };
 
-/* ---- retry and dead sets ------------------------------------------------------ */
+/* ---- retry and dead sets ------------------------------------------------- */
 
 static const struct ctl_opt set_list_opts[] = {
 	{"page", 0, "N", "the page, from 1 (default 1)", NULL, false},
@@ -153,7 +153,7 @@ static const struct ctl_cmd dead_subs[] = {
 	{0},
 };
 
-/* ---- plugins, workers, watch, completion -------------------------------------- */
+/* ---- plugins, workers, watch, completion --------------------------------- */
 
 static const struct ctl_cmd plugins_subs[] = {
 	{"list", "", "loaded, retiring and refused plugins (the default)",
@@ -183,7 +183,7 @@ static const struct ctl_cmd completion_subs[] = {
 	{0},
 };
 
-/* ---- the tree ---------------------------------------------------------------- */
+/* ---- the tree ------------------------------------------------------------ */
 
 static const struct ctl_cmd commands[] = {
 	{"submit", "NAME", "submit a job of type NAME",
@@ -300,7 +300,7 @@ const struct ctl_cmd ctl_root = {
 	"berthctl --json dead | jq '.items[].job_id'\n"
 	"berthctl watch\n"};
 
-/* ---- --help ------------------------------------------------------------------ */
+/* ---- --help -------------------------------------------------------------- */
 
 static void
 opt_usage(const struct ctl_opt *o, char *buf, size_t n)
@@ -376,7 +376,7 @@ help_print(FILE *f, const struct ctl_cmd *cmd, const char *path)
 			   "daemon unreachable.\n");
 }
 
-/* ---- the man page ---------------------------------------------------------- */
+/* ---- the man page -------------------------------------------------------- */
 
 /* Text for roff: backslashes doubled as \e, '-' as \-, and a line that
  * would start with '.' or '\'' protected by \&. */
@@ -499,8 +499,8 @@ help_man(FILE *f)
 	      "\\fICOMMAND\\fR [\\fIOPTIONS\\fR] [\\fIARGS\\fR]\n", f);
 	fputs(".SH DESCRIPTION\n", f);
 	roff(f, ctl_root.text);
-	fputs("\n.PP\nEvery command and sub-command takes \\fB\\-\\-help\\fR.\n",
-	      f);
+	fputs("\n.PP\nEvery command and sub-command takes "
+	      "\\fB\\-\\-help\\fR.\n", f);
 	fputs(".SH GLOBAL OPTIONS\n", f);
 	man_opts(f, ctl_global_opts);
 	fputs(".TP\n\\fB\\-V\\fR, \\fB\\-\\-version\\fR\nprint the "
@@ -538,7 +538,7 @@ help_man(FILE *f)
 	fputs(".SH SEE ALSO\n\\fBberthd\\fR(8)\n", f);
 }
 
-/* ---- bash completion -------------------------------------------------------- */
+/* ---- bash completion ----------------------------------------------------- */
 
 static void
 bash_opts(FILE *f, const struct ctl_opt *opts)
@@ -562,8 +562,8 @@ bash_values(FILE *f, const struct ctl_opt *opts)
 		if (o->shrt)
 			fprintf(f, "|-%c", o->shrt);
 		if (o->words)
-			fprintf(f, ") COMPREPLY=($(compgen -W '%s' -- \"$cur\"))"
-				   "; return ;;\n", o->words);
+			fprintf(f, ") COMPREPLY=($(compgen -W '%s' -- "
+				   "\"$cur\")); return ;;\n", o->words);
 		else if (strstr(o->arg, "FILE") || strstr(o->arg, "DIR"))
 			fprintf(f, ") _filedir; return ;;\n");
 		else

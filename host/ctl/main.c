@@ -56,7 +56,7 @@ args_int(const struct ctl_args *a, const char *lng, long long def,
 	return n;
 }
 
-/* ---- parsing --------------------------------------------------------------- */
+/* ---- parsing ------------------------------------------------------------- */
 
 struct parse {
 	struct ctl_args *a;

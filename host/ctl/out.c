@@ -10,7 +10,7 @@
 #include "common/json.h"
 #include "common/util.h"
 
-/* ---- a growing string ------------------------------------------------------ */
+/* ---- a growing string ---------------------------------------------------- */
 
 void
 sbuf_add(struct sbuf *b, const char *s, size_t n)
@@ -45,7 +45,7 @@ sbuf_fini(struct sbuf *b)
 	memset(b, 0, sizeof(*b));
 }
 
-/* ---- terminal-safe text ------------------------------------------------------ */
+/* ---- terminal-safe text -------------------------------------------------- */
 
 /* Length of the valid UTF-8 sequence at s (1..4), 0 when invalid. */
 static size_t
@@ -137,7 +137,7 @@ bytes_of(const char *s, int w)
 	return i;
 }
 
-/* ---- tables ------------------------------------------------------------------- */
+/* ---- tables -------------------------------------------------------------- */
 
 struct table {
 	int ncols;
@@ -248,7 +248,7 @@ table_free(struct table *t)
 	free(t);
 }
 
-/* ---- values ------------------------------------------------------------------- */
+/* ---- values -------------------------------------------------------------- */
 
 const char *
 out_time(int64_t epoch, char buf[32])

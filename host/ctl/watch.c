@@ -80,7 +80,7 @@ tty_enter(void)
 	return 0;
 }
 
-/* ---- keys ------------------------------------------------------------------ */
+/* ---- keys ---------------------------------------------------------------- */
 
 enum key_result { KEY_NONE, KEY_QUIT, KEY_REFRESH };
 
@@ -123,7 +123,7 @@ watch_cancel(void *ud)
 	return w->quit;
 }
 
-/* ---- one frame --------------------------------------------------------------- */
+/* ---- one frame ----------------------------------------------------------- */
 
 struct frame {
 	struct sbuf b;
@@ -232,12 +232,11 @@ frame_build(struct watch *w, struct frame *f)
 		paused += json_bool(it, "paused");
 	}
 	const cJSON *tot = cJSON_GetObjectItem(q.json, "totals");
+	int ntypes = cJSON_GetArraySize(cJSON_GetObjectItem(q.json, "queues"));
 	char *line = xasprintf("QUEUES  %d types, %lld pending, %lld running, "
 			       "%lld paused; scheduled %lld, retry %lld, "
 			       "dead %lld",
-			       cJSON_GetArraySize(cJSON_GetObjectItem(q.json,
-								      "queues")),
-			       pending, running, paused,
+			       ntypes, pending, running, paused,
 			       (long long)json_i64(tot, "scheduled"),
 			       (long long)json_i64(tot, "retry"),
 			       (long long)json_i64(tot, "dead"));
@@ -309,7 +308,7 @@ frame_draw(struct watch *w)
 	sbuf_fini(&f.b);
 }
 
-/* ---- the loop -------------------------------------------------------------------- */
+/* ---- the loop ------------------------------------------------------------ */
 
 int
 cmd_watch(struct ctl *c, struct ctl_args *a)
