@@ -279,12 +279,12 @@ static const struct ctl_cmd commands[] = {
 	"            berth.data_dir, $XDG_STATE_HOME/berth, " \
 	"~/.local/state/berth\n"
 
-#define EXITS \
-	"Exit status:\n" \
+#define EXIT_LIST \
 	"  0  done\n" \
 	"  1  the daemon answered with an error (the message is printed)\n" \
 	"  2  usage or configuration error\n" \
 	"  3  the daemon could not be reached\n"
+#define EXITS "Exit status:\n" EXIT_LIST
 
 const struct ctl_cmd ctl_root = {
 	"berthctl", "COMMAND [ARGS]",
@@ -511,7 +511,7 @@ help_man(FILE *f)
 	fputs(".SH FINDING THE DAEMON\n", f);
 	man_lines(f, FINDING);
 	fputs(".SH EXIT STATUS\n", f);
-	man_lines(f, EXITS + strlen("Exit status:\n"));
+	man_lines(f, EXIT_LIST);
 	fputs(".SH ENVIRONMENT\n", f);
 	static const char *const env[][2] = {
 		{"BERTH_URL", "base URL of berthd"},
