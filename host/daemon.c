@@ -229,6 +229,15 @@ berthd_start(struct berthd *d, struct berth_config *cfg,
 	    util_write_port_file(opts->port_file, api_server_port(d->api),
 				 err) < 0)
 		goto fail;
+	if (cfg->port == 0) {
+		/* a free port: berthctl finds it here */
+		char *pf = util_path_join(cfg->data_dir, "api_port");
+		if (util_write_port_file(pf, api_server_port(d->api), err) < 0) {
+			log_warn("%s", err->msg);
+			berr_clear(err);
+		}
+		free(pf);
+	}
 	return 0;
 fail:
 	berthd_stop(d);
