@@ -17,6 +17,7 @@
 #include "logs/log.h"
 #include "config/manifest.h"
 #include "plugins/plugin_host.h"
+#include "store/redis_conn.h"
 #include "common/tls_compat.h"
 
 static void
@@ -88,6 +89,17 @@ check_config(const struct berth_config *cfg, const struct berthd_options *o)
 	struct manifest m;
 	struct berr err;
 	berr_clear(&err);
+	/* the whole redis URL (the config rows check only its scheme) */
+	if (strcmp(cfg->redis_url, "embedded") != 0) {
+		struct redis_target t;
+		int bad = redis_url_parse(cfg->redis_url, &t, &err);
+		explicit_bzero(&t, sizeof(t));
+		if (bad < 0) {
+			fprintf(stderr, "berthd: %s: worker_pool.redis_pool."
+				"redis_url: %s\n", cfg->path, err.msg);
+			return 1;
+		}
+	}
 	memset(&m, 0, sizeof(m));
 	if (manifest_load(cfg->manifest, o->strict, &m, &err) < 0) {
 		char buf[BERR_MSG_MAX + 600];
