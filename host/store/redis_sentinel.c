@@ -304,7 +304,7 @@ discover(struct redis_sentinel *s, const struct redis_addr *hint,
 			continue; /* just probed */
 		if (probe_master(s, &cand, &e1) < 0) {
 			char as[300], line[BERR_MSG_MAX];
-			snprintf(line, sizeof(line), "sentinel %s names %.600s",
+			snprintf(line, sizeof(line), "sentinel %s: %.600s",
 				 redis_addr_str(&s->t.sentinels[i], as,
 						sizeof(as)),
 				 e1.msg);

@@ -155,6 +155,12 @@ class Topology:
         wait_for(lambda: info_field(ports[1], "replication",
                                     "master_link_status") == "up",
                  timeout=15, what="the replica in sync")
+        # after a diskless sync the master streams to the replica only
+        # from its first ACK (up to 1 s later): wait for one
+        acked = resp_try(ports[0], "WAIT", "1", "5000")
+        if acked != 1:
+            raise AssertionError("the replica does not acknowledge: %r"
+                                 % acked)
         self.sentinels = [self._node(tmp, "sentinel%d" % i, p,
                                      sentinel_of=ports[0])
                           for i, p in enumerate(ports[2:])]
@@ -251,12 +257,14 @@ class Daemon:
             c.close()
 
 
-def metric_sum(text, name):
-    total = 0.0
+def metric_values(text, name):
+    """{labels: value} of one metric family ("" for no labels)."""
+    out = {}
     for line in text.splitlines():
         if line.startswith(name + "{") or line.startswith(name + " "):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
+            key, v = line.rsplit(" ", 1)
+            out[key[len(name):]] = float(v)
+    return out
 
 
 def submit_one(d, i, hook):
@@ -457,7 +465,7 @@ class SentinelTests(unittest.TestCase):
         log = d.log()
         reaped = set(re.findall(r"reaper: job ([0-9a-f]{24})", log))
         text = dm.metrics()
-        actions = metric_sum(text, "berth_reaper_actions_total")
+        actions = metric_values(text, "berth_reaper_actions_total")
         retried = sum(int(n) for n in re.findall(
             r"status update retry: (\d+) applied", log))
         put_back = sum(int(n) for n in re.findall(
@@ -472,13 +480,17 @@ class SentinelTests(unittest.TestCase):
               "after %d refused); every job final %.2f s after the kill\n"
               "  final statuses: %s; jobs run more than once: %d\n"
               "  jobs that needed the reaper: %d (reaper_actions_total "
-              "%d; status updates retried %d; in-progress messages put "
+              "%s; status updates retried %d; in-progress messages put "
               "back by reconciliation %d)"
               % (old, KILL_AT, JOBS, t_kill[0] - t_start, new[1],
                  recovered - t_kill[0], len(fails), t_final - t_kill[0],
-                 counts, reruns, len(reaped), actions, retried, put_back),
+                 counts, reruns, len(reaped),
+                 {k: int(v) for k, v in actions.items() if v} or 0,
+                 retried, put_back),
               file=sys.stderr)
         self.assertLess(t_all_in - t_start, 60)
+        if os.environ.get("BERTH_SENTINEL_LOG"):
+            shutil.copy(d.log_path, os.environ["BERTH_SENTINEL_LOG"])
 
 
 class SentinelConfigTests(unittest.TestCase):
