@@ -726,14 +726,11 @@ uint64_t
 redis_pool_master(struct redis_pool *p, char *buf, size_t n)
 {
 	struct redis_addr a;
-	uint64_t gen = 0;
-	struct berr e;
+	uint64_t gen = p->sen ? redis_sentinel_peek(p->sen, &a) : 0;
 	if (n)
 		buf[0] = '\0';
-	if (!p->sen || redis_sentinel_generation(p->sen) == 0 ||
-	    redis_sentinel_master(p->sen, &a, &gen, &e) < 0)
-		return 0;
-	redis_addr_str(&a, buf, n);
+	if (gen)
+		redis_addr_str(&a, buf, n);
 	return gen;
 }
 

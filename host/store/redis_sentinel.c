@@ -42,7 +42,6 @@ struct redis_sentinel {
 	struct redis_addr master;
 	char last_err[BERR_MSG_MAX];
 	atomic_uint_fast64_t gen;
-	atomic_uint_fast64_t moves;
 	atomic_bool suspect;
 
 	pthread_mutex_t query_lock; /* one discovery at a time; below */
@@ -320,22 +319,21 @@ discover(struct redis_sentinel *s, const struct redis_addr *hint,
 
 /* Asks the sentinels (see redis_sentinel.h for when). force: wait for a
  * discovery in progress and skip the rate limit. */
-static int
-requery(struct redis_sentinel *s, const struct redis_addr *hint, bool force,
-	struct berr *e)
+static void
+requery(struct redis_sentinel *s, const struct redis_addr *hint, bool force)
 {
 	bool none = atomic_load(&s->gen) == 0;
 	if (force || none)
 		pthread_mutex_lock(&s->query_lock);
 	else if (pthread_mutex_trylock(&s->query_lock) != 0)
-		return 0; /* another thread is asking */
+		return; /* another thread is asking */
 	int64_t now = util_monotonic_ms();
 	if (!force &&
 	    ((none && atomic_load(&s->gen) != 0) ||
 	     (s->last_query_ms && now - s->last_query_ms <
 					  SENTINEL_REQUERY_MIN_MS))) {
 		pthread_mutex_unlock(&s->query_lock);
-		return 0; /* asked just now (maybe while we waited) */
+		return; /* asked just now (maybe while we waited) */
 	}
 	atomic_store(&s->suspect, false);
 	struct redis_addr a;
@@ -354,8 +352,6 @@ requery(struct redis_sentinel *s, const struct redis_addr *hint, bool force,
 			s->master = a;
 			g++;
 			atomic_store(&s->gen, g);
-			if (g > 1)
-				atomic_fetch_add(&s->moves, 1);
 		}
 		s->last_err[0] = '\0';
 		pthread_mutex_unlock(&s->lock);
@@ -379,11 +375,8 @@ requery(struct redis_sentinel *s, const struct redis_addr *hint, bool force,
 		if (!s->outage_logged)
 			log_warn("redis %s: %s", s->desc, err.msg);
 		s->outage_logged = true;
-		if (e)
-			berr_set(e, "redis %s: %s", s->desc, err.msg);
 	}
 	pthread_mutex_unlock(&s->query_lock);
-	return rc < 0 ? -1 : 0;
 }
 
 int
@@ -391,7 +384,7 @@ redis_sentinel_master(struct redis_sentinel *s, struct redis_addr *a,
 		      uint64_t *gen, struct berr *e)
 {
 	if (atomic_load(&s->gen) == 0 || atomic_load(&s->suspect))
-		requery(s, NULL, false, NULL);
+		requery(s, NULL, false);
 	pthread_mutex_lock(&s->lock);
 	uint64_t g = atomic_load(&s->gen);
 	if (g) {
@@ -408,6 +401,17 @@ redis_sentinel_master(struct redis_sentinel *s, struct redis_addr *a,
 }
 
 uint64_t
+redis_sentinel_peek(struct redis_sentinel *s, struct redis_addr *a)
+{
+	pthread_mutex_lock(&s->lock);
+	uint64_t g = atomic_load(&s->gen);
+	if (g)
+		*a = s->master;
+	pthread_mutex_unlock(&s->lock);
+	return g;
+}
+
+uint64_t
 redis_sentinel_generation(struct redis_sentinel *s)
 {
 	return atomic_load_explicit(&s->gen, memory_order_acquire);
@@ -418,18 +422,6 @@ redis_sentinel_suspect(struct redis_sentinel *s, uint64_t gen)
 {
 	if (gen == atomic_load(&s->gen))
 		atomic_store(&s->suspect, true);
-}
-
-int
-redis_sentinel_refresh(struct redis_sentinel *s, struct berr *e)
-{
-	return requery(s, NULL, true, e);
-}
-
-uint64_t
-redis_sentinel_moves(struct redis_sentinel *s)
-{
-	return atomic_load(&s->moves);
 }
 
 /* ---- the watcher ------------------------------------------------------ */
@@ -465,7 +457,7 @@ watch_message(struct redis_sentinel *s, const char *from, redisReply *r)
 	char as[300];
 	log_warn("redis %s: sentinel %s announces +switch-master to %s",
 		 s->desc, from, redis_addr_str(&hint, as, sizeof(as)));
-	requery(s, &hint, true, NULL);
+	requery(s, &hint, true);
 }
 
 /* Reads the subscription until it fails or the watcher stops. */
@@ -565,7 +557,7 @@ watch_main(void *arg)
 			backoff = WATCH_BACKOFF_MIN_MS;
 			/* events may have passed while no one listened */
 			if (!first && atomic_load(&s->gen) != 0)
-				requery(s, NULL, true, NULL);
+				requery(s, NULL, true);
 			first = false;
 			watch_loop(s, c, as);
 			redisFree(c);
@@ -597,7 +589,6 @@ redis_sentinel_new(const struct redis_target *t, int connect_timeout_ms,
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->query_lock, NULL);
 	atomic_init(&s->gen, 0);
-	atomic_init(&s->moves, 0);
 	atomic_init(&s->suspect, false);
 	atomic_init(&s->stop, false);
 	s->wake[0] = s->wake[1] = -1;

@@ -48,16 +48,14 @@ void redis_sentinel_free(struct redis_sentinel *s);
  * last discovery's error) when no master is known. */
 int redis_sentinel_master(struct redis_sentinel *s, struct redis_addr *a,
 			  uint64_t *gen, struct berr *e);
+/* The master known now, without asking anyone: its generation (0, and
+ * *a untouched, when none is known yet). */
+uint64_t redis_sentinel_peek(struct redis_sentinel *s, struct redis_addr *a);
 /* The current generation (one atomic load). */
 uint64_t redis_sentinel_generation(struct redis_sentinel *s);
 /* A connection of generation gen failed or talked to a replica: when gen
  * is still the current generation, the next dial asks the sentinels. */
 void redis_sentinel_suspect(struct redis_sentinel *s, uint64_t gen);
-/* Forces a discovery now (blocking; the tests use it). 0 when a master
- * was found. */
-int redis_sentinel_refresh(struct redis_sentinel *s, struct berr *e);
-/* How many times the master moved (generation changes after the first). */
-uint64_t redis_sentinel_moves(struct redis_sentinel *s);
 
 /* ROLE on c: 0 when it answers "master", else -1 with e naming what
  * (prefix: what, e.g. "master 10.0.0.1:6379"). */

@@ -463,7 +463,13 @@ class SentinelTests(unittest.TestCase):
                          if a[2] and a[0] >= first_fail),
                         default=t_kill[0])
         log = d.log()
-        reaped = set(re.findall(r"reaper: job ([0-9a-f]{24})", log))
+        # jobs the reaper acted on (re-fired a hook, applied an ACK, set
+        # Error); "stats gone; untracked" are leftovers of refused
+        # submissions, counted apart
+        acted = re.findall(r"reaper: job ([0-9a-f]{24}): (\S+ \S+)", log)
+        reaped = {j for j, what in acted if what != "stats gone;"} & \
+            set(ids)
+        gone = {j for j, what in acted if what == "stats gone;"}
         text = dm.metrics()
         actions = metric_values(text, "berth_reaper_actions_total")
         retried = sum(int(n) for n in re.findall(
@@ -480,13 +486,14 @@ class SentinelTests(unittest.TestCase):
               "after %d refused); every job final %.2f s after the kill\n"
               "  final statuses: %s; jobs run more than once: %d\n"
               "  jobs that needed the reaper: %d (reaper_actions_total "
-              "%s; status updates retried %d; in-progress messages put "
-              "back by reconciliation %d)"
+              "%s; tracking entries without stats removed %d; status "
+              "updates retried %d; in-progress messages put back by "
+              "reconciliation %d)"
               % (old, KILL_AT, JOBS, t_kill[0] - t_start, new[1],
                  recovered - t_kill[0], len(fails), t_final - t_kill[0],
                  counts, reruns, len(reaped),
                  {k: int(v) for k, v in actions.items() if v} or 0,
-                 retried, put_back),
+                 len(gone), retried, put_back),
               file=sys.stderr)
         self.assertLess(t_all_in - t_start, 60)
         if os.environ.get("BERTH_SENTINEL_LOG"):
