@@ -27,6 +27,15 @@ void redis_pool_drop(struct redis_pool *p);
  * the raw context (redis_pool_get) calls it on its replies. */
 bool redis_pool_check_reply(struct redis_pool *p, const redisReply *r);
 
+/* Sentinel pools: after a write that must survive a failover (a
+ * submission), waits up to 250 ms for one replica to acknowledge every
+ * write of this thread's context (WAIT 1 250). Skipped while the master
+ * has no replica (its ROLE, read every 5 s); a wait that falls short is
+ * warned about once and the replicas are counted again. 0 (also for other
+ * pools, at once), or -1 with e when the connection failed: whether the
+ * writes survive a failover is then unknown. */
+int redis_pool_wait_replica(struct redis_pool *p, struct berr *e);
+
 /* Runs one command on this thread's context. Arguments are binary-safe.
  * Returns the reply (caller frees with freeReplyObject), or NULL with e set
  * on a connection error (the context is dropped and will be re-dialled on

@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,10 @@
 #define REDIS_UNIX_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
 /* A context idle at least this long is checked with PING before use. */
 #define REDIS_BORROW_CHECK_MS 15000
+/* Sentinel pools: how long a submission waits for a replica's ACK, and how
+ * often the master's replicas are counted (ROLE). */
+#define REDIS_WAIT_REPLICA_MS 250
+#define REDIS_REPLICAS_CHECK_MS 5000
 
 /* ---- URL parsing ------------------------------------------------------ */
 
@@ -646,6 +651,12 @@ struct redis_pool {
 	pthread_key_t key;
 	char desc[560];
 	struct redis_sentinel *sen; /* redis+sentinel:// only */
+	/* sentinel pools: the replicas the master's ROLE listed, read again
+	 * every REDIS_REPLICAS_CHECK_MS (redis_pool_wait_replica) */
+	atomic_int replicas;
+	atomic_llong replicas_at_ms;
+	atomic_uint_fast64_t replicas_gen; /* the master generation counted */
+	atomic_bool wait_short; /* a WAIT fell short (warned once) */
 };
 
 static pthread_once_t sigpipe_once = PTHREAD_ONCE_INIT;
@@ -700,6 +711,10 @@ redis_pool_new(const struct redis_target *t, int connect_timeout_ms,
 	if (t->sentinel)
 		p->sen = redis_sentinel_new(t, connect_timeout_ms,
 					    command_timeout_ms);
+	atomic_init(&p->replicas, 0);
+	atomic_init(&p->replicas_at_ms, 0);
+	atomic_init(&p->replicas_gen, 0);
+	atomic_init(&p->wait_short, false);
 	return p;
 }
 
@@ -1348,6 +1363,88 @@ conn_fail:;
 	free(got);
 	redis_pool_drop(p);
 	return -1;
+}
+
+/* The number of replicas in the master's ROLE reply, -1 on an error. */
+static int
+master_replicas(struct redis_pool *p, struct berr *e)
+{
+	redisReply *r = redis_command(p, e, "ROLE", NULL);
+	int n = -1;
+	if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 3 &&
+	    r->element[0]->str && strcmp(r->element[0]->str, "master") == 0 &&
+	    r->element[2]->type == REDIS_REPLY_ARRAY)
+		n = (int)r->element[2]->elements;
+	if (r)
+		freeReplyObject(r);
+	return n;
+}
+
+/* -1 with e when this thread's context is no longer the one that made the
+ * writes (c0): they were made on a connection that is gone. */
+static int
+same_context(struct redis_pool *p, redisContext *c0, struct berr *e)
+{
+	const struct redis_slot *s = pthread_getspecific(p->key);
+	if (s && s->c == c0 && c0 && !c0->err &&
+	    s->gen == redis_sentinel_generation(p->sen))
+		return 0;
+	return berr_set(e, "redis %s: the connection was lost before a "
+			"replica acknowledged the writes", p->desc);
+}
+
+int
+redis_pool_wait_replica(struct redis_pool *p, struct berr *e)
+{
+	if (!p->sen)
+		return 0;
+	const struct redis_slot *s = pthread_getspecific(p->key);
+	redisContext *c0 = s ? s->c : NULL;
+	if (same_context(p, c0, e) < 0)
+		return -1;
+	int64_t now = util_monotonic_ms();
+	uint64_t gen = redis_sentinel_generation(p->sen);
+	if (now - atomic_load(&p->replicas_at_ms) >= REDIS_REPLICAS_CHECK_MS ||
+	    atomic_load(&p->replicas_gen) != gen) {
+		/* a new master (after a failover) is counted at once */
+		atomic_store(&p->replicas_at_ms, now);
+		int n = master_replicas(p, e);
+		if (n < 0)
+			return -1;
+		atomic_store(&p->replicas, n);
+		atomic_store(&p->replicas_gen, gen);
+	}
+	if (atomic_load(&p->replicas) == 0)
+		return 0; /* a master alone: nothing to wait for */
+	if (same_context(p, c0, e) < 0)
+		return -1;
+	redisReply *r = redisCommand(c0, "WAIT 1 %d", REDIS_WAIT_REPLICA_MS);
+	if (!r || c0->err) {
+		berr_set(e, "redis %s: WAIT: %s", p->desc,
+			 c0->errstr[0] ? c0->errstr : "no reply");
+		if (r)
+			freeReplyObject(r);
+		redis_pool_drop(p);
+		return -1;
+	}
+	bool acked = r->type == REDIS_REPLY_INTEGER && r->integer >= 1;
+	freeReplyObject(r);
+	if (acked) {
+		if (atomic_exchange(&p->wait_short, false))
+			log_info("redis %s: replicas acknowledge writes again",
+				 p->desc);
+		return 0;
+	}
+	/* no replica within the wait: count them again before the next */
+	atomic_store(&p->replicas, 0);
+	atomic_store(&p->replicas_at_ms, now);
+	if (!atomic_exchange(&p->wait_short, true))
+		log_warn("redis %s: no replica acknowledged a submission within "
+			 "%d ms; going on without waiting (a failover now "
+			 "could lose it); ROLE is asked again every %d s",
+			 p->desc, REDIS_WAIT_REPLICA_MS,
+			 REDIS_REPLICAS_CHECK_MS / 1000);
+	return 0;
 }
 
 int

@@ -148,6 +148,13 @@ class Topology:
 
     def __init__(self, tmp):
         self.nodes = []
+        try:
+            self._start(tmp)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self, tmp):
         ports = free_ports(5)
         self.master = self._node(tmp, "master", ports[0])
         self.replica = self._node(tmp, "replica", ports[1],
@@ -425,8 +432,16 @@ class SentinelTests(unittest.TestCase):
         except AssertionError:
             st = statuses()
             left = {j: v for j, v in st.items() if v not in FINAL}
-            raise AssertionError("%d job(s) not final: %s\n%s" % (
-                len(left), sorted(left.items())[:10], d.log()[-6000:]))
+            if os.environ.get("BERTH_SENTINEL_LOG"):
+                shutil.copy(d.log_path, os.environ["BERTH_SENTINEL_LOG"])
+            lines = [l for l in d.log().splitlines()
+                     if any(j in l for j in left)]
+            byid = {v: k for k, v in accepted.items()}
+            raise AssertionError("%d job(s) not final: %s (indices %s, "
+                                 "kill after %d)\n%s" % (
+                len(left), sorted(left.items())[:10],
+                sorted(byid[j] for j in left), KILL_AT,
+                "\n".join(lines[:40])))
         t_final = time.monotonic()
 
         # as a user sees them
@@ -484,7 +499,9 @@ class SentinelTests(unittest.TestCase):
               "jobs accepted (%.2f s into the run); promoted :%d\n"
               "  time to recover: %.2f s (kill -> first accepted submit "
               "after %d refused); every job final %.2f s after the kill\n"
-              "  final statuses: %s; jobs run more than once: %d\n"
+              "  final statuses: %s; indices run more than once: %d (a "
+              "submission answered 500 while the master died, retried, "
+              "whose first job had reached the replica; or a re-run)\n"
               "  jobs that needed the reaper: %d (reaper_actions_total "
               "%s; tracking entries without stats removed %d; status "
               "updates retried %d; in-progress messages put back by "

@@ -274,6 +274,11 @@ test_commands(struct test_redis *tr)
 
 	CHECK(cmd_ok(p, "OK", "SET", "berth:test:a", "hello", NULL));
 	CHECK(cmd_ok(p, "hello", "GET", "berth:test:a", NULL, NULL));
+	/* not a sentinel pool: no replica is waited for, no master known */
+	CHECK(redis_pool_wait_replica(p, &e) == 0);
+	char master[64];
+	CHECK(redis_pool_master(p, master, sizeof(master)) == 0);
+	CHECK_STR(master, "");
 
 	/* binary-safe key and value: NUL, CR LF, format characters */
 	static const char key[] = "bin\0key %s\r\n*3";

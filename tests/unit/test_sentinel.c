@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "logs/log.h"
+#include "store/redis_cmd.h"
 #include "store/redis_conn.h"
 #include "store/redis_sentinel.h"
 #include "redis_harness.h"
@@ -389,6 +390,7 @@ test_live(void)
 	char url[200], buf[300], want[100];
 	struct redis_target t;
 	struct berr e;
+	redisReply *r;
 	snprintf(url, sizeof(url), "redis+sentinel://127.0.0.1:%d/tmaster/2",
 		 ps);
 	CHECK(redis_url_parse(url, &t, &e) == 0);
@@ -405,9 +407,14 @@ test_live(void)
 	snprintf(want, sizeof(want), "127.0.0.1:%d", pa);
 	CHECK_STR(buf, want);
 	CHECK(pool_port(p) == pa);
-	CHECK(test_redis_int(p, "CLIENT", "ID", NULL) > 0);
+	/* a submission waits for the replica: ROLE lists one, WAIT 1 */
+	CHECK(redis_pool_wait_replica(p, &e) == 0);
+	r = tcp_cmd(pa, "INFO commandstats");
+	CHECK(r && r->str && strstr(r->str, "cmdstat_wait:calls=2,"));
+	if (r)
+		freeReplyObject(r);
 	/* db 2 of the URL is selected */
-	redisReply *r = tcp_cmd(pa, "INFO keyspace");
+	r = tcp_cmd(pa, "INFO keyspace");
 	CHECK(r && r->str && strstr(r->str, "db2:keys=1"));
 	if (r)
 		freeReplyObject(r);
@@ -505,6 +512,8 @@ test_unreachable(void)
 	berr_clear(&e);
 	CHECK(redis_ping(p, &e) < 0);
 	CHECK_CONTAINS(e.msg, "no sentinel named a reachable master");
+	/* whether a submission reached a replica cannot be known */
+	CHECK(redis_pool_wait_replica(p, &e) < 0);
 	redis_pool_free(p);
 }
 
