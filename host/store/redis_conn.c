@@ -515,8 +515,8 @@ parse_sentinel(const char *s, const char *red, struct redis_target *t,
 					REDIS_SENTINELS_MAX);
 		if (n == 0)
 			return berr_set(e, "empty sentinel address (number "
-					"%d) in redis URL %s", t->n_sentinels + 1,
-					red);
+					"%d) in redis URL %s",
+					t->n_sentinels + 1, red);
 		struct redis_addr *sa = &t->sentinels[t->n_sentinels];
 		snprintf(sa->host, sizeof(sa->host), "localhost");
 		sa->port = REDIS_SENTINEL_DEFAULT_PORT;
@@ -1439,9 +1439,9 @@ redis_pool_wait_replica(struct redis_pool *p, struct berr *e)
 	atomic_store(&p->replicas, 0);
 	atomic_store(&p->replicas_at_ms, now);
 	if (!atomic_exchange(&p->wait_short, true))
-		log_warn("redis %s: no replica acknowledged a submission within "
-			 "%d ms; going on without waiting (a failover now "
-			 "could lose it); ROLE is asked again every %d s",
+		log_warn("redis %s: no replica acknowledged a submission "
+			 "within %d ms; going on without waiting (a failover "
+			 "now could lose it); ROLE is asked again every %d s",
 			 p->desc, REDIS_WAIT_REPLICA_MS,
 			 REDIS_REPLICAS_CHECK_MS / 1000);
 	return 0;

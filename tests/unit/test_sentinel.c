@@ -162,8 +162,8 @@ test_urls(void)
 	}
 
 	static const char *const red[][2] = {
-		{"redis+sentinel://:pw@h1:1,h2:2/m/1?sentinel_password=sp&x=1",
-		 "redis+sentinel://:***@h1:1,h2:2/m/1?sentinel_password=***&x=1"},
+		{"redis+sentinel://:pw@h1:1,h2:2/m/1?sentinel_password=sp&x=",
+		 "redis+sentinel://:***@h1:1,h2:2/m/1?sentinel_password=***&x="},
 		{"redis+sentinel://h1/m?sentinel_user=u&SENTINEL_PASSWORD=z",
 		 "redis+sentinel://h1/m?sentinel_user=u&SENTINEL_PASSWORD=***"},
 		{"redis+sentinel://h1/m?sentinel_password=",
@@ -188,8 +188,8 @@ free_ports(int *ports, int n)
 {
 	int fds[8];
 	for (int i = 0; i < n; i++) {
-		struct sockaddr_in a = {.sin_family = AF_INET,
-					.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+		struct sockaddr_in a = {.sin_family = AF_INET};
+		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 		socklen_t len = sizeof(a);
 		fds[i] = socket(AF_INET, SOCK_STREAM, 0);
 		CHECK(fds[i] >= 0 &&
