@@ -88,7 +88,8 @@ start_redis(struct berthd *d, struct berr *err)
 	d->redis_url_public = public_redis_url(cfg, &t);
 	d->redis = redis_pool_new(&t, REDIS_CONNECT_TIMEOUT_MS,
 				  REDIS_COMMAND_TIMEOUT_MS);
-	const char *what = t.unix_socket ? t.path : t.host;
+	const char *what = t.sentinel ? redis_pool_describe(d->redis)
+			   : t.unix_socket ? t.path : t.host;
 	if (wait_for_redis(d, what, err) < 0)
 		return -1;
 	return 0;

@@ -16,6 +16,7 @@
 #include "engine/isolate.h"
 #include "logs/log.h"
 #include "plugins/plugin_host.h"
+#include "store/redis_conn.h"
 #include "common/tls_compat.h"
 
 static void
@@ -110,6 +111,19 @@ static int
 check_config(const struct berth_config *cfg, const struct berthd_options *o)
 {
 	print_findings(cfg->warnings, cfg->n_warnings, NULL, 0, NULL);
+	/* the whole redis URL (the config rows check only its scheme) */
+	if (strcmp(cfg->redis_url, "embedded") != 0) {
+		struct redis_target t;
+		struct berr uerr;
+		berr_clear(&uerr);
+		int bad = redis_url_parse(cfg->redis_url, &t, &uerr);
+		explicit_bzero(&t, sizeof(t));
+		if (bad < 0) {
+			fprintf(stderr, "berthd: %s: worker_pool.redis_pool."
+				"redis_url: %s\n", cfg->path, uerr.msg);
+			return 1;
+		}
+	}
 	struct plugin_registry *r = plugin_registry_new();
 	const char *dir = o->plugin_dir ? o->plugin_dir : cfg->plugin_dir;
 	struct berr err;

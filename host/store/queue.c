@@ -251,6 +251,7 @@ queue_wait_wakeup(struct queue *q, int timeout_ms, struct berr *err)
 		q->brpop_whole_seconds = true;
 		rc = 0;
 	} else {
+		redis_pool_check_reply(q->redis, r); /* READONLY: re-dial */
 		rc = berr_set(err, "BRPOP %s: unexpected reply%s%s",
 			      q->wakeup_key,
 			      r->type == REDIS_REPLY_ERROR ? ": " : "",

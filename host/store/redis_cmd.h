@@ -5,6 +5,7 @@
 #ifndef BERTH_REDIS_CMD_H
 #define BERTH_REDIS_CMD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <hiredis/hiredis.h>
@@ -15,8 +16,25 @@
 /* This thread's context, dialled (AUTH, SELECT) if needed; NULL with e set
  * when Redis cannot be reached. */
 redisContext *redis_pool_get(struct redis_pool *p, struct berr *e);
-/* Drops this thread's context (after an error). */
+/* Drops this thread's context (after an error). In a sentinel pool the
+ * sentinels are asked again before the next dial (redis_conn.h). */
 void redis_pool_drop(struct redis_pool *p);
+/* Sentinel pools: when r is an error reply saying the server is not the
+ * master (READONLY, MASTERDOWN), drops this thread's context so the next
+ * command asks the sentinels and re-dials, and returns true. False (and
+ * nothing done) otherwise and for other pools. redis_command* and
+ * redis_pipeline call it on every reply; a caller that sends commands on
+ * the raw context (redis_pool_get) calls it on its replies. */
+bool redis_pool_check_reply(struct redis_pool *p, const redisReply *r);
+
+/* Sentinel pools: after a write that must survive a failover (a
+ * submission), waits up to 250 ms for one replica to acknowledge every
+ * write of this thread's context (WAIT 1 250). Skipped while the master
+ * has no replica (its ROLE, read every 5 s); a wait that falls short is
+ * warned about once and the replicas are counted again. 0 (also for other
+ * pools, at once), or -1 with e when the connection failed: whether the
+ * writes survive a failover is then unknown. */
+int redis_pool_wait_replica(struct redis_pool *p, struct berr *e);
 
 /* Runs one command on this thread's context. Arguments are binary-safe.
  * Returns the reply (caller frees with freeReplyObject), or NULL with e set

@@ -6,6 +6,7 @@
  * target (redis_target_describe) or echo the URL through redis_url_redact. */
 #include "store/redis_conn.h"
 #include "store/redis_cmd.h"
+#include "store/redis_sentinel.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -13,6 +14,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +28,10 @@
 #define REDIS_UNIX_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
 /* A context idle at least this long is checked with PING before use. */
 #define REDIS_BORROW_CHECK_MS 15000
+/* Sentinel pools: how long a submission waits for a replica's ACK, and how
+ * often the master's replicas are counted (ROLE). */
+#define REDIS_WAIT_REPLICA_MS 250
+#define REDIS_REPLICAS_CHECK_MS 5000
 
 /* ---- URL parsing ------------------------------------------------------ */
 
@@ -68,8 +74,22 @@ redis_url_normalise(const char *url)
 	return xasprintf("redis://%s", url);
 }
 
-/* Replaces every value of a "password=" query parameter with "***".
- * Takes and returns a heap string. */
+/* True when the query parameter p (up to '=', '&' or the end) is a
+ * password: "password" or a name ending in "_password". */
+static bool
+query_key_is_password(const char *p, size_t *klen)
+{
+	size_t n = strcspn(p, "=&");
+	*klen = n;
+	if (p[n] != '=')
+		return false;
+	if (n == 8)
+		return strncasecmp(p, "password", 8) == 0;
+	return n > 9 && strncasecmp(p + n - 9, "_password", 9) == 0;
+}
+
+/* Replaces every value of a "password=" (or "..._password=") query
+ * parameter with "***". Takes and returns a heap string. */
 static char *
 redact_query(char *s)
 {
@@ -85,11 +105,11 @@ redact_query(char *s)
 		/* p is at '?' or '&': copy it, then one parameter */
 		out[n++] = *p++;
 		const char *end = p + strcspn(p, "&");
-		size_t len = (size_t)(end - p);
-		if (strncasecmp(p, "password=", 9) == 0) {
-			memcpy(out + n, p, 9);
-			n += 9;
-			if (len > 9) {
+		size_t len = (size_t)(end - p), klen;
+		if (query_key_is_password(p, &klen)) {
+			memcpy(out + n, p, klen + 1);
+			n += klen + 1;
+			if (len > klen + 1) {
 				memcpy(out + n, "***", 3);
 				n += 3;
 			}
@@ -137,7 +157,9 @@ redis_url_redact(const char *url)
 const char *
 redis_target_describe(const struct redis_target *t, char *buf, size_t n)
 {
-	if (t->unix_socket)
+	if (t->sentinel)
+		snprintf(buf, n, "sentinel:%s", t->master_name);
+	else if (t->unix_socket)
 		snprintf(buf, n, "unix:%s", t->path);
 	else if (strchr(t->host, ':'))
 		snprintf(buf, n, "[%s]:%d", t->host, t->port);
@@ -245,12 +267,17 @@ parse_idle(const char *s, size_t n, const char *red, int *idle,
 			(int)(n > 32 ? 32 : n), s, red);
 }
 
+/* The URL forms, for the query parameters each one takes. */
+enum url_form { URL_TCP, URL_UNIX, URL_SENTINEL };
+
 /* Parses "k=v&k=v" (q points after the '?'). Unix socket URLs also take
- * db, user and password here. */
+ * db, user and password here; sentinel URLs sentinel_user and
+ * sentinel_password. */
 static int
-parse_query(const char *q, bool unix_form, const char *red,
+parse_query(const char *q, enum url_form form, const char *red,
 	    struct redis_target *t, struct berr *e)
 {
+	bool unix_form = form == URL_UNIX;
 	while (*q) {
 		const char *end = q + strcspn(q, "&#");
 		const char *eq = memchr(q, '=', (size_t)(end - q));
@@ -273,6 +300,19 @@ parse_query(const char *q, bool unix_form, const char *red,
 			   strncmp(q, "user", 4) == 0) {
 			if (decode_secret("user", v, vlen, t->user,
 					  sizeof(t->user), red, e) < 0)
+				return -1;
+		} else if (form == URL_SENTINEL && klen == 17 &&
+			   strncmp(q, "sentinel_password", 17) == 0) {
+			if (decode_secret("sentinel_password", v, vlen,
+					  t->sentinel_password,
+					  sizeof(t->sentinel_password), red,
+					  e) < 0)
+				return -1;
+		} else if (form == URL_SENTINEL && klen == 13 &&
+			   strncmp(q, "sentinel_user", 13) == 0) {
+			if (decode_secret("sentinel_user", v, vlen,
+					  t->sentinel_user,
+					  sizeof(t->sentinel_user), red, e) < 0)
 				return -1;
 		} else if (klen > 0) {
 			log_warn("redis URL %s: ignoring unknown parameter "
@@ -303,7 +343,7 @@ parse_unix(const char *s, const char *red, struct redis_target *t,
 	t->path[plen] = '\0';
 	t->port = 0;
 	if (s[plen] == '?')
-		return parse_query(s + plen + 1, true, red, t, e);
+		return parse_query(s + plen + 1, URL_UNIX, red, t, e);
 	return 0;
 }
 
@@ -315,10 +355,11 @@ valid_host_char(int c, bool v6)
 	return v6 && (c == ':' || c == '%');
 }
 
-/* host[:port] or [v6][:port]; empty host means localhost. */
+/* host[:port] or [v6][:port] into a->host (cap sizeof(a->host)) and
+ * a->port; an empty host or port leaves what a holds (the defaults). */
 static int
 parse_authority(const char *a, size_t n, const char *red,
-		struct redis_target *t, struct berr *e)
+		struct redis_addr *t, struct berr *e)
 {
 	const char *host = a, *port = NULL;
 	size_t hlen, plen = 0;
@@ -389,43 +430,141 @@ parse_authority(const char *a, size_t n, const char *red,
 	return 0;
 }
 
+/* The userinfo of s (up to its LAST '@') into t->user and t->password;
+ * *rest is what follows it (s when there is none). */
+static int
+parse_userinfo(const char *s, const char *red, struct redis_target *t,
+	       const char **rest, struct berr *e)
+{
+	const char *at = strrchr(s, '@');
+	*rest = s;
+	if (!at)
+		return 0;
+	const char *colon = memchr(s, ':', (size_t)(at - s));
+	if (colon) {
+		/* user:pass -> ACL AUTH user pass; :pass -> AUTH pass */
+		if (decode_secret("user", s, (size_t)(colon - s), t->user,
+				  sizeof(t->user), red, e) < 0 ||
+		    decode_secret("password", colon + 1,
+				  (size_t)(at - colon - 1), t->password,
+				  sizeof(t->password), red, e) < 0)
+			return -1;
+	} else if (decode_secret("password", s, (size_t)(at - s),
+				 t->password, sizeof(t->password), red,
+				 e) < 0) {
+		/* a lone user is taken as the password */
+		return -1;
+	}
+	*rest = at + 1;
+	return 0;
+}
+
+#define SENTINEL_URL_FORM "redis+sentinel://[:password@]host:port" \
+	"[,host:port...]/mastername[/db]"
+
+/* The master name: percent-decoded, printable, no spaces. */
+static int
+parse_master_name(const char *s, size_t n, const char *red,
+		  struct redis_target *t, struct berr *e)
+{
+	if (n == 0)
+		return berr_set(e, "redis URL %s names no master (want "
+				SENTINEL_URL_FORM ")", red);
+	int rc = pct_decode(s, n, t->master_name, sizeof(t->master_name));
+	if (rc == -1)
+		return berr_set(e, "bad percent-encoding in the master name "
+				"of redis URL %s", red);
+	if (rc == -2)
+		return berr_set(e, "the master name in redis URL %s is too "
+				"long (at most %zu bytes)", red,
+				sizeof(t->master_name) - 1);
+	for (const char *c = t->master_name; *c; c++)
+		if (!isgraph((unsigned char)*c))
+			return berr_set(e, "bad character in the master name "
+					"of redis URL %s (want printable "
+					"characters, no spaces)", red);
+	return 0;
+}
+
+/* s points after "redis+sentinel://": [userinfo@]h1[:p1][,h2[:p2]...]
+ * /master[/db][?query]. */
+static int
+parse_sentinel(const char *s, const char *red, struct redis_target *t,
+	       struct berr *e)
+{
+	t->sentinel = true;
+	t->host[0] = '\0';
+	t->port = 0;
+	const char *hp;
+	if (parse_userinfo(s, red, t, &hp, e) < 0)
+		return -1;
+	size_t end = strcspn(hp, "?#");
+	const char *slash = memchr(hp, '/', end);
+	size_t alen = slash ? (size_t)(slash - hp) : end;
+	if (alen == 0)
+		return berr_set(e, "redis URL %s names no sentinel (want "
+				SENTINEL_URL_FORM ")", red);
+	const char *a = hp;
+	for (;;) {
+		const char *comma = memchr(a, ',', alen - (size_t)(a - hp));
+		size_t n = comma ? (size_t)(comma - a)
+				 : alen - (size_t)(a - hp);
+		if (t->n_sentinels == REDIS_SENTINELS_MAX)
+			return berr_set(e, "too many sentinels in redis URL %s "
+					"(at most %d)", red,
+					REDIS_SENTINELS_MAX);
+		if (n == 0)
+			return berr_set(e, "empty sentinel address (number "
+					"%d) in redis URL %s",
+					t->n_sentinels + 1, red);
+		struct redis_addr *sa = &t->sentinels[t->n_sentinels];
+		snprintf(sa->host, sizeof(sa->host), "localhost");
+		sa->port = REDIS_SENTINEL_DEFAULT_PORT;
+		if (parse_authority(a, n, red, sa, e) < 0)
+			return -1;
+		t->n_sentinels++;
+		if (!comma)
+			break;
+		a = comma + 1;
+	}
+	if (!slash)
+		return berr_set(e, "redis URL %s names no master (want "
+				SENTINEL_URL_FORM ")", red);
+	const char *name = slash + 1;
+	size_t rest = end - alen - 1;
+	const char *dbs = memchr(name, '/', rest);
+	size_t nlen = dbs ? (size_t)(dbs - name) : rest;
+	if (parse_master_name(name, nlen, red, t, e) < 0)
+		return -1;
+	if (dbs && parse_db(dbs + 1, rest - nlen - 1, red, &t->db, e) < 0)
+		return -1;
+	if (hp[end] == '?')
+		return parse_query(hp + end + 1, URL_SENTINEL, red, t, e);
+	return 0;
+}
+
 /* s points after "redis://". */
 static int
 parse_tcp(const char *s, const char *red, struct redis_target *t,
 	  struct berr *e)
 {
-	const char *at = strrchr(s, '@');
-	const char *hp = s;
-	if (at) {
-		const char *colon = memchr(s, ':', (size_t)(at - s));
-		if (colon) {
-			/* user:pass -> ACL AUTH user pass; :pass -> AUTH
-			 * pass */
-			if (decode_secret("user", s, (size_t)(colon - s),
-					  t->user, sizeof(t->user), red,
-					  e) < 0 ||
-			    decode_secret("password", colon + 1,
-					  (size_t)(at - colon - 1),
-					  t->password, sizeof(t->password),
-					  red, e) < 0)
-				return -1;
-		} else if (decode_secret("password", s, (size_t)(at - s),
-					 t->password, sizeof(t->password),
-					 red, e) < 0) {
-			/* a lone user is taken as the password */
-			return -1;
-		}
-		hp = at + 1;
-	}
+	const char *hp;
+	if (parse_userinfo(s, red, t, &hp, e) < 0)
+		return -1;
 	size_t end = strcspn(hp, "?#");
 	const char *slash = memchr(hp, '/', end);
 	size_t alen = slash ? (size_t)(slash - hp) : end;
-	if (parse_authority(hp, alen, red, t, e) < 0)
+	struct redis_addr a;
+	snprintf(a.host, sizeof(a.host), "%s", t->host);
+	a.port = t->port;
+	if (parse_authority(hp, alen, red, &a, e) < 0)
 		return -1;
+	memcpy(t->host, a.host, sizeof(t->host));
+	t->port = a.port;
 	if (slash && parse_db(slash + 1, end - alen - 1, red, &t->db, e) < 0)
 		return -1;
 	if (hp[end] == '?')
-		return parse_query(hp + end + 1, false, red, t, e);
+		return parse_query(hp + end + 1, URL_TCP, red, t, e);
 	return 0;
 }
 
@@ -451,16 +590,19 @@ parse_any(const char *norm, const char *red, struct redis_target *t,
 				"0.14 has no TLS support; use redis:// or a "
 				"unix socket (or a local TLS tunnel)", red);
 	}
-	if ((sl == 14 && has_prefix_ci(norm, "redis+sentinel")) ||
-	    (sl == 15 && has_prefix_ci(norm, "rediss+sentinel")))
-		return berr_set(e, "redis URL %s: %.*s:// is not supported by "
-				"this build: Redis Sentinel support is not "
-				"implemented yet; point redis_url at the "
-				"master (redis://host:port)", red, (int)sl,
-				norm);
+	if (sl == 14 && has_prefix_ci(norm, "redis+sentinel"))
+		return parse_sentinel(norm + 17, red, t, e);
+	if (sl == 15 && has_prefix_ci(norm, "rediss+sentinel")) {
+		t->tls = true;
+		return berr_set(e, "redis URL %s: rediss+sentinel:// (TLS) is "
+				"not supported by this build: Debian's hiredis "
+				"0.14 has no TLS support; use "
+				"redis+sentinel://", red);
+	}
 	if (sl > 0)
 		return berr_set(e, "unknown scheme \"%.*s\" in redis URL %s "
-				"(want redis://, unix:// or a socket path)",
+				"(want redis://, redis+sentinel://, unix:// or "
+				"a socket path)",
 				(int)(sl > 32 ? 32 : sl), norm, red);
 	return berr_set(e, "cannot parse redis URL %s", red);
 }
@@ -495,6 +637,8 @@ redis_url_parse(const char *url, struct redis_target *t, struct berr *e)
 /* One thread's connection. */
 struct redis_slot {
 	redisContext *c;
+	uint64_t gen; /* sentinel pools: the master generation c was dialled
+		       * in */
 	int64_t last_used_ms;
 	char *buf; /* this thread's RESP formatting buffer (resp_append) */
 	size_t buf_cap;
@@ -506,6 +650,13 @@ struct redis_pool {
 	int command_timeout_ms;
 	pthread_key_t key;
 	char desc[560];
+	struct redis_sentinel *sen; /* redis+sentinel:// only */
+	/* sentinel pools: the replicas the master's ROLE listed, read again
+	 * every REDIS_REPLICAS_CHECK_MS (redis_pool_wait_replica) */
+	atomic_int replicas;
+	atomic_llong replicas_at_ms;
+	atomic_uint_fast64_t replicas_gen; /* the master generation counted */
+	atomic_bool wait_short; /* a WAIT fell short (warned once) */
 };
 
 static pthread_once_t sigpipe_once = PTHREAD_ONCE_INIT;
@@ -557,6 +708,13 @@ redis_pool_new(const struct redis_target *t, int connect_timeout_ms,
 			strerror(rc));
 		abort();
 	}
+	if (t->sentinel)
+		p->sen = redis_sentinel_new(t, connect_timeout_ms,
+					    command_timeout_ms);
+	atomic_init(&p->replicas, 0);
+	atomic_init(&p->replicas_at_ms, 0);
+	atomic_init(&p->replicas_gen, 0);
+	atomic_init(&p->wait_short, false);
 	return p;
 }
 
@@ -568,6 +726,7 @@ redis_pool_free(struct redis_pool *p)
 	slot_free(pthread_getspecific(p->key));
 	pthread_setspecific(p->key, NULL);
 	pthread_key_delete(p->key);
+	redis_sentinel_free(p->sen);
 	explicit_bzero(&p->t, sizeof(p->t));
 	free(p);
 }
@@ -576,6 +735,18 @@ const char *
 redis_pool_describe(const struct redis_pool *p)
 {
 	return p->desc;
+}
+
+uint64_t
+redis_pool_master(struct redis_pool *p, char *buf, size_t n)
+{
+	struct redis_addr a;
+	uint64_t gen = p->sen ? redis_sentinel_peek(p->sen, &a) : 0;
+	if (n)
+		buf[0] = '\0';
+	if (gen)
+		redis_addr_str(&a, buf, n);
+	return gen;
 }
 
 static struct timeval
@@ -651,8 +822,8 @@ static int resp_append(const struct redis_pool *p, redisContext *c,
 
 /* Runs one set-up command (AUTH, SELECT) on a fresh context. */
 static int
-dial_cmd(const struct redis_pool *p, redisContext *c, const char *what,
-	 int argc, const char **argv, struct berr *e)
+dial_cmd(const struct redis_pool *p, redisContext *c, const char *desc,
+	 const char *what, int argc, const char **argv, struct berr *e)
 {
 	char buf[200];
 	errno = 0;
@@ -664,11 +835,11 @@ dial_cmd(const struct redis_pool *p, redisContext *c, const char *what,
 		r = got;
 	int saved = errno;
 	if (!r)
-		return berr_set(e, "redis %s: %s: %s", p->desc, what,
+		return berr_set(e, "redis %s: %s: %s", desc, what,
 				conn_err_text(p, c, saved, buf, sizeof(buf)));
 	int rc = 0;
 	if (r->type == REDIS_REPLY_ERROR) {
-		rc = berr_set(e, "redis %s: %s failed: %.*s", p->desc, what,
+		rc = berr_set(e, "redis %s: %s failed: %.*s", desc, what,
 			      (int)(r->len > 300 ? 300 : r->len),
 			      r->str ? r->str : "");
 		if (e)
@@ -678,50 +849,69 @@ dial_cmd(const struct redis_pool *p, redisContext *c, const char *what,
 	return rc;
 }
 
+/* A new context to the target, or, for a sentinel pool, to the master the
+ * sentinels name (*gen: its generation), checked with ROLE. */
 static redisContext *
-pool_dial(const struct redis_pool *p, struct berr *e)
+pool_dial(const struct redis_pool *p, uint64_t *gen, struct berr *e)
 {
 	const struct redis_target *t = &p->t;
+	const char *host = t->host;
+	int port = t->port;
+	const char *desc = p->desc;
+	char sdesc[sizeof(p->desc) + 300];
+	struct redis_addr master;
 	redisContext *c;
+	*gen = 0;
+	if (p->sen) {
+		char as[300];
+		if (redis_sentinel_master(p->sen, &master, gen, e) < 0)
+			return NULL;
+		host = master.host;
+		port = master.port;
+		snprintf(sdesc, sizeof(sdesc), "%s (master %s)", p->desc,
+			 redis_addr_str(&master, as, sizeof(as)));
+		desc = sdesc;
+	}
 	if (p->connect_timeout_ms > 0) {
 		struct timeval tv = ms_to_tv(p->connect_timeout_ms);
 		c = t->unix_socket ? redisConnectUnixWithTimeout(t->path, tv)
-				   : redisConnectWithTimeout(t->host, t->port,
-							     tv);
+				   : redisConnectWithTimeout(host, port, tv);
 	} else {
 		c = t->unix_socket ? redisConnectUnix(t->path)
-				   : redisConnect(t->host, t->port);
+				   : redisConnect(host, port);
 	}
 	if (!c) {
-		berr_set(e, "redis %s: cannot allocate a connection", p->desc);
+		berr_set(e, "redis %s: cannot allocate a connection", desc);
 		return NULL;
 	}
 	if (c->err) {
-		berr_set(e, "redis %s: cannot connect: %s", p->desc,
-			 c->errstr);
-		redisFree(c);
-		return NULL;
+		berr_set(e, "redis %s: cannot connect: %s", desc, c->errstr);
+		goto fail;
 	}
 	if (!t->unix_socket && redisEnableKeepAlive(c) != REDIS_OK) {
-		berr_set(e, "redis %s: cannot enable TCP keepalive: %s",
-			 p->desc, c->errstr);
-		redisFree(c);
-		return NULL;
+		berr_set(e, "redis %s: cannot enable TCP keepalive: %s", desc,
+			 c->errstr);
+		goto fail;
 	}
 	/* 0 ms = no timeout; set explicitly so no connect timeout lingers */
 	if (redisSetTimeout(c, ms_to_tv(p->command_timeout_ms)) != REDIS_OK) {
 		berr_set(e, "redis %s: cannot set the command timeout: %s",
-			 p->desc, c->errstr);
-		redisFree(c);
-		return NULL;
+			 desc, c->errstr);
+		goto fail;
 	}
 	if (t->user[0]) {
 		const char *argv[] = {"AUTH", t->user, t->password};
-		if (dial_cmd(p, c, "AUTH", 3, argv, e) < 0)
+		if (dial_cmd(p, c, desc, "AUTH", 3, argv, e) < 0)
 			goto fail;
 	} else if (t->password[0]) {
 		const char *argv[] = {"AUTH", t->password};
-		if (dial_cmd(p, c, "AUTH", 2, argv, e) < 0)
+		if (dial_cmd(p, c, desc, "AUTH", 2, argv, e) < 0)
+			goto fail;
+	}
+	if (p->sen) {
+		char what[sizeof(sdesc) + 16];
+		snprintf(what, sizeof(what), "redis %s", desc);
+		if (redis_role_check(c, what, e) < 0)
 			goto fail;
 	}
 	if (t->db != 0) {
@@ -730,12 +920,14 @@ pool_dial(const struct redis_pool *p, struct berr *e)
 		const char *argv[] = {"SELECT", db};
 		char what[32];
 		snprintf(what, sizeof(what), "SELECT %d", t->db);
-		if (dial_cmd(p, c, what, 2, argv, e) < 0)
+		if (dial_cmd(p, c, desc, what, 2, argv, e) < 0)
 			goto fail;
 	}
 	return c;
 fail:
 	redisFree(c);
+	if (p->sen)
+		redis_sentinel_suspect(p->sen, *gen);
 	return NULL;
 }
 
@@ -773,6 +965,12 @@ redis_pool_get(struct redis_pool *p, struct berr *e)
 		redisFree(s->c);
 		s->c = NULL;
 	}
+	if (s->c && p->sen && s->gen != redis_sentinel_generation(p->sen)) {
+		log_debug("redis %s: the master moved; re-dialling",
+			  p->desc);
+		redisFree(s->c);
+		s->c = NULL;
+	}
 	if (s->c) {
 		int64_t idle = now - s->last_used_ms;
 		int limit = p->t.idle_timeout_seconds;
@@ -789,7 +987,7 @@ redis_pool_get(struct redis_pool *p, struct berr *e)
 		}
 	}
 	if (!s->c) {
-		s->c = pool_dial(p, e);
+		s->c = pool_dial(p, &s->gen, e);
 		metrics_redis_state(s->c != NULL);
 		if (!s->c) {
 			metrics_redis_error();
@@ -809,6 +1007,43 @@ redis_pool_drop(struct redis_pool *p)
 		metrics_redis_state(0);
 		redisFree(s->c);
 		s->c = NULL;
+		if (p->sen)
+			redis_sentinel_suspect(p->sen, s->gen);
+	}
+}
+
+bool
+redis_pool_check_reply(struct redis_pool *p, const redisReply *r)
+{
+	if (!p->sen || !redis_reply_not_master(r))
+		return false;
+	struct redis_slot *s = pthread_getspecific(p->key);
+	log_warn("redis %s: %.*s: the server is not the master any more; "
+		 "asking the sentinels", p->desc,
+		 (int)(r->len > 120 ? 120 : r->len), r->str);
+	if (s && s->c)
+		redis_pool_drop(p);
+	return true;
+}
+
+/* redis_pool_check_reply over the replies of a pipeline (and the elements
+ * of an EXEC array among them). */
+static void
+check_replies(struct redis_pool *p, redisReply **got, size_t n)
+{
+	if (!p->sen)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		const redisReply *r = got[i];
+		if (!r)
+			continue;
+		if (redis_pool_check_reply(p, r))
+			return;
+		if (r->type != REDIS_REPLY_ARRAY)
+			continue;
+		for (size_t k = 0; k < r->elements; k++)
+			if (redis_pool_check_reply(p, r->element[k]))
+				return;
 	}
 }
 
@@ -951,6 +1186,7 @@ redis_command_argv(struct redis_pool *p, struct berr *e, int argc,
 		redis_pool_drop(p);
 		return NULL;
 	}
+	redis_pool_check_reply(p, r);
 	return r;
 }
 
@@ -1096,6 +1332,7 @@ redis_pipeline(struct redis_pool *p, struct berr *e,
 		}
 		got[i] = r;
 	}
+	check_replies(p, got, total);
 	int rc = 0;
 	if (flags & REDIS_PIPE_CHECK)
 		rc = pipe_check(cmds, n, tx, got, e);
@@ -1126,6 +1363,88 @@ conn_fail:;
 	free(got);
 	redis_pool_drop(p);
 	return -1;
+}
+
+/* The number of replicas in the master's ROLE reply, -1 on an error. */
+static int
+master_replicas(struct redis_pool *p, struct berr *e)
+{
+	redisReply *r = redis_command(p, e, "ROLE", NULL);
+	int n = -1;
+	if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 3 &&
+	    r->element[0]->str && strcmp(r->element[0]->str, "master") == 0 &&
+	    r->element[2]->type == REDIS_REPLY_ARRAY)
+		n = (int)r->element[2]->elements;
+	if (r)
+		freeReplyObject(r);
+	return n;
+}
+
+/* -1 with e when this thread's context is no longer the one that made the
+ * writes (c0): they were made on a connection that is gone. */
+static int
+same_context(struct redis_pool *p, redisContext *c0, struct berr *e)
+{
+	const struct redis_slot *s = pthread_getspecific(p->key);
+	if (s && s->c == c0 && c0 && !c0->err &&
+	    s->gen == redis_sentinel_generation(p->sen))
+		return 0;
+	return berr_set(e, "redis %s: the connection was lost before a "
+			"replica acknowledged the writes", p->desc);
+}
+
+int
+redis_pool_wait_replica(struct redis_pool *p, struct berr *e)
+{
+	if (!p->sen)
+		return 0;
+	const struct redis_slot *s = pthread_getspecific(p->key);
+	redisContext *c0 = s ? s->c : NULL;
+	if (same_context(p, c0, e) < 0)
+		return -1;
+	int64_t now = util_monotonic_ms();
+	uint64_t gen = redis_sentinel_generation(p->sen);
+	if (now - atomic_load(&p->replicas_at_ms) >= REDIS_REPLICAS_CHECK_MS ||
+	    atomic_load(&p->replicas_gen) != gen) {
+		/* a new master (after a failover) is counted at once */
+		atomic_store(&p->replicas_at_ms, now);
+		int n = master_replicas(p, e);
+		if (n < 0)
+			return -1;
+		atomic_store(&p->replicas, n);
+		atomic_store(&p->replicas_gen, gen);
+	}
+	if (atomic_load(&p->replicas) == 0)
+		return 0; /* a master alone: nothing to wait for */
+	if (same_context(p, c0, e) < 0)
+		return -1;
+	redisReply *r = redisCommand(c0, "WAIT 1 %d", REDIS_WAIT_REPLICA_MS);
+	if (!r || c0->err) {
+		berr_set(e, "redis %s: WAIT: %s", p->desc,
+			 c0->errstr[0] ? c0->errstr : "no reply");
+		if (r)
+			freeReplyObject(r);
+		redis_pool_drop(p);
+		return -1;
+	}
+	bool acked = r->type == REDIS_REPLY_INTEGER && r->integer >= 1;
+	freeReplyObject(r);
+	if (acked) {
+		if (atomic_exchange(&p->wait_short, false))
+			log_info("redis %s: replicas acknowledge writes again",
+				 p->desc);
+		return 0;
+	}
+	/* no replica within the wait: count them again before the next */
+	atomic_store(&p->replicas, 0);
+	atomic_store(&p->replicas_at_ms, now);
+	if (!atomic_exchange(&p->wait_short, true))
+		log_warn("redis %s: no replica acknowledged a submission "
+			 "within %d ms; going on without waiting (a failover "
+			 "now could lose it); ROLE is asked again every %d s",
+			 p->desc, REDIS_WAIT_REPLICA_MS,
+			 REDIS_REPLICAS_CHECK_MS / 1000);
+	return 0;
 }
 
 int

@@ -6,6 +6,8 @@
  *   redis://[user][:password]@host[:port][/db][?idle_timeout_seconds=N]
  *   host:port           (redis:// is added)
  *   /path/to/redis.sock or unix:///path/to/redis.sock[?db=N]
+ *   redis+sentinel://[user][:password]@host:port[,host:port...]/master[/db]
+ *       [?idle_timeout_seconds=N&sentinel_user=U&sentinel_password=P]
  * plus `embedded`, which the daemon resolves to a private redis-server child
  * (embedded_redis_start).
  *
@@ -22,9 +24,18 @@
 
 #include "common/util.h"
 
+/* At most this many sentinels in one redis+sentinel:// URL. */
+#define REDIS_SENTINELS_MAX 16
+#define REDIS_SENTINEL_DEFAULT_PORT 26379
+
+struct redis_addr {
+	char host[256];
+	int port;
+};
+
 struct redis_target {
 	bool unix_socket;
-	char host[256];
+	char host[256];   /* sentinel: "" (the master is discovered) */
 	int port;
 	char path[512];   /* unix socket path */
 	char user[128];
@@ -32,6 +43,16 @@ struct redis_target {
 	int db;
 	int idle_timeout_seconds; /* -1 when not given in the URL */
 	bool tls;                 /* rediss:// (refused: not built in) */
+	/* redis+sentinel://: the master named master_name is asked of the
+	 * sentinels, in this order; user, password and db apply to the
+	 * master, sentinel_user and sentinel_password (query parameters, a
+	 * Berth extension) to the sentinels. */
+	bool sentinel;
+	char master_name[128];
+	int n_sentinels;
+	struct redis_addr sentinels[REDIS_SENTINELS_MAX];
+	char sentinel_user[128];
+	char sentinel_password[256];
 };
 
 /* Parses one of the formats above. Details:
@@ -41,7 +62,12 @@ struct redis_target {
  *  - `/db` must be a non-negative number (`/` alone is db 0);
  *  - unix forms take ?db=N, ?password=, ?user= and ?idle_timeout_seconds=;
  *  - unknown query parameters are ignored with a warning (as Go does);
- *  - rediss:// and redis+sentinel:// are refused: not in this build.
+ *  - redis+sentinel://: one to REDIS_SENTINELS_MAX comma-separated
+ *    host[:port] (default port 26379, [v6] in brackets), a master name
+ *    (percent-decoded, printable, no spaces) and an optional /db; query
+ *    parameters sentinel_user and sentinel_password (percent-decoded)
+ *    authenticate to the sentinels;
+ *  - rediss:// and rediss+sentinel:// are refused: no TLS in this build.
  * Error messages show the URL through redis_url_redact (no password).
  * On failure *t is reset to the defaults (tls is kept for rediss://). */
 int redis_url_parse(const char *url, struct redis_target *t, struct berr *e);
@@ -53,7 +79,8 @@ char *redis_url_normalise(const char *url);
 char *redis_url_redact(const char *url);
 /* Defaults: localhost:6379, db 0, no credentials, idle timeout -1. */
 void redis_target_init(struct redis_target *t);
-/* "host:port", "[v6]:port" or "unix:/path" (never credentials) into buf. */
+/* "host:port", "[v6]:port", "unix:/path" or "sentinel:<master name>"
+ * (never credentials) into buf. */
 const char *redis_target_describe(const struct redis_target *t, char *buf,
 				  size_t n);
 
@@ -77,8 +104,26 @@ struct redis_pool *redis_pool_new(const struct redis_target *t,
  * key destructor when they exit; a thread still running would leak its
  * context). NULL-safe. */
 void redis_pool_free(struct redis_pool *p);
-/* "host:port" or "unix:/path", as used in the pool's error messages. */
+/* "host:port", "unix:/path" or "sentinel:<master name>", as used in the
+ * pool's error messages.
+ *
+ * Sentinel pools (redis+sentinel://) ask the sentinels for the master's
+ * address, in the URL's order (SENTINEL get-master-addr-by-name), take
+ * the first address that answers ROLE with "master", and dial it. The
+ * address has a generation, bumped whenever it changes; a thread's context
+ * remembers the generation it was dialled in and is re-dialled on its next
+ * command when that is no longer the current one. The sentinels are asked
+ * again (at most every 100 ms, one thread at a time) before the next dial
+ * after a connection error or a READONLY error reply on a context of the
+ * current generation, and at once when the pool's watcher thread, subscribed
+ * to +switch-master on one sentinel, sees the master move. Sentinel dials use
+ * the pool's timeouts capped at 2 s. redis_pool_free stops the watcher. */
 const char *redis_pool_describe(const struct redis_pool *p);
+
+/* Sentinel pools: the current master generation (0 before the first
+ * discovery, and always 0 for other pools) and the address it names
+ * ("" when none), into buf. */
+uint64_t redis_pool_master(struct redis_pool *p, char *buf, size_t n);
 
 /* PING; 0 when Redis answers. */
 int redis_ping(struct redis_pool *p, struct berr *e);

@@ -147,6 +147,17 @@ submit_jobs(struct redis_pool *p, struct tracker *t, struct queue *q,
 		j->stats->revision = jp->rev;
 	}
 	queue_enqueue_done(q, &set, &tx, ex);
+	size_t enqueued = 0;
+	for (size_t i = 0; i < n; i++)
+		enqueued += jobs[i].result == QUEUE_ENQUEUED;
+	/* sentinel: a job is accepted once a replica has it (a failover
+	 * keeps it); when that cannot be known, it is not accepted */
+	if (enqueued && redis_pool_wait_replica(p, err) < 0) {
+		for (size_t i = 0; i < n; i++)
+			if (jobs[i].result == QUEUE_ENQUEUED)
+				job_fail(&jobs[i], QUEUE_ERROR, err->msg);
+		rc = -1;
+	}
 	if (pipe_count(&undo)) {
 		struct berr ue;
 		berr_clear(&ue);

@@ -60,7 +60,10 @@ struct submit_job {
  * was enqueued. Returns -1 with err when it did not (Redis unreachable,
  * transaction refused): every result is QUEUE_ERROR and nothing was
  * written, except after a connection lost while EXEC was on its way
- * (then it cannot be known). */
+ * (then it cannot be known). With a sentinel pool, the jobs are also
+ * waited for on a replica (redis_pool_wait_replica); a connection lost
+ * there is -1 too (the jobs exist on the master, a failover may lose
+ * them). */
 int submit_jobs(struct redis_pool *p, struct tracker *t, struct queue *q,
 		struct submit_job *jobs, size_t n, struct berr *err);
 void submit_job_fini(struct submit_job *j);

@@ -104,8 +104,8 @@ static const struct url_case url_cases[] = {
 	 NULL, 0, 0, "bad idle_timeout_seconds"},
 	{"rediss://host:6379", false, false, NULL, 0, NULL, NULL, 0, 0,
 	 "hiredis 0.14 has no TLS"},
-	{"redis+sentinel://h1:26379,h2:26379/mymaster", false, false, NULL, 0,
-	 NULL, NULL, 0, 0, "Sentinel support is not implemented yet"},
+	{"redis+sentinel://h1:26379,h2:26379", false, false, NULL, 0, NULL,
+	 NULL, 0, 0, "names no master"},
 	{"rediss+sentinel://h1:26379/m", false, false, NULL, 0, NULL, NULL, 0,
 	 0, "not supported by this build"},
 	{"http://host", false, false, NULL, 0, NULL, NULL, 0, 0,
@@ -126,7 +126,8 @@ static const char *const secret_cases[] = {
 	"redis://hunter2@host:port",
 	"redis://:hunter2%zz@host",
 	"rediss://:hunter2@host",
-	"redis+sentinel://:hunter2@h:1/m",
+	"redis+sentinel://:hunter2@h:1/m/x",
+	"redis+sentinel://h:1/m?sentinel_password=hunter2%zz",
 	"ftp://:hunter2@host",
 	"unix:///x.sock?password=hunter2&db=q",
 	"redis://:hunter2@[]:1",
@@ -273,6 +274,11 @@ test_commands(struct test_redis *tr)
 
 	CHECK(cmd_ok(p, "OK", "SET", "berth:test:a", "hello", NULL));
 	CHECK(cmd_ok(p, "hello", "GET", "berth:test:a", NULL, NULL));
+	/* not a sentinel pool: no replica is waited for, no master known */
+	CHECK(redis_pool_wait_replica(p, &e) == 0);
+	char master[64];
+	CHECK(redis_pool_master(p, master, sizeof(master)) == 0);
+	CHECK_STR(master, "");
 
 	/* binary-safe key and value: NUL, CR LF, format characters */
 	static const char key[] = "bin\0key %s\r\n*3";
