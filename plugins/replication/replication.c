@@ -18,6 +18,7 @@
 #define _GNU_SOURCE
 #include "job.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -282,8 +283,12 @@ add_blobs(const struct berth_reg_manifest *m,
 			*cap = c;
 		}
 		(*blobs)[(*n)++] = d;
+		/* saturated: a manifest's sizes (each up to 9e15) can add up
+		 * past 2^63 (a signed overflow, caught by UBSan in
+		 * test_registry_faults' garbage registry) */
 		if (d->size > 0)
-			*bytes += d->size;
+			*bytes = d->size > LLONG_MAX - *bytes ? LLONG_MAX
+							      : *bytes + d->size;
 	}
 	return 0;
 }
