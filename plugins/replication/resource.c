@@ -293,11 +293,17 @@ parse_resource(const char *what, const char *text, bool is_src,
 			 what, MAX_DEPTH);
 		return -1;
 	}
-	cJSON *doc = cJSON_Parse(text);
+	/* the error position of this parse (cJSON_GetErrorPtr is one global
+	 * of the process, written by every thread's parse) */
+	const char *at = NULL;
+	cJSON *doc = cJSON_ParseWithOpts(text, &at, false);
 	if (!doc) {
-		const char *at = cJSON_GetErrorPtr();
-		snprintf(err, errlen, "%s is not valid JSON (near offset %td)",
-			 what, at && at >= text ? at - text : (ptrdiff_t)0);
+		size_t len = strlen(text);
+		snprintf(err, errlen, "%s is not valid JSON (near offset %zu)",
+			 what,
+			 at && at >= text && at <= text + len
+				 ? (size_t)(at - text)
+				 : len);
 		return -1;
 	}
 	if (!cJSON_IsObject(doc)) {
