@@ -22,6 +22,7 @@ set(BERTH_FUZZ_REG_TARGETS reg_manifest reg_challenge reg_link reg_token
 set(BERTH_FUZZ_REPL_SRC ${PROJECT_SOURCE_DIR}/plugins/replication/resource.c)
 
 if(BERTH_FUZZ)
+  find_package(OpenSSL REQUIRED COMPONENTS Crypto)
   get_target_property(BERTH_REGISTRY_SOURCES berth_registry SOURCES)
   add_library(berth_registry_fuzz STATIC ${BERTH_REGISTRY_SOURCES})
   target_compile_options(berth_registry_fuzz PRIVATE ${BERTH_FUZZ_FLAGS})

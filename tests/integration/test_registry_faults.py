@@ -24,7 +24,8 @@ import time
 import unittest
 
 from harness import (BERTHD, Cluster, drop_retries, job, job_log_lines,
-                     retry_entries, submit_ok, wait_for, wait_status)
+                     retry_entries, submit, submit_ok, wait_for,
+                     wait_status)
 from registry_fixture import (Registry, blobs_on_disk, get_manifest,
                               manifest_digest, pull, push_image, sha256)
 
@@ -386,6 +387,17 @@ class RegistryFaults(unittest.TestCase):
             r.close()
         # the daemon still serves
         self.assertEqual(job(D, jobs[0])["status"], "Error")
+
+    def test_e_deeply_nested_resource(self):
+        # validate() runs on a REST API thread: a resource string of 700
+        # nested arrays once overflowed its stack (berthd SIGSEGV)
+        for text in ("[" * 700 + "]" * 700,
+                     '{"metadata":' * 1200 + "1" + "}" * 1200):
+            st, _, doc = submit(D, "REPLICATION",
+                                {"src_resource": text, "dst_resource": text})
+            self.assertEqual(st, 400, doc)
+            self.assertIn("deeper than 64 levels", doc["details"])
+        self.assertIsNone(D.proc.poll())
 
 
 if __name__ == "__main__":
