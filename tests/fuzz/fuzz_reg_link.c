@@ -37,7 +37,7 @@ raw_run(const char *s)
 	if (!found)
 		fuzz_fail("a target that is not between '<' and '>'");
 	char *url = reg_resolve(reg, next);
-	if (!url || (strncmp(url, "http://", 7) != 0 &&
+	if (!url || (strncasecmp(url, "http://", 7) != 0 &&
 		     strncasecmp(url, "https://", 8) != 0))
 		fuzz_fail("a target that does not resolve to a URL");
 	free(url);
