@@ -15,10 +15,10 @@
 # the registry library, berth_registry_fuzz.
 set(BERTH_FUZZ_DIR ${CMAKE_CURRENT_SOURCE_DIR}/fuzz)
 set(BERTH_FUZZ_TARGETS cron submit config manifest yamltree message tzif
-    gojson reg_manifest reg_challenge reg_link reg_token repl_resource
-    ops_query)
+    gojson reg_manifest reg_challenge reg_link reg_token reg_error
+    repl_resource ops_query)
 set(BERTH_FUZZ_REG_TARGETS reg_manifest reg_challenge reg_link reg_token
-    repl_resource)
+    reg_error repl_resource)
 set(BERTH_FUZZ_REPL_SRC ${PROJECT_SOURCE_DIR}/plugins/replication/resource.c)
 
 if(BERTH_FUZZ)

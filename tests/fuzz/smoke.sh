@@ -12,7 +12,8 @@ dir=${1:-$src/build-fuzz}
 secs=${FUZZ_SECONDS:-15}
 jobs=${JOBS:-$(nproc 2>/dev/null || echo 2)}
 targets="submit config manifest yamltree cron message tzif gojson
-	reg_manifest reg_challenge reg_link reg_token repl_resource ops_query"
+	reg_manifest reg_challenge reg_link reg_token reg_error repl_resource
+	ops_query"
 
 command -v clang >/dev/null || { echo "fuzz smoke: clang is missing" >&2; exit 1; }
 cmake -S "$src" -B "$dir" -DBERTH_FUZZ=ON -DCMAKE_C_COMPILER=clang \
