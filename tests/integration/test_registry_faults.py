@@ -345,13 +345,16 @@ class RegistryFaults(unittest.TestCase):
     def test_c_berthd_killed_mid_copy(self):
         global D
         jid = self.start_copy("mirror/crash")
+        rev = job(D, jid)["revision"]
         C.kill(D)
-        # the runner dies with its daemon (PR_SET_PDEATHSIG): the upload
-        # stops growing
+        # the runner dies with its daemon (PR_SET_PDEATHSIG)
         D = C.start("b")
         # crash recovery (README "How a job runs"): the dead pool's job
-        # is retried at once and runs to the end
+        # counts as a failed attempt, is retried at once, runs to the end
         wait_status(D, jid, "Success", timeout=45)
+        self.assertIn("job %s (REPLICATION) was running when pool" % jid,
+                      D.log())
+        self.assertGreater(job(D, jid)["revision"], rev)
         self.assert_copied("mirror/crash", "crash")
 
     def test_d_garbage_answers(self):
