@@ -25,6 +25,12 @@
 
 #define REPL_USER_AGENT "berth-replication/1"
 #define REPL_MAX_DEPTH 3 /* index -> index -> manifest at most */
+/* The child manifests of one artifact are held in memory until they are
+ * pushed: their bytes together, at most (each is at most
+ * BERTH_REG_MANIFEST_MAX; real indexes hold a few dozen of a few KiB). An
+ * index of 14 children of 4 MiB grew the runner past 50 MiB, and nothing
+ * bounded a bigger one (test_registry_faults, g/fatindex). */
+#define REPL_CHILDREN_MAX (16LL * 1024 * 1024)
 
 /* --- settings ------------------------------------------------------------- */
 
@@ -172,6 +178,7 @@ kind_of(const struct berth_reg_manifest *m)
 struct mlist {
 	struct berth_reg_manifest *v;
 	size_t n, cap;
+	long long bytes; /* of the bodies held */
 };
 
 static void
@@ -204,6 +211,7 @@ mlist_push(struct mlist *l, struct berth_reg_manifest *m)
 		l->v = v;
 		l->cap = cap;
 	}
+	l->bytes += (long long)m->len;
 	l->v[l->n++] = *m;
 	memset(m, 0, sizeof(*m));
 	return 0;
@@ -229,6 +237,15 @@ collect_children(struct repl_job *job, const struct berth_reg_manifest *m,
 				 c->digest, c->os ? c->os : "?",
 				 c->arch ? c->arch : "?", m->digest, e);
 			return rc;
+		}
+		if (out->bytes + (long long)cm.len > REPL_CHILDREN_MAX) {
+			repl_err(err, errlen, "registry %s: index %s: its "
+					      "child manifests hold more than "
+					      "%lld MiB",
+				 berth_reg_url(job->src), m->digest,
+				 REPL_CHILDREN_MAX / (1024 * 1024));
+			berth_reg_manifest_fini(&cm);
+			return BERTH_REG_TOO_LARGE;
 		}
 		if (cm.is_index) {
 			if (depth + 1 >= REPL_MAX_DEPTH) {

@@ -114,6 +114,24 @@ HUGE_SIZES = _manifest(
 WRONG_DIGEST = sha256(b"not the body")
 
 
+def _fat_child(i):
+    """An image manifest of almost 4 MiB (a padded annotation)."""
+    return (b'{"schemaVersion":2,"mediaType":"%s","config":%s,"layers":[],'
+            b'"annotations":{"i":"%d","pad":"' % (
+                OCI.encode(), json.dumps(GOOD_CONFIG).encode(), i)
+            + b"p" * (4 * MiB - 1024) + b'"}}')
+
+
+GOOD_CONFIG = _descriptor(b"{}", "application/vnd.oci.image.config.v1+json")
+# 14 children of almost 4 MiB: 55 MiB of manifests for one artifact
+FAT_CHILDREN = {sha256(_fat_child(i)): i for i in range(14)}
+FAT_INDEX = json.dumps({
+    "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+    "manifests": [{"mediaType": OCI, "digest": d, "size": len(_fat_child(i)),
+                   "platform": {"os": "linux", "architecture": "a%d" % i}}
+                  for d, i in FAT_CHILDREN.items()]}).encode()
+
+
 class GarbageRegistry:
     """Answers GET /v2/ like a registry, then garbage per repository:
       g/notjson     a manifest that is not JSON (its digest is right)
@@ -123,6 +141,7 @@ class GarbageRegistry:
       g/bydigest    any manifest asked by digest: a body of another digest
       g/endlessblob a good manifest whose config blob never ends
       g/hugesizes   a manifest whose layer sizes add up past 2^63
+      g/fatindex    an index of 14 children of almost 4 MiB each
     Blobs it does not serve: 404."""
 
     def __init__(self):
@@ -224,6 +243,11 @@ class GarbageRegistry:
             return self._send(h, 200, _manifest(ENDLESS_CONFIG), OCI)
         if name == "hugesizes":
             return self._send(h, 200, HUGE_SIZES, OCI)
+        if name == "fatindex":
+            if ref in FAT_CHILDREN:
+                return self._send(h, 200, _fat_child(FAT_CHILDREN[ref]), OCI)
+            return self._send(h, 200, FAT_INDEX,
+                              "application/vnd.oci.image.index.v1+json")
         return self._send(h, 404, b"{}")
 
 
@@ -367,6 +391,7 @@ class RegistryFaults(unittest.TestCase):
             ("endlessblob", [{"tags": ["v1"]}],
              "more than the 1000 bytes"),
             ("hugesizes", [{"tags": ["v1"]}], "404 BLOB_UNKNOWN"),
+            ("fatindex", [{"tags": ["v1"]}], "more than 16 MiB"),
         ]
         r = C.client()
         jobs = []
