@@ -1,5 +1,6 @@
-"""REPLICATION under real faults: registries killed, stalled or answering
-garbage in the middle of a copy, and berthd itself killed, with a real
+"""REPLICATION under real faults: registries killed, stalled, slow or
+answering garbage in the middle of a copy, and berthd itself killed, and a
+resource nested deep enough to overflow a REST thread's stack, with a real
 berthd (REPLICATION with `isolation: process`), real docker-registry
 processes (registry_fixture.py) and a small garbage registry in Python.
 
@@ -142,6 +143,7 @@ class GarbageRegistry:
       g/endlessblob a good manifest whose config blob never ends
       g/hugesizes   a manifest whose layer sizes add up past 2^63
       g/fatindex    an index of 14 children of almost 4 MiB each
+      g/drip        a manifest trickling in at 5 bytes a second
     Blobs it does not serve: 404."""
 
     def __init__(self):
@@ -243,6 +245,16 @@ class GarbageRegistry:
             return self._send(h, 200, _manifest(ENDLESS_CONFIG), OCI)
         if name == "hugesizes":
             return self._send(h, 200, HUGE_SIZES, OCI)
+        if name == "drip":
+            h.send_response(200)
+            h.send_header("Content-Type", OCI)
+            h.send_header("Content-Length", str(len(GOOD_BODY)))
+            h.end_headers()
+            for i in range(len(GOOD_BODY)):
+                h.wfile.write(GOOD_BODY[i:i + 1])
+                h.wfile.flush()
+                time.sleep(0.2)
+            return
         if name == "fatindex":
             if ref in FAT_CHILDREN:
                 return self._send(h, 200, _fat_child(FAT_CHILDREN[ref]), OCI)
@@ -392,6 +404,8 @@ class RegistryFaults(unittest.TestCase):
              "more than the 1000 bytes"),
             ("hugesizes", [{"tags": ["v1"]}], "404 BLOB_UNKNOWN"),
             ("fatindex", [{"tags": ["v1"]}], "more than 16 MiB"),
+            # timeout_seconds 5, max_retries 1: two attempts
+            ("drip", [{"tags": ["v1"]}], "timeout: "),
         ]
         r = C.client()
         jobs = []
