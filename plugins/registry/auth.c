@@ -169,7 +169,8 @@ reg_parse_token(const char *body, size_t len, char **token,
 	cJSON *j = body ? cJSON_ParseWithLength(body, len) : NULL;
 	const char *t = cJSON_GetStringValue(cJSON_GetObjectItem(j, "token"));
 	if (!t || !*t)
-		t = cJSON_GetStringValue(cJSON_GetObjectItem(j, "access_token"));
+		t = cJSON_GetStringValue(
+			cJSON_GetObjectItem(j, "access_token"));
 	cJSON *ex = cJSON_GetObjectItem(j, "expires_in");
 	double secs = cJSON_IsNumber(ex) ? ex->valuedouble : 0;
 	if (!(secs >= TOKEN_DEFAULT_S))

@@ -354,9 +354,10 @@ add_blobs(const struct berth_reg_manifest *m, struct dset *seen,
 		/* saturated: a manifest's sizes (each up to 9e15) can add up
 		 * past 2^63 (a signed overflow, caught by UBSan in
 		 * test_registry_faults' garbage registry) */
-		if (d->size > 0)
-			*bytes = d->size > LLONG_MAX - *bytes ? LLONG_MAX
-							      : *bytes + d->size;
+		if (d->size > 0 && d->size > LLONG_MAX - *bytes)
+			*bytes = LLONG_MAX;
+		else if (d->size > 0)
+			*bytes += d->size;
 	}
 	return 0;
 }

@@ -97,8 +97,9 @@ round_trip(const uint8_t *data, size_t size)
 		if (i)
 			o += (size_t)sprintf(h + o, "%s", sep);
 		if (extra && i == 1)
-			o += (size_t)sprintf(h + o, "error%s\"invalid_token\"%s",
-					     eq, sep);
+			o += (size_t)sprintf(h + o,
+					     "error%s\"invalid_token\"%s", eq,
+					     sep);
 		o += (size_t)sprintf(h + o, "%s%s", keys[ord[i]], eq);
 		o = put_quoted(h, o, v[ord[i]]);
 	}
@@ -112,8 +113,9 @@ round_trip(const uint8_t *data, size_t size)
 		fuzz_fail("round trip: the scheme changed");
 	for (int i = 0; i < 3; i++)
 		if (!got[i] || strcmp(got[i], v[i]) != 0) {
-			fprintf(stderr, "header: %s\n%s: want \"%s\", got %s%s%s\n",
-				h, keys[i], v[i], got[i] ? "\"" : "",
+			fprintf(stderr,
+				"header: %s\n%s: want \"%s\", got %s%s%s\n", h,
+				keys[i], v[i], got[i] ? "\"" : "",
 				got[i] ? got[i] : "NULL", got[i] ? "\"" : "");
 			fuzz_fail("round trip: a value changed");
 		}

@@ -34,7 +34,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cJSON *j = cJSON_ParseWithLength((const char *)data, size);
 	const char *t = cJSON_GetStringValue(cJSON_GetObjectItem(j, "token"));
 	if (!t || !*t)
-		t = cJSON_GetStringValue(cJSON_GetObjectItem(j, "access_token"));
+		t = cJSON_GetStringValue(
+			cJSON_GetObjectItem(j, "access_token"));
 	if (!t || strcmp(t, token) != 0)
 		fuzz_fail("not the answer's token");
 	cJSON_Delete(j);
