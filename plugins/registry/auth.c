@@ -160,6 +160,34 @@ add_bearer(struct berth_http_headers *h, const char *token)
 
 /* ---- the token service ------------------------------------------------------ */
 
+int
+reg_parse_token(const char *body, size_t len, char **token,
+		long long *expires_s)
+{
+	*token = NULL;
+	*expires_s = TOKEN_DEFAULT_S;
+	cJSON *j = body ? cJSON_ParseWithLength(body, len) : NULL;
+	const char *t = cJSON_GetStringValue(cJSON_GetObjectItem(j, "token"));
+	if (!t || !*t)
+		t = cJSON_GetStringValue(
+			cJSON_GetObjectItem(j, "access_token"));
+	cJSON *ex = cJSON_GetObjectItem(j, "expires_in");
+	double secs = cJSON_IsNumber(ex) ? ex->valuedouble : 0;
+	if (!(secs >= TOKEN_DEFAULT_S))
+		secs = TOKEN_DEFAULT_S; /* the spec's minimum */
+	if (secs > 86400)
+		secs = 86400;
+	int rc = 0;
+	if (!t || !*t)
+		rc = BERTH_REG_PROTOCOL;
+	else if (!(*token = strdup(t)))
+		rc = BERTH_REG_NOMEM;
+	else
+		*expires_s = (long long)secs;
+	cJSON_Delete(j);
+	return rc;
+}
+
 /* GET <realm>?service=..&scope=.. (each space-separated scope of scopes
  * its own parameter) with the basic credentials when there are any. */
 static int
@@ -288,32 +316,17 @@ fetch_token(struct berth_reg *r, const char *scopes, char **token,
 				rc = BERTH_REG_PROTOCOL;
 			break;
 		}
-		cJSON *j = cJSON_ParseWithLength(resp.body, resp.body_len);
-		const char *t =
-			cJSON_GetStringValue(cJSON_GetObjectItem(j, "token"));
-		if (!t || !*t)
-			t = cJSON_GetStringValue(
-				cJSON_GetObjectItem(j, "access_token"));
-		cJSON *ex = cJSON_GetObjectItem(j, "expires_in");
-		double secs = cJSON_IsNumber(ex) ? ex->valuedouble : 0;
-		if (secs < TOKEN_DEFAULT_S)
-			secs = TOKEN_DEFAULT_S; /* the spec's minimum */
-		if (secs > 86400)
-			secs = 86400;
-		if (!t || !*t) {
+		long long secs = 0;
+		rc = reg_parse_token(resp.body, resp.body_len, token, &secs);
+		if (rc == BERTH_REG_PROTOCOL)
 			reg_errf(err, errlen,
 				 "registry %s: token service %s: the answer "
 				 "has no token",
 				 r->origin, realm);
-			rc = BERTH_REG_PROTOCOL;
-		} else if (!(*token = strdup(t))) {
-			rc = BERTH_REG_NOMEM;
-		} else {
-			*expires_ms = berth_http_now_ms() + (long long)secs * 1000;
-		}
+		else if (!rc)
+			*expires_ms = berth_http_now_ms() + secs * 1000;
 		if (resp.body)
 			explicit_bzero(resp.body, resp.body_len);
-		cJSON_Delete(j);
 		break;
 	}
 	berth_http_response_fini(&resp);
@@ -352,29 +365,29 @@ reg_auth_header(struct berth_reg *r, const char *scope,
 
 /* ---- challenges ------------------------------------------------------------ */
 
-/* Parses one challenge "Scheme k=v, k="v", ..." (RFC 7235) from s: the
- * scheme into scheme, and realm, service and scope (malloc'ed, or NULL). */
-static void
-parse_challenge(const char *s, char *scheme, size_t slen, char **realm,
+/* White space is OWS/BWS of RFC 9110 5.6.3: spaces and tabs (a tab after a
+ * comma once lost the parameter after it). */
+void
+reg_parse_challenge(const char *s, char *scheme, size_t slen, char **realm,
 		char **service, char **scope)
 {
-	while (*s == ' ')
+	while (*s == ' ' || *s == '\t')
 		s++;
-	size_t n = strcspn(s, " ");
+	size_t n = strcspn(s, " \t");
 	snprintf(scheme, slen, "%.*s", (int)n, s);
 	s += n;
 	while (*s) {
-		while (*s == ' ' || *s == ',')
+		while (*s == ' ' || *s == '\t' || *s == ',')
 			s++;
 		const char *k = s;
-		size_t kl = strcspn(s, "=, ");
+		size_t kl = strcspn(s, "=, \t");
 		s += kl;
-		while (*s == ' ')
+		while (*s == ' ' || *s == '\t')
 			s++;
 		if (*s != '=')
 			continue;
 		s++;
-		while (*s == ' ')
+		while (*s == ' ' || *s == '\t')
 			s++;
 		char *v;
 		if (*s == '"') {
@@ -392,7 +405,7 @@ parse_challenge(const char *s, char *scheme, size_t slen, char **realm,
 			if (*s == '"')
 				s++;
 		} else {
-			size_t vl = strcspn(s, ", ");
+			size_t vl = strcspn(s, ", \t");
 			v = strndup(s, vl);
 			s += vl;
 			if (!v)
@@ -451,8 +464,8 @@ reg_auth_challenge(struct berth_reg *r,
 	if (bearer) {
 		char scheme[16];
 		char *realm = NULL, *service = NULL, *cscope = NULL;
-		parse_challenge(bearer, scheme, sizeof(scheme), &realm,
-				&service, &cscope);
+		reg_parse_challenge(bearer, scheme, sizeof(scheme), &realm,
+				    &service, &cscope);
 		if (!realm || (strncasecmp(realm, "http://", 7) != 0 &&
 			       strncasecmp(realm, "https://", 8) != 0)) {
 			free(realm);

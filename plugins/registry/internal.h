@@ -114,6 +114,8 @@ long long reg_backoff(const struct berth_reg *r, int attempt,
 		      long long retry_after_s);
 /* Resolves a Location (absolute, or a path) into a malloc'ed URL. */
 char *reg_resolve(const struct berth_reg *r, const char *loc);
+/* The target of a Link header's rel="next" (malloc'ed), or NULL. */
+char *reg_link_next(const char *link);
 
 /* auth.c */
 /* Adds the Authorization header the handle knows for scope (may fetch a
@@ -129,6 +131,17 @@ int reg_auth_challenge(struct berth_reg *r,
 		       const char *scope, bool *resend, char *err,
 		       size_t errlen);
 void reg_tokens_clear(struct berth_reg *r);
+/* The parsers of what a registry or its token service sends, here rather
+ * than static so that the fuzz targets of tests/fuzz reach them: */
+/* One challenge "Scheme k=v, k=\"v\", ..." (RFC 7235) from s: the scheme
+ * into scheme, and realm, service and scope (malloc'ed, or NULL). */
+void reg_parse_challenge(const char *s, char *scheme, size_t slen,
+			 char **realm, char **service, char **scope);
+/* A token service's JSON answer: "token" (or "access_token") into *token
+ * (malloc'ed) and "expires_in" into *expires_s (clamped to 60..86400 s).
+ * 0, BERTH_REG_PROTOCOL (no token) or BERTH_REG_NOMEM. */
+int reg_parse_token(const char *body, size_t len, char **token,
+		    long long *expires_s);
 int reg_tokens_copy(struct berth_reg *dst, const struct berth_reg *src);
 
 /* util.c */

@@ -560,31 +560,82 @@ berth_reg_ping(struct berth_reg *r, char *err, size_t errlen)
 
 /* ---- tags ------------------------------------------------------------------ */
 
-/* The target of the Link header's rel="next" (malloc'ed), or NULL. */
-static char *
-link_next(const char *link)
+/* Whether the relation types in s (len bytes, space-separated, RFC 8288
+ * 3.3) include "next" (case-insensitive). */
+static bool
+rel_has_next(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len;) {
+		size_t n = 0;
+		while (i + n < len && s[i + n] != ' ' && s[i + n] != '\t')
+			n++;
+		if (n == 4 && strncasecmp(s + i, "next", 4) == 0)
+			return true;
+		i += n ? n : 1;
+	}
+	return false;
+}
+
+/* Link: <uri>; param=value; param="quoted, value", <uri>; ... (RFC 8288):
+ * a link-value's parameters run to the next comma outside a quoted string;
+ * a quoted value may hold ',', ';', '<', '>' and "rel=next" (they once cut
+ * the parameters short or were taken for a link). */
+char *
+reg_link_next(const char *link)
 {
 	const char *p = link;
 	while (p && (p = strchr(p, '<'))) {
 		const char *end = strchr(p, '>');
 		if (!end)
 			return NULL;
-		const char *params = end + 1;
-		const char *stop = strchr(params, '<');
-		size_t plen = stop ? (size_t)(stop - params) : strlen(params);
-		/* rel="next" or rel=next among the parameters */
-		for (const char *s = params; s < params + plen; s++) {
-			if (strncasecmp(s, "rel=", 4) != 0)
+		bool next = false;
+		const char *s = end + 1;
+		while (*s && *s != ',') {
+			if (*s != ';') {
+				if (*s == '"') /* a stray quoted string */
+					for (s++; *s && *s != '"'; s++)
+						if (*s == '\\' && s[1])
+							s++;
+				if (*s)
+					s++;
 				continue;
-			const char *v = s + 4;
-			if (*v == '"')
-				v++;
-			if (strncasecmp(v, "next", 4) == 0 &&
-			    (v[4] == '"' || v[4] == ';' || v[4] == ',' ||
-			     v[4] == ' ' || v[4] == '\0'))
-				return strndup(p + 1, (size_t)(end - p - 1));
+			}
+			/* ; name [= value] */
+			s++;
+			while (*s == ' ' || *s == '\t')
+				s++;
+			const char *name = s;
+			while (*s && !strchr(" \t=;,\"", *s))
+				s++;
+			size_t nlen = (size_t)(s - name);
+			while (*s == ' ' || *s == '\t')
+				s++;
+			if (*s != '=')
+				continue;
+			s++;
+			while (*s == ' ' || *s == '\t')
+				s++;
+			const char *v = s;
+			size_t vlen;
+			if (*s == '"') {
+				v = ++s;
+				while (*s && *s != '"')
+					s += *s == '\\' && s[1] ? 2 : 1;
+				vlen = (size_t)(s - v);
+				if (*s)
+					s++;
+			} else {
+				while (*s && !strchr(" \t;,", *s))
+					s++;
+				vlen = (size_t)(s - v);
+			}
+			if (nlen == 3 && strncasecmp(name, "rel", 3) == 0 &&
+			    rel_has_next(v, vlen))
+				next = true;
 		}
-		p = end + 1;
+		if (next)
+			return strndup(p + 1, (size_t)(end - p - 1));
+		p = s;
 	}
 	return NULL;
 }
@@ -679,7 +730,7 @@ berth_reg_tags(struct berth_reg *r, const char *repo, int page_size,
 		char *next = NULL;
 		if (!rc) {
 			const char *link = reg_header(&resp, "Link");
-			next = link ? link_next(link) : NULL;
+			next = link ? reg_link_next(link) : NULL;
 			if (next && (strcmp(next, path) == 0 ||
 				     ++pages > TAGS_MAX)) {
 				free(next); /* a loop: stop */

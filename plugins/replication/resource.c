@@ -3,7 +3,9 @@
  * Harbor sends src_resource and dst_resource as JSON strings of its
  * model.Resource; a JSON object is accepted too (easier by hand). Unknown
  * members are ignored, as Go's json.Unmarshal ignores them. */
+#ifndef _GNU_SOURCE /* tests/fuzz builds this file with -D_GNU_SOURCE */
 #define _GNU_SOURCE
+#endif
 #include "resource.h"
 
 #include <berth/registry.h>
@@ -16,6 +18,13 @@
 
 #define MAX_ARTIFACTS 10000
 #define MAX_TAGS 10000
+/* Deepest nesting of a resource text. A resource is 5 levels deep; cJSON
+ * recurses once per level (up to 1,000) and validate() runs on a REST API
+ * thread of about 100 KiB of stack, which a text of 700 nested arrays
+ * overflowed (berthd died of SIGSEGV: tests/fuzz/corpus/repl_resource/
+ * crash-deep-nesting). The REST API's own nesting check (64) never looks
+ * inside a string parameter. */
+#define MAX_DEPTH 64
 
 static const char *
 type_name(const cJSON *v)
@@ -242,6 +251,32 @@ parse_artifact(const cJSON *a, const char *where, struct repl_artifact *out,
 	return 0;
 }
 
+/* Whether text nests arrays and objects deeper than max (brackets inside
+ * strings do not count; unbalanced text may be counted deeper than it
+ * parses, and is refused either way). */
+static bool
+too_deep(const char *text, int max)
+{
+	int depth = 0;
+	bool in_str = false;
+	for (const char *s = text; *s; s++) {
+		if (in_str) {
+			if (*s == '\\' && s[1])
+				s++;
+			else if (*s == '"')
+				in_str = false;
+		} else if (*s == '"') {
+			in_str = true;
+		} else if (*s == '[' || *s == '{') {
+			if (++depth > max)
+				return true;
+		} else if (*s == ']' || *s == '}') {
+			depth--;
+		}
+	}
+	return false;
+}
+
 /* One resource from its JSON text. is_src: artifacts are read (a
  * destination's are ignored) and the repository name is required. */
 static int
@@ -252,11 +287,23 @@ parse_resource(const char *what, const char *text, bool is_src,
 	const char *type, *name = NULL;
 	char where[96];
 	int rc = -1;
-	cJSON *doc = cJSON_Parse(text);
+	if (too_deep(text, MAX_DEPTH)) {
+		snprintf(err, errlen, "%s nests arrays or objects deeper than "
+				      "%d levels",
+			 what, MAX_DEPTH);
+		return -1;
+	}
+	/* the error position of this parse (cJSON_GetErrorPtr is one global
+	 * of the process, written by every thread's parse) */
+	const char *at = NULL;
+	cJSON *doc = cJSON_ParseWithOpts(text, &at, false);
 	if (!doc) {
-		const char *at = cJSON_GetErrorPtr();
-		snprintf(err, errlen, "%s is not valid JSON (near offset %td)",
-			 what, at && at >= text ? at - text : (ptrdiff_t)0);
+		size_t len = strlen(text);
+		snprintf(err, errlen, "%s is not valid JSON (near offset %zu)",
+			 what,
+			 at && at >= text && at <= text + len
+				 ? (size_t)(at - text)
+				 : len);
 		return -1;
 	}
 	if (!cJSON_IsObject(doc)) {

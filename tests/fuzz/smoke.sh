@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The fuzzers in CI: builds the eight libFuzzer targets (clang,
+# The fuzzers in CI: builds the libFuzzer targets (clang,
 # -DBERTH_FUZZ=ON: the host library instrumented with ASan + UBSan) and
 # runs each for FUZZ_SECONDS (default 15) from its seed corpus, so every
 # CI run fuzzes a little further than the replay tests. New inputs go to a
@@ -11,7 +11,9 @@ src=$(cd "$(dirname "$0")/../.." && pwd)
 dir=${1:-$src/build-fuzz}
 secs=${FUZZ_SECONDS:-15}
 jobs=${JOBS:-$(nproc 2>/dev/null || echo 2)}
-targets="submit config manifest yamltree cron message tzif gojson"
+targets="submit config manifest yamltree cron message tzif gojson
+	reg_manifest reg_challenge reg_link reg_token reg_error repl_resource
+	ops_query"
 
 command -v clang >/dev/null || { echo "fuzz smoke: clang is missing" >&2; exit 1; }
 cmake -S "$src" -B "$dir" -DBERTH_FUZZ=ON -DCMAKE_C_COMPILER=clang \
@@ -26,7 +28,7 @@ rc=0
 for t in $targets; do
 	case $t in
 	config | manifest | yamltree) dict=$src/tests/fuzz/yaml.dict ;;
-	cron | tzif) dict= ;;
+	cron | tzif | reg_challenge | reg_link | ops_query) dict= ;;
 	*) dict=$src/tests/fuzz/json.dict ;;
 	esac
 	mkdir -p "$work/$t"
@@ -35,12 +37,12 @@ for t in $targets; do
 		-max_total_time="$secs" -max_len=8192 -print_final_stats=1 \
 		${dict:+-dict="$dict"} "$work/$t" "$src/tests/fuzz/corpus/$t" \
 		>"$log" 2>&1); then
-		printf 'fuzz %-9s ok   %s\n' "$t" \
+		printf 'fuzz %-13s ok   %s\n' "$t" \
 			"$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" |
 				grep -o '[0-9]*$') execs in ${secs} s"
 	else
 		rc=1
-		printf 'fuzz %-9s FAILED\n' "$t"
+		printf 'fuzz %-13s FAILED\n' "$t"
 		grep -E 'ERROR|SUMMARY|crash-|Test unit written' "$log" | head -20
 		mkdir -p "$src/build-fuzz-crashes"
 		cp "$work"/crash-* "$work"/leak-* "$work"/timeout-* \
