@@ -251,32 +251,6 @@ parse_artifact(const cJSON *a, const char *where, struct repl_artifact *out,
 	return 0;
 }
 
-/* Whether text nests arrays and objects deeper than max (brackets inside
- * strings do not count; unbalanced text may be counted deeper than it
- * parses, and is refused either way). */
-static bool
-too_deep(const char *text, int max)
-{
-	int depth = 0;
-	bool in_str = false;
-	for (const char *s = text; *s; s++) {
-		if (in_str) {
-			if (*s == '\\' && s[1])
-				s++;
-			else if (*s == '"')
-				in_str = false;
-		} else if (*s == '"') {
-			in_str = true;
-		} else if (*s == '[' || *s == '{') {
-			if (++depth > max)
-				return true;
-		} else if (*s == ']' || *s == '}') {
-			depth--;
-		}
-	}
-	return false;
-}
-
 /* One resource from its JSON text. is_src: artifacts are read (a
  * destination's are ignored) and the repository name is required. */
 static int
@@ -287,7 +261,7 @@ parse_resource(const char *what, const char *text, bool is_src,
 	const char *type, *name = NULL;
 	char where[96];
 	int rc = -1;
-	if (too_deep(text, MAX_DEPTH)) {
+	if (berth_json_too_deep(text, MAX_DEPTH)) {
 		snprintf(err, errlen, "%s nests arrays or objects deeper than "
 				      "%d levels",
 			 what, MAX_DEPTH);

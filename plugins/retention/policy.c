@@ -12,6 +12,12 @@
 
 #include <cjson/cJSON.h>
 
+#include <berth/plugin.h>
+
+/* Deepest nesting of a liteMeta, repository or extras text: validate()
+ * parses them on a REST API thread with a small stack (plugin.h, "Stack"). */
+#define MAX_DEPTH 64
+
 static void
 seterr(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -157,7 +163,7 @@ json_kind(const cJSON *v)
 static bool
 extras_untagged(const char *extras, bool def)
 {
-	if (!extras || !*extras)
+	if (!extras || !*extras || berth_json_too_deep(extras, MAX_DEPTH))
 		return def;
 	cJSON *doc = cJSON_Parse(extras);
 	if (!doc)
@@ -448,6 +454,11 @@ ret_policy_parse(const char *lite_meta, struct ret_policy *p, char *err,
 		 size_t errlen)
 {
 	memset(p, 0, sizeof(*p));
+	if (berth_json_too_deep(lite_meta, MAX_DEPTH)) {
+		seterr(err, errlen, "nests arrays or objects deeper than %d "
+				    "levels", MAX_DEPTH);
+		return -1;
+	}
 	const char *end = NULL;
 	cJSON *doc = cJSON_ParseWithOpts(lite_meta, &end, true);
 	if (!doc) {
@@ -578,6 +589,11 @@ ret_repository_parse(const char *json, struct ret_repository *r, char *err,
 		     size_t errlen)
 {
 	memset(r, 0, sizeof(*r));
+	if (berth_json_too_deep(json, MAX_DEPTH)) {
+		seterr(err, errlen, "nests arrays or objects deeper than %d "
+				    "levels", MAX_DEPTH);
+		return -1;
+	}
 	const char *end = NULL;
 	cJSON *doc = cJSON_ParseWithOpts(json, &end, true);
 	if (!doc) {

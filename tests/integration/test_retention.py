@@ -252,11 +252,19 @@ class RetentionTest(unittest.TestCase):
             (dict(ok, liteMeta=json.dumps({"algorithm": "and",
                                            "rules": []})),
              "algorithm \\\"and\\\" is not supported"),
+            # validate() runs on a REST API thread with a small stack:
+            # deep nesting inside a JSON-string parameter is refused
+            # before cJSON recurses (berthd stays up, checked below)
+            (dict(ok, liteMeta="[" * 700 + "]" * 700),
+             "liteMeta: nests arrays or objects deeper than 64 levels"),
+            (dict(ok, repository='{"a":' * 1200 + "1" + "}" * 1200),
+             "repository: nests arrays or objects deeper than 64 levels"),
         ]
         for p, text in cases:
             st, _, doc = submit(D, "RETENTION", p)
             self.assertEqual(st, 400, (p, doc))
             self.assertIn(text, json.dumps(doc))
+        self.assertIsNone(D.proc.poll())
 
 
 if __name__ == "__main__":

@@ -496,10 +496,35 @@ test_repository(void)
 	CHECK_CONTAINS(err, "not valid JSON");
 }
 
+/* validate() runs on a REST API thread with a small stack: a liteMeta or
+ * repository text nested past 64 levels is refused before cJSON recurses
+ * (700 levels overflowed REPLICATION's validate before the same check). */
+static void
+test_deep_nesting(void)
+{
+	char deep[2 * 700 + 1];
+	memset(deep, '[', 700);
+	memset(deep + 700, ']', 700);
+	deep[1400] = '\0';
+	CHECK(parse_fails(deep, "deeper than 64 levels"));
+	struct ret_repository r;
+	char err[256] = "";
+	CHECK(ret_repository_parse(deep, &r, err, sizeof(err)) != 0);
+	CHECK_CONTAINS(err, "deeper than 64 levels");
+	/* 64 levels inside a string do not count */
+	char meta[256];
+	snprintf(meta, sizeof(meta), "{\"rules\":[],\"x\":\"%s\"}",
+		 "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[");
+	struct ret_policy p;
+	CHECK(ret_policy_parse(meta, &p, err, sizeof(err)) == 0);
+	ret_policy_fini(&p);
+}
+
 int
 main(void)
 {
 	test_glob();
+	test_deep_nesting();
 	test_time();
 	test_parse();
 	test_evaluate();

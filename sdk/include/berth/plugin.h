@@ -54,6 +54,13 @@
  *   a type_state must be read-only after init() or protected by the plugin.
  *   Plugin code stays mapped (no dlclose) while any callback may run.
  *
+ * - Stack. validate() runs on an HTTP API thread with a small stack (about
+ *   100 KiB): bound every recursion there. The host refuses request bodies
+ *   nested deeper than 64 levels, but a string parameter that itself holds
+ *   JSON (Harbor's src_resource, liteMeta, ...) is opaque to it; check such
+ *   a text with berth_json_too_deep() before parsing it (cJSON recurses once
+ *   per level, up to 1,000).
+ *
  * - Compatibility. ABI major changes break plugins (the host refuses them);
  *   a minor bump only appends fields at the end of the structures below,
  *   which carry their own size, so plugins and hosts of different minors of
@@ -524,6 +531,34 @@ struct berth_job_ctx {
 #define berth_type_state(ctx) (ctx)->host->type_state((ctx))
 /* Since 1.1 (check BERTH_HOST_HAS(ctx->host, limits) first). */
 #define berth_limits(ctx) (ctx)->host->limits((ctx))
+
+/* Whether the JSON text s nests arrays and objects deeper than max_depth
+ * levels. Brackets inside strings do not count; the text need not be valid
+ * JSON (unbalanced text may count deeper than it would parse, and is
+ * refused either way). Use it before parsing a JSON text received as a
+ * string parameter in validate() (see "Stack" above). Header-only. */
+static inline bool
+berth_json_too_deep(const char *s, int max_depth)
+{
+	int depth = 0;
+	bool in_str = false;
+	for (; s && *s; s++) {
+		if (in_str) {
+			if (*s == '\\' && s[1])
+				s++;
+			else if (*s == '"')
+				in_str = false;
+		} else if (*s == '"') {
+			in_str = true;
+		} else if (*s == '[' || *s == '{') {
+			if (++depth > max_depth)
+				return true;
+		} else if (*s == ']' || *s == '}') {
+			depth--;
+		}
+	}
+	return false;
+}
 
 #ifdef __cplusplus
 }
