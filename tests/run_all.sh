@@ -7,7 +7,7 @@
 #      would build it, and loaded by berthd,
 #   5. one end-to-end run of berthd under valgrind memcheck (~10 s):
 #      tests/memcheck.sh,
-#   6. the eight libFuzzer targets built with clang and run FUZZ_SECONDS
+#   6. the fifteen libFuzzer targets built with clang and run FUZZ_SECONDS
 #      (15) each from their corpus: tests/fuzz/smoke.sh.
 # The fuzz corpora also replay in every ctest run (fuzz_<name>_replay); the
 # fault suite's short form is ctest fault_short (normal build only).
