@@ -8,7 +8,7 @@
 #   5. one end-to-end run of berthd under valgrind memcheck (~10 s):
 #      tests/memcheck.sh,
 #   6. the fifteen libFuzzer targets built with clang and run FUZZ_SECONDS
-#      (15) each from their corpus: tests/fuzz/smoke.sh.
+#      (10) each from their corpus: tests/fuzz/smoke.sh.
 # The fuzz corpora also replay in every ctest run (fuzz_<name>_replay); the
 # fault suite's short form is ctest fault_short (normal build only).
 # Build trees: build/, build-asan/, build-tsan/, build-fuzz/ (reused).
@@ -49,7 +49,7 @@ step "SDK example from the installed SDK"
 step "valgrind memcheck (end to end)"
 "$src/tests/memcheck.sh" "$src/build"
 
-step "fuzzers (libFuzzer, ${FUZZ_SECONDS:-15} s per target)"
+step "fuzzers (libFuzzer, ${FUZZ_SECONDS:-10} s per target)"
 "$src/tests/fuzz/smoke.sh" "$src/build-fuzz"
 
 step "all tests passed"

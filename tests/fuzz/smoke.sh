@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The fuzzers in CI: builds the libFuzzer targets (clang,
 # -DBERTH_FUZZ=ON: the host library instrumented with ASan + UBSan) and
-# runs each for FUZZ_SECONDS (default 15) from its seed corpus, so every
+# runs each for FUZZ_SECONDS (default 10) from its seed corpus, so every
 # CI run fuzzes a little further than the replay tests. New inputs go to a
 # temporary directory; a crash fails the run and leaves its input there
 # (copy it into tests/fuzz/corpus/<name>/ as crash-<what> and fix it).
@@ -9,7 +9,7 @@
 set -euo pipefail
 src=$(cd "$(dirname "$0")/../.." && pwd)
 dir=${1:-$src/build-fuzz}
-secs=${FUZZ_SECONDS:-15}
+secs=${FUZZ_SECONDS:-10}
 jobs=${JOBS:-$(nproc 2>/dev/null || echo 2)}
 targets="submit config manifest yamltree cron message tzif gojson
 	reg_manifest reg_challenge reg_link reg_token reg_error repl_resource
