@@ -31,7 +31,12 @@
  *             an error), redis_errors_total (failed dials and contexts
  *             dropped after an error, from redis_conn.c)   gauge/counter
  * Label values longer than 200 bytes are cut; at most 2048 label sets are
- * kept per family (later ones are not recorded, with one warning). */
+ * kept per family (later ones are not recorded, with one warning).
+ *
+ * The totals of task_total by status, of the runs started and of the jobs
+ * submitted (metrics_counts_read) also feed the per-minute history of
+ * metrics_history.h; the runs started and the jobs submitted are not
+ * exported here. */
 #ifndef BERTH_METRICS_H
 #define BERTH_METRICS_H
 
