@@ -13,6 +13,7 @@
 #include "hooks/hook.h"
 #include "logs/joblog.h"
 #include "metrics/metrics.h"
+#include "metrics/metrics_history.h"
 #include "periodic/period.h"
 #include "engine/reaper.h"
 #include "store/keys.h"
@@ -184,6 +185,13 @@ berthd_start(struct berthd *d, struct berth_config *cfg,
 	if (heartbeat_start(d->heartbeat, err) < 0)
 		goto fail;
 
+	/* before the workers: every run of this daemon is counted */
+	struct metrics_counts base;
+	metrics_counts_read(&base);
+	d->history = metrics_history_new(util_now(), &base);
+	if (metrics_history_start(d->history, err) < 0)
+		goto fail;
+
 	size_t n_ids = 0;
 	const char *const *ids = heartbeat_worker_ids(d->heartbeat, &n_ids);
 	struct worker_pool_config wc = {
@@ -251,6 +259,8 @@ berthd_stop(struct berthd *d)
 	d->stopping = true;
 	api_server_stop(d->api);
 	d->api = NULL;
+	metrics_history_free(d->history); /* read by the API only */
+	d->history = NULL;
 	metrics_server_stop(d->metrics);
 	d->metrics = NULL;
 	period_stop(d->period);

@@ -22,6 +22,7 @@ struct joblog;
 struct hook_agent;
 struct reaper;
 struct metrics_server;
+struct metrics_history;
 
 struct berthd {
 	struct berth_config *cfg;
@@ -38,6 +39,7 @@ struct berthd {
 	struct hook_agent *hooks;       /* status hook delivery */
 	struct reaper *reaper;          /* stats/ACK reconciliation */
 	struct metrics_server *metrics; /* Prometheus endpoint, or NULL */
+	struct metrics_history *history; /* per-minute figures, last hour */
 
 	char *ns;             /* "{namespace}" - key prefix without ':' */
 	char *core_secret;    /* what Authorization: Harbor-Secret must carry */

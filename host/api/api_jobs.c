@@ -25,6 +25,7 @@
 #include "common/json.h"
 #include "api/http.h"
 #include "logs/log.h"
+#include "metrics/metrics.h"
 #include "store/message.h"
 #include "periodic/period.h"
 #include "store/queue.h"
@@ -340,6 +341,7 @@ api_jobs_post(struct api_request *req)
 	berr_clear(&err);
 	submit_jobs(d->redis, d->tracker, d->queue, &sj, 1, &err);
 	if (sj.result == QUEUE_ENQUEUED) {
+		metrics_jobs_submitted(1);
 		rc = api_send_json(req, 202, new_job_json(&nj));
 	} else {
 		not_enqueued(&sj, s.name, &se);
@@ -486,6 +488,7 @@ api_jobs_batch(struct api_request *req)
 		}
 	}
 	log_debug("batch of %d jobs: %zu enqueued", n, accepted);
+	metrics_jobs_submitted(accepted);
 	rc = api_send_json(req, 200, out);
 free_items:
 	for (size_t k = 0; k < ns; k++)

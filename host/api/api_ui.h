@@ -1,5 +1,5 @@
-/* api_ui.h - the web dashboard (/ui/) and the data route it draws its
- * charts from (GET /api/v1/metrics).
+/* api_ui.h - the web dashboard (/ui/) and the data routes it draws its
+ * totals and chart from (GET /api/v1/metrics, /api/v1/metrics/history).
  *
  * The dashboard's files (host/api/ui/: HTML, CSS, JavaScript) are embedded
  * into the binary at build time: host/api/ui/embed.cmake turns each into
@@ -45,5 +45,12 @@ void api_ui_register(struct mg_context *ctx);
  * whether or not metric.enabled. Without the info gauge and the queue
  * families (GET /api/v1/queues has those). */
 int api_metrics_get(struct api_request *req);
+/* GET /api/v1/metrics/history?minutes=N (Berth): this daemon's last N
+ * minutes (1..60, default 15) from its per-minute history
+ * (metrics/metrics_history.h), JSON, oldest first, the current partial
+ * minute last: {"interval_seconds":60,"now":<unix>,"buckets":[{"t",
+ * "submitted","started","success","error","stopped"},...]}. Any other
+ * query parameter or a bad minutes: 400, code 10013. */
+int api_metrics_history_get(struct api_request *req);
 
 #endif

@@ -43,6 +43,7 @@ static const struct route routes[] = {
 	{"GET", "/api/v1/stats", api_stats_get, false},
 	{"GET", "/api/v1/config", api_config_get, false},
 	{"GET", "/api/v1/metrics", api_metrics_get, false},
+	{"GET", "/api/v1/metrics/history", api_metrics_history_get, false},
 	{"GET", "/api/v1/plugins", api_plugins_get, false},
 	{"POST", "/api/v1/plugins/reload", api_plugins_reload, false},
 	{"POST", "/api/v1/jobs", api_jobs_post, false},

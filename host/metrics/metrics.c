@@ -44,7 +44,8 @@ struct mx_obs {
 struct mx_series {
 	char *l1;          /* first label value (type, action) */
 	char *l2;          /* second (status), or NULL */
-	uint64_t count;    /* counter value; summary count */
+	uint64_t count;    /* counter value; summary count; jobs_running:
+			    * the runs started */
 	int64_t gauge;
 	double sum;        /* summary */
 	struct mx_obs *ring;
@@ -71,6 +72,7 @@ static atomic_int_fast64_t mx_hooks_pending;
 static atomic_int mx_redis_up; /* 0 until the first connection */
 static atomic_uint_fast64_t mx_redis_errors;
 static atomic_uint_fast64_t mx_dead_trimmed;
+static atomic_uint_fast64_t mx_jobs_submitted;
 
 static char *
 label_dup(const char *s)
@@ -155,9 +157,38 @@ metrics_job_running(const char *type, int delta)
 {
 	pthread_mutex_lock(&mx_lock);
 	struct mx_series *s = family_get(&mx_running, type, NULL);
-	if (s)
+	if (s) {
 		s->gauge += delta;
+		if (delta > 0)
+			s->count += (uint64_t)delta; /* runs started */
+	}
 	pthread_mutex_unlock(&mx_lock);
+}
+
+void
+metrics_jobs_submitted(uint64_t n)
+{
+	atomic_fetch_add(&mx_jobs_submitted, n);
+}
+
+void
+metrics_counts_read(struct metrics_counts *out)
+{
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&mx_lock);
+	for (size_t i = 0; i < mx_tasks.n; i++) {
+		const struct mx_series *s = &mx_tasks.v[i];
+		if (strcmp(s->l2, "success") == 0)
+			out->success += s->count;
+		else if (strcmp(s->l2, "fail") == 0)
+			out->error += s->count;
+		else if (strcmp(s->l2, "stop") == 0)
+			out->stopped += s->count;
+	}
+	for (size_t i = 0; i < mx_running.n; i++)
+		out->started += mx_running.v[i].count;
+	pthread_mutex_unlock(&mx_lock);
+	out->submitted = (uint64_t)atomic_load(&mx_jobs_submitted);
 }
 
 void

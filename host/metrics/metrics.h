@@ -31,7 +31,12 @@
  *             an error), redis_errors_total (failed dials and contexts
  *             dropped after an error, from redis_conn.c)   gauge/counter
  * Label values longer than 200 bytes are cut; at most 2048 label sets are
- * kept per family (later ones are not recorded, with one warning). */
+ * kept per family (later ones are not recorded, with one warning).
+ *
+ * The totals of task_total by status, of the runs started and of the jobs
+ * submitted (metrics_counts_read) also feed the per-minute history of
+ * metrics_history.h; the runs started and the jobs submitted are not
+ * exported here. */
 #ifndef BERTH_METRICS_H
 #define BERTH_METRICS_H
 
@@ -50,7 +55,12 @@ void metrics_task_done(const char *type, const char *status, double seconds);
 /* Same, seconds = now - started_ms (util_monotonic_ms at the start). */
 void metrics_task_done_since(const char *type, const char *status,
 			     int64_t started_ms);
+/* A run of a job of `type` starts (delta +1; also counted among the runs
+ * started, see metrics_counts) or ends (-1). */
 void metrics_job_running(const char *type, int delta);
+/* n jobs accepted by this daemon's submit routes (POST /api/v1/jobs,
+ * Generic and Scheduled, and the accepted items of the batch route). */
+void metrics_jobs_submitted(uint64_t n);
 void metrics_job_retry(const char *type);
 void metrics_hook_delivered(void);
 void metrics_hook_failed(void);
@@ -72,6 +82,19 @@ void metrics_reaper_action_add(const char *action, uint64_t n);
 void metrics_dead_trimmed(uint64_t n);
 void metrics_redis_state(int up);
 void metrics_redis_error(void);
+
+/* The running totals of this process the per-minute history
+ * (metrics_history.h) is derived from. */
+struct metrics_counts {
+	uint64_t submitted; /* metrics_jobs_submitted */
+	uint64_t started;   /* runs started: metrics_job_running(+1) */
+	uint64_t success;   /* runs finished, task_total by status: */
+	uint64_t error;     /* "success", "fail" (status Error), */
+	uint64_t stopped;   /* "stop" (Stopped) */
+};
+/* The totals now: task_total and the runs started summed over the job
+ * types (under the families' mutex: a few dozen series). */
+void metrics_counts_read(struct metrics_counts *out);
 
 /* --- the exposition ------------------------------------------------------ */
 

@@ -6,8 +6,9 @@ paging over more jobs than a page and Harbor's {"job":...} elements, the
 detail view of a job waiting for its retry and of a check-in, the retry and
 dead sets with retry/delete of one job and of the whole set, the dead
 set's bound (at insert and by the reaper) and its metrics, periodic
-policies with their next fire times, the status_hook check at submit, and
-the errors of every route."""
+policies with their next fire times, the status_hook check at submit, the
+errors of every route; and the per-minute metrics history of a fresh
+daemon (GET /api/v1/metrics/history) after runs of every final status."""
 import http.client
 import json
 import os
@@ -525,6 +526,103 @@ class OpsApiTests(unittest.TestCase):
             {"name": "NOOP", "metadata": {"kind": "Generic"}}]})
         self.assertEqual(doc["jobs"][0]["code"], 10013)
         self.assertIn("job", doc["jobs"][1])
+
+
+class MetricsHistoryTests(unittest.TestCase):
+    """GET /api/v1/metrics/history on a daemon of its own (its figures
+    start at zero), metric.enabled left off: the history is kept anyway."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.c = Cluster(PLUGINS)
+        try:
+            cls.d = cls.c.start()
+        except BaseException:
+            cls.c.close()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.c.close()
+
+    def history(self, query=""):
+        st, h, doc = self.d.json("GET", "/api/v1/metrics/history" + query)
+        self.assertEqual(st, 200, doc)
+        self.assertEqual(h.get("Cache-Control"), "no-store")
+        return doc
+
+    @staticmethod
+    def sums(buckets):
+        keys = ("submitted", "started", "success", "error", "stopped")
+        return {k: sum(b[k] for b in buckets) for k in keys}
+
+    def test_history(self):
+        d = self.d
+        doc = self.history()
+        self.assertEqual(doc["interval_seconds"], 60)
+        self.assertLessEqual(abs(doc["now"] - time.time()), 5)
+        self.assertEqual(len(doc["buckets"]), 15)   # the default
+        ts = [b["t"] for b in doc["buckets"]]
+        self.assertEqual(ts, list(range(ts[-1] - 14 * 60, ts[-1] + 1, 60)))
+        self.assertEqual(ts[-1], doc["now"] // 60 * 60)
+        self.assertEqual(set(doc["buckets"][0]),
+                         {"t", "submitted", "started", "success", "error",
+                          "stopped"})
+        self.assertEqual(self.sums(doc["buckets"]),
+                         dict.fromkeys(self.sums([]), 0))
+        minute0 = int(time.time()) // 60
+        # three successes (one through the batch route), a failure that is
+        # not retried, a stopped run, a scheduled job that does not run yet
+        # and a refused submit
+        ok = [submit_ok(d, "NOOP", {}) for _ in range(2)]
+        st, _, batch = d.json("POST", "/api/v1/jobs/batch", {"jobs": [
+            {"name": "NOOP", "metadata": {"kind": "Generic"}},
+            {"name": "NOSUCH", "metadata": {"kind": "Generic"}}]})
+        self.assertEqual(st, 200, batch)
+        ok.append(batch["jobs"][0]["job"]["id"])
+        self.assertIn("code", batch["jobs"][1])
+        bad = submit_ok(d, "NORETRY", {})
+        slow = submit_ok(d, "SLEEPER", {"ms": 20000})
+        submit_ok(d, "NOOP", {}, kind="Scheduled", delay=600)
+        st, _, _ = submit(d, "NOSUCH", {})
+        self.assertNotEqual(st, 202)
+        for jid in ok:
+            wait_status(d, jid, "Success")
+        wait_status(d, bad, "Error")
+        wait_status(d, slow, "Running")
+        self.assertEqual(d.request("POST", "/api/v1/jobs/" + slow,
+                                   {"action": "stop"})[0], 204)
+        wait_status(d, slow, "Stopped")
+        want = {"submitted": 6, "started": 5, "success": 3, "error": 1,
+                "stopped": 1}
+        # the stop is counted when the run returns (the plugin polls)
+        wait_for(lambda: self.sums(self.history("?minutes=60")["buckets"])
+                 == want, timeout=10, what="the counts in the history")
+        doc = self.history("?minutes=60")
+        b = doc["buckets"]
+        self.assertEqual(len(b), 60)
+        self.assertEqual(b[-1]["t"], doc["now"] // 60 * 60)
+        # every run happened within the last two minutes, and in the last
+        # bucket when no minute began meanwhile
+        self.assertEqual(self.sums(b[-2:]), want)
+        if doc["now"] // 60 == minute0:
+            self.assertEqual({k: b[-1][k] for k in want}, want)
+        self.assertEqual(self.sums(b[:-2]), dict.fromkeys(want, 0))
+        self.assertEqual(len(self.history("?minutes=1")["buckets"]), 1)
+
+    def test_errors(self):
+        for q in ("?minutes=0", "?minutes=61", "?minutes=x", "?minutes=",
+                  "?minutes=1.5", "?minute=5", "?minutes=5&x=1"):
+            st, _, doc = self.d.json("GET", "/api/v1/metrics/history" + q)
+            self.assertEqual((st, doc["code"]), (400, 10013), (q, doc))
+        self.assertIn("minutes must be an integer from 1 to 60",
+                      self.d.json("GET", "/api/v1/metrics/history"
+                                  "?minutes=0")[2]["details"])
+        st, _, _ = self.d.request("GET", "/api/v1/metrics/history",
+                                  auth=False)
+        self.assertEqual(st, 401)
+        st, _, _ = self.d.request("POST", "/api/v1/metrics/history", "{}")
+        self.assertEqual(st, 405)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,9 @@ Flows: sign in (a wrong secret refused, a refused stored secret asks
 again); a submitted job seen going from Pending to Success; a queue paused
 and resumed from the queues page with Redis's paused key checked; a running
 job's log followed live; a dead job retried and another deleted; HTML in
-job parameters shown as text with no script run. Every page is visited
+job parameters shown as text with no script run; the overview chart of a
+freshly opened tab drawn at once from the daemon's per-minute history of
+runs finished before. Every page is visited
 once and photographed. StaticFilesTests checks the files' headers over
 plain HTTP.
 
@@ -298,6 +300,60 @@ class DashboardTests(unittest.TestCase):
             "'main script, main img, main b, #injected').length"), 0)
         self.assertIsNone(self.b.js("return window.__pwned"))
 
+    def chart_bars(self):
+        return self.b.js(
+            "return Array.from(document.querySelectorAll("
+            "'#chart svg rect.bar')).map(function (e) { return {"
+            "t: +e.dataset.t, finished: +e.dataset.finished,"
+            "error: +e.dataset.error, partial: e.classList.contains("
+            "'partial'), title: e.textContent}; })")
+
+    def test_chart_from_daemon_history(self):
+        """Runs that finished before the dashboard was opened are in
+        the chart of a fresh tab at once: the daemon keeps the history,
+        the browser nothing."""
+        ok = [submit_ok(self.d, "NOOP", {"chart": i}) for i in range(3)]
+        bad = submit_ok(self.d, "FLAKY", {"fail_times": 5})
+        for j in ok:
+            wait_status(self.d, j, "Success")
+        wait_status(self.d, bad, "Error")
+        st, _, doc = self.d.json("GET", "/api/v1/metrics/history")
+        self.assertEqual(st, 200, doc)
+        finished = sum(b["success"] + b["error"] + b["stopped"]
+                       for b in doc["buckets"])
+        self.assertGreaterEqual(finished, 4)
+        # a fresh tab: nothing kept in the browser, signed in again
+        self.b.get(self.base + "/ui/")
+        self.b.js("sessionStorage.clear(); localStorage.clear();"
+                  "location.hash = '#/overview'; location.reload()")
+        self.b.wait_find("#secret")
+        self.assertEqual(self.b.js("return sessionStorage.length"), 0)
+        self.login()
+        # well before a browser-side sampler (5 s apart) could have drawn
+        # anything
+        t0 = time.monotonic()
+        self.b.wait(lambda: sum(b["finished"] for b in self.chart_bars())
+                    >= finished, timeout=3,
+                    what="the finished runs in the chart")
+        self.assertLess(time.monotonic() - t0, 3)
+        bars = self.chart_bars()
+        self.assertEqual(len(bars), 15)
+        ts = [b["t"] for b in bars]
+        self.assertEqual(ts, list(range(ts[0], ts[0] + 15 * 60, 60)))
+        self.assertEqual([b["partial"] for b in bars], [False] * 14 + [True])
+        self.assertGreaterEqual(sum(b["error"] for b in bars), 1)
+        # the failure rate: a dot for each minute in which runs finished
+        dots = self.b.js("return document.querySelectorAll("
+                         "'#chart svg circle.fail-dot').length")
+        self.assertEqual(dots, len([b for b in bars if b["finished"]]))
+        self.assertEqual(self.b.js("return document.querySelectorAll("
+                                   "'#chart svg polyline.fail').length"), 1)
+        busiest = max(bars, key=lambda b: b["finished"])
+        self.assertIn("%d finished" % busiest["finished"], busiest["title"])
+        self.assertIn("last 5 min: ", self.b.text_of("#chart .legend"))
+        self.shot("overview-history")
+        self.banner_clean()
+
     def test_every_page(self):
         """Each page renders without an error banner; one screenshot
         each (the README's pictures)."""
@@ -321,12 +377,11 @@ class DashboardTests(unittest.TestCase):
             self.open("#/" + name)
             self.b.wait_text(css, text)
             if name == "overview":
-                # the page samples the task counters every 5 s; two
-                # samples make the first stretch of the throughput line
+                # one bar per minute of the daemon's history
                 self.b.wait(lambda: self.b.js(
                     "return document.querySelectorAll("
-                    "'#chart svg polyline.thr').length") > 0, timeout=15,
-                    what="the throughput line")
+                    "'#chart svg rect.bar').length") == 15,
+                    what="the chart's 15 bars")
             time.sleep(0.3)
             self.banner_clean()
             self.shot("page-" + name)

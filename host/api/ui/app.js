@@ -12,9 +12,7 @@
 
 (function () {
   const SECRET_KEY = 'berth.secret';
-  const SAMPLES_KEY = 'berth.samples';
-  const SAMPLE_MS = 5000;
-  const WINDOW_MS = 15 * 60 * 1000;
+  const CHART_MINUTES = 15;
   const FINAL = ['Success', 'Error', 'Stopped'];
   const STATUSES = ['Pending', 'Scheduled', 'Running', 'Stopped', 'Error', 'Success'];
   const LOG_MAX_CHARS = 2 * 1024 * 1024;
@@ -23,8 +21,6 @@
     secret: null,
     loginOpen: false,
     page: null,        // the running page's context
-    samples: [],       // {t, success, fail, stop} raw counters
-    samplerTimer: null,
     history: new Map(), // job id -> [{status, at, revision}]
   };
   try { state.secret = sessionStorage.getItem(SECRET_KEY); } catch (e) { state.secret = null; }
@@ -306,7 +302,6 @@
   function askLogin(message) {
     state.secret = null;
     try { sessionStorage.removeItem(SECRET_KEY); } catch (e) { /* private mode */ }
-    stopSampler();
     const dlg = $('#login');
     $('#login-error').textContent = message || '';
     if (!dlg.open) {
@@ -332,7 +327,6 @@
       $('#login').close();
       state.loginOpen = false;
       showWhere(cfg);
-      startSampler();
       render();
     } catch (e) {
       $('#login-error').textContent = e.status === 401
@@ -428,7 +422,7 @@
     fn(ctx);
   }
 
-  /* ----------------------------------------------------- metrics sampler */
+  /* ------------------------------------------------------------ metrics */
 
   /* The Prometheus text of GET /api/v1/metrics -> totals of the task
    * counter by status, jobs running, retries. */
@@ -469,52 +463,28 @@
     return parseMetrics(await r.text());
   }
 
-  function loadSamples() {
-    try {
-      const v = JSON.parse(sessionStorage.getItem(SAMPLES_KEY) || '[]');
-      if (Array.isArray(v)) state.samples = v.filter((s) => s && typeof s.t === 'number');
-    } catch (e) { state.samples = []; }
+  /* The daemon's per-minute history, GET /api/v1/metrics/history:
+   * {interval_seconds, now, buckets: [{t, submitted, started, success,
+   * error, stopped}]}, oldest first, the current (partial) minute last.
+   * The daemon keeps it, so a newly opened page has the whole window. */
+  function fetchHistory(signal) {
+    return api('GET', '/api/v1/metrics/history' + qs({ minutes: CHART_MINUTES }), { signal });
   }
 
-  async function sampleOnce() {
-    if (!state.secret) return;
-    try {
-      const m = await fetchMetrics();
-      const now = Date.now();
-      state.samples.push({ t: now, success: m.success, fail: m.fail, stop: m.stop });
-      state.samples = state.samples.filter((s) => s.t >= now - WINDOW_MS - SAMPLE_MS);
-      try { sessionStorage.setItem(SAMPLES_KEY, JSON.stringify(state.samples)); } catch (e) { /* full */ }
-      state.lastMetrics = m;
-      if (state.onSample) state.onSample();
-    } catch (e) { /* the pages show errors; the chart just has a gap */ }
-  }
-
-  function startSampler() {
-    if (state.samplerTimer) return;
-    sampleOnce();
-    state.samplerTimer = setInterval(sampleOnce, SAMPLE_MS);
-  }
-
-  function stopSampler() {
-    if (state.samplerTimer) clearInterval(state.samplerTimer);
-    state.samplerTimer = null;
-  }
-
-  /* Rates between consecutive samples: {t, perMin, failPct}. A counter
-   * that went down (daemon restarted) starts over from its new value. */
-  function rates() {
-    const out = [];
-    const s = state.samples;
-    for (let i = 1; i < s.length; i++) {
-      const a = s[i - 1], b = s[i];
-      const dt = (b.t - a.t) / 1000;
-      if (dt <= 0 || dt > 60) { out.push({ t: b.t, gap: true }); continue; }
-      const d = (k) => (b[k] >= a[k] ? b[k] - a[k] : b[k]);
-      const ok = d('success'), bad = d('fail'), stop = d('stop');
-      const done = ok + bad + stop;
-      out.push({ t: b.t, perMin: (done * 60) / dt, failPct: ok + bad > 0 ? (100 * bad) / (ok + bad) : null });
-    }
-    return out;
+  /* Per bucket: finished runs, errors, the failure rate (% of the
+   * finished runs that ended in Error; null when none finished). */
+  function historyPoints(hist) {
+    const buckets = hist && Array.isArray(hist.buckets) ? hist.buckets : [];
+    return buckets.map((b, i) => {
+      const n = (k) => (typeof b[k] === 'number' && b[k] > 0 ? b[k] : 0);
+      const finished = n('success') + n('error') + n('stopped');
+      return {
+        t: n('t'), finished, success: n('success'), error: n('error'), stopped: n('stopped'),
+        started: n('started'), submitted: n('submitted'),
+        failPct: finished > 0 ? (100 * n('error')) / finished : null,
+        partial: i === buckets.length - 1,
+      };
+    });
   }
 
   function niceMax(v) {
@@ -524,56 +494,74 @@
     return 10 * p;
   }
 
-  /* Throughput (finished runs per minute, area) and failure rate (% of
-   * runs that ended in Error, dashed, right axis) over the window. */
-  function drawChart(box) {
+  /* Throughput (finished runs per minute, one bar per minute, left axis;
+   * the current minute, still counting, lighter) and failure rate (% of
+   * the finished runs that ended in Error, dashed with a dot per minute,
+   * right axis). hist null: the axes only (loading); note: a line under
+   * the chart instead of the summary (an error). */
+  function drawChart(box, hist, note) {
     const W = 1100, H = 230, L = 48, R = 44, T = 12, B = 26;
-    const pts = rates();
-    const now = Date.now();
-    const t0 = now - WINDOW_MS;
-    const x = (t) => L + ((t - t0) / WINDOW_MS) * (W - L - R);
-    const maxThr = niceMax(Math.max(0, ...pts.filter((p) => !p.gap).map((p) => p.perMin)));
+    const pts = historyPoints(hist);
+    const slots = Math.max(pts.length, CHART_MINUTES);
+    const slotW = (W - L - R) / slots;
+    const cx = (i) => L + slotW * (slots - pts.length + i + 0.5);
+    const maxThr = niceMax(Math.max(0, ...pts.map((p) => p.finished)));
     const yThr = (v) => T + (H - T - B) * (1 - v / maxThr);
     const yPct = (v) => T + (H - T - B) * (1 - v / 100);
-    const el = svg('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': 'throughput and failure rate' });
+    const el = svg('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': 'throughput and failure rate per minute' });
     for (let i = 0; i <= 4; i++) {
       const y = T + ((H - T - B) * i) / 4;
       el.appendChild(svg('line', { x1: L, x2: W - R, y1: y, y2: y, class: 'axis' }));
       el.appendChild(svg('text', { x: L - 6, y: y + 3, 'text-anchor': 'end', class: 'tick' },
-        fmtNum(maxThr * (1 - i / 4), maxThr < 4 ? 2 : 0)));
+        fmtNum(maxThr * (1 - i / 4), 2)));
       el.appendChild(svg('text', { x: W - R + 6, y: y + 3, class: 'tick' }, (100 - 25 * i) + '%'));
     }
-    for (let m = 0; m <= 15; m += 5) {
-      const t = now - m * 60000;
-      el.appendChild(svg('text', { x: x(t), y: H - 6, 'text-anchor': 'middle', class: 'tick' },
-        m === 0 ? 'now' : '-' + m + ' min'));
+    for (let i = 0; i < pts.length; i++) {
+      const ago = pts.length - 1 - i;
+      if (ago % 5 !== 0) continue;
+      el.appendChild(svg('text', { x: cx(i), y: H - 6, 'text-anchor': 'middle', class: 'tick' },
+        ago === 0 ? 'now' : '-' + ago + ' min'));
     }
-    const segs = [[]];
-    for (const p of pts) {
-      if (p.t < t0) continue;
-      if (p.gap) { segs.push([]); continue; }
-      segs[segs.length - 1].push(p);
-    }
-    for (const seg of segs) {
-      if (seg.length === 0) continue;
-      const line = seg.map((p) => `${x(p.t).toFixed(1)},${yThr(p.perMin).toFixed(1)}`).join(' ');
-      const area = `${x(seg[0].t).toFixed(1)},${yThr(0)} ${line} ${x(seg[seg.length - 1].t).toFixed(1)},${yThr(0)}`;
-      el.appendChild(svg('polygon', { points: area, class: 'thr-area' }));
-      el.appendChild(svg('polyline', { points: line, class: 'thr' }));
-      const f = seg.filter((p) => p.failPct !== null);
-      if (f.length) {
-        el.appendChild(svg('polyline', {
-          points: f.map((p) => `${x(p.t).toFixed(1)},${yPct(p.failPct).toFixed(1)}`).join(' '),
-          class: 'fail',
-        }));
+    const bars = svg('g', { class: 'bars' });
+    pts.forEach((p, i) => {
+      const y = yThr(p.finished);
+      const bar = svg('rect', {
+        x: (cx(i) - slotW * 0.35).toFixed(1), width: (slotW * 0.7).toFixed(1),
+        y: y.toFixed(1), height: Math.max(0, yThr(0) - y).toFixed(1),
+        class: 'bar' + (p.partial ? ' partial' : ''),
+        'data-t': p.t, 'data-finished': p.finished, 'data-error': p.error,
+      }, svg('title', null, fmtTime(p.t).slice(11, 16) + (p.partial ? ' (this minute so far)' : '') + ': ' +
+        p.finished + ' finished (' + p.success + ' ok, ' + p.error + ' failed, ' + p.stopped + ' stopped), ' +
+        p.started + ' started, ' + p.submitted + ' submitted'));
+      bars.appendChild(bar);
+    });
+    el.appendChild(bars);
+    const f = pts.map((p, i) => ({ p, i })).filter((x) => x.p.failPct !== null);
+    if (f.length) {
+      el.appendChild(svg('polyline', {
+        points: f.map((x) => `${cx(x.i).toFixed(1)},${yPct(x.p.failPct).toFixed(1)}`).join(' '),
+        class: 'fail',
+      }));
+      for (const x of f) {
+        el.appendChild(svg('circle', { cx: cx(x.i).toFixed(1), cy: yPct(x.p.failPct).toFixed(1), r: 2.5, class: 'fail-dot' }));
       }
     }
-    const last = pts.filter((p) => !p.gap).slice(-6);
-    const avg = last.length ? last.reduce((a, p) => a + p.perMin, 0) / last.length : null;
+    let summary;
+    if (note) {
+      summary = note;
+    } else if (!hist) {
+      summary = 'loading…';
+    } else {
+      const last5 = pts.slice(-5);
+      const done = last5.reduce((a, p) => a + p.finished, 0);
+      const bad = last5.reduce((a, p) => a + p.error, 0);
+      summary = 'last 5 min: ' + fmtNum(done) + ' finished, ' + fmtNum(bad) + ' failed' +
+        (done ? ' (' + fmtNum((100 * bad) / done, 1) + '%)' : '');
+    }
     fill(box, el, h('div', { class: 'legend' },
       h('span', null, h('span', { class: 'sw thr' }), 'finished runs / min (left)'),
-      h('span', null, h('span', { class: 'sw fail' }), 'failure rate, % of Success+Error (right)'),
-      h('span', null, avg === null ? 'collecting samples every 5 s…' : 'last 30 s: ' + fmtNum(avg, 1) + ' / min')));
+      h('span', null, h('span', { class: 'sw fail' }), 'failure rate, % of finished runs that ended in Error (right)'),
+      h('span', { class: 'chart-summary' }, summary)));
   }
 
   /* -------------------------------------------------------------- pages */
@@ -585,9 +573,20 @@
     add(ctx.root, ...pageHead(ctx, 'Overview'), cards,
       h('div', { class: 'panel' }, h('h2', null, 'Throughput and failure rate (this daemon, last 15 minutes)'), chart),
       h('h2', null, 'Finished runs by job type (this daemon, since it started)'), types);
-    state.onSample = () => { if (ctx.alive()) drawChart(chart); };
-    drawChart(chart);
+    /* the chart: the daemon's history at once, then every other round
+     * (10 s), drawn when it arrives; its errors stay under the chart */
+    let hist = null;
+    let round = 0;
+    drawChart(chart, null);
     ctx.every(5000, async () => {
+      if (round++ % 2 === 0) {
+        fetchHistory(ctx.signal).then((doc) => {
+          hist = doc;
+          if (ctx.alive()) drawChart(chart, hist);
+        }, (e) => {
+          if (e.name !== 'AbortError' && ctx.alive()) drawChart(chart, hist, 'history: ' + errText(e));
+        });
+      }
       const [m, q, p] = await Promise.all([
         fetchMetrics(ctx.signal),
         api('GET', '/api/v1/queues', { signal: ctx.signal }).catch((e) => ({ error: e })),
@@ -1181,11 +1180,7 @@
       render();
     });
     window.addEventListener('hashchange', render);
-    loadSamples();
-    if (state.secret) {
-      api('GET', '/api/v1/config').then(showWhere).catch(() => {});
-      startSampler();
-    }
+    if (state.secret) api('GET', '/api/v1/config').then(showWhere).catch(() => {});
     if (!location.hash) history.replaceState(null, '', '#/overview');
     render();
   }
