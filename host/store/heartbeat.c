@@ -11,6 +11,7 @@
 #include "common/ticker.h"
 #include "store/keys.h"
 #include "logs/log.h"
+#include "store/pipe.h"
 #include "store/redis_cmd.h"
 
 #define HEARTBEAT_PERIOD_MS 5000
@@ -459,22 +460,16 @@ heartbeat_observations_read(struct redis_pool *redis, const char *ns,
 	memset(out, 0, n * sizeof(*out));
 	if (n == 0)
 		return 0;
-	char **keys = xcalloc(n, sizeof(char *));
-	const char **argv = xcalloc(2 * n, sizeof(char *));
-	struct redis_cmd *cmds = xcalloc(n, sizeof(*cmds));
+	struct pipe b;
+	pipe_init(&b);
 	for (size_t i = 0; i < n; i++) {
-		keys[i] = key_worker_observation(ns, worker_ids[i]);
-		argv[2 * i] = "HGETALL";
-		argv[2 * i + 1] = keys[i];
-		cmds[i] = (struct redis_cmd){2, argv + 2 * i, NULL};
+		pipe_begin(&b);
+		pipe_str(&b, "HGETALL");
+		pipe_own(&b, key_worker_observation(ns, worker_ids[i]));
 	}
 	redisReply **rep = xcalloc(n, sizeof(*rep));
-	int rc = redis_pipeline(redis, err, cmds, n, rep, 0);
-	for (size_t i = 0; i < n; i++)
-		free(keys[i]);
-	free(keys);
-	free(argv);
-	free(cmds);
+	int rc = redis_pipeline(redis, err, pipe_cmds(&b), n, rep, 0);
+	pipe_fini(&b);
 	if (rc < 0) {
 		free(rep);
 		return -1;
@@ -515,22 +510,16 @@ heartbeat_pools_berth(struct redis_pool *redis, const char *ns,
 	memset(out, 0, n * sizeof(*out));
 	if (n == 0)
 		return 0;
-	char **keys = xcalloc(n, sizeof(char *));
-	const char **argv = xcalloc(2 * n, sizeof(char *));
-	struct redis_cmd *cmds = xcalloc(n, sizeof(*cmds));
+	struct pipe b;
+	pipe_init(&b);
 	for (size_t i = 0; i < n; i++) {
-		keys[i] = key_pool_types(ns, pool_ids[i]);
-		argv[2 * i] = "EXISTS";
-		argv[2 * i + 1] = keys[i];
-		cmds[i] = (struct redis_cmd){2, argv + 2 * i, NULL};
+		pipe_begin(&b);
+		pipe_str(&b, "EXISTS");
+		pipe_own(&b, key_pool_types(ns, pool_ids[i]));
 	}
 	redisReply **rep = xcalloc(n, sizeof(*rep));
-	int rc = redis_pipeline(redis, err, cmds, n, rep, 0);
-	for (size_t i = 0; i < n; i++)
-		free(keys[i]);
-	free(keys);
-	free(argv);
-	free(cmds);
+	int rc = redis_pipeline(redis, err, pipe_cmds(&b), n, rep, 0);
+	pipe_fini(&b);
 	if (rc == 0)
 		for (size_t i = 0; i < n; i++)
 			out[i] = rep[i] && rep[i]->type == REDIS_REPLY_INTEGER &&
