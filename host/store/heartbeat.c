@@ -308,6 +308,13 @@ hash_field(const redisReply *r, const char *field)
 	return NULL;
 }
 
+static char *
+field_dup(const redisReply *r, const char *field)
+{
+	const redisReply *v = hash_field(r, field);
+	return v ? xstrndup(v->str, v->len) : NULL;
+}
+
 /* The integer value of field; false when absent or not an integer. */
 static bool
 hash_i64(const redisReply *r, const char *field, int64_t *out)
@@ -339,15 +346,9 @@ heartbeat_pool_read(struct redis_pool *redis, const char *ns,
 	p->has_heartbeat = hash_i64(r, "heartbeat_at", &p->heartbeat_at);
 	hash_i64(r, "started_at", &p->started_at);
 	hash_i64(r, "concurrency", &p->concurrency);
-	const redisReply *names = hash_field(r, "job_names");
-	if (names)
-		p->job_names = xstrndup(names->str, names->len);
-	const redisReply *wids = hash_field(r, "worker_ids");
-	if (wids)
-		p->worker_ids = xstrndup(wids->str, wids->len);
-	const redisReply *host = hash_field(r, "host");
-	if (host)
-		p->host = xstrndup(host->str, host->len);
+	p->job_names = field_dup(r, "job_names");
+	p->worker_ids = field_dup(r, "worker_ids");
+	p->host = field_dup(r, "host");
 	hash_i64(r, "pid", &p->pid);
 	freeReplyObject(r);
 	return 1;
@@ -442,13 +443,6 @@ heartbeat_observe_read(struct redis_pool *redis, const char *ns,
 	}
 	freeReplyObject(r);
 	return rc;
-}
-
-static char *
-field_dup(const redisReply *r, const char *field)
-{
-	const redisReply *v = hash_field(r, field);
-	return v ? xstrndup(v->str, v->len) : NULL;
 }
 
 int
