@@ -528,23 +528,15 @@ find_member(void *data, const char *raw, size_t len, int64_t score)
 {
 	struct set_hit *h = data;
 	struct job_message m;
-	struct berr perr;
-	memset(&m, 0, sizeof(m));
-	berr_clear(&perr);
-	if (message_parse(raw, len, &m, &perr) < 0)
+	if (!message_parse_job(raw, len, h->id, &m))
 		return 0;
-	char *jid = message_job_id(&m);
-	bool match = strcmp(jid, h->id) == 0;
-	free(jid);
-	if (match) {
-		h->found = true;
-		h->score = score;
-		h->fails = m.fails;
-		h->failed_at = m.failed_at;
-		h->err = m.err ? xstrdup(m.err) : NULL;
-	}
+	h->found = true;
+	h->score = score;
+	h->fails = m.fails;
+	h->failed_at = m.failed_at;
+	h->err = m.err ? xstrdup(m.err) : NULL;
 	message_fini(&m);
-	return match;
+	return 1;
 }
 
 /* Looks for id in set; *partial when the set is larger than what was

@@ -186,17 +186,9 @@ chunk_add(void *data, const char *raw, size_t len, int64_t score)
 	struct chunk *c = data;
 	if (c->id) {
 		struct job_message m;
-		struct berr perr;
-		memset(&m, 0, sizeof(m));
-		berr_clear(&perr);
-		if (message_parse(raw, len, &m, &perr) < 0)
+		if (!message_parse_job(raw, len, c->id, &m))
 			return 0;
-		char *jid = message_job_id(&m);
-		bool match = strcmp(jid, c->id) == 0;
-		free(jid);
 		message_fini(&m);
-		if (!match)
-			return 0;
 	}
 	if (c->n >= QUEUE_SET_CHUNK)
 		return 1;

@@ -106,6 +106,16 @@ build_params(const struct ctl_args *a, int *rc)
 	return params;
 }
 
+static void
+submit_human(const struct ctl_reply *r, const void *ud)
+{
+	(void)ud;
+	const cJSON *j = cJSON_GetObjectItem(r->json, "job");
+	char *id = out_safe(json_str(j ? j : r->json, "id"));
+	printf("%s\n", id);
+	free(id);
+}
+
 int
 cmd_submit(struct ctl *c, struct ctl_args *a)
 {
@@ -155,21 +165,9 @@ cmd_submit(struct ctl *c, struct ctl_args *a)
 	if (!text)
 		abort(); /* out of memory, as the x* family */
 
-	struct ctl_reply r;
-	rc = ctl_call(c, "POST", "/api/v1/jobs", text, &r);
+	rc = ctl_show(c, "POST", "/api/v1/jobs", text, submit_human, NULL);
 	cJSON_free(text);
-	if (rc)
-		return rc;
-	if (c->json) {
-		ctl_print_raw(&r);
-	} else {
-		const cJSON *j = cJSON_GetObjectItem(r.json, "job");
-		char *id = out_safe(json_str(j ? j : r.json, "id"));
-		printf("%s\n", id);
-		free(id);
-	}
-	ctl_reply_fini(&r);
-	return CTL_OK;
+	return rc;
 }
 
 /* ---- get ----------------------------------------------------------------- */
@@ -220,31 +218,27 @@ print_fields(const cJSON *o)
 	}
 }
 
+static void
+get_human(const struct ctl_reply *r, const void *ud)
+{
+	(void)ud;
+	const cJSON *job = cJSON_GetObjectItem(r->json, "job");
+	print_fields(job ? job : r->json);
+	const cJSON *d = cJSON_GetObjectItem(r->json, "detail");
+	if (d) {
+		printf("\ndetail:\n");
+		print_fields(d);
+	}
+}
+
 int
 cmd_get(struct ctl *c, struct ctl_args *a)
 {
-	char *id = ctl_escape(a->pos[0]);
-	char *path = xasprintf("/api/v1/jobs/%s%s", id,
-			       args_has(a, "detail") ? "?detail=true" : "");
-	free(id);
-	struct ctl_reply r;
-	int rc = ctl_call(c, "GET", path, NULL, &r);
+	char *path = ctl_path("/api/v1/jobs/", a->pos[0],
+			      args_has(a, "detail") ? "?detail=true" : "");
+	int rc = ctl_show(c, "GET", path, NULL, get_human, NULL);
 	free(path);
-	if (rc)
-		return rc;
-	if (c->json) {
-		ctl_print_raw(&r);
-	} else {
-		const cJSON *job = cJSON_GetObjectItem(r.json, "job");
-		print_fields(job ? job : r.json);
-		const cJSON *d = cJSON_GetObjectItem(r.json, "detail");
-		if (d) {
-			printf("\ndetail:\n");
-			print_fields(d);
-		}
-	}
-	ctl_reply_fini(&r);
-	return CTL_OK;
+	return rc;
 }
 
 /* ---- job tables (ls, executions) ----------------------------------------- */
@@ -290,23 +284,13 @@ append_items(cJSON *all, const cJSON *list)
 		cJSON_AddItemToArray(all, json_must(cJSON_Duplicate(el, 1)));
 }
 
+/* The job table of list, or "berthctl: no <none>". */
 static void
-print_list(const struct ctl *c, const cJSON *all, const char *none)
+jobs_show(const cJSON *list, const char *none)
 {
-	if (c->json) {
-		char *s = out_json(all);
-		printf("%s\n", s);
-		free(s);
-		return;
-	}
-	if (cJSON_GetArraySize(all) == 0) {
-		fprintf(stderr, "%s\n", none);
-		return;
-	}
 	struct table *t = jobs_table();
-	jobs_add(t, all);
-	table_print(t, stdout);
-	table_free(t);
+	jobs_add(t, list);
+	table_show(t, none);
 }
 
 /* ---- ls ------------------------------------------------------------------ */
@@ -378,7 +362,13 @@ cmd_ls(struct ctl *c, struct ctl_args *a)
 			break;
 	}
 	if (rc == 0) {
-		print_list(c, items, "berthctl: no jobs");
+		if (c->json) {
+			char *s = out_json(items);
+			printf("%s\n", s);
+			free(s);
+		} else {
+			jobs_show(items, "jobs");
+		}
 		if (sched && total >= 0)
 			fprintf(stderr, "page %lld, %lld scheduled job(s) in "
 					"all\n", page, total);
@@ -391,26 +381,23 @@ cmd_ls(struct ctl *c, struct ctl_args *a)
 
 /* ---- stop ---------------------------------------------------------------- */
 
+static void
+stop_human(const struct ctl_reply *r, const void *ud)
+{
+	(void)r;
+	char *safe = out_safe(ud);
+	printf("stop requested for %s\n", safe);
+	free(safe);
+}
+
 int
 cmd_stop(struct ctl *c, struct ctl_args *a)
 {
-	char *id = ctl_escape(a->pos[0]);
-	char *path = xasprintf("/api/v1/jobs/%s", id);
-	free(id);
-	struct ctl_reply r;
-	int rc = ctl_call(c, "POST", path, "{\"action\":\"stop\"}", &r);
+	char *path = ctl_path("/api/v1/jobs/", a->pos[0], "");
+	int rc = ctl_show(c, "POST", path, "{\"action\":\"stop\"}",
+			  stop_human, a->pos[0]);
 	free(path);
-	if (rc)
-		return rc;
-	if (c->json) {
-		ctl_print_raw(&r);
-	} else {
-		char *safe = out_safe(a->pos[0]);
-		printf("stop requested for %s\n", safe);
-		free(safe);
-	}
-	ctl_reply_fini(&r);
-	return CTL_OK;
+	return rc;
 }
 
 /* ---- logs ---------------------------------------------------------------- */
@@ -445,10 +432,8 @@ int
 cmd_logs(struct ctl *c, struct ctl_args *a)
 {
 	bool follow = args_has(a, "follow");
-	char *id = ctl_escape(a->pos[0]);
-	char *path = xasprintf("/api/v1/jobs/%s/log%s", id,
-			       follow ? "?follow=true" : "");
-	free(id);
+	char *path = ctl_path("/api/v1/jobs/", a->pos[0],
+			      follow ? "/log?follow=true" : "/log");
 	struct log_out o = {.tty = isatty(STDOUT_FILENO) == 1};
 	struct ctl_request q = {
 		.method = "GET",
@@ -473,6 +458,16 @@ cmd_logs(struct ctl *c, struct ctl_args *a)
 
 /* ---- executions ---------------------------------------------------------- */
 
+static void
+executions_human(const struct ctl_reply *r, const void *ud)
+{
+	jobs_show(r->json, "executions");
+	const char *tc = berth_http_response_header(&r->resp, "Total-Count");
+	if (tc)
+		fprintf(stderr, "page %lld, %s execution(s) in all\n",
+			*(const long long *)ud, tc);
+}
+
 int
 cmd_executions(struct ctl *c, struct ctl_args *a)
 {
@@ -487,28 +482,12 @@ cmd_executions(struct ctl *c, struct ctl_args *a)
 		add_query(&q, "page_size", out_int(size, num));
 	if (args_has(a, "non-dead-only"))
 		add_query(&q, "non_dead_only", "true");
-	char *id = ctl_escape(a->pos[0]);
-	char *path = xasprintf("/api/v1/jobs/%s/executions%s", id, q.s);
-	free(id);
+	sbuf_add(&q, "", 0);
+	char *tail = xasprintf("/executions%s", q.s);
 	sbuf_fini(&q);
-	struct ctl_reply r;
-	int rc = ctl_call(c, "GET", path, NULL, &r);
+	char *path = ctl_path("/api/v1/jobs/", a->pos[0], tail);
+	free(tail);
+	int rc = ctl_show(c, "GET", path, NULL, executions_human, &page);
 	free(path);
-	if (rc)
-		return rc;
-	if (c->json) {
-		ctl_print_raw(&r);
-	} else {
-		cJSON *items = json_must(cJSON_CreateArray());
-		append_items(items, r.json);
-		print_list(c, items, "berthctl: no executions");
-		cJSON_Delete(items);
-		const char *tc =
-			berth_http_response_header(&r.resp, "Total-Count");
-		if (tc)
-			fprintf(stderr, "page %lld, %s execution(s) in all\n",
-				page, tc);
-	}
-	ctl_reply_fini(&r);
-	return CTL_OK;
+	return rc;
 }

@@ -48,30 +48,62 @@ ops_queues_table(const cJSON *doc)
 	return t;
 }
 
+/* The strings of a JSON array joined by sep ("" for none). New string. */
+static char *
+join_strings(const cJSON *arr, const char *sep)
+{
+	struct sbuf b = {0};
+	sbuf_add(&b, "", 0);
+	const cJSON *v;
+	cJSON_ArrayForEach(v, arr)
+		if (cJSON_IsString(v))
+			sbuf_printf(&b, "%s%s", b.len ? sep : "",
+				    v->valuestring);
+	return b.s;
+}
+
+static void
+queues_human(const struct ctl_reply *r, const void *ud)
+{
+	(void)ud;
+	table_show(ops_queues_table(r->json), "job types");
+	if (json_bool(r->json, "counts_partial"))
+		fprintf(stderr, "note: the scheduled, retry and dead counts "
+				"cover the first 10,000 members of each set\n");
+}
+
 int
 cmd_queues(struct ctl *c, struct ctl_args *a)
 {
 	(void)a;
-	struct ctl_reply r;
-	int rc = ctl_call(c, "GET", "/api/v1/queues", NULL, &r);
-	if (rc)
-		return rc;
-	if (c->json) {
-		ctl_print_raw(&r);
-	} else {
-		struct table *t = ops_queues_table(r.json);
-		if (table_rows(t))
-			table_print(t, stdout);
-		else
-			fprintf(stderr, "berthctl: no job types\n");
-		table_free(t);
-		if (json_bool(r.json, "counts_partial"))
-			fprintf(stderr, "note: the scheduled, retry and dead "
-					"counts cover the first 10,000 members "
-					"of each set\n");
-	}
-	ctl_reply_fini(&r);
-	return CTL_OK;
+	return ctl_show(c, "GET", "/api/v1/queues", NULL, queues_human, NULL);
+}
+
+/* {"action":"<action>"}: the body of every action route. New string. */
+static char *
+action_body(const char *action)
+{
+	return xasprintf("{\"action\":\"%s\"}", action);
+}
+
+static void
+queue_action_human(const struct ctl_reply *r, const void *ud)
+{
+	const char *action = ud;
+	char *types =
+		join_strings(cJSON_GetObjectItem(r->json, "types"), ", ");
+	char *safe = out_safe(*types ? types : "no job type");
+	const char *done = strcmp(action, "pause") == 0    ? "paused"
+			   : strcmp(action, "resume") == 0 ? "resumed"
+							   : "stopped";
+	if (strcmp(action, "stop") == 0)
+		printf("%s %s: %lld pending, %lld running\n", done, safe,
+		       (long long)json_i64(r->json, "stopped_pending"),
+		       (long long)json_i64(r->json, "stopped_running"));
+	else
+		printf("%s %s\n", done, safe);
+	free(safe);
+	free(types);
 }
 
 /* pause, resume, stop: PUT /api/v1/queues/{type} */
@@ -79,44 +111,12 @@ int
 cmd_queue_action(struct ctl *c, struct ctl_args *a)
 {
 	const char *action = a->cmd->name;
-	char *type = ctl_escape(a->pos[0]);
-	char *path = xasprintf("/api/v1/queues/%s", type);
-	char *body = xasprintf("{\"action\":\"%s\"}", action);
-	free(type);
-	struct ctl_reply r;
-	int rc = ctl_call(c, "PUT", path, body, &r);
+	char *path = ctl_path("/api/v1/queues/", a->pos[0], "");
+	char *body = action_body(action);
+	int rc = ctl_show(c, "PUT", path, body, queue_action_human, action);
 	free(path);
 	free(body);
-	if (rc)
-		return rc;
-	if (c->json) {
-		ctl_print_raw(&r);
-	} else {
-		struct sbuf types = {0};
-		const cJSON *t;
-		cJSON_ArrayForEach(t, cJSON_GetObjectItem(r.json, "types"))
-			if (cJSON_IsString(t))
-				sbuf_printf(&types, "%s%s",
-					    types.len ? ", " : "",
-					    t->valuestring);
-		char *safe = out_safe(types.s ? types.s : "no job type");
-		const char *done = strcmp(action, "pause") == 0 ? "paused"
-				   : strcmp(action, "resume") == 0
-					   ? "resumed"
-					   : "stopped";
-		if (strcmp(action, "stop") == 0)
-			printf("%s %s: %lld pending, %lld running\n", done,
-			       safe,
-			       (long long)json_i64(r.json, "stopped_pending"),
-			       (long long)json_i64(r.json,
-						   "stopped_running"));
-		else
-			printf("%s %s\n", done, safe);
-		free(safe);
-		sbuf_fini(&types);
-	}
-	ctl_reply_fini(&r);
-	return CTL_OK;
+	return rc;
 }
 
 /* ---- retry and dead sets ------------------------------------------------- */
@@ -127,34 +127,16 @@ is_dead(const struct ctl_args *a)
 	return strncmp(a->path, "berthctl dead", 13) == 0;
 }
 
-int
-cmd_set_list(struct ctl *c, struct ctl_args *a)
+struct set_page {
+	bool dead;
+	long long page, size;
+};
+
+static void
+set_list_human(const struct ctl_reply *r, const void *ud)
 {
-	bool dead = is_dead(a);
-	long long page = args_int(a, "page", 1, 1, 1000000000);
-	long long size = args_int(a, "page-size", 25, 1, 1000);
-	if (page < 0 || size < 0)
-		return CTL_EUSAGE;
-	char *path = xasprintf("/api/v1/%s?page=%lld&page_size=%lld",
-			       dead ? "dead" : "retries", page, size);
-	const char *type = args_get(a, "type");
-	if (type) {
-		char *t = ctl_escape(type);
-		char *p = xasprintf("%s&type=%s", path, t);
-		free(t);
-		free(path);
-		path = p;
-	}
-	struct ctl_reply r;
-	int rc = ctl_call(c, "GET", path, NULL, &r);
-	free(path);
-	if (rc)
-		return rc;
-	if (c->json) {
-		ctl_print_raw(&r);
-		ctl_reply_fini(&r);
-		return CTL_OK;
-	}
+	const struct set_page *sp = ud;
+	bool dead = sp->dead;
 	static const char *const h[] = {"JOB ID", "TYPE", "FAILS",
 					"ERROR", "FAILED", "RETRY AT",
 					"ARGS"};
@@ -165,7 +147,7 @@ cmd_set_list(struct ctl *c, struct ctl_args *a)
 	table_cap(t, 3, 40);
 	table_cap(t, 6, 40);
 	const cJSON *it;
-	cJSON_ArrayForEach(it, cJSON_GetObjectItem(r.json, "items")) {
+	cJSON_ArrayForEach(it, cJSON_GetObjectItem(r->json, "items")) {
 		char n[32], t1[32], t2[32];
 		char *args = out_json(cJSON_GetObjectItem(it, "args"));
 		const char *row[] = {
@@ -179,15 +161,44 @@ cmd_set_list(struct ctl *c, struct ctl_args *a)
 		table_row(t, row);
 		free(args);
 	}
-	long long total = json_i64(r.json, "total");
-	if (table_rows(t))
-		table_print(t, stdout);
+	long long total = json_i64(r->json, "total");
+	table_show(t, NULL);
 	fprintf(stderr, "%s: %lld job(s) in all; page %lld of %lld\n",
-		dead ? "dead set" : "retry set", total, page,
-		total > 0 ? (total + size - 1) / size : 1);
-	table_free(t);
-	ctl_reply_fini(&r);
-	return CTL_OK;
+		dead ? "dead set" : "retry set", total, sp->page,
+		total > 0 ? (total + sp->size - 1) / sp->size : 1);
+}
+
+int
+cmd_set_list(struct ctl *c, struct ctl_args *a)
+{
+	struct set_page sp = {
+		.dead = is_dead(a),
+		.page = args_int(a, "page", 1, 1, 1000000000),
+		.size = args_int(a, "page-size", 25, 1, 1000),
+	};
+	if (sp.page < 0 || sp.size < 0)
+		return CTL_EUSAGE;
+	const char *type = args_get(a, "type");
+	char *path = xasprintf("/api/v1/%s?page=%lld&page_size=%lld%s",
+			       sp.dead ? "dead" : "retries", sp.page, sp.size,
+			       type ? "&type=" : "");
+	if (type) {
+		char *p = ctl_path(path, type, "");
+		free(path);
+		path = p;
+	}
+	int rc = ctl_show(c, "GET", path, NULL, set_list_human, &sp);
+	free(path);
+	return rc;
+}
+
+static void
+set_action_human(const struct ctl_reply *r, const void *ud)
+{
+	const char *action = ud;
+	printf("%s %lld job(s)\n",
+	       strcmp(action, "retry") == 0 ? "retried" : "deleted",
+	       (long long)json_i64(r->json, "affected"));
 }
 
 /* retry|delete ID|--all */
@@ -199,46 +210,18 @@ cmd_set_action(struct ctl *c, struct ctl_args *a)
 	if (all == (a->npos == 1))
 		return usage_error(a, "give a job ID or --all");
 	const char *action = a->cmd->name;
-	char *path;
-	if (all) {
-		path = xasprintf("/api/v1/%s", dead ? "dead" : "retries");
-	} else {
-		char *id = ctl_escape(a->pos[0]);
-		path = xasprintf("/api/v1/%s/%s", dead ? "dead" : "retries",
-				 id);
-		free(id);
-	}
-	char *body = xasprintf("{\"action\":\"%s\"}", action);
-	struct ctl_reply r;
-	int rc = ctl_call(c, "POST", path, body, &r);
+	char *path = all ? xstrdup(dead ? "/api/v1/dead" : "/api/v1/retries")
+			 : ctl_path(dead ? "/api/v1/dead/" : "/api/v1/retries/",
+				    a->pos[0], "");
+	char *body = action_body(action);
+	int rc = ctl_show(c, "POST", path, body, set_action_human, action);
 	free(path);
 	free(body);
-	if (rc)
-		return rc;
-	if (c->json)
-		ctl_print_raw(&r);
-	else
-		printf("%s %lld job(s)\n",
-		       strcmp(action, "retry") == 0 ? "retried" : "deleted",
-		       (long long)json_i64(r.json, "affected"));
-	ctl_reply_fini(&r);
-	return CTL_OK;
+	return rc;
 }
 
 /* ---- pools and workers --------------------------------------------------- */
 
-static char *
-join_names(const cJSON *arr)
-{
-	struct sbuf b = {0};
-	sbuf_add(&b, "", 0);
-	const cJSON *v;
-	cJSON_ArrayForEach(v, arr)
-		if (cJSON_IsString(v))
-			sbuf_printf(&b, "%s%s", b.len ? "," : "",
-				    v->valuestring);
-	return b.s;
-}
 
 struct table *
 ops_pools_table(const cJSON *doc)
@@ -258,7 +241,8 @@ ops_pools_table(const cJSON *doc)
 				 out_age(now - hb < 0 ? 0 : now - hb, t1));
 		else
 			snprintf(age, sizeof(age), "-");
-		char *names = join_names(cJSON_GetObjectItem(p, "job_names"));
+		char *names = join_strings(
+			cJSON_GetObjectItem(p, "job_names"), ",");
 		const char *engine = json_bool(p, "berth")
 					     ? (json_bool(p, "self")
 							? "berth (this)"
@@ -278,26 +262,18 @@ ops_pools_table(const cJSON *doc)
 	return t;
 }
 
+static void
+pools_human(const struct ctl_reply *r, const void *ud)
+{
+	(void)ud;
+	table_show(ops_pools_table(r->json), "worker pools");
+}
+
 int
 cmd_pools(struct ctl *c, struct ctl_args *a)
 {
 	(void)a;
-	struct ctl_reply r;
-	int rc = ctl_call(c, "GET", "/api/v1/pools", NULL, &r);
-	if (rc)
-		return rc;
-	if (c->json) {
-		ctl_print_raw(&r);
-	} else {
-		struct table *t = ops_pools_table(r.json);
-		if (table_rows(t))
-			table_print(t, stdout);
-		else
-			fprintf(stderr, "berthctl: no worker pools\n");
-		table_free(t);
-	}
-	ctl_reply_fini(&r);
-	return CTL_OK;
+	return ctl_show(c, "GET", "/api/v1/pools", NULL, pools_human, NULL);
 }
 
 struct table *
@@ -351,9 +327,7 @@ ops_workers_add(struct table *t, const cJSON *doc, bool busy_only,
 static int
 get_workers(struct ctl *c, const char *pool, struct ctl_reply *r)
 {
-	char *id = ctl_escape(pool);
-	char *path = xasprintf("/api/v1/pools/%s/workers", id);
-	free(id);
+	char *path = ctl_path("/api/v1/pools/", pool, "/workers");
 	int rc = ctl_call(c, "GET", path, NULL, r);
 	free(path);
 	return rc;
@@ -426,11 +400,8 @@ cmd_workers(struct ctl *c, struct ctl_args *a)
 		printf("%s\n", s);
 		free(s);
 	} else if (rc == 0 && !c->json) {
-		if (table_rows(t))
-			table_print(t, stdout);
-		else
-			fprintf(stderr, "berthctl: no %sworkers\n",
-				busy_only ? "busy " : "");
+		table_show(t, busy_only ? "busy workers" : "workers");
+		t = NULL;
 	}
 	cJSON_Delete(all);
 	table_free(t);
@@ -441,8 +412,10 @@ cmd_workers(struct ctl *c, struct ctl_args *a)
 /* ---- plugins ------------------------------------------------------------- */
 
 static void
-print_plugins(const cJSON *doc)
+plugins_human(const struct ctl_reply *r, const void *ud)
 {
+	(void)ud;
+	const cJSON *doc = r->json;
 	static const char *const h[] = {"NAME", "VERSION", "ABI",
 					"MAX FAILS", "MAX CONC", "PRIORITY",
 					"GEN", "RUNNING", "FILE"};
@@ -489,33 +462,20 @@ print_plugins(const cJSON *doc)
 	}
 }
 
-static int
-plugins_call(struct ctl *c, const char *method, const char *path)
-{
-	struct ctl_reply r;
-	int rc = ctl_call(c, method, path, NULL, &r);
-	if (rc)
-		return rc;
-	if (c->json)
-		ctl_print_raw(&r);
-	else
-		print_plugins(r.json);
-	ctl_reply_fini(&r);
-	return CTL_OK;
-}
-
 int
 cmd_plugins(struct ctl *c, struct ctl_args *a)
 {
 	(void)a;
-	return plugins_call(c, "GET", "/api/v1/plugins");
+	return ctl_show(c, "GET", "/api/v1/plugins", NULL, plugins_human,
+			NULL);
 }
 
 int
 cmd_plugins_reload(struct ctl *c, struct ctl_args *a)
 {
 	(void)a;
-	return plugins_call(c, "POST", "/api/v1/plugins/reload");
+	return ctl_show(c, "POST", "/api/v1/plugins/reload", NULL,
+			plugins_human, NULL);
 }
 
 /* ---- stats (Harbor's route, no auth) ------------------------------------- */
@@ -548,7 +508,8 @@ cmd_stats(struct ctl *c, struct ctl_args *a)
 	const cJSON *p;
 	cJSON_ArrayForEach(p, cJSON_GetObjectItem(r.json, "worker_pools")) {
 		char t1[32], t2[32], n[32];
-		char *names = join_names(cJSON_GetObjectItem(p, "job_names"));
+		char *names = join_strings(
+			cJSON_GetObjectItem(p, "job_names"), ",");
 		const char *row[] = {
 			json_str(p, "worker_pool_id"), json_str(p, "status"),
 			out_time(json_i64(p, "started_at"), t1),
@@ -557,36 +518,23 @@ cmd_stats(struct ctl *c, struct ctl_args *a)
 		table_row(t, row);
 		free(names);
 	}
-	if (table_rows(t))
-		table_print(t, stdout);
-	else
-		fprintf(stderr, "berthctl: no worker pools\n");
-	table_free(t);
+	table_show(t, "worker pools");
 	ctl_reply_fini(&r);
 	return CTL_OK;
 }
 
 /* ---- periodic ------------------------------------------------------------ */
 
-int
-cmd_periodic(struct ctl *c, struct ctl_args *a)
+static void
+periodic_human(const struct ctl_reply *r, const void *ud)
 {
-	(void)a;
-	struct ctl_reply r;
-	int rc = ctl_call(c, "GET", "/api/v1/periodic", NULL, &r);
-	if (rc)
-		return rc;
-	if (c->json) {
-		ctl_print_raw(&r);
-		ctl_reply_fini(&r);
-		return CTL_OK;
-	}
+	(void)ud;
 	static const char *const h[] = {"ID", "TYPE", "CRON", "NEXT RUNS",
 					"PARAMETERS"};
 	struct table *t = table_new(5, h);
 	table_cap(t, 4, 40);
 	const cJSON *p;
-	cJSON_ArrayForEach(p, cJSON_GetObjectItem(r.json, "policies")) {
+	cJSON_ArrayForEach(p, cJSON_GetObjectItem(r->json, "policies")) {
 		struct sbuf next = {0};
 		const char *err = json_str(p, "error");
 		if (err && *err) {
@@ -612,11 +560,13 @@ cmd_periodic(struct ctl *c, struct ctl_args *a)
 		free(params);
 		sbuf_fini(&next);
 	}
-	if (table_rows(t))
-		table_print(t, stdout);
-	else
-		fprintf(stderr, "berthctl: no periodic policies\n");
-	table_free(t);
-	ctl_reply_fini(&r);
-	return CTL_OK;
+	table_show(t, "periodic policies");
+}
+
+int
+cmd_periodic(struct ctl *c, struct ctl_args *a)
+{
+	(void)a;
+	return ctl_show(c, "GET", "/api/v1/periodic", NULL, periodic_human,
+			NULL);
 }

@@ -302,6 +302,15 @@ ctl_escape(const char *s)
 	return out;
 }
 
+char *
+ctl_path(const char *prefix, const char *seg, const char *suffix)
+{
+	char *e = ctl_escape(seg);
+	char *path = xasprintf("%s%s%s", prefix, e, suffix);
+	free(e);
+	return path;
+}
+
 int
 ctl_send(struct ctl *c, const struct ctl_request *q, struct ctl_reply *r,
 	 bool quiet)
@@ -442,4 +451,22 @@ ctl_print_raw(const struct ctl_reply *r)
 	fwrite(r->body, 1, r->len, stdout);
 	if (r->body[r->len - 1] != '\n')
 		fputc('\n', stdout);
+}
+
+int
+ctl_show(struct ctl *c, const char *method, const char *path,
+	 const char *body,
+	 void (*human)(const struct ctl_reply *r, const void *ud),
+	 const void *ud)
+{
+	struct ctl_reply r;
+	int rc = ctl_call(c, method, path, body, &r);
+	if (rc)
+		return rc;
+	if (c->json)
+		ctl_print_raw(&r);
+	else
+		human(&r, ud);
+	ctl_reply_fini(&r);
+	return CTL_OK;
 }

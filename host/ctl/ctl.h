@@ -159,8 +159,17 @@ int ctl_call(struct ctl *c, const char *method, const char *path,
 	     const char *body, struct ctl_reply *r);
 /* Percent-escapes one path segment or query value. New string. */
 char *ctl_escape(const char *s);
+/* prefix, then seg percent-escaped, then suffix ("/api/v1/jobs/", ID,
+ * "/log"). New string. */
+char *ctl_path(const char *prefix, const char *seg, const char *suffix);
 /* Prints r's body as it came (a trailing newline added) for --json. */
 void ctl_print_raw(const struct ctl_reply *r);
+/* ctl_call, then the answer shown: its body as it came under --json,
+ * else human(r, ud) prints it. CTL_OK, or the exit code of the call. */
+int ctl_show(struct ctl *c, const char *method, const char *path,
+	     const char *body,
+	     void (*human)(const struct ctl_reply *r, const void *ud),
+	     const void *ud);
 
 /* ---- output (out.c) ----------------------------------------------------- */
 
@@ -185,6 +194,9 @@ int table_rows(const struct table *t);
  * limit) and ended by "\n". */
 void table_render(const struct table *t, struct sbuf *b, int width);
 void table_print(const struct table *t, FILE *f);
+/* Prints t on standard output when it has rows, else "berthctl: no
+ * <none>" on standard error (nothing when none is NULL); frees t. */
+void table_show(struct table *t, const char *none);
 void table_free(struct table *t);
 
 /* Terminal-safe copy of s (control characters and bad UTF-8 as '?'). */

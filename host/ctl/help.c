@@ -397,21 +397,35 @@ roff(FILE *f, const char *s)
 	}
 }
 
+/* " \fIwhat\fR" after a bold name, nothing for an empty what */
+static void
+man_operand(FILE *f, const char *what)
+{
+	if (!what || !what[0])
+		return;
+	fputs(" \\fI", f);
+	roff(f, what);
+	fputs("\\fR", f);
+}
+
+/* "\fB\-s\fR, \fB\-\-long\fR \fIARG\fR" */
+static void
+man_opt_name(FILE *f, const struct ctl_opt *o)
+{
+	if (o->shrt)
+		fprintf(f, "\\fB\\-%c\\fR, ", o->shrt);
+	fputs("\\fB\\-\\-", f);
+	roff(f, o->lng);
+	fputs("\\fR", f);
+	man_operand(f, o->arg);
+}
+
 static void
 man_opts(FILE *f, const struct ctl_opt *opts)
 {
 	for (const struct ctl_opt *o = opts; o->lng; o++) {
 		fputs(".TP\n", f);
-		if (o->shrt)
-			fprintf(f, "\\fB\\-%c\\fR, ", o->shrt);
-		fputs("\\fB\\-\\-", f);
-		roff(f, o->lng);
-		fputs("\\fR", f);
-		if (o->arg) {
-			fputs(" \\fI", f);
-			roff(f, o->arg);
-			fputs("\\fR", f);
-		}
+		man_opt_name(f, o);
 		fputc('\n', f);
 		roff(f, o->help);
 		fputs(o->repeat ? " (may be repeated)\n" : "\n", f);
@@ -453,11 +467,7 @@ man_cmd(FILE *f, const struct ctl_cmd *c, const char *parent)
 			fputs(".TP\n\\fB", f);
 			roff(f, s->name);
 			fputs("\\fR", f);
-			if (s->operands[0]) {
-				fputs(" \\fI", f);
-				roff(f, s->operands);
-				fputs("\\fR", f);
-			}
+			man_operand(f, s->operands);
 			fputc('\n', f);
 			roff(f, s->summary);
 			fputs(".\n", f);
@@ -467,16 +477,7 @@ man_cmd(FILE *f, const struct ctl_cmd *c, const char *parent)
 			}
 			for (const struct ctl_opt *o = s->opts; o->lng; o++) {
 				fputs(".br\n", f);
-				if (o->shrt)
-					fprintf(f, "\\fB\\-%c\\fR, ", o->shrt);
-				fputs("\\fB\\-\\-", f);
-				roff(f, o->lng);
-				fputs("\\fR", f);
-				if (o->arg) {
-					fputs(" \\fI", f);
-					roff(f, o->arg);
-					fputs("\\fR", f);
-				}
+				man_opt_name(f, o);
 				fputs(": ", f);
 				roff(f, o->help);
 				fputc('\n', f);
@@ -571,6 +572,14 @@ bash_values(FILE *f, const struct ctl_opt *opts)
 	}
 }
 
+/* The names of a command list, space-separated. */
+static void
+bash_names(FILE *f, const struct ctl_cmd *list)
+{
+	for (const struct ctl_cmd *c = list; c->name; c++)
+		fprintf(f, "%s%s", c == list ? "" : " ", c->name);
+}
+
 void
 help_bash(FILE *f)
 {
@@ -606,16 +615,13 @@ help_bash(FILE *f)
 	bash_opts(f, ctl_global_opts);
 	fputs(" --version'\n  local opts='' subs=''\n  case $cmd in\n", f);
 	fputs("    '') COMPREPLY=($(compgen -W \"", f);
-	for (const struct ctl_cmd *c = commands; c->name; c++)
-		fprintf(f, "%s%s", c == commands ? "" : " ", c->name);
+	bash_names(f, commands);
 	fputs(" $global\" -- \"$cur\")); return ;;\n", f);
 	for (const struct ctl_cmd *c = commands; c->name; c++) {
 		fprintf(f, "    %s)\n", c->name);
 		if (c->subs) {
 			fputs("      subs='", f);
-			for (const struct ctl_cmd *s = c->subs; s->name; s++)
-				fprintf(f, "%s%s", s == c->subs ? "" : " ",
-					s->name);
+			bash_names(f, c->subs);
 			fputs("'\n      case $sub in\n", f);
 			for (const struct ctl_cmd *s = c->subs; s->name; s++) {
 				fprintf(f, "        %s) opts='", s->name);
@@ -625,9 +631,7 @@ help_bash(FILE *f)
 			fputs("      esac ;;\n", f);
 		} else if (strcmp(c->name, "help") == 0) {
 			fputs("      subs='", f);
-			for (const struct ctl_cmd *s = commands; s->name; s++)
-				fprintf(f, "%s%s", s == commands ? "" : " ",
-					s->name);
+			bash_names(f, commands);
 			fputs("' ;;\n", f);
 		} else {
 			fputs("      opts='", f);

@@ -237,6 +237,16 @@ table_print(const struct table *t, FILE *f)
 }
 
 void
+table_show(struct table *t, const char *none)
+{
+	if (table_rows(t))
+		table_print(t, stdout);
+	else if (none)
+		fprintf(stderr, "berthctl: no %s\n", none);
+	table_free(t);
+}
+
+void
 table_free(struct table *t)
 {
 	if (!t)

@@ -265,9 +265,7 @@ frame_build(struct watch *w, struct frame *f)
 		if (!id || json_i64(pool, "busy") <= 0 ||
 		    shown++ >= MAX_POOLS_SHOWN || w->quit)
 			continue;
-		char *esc = ctl_escape(id);
-		char *path = xasprintf("/api/v1/pools/%s/workers", esc);
-		free(esc);
+		char *path = ctl_path("/api/v1/pools/", id, "/workers");
 		struct ctl_reply r;
 		struct ctl_request rq = {.method = "GET", .path = path};
 		if (ctl_send(w->c, &rq, &r, true) == 0) {

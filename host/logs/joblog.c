@@ -70,17 +70,6 @@ struct joblog_run {
 
 /* --- formatting and writing ---------------------------------------------- */
 
-__attribute__((format(printf, 6, 7))) static size_t
-blog_line(char *buf, size_t n, int level, const char *file, int line,
-	  const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	size_t len = blog_format_line(buf, n, level, file, line, fmt, ap);
-	va_end(ap);
-	return len;
-}
-
 /* The common line format of log.h around msg. For line <= 0 the location
  * is "[file]": blog_format_line always prints "[file:line]", so its ":0"
  * is cut out again (found right after the file name, behind the level). */
@@ -88,8 +77,9 @@ static size_t
 format_line(char *buf, size_t n, int level, const char *file, int line,
 	    const char *tag, const char *msg)
 {
-	size_t len = blog_line(buf, n, level, file, line > 0 ? line : 0,
-			       "%s%s", tag ? tag : "", msg);
+	size_t len = blog_format_linef(buf, n, level, file,
+				       line > 0 ? line : 0, "%s%s",
+				       tag ? tag : "", msg);
 	if (line > 0)
 		return len;
 	const char *base = file ? strrchr(file, '/') : NULL;

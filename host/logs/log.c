@@ -279,12 +279,9 @@ blog_format_json(char *buf, size_t n, int level, const char *file, int line,
 	return json_line(buf, n, level, file, line, &ts, job_id, msg);
 }
 
-static size_t
-text_line(char *buf, size_t n, int level, const char *file, int line,
-	  const char *fmt, ...) __attribute__((format(printf, 6, 7)));
-static size_t
-text_line(char *buf, size_t n, int level, const char *file, int line,
-	  const char *fmt, ...)
+size_t
+blog_format_linef(char *buf, size_t n, int level, const char *file,
+		  int line, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -353,8 +350,9 @@ blog_vwrite(int level, const char *file, int line, const char *fmt,
 			olen = len[2];
 		} else {
 			if (!len[0])
-				len[0] = text_line(text, sizeof(text), level,
-						   file, line, "%s", msg);
+				len[0] = blog_format_linef(text, sizeof(text),
+							   level, file, line,
+							   "%s", msg);
 			out = text;
 			olen = len[0];
 		}

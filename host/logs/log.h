@@ -63,6 +63,10 @@ void blog_vwrite(int level, const char *file, int line, const char *fmt,
 size_t blog_format_line(char *buf, size_t n, int level, const char *file,
 			int line, const char *fmt, va_list ap)
 	__attribute__((format(printf, 6, 0)));
+/* The same with the arguments given directly. */
+size_t blog_format_linef(char *buf, size_t n, int level, const char *file,
+			 int line, const char *fmt, ...)
+	__attribute__((format(printf, 6, 7)));
 
 /* One JSON line (see the json format above) into buf (n > 256, always
  * NUL-terminated, ends with '\n'); returns its length. job_id NULL: the

@@ -11,6 +11,7 @@
 #include "common/ticker.h"
 #include "store/keys.h"
 #include "logs/log.h"
+#include "store/pipe.h"
 #include "store/redis_cmd.h"
 
 #define HEARTBEAT_PERIOD_MS 5000
@@ -307,6 +308,13 @@ hash_field(const redisReply *r, const char *field)
 	return NULL;
 }
 
+static char *
+field_dup(const redisReply *r, const char *field)
+{
+	const redisReply *v = hash_field(r, field);
+	return v ? xstrndup(v->str, v->len) : NULL;
+}
+
 /* The integer value of field; false when absent or not an integer. */
 static bool
 hash_i64(const redisReply *r, const char *field, int64_t *out)
@@ -338,15 +346,9 @@ heartbeat_pool_read(struct redis_pool *redis, const char *ns,
 	p->has_heartbeat = hash_i64(r, "heartbeat_at", &p->heartbeat_at);
 	hash_i64(r, "started_at", &p->started_at);
 	hash_i64(r, "concurrency", &p->concurrency);
-	const redisReply *names = hash_field(r, "job_names");
-	if (names)
-		p->job_names = xstrndup(names->str, names->len);
-	const redisReply *wids = hash_field(r, "worker_ids");
-	if (wids)
-		p->worker_ids = xstrndup(wids->str, wids->len);
-	const redisReply *host = hash_field(r, "host");
-	if (host)
-		p->host = xstrndup(host->str, host->len);
+	p->job_names = field_dup(r, "job_names");
+	p->worker_ids = field_dup(r, "worker_ids");
+	p->host = field_dup(r, "host");
 	hash_i64(r, "pid", &p->pid);
 	freeReplyObject(r);
 	return 1;
@@ -443,13 +445,6 @@ heartbeat_observe_read(struct redis_pool *redis, const char *ns,
 	return rc;
 }
 
-static char *
-field_dup(const redisReply *r, const char *field)
-{
-	const redisReply *v = hash_field(r, field);
-	return v ? xstrndup(v->str, v->len) : NULL;
-}
-
 int
 heartbeat_observations_read(struct redis_pool *redis, const char *ns,
 			    const char *const *worker_ids, size_t n,
@@ -459,22 +454,16 @@ heartbeat_observations_read(struct redis_pool *redis, const char *ns,
 	memset(out, 0, n * sizeof(*out));
 	if (n == 0)
 		return 0;
-	char **keys = xcalloc(n, sizeof(char *));
-	const char **argv = xcalloc(2 * n, sizeof(char *));
-	struct redis_cmd *cmds = xcalloc(n, sizeof(*cmds));
+	struct pipe b;
+	pipe_init(&b);
 	for (size_t i = 0; i < n; i++) {
-		keys[i] = key_worker_observation(ns, worker_ids[i]);
-		argv[2 * i] = "HGETALL";
-		argv[2 * i + 1] = keys[i];
-		cmds[i] = (struct redis_cmd){2, argv + 2 * i, NULL};
+		pipe_begin(&b);
+		pipe_str(&b, "HGETALL");
+		pipe_own(&b, key_worker_observation(ns, worker_ids[i]));
 	}
 	redisReply **rep = xcalloc(n, sizeof(*rep));
-	int rc = redis_pipeline(redis, err, cmds, n, rep, 0);
-	for (size_t i = 0; i < n; i++)
-		free(keys[i]);
-	free(keys);
-	free(argv);
-	free(cmds);
+	int rc = redis_pipeline(redis, err, pipe_cmds(&b), n, rep, 0);
+	pipe_fini(&b);
 	if (rc < 0) {
 		free(rep);
 		return -1;
@@ -515,22 +504,16 @@ heartbeat_pools_berth(struct redis_pool *redis, const char *ns,
 	memset(out, 0, n * sizeof(*out));
 	if (n == 0)
 		return 0;
-	char **keys = xcalloc(n, sizeof(char *));
-	const char **argv = xcalloc(2 * n, sizeof(char *));
-	struct redis_cmd *cmds = xcalloc(n, sizeof(*cmds));
+	struct pipe b;
+	pipe_init(&b);
 	for (size_t i = 0; i < n; i++) {
-		keys[i] = key_pool_types(ns, pool_ids[i]);
-		argv[2 * i] = "EXISTS";
-		argv[2 * i + 1] = keys[i];
-		cmds[i] = (struct redis_cmd){2, argv + 2 * i, NULL};
+		pipe_begin(&b);
+		pipe_str(&b, "EXISTS");
+		pipe_own(&b, key_pool_types(ns, pool_ids[i]));
 	}
 	redisReply **rep = xcalloc(n, sizeof(*rep));
-	int rc = redis_pipeline(redis, err, cmds, n, rep, 0);
-	for (size_t i = 0; i < n; i++)
-		free(keys[i]);
-	free(keys);
-	free(argv);
-	free(cmds);
+	int rc = redis_pipeline(redis, err, pipe_cmds(&b), n, rep, 0);
+	pipe_fini(&b);
 	if (rc == 0)
 		for (size_t i = 0; i < n; i++)
 			out[i] = rep[i] && rep[i]->type == REDIS_REPLY_INTEGER &&

@@ -225,6 +225,23 @@ message_job_id(const struct job_message *m)
 	return gbuf_take(&b);
 }
 
+bool
+message_parse_job(const char *raw, size_t len, const char *id,
+		  struct job_message *m)
+{
+	struct berr perr;
+	memset(m, 0, sizeof(*m));
+	berr_clear(&perr);
+	if (message_parse(raw, len, m, &perr) < 0)
+		return false;
+	char *jid = message_job_id(m);
+	bool match = strcmp(jid, id) == 0;
+	free(jid);
+	if (!match)
+		message_fini(m);
+	return match;
+}
+
 char *
 message_unique_args(const cJSON *args)
 {

@@ -36,6 +36,11 @@ void message_fini(struct job_message *m);
 /* The job/stats id of a message: id, or "<id>@<_job_kind_periodic_>" when
  * args carry the periodic marker (spec 6.2). New string. */
 char *message_job_id(const struct job_message *m);
+/* Parses raw into m when it is a message of job id (as message_job_id
+ * names it): true with m filled (message_fini it); false with m empty when
+ * it is another job's or does not parse. */
+bool message_parse_job(const char *raw, size_t len, const char *id,
+		       struct job_message *m);
 
 /* What identifies a unique message besides its name (spec 5.7): the Go
  * JSON of args and a newline (json.Encoder's), or "" when args is NULL or

@@ -8,6 +8,7 @@
 
 #include "common/json.h"
 #include "store/keys.h"
+#include "store/pipe.h"
 #include "store/redis_cmd.h"
 #include "store/scripts.h"
 
@@ -90,43 +91,33 @@ queue_types_info(struct queue *q, const char *const *types, size_t n,
 	const char *ns = queue_ns(q);
 	size_t per = INFO_CMDS + np;
 	size_t ncmds = n * per;
-	char **keys = xcalloc(ncmds, sizeof(char *));
-	const char **argv = xcalloc(ncmds * 3, sizeof(char *));
-	struct redis_cmd *cmds = xcalloc(ncmds, sizeof(*cmds));
+	struct pipe b;
+	pipe_init(&b);
 	for (size_t i = 0; i < n; i++) {
-		char **k = keys + i * per;
-		const char **a = argv + i * per * 3;
-		struct redis_cmd *c = cmds + i * per;
-		k[0] = key_jobs(ns, types[i]);
-		k[1] = NULL; /* LINDEX uses k[0] */
-		k[2] = key_paused(ns, types[i]);
-		k[3] = key_max_concurrency(ns, types[i]);
-		k[4] = key_lock(ns, types[i]);
-		a[0] = "LLEN", a[1] = k[0];
-		c[0] = (struct redis_cmd){2, a, NULL};
-		a[3] = "LINDEX", a[4] = k[0], a[5] = "-1";
-		c[1] = (struct redis_cmd){3, a + 3, NULL};
-		a[6] = "EXISTS", a[7] = k[2];
-		c[2] = (struct redis_cmd){2, a + 6, NULL};
-		a[9] = "GET", a[10] = k[3];
-		c[3] = (struct redis_cmd){2, a + 9, NULL};
-		a[12] = "GET", a[13] = k[4];
-		c[4] = (struct redis_cmd){2, a + 12, NULL};
+		char *jobs = key_jobs(ns, types[i]);
+		pipe_begin(&b);
+		pipe_str(&b, "LLEN");
+		pipe_own(&b, jobs);
+		pipe_words(&b, "LINDEX", jobs, "-1", NULL);
+		pipe_begin(&b);
+		pipe_str(&b, "EXISTS");
+		pipe_own(&b, key_paused(ns, types[i]));
+		pipe_begin(&b);
+		pipe_str(&b, "GET");
+		pipe_own(&b, key_max_concurrency(ns, types[i]));
+		pipe_begin(&b);
+		pipe_str(&b, "GET");
+		pipe_own(&b, key_lock(ns, types[i]));
 		for (size_t p = 0; p < np; p++) {
-			size_t j = INFO_CMDS + p;
-			k[j] = key_inprogress(ns, types[i], pools[p]);
-			a[j * 3] = "LLEN";
-			a[j * 3 + 1] = k[j];
-			c[j] = (struct redis_cmd){2, a + j * 3, NULL};
+			pipe_begin(&b);
+			pipe_str(&b, "LLEN");
+			pipe_own(&b, key_inprogress(ns, types[i], pools[p]));
 		}
 	}
 	redisReply **rep = xcalloc(ncmds, sizeof(*rep));
-	int rc = redis_pipeline(queue_redis(q), err, cmds, ncmds, rep, 0);
-	for (size_t i = 0; i < ncmds; i++)
-		free(keys[i]);
-	free(keys);
-	free(argv);
-	free(cmds);
+	int rc = redis_pipeline(queue_redis(q), err, pipe_cmds(&b), ncmds,
+				rep, 0);
+	pipe_fini(&b);
 	if (rc < 0) {
 		free(rep);
 		return -1;

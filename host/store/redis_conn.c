@@ -798,10 +798,8 @@ cmd_name(const char *arg0, size_t len, char *buf, size_t n)
 	return buf;
 }
 
-/* Replaces occurrences of secret in msg with "***" (server replies are not
- * ours to trust). */
-static void
-scrub(char *msg, size_t cap, const char *secret)
+void
+redis_scrub_secret(char *msg, size_t cap, const char *secret)
 {
 	size_t sl = strlen(secret);
 	if (sl < 3)
@@ -843,7 +841,8 @@ dial_cmd(const struct redis_pool *p, redisContext *c, const char *desc,
 			      (int)(r->len > 300 ? 300 : r->len),
 			      r->str ? r->str : "");
 		if (e)
-			scrub(e->msg, sizeof(e->msg), p->t.password);
+			redis_scrub_secret(e->msg, sizeof(e->msg),
+					   p->t.password);
 	}
 	freeReplyObject(r);
 	return rc;

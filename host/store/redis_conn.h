@@ -77,6 +77,10 @@ char *redis_url_normalise(const char *url);
 /* The URL with the password (userinfo, or ?password=) replaced by "***",
  * for messages and logs. New string. */
 char *redis_url_redact(const char *url);
+/* Replaces every occurrence of secret (3 bytes or longer) in msg, a
+ * buffer of cap bytes, by "***": a server's error text is not ours to
+ * trust (AUTH errors of masters and sentinels). */
+void redis_scrub_secret(char *msg, size_t cap, const char *secret);
 /* Defaults: localhost:6379, db 0, no credentials, idle timeout -1. */
 void redis_target_init(struct redis_target *t);
 /* "host:port", "[v6]:port", "unix:/path" or "sentinel:<master name>"

@@ -84,24 +84,6 @@ addr_eq(const struct redis_addr *a, const struct redis_addr *b)
 	return a->port == b->port && strcmp(a->host, b->host) == 0;
 }
 
-/* Replaces secret in msg by "***" (a server's error text is not ours). */
-static void
-scrub(char *msg, size_t cap, const char *secret)
-{
-	size_t sl = strlen(secret);
-	char *hit;
-	if (sl < 3)
-		return;
-	while ((hit = strstr(msg, secret)) != NULL) {
-		size_t tail = strlen(hit + sl);
-		if (hit + 3 + tail >= msg + cap)
-			tail = (size_t)(msg + cap - hit) - 4;
-		memmove(hit + 3, hit + sl, tail);
-		memcpy(hit, "***", 3);
-		hit[3 + tail] = '\0';
-	}
-}
-
 static int
 err_len(const redisReply *r)
 {
@@ -153,7 +135,7 @@ dial(const struct redis_sentinel *s, const struct redis_addr *a,
 			berr_set(e, "%s %s: AUTH: %s", what, as,
 				 c->errstr[0] ? c->errstr : "no reply");
 		if (e)
-			scrub(e->msg, sizeof(e->msg), password);
+			redis_scrub_secret(e->msg, sizeof(e->msg), password);
 		if (r)
 			freeReplyObject(r);
 		redisFree(c);
