@@ -190,6 +190,8 @@ const char *reg_header(const struct berth_http_response *resp,
 /* Writes a copy of s cleaned for a message: control characters dropped,
  * at most max bytes (then "..."). */
 void reg_clean(const char *s, size_t len, char *out, size_t outlen);
+/* s past its spaces and tabs (HTTP's optional white space). */
+const char *reg_skip_ows(const char *s);
 /* Escapes a query value into a malloc'ed string. */
 char *reg_escape(const char *s);
 

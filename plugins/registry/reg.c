@@ -644,19 +644,16 @@ reg_link_next(const char *link)
 			}
 			/* ; name [= value] */
 			s++;
-			while (*s == ' ' || *s == '\t')
-				s++;
+			s = reg_skip_ows(s);
 			const char *name = s;
 			while (*s && !strchr(" \t=;,\"", *s))
 				s++;
 			size_t nlen = (size_t)(s - name);
-			while (*s == ' ' || *s == '\t')
-				s++;
+			s = reg_skip_ows(s);
 			if (*s != '=')
 				continue;
 			s++;
-			while (*s == ' ' || *s == '\t')
-				s++;
+			s = reg_skip_ows(s);
 			const char *v = s;
 			size_t vlen;
 			if (*s == '"') {
