@@ -270,6 +270,19 @@ check_ref(const char *repo, const char *ref, char *err, size_t errlen)
 	return 0;
 }
 
+/* The Accept header of a manifest GET or HEAD into h (initialised here;
+ * fini it): 0, or BERTH_REG_NOMEM with err set. */
+static int
+accept_manifests(struct berth_http_headers *h, char *err, size_t errlen)
+{
+	berth_http_headers_init(h);
+	if (berth_http_headers_add(h, "Accept", ACCEPT_MANIFESTS) < 0) {
+		reg_errf(err, errlen, "out of memory");
+		return BERTH_REG_NOMEM;
+	}
+	return 0;
+}
+
 int
 berth_reg_manifest_get(struct berth_reg *r, const char *repo, const char *ref,
 		       struct berth_reg_manifest *m, char *err, size_t errlen)
@@ -284,11 +297,9 @@ berth_reg_manifest_get(struct berth_reg *r, const char *repo, const char *ref,
 	refname(name, sizeof(name), repo, ref);
 	snprintf(what, sizeof(what), "GET manifest %s", name);
 	struct berth_http_headers h;
-	berth_http_headers_init(&h);
-	if (berth_http_headers_add(&h, "Accept", ACCEPT_MANIFESTS) < 0) {
+	if ((rc = accept_manifests(&h, err, errlen))) {
 		berth_http_headers_fini(&h);
-		reg_errf(err, errlen, "out of memory");
-		return BERTH_REG_NOMEM;
+		return rc;
 	}
 	struct reg_req q = {
 		.method = "GET",
@@ -369,11 +380,9 @@ berth_reg_manifest_head(struct berth_reg *r, const char *repo, const char *ref,
 	refname(name, sizeof(name), repo, ref);
 	snprintf(what, sizeof(what), "HEAD manifest %s", name);
 	struct berth_http_headers h;
-	berth_http_headers_init(&h);
-	if (berth_http_headers_add(&h, "Accept", ACCEPT_MANIFESTS) < 0) {
+	if ((rc = accept_manifests(&h, err, errlen))) {
 		berth_http_headers_fini(&h);
-		reg_errf(err, errlen, "out of memory");
-		return BERTH_REG_NOMEM;
+		return rc;
 	}
 	struct reg_req q = {.method = "HEAD", .headers = &h};
 	struct berth_http_response resp;
