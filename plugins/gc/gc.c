@@ -59,49 +59,6 @@ struct gc_params {
 
 /* --- settings ------------------------------------------------------------- */
 
-static int
-setting_str(struct berth_job_ctx *ctx, const char *key, const char *def,
-	    char **out)
-{
-	enum berth_json_type t = berth_setting_type(ctx, key);
-	const char *v = def;
-	*out = NULL;
-	if (t != BERTH_JSON_ABSENT && t != BERTH_JSON_NULL) {
-		v = berth_setting_string(ctx, key);
-		if (!v || !*v) {
-			berth_log_error(ctx, "setting %s must be a non-empty "
-					     "string",
-					key);
-			return -1;
-		}
-	}
-	if (v && !(*out = strdup(v))) {
-		berth_log_error(ctx, "out of memory");
-		return -1;
-	}
-	return 0;
-}
-
-static int
-setting_int(struct berth_job_ctx *ctx, const char *key, long long def,
-	    long long lo, long long hi, long long *out)
-{
-	double v;
-	enum berth_json_type t = berth_setting_type(ctx, key);
-	*out = def;
-	if (t == BERTH_JSON_ABSENT || t == BERTH_JSON_NULL)
-		return 0;
-	if (!berth_setting_number(ctx, key, &v) || v != (double)(long long)v ||
-	    v < (double)lo || v > (double)hi) {
-		berth_log_error(ctx, "setting %s must be an integer from %lld "
-				     "to %lld",
-				key, lo, hi);
-		return -1;
-	}
-	*out = (long long)v;
-	return 0;
-}
-
 static void
 settings_free(struct gc_settings *s)
 {
@@ -131,16 +88,16 @@ gc_init(struct berth_job_ctx *ctx, void **type_state)
 		berth_log_error(ctx, "out of memory");
 		return -1;
 	}
-	if (setting_str(ctx, "registry_binary", "docker-registry",
+	if (berth_setting_strdup(ctx, "registry_binary", "docker-registry",
 			&s->binary) ||
-	    setting_str(ctx, "registry_config", NULL, &s->config) ||
-	    setting_str(ctx, "registry_storage", NULL, &s->storage) ||
-	    setting_str(ctx, "readonly_enter_command", NULL, &s->enter) ||
-	    setting_str(ctx, "readonly_leave_command", NULL, &s->leave) ||
-	    setting_str(ctx, "untagged_deleter", "berth", &deleter) ||
-	    setting_int(ctx, "command_timeout_seconds", 300, 1, 86400,
+	    berth_setting_strdup(ctx, "registry_config", NULL, &s->config) ||
+	    berth_setting_strdup(ctx, "registry_storage", NULL, &s->storage) ||
+	    berth_setting_strdup(ctx, "readonly_enter_command", NULL, &s->enter) ||
+	    berth_setting_strdup(ctx, "readonly_leave_command", NULL, &s->leave) ||
+	    berth_setting_strdup(ctx, "untagged_deleter", "berth", &deleter) ||
+	    berth_setting_int_in(ctx, "command_timeout_seconds", 300, 1, 86400,
 			&s->command_timeout_s) ||
-	    setting_int(ctx, "timeout_seconds", 0, 0, 31536000,
+	    berth_setting_int_in(ctx, "timeout_seconds", 0, 0, 31536000,
 			&s->timeout_s))
 		goto fail;
 	if (!s->config) {

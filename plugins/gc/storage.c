@@ -238,6 +238,28 @@ add_blob(struct gc_snapshot *s, const struct gc_blob *b)
 	return 0;
 }
 
+/* The subdirectory name of dfd, opened without following a link: an fd,
+ * or -1. */
+static int
+subdir_fd(int dfd, const char *name)
+{
+	return openat(dfd, name,
+		      O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+}
+
+/* The same as a DIR (closedir it), or NULL. */
+static DIR *
+subdir_open(int dfd, const char *name)
+{
+	int fd = subdir_fd(dfd, name);
+	if (fd < 0)
+		return NULL;
+	DIR *d = fdopendir(fd);
+	if (!d)
+		close(fd);
+	return d;
+}
+
 static int
 walk_dir(struct walk *w, int dfd)
 {
@@ -261,9 +283,7 @@ walk_dir(struct walk *w, int dfd)
 		if (S_ISDIR(st.st_mode)) {
 			if (w->depth == WALK_MAX_DEPTH)
 				continue;
-			int sub = openat(dirfd(d), e->d_name,
-					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-						 O_CLOEXEC);
+			int sub = subdir_fd(dirfd(d), e->d_name);
 			if (sub < 0)
 				continue;
 			if (strcmp(e->d_name, "_manifests") == 0 &&
@@ -486,30 +506,17 @@ valid_component(const char *name)
 static int
 scan_revisions(int mfd, struct repo_scan *r)
 {
-	int rfd = openat(mfd, "revisions",
-			 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (rfd < 0)
+	DIR *d = subdir_open(mfd, "revisions");
+	if (!d)
 		return 0;
-	DIR *d = fdopendir(rfd);
-	if (!d) {
-		close(rfd);
-		return 0;
-	}
 	int rc = 0;
 	struct dirent *a;
 	while (rc == 0 && (a = readdir(d)) != NULL) {
 		if (!valid_component(a->d_name))
 			continue;
-		int afd = openat(dirfd(d), a->d_name,
-				 O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-					 O_CLOEXEC);
-		if (afd < 0)
+		DIR *ad = subdir_open(dirfd(d), a->d_name);
+		if (!ad)
 			continue;
-		DIR *ad = fdopendir(afd);
-		if (!ad) {
-			close(afd);
-			continue;
-		}
 		struct dirent *h;
 		while ((h = readdir(ad)) != NULL) {
 			char path[300];
@@ -551,15 +558,9 @@ scan_revisions(int mfd, struct repo_scan *r)
 static int
 scan_tags(int mfd, struct repo_scan *r, char ***current, size_t *n_current)
 {
-	int tfd = openat(mfd, "tags",
-			 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (tfd < 0)
+	DIR *d = subdir_open(mfd, "tags");
+	if (!d)
 		return 0;
-	DIR *d = fdopendir(tfd);
-	if (!d) {
-		close(tfd);
-		return 0;
-	}
 	int rc = 0;
 	struct dirent *t;
 	while (rc == 0 && (t = readdir(d)) != NULL) {
@@ -773,8 +774,7 @@ sweep_dir(struct sweep *s, int dfd, int depth)
 		close(dfd);
 		return -2;
 	}
-	int mfd = openat(dfd, "_manifests",
-			 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int mfd = subdir_fd(dfd, "_manifests");
 	if (mfd >= 0) {
 		rc = sweep_repo(s, mfd);
 		close(mfd);
@@ -791,9 +791,7 @@ sweep_dir(struct sweep *s, int dfd, int depth)
 			continue;
 		if (base + strlen(e->d_name) + 2 >= sizeof(s->path))
 			continue;
-		int sub = openat(dirfd(d), e->d_name,
-				 O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-					 O_CLOEXEC);
+		int sub = subdir_fd(dirfd(d), e->d_name);
 		if (sub < 0)
 			continue;
 		snprintf(s->path + base, sizeof(s->path) - base, "%s%s",

@@ -371,8 +371,7 @@ void
 reg_parse_challenge(const char *s, char *scheme, size_t slen, char **realm,
 		char **service, char **scope)
 {
-	while (*s == ' ' || *s == '\t')
-		s++;
+	s = reg_skip_ows(s);
 	size_t n = strcspn(s, " \t");
 	snprintf(scheme, slen, "%.*s", (int)n, s);
 	s += n;
@@ -382,13 +381,11 @@ reg_parse_challenge(const char *s, char *scheme, size_t slen, char **realm,
 		const char *k = s;
 		size_t kl = strcspn(s, "=, \t");
 		s += kl;
-		while (*s == ' ' || *s == '\t')
-			s++;
+		s = reg_skip_ows(s);
 		if (*s != '=')
 			continue;
 		s++;
-		while (*s == ' ' || *s == '\t')
-			s++;
+		s = reg_skip_ows(s);
 		char *v;
 		if (*s == '"') {
 			s++;

@@ -40,39 +40,22 @@ berth_reg_blob_head(struct berth_reg *r, const char *repo, const char *digest,
 	char what[440], b[32];
 	snprintf(what, sizeof(what), "HEAD blob %s of %.255s",
 		 reg_short(digest, b), repo);
-	char *path = reg_asprintf("/v2/%s/blobs/%s", repo, digest);
-	char *scope = reg_asprintf("repository:%s:pull", repo);
-	if (!path || !scope) {
-		free(path);
-		free(scope);
-		reg_errf(err, errlen, "out of memory");
-		return BERTH_REG_NOMEM;
-	}
-	struct reg_req q = {
-		.method = "HEAD",
-		.path = path,
-		.scope = scope,
-		.follow_redirects = true,
-	};
+	struct reg_req q = {.method = "HEAD", .follow_redirects = true};
 	struct berth_http_response resp;
-	rc = reg_do(r, &q, &resp, what, err, errlen);
-	if (!rc) {
-		if (resp.status == 200) {
-			*exists = true;
-			const char *cl = reg_header(&resp, "Content-Length");
-			if (size && cl) {
-				char *end = NULL;
-				long long v = strtoll(cl, &end, 10);
-				if (end != cl && *end == '\0' && v >= 0)
-					*size = v;
-			}
-		} else if (resp.status != 404) {
-			rc = reg_status_error(r, &resp, what, err, errlen);
+	rc = reg_repo_do(r, &q, repo, "pull", (const long[]){200, 404, 0},
+			 &resp, what, err, errlen, "/v2/%s/blobs/%s", repo,
+			 digest);
+	if (!rc && resp.status == 200) {
+		*exists = true;
+		const char *cl = reg_header(&resp, "Content-Length");
+		if (size && cl) {
+			char *end = NULL;
+			long long v = strtoll(cl, &end, 10);
+			if (end != cl && *end == '\0' && v >= 0)
+				*size = v;
 		}
 	}
 	berth_http_response_fini(&resp);
-	free(path);
-	free(scope);
 	return rc;
 }
 
@@ -90,18 +73,8 @@ berth_reg_blob_read(struct berth_reg *r, const char *repo, const char *digest,
 	char what[440], b[32];
 	snprintf(what, sizeof(what), "GET blob %s of %.255s",
 		 reg_short(digest, b), repo);
-	char *path = reg_asprintf("/v2/%s/blobs/%s", repo, digest);
-	char *scope = reg_asprintf("repository:%s:pull", repo);
-	if (!path || !scope) {
-		free(path);
-		free(scope);
-		reg_errf(err, errlen, "out of memory");
-		return BERTH_REG_NOMEM;
-	}
 	struct reg_req q = {
 		.method = "GET",
-		.path = path,
-		.scope = scope,
 		.follow_redirects = true,
 		/* one byte over max tells "too large"; max 0 still needs
 		 * room for an error body */
@@ -110,9 +83,8 @@ berth_reg_blob_read(struct berth_reg *r, const char *repo, const char *digest,
 					      : REG_ERROR_BODY_MAX,
 	};
 	struct berth_http_response resp;
-	rc = reg_do(r, &q, &resp, what, err, errlen);
-	if (!rc && resp.status != 200)
-		rc = reg_status_error(r, &resp, what, err, errlen);
+	rc = reg_repo_do(r, &q, repo, "pull", (const long[]){200, 0}, &resp,
+			 what, err, errlen, "/v2/%s/blobs/%s", repo, digest);
 	if (!rc && (resp.truncated || resp.body_len > max)) {
 		reg_errf(err, errlen, "registry %s: %s: larger than %zu bytes",
 			 r->origin, what, max);
@@ -145,8 +117,6 @@ berth_reg_blob_read(struct berth_reg *r, const char *repo, const char *digest,
 		}
 	}
 	berth_http_response_fini(&resp);
-	free(path);
-	free(scope);
 	return rc;
 }
 
@@ -161,23 +131,12 @@ berth_reg_blob_delete(struct berth_reg *r, const char *repo,
 	char what[440];
 	snprintf(what, sizeof(what), "DELETE blob %.140s of %.255s", digest,
 		 repo);
-	char *path = reg_asprintf("/v2/%s/blobs/%s", repo, digest);
-	char *scope = reg_asprintf("repository:%s:pull,delete", repo);
-	if (!path || !scope) {
-		free(path);
-		free(scope);
-		reg_errf(err, errlen, "out of memory");
-		return BERTH_REG_NOMEM;
-	}
-	struct reg_req q = {.method = "DELETE", .path = path, .scope = scope};
+	struct reg_req q = {.method = "DELETE"};
 	struct berth_http_response resp;
-	rc = reg_do(r, &q, &resp, what, err, errlen);
-	if (!rc && resp.status != 202 && resp.status != 200 &&
-	    resp.status != 204)
-		rc = reg_status_error(r, &resp, what, err, errlen);
+	rc = reg_repo_do(r, &q, repo, "pull,delete",
+			 (const long[]){202, 200, 204, 0}, &resp, what, err,
+			 errlen, "/v2/%s/blobs/%s", repo, digest);
 	berth_http_response_fini(&resp);
-	free(path);
-	free(scope);
 	return rc;
 }
 
@@ -193,38 +152,34 @@ reg_upload_open(struct berth_reg *r, const char *repo, const char *digest,
 	*mounted = false;
 	*location = NULL;
 	char what[600], b[32];
-	char *path = NULL, *scope2 = NULL;
+	char *ed = NULL, *ef = NULL, *scope2 = NULL;
 	if (from) {
-		char *ed = reg_escape(digest), *ef = reg_escape(from);
-		if (ed && ef)
-			path = reg_asprintf("/v2/%s/blobs/uploads/?mount=%s&from=%s",
-					    repo, ed, ef);
-		free(ed);
-		free(ef);
+		ed = reg_escape(digest);
+		ef = reg_escape(from);
 		scope2 = reg_asprintf("repository:%s:pull", from);
 		snprintf(what, sizeof(what), "mount blob %s from %.255s to %.255s",
 			 reg_short(digest, b), from, repo);
 	} else {
-		path = reg_asprintf("/v2/%s/blobs/uploads/", repo);
 		snprintf(what, sizeof(what), "start upload of blob %s to %.255s",
 			 reg_short(digest, b), repo);
 	}
-	char *scope = reg_asprintf("repository:%s:pull,push", repo);
-	if (!path || !scope || (from && !scope2)) {
-		free(path);
-		free(scope);
+	if (from && (!ed || !ef || !scope2)) {
+		free(ed);
+		free(ef);
 		free(scope2);
 		reg_errf(err, errlen, "out of memory");
 		return BERTH_REG_NOMEM;
 	}
-	struct reg_req q = {
-		.method = "POST",
-		.path = path,
-		.scope = scope,
-		.scope2 = scope2,
-	};
+	struct reg_req q = {.method = "POST", .scope2 = scope2};
 	struct berth_http_response resp;
-	int rc = reg_do(r, &q, &resp, what, err, errlen);
+	int rc = from ? reg_repo_do(r, &q, repo, "pull,push", NULL, &resp, what,
+				    err, errlen,
+				    "/v2/%s/blobs/uploads/?mount=%s&from=%s",
+				    repo, ed, ef)
+		      : reg_repo_do(r, &q, repo, "pull,push", NULL, &resp, what,
+				    err, errlen, "/v2/%s/blobs/uploads/", repo);
+	free(ed);
+	free(ef);
 	if (!rc) {
 		const char *loc = reg_header(&resp, "Location");
 		if (from && resp.status == 201) {
@@ -245,8 +200,6 @@ reg_upload_open(struct berth_reg *r, const char *repo, const char *digest,
 		}
 	}
 	berth_http_response_fini(&resp);
-	free(path);
-	free(scope);
 	free(scope2);
 	return rc;
 }
@@ -261,13 +214,9 @@ reg_upload_cancel(struct berth_reg *r, const char *repo, const char *location)
 {
 	if (!location)
 		return;
-	char *scope = reg_asprintf("repository:%s:pull,push", repo);
-	if (!scope)
-		return;
 	struct reg_req q = {
 		.method = "DELETE",
 		.path = location,
-		.scope = scope,
 		.no_retry = true,
 		.timeout_ms = 5000,
 	};
@@ -277,10 +226,10 @@ reg_upload_cancel(struct berth_reg *r, const char *repo, const char *location)
 	r->cancel = NULL;
 	struct berth_http_response resp;
 	char err[64];
-	reg_do(r, &q, &resp, "cancel upload", err, sizeof(err));
+	reg_repo_do(r, &q, repo, "pull,push", NULL, &resp, "cancel upload",
+		    err, sizeof(err), NULL);
 	r->cancel = c;
 	berth_http_response_fini(&resp);
-	free(scope);
 }
 
 
@@ -327,14 +276,11 @@ upload_request(struct reg_upload *u, const char *method, const char *url,
 	       long want, char *err, size_t errlen)
 {
 	struct berth_reg *r = u->r;
-	char *scope = reg_asprintf("repository:%s:pull,push", u->repo);
 	struct berth_http_headers h;
 	berth_http_headers_init(&h);
-	if (!scope ||
-	    berth_http_headers_add(&h, "Content-Type",
+	if (berth_http_headers_add(&h, "Content-Type",
 				   "application/octet-stream") < 0 ||
 	    (range && berth_http_headers_add(&h, "Content-Range", range) < 0)) {
-		free(scope);
 		berth_http_headers_fini(&h);
 		reg_errf(err, errlen, "out of memory");
 		return BERTH_REG_NOMEM;
@@ -342,7 +288,6 @@ upload_request(struct reg_upload *u, const char *method, const char *url,
 	struct reg_req q = {
 		.method = method,
 		.path = url,
-		.scope = scope,
 		.headers = &h,
 		.body_read = with_body ? up_read : NULL,
 		.body_read_ud = u,
@@ -353,9 +298,9 @@ upload_request(struct reg_upload *u, const char *method, const char *url,
 		.cancel2_ud = u->cancel2_ud,
 	};
 	struct berth_http_response resp;
-	int rc = reg_do(r, &q, &resp, u->what, err, errlen);
-	if (!rc && resp.status != want)
-		rc = reg_status_error(r, &resp, u->what, err, errlen);
+	int rc = reg_repo_do(r, &q, u->repo, "pull,push",
+			     (const long[]){want, 0}, &resp, u->what, err,
+			     errlen, NULL);
 	if (!rc && want == 202) {
 		const char *loc = reg_header(&resp, "Location");
 		char *nl = loc && *loc ? reg_resolve(r, loc) : NULL;
@@ -394,7 +339,6 @@ upload_request(struct reg_upload *u, const char *method, const char *url,
 	}
 	berth_http_response_fini(&resp);
 	berth_http_headers_fini(&h);
-	free(scope);
 	return rc;
 }
 

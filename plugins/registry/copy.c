@@ -155,62 +155,53 @@ download_main(void *ud)
 	char what[440], b[32];
 	snprintf(what, sizeof(what), "GET blob %s of %.255s",
 		 reg_short(g->digest, b), g->src_repo);
-	char *path = reg_asprintf("/v2/%s/blobs/%s", g->src_repo, g->digest);
-	char *scope = reg_asprintf("repository:%s:pull", g->src_repo);
-	int rc = 0;
 	char err[sizeof(g->perr)] = "";
-	if (!path || !scope) {
-		reg_errf(err, sizeof(err), "out of memory");
-		rc = BERTH_REG_NOMEM;
-	} else {
-		struct reg_req q = {
-			.method = "GET",
-			.path = path,
-			.scope = scope,
-			.body_sink = ring_put,
-			.body_sink_ud = g,
-			.blob = true,
-			.follow_redirects = true,
-			.no_retry = true,
-			.cancel2 = ring_aborted,
-			.cancel2_ud = g,
-		};
-		struct berth_http_response resp;
-		rc = reg_do(r, &q, &resp, what, err, sizeof(err));
-		if (g->too_long) {
+	struct reg_req q = {
+		.method = "GET",
+		.body_sink = ring_put,
+		.body_sink_ud = g,
+		.blob = true,
+		.follow_redirects = true,
+		.no_retry = true,
+		.cancel2 = ring_aborted,
+		.cancel2_ud = g,
+	};
+	struct berth_http_response resp;
+	/* the status is checked below, after a body too long */
+	int rc = reg_repo_do(r, &q, g->src_repo, "pull", NULL, &resp,
+			     what, err, sizeof(err), "/v2/%s/blobs/%s",
+			     g->src_repo, g->digest);
+	if (g->too_long) {
+		reg_errf(err, sizeof(err),
+			 "registry %s: blob %s of %.255s: digest "
+			 "mismatch: more than the %lld bytes of its "
+			 "descriptor",
+			 r->origin, g->digest, g->src_repo, g->size);
+		rc = BERTH_REG_DIGEST_MISMATCH;
+	} else if (!rc && resp.status != 200) {
+		rc = reg_status_error(r, &resp, what, err, sizeof(err));
+	} else if (!rc) {
+		char got[BERTH_REG_DIGEST_MAX];
+		reg_hash_final(&g->hash, got);
+		if (g->size >= 0 && g->total != g->size) {
 			reg_errf(err, sizeof(err),
-				 "registry %s: blob %s of %.255s: digest "
-				 "mismatch: more than the %lld bytes of its "
-				 "descriptor",
-				 r->origin, g->digest, g->src_repo, g->size);
+				 "registry %s: blob %s of %.255s: "
+				 "digest mismatch: %lld bytes, its "
+				 "descriptor says %lld",
+				 r->origin, g->digest, g->src_repo,
+				 g->total, g->size);
 			rc = BERTH_REG_DIGEST_MISMATCH;
-		} else if (!rc && resp.status != 200) {
-			rc = reg_status_error(r, &resp, what, err, sizeof(err));
-		} else if (!rc) {
-			char got[BERTH_REG_DIGEST_MAX];
-			reg_hash_final(&g->hash, got);
-			if (g->size >= 0 && g->total != g->size) {
-				reg_errf(err, sizeof(err),
-					 "registry %s: blob %s of %.255s: "
-					 "digest mismatch: %lld bytes, its "
-					 "descriptor says %lld",
-					 r->origin, g->digest, g->src_repo,
-					 g->total, g->size);
-				rc = BERTH_REG_DIGEST_MISMATCH;
-			} else if (strcmp(got, g->digest) != 0) {
-				char b2[32];
-				reg_errf(err, sizeof(err),
-					 "registry %s: blob %s of %.255s: "
-					 "digest mismatch: got %s",
-					 r->origin, g->digest, g->src_repo,
-					 reg_short(got, b2));
-				rc = BERTH_REG_DIGEST_MISMATCH;
-			}
+		} else if (strcmp(got, g->digest) != 0) {
+			char b2[32];
+			reg_errf(err, sizeof(err),
+				 "registry %s: blob %s of %.255s: "
+				 "digest mismatch: got %s",
+				 r->origin, g->digest, g->src_repo,
+				 reg_short(got, b2));
+			rc = BERTH_REG_DIGEST_MISMATCH;
 		}
-		berth_http_response_fini(&resp);
 	}
-	free(path);
-	free(scope);
+	berth_http_response_fini(&resp);
 	pthread_mutex_lock(&g->mu);
 	g->done = true;
 	g->prc = rc;

@@ -99,6 +99,21 @@ struct reg_req {
 int reg_do(struct berth_reg *r, const struct reg_req *q,
 	   struct berth_http_response *resp, const char *what, char *err,
 	   size_t errlen);
+/* reg_do for a request on repository repo, with what every such call
+ * repeats: the path, when pathfmt is set, is pathfmt's printf
+ * ("/v2/%s/blobs/%s", repo, ...; else q->path as given, a Location), the
+ * scope "repository:<repo>:<actions>" (q->scope2 as given), and the answer's
+ * status checked against ok (0-terminated; NULL: any status is the
+ * caller's): reg_status_error for another. 0 with resp holding the answer,
+ * or an error code with err set ("out of memory" when the path or scope
+ * cannot be made). resp is always initialised: free it with
+ * berth_http_response_fini. q->path (with pathfmt) and q->scope are set
+ * for the call only. */
+__attribute__((format(printf, 10, 11))) int
+reg_repo_do(struct berth_reg *r, struct reg_req *q, const char *repo,
+	    const char *actions, const long *ok,
+	    struct berth_http_response *resp, const char *what, char *err,
+	    size_t errlen, const char *pathfmt, ...);
 /* The error code and sentence for an answer a caller did not expect:
  * "registry <base>: <what>: <status> <CODE>: <message> (<hint>)". */
 int reg_status_error(const struct berth_reg *r,
@@ -175,6 +190,8 @@ const char *reg_header(const struct berth_http_response *resp,
 /* Writes a copy of s cleaned for a message: control characters dropped,
  * at most max bytes (then "..."). */
 void reg_clean(const char *s, size_t len, char *out, size_t outlen);
+/* s past its spaces and tabs (HTTP's optional white space). */
+const char *reg_skip_ows(const char *s);
 /* Escapes a query value into a malloc'ed string. */
 char *reg_escape(const char *s);
 

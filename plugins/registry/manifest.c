@@ -270,6 +270,19 @@ check_ref(const char *repo, const char *ref, char *err, size_t errlen)
 	return 0;
 }
 
+/* The Accept header of a manifest GET or HEAD into h (initialised here;
+ * fini it): 0, or BERTH_REG_NOMEM with err set. */
+static int
+accept_manifests(struct berth_http_headers *h, char *err, size_t errlen)
+{
+	berth_http_headers_init(h);
+	if (berth_http_headers_add(h, "Accept", ACCEPT_MANIFESTS) < 0) {
+		reg_errf(err, errlen, "out of memory");
+		return BERTH_REG_NOMEM;
+	}
+	return 0;
+}
+
 int
 berth_reg_manifest_get(struct berth_reg *r, const char *repo, const char *ref,
 		       struct berth_reg_manifest *m, char *err, size_t errlen)
@@ -283,29 +296,19 @@ berth_reg_manifest_get(struct berth_reg *r, const char *repo, const char *ref,
 	char name[420], what[440];
 	refname(name, sizeof(name), repo, ref);
 	snprintf(what, sizeof(what), "GET manifest %s", name);
-	char *path = reg_asprintf("/v2/%s/manifests/%s", repo, ref);
-	char *scope = reg_asprintf("repository:%s:pull", repo);
 	struct berth_http_headers h;
-	berth_http_headers_init(&h);
-	if (!path || !scope ||
-	    berth_http_headers_add(&h, "Accept", ACCEPT_MANIFESTS) < 0) {
-		free(path);
-		free(scope);
+	if ((rc = accept_manifests(&h, err, errlen))) {
 		berth_http_headers_fini(&h);
-		reg_errf(err, errlen, "out of memory");
-		return BERTH_REG_NOMEM;
+		return rc;
 	}
 	struct reg_req q = {
 		.method = "GET",
-		.path = path,
-		.scope = scope,
 		.headers = &h,
 		.max_response_bytes = BERTH_REG_MANIFEST_MAX + 1,
 	};
 	struct berth_http_response resp;
-	rc = reg_do(r, &q, &resp, what, err, errlen);
-	if (!rc && resp.status != 200)
-		rc = reg_status_error(r, &resp, what, err, errlen);
+	rc = reg_repo_do(r, &q, repo, "pull", (const long[]){200, 0}, &resp,
+			 what, err, errlen, "/v2/%s/manifests/%s", repo, ref);
 	if (!rc && (resp.truncated || resp.body_len > BERTH_REG_MANIFEST_MAX)) {
 		reg_errf(err, errlen,
 			 "registry %s: %s: manifest over the %d-byte cap",
@@ -358,8 +361,6 @@ berth_reg_manifest_get(struct berth_reg *r, const char *repo, const char *ref,
 	}
 	berth_http_response_fini(&resp);
 	berth_http_headers_fini(&h);
-	free(path);
-	free(scope);
 	return rc;
 }
 
@@ -378,40 +379,24 @@ berth_reg_manifest_head(struct berth_reg *r, const char *repo, const char *ref,
 	char name[420], what[440];
 	refname(name, sizeof(name), repo, ref);
 	snprintf(what, sizeof(what), "HEAD manifest %s", name);
-	char *path = reg_asprintf("/v2/%s/manifests/%s", repo, ref);
-	char *scope = reg_asprintf("repository:%s:pull", repo);
 	struct berth_http_headers h;
-	berth_http_headers_init(&h);
-	if (!path || !scope ||
-	    berth_http_headers_add(&h, "Accept", ACCEPT_MANIFESTS) < 0) {
-		free(path);
-		free(scope);
+	if ((rc = accept_manifests(&h, err, errlen))) {
 		berth_http_headers_fini(&h);
-		reg_errf(err, errlen, "out of memory");
-		return BERTH_REG_NOMEM;
+		return rc;
 	}
-	struct reg_req q = {
-		.method = "HEAD",
-		.path = path,
-		.scope = scope,
-		.headers = &h,
-	};
+	struct reg_req q = {.method = "HEAD", .headers = &h};
 	struct berth_http_response resp;
-	rc = reg_do(r, &q, &resp, what, err, errlen);
-	if (!rc) {
-		if (resp.status == 200) {
-			*exists = true;
-			const char *d = reg_header(&resp, "Docker-Content-Digest");
-			if (digest && d && berth_reg_is_digest(d))
-				snprintf(digest, BERTH_REG_DIGEST_MAX, "%s", d);
-		} else if (resp.status != 404) {
-			rc = reg_status_error(r, &resp, what, err, errlen);
-		}
+	rc = reg_repo_do(r, &q, repo, "pull", (const long[]){200, 404, 0},
+			 &resp, what, err, errlen, "/v2/%s/manifests/%s", repo,
+			 ref);
+	if (!rc && resp.status == 200) {
+		*exists = true;
+		const char *d = reg_header(&resp, "Docker-Content-Digest");
+		if (digest && d && berth_reg_is_digest(d))
+			snprintf(digest, BERTH_REG_DIGEST_MAX, "%s", d);
 	}
 	berth_http_response_fini(&resp);
 	berth_http_headers_fini(&h);
-	free(path);
-	free(scope);
 	return rc;
 }
 
@@ -466,31 +451,24 @@ berth_reg_manifest_put(struct berth_reg *r, const char *repo, const char *ref,
 			return BERTH_REG_INVALID;
 		}
 	}
-	char *path = reg_asprintf("/v2/%s/manifests/%s", repo, ref);
-	char *scope = reg_asprintf("repository:%s:pull,push", repo);
 	struct berth_http_headers h;
 	berth_http_headers_init(&h);
-	if (!mt || !path || !scope ||
-	    berth_http_headers_add(&h, "Content-Type", mt) < 0) {
+	if (!mt || berth_http_headers_add(&h, "Content-Type", mt) < 0) {
 		free(mt);
-		free(path);
-		free(scope);
 		berth_http_headers_fini(&h);
 		reg_errf(err, errlen, "out of memory");
 		return BERTH_REG_NOMEM;
 	}
 	struct reg_req q = {
 		.method = "PUT",
-		.path = path,
-		.scope = scope,
 		.headers = &h,
 		.body = body,
 		.body_len = len,
 	};
 	struct berth_http_response resp;
-	rc = reg_do(r, &q, &resp, what, err, errlen);
-	if (!rc && resp.status != 201 && resp.status != 200)
-		rc = reg_status_error(r, &resp, what, err, errlen);
+	rc = reg_repo_do(r, &q, repo, "pull,push", (const long[]){201, 200, 0},
+			 &resp, what, err, errlen, "/v2/%s/manifests/%s", repo,
+			 ref);
 	if (!rc) {
 		const char *d = reg_header(&resp, "Docker-Content-Digest");
 		if (d && berth_reg_is_digest(d) &&
@@ -509,8 +487,6 @@ berth_reg_manifest_put(struct berth_reg *r, const char *repo, const char *ref,
 	berth_http_response_fini(&resp);
 	berth_http_headers_fini(&h);
 	free(mt);
-	free(path);
-	free(scope);
 	return rc;
 }
 
@@ -532,22 +508,11 @@ berth_reg_manifest_delete(struct berth_reg *r, const char *repo,
 	char what[440];
 	snprintf(what, sizeof(what), "DELETE manifest %.255s@%.140s", repo,
 		 digest);
-	char *path = reg_asprintf("/v2/%s/manifests/%s", repo, digest);
-	char *scope = reg_asprintf("repository:%s:pull,delete", repo);
-	if (!path || !scope) {
-		free(path);
-		free(scope);
-		reg_errf(err, errlen, "out of memory");
-		return BERTH_REG_NOMEM;
-	}
-	struct reg_req q = {.method = "DELETE", .path = path, .scope = scope};
+	struct reg_req q = {.method = "DELETE"};
 	struct berth_http_response resp;
-	rc = reg_do(r, &q, &resp, what, err, errlen);
-	if (!rc && resp.status != 202 && resp.status != 200 &&
-	    resp.status != 204)
-		rc = reg_status_error(r, &resp, what, err, errlen);
+	rc = reg_repo_do(r, &q, repo, "pull,delete",
+			 (const long[]){202, 200, 204, 0}, &resp, what, err,
+			 errlen, "/v2/%s/manifests/%s", repo, digest);
 	berth_http_response_fini(&resp);
-	free(path);
-	free(scope);
 	return rc;
 }

@@ -465,6 +465,48 @@ reg_do(struct berth_reg *r, const struct reg_req *q,
 }
 
 int
+reg_repo_do(struct berth_reg *r, struct reg_req *q, const char *repo,
+	    const char *actions, const long *ok,
+	    struct berth_http_response *resp, const char *what, char *err,
+	    size_t errlen, const char *pathfmt, ...)
+{
+	char *path = NULL;
+	if (pathfmt) {
+		va_list ap;
+		va_start(ap, pathfmt);
+		if (vasprintf(&path, pathfmt, ap) < 0)
+			path = NULL;
+		va_end(ap);
+	}
+	char *scope = reg_asprintf("repository:%s:%s", repo, actions);
+	int rc;
+	if ((pathfmt && !path) || !scope) {
+		memset(resp, 0, sizeof(*resp));
+		resp->retry_after_s = -1;
+		reg_errf(err, errlen, "out of memory");
+		rc = BERTH_REG_NOMEM;
+	} else {
+		const char *path0 = q->path, *scope0 = q->scope;
+		if (path)
+			q->path = path;
+		q->scope = scope;
+		rc = reg_do(r, q, resp, what, err, errlen);
+		q->path = path0;
+		q->scope = scope0;
+	}
+	if (!rc && ok) {
+		const long *s = ok;
+		while (*s && *s != resp->status)
+			s++;
+		if (!*s)
+			rc = reg_status_error(r, resp, what, err, errlen);
+	}
+	free(path);
+	free(scope);
+	return rc;
+}
+
+int
 reg_status_error(const struct berth_reg *r,
 		 const struct berth_http_response *resp, const char *what,
 		 char *err, size_t errlen)
@@ -602,19 +644,16 @@ reg_link_next(const char *link)
 			}
 			/* ; name [= value] */
 			s++;
-			while (*s == ' ' || *s == '\t')
-				s++;
+			s = reg_skip_ows(s);
 			const char *name = s;
 			while (*s && !strchr(" \t=;,\"", *s))
 				s++;
 			size_t nlen = (size_t)(s - name);
-			while (*s == ' ' || *s == '\t')
-				s++;
+			s = reg_skip_ows(s);
 			if (*s != '=')
 				continue;
 			s++;
-			while (*s == ' ' || *s == '\t')
-				s++;
+			s = reg_skip_ows(s);
 			const char *v = s;
 			size_t vlen;
 			if (*s == '"') {
@@ -656,24 +695,21 @@ berth_reg_tags(struct berth_reg *r, const char *repo, int page_size,
 	}
 	char what[400];
 	snprintf(what, sizeof(what), "GET tags of %s", repo);
-	char *scope = reg_asprintf("repository:%s:pull", repo);
 	char *path = reg_asprintf("/v2/%s/tags/list?n=%d", repo,
 				  page_size > 0 ? page_size : 1000);
 	char **v = NULL;
 	size_t cnt = 0, cap = 0;
-	int rc = scope && path ? 0 : BERTH_REG_NOMEM;
+	int rc = path ? 0 : BERTH_REG_NOMEM;
 	int pages = 0;
 	while (!rc && path) {
 		struct reg_req q = {
 			.method = "GET",
 			.path = path,
-			.scope = scope,
 			.max_response_bytes = 64 * 1024 * 1024,
 		};
 		struct berth_http_response resp;
-		rc = reg_do(r, &q, &resp, what, err, errlen);
-		if (!rc && resp.status != 200)
-			rc = reg_status_error(r, &resp, what, err, errlen);
+		rc = reg_repo_do(r, &q, repo, "pull", (const long[]){200, 0},
+				 &resp, what, err, errlen, NULL);
 		if (!rc && resp.truncated) {
 			reg_errf(err, errlen,
 				 "registry %s: %s: page over 64 MiB",
@@ -742,7 +778,6 @@ berth_reg_tags(struct berth_reg *r, const char *repo, int page_size,
 		path = next;
 	}
 	free(path);
-	free(scope);
 	if (rc == BERTH_REG_NOMEM)
 		reg_errf(err, errlen, "out of memory");
 	if (rc) {

@@ -50,6 +50,14 @@ reg_strdup(const char *s)
 	return s ? strdup(s) : NULL;
 }
 
+const char *
+reg_skip_ows(const char *s)
+{
+	while (*s == ' ' || *s == '\t')
+		s++;
+	return s;
+}
+
 char *
 reg_asprintf(const char *fmt, ...)
 {

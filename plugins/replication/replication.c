@@ -35,26 +35,6 @@
 
 /* --- settings ------------------------------------------------------------- */
 
-static int
-setting_int(struct berth_job_ctx *ctx, const char *key, long long def,
-	    long long lo, long long hi, long long *out)
-{
-	double v;
-	enum berth_json_type t = berth_setting_type(ctx, key);
-	*out = def;
-	if (t == BERTH_JSON_ABSENT || t == BERTH_JSON_NULL)
-		return 0;
-	if (!berth_setting_number(ctx, key, &v) || v != (double)(long long)v ||
-	    v < (double)lo || v > (double)hi) {
-		berth_log_error(ctx, "setting %s must be an integer from %lld "
-				     "to %lld",
-				key, lo, hi);
-		return -1;
-	}
-	*out = (long long)v;
-	return 0;
-}
-
 static void
 settings_free(struct repl_settings *s)
 {
@@ -74,13 +54,13 @@ repl_init(struct berth_job_ctx *ctx, void **type_state)
 		berth_log_error(ctx, "out of memory");
 		return -1;
 	}
-	if (setting_int(ctx, "parallel_blobs", 4, 1, REPL_MAX_PARALLEL,
+	if (berth_setting_int_in(ctx, "parallel_blobs", 4, 1, REPL_MAX_PARALLEL,
 			&par) ||
-	    setting_int(ctx, "chunk_bytes", 10LL * 1024 * 1024, 4096,
+	    berth_setting_int_in(ctx, "chunk_bytes", 10LL * 1024 * 1024, 4096,
 			1LL << 30, &chunk) ||
-	    setting_int(ctx, "timeout_seconds", 30, 1, 3600, &timeout) ||
-	    setting_int(ctx, "stall_timeout_seconds", 60, 1, 3600, &stall) ||
-	    setting_int(ctx, "max_retries", 3, 0, 10, &retries)) {
+	    berth_setting_int_in(ctx, "timeout_seconds", 30, 1, 3600, &timeout) ||
+	    berth_setting_int_in(ctx, "stall_timeout_seconds", 60, 1, 3600, &stall) ||
+	    berth_setting_int_in(ctx, "max_retries", 3, 0, 10, &retries)) {
 		free(s);
 		return -1;
 	}

@@ -3,7 +3,6 @@
  * and per-component matching of '*', '?', classes and escapes. */
 #include "policy.h"
 
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,21 +10,6 @@
 
 #define GLOB_MAX_ALTS 256
 #define GLOB_MAX_LEN 1024
-
-static void
-seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void
-seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* ===================================================================== */
 /* doublestar patterns                                                    */
@@ -254,14 +238,14 @@ check_plain(const char *p, const char *e, char *err, size_t errlen)
 	while (p < e) {
 		if (*p == '\\') {
 			if (p + 1 >= e) {
-				seterr(err, errlen, "pattern ends with a '\\'");
+				ret_seterr(err, errlen, "pattern ends with a '\\'");
 				return -1;
 			}
 			p += 2;
 		} else if (*p == '[') {
 			const char *ce = class_end(p);
 			if (!ce || ce > e) {
-				seterr(err, errlen,
+				ret_seterr(err, errlen,
 				       "unclosed or empty character class '['");
 				return -1;
 			}
@@ -334,14 +318,14 @@ expand(const char *pat, struct expansion *x, char *err, size_t errlen)
 	while (*p) {
 		if (*p == '\\') {
 			if (!p[1]) {
-				seterr(err, errlen, "pattern ends with a '\\'");
+				ret_seterr(err, errlen, "pattern ends with a '\\'");
 				return -1;
 			}
 			p += 2;
 		} else if (*p == '[') {
 			const char *ce = class_end(p);
 			if (!ce) {
-				seterr(err, errlen,
+				ret_seterr(err, errlen,
 				       "unclosed or empty character class '['");
 				return -1;
 			}
@@ -355,7 +339,7 @@ expand(const char *pat, struct expansion *x, char *err, size_t errlen)
 	}
 	if (!open) {
 		if (x->n == GLOB_MAX_ALTS) {
-			seterr(err, errlen, "more than %d {} alternatives",
+			ret_seterr(err, errlen, "more than %d {} alternatives",
 			       GLOB_MAX_ALTS);
 			return -1;
 		}
@@ -363,14 +347,14 @@ expand(const char *pat, struct expansion *x, char *err, size_t errlen)
 			size_t nc = x->cap ? 2 * x->cap : 4;
 			char **nv = realloc(x->v, nc * sizeof(*nv));
 			if (!nv) {
-				seterr(err, errlen, "out of memory");
+				ret_seterr(err, errlen, "out of memory");
 				return -1;
 			}
 			x->v = nv;
 			x->cap = nc;
 		}
 		if (!(x->v[x->n] = strdup(pat))) {
-			seterr(err, errlen, "out of memory");
+			ret_seterr(err, errlen, "out of memory");
 			return -1;
 		}
 		x->n++;
@@ -379,11 +363,11 @@ expand(const char *pat, struct expansion *x, char *err, size_t errlen)
 	/* the matching '}' */
 	const char *close = brace_scan(open);
 	if (close == open) {
-		seterr(err, errlen, "unclosed or empty character class '['");
+		ret_seterr(err, errlen, "unclosed or empty character class '['");
 		return -1;
 	}
 	if (!close) {
-		seterr(err, errlen, "unclosed '{'");
+		ret_seterr(err, errlen, "unclosed '{'");
 		return -1;
 	}
 	size_t pre = (size_t)(open - pat), post = strlen(close + 1);
@@ -393,7 +377,7 @@ expand(const char *pat, struct expansion *x, char *err, size_t errlen)
 		size_t alen = (size_t)(b - a - 1);
 		char *s = malloc(pre + alen + post + 1);
 		if (!s) {
-			seterr(err, errlen, "out of memory");
+			ret_seterr(err, errlen, "out of memory");
 			return -1;
 		}
 		memcpy(s, pat, pre);
@@ -425,13 +409,13 @@ ret_glob_compile(const char *pattern, struct ret_glob **out, char *err,
 {
 	*out = NULL;
 	if (strlen(pattern) > GLOB_MAX_LEN) {
-		seterr(err, errlen, "pattern longer than %d bytes",
+		ret_seterr(err, errlen, "pattern longer than %d bytes",
 		       GLOB_MAX_LEN);
 		return -1;
 	}
 	struct ret_glob *g = calloc(1, sizeof(*g));
 	if (!g) {
-		seterr(err, errlen, "out of memory");
+		ret_seterr(err, errlen, "out of memory");
 		return -1;
 	}
 	if (!*pattern) {
@@ -448,14 +432,14 @@ ret_glob_compile(const char *pattern, struct ret_glob **out, char *err,
 			goto fail;
 	g->alts = calloc(x.n, sizeof(*g->alts));
 	if (!g->alts) {
-		seterr(err, errlen, "out of memory");
+		ret_seterr(err, errlen, "out of memory");
 		goto fail;
 	}
 	for (size_t i = 0; i < x.n; i++) {
 		g->alts[i].comps =
 			split_components(x.v[i], true, &g->alts[i].n);
 		if (!g->alts[i].comps) {
-			seterr(err, errlen, "out of memory");
+			ret_seterr(err, errlen, "out of memory");
 			goto fail;
 		}
 		g->n_alts++;

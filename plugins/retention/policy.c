@@ -18,12 +18,8 @@
  * parses them on a REST API thread with a small stack (plugin.h, "Stack"). */
 #define MAX_DEPTH 64
 
-static void
-seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void
-seterr(char *err, size_t errlen, const char *fmt, ...)
+void
+ret_seterr(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 	if (!err || !errlen)
@@ -189,7 +185,7 @@ parse_selector(const cJSON *o, bool scope, struct ret_selector *s,
 	       const char *where, char *err, size_t errlen)
 {
 	if (!cJSON_IsObject(o)) {
-		seterr(err, errlen, "%s is %s, not an object", where,
+		ret_seterr(err, errlen, "%s is %s, not an object", where,
 		       json_kind(o));
 		return -1;
 	}
@@ -198,7 +194,7 @@ parse_selector(const cJSON *o, bool scope, struct ret_selector *s,
 	const cJSON *pat = cJSON_GetObjectItemCaseSensitive(o, "pattern");
 	const cJSON *ext = cJSON_GetObjectItemCaseSensitive(o, "extras");
 	if (!cJSON_IsString(kind) || strcmp(kind->valuestring, "doublestar")) {
-		seterr(err, errlen,
+		ret_seterr(err, errlen,
 		       "%s: kind %s%s%s is not supported (only \"doublestar\"; "
 		       "label selectors need Harbor's labels)",
 		       where, cJSON_IsString(kind) ? "\"" : "",
@@ -208,7 +204,7 @@ parse_selector(const cJSON *o, bool scope, struct ret_selector *s,
 		return -1;
 	}
 	if (!cJSON_IsString(dec)) {
-		seterr(err, errlen, "%s: decoration is %s, not a string",
+		ret_seterr(err, errlen, "%s: decoration is %s, not a string",
 		       where, json_kind(dec));
 		return -1;
 	}
@@ -228,7 +224,7 @@ parse_selector(const cJSON *o, bool scope, struct ret_selector *s,
 		s->decoration = RET_EXCLUDES;
 		s->on_namespace = true;
 	} else {
-		seterr(err, errlen, "%s: decoration \"%s\" is not supported "
+		ret_seterr(err, errlen, "%s: decoration \"%s\" is not supported "
 				    "(%s)",
 		       where, d,
 		       scope ? "repoMatches, repoExcludes, nsMatches or "
@@ -237,12 +233,12 @@ parse_selector(const cJSON *o, bool scope, struct ret_selector *s,
 		return -1;
 	}
 	if (pat && !cJSON_IsString(pat) && !cJSON_IsNull(pat)) {
-		seterr(err, errlen, "%s: pattern is %s, not a string", where,
+		ret_seterr(err, errlen, "%s: pattern is %s, not a string", where,
 		       json_kind(pat));
 		return -1;
 	}
 	if (ext && !cJSON_IsString(ext) && !cJSON_IsNull(ext)) {
-		seterr(err, errlen,
+		ret_seterr(err, errlen,
 		       "%s: extras is %s, not a JSON string "
 		       "(e.g. \"{\\\"untagged\\\":true}\")",
 		       where, json_kind(ext));
@@ -250,12 +246,12 @@ parse_selector(const cJSON *o, bool scope, struct ret_selector *s,
 	}
 	s->pattern = strdup(cJSON_IsString(pat) ? pat->valuestring : "");
 	if (!s->pattern) {
-		seterr(err, errlen, "out of memory");
+		ret_seterr(err, errlen, "out of memory");
 		return -1;
 	}
 	char why[160];
 	if (ret_glob_compile(s->pattern, &s->glob, why, sizeof(why)) != 0) {
-		seterr(err, errlen, "%s: malformed pattern \"%s\": %s", where,
+		ret_seterr(err, errlen, "%s: malformed pattern \"%s\": %s", where,
 		       s->pattern, why);
 		return -1;
 	}
@@ -282,19 +278,19 @@ parse_param(const cJSON *params, const char *key, long long max,
 		return 0;
 	}
 	if (!cJSON_IsNumber(v)) {
-		seterr(err, errlen,
+		ret_seterr(err, errlen,
 		       "%s: parameter %s is %s, not a number", where, key,
 		       json_kind(v));
 		return -1;
 	}
 	double d = v->valuedouble;
 	if (d < 0) {
-		seterr(err, errlen, "%s: parameter %s is less than zero",
+		ret_seterr(err, errlen, "%s: parameter %s is less than zero",
 		       where, key);
 		return -1;
 	}
 	if (d > (double)max) {
-		seterr(err, errlen, "%s: parameter %s is too large (at most "
+		ret_seterr(err, errlen, "%s: parameter %s is too large (at most "
 				    "%lld)",
 		       where, key, max);
 		return -1;
@@ -310,7 +306,7 @@ parse_rule(const cJSON *o, size_t index, struct ret_rule *r, char *err,
 	char where[96];
 	r->index = index;
 	if (!cJSON_IsObject(o)) {
-		seterr(err, errlen, "rule %zu is %s, not an object", index,
+		ret_seterr(err, errlen, "rule %zu is %s, not an object", index,
 		       json_kind(o));
 		return -1;
 	}
@@ -324,7 +320,7 @@ parse_rule(const cJSON *o, size_t index, struct ret_rule *r, char *err,
 		snprintf(where, sizeof(where), "rule %zu", index);
 	const cJSON *dis = cJSON_GetObjectItemCaseSensitive(o, "disabled");
 	if (dis && !cJSON_IsBool(dis) && !cJSON_IsNull(dis)) {
-		seterr(err, errlen, "%s: disabled is %s, not a boolean", where,
+		ret_seterr(err, errlen, "%s: disabled is %s, not a boolean", where,
 		       json_kind(dis));
 		return -1;
 	}
@@ -335,7 +331,7 @@ parse_rule(const cJSON *o, size_t index, struct ret_rule *r, char *err,
 	const cJSON *act = cJSON_GetObjectItemCaseSensitive(o, "action");
 	if (act && !(cJSON_IsString(act) &&
 		     strcmp(act->valuestring, "retain") == 0)) {
-		seterr(err, errlen,
+		ret_seterr(err, errlen,
 		       "%s: action %s%s%s is not supported (only \"retain\")",
 		       where, cJSON_IsString(act) ? "\"" : "",
 		       cJSON_IsString(act) ? act->valuestring
@@ -346,12 +342,12 @@ parse_rule(const cJSON *o, size_t index, struct ret_rule *r, char *err,
 	const cJSON *tpl = cJSON_GetObjectItemCaseSensitive(o, "template");
 	const cJSON *params = cJSON_GetObjectItemCaseSensitive(o, "params");
 	if (params && !cJSON_IsObject(params) && !cJSON_IsNull(params)) {
-		seterr(err, errlen, "%s: params is %s, not an object", where,
+		ret_seterr(err, errlen, "%s: params is %s, not an object", where,
 		       json_kind(params));
 		return -1;
 	}
 	if (!cJSON_IsString(tpl)) {
-		seterr(err, errlen, "%s: template is %s, not a string", where,
+		ret_seterr(err, errlen, "%s: template is %s, not a string", where,
 		       json_kind(tpl));
 		return -1;
 	}
@@ -369,7 +365,7 @@ parse_rule(const cJSON *o, size_t index, struct ret_rule *r, char *err,
 		r->tpl = RET_TPL_ALWAYS;
 		rc = 0;
 	} else {
-		seterr(err, errlen,
+		ret_seterr(err, errlen,
 		       "%s: template \"%s\" is not supported; Berth supports "
 		       "latestPushedK, nDaysSinceLastPush and always (the "
 		       "pull-based and label templates need Harbor's "
@@ -382,7 +378,7 @@ parse_rule(const cJSON *o, size_t index, struct ret_rule *r, char *err,
 
 	const cJSON *ts = cJSON_GetObjectItemCaseSensitive(o, "tag_selectors");
 	if (!cJSON_IsArray(ts) || cJSON_GetArraySize(ts) == 0) {
-		seterr(err, errlen,
+		ret_seterr(err, errlen,
 		       "%s: tag_selectors must be a non-empty array (e.g. "
 		       "[{\"kind\":\"doublestar\",\"decoration\":\"matches\","
 		       "\"pattern\":\"**\"}])",
@@ -392,7 +388,7 @@ parse_rule(const cJSON *o, size_t index, struct ret_rule *r, char *err,
 	size_t n = (size_t)cJSON_GetArraySize(ts);
 	r->tags = calloc(n, sizeof(*r->tags));
 	if (!r->tags) {
-		seterr(err, errlen, "out of memory");
+		ret_seterr(err, errlen, "out of memory");
 		return -1;
 	}
 	const cJSON *e;
@@ -412,7 +408,7 @@ parse_rule(const cJSON *o, size_t index, struct ret_rule *r, char *err,
 	const cJSON *ss =
 		cJSON_GetObjectItemCaseSensitive(o, "scope_selectors");
 	if (ss && !cJSON_IsObject(ss) && !cJSON_IsNull(ss)) {
-		seterr(err, errlen, "%s: scope_selectors is %s, not an object",
+		ret_seterr(err, errlen, "%s: scope_selectors is %s, not an object",
 		       where, json_kind(ss));
 		return -1;
 	}
@@ -421,7 +417,7 @@ parse_rule(const cJSON *o, size_t index, struct ret_rule *r, char *err,
 					      ss, "repository")
 				    : NULL;
 	if (repo && !cJSON_IsArray(repo) && !cJSON_IsNull(repo)) {
-		seterr(err, errlen,
+		ret_seterr(err, errlen,
 		       "%s: scope_selectors.repository is %s, not an array",
 		       where, json_kind(repo));
 		return -1;
@@ -430,7 +426,7 @@ parse_rule(const cJSON *o, size_t index, struct ret_rule *r, char *err,
 		n = (size_t)cJSON_GetArraySize(repo);
 		r->scope = calloc(n, sizeof(*r->scope));
 		if (!r->scope) {
-			seterr(err, errlen, "out of memory");
+			ret_seterr(err, errlen, "out of memory");
 			return -1;
 		}
 		cJSON_ArrayForEach(e, repo)
@@ -455,27 +451,27 @@ ret_policy_parse(const char *lite_meta, struct ret_policy *p, char *err,
 {
 	memset(p, 0, sizeof(*p));
 	if (berth_json_too_deep(lite_meta, MAX_DEPTH)) {
-		seterr(err, errlen, "nests arrays or objects deeper than %d "
+		ret_seterr(err, errlen, "nests arrays or objects deeper than %d "
 				    "levels", MAX_DEPTH);
 		return -1;
 	}
 	const char *end = NULL;
 	cJSON *doc = cJSON_ParseWithOpts(lite_meta, &end, true);
 	if (!doc) {
-		seterr(err, errlen, "not valid JSON (at offset %td)",
+		ret_seterr(err, errlen, "not valid JSON (at offset %td)",
 		       end ? end - lite_meta : (ptrdiff_t)0);
 		return -1;
 	}
 	int rc = -1;
 	if (!cJSON_IsObject(doc)) {
-		seterr(err, errlen, "not a JSON object");
+		ret_seterr(err, errlen, "not a JSON object");
 		goto out;
 	}
 	const cJSON *alg = cJSON_GetObjectItemCaseSensitive(doc, "algorithm");
 	if (alg && !cJSON_IsNull(alg) &&
 	    !(cJSON_IsString(alg) && (strcmp(alg->valuestring, "or") == 0 ||
 				      !*alg->valuestring))) {
-		seterr(err, errlen,
+		ret_seterr(err, errlen,
 		       "algorithm %s%s%s is not supported (only \"or\")",
 		       cJSON_IsString(alg) ? "\"" : "",
 		       cJSON_IsString(alg) ? alg->valuestring : json_kind(alg),
@@ -484,7 +480,7 @@ ret_policy_parse(const char *lite_meta, struct ret_policy *p, char *err,
 	}
 	const cJSON *rules = cJSON_GetObjectItemCaseSensitive(doc, "rules");
 	if (!cJSON_IsArray(rules)) {
-		seterr(err, errlen, "rules is %s, not an array",
+		ret_seterr(err, errlen, "rules is %s, not an array",
 		       json_kind(rules));
 		goto out;
 	}
@@ -492,7 +488,7 @@ ret_policy_parse(const char *lite_meta, struct ret_policy *p, char *err,
 	if (n) {
 		p->rules = calloc(n, sizeof(*p->rules));
 		if (!p->rules) {
-			seterr(err, errlen, "out of memory");
+			ret_seterr(err, errlen, "out of memory");
 			goto out;
 		}
 	}
@@ -590,39 +586,39 @@ ret_repository_parse(const char *json, struct ret_repository *r, char *err,
 {
 	memset(r, 0, sizeof(*r));
 	if (berth_json_too_deep(json, MAX_DEPTH)) {
-		seterr(err, errlen, "nests arrays or objects deeper than %d "
+		ret_seterr(err, errlen, "nests arrays or objects deeper than %d "
 				    "levels", MAX_DEPTH);
 		return -1;
 	}
 	const char *end = NULL;
 	cJSON *doc = cJSON_ParseWithOpts(json, &end, true);
 	if (!doc) {
-		seterr(err, errlen, "not valid JSON (at offset %td)",
+		ret_seterr(err, errlen, "not valid JSON (at offset %td)",
 		       end ? end - json : (ptrdiff_t)0);
 		return -1;
 	}
 	int rc = -1;
 	if (!cJSON_IsObject(doc)) {
-		seterr(err, errlen, "not a JSON object");
+		ret_seterr(err, errlen, "not a JSON object");
 		goto out;
 	}
 	const cJSON *ns = cJSON_GetObjectItemCaseSensitive(doc, "namespace");
 	const cJSON *nm = cJSON_GetObjectItemCaseSensitive(doc, "name");
 	const cJSON *kd = cJSON_GetObjectItemCaseSensitive(doc, "kind");
 	if (ns && !cJSON_IsString(ns) && !cJSON_IsNull(ns)) {
-		seterr(err, errlen, "namespace is %s, not a string",
+		ret_seterr(err, errlen, "namespace is %s, not a string",
 		       json_kind(ns));
 		goto out;
 	}
 	if (!cJSON_IsString(nm) || !*nm->valuestring) {
-		seterr(err, errlen, "name is %s",
+		ret_seterr(err, errlen, "name is %s",
 		       cJSON_IsString(nm) ? "empty" : json_kind(nm));
 		goto out;
 	}
 	if (kd && !cJSON_IsNull(kd) &&
 	    !(cJSON_IsString(kd) && (strcmp(kd->valuestring, "image") == 0 ||
 				     !*kd->valuestring))) {
-		seterr(err, errlen,
+		ret_seterr(err, errlen,
 		       "kind %s%s%s is not supported (only \"image\")",
 		       cJSON_IsString(kd) ? "\"" : "",
 		       cJSON_IsString(kd) ? kd->valuestring : json_kind(kd),
@@ -636,7 +632,7 @@ ret_repository_parse(const char *json, struct ret_repository *r, char *err,
 	size_t plen = strlen(nss) + strlen(nm->valuestring) + 2;
 	r->path = malloc(plen);
 	if (!r->namespace_ || !r->name || !r->kind || !r->path) {
-		seterr(err, errlen, "out of memory");
+		ret_seterr(err, errlen, "out of memory");
 		goto out;
 	}
 	if (*nss)

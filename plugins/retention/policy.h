@@ -151,6 +151,13 @@ size_t ret_policy_evaluate(const struct ret_policy *p,
 bool ret_selector_selects(const struct ret_selector *s,
 			  const struct ret_candidate *c);
 
+/* --- errors ------------------------------------------------------------- */
+
+/* printf into err (errlen bytes; nothing when err is NULL or errlen 0):
+ * the reason a parser of policy.c or glob.c gives. */
+void ret_seterr(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 /* --- time --------------------------------------------------------------- */
 
 /* An RFC 3339 time ("2024-05-01T10:00:00Z", "...T10:00:00.123456789+02:00")

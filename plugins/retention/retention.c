@@ -51,46 +51,6 @@ struct ret_settings {
 
 /* --- settings ------------------------------------------------------------- */
 
-static int
-setting_str(struct berth_job_ctx *ctx, const char *key, char **out)
-{
-	enum berth_json_type t = berth_setting_type(ctx, key);
-	*out = NULL;
-	if (t == BERTH_JSON_ABSENT || t == BERTH_JSON_NULL)
-		return 0;
-	const char *v = berth_setting_string(ctx, key);
-	if (!v || !*v) {
-		berth_log_error(ctx, "setting %s must be a non-empty string",
-				key);
-		return -1;
-	}
-	if (!(*out = strdup(v))) {
-		berth_log_error(ctx, "out of memory");
-		return -1;
-	}
-	return 0;
-}
-
-static int
-setting_int(struct berth_job_ctx *ctx, const char *key, long long def,
-	    long long lo, long long hi, long long *out)
-{
-	double v;
-	enum berth_json_type t = berth_setting_type(ctx, key);
-	*out = def;
-	if (t == BERTH_JSON_ABSENT || t == BERTH_JSON_NULL)
-		return 0;
-	if (!berth_setting_number(ctx, key, &v) || v != (double)(long long)v ||
-	    v < (double)lo || v > (double)hi) {
-		berth_log_error(ctx, "setting %s must be an integer from %lld "
-				     "to %lld",
-				key, lo, hi);
-		return -1;
-	}
-	*out = (long long)v;
-	return 0;
-}
-
 static void
 settings_free(struct ret_settings *s)
 {
@@ -121,19 +81,14 @@ ret_init(struct berth_job_ctx *ctx, void **type_state)
 		berth_log_error(ctx, "out of memory");
 		return -1;
 	}
-	enum berth_json_type it = berth_setting_type(ctx, "registry_insecure");
-	if (it != BERTH_JSON_ABSENT && it != BERTH_JSON_NULL &&
-	    !berth_setting_bool(ctx, "registry_insecure", &s->insecure)) {
-		berth_log_error(ctx, "setting registry_insecure must be a "
-				     "boolean");
+	if (berth_setting_bool_in(ctx, "registry_insecure", &s->insecure))
 		goto fail;
-	}
-	if (setting_str(ctx, "registry_url", &s->url) ||
-	    setting_str(ctx, "registry_username", &s->username) ||
-	    setting_str(ctx, "registry_password", &s->password) ||
-	    setting_str(ctx, "registry_storage", &s->storage) ||
-	    setting_int(ctx, "timeout_seconds", 30, 1, 3600, &s->timeout_s) ||
-	    setting_int(ctx, "max_retries", 3, 0, 10, &s->max_retries))
+	if (berth_setting_strdup(ctx, "registry_url", NULL, &s->url) ||
+	    berth_setting_strdup(ctx, "registry_username", NULL, &s->username) ||
+	    berth_setting_strdup(ctx, "registry_password", NULL, &s->password) ||
+	    berth_setting_strdup(ctx, "registry_storage", NULL, &s->storage) ||
+	    berth_setting_int_in(ctx, "timeout_seconds", 30, 1, 3600, &s->timeout_s) ||
+	    berth_setting_int_in(ctx, "max_retries", 3, 0, 10, &s->max_retries))
 		goto fail;
 	if (BERTH_HOST_HAS(ctx->host, limits)) {
 		struct berth_type_limits *l = berth_limits(ctx);

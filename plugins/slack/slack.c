@@ -125,27 +125,6 @@ pace_clear(void)
 
 /* --- init / fini --------------------------------------------------------- */
 
-/* An integer setting in lo..hi, default dflt when absent. */
-static int
-int_setting(struct berth_job_ctx *ctx, const char *key, long long lo,
-	    long long hi, long long dflt, long long *out)
-{
-	enum berth_json_type t = berth_setting_type(ctx, key);
-	double d;
-	*out = dflt;
-	if (t == BERTH_JSON_ABSENT || t == BERTH_JSON_NULL)
-		return 0;
-	if (!berth_setting_number(ctx, key, &d) || !(d >= (double)lo) ||
-	    !(d <= (double)hi) || d != (double)(long long)d) {
-		berth_log_error(ctx, "setting %s must be an integer in "
-				     "%lld..%lld",
-				key, lo, hi);
-		return -1;
-	}
-	*out = (long long)d;
-	return 0;
-}
-
 static int
 slack_init(struct berth_job_ctx *ctx, void **type_state)
 {
@@ -155,12 +134,13 @@ slack_init(struct berth_job_ctx *ctx, void **type_state)
 		berth_log_error(ctx, "out of memory");
 		return -1;
 	}
-	if (int_setting(ctx, "min_interval_ms", 0, 60000,
-			SLACK_MIN_INTERVAL_MS, &st->min_interval_ms) ||
-	    int_setting(ctx, "rate_limit_waits", 0, 10, SLACK_RATE_LIMIT_WAITS,
-			&waits) ||
-	    int_setting(ctx, "max_retry_after_seconds", 1, 600,
-			SLACK_MAX_RETRY_AFTER_S, &st->max_retry_after_s)) {
+	if (berth_setting_int_in(ctx, "min_interval_ms", SLACK_MIN_INTERVAL_MS,
+				 0, 60000, &st->min_interval_ms) ||
+	    berth_setting_int_in(ctx, "rate_limit_waits",
+				 SLACK_RATE_LIMIT_WAITS, 0, 10, &waits) ||
+	    berth_setting_int_in(ctx, "max_retry_after_seconds",
+				 SLACK_MAX_RETRY_AFTER_S, 1, 600,
+				 &st->max_retry_after_s)) {
 		free(st);
 		return -1;
 	}

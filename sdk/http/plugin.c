@@ -35,19 +35,6 @@ berth_http_env_max_fails(void)
 	return (uint32_t)n;
 }
 
-static int
-read_bool_setting(struct berth_job_ctx *ctx, const char *key, bool *out)
-{
-	enum berth_json_type t = berth_setting_type(ctx, key);
-	if (t == BERTH_JSON_ABSENT || t == BERTH_JSON_NULL)
-		return 0;
-	if (!berth_setting_bool(ctx, key, out)) {
-		berth_log_error(ctx, "setting %s must be true or false", key);
-		return -1;
-	}
-	return 0;
-}
-
 int
 berth_http_settings_load(struct berth_job_ctx *ctx,
 			 struct berth_http_settings *s, const char *user_agent)
@@ -58,24 +45,16 @@ berth_http_settings_load(struct berth_job_ctx *ctx,
 	s->max_response_bytes = BERTH_HTTP_DEFAULT_MAX_RESPONSE_BYTES;
 	s->user_agent = user_agent;
 
-	if (read_bool_setting(ctx, "follow_redirects", &s->follow_redirects) ||
-	    read_bool_setting(ctx, "block_private_addresses", &block))
+	long long max_bytes = 0;
+	if (berth_setting_bool_in(ctx, "follow_redirects",
+				  &s->follow_redirects) ||
+	    berth_setting_bool_in(ctx, "block_private_addresses", &block) ||
+	    berth_setting_int_in(ctx, "max_response_bytes",
+				 BERTH_HTTP_DEFAULT_MAX_RESPONSE_BYTES, 0,
+				 BERTH_HTTP_MAX_RESPONSE_BYTES_LIMIT,
+				 &max_bytes))
 		return -1;
-	enum berth_json_type t = berth_setting_type(ctx, "max_response_bytes");
-	if (t != BERTH_JSON_ABSENT && t != BERTH_JSON_NULL) {
-		double d = -1;
-		if (!berth_setting_number(ctx, "max_response_bytes", &d) ||
-		    !(d >= 0 &&
-		      d <= (double)BERTH_HTTP_MAX_RESPONSE_BYTES_LIMIT) ||
-		    d != (double)(long long)d) {
-			berth_log_error(ctx,
-					"setting max_response_bytes must be "
-					"an integer in 0..%ld",
-					BERTH_HTTP_MAX_RESPONSE_BYTES_LIMIT);
-			return -1;
-		}
-		s->max_response_bytes = (size_t)d;
-	}
+	s->max_response_bytes = (size_t)max_bytes;
 
 	/* Go: strconv.ParseInt; Berth refuses <= 0 (Go's 0 = no timeout) */
 	const char *tv = getenv("JOBSERVICE_WEBHOOK_JOB_HTTP_CLIENT_TIMEOUT");

@@ -85,6 +85,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #ifdef __cplusplus
@@ -531,6 +533,80 @@ struct berth_job_ctx {
 #define berth_type_state(ctx) (ctx)->host->type_state((ctx))
 /* Since 1.1 (check BERTH_HOST_HAS(ctx->host, limits) first). */
 #define berth_limits(ctx) (ctx)->host->limits((ctx))
+
+/* Settings readers for init(), over the getters above, that log what is
+ * wrong (berth_log_error) and return -1 for init() to refuse the type, or
+ * return 0. An absent or null setting takes the default. Header-only. */
+
+/* An integer setting in lo..hi into *out (def when absent); else "setting
+ * <key> must be an integer from <lo> to <hi>". */
+static inline int
+berth_setting_int_in(struct berth_job_ctx *ctx, const char *key,
+		     long long def, long long lo, long long hi,
+		     long long *out)
+{
+	enum berth_json_type t = berth_setting_type(ctx, key);
+	double v = 0;
+	*out = def;
+	if (t == BERTH_JSON_ABSENT || t == BERTH_JSON_NULL)
+		return 0;
+	if (!berth_setting_number(ctx, key, &v) ||
+	    !(v >= (double)lo && v <= (double)hi) ||
+	    v != (double)(long long)v) {
+		berth_log_error(ctx,
+				"setting %s must be an integer from %lld to "
+				"%lld",
+				key, lo, hi);
+		return -1;
+	}
+	*out = (long long)v;
+	return 0;
+}
+
+/* A non-empty string setting, copied into *out (malloc'ed; free it), or a
+ * copy of def when absent (NULL when def is NULL); else "setting <key> must
+ * be a non-empty string" (or "out of memory"). */
+static inline int
+berth_setting_strdup(struct berth_job_ctx *ctx, const char *key,
+		     const char *def, char **out)
+{
+	enum berth_json_type t = berth_setting_type(ctx, key);
+	const char *v = def;
+	*out = NULL;
+	if (t != BERTH_JSON_ABSENT && t != BERTH_JSON_NULL) {
+		v = berth_setting_string(ctx, key);
+		if (!v || !*v) {
+			berth_log_error(ctx,
+					"setting %s must be a non-empty string",
+					key);
+			return -1;
+		}
+	}
+	if (!v)
+		return 0;
+	size_t n = strlen(v) + 1;
+	if (!(*out = (char *)malloc(n))) {
+		berth_log_error(ctx, "out of memory");
+		return -1;
+	}
+	memcpy(*out, v, n);
+	return 0;
+}
+
+/* A boolean setting into *out (left as it is when absent); else "setting
+ * <key> must be true or false". */
+static inline int
+berth_setting_bool_in(struct berth_job_ctx *ctx, const char *key, bool *out)
+{
+	enum berth_json_type t = berth_setting_type(ctx, key);
+	if (t == BERTH_JSON_ABSENT || t == BERTH_JSON_NULL)
+		return 0;
+	if (!berth_setting_bool(ctx, key, out)) {
+		berth_log_error(ctx, "setting %s must be true or false", key);
+		return -1;
+	}
+	return 0;
+}
 
 /* Whether the JSON text s nests arrays and objects deeper than max_depth
  * levels. Brackets inside strings do not count; the text need not be valid
