@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "common/json.h"
+#include "common/utf8.h"
 #include "common/util.h"
 
 /* ---- a growing string ---------------------------------------------------- */
@@ -46,38 +47,6 @@ sbuf_fini(struct sbuf *b)
 }
 
 /* ---- terminal-safe text -------------------------------------------------- */
-
-/* Length of the valid UTF-8 sequence at s (1..4), 0 when invalid. */
-static size_t
-utf8_len(const unsigned char *s)
-{
-	unsigned c = s[0];
-	size_t n;
-	unsigned min;
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf) {
-		n = 2;
-		min = 0x80;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		n = 3;
-		min = 0x800;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 4;
-		min = 0x10000;
-	} else {
-		return 0;
-	}
-	unsigned cp = c & (0x7f >> n);
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n;
-}
 
 /* C1 controls (U+0080..U+009F, two bytes in UTF-8): U+009B is a CSI
  * for some terminals. */
