@@ -15,6 +15,7 @@
 #include "common/gojson.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -60,6 +61,24 @@ gbuf_putc(struct gbuf *b, char c)
 	gbuf_reserve(b, 1);
 	b->p[b->len++] = c;
 	b->p[b->len] = '\0';
+}
+
+void
+gbuf_printf(struct gbuf *b, const char *fmt, ...)
+{
+	va_list ap, ap2;
+	va_start(ap, fmt);
+	va_copy(ap2, ap);
+	int n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n > 0) {
+		gbuf_reserve(b, (size_t)n);
+		vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap2);
+		b->len += (size_t)n;
+	} else {
+		gbuf_put(b, "", 0);
+	}
+	va_end(ap2);
 }
 
 char *
