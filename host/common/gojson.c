@@ -15,11 +15,14 @@
 #include "common/gojson.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "common/utf8.h"
 
 /* ---- gbuf -------------------------------------------------------------- */
 
@@ -60,6 +63,24 @@ gbuf_putc(struct gbuf *b, char c)
 	b->p[b->len] = '\0';
 }
 
+void
+gbuf_printf(struct gbuf *b, const char *fmt, ...)
+{
+	va_list ap, ap2;
+	va_start(ap, fmt);
+	va_copy(ap2, ap);
+	int n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n > 0) {
+		gbuf_reserve(b, (size_t)n);
+		vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap2);
+		b->len += (size_t)n;
+	} else {
+		gbuf_put(b, "", 0);
+	}
+	va_end(ap2);
+}
+
 char *
 gbuf_take(struct gbuf *b)
 {
@@ -78,44 +99,6 @@ gbuf_free(struct gbuf *b)
 }
 
 /* ---- strings ------------------------------------------------------------ */
-
-/* Length of the valid UTF-8 sequence at s (n bytes available) and its code
- * point, or 0 when the first byte does not start one (Go's
- * utf8.DecodeRune returning RuneError with width 1). s[0] >= 0x80. */
-static size_t
-utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
-{
-	unsigned char c = s[0];
-	size_t len;
-	unsigned char lo = 0x80, hi = 0xBF; /* range of the second byte */
-	if (c >= 0xC2 && c <= 0xDF) {
-		len = 2;
-	} else if (c >= 0xE0 && c <= 0xEF) {
-		len = 3;
-		if (c == 0xE0)
-			lo = 0xA0;
-		else if (c == 0xED)
-			hi = 0x9F;
-	} else if (c >= 0xF0 && c <= 0xF4) {
-		len = 4;
-		if (c == 0xF0)
-			lo = 0x90;
-		else if (c == 0xF4)
-			hi = 0x8F;
-	} else {
-		return 0;
-	}
-	if (n < len || s[1] < lo || s[1] > hi)
-		return 0;
-	for (size_t i = 2; i < len; i++)
-		if (s[i] < 0x80 || s[i] > 0xBF)
-			return 0;
-	uint32_t v = c & (len == 2 ? 0x1F : len == 3 ? 0x0F : 0x07);
-	for (size_t i = 1; i < len; i++)
-		v = (v << 6) | (s[i] & 0x3F);
-	*cp = v;
-	return len;
-}
 
 static const char hexdig[] = "0123456789abcdef";
 

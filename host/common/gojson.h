@@ -15,7 +15,9 @@
 
 #include "common/util.h"
 
-/* Growable byte buffer used by the encoders. */
+/* The growing text buffer of the host (the encoders here, the metrics
+ * exposition, berthctl's output). Zero-initialised it is empty; once
+ * anything was put, p is NUL-terminated text of len bytes. */
 struct gbuf {
 	char *p;
 	size_t len, cap;
@@ -23,6 +25,8 @@ struct gbuf {
 void gbuf_put(struct gbuf *b, const char *s, size_t n);
 void gbuf_puts(struct gbuf *b, const char *s);
 void gbuf_putc(struct gbuf *b, char c);
+__attribute__((format(printf, 2, 3))) void
+gbuf_printf(struct gbuf *b, const char *fmt, ...);
 /* Returns the NUL-terminated text and leaves b empty. */
 char *gbuf_take(struct gbuf *b);
 void gbuf_free(struct gbuf *b);

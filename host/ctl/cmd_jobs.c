@@ -26,20 +26,20 @@ read_params_file(const struct ctl_args *a, const char *path, int *rc)
 	struct berr err;
 	berr_clear(&err);
 	if (strcmp(path, "-") == 0) {
-		struct sbuf b = {0};
+		struct gbuf b = {0};
 		char buf[65536];
 		size_t n;
 		while ((n = fread(buf, 1, sizeof(buf), stdin)) > 0) {
 			if (b.len + n > MAX_PARAMS_FILE) {
-				sbuf_fini(&b);
+				gbuf_free(&b);
 				*rc = usage_error(a, "--params-file: standard "
 						     "input is larger than "
 						     "64 MiB");
 				return NULL;
 			}
-			sbuf_add(&b, buf, n);
+			gbuf_put(&b, buf, n);
 		}
-		text = b.s ? b.s : xstrdup("");
+		text = b.p ? b.p : xstrdup("");
 		len = b.len;
 	} else if (util_read_file(path, MAX_PARAMS_FILE, &text, &len, &err) <
 		   0) {
@@ -296,12 +296,12 @@ jobs_show(const cJSON *list, const char *none)
 /* ---- ls ------------------------------------------------------------------ */
 
 static void
-add_query(struct sbuf *q, const char *key, const char *value)
+add_query(struct gbuf *q, const char *key, const char *value)
 {
 	if (!value)
 		return;
 	char *v = ctl_escape(value);
-	sbuf_printf(q, "%c%s=%s", q->len ? '&' : '?', key, v);
+	gbuf_printf(q, "%c%s=%s", q->len ? '&' : '?', key, v);
 	free(v);
 }
 
@@ -327,7 +327,7 @@ cmd_ls(struct ctl *c, struct ctl_args *a)
 	int rc = 0;
 	long long total = -1;
 	for (int n = 0;; n++) {
-		struct sbuf q = {0};
+		struct gbuf q = {0};
 		add_query(&q, "status", args_get(a, "status"));
 		add_query(&q, "type", args_get(a, "type"));
 		add_query(&q, "kind", kind);
@@ -338,8 +338,8 @@ cmd_ls(struct ctl *c, struct ctl_args *a)
 			add_query(&q, "page_size", out_int(size, num));
 			add_query(&q, "cursor", cursor);
 		}
-		char *path = xasprintf("/api/v1/jobs%s", q.s ? q.s : "");
-		sbuf_fini(&q);
+		char *path = xasprintf("/api/v1/jobs%s", q.p ? q.p : "");
+		gbuf_free(&q);
 		struct ctl_reply r;
 		rc = ctl_call(c, "GET", path, NULL, &r);
 		free(path);
@@ -475,16 +475,16 @@ cmd_executions(struct ctl *c, struct ctl_args *a)
 	long long size = args_int(a, "page-size", 0, 1, 1000000);
 	if (page < 0 || size < 0)
 		return CTL_EUSAGE;
-	struct sbuf q = {0};
+	struct gbuf q = {0};
 	char num[32];
 	add_query(&q, "page_number", out_int(page, num));
 	if (size > 0)
 		add_query(&q, "page_size", out_int(size, num));
 	if (args_has(a, "non-dead-only"))
 		add_query(&q, "non_dead_only", "true");
-	sbuf_add(&q, "", 0);
-	char *tail = xasprintf("/executions%s", q.s);
-	sbuf_fini(&q);
+	gbuf_put(&q, "", 0);
+	char *tail = xasprintf("/executions%s", q.p);
+	gbuf_free(&q);
 	char *path = ctl_path("/api/v1/jobs/", a->pos[0], tail);
 	free(tail);
 	int rc = ctl_show(c, "GET", path, NULL, executions_human, &page);

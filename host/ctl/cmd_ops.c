@@ -52,14 +52,14 @@ ops_queues_table(const cJSON *doc)
 static char *
 join_strings(const cJSON *arr, const char *sep)
 {
-	struct sbuf b = {0};
-	sbuf_add(&b, "", 0);
+	struct gbuf b = {0};
+	gbuf_put(&b, "", 0);
 	const cJSON *v;
 	cJSON_ArrayForEach(v, arr)
 		if (cJSON_IsString(v))
-			sbuf_printf(&b, "%s%s", b.len ? sep : "",
+			gbuf_printf(&b, "%s%s", b.len ? sep : "",
 				    v->valuestring);
-	return b.s;
+	return b.p;
 }
 
 static void
@@ -535,16 +535,16 @@ periodic_human(const struct ctl_reply *r, const void *ud)
 	table_cap(t, 4, 40);
 	const cJSON *p;
 	cJSON_ArrayForEach(p, cJSON_GetObjectItem(r->json, "policies")) {
-		struct sbuf next = {0};
+		struct gbuf next = {0};
 		const char *err = json_str(p, "error");
 		if (err && *err) {
-			sbuf_printf(&next, "error: %s", err);
+			gbuf_printf(&next, "error: %s", err);
 		} else {
 			const cJSON *runs = cJSON_GetObjectItem(p, "next_runs");
 			const cJSON *v;
 			cJSON_ArrayForEach(v, runs) {
 				char tb[32];
-				sbuf_printf(&next, "%s%s",
+				gbuf_printf(&next, "%s%s",
 					    next.len ? ", " : "",
 					    out_time((int64_t)v->valuedouble,
 						     tb));
@@ -555,10 +555,10 @@ periodic_human(const struct ctl_reply *r, const void *ud)
 							       : xstrdup("");
 		const char *row[] = {json_str(p, "id"), json_str(p, "job_name"),
 				     json_str(p, "cron_spec"),
-				     next.s ? next.s : "never", params};
+				     next.p ? next.p : "never", params};
 		table_row(t, row);
 		free(params);
-		sbuf_fini(&next);
+		gbuf_free(&next);
 	}
 	table_show(t, "periodic policies");
 }

@@ -26,6 +26,8 @@
 
 #include <berth/http.h>
 
+#include "common/gojson.h"
+
 /* Exit codes (documented in --help, the man page and the README). */
 enum {
 	CTL_OK = 0,        /* done */
@@ -173,14 +175,8 @@ int ctl_show(struct ctl *c, const char *method, const char *path,
 
 /* ---- output (out.c) ----------------------------------------------------- */
 
-struct sbuf {
-	char *s;
-	size_t len, cap;
-};
-void sbuf_add(struct sbuf *b, const char *s, size_t n);
-void sbuf_printf(struct sbuf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-void sbuf_fini(struct sbuf *b);
+/* Text is built in common/gojson.h's struct gbuf (gbuf_put, gbuf_printf,
+ * gbuf_free). */
 
 /* A table of text cells; every cell is made terminal-safe (control
  * characters become '?', invalid UTF-8 too) and cut to its column's cap. */
@@ -192,7 +188,7 @@ void table_row(struct table *t, const char *const *cells);
 int table_rows(const struct table *t);
 /* Appends the table's lines to b, each cut to width characters (0: no
  * limit) and ended by "\n". */
-void table_render(const struct table *t, struct sbuf *b, int width);
+void table_render(const struct table *t, struct gbuf *b, int width);
 void table_print(const struct table *t, FILE *f);
 /* Prints t on standard output when it has rows, else "berthctl: no
  * <none>" on standard error (nothing when none is NULL); frees t. */

@@ -2,82 +2,15 @@
  * parameter can hold escape sequences), aligned tables, times and ages. */
 #include "ctl/ctl.h"
 
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "common/json.h"
+#include "common/utf8.h"
 #include "common/util.h"
 
-/* ---- a growing string ---------------------------------------------------- */
-
-void
-sbuf_add(struct sbuf *b, const char *s, size_t n)
-{
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 256;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		b->s = xrealloc(b->s, cap);
-		b->cap = cap;
-	}
-	memcpy(b->s + b->len, s, n);
-	b->len += n;
-	b->s[b->len] = '\0';
-}
-
-void
-sbuf_printf(struct sbuf *b, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	char *s = xvasprintf(fmt, ap);
-	va_end(ap);
-	sbuf_add(b, s, strlen(s));
-	free(s);
-}
-
-void
-sbuf_fini(struct sbuf *b)
-{
-	free(b->s);
-	memset(b, 0, sizeof(*b));
-}
-
 /* ---- terminal-safe text -------------------------------------------------- */
-
-/* Length of the valid UTF-8 sequence at s (1..4), 0 when invalid. */
-static size_t
-utf8_len(const unsigned char *s)
-{
-	unsigned c = s[0];
-	size_t n;
-	unsigned min;
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf) {
-		n = 2;
-		min = 0x80;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		n = 3;
-		min = 0x800;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 4;
-		min = 0x10000;
-	} else {
-		return 0;
-	}
-	unsigned cp = c & (0x7f >> n);
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n;
-}
 
 /* C1 controls (U+0080..U+009F, two bytes in UTF-8): U+009B is a CSI
  * for some terminals. */
@@ -90,26 +23,26 @@ is_c1(const unsigned char *s)
 char *
 out_safe(const char *s)
 {
-	struct sbuf b = {0};
-	sbuf_add(&b, "", 0);
+	struct gbuf b = {0};
+	gbuf_put(&b, "", 0);
 	const unsigned char *p = (const unsigned char *)(s ? s : "");
 	while (*p) {
 		size_t n = utf8_len(p);
 		if (n == 1 && (*p < 0x20 || *p == 0x7f)) {
-			sbuf_add(&b, *p == '\t' ? " " : "?", 1);
+			gbuf_put(&b, *p == '\t' ? " " : "?", 1);
 			p++;
 		} else if (n == 2 && is_c1(p)) {
-			sbuf_add(&b, "?", 1);
+			gbuf_put(&b, "?", 1);
 			p += 2;
 		} else if (n == 0) {
-			sbuf_add(&b, "?", 1);
+			gbuf_put(&b, "?", 1);
 			p++;
 		} else {
-			sbuf_add(&b, (const char *)p, n);
+			gbuf_put(&b, (const char *)p, n);
 			p += n;
 		}
 	}
-	return b.s;
+	return b.p;
 }
 
 /* Characters (code points) of safe text. */
@@ -185,7 +118,7 @@ table_rows(const struct table *t)
 }
 
 void
-table_render(const struct table *t, struct sbuf *b, int width)
+table_render(const struct table *t, struct gbuf *b, int width)
 {
 	int *w = xcalloc((size_t)t->ncols, sizeof(int));
 	for (int r = 0; r < t->nrows; r++)
@@ -196,44 +129,44 @@ table_render(const struct table *t, struct sbuf *b, int width)
 			if (cw > w[i])
 				w[i] = cw;
 		}
-	struct sbuf line = {0};
+	struct gbuf line = {0};
 	for (int r = 0; r < t->nrows; r++) {
 		line.len = 0;
-		sbuf_add(&line, "", 0);
+		gbuf_put(&line, "", 0);
 		for (int i = 0; i < t->ncols; i++) {
 			const char *c = t->cells[r * t->ncols + i];
 			int cw = width_of(c);
 			bool cut = t->cap[i] > 0 && cw > t->cap[i];
 			if (cut) {
-				sbuf_add(&line, c, bytes_of(c, t->cap[i] - 1));
-				sbuf_add(&line, "\xe2\x80\xa6", 3); /* ... */
+				gbuf_put(&line, c, bytes_of(c, t->cap[i] - 1));
+				gbuf_put(&line, "\xe2\x80\xa6", 3); /* ... */
 				cw = t->cap[i];
 			} else {
-				sbuf_add(&line, c, strlen(c));
+				gbuf_put(&line, c, strlen(c));
 			}
 			if (i + 1 < t->ncols)
 				for (int k = cw; k < w[i] + 2; k++)
-					sbuf_add(&line, " ", 1);
+					gbuf_put(&line, " ", 1);
 		}
 		/* no trailing blanks */
-		while (line.len && line.s[line.len - 1] == ' ')
-			line.s[--line.len] = '\0';
-		size_t n = width > 0 ? bytes_of(line.s, width) : line.len;
-		sbuf_add(b, line.s, n);
-		sbuf_add(b, "\n", 1);
+		while (line.len && line.p[line.len - 1] == ' ')
+			line.p[--line.len] = '\0';
+		size_t n = width > 0 ? bytes_of(line.p, width) : line.len;
+		gbuf_put(b, line.p, n);
+		gbuf_put(b, "\n", 1);
 	}
-	sbuf_fini(&line);
+	gbuf_free(&line);
 	free(w);
 }
 
 void
 table_print(const struct table *t, FILE *f)
 {
-	struct sbuf b = {0};
+	struct gbuf b = {0};
 	table_render(t, &b, 0);
-	if (b.s)
-		fputs(b.s, f);
-	sbuf_fini(&b);
+	if (b.p)
+		fputs(b.p, f);
+	gbuf_free(&b);
 }
 
 void

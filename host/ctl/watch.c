@@ -126,7 +126,7 @@ watch_cancel(void *ud)
 /* ---- one frame ----------------------------------------------------------- */
 
 struct frame {
-	struct sbuf b;
+	struct gbuf b;
 	int rows, cols, used;
 	bool cut;
 };
@@ -153,11 +153,11 @@ frame_line(struct frame *f, const char *text, const char *sgr)
 		w++;
 	}
 	if (sgr)
-		sbuf_add(&f->b, sgr, strlen(sgr));
-	sbuf_add(&f->b, safe, n);
+		gbuf_put(&f->b, sgr, strlen(sgr));
+	gbuf_put(&f->b, safe, n);
 	if (sgr)
-		sbuf_add(&f->b, "\033[0m", 4);
-	sbuf_add(&f->b, "\033[K\r\n", 5);
+		gbuf_put(&f->b, "\033[0m", 4);
+	gbuf_put(&f->b, "\033[K\r\n", 5);
 	f->used++;
 	free(safe);
 }
@@ -165,9 +165,9 @@ frame_line(struct frame *f, const char *text, const char *sgr)
 static void
 frame_table(struct frame *f, const struct table *t)
 {
-	struct sbuf tb = {0};
+	struct gbuf tb = {0};
 	table_render(t, &tb, f->cols);
-	char *p = tb.s;
+	char *p = tb.p;
 	bool head = true;
 	while (p && *p) {
 		char *e = strchr(p, '\n');
@@ -176,7 +176,7 @@ frame_table(struct frame *f, const struct table *t)
 		head = false;
 		p = e + 1;
 	}
-	sbuf_fini(&tb);
+	gbuf_free(&tb);
 }
 
 /* A request of the frame; false (with a line saying why) when it failed. */
@@ -293,17 +293,17 @@ frame_draw(struct watch *w)
 		f.rows = ws.ws_row;
 		f.cols = ws.ws_col;
 	}
-	sbuf_add(&f.b, "\033[H", 3);
+	gbuf_put(&f.b, "\033[H", 3);
 	frame_build(w, &f);
 	if (f.cut) {
 		f.rows++; /* the last line is kept for this */
 		frame_line(&f, "... (the terminal is too small for the rest)",
 			   NULL);
 	}
-	sbuf_add(&f.b, "\033[J", 3);
+	gbuf_put(&f.b, "\033[J", 3);
 	if (!w->quit)
-		write_all(f.b.s, f.b.len);
-	sbuf_fini(&f.b);
+		write_all(f.b.p, f.b.len);
+	gbuf_free(&f.b);
 }
 
 /* ---- the loop ------------------------------------------------------------ */

@@ -8,6 +8,8 @@
 #include <strings.h>
 #include <time.h>
 
+#include "common/utf8.h"
+
 int blog_min_level = BLOG_INFO;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -151,35 +153,6 @@ blog_format_line(char *buf, size_t n, int level, const char *file, int line,
 	return len;
 }
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 when s does not
- * start one. */
-static size_t
-utf8_seq(const unsigned char *s)
-{
-	unsigned c = s[0];
-	size_t n;
-	unsigned min;
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xC2 && c <= 0xDF)
-		n = 2, min = 0x80;
-	else if (c >= 0xE0 && c <= 0xEF)
-		n = 3, min = 0x800;
-	else if (c >= 0xF0 && c <= 0xF4)
-		n = 4, min = 0x10000;
-	else
-		return 0;
-	unsigned cp = c & (0x7F >> n);
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xC0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3F);
-	}
-	if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-		return 0;
-	return n;
-}
-
 /* Appends s as the body of a JSON string to buf[*len..cap): quotes,
  * backslashes and control characters escaped, invalid UTF-8 replaced by
  * U+FFFD. Stops before a character that would not fit (cap - 16 bytes are
@@ -200,7 +173,7 @@ json_append(char *buf, size_t *len, size_t cap, const char *str)
 			plen = 2;
 		} else if (c < 0x20) {
 			plen = (size_t)snprintf(esc, sizeof(esc), "\\u%04x", c);
-		} else if ((adv = utf8_seq(s)) == 0) {
+		} else if ((adv = utf8_len(s)) == 0) {
 			piece = "\xEF\xBF\xBD"; /* U+FFFD */
 			plen = 3;
 			adv = 1;

@@ -20,6 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/gojson.h"
+#include "common/utf8.h"
 #include "logs/log.h"
 
 #define MX_LABEL_MAX 200
@@ -274,96 +276,27 @@ metrics_redis_error(void)
 
 /* --- text building ------------------------------------------------------- */
 
-struct sbuf {
-	char *p;
-	size_t len, cap;
-};
-
-static void
-sb_put(struct sbuf *b, const char *s, size_t n)
-{
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-		while (b->len + n + 1 > cap)
-			cap *= 2;
-		b->p = xrealloc(b->p, cap);
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void
-sb_puts(struct sbuf *b, const char *s)
-{
-	sb_put(b, s, strlen(s));
-}
-
-__attribute__((format(printf, 2, 3))) static void
-sb_printf(struct sbuf *b, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	char *s = xvasprintf(fmt, ap);
-	va_end(ap);
-	sb_puts(b, s);
-	free(s);
-}
-
-/* Length of the valid UTF-8 sequence at p (1..4), 0 when invalid. */
-static size_t
-utf8_len(const unsigned char *p)
-{
-	unsigned c = p[0];
-	if (c < 0x80)
-		return 1;
-	size_t n;
-	unsigned cp;
-	if (c >= 0xc2 && c <= 0xdf) {
-		n = 2;
-		cp = c & 0x1f;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		n = 3;
-		cp = c & 0x0f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 4;
-		cp = c & 0x07;
-	} else {
-		return 0;
-	}
-	for (size_t i = 1; i < n; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (p[i] & 0x3f);
-	}
-	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
-	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n;
-}
-
 /* Escapes for a label value (help = false) or HELP text (help = true:
  * only backslash and newline). */
 static void
-sb_escaped(struct sbuf *b, const char *s, bool help)
+sb_escaped(struct gbuf *b, const char *s, bool help)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	while (*p) {
 		size_t n = utf8_len(p);
 		if (n == 0) {
-			sb_puts(b, "\xef\xbf\xbd");
+			gbuf_puts(b, "\xef\xbf\xbd");
 			p++;
 			continue;
 		}
 		if (*p == '\\')
-			sb_puts(b, "\\\\");
+			gbuf_puts(b, "\\\\");
 		else if (*p == '\n')
-			sb_puts(b, "\\n");
+			gbuf_puts(b, "\\n");
 		else if (*p == '"' && !help)
-			sb_puts(b, "\\\"");
+			gbuf_puts(b, "\\\"");
 		else
-			sb_put(b, (const char *)p, n);
+			gbuf_put(b, (const char *)p, n);
 		p += n;
 	}
 }
@@ -371,8 +304,8 @@ sb_escaped(struct sbuf *b, const char *s, bool help)
 char *
 metrics_escape_label(const char *value)
 {
-	struct sbuf b = {0};
-	sb_puts(&b, "");
+	struct gbuf b = {0};
+	gbuf_puts(&b, "");
 	sb_escaped(&b, value ? value : "", false);
 	return b.p;
 }
@@ -401,71 +334,71 @@ fmt_double(char *buf, size_t n, double v)
 }
 
 static void
-sb_double(struct sbuf *b, double v)
+sb_double(struct gbuf *b, double v)
 {
 	char buf[40];
 	fmt_double(buf, sizeof(buf), v);
-	sb_puts(b, buf);
+	gbuf_puts(b, buf);
 }
 
 static void
-sb_family(struct sbuf *b, const char *prefix, const char *name,
+sb_family(struct gbuf *b, const char *prefix, const char *name,
 	  const char *type, const char *help)
 {
-	sb_puts(b, "# HELP ");
-	sb_puts(b, prefix);
-	sb_puts(b, name);
-	sb_puts(b, " ");
+	gbuf_puts(b, "# HELP ");
+	gbuf_puts(b, prefix);
+	gbuf_puts(b, name);
+	gbuf_puts(b, " ");
 	sb_escaped(b, help, true);
-	sb_puts(b, "\n# TYPE ");
-	sb_puts(b, prefix);
-	sb_puts(b, name);
-	sb_puts(b, " ");
-	sb_puts(b, type);
-	sb_puts(b, "\n");
+	gbuf_puts(b, "\n# TYPE ");
+	gbuf_puts(b, prefix);
+	gbuf_puts(b, name);
+	gbuf_puts(b, " ");
+	gbuf_puts(b, type);
+	gbuf_puts(b, "\n");
 }
 
 /* name{k1="v1",k2="v2"} - label pairs given in the order to print (the
  * callers pass them sorted by name, as client_golang prints them). */
 static void
-sb_sample_start(struct sbuf *b, const char *prefix, const char *name,
+sb_sample_start(struct gbuf *b, const char *prefix, const char *name,
 		const char *const *kv, size_t npairs)
 {
-	sb_puts(b, prefix);
-	sb_puts(b, name);
+	gbuf_puts(b, prefix);
+	gbuf_puts(b, name);
 	if (npairs == 0) {
-		sb_puts(b, " ");
+		gbuf_puts(b, " ");
 		return;
 	}
-	sb_puts(b, "{");
+	gbuf_puts(b, "{");
 	for (size_t i = 0; i < npairs; i++) {
 		if (i)
-			sb_puts(b, ",");
-		sb_puts(b, kv[2 * i]);
-		sb_puts(b, "=\"");
+			gbuf_puts(b, ",");
+		gbuf_puts(b, kv[2 * i]);
+		gbuf_puts(b, "=\"");
 		sb_escaped(b, kv[2 * i + 1], false);
-		sb_puts(b, "\"");
+		gbuf_puts(b, "\"");
 	}
-	sb_puts(b, "} ");
+	gbuf_puts(b, "} ");
 }
 
 static void
-sb_u64_line(struct sbuf *b, uint64_t v)
+sb_u64_line(struct gbuf *b, uint64_t v)
 {
-	sb_printf(b, "%" PRIu64 "\n", v);
+	gbuf_printf(b, "%" PRIu64 "\n", v);
 }
 
 static void
-sb_i64_line(struct sbuf *b, int64_t v)
+sb_i64_line(struct gbuf *b, int64_t v)
 {
-	sb_printf(b, "%" PRId64 "\n", v);
+	gbuf_printf(b, "%" PRId64 "\n", v);
 }
 
 static void
-sb_double_line(struct sbuf *b, double v)
+sb_double_line(struct gbuf *b, double v)
 {
 	sb_double(b, v);
-	sb_puts(b, "\n");
+	gbuf_puts(b, "\n");
 }
 
 /* --- rendering ----------------------------------------------------------- */
@@ -525,7 +458,7 @@ summary_quantiles(const struct mx_series *s, int64_t now_ms, double *out)
 }
 
 static void
-render_tasks(struct sbuf *b, const char *prefix, int64_t now_ms)
+render_tasks(struct gbuf *b, const char *prefix, int64_t now_ms)
 {
 	if (mx_tasks.n == 0)
 		return;
@@ -564,7 +497,7 @@ render_tasks(struct sbuf *b, const char *prefix, int64_t now_ms)
 
 /* A one-label family of counters (counter = true) or gauges. */
 static void
-render_family1(struct sbuf *b, const struct mx_family *f, const char *name,
+render_family1(struct gbuf *b, const struct mx_family *f, const char *name,
 	       const char *label, bool counter, const char *help)
 {
 	if (f->n == 0)
@@ -590,7 +523,7 @@ cmp_queue(const void *a, const void *b)
 }
 
 static void
-render_queues(struct sbuf *b, const struct metrics_scrape *s)
+render_queues(struct gbuf *b, const struct metrics_scrape *s)
 {
 	if (!s->queues || s->n_queues == 0)
 		return;
@@ -615,7 +548,7 @@ render_queues(struct sbuf *b, const struct metrics_scrape *s)
 }
 
 static void
-render_plain(struct sbuf *b, const char *name, bool counter,
+render_plain(struct gbuf *b, const char *name, bool counter,
 	     const char *help, int64_t v)
 {
 	sb_family(b, "berth_", name, counter ? "counter" : "gauge", help);
@@ -626,9 +559,9 @@ render_plain(struct sbuf *b, const char *name, bool counter,
 char *
 metrics_render(const struct metrics_scrape *s)
 {
-	struct sbuf b = {0};
+	struct gbuf b = {0};
 	const char *prefix = s->prefix ? s->prefix : "";
-	sb_puts(&b, "");
+	gbuf_puts(&b, "");
 	if (s->node && s->pool) {
 		char workers[24];
 		snprintf(workers, sizeof(workers), "%d", s->workers);
@@ -637,7 +570,7 @@ metrics_render(const struct metrics_scrape *s)
 		const char *kv[] = {"node", s->node, "pool", s->pool,
 				    "workers", workers};
 		sb_sample_start(&b, prefix, "info", kv, 3);
-		sb_puts(&b, "1\n");
+		gbuf_puts(&b, "1\n");
 	}
 	int64_t now_ms = util_monotonic_ms();
 	pthread_mutex_lock(&mx_lock);

@@ -16,6 +16,7 @@
 #include <strings.h>
 
 #include "common/gojson.h"
+#include "common/utf8.h"
 #include "periodic/tz.h"
 
 /* ---- Next ------------------------------------------------------------- */
@@ -215,14 +216,9 @@ go_quote(struct gbuf *b, const char *s, size_t n)
 			gbuf_puts(b, esc);
 		} else if (c < 0x20 || c == 0x7f || c >= 0x80) {
 			/* multi-byte text is kept when it is valid UTF-8 */
-			size_t len = c >= 0xf0 && c < 0xf5   ? 4
-				     : c >= 0xe0 && c < 0xf0 ? 3
-				     : c >= 0xc2 && c < 0xe0 ? 2
-							     : 0;
-			bool ok = len && i + len <= n;
-			for (size_t k = 1; ok && k < len; k++)
-				ok = ((unsigned char)s[i + k] & 0xc0) == 0x80;
-			if (ok) {
+			size_t len = c >= 0x80 ? utf8_decode(
+				(const unsigned char *)s + i, n - i, NULL) : 0;
+			if (len) {
 				gbuf_put(b, s + i, len);
 				i += len - 1;
 			} else {

@@ -11,6 +11,7 @@
 
 #include "common/gojson.h"
 #include "common/json.h"
+#include "common/utf8.h"
 #include "testlib.h"
 
 struct json_case {
@@ -259,6 +260,16 @@ misc_check(void)
 	free(s);
 	gbuf_free(&b);
 
+	/* gbuf_printf: formatted text, and an empty one still gives "" */
+	gbuf_printf(&b, "%s", "");
+	CHECK_STR(b.p, "");
+	gbuf_printf(&b, "%d-%s-%.1f", 42, "ab", 0.5);
+	gbuf_printf(&b, "|%300s|", "z");
+	CHECK(b.len == 9 + 302 && strncmp(b.p, "42-ab-0.5|", 10) == 0);
+	CHECK(b.p[b.len - 2] == 'z' && b.p[b.len - 1] == '|' &&
+	      b.p[b.len] == '\0');
+	gbuf_free(&b);
+
 	/* a long string grows the buffer correctly */
 	char big[5000];
 	memset(big, '<', sizeof(big) - 1);
@@ -410,6 +421,46 @@ json_parse_check(void)
 	cJSON_Delete(v);
 }
 
+/* common/utf8.c: lengths and code points by Go's utf8.DecodeRune rules */
+static void
+utf8_check(void)
+{
+	static const struct {
+		const char *s;
+		size_t n, want;
+		uint32_t cp;
+	} cases[] = {
+		{"a", 1, 1, 'a'},
+		{"", 1, 1, 0},
+		{"\xc3\xa9", 2, 2, 0xe9},
+		{"\xe2\x82\xac", 3, 3, 0x20ac},
+		{"\xf0\x9f\x98\x80", 4, 4, 0x1f600},
+		{"\xf4\x8f\xbf\xbf", 4, 4, 0x10ffff},
+		{"\xc3\xa9", 1, 0, 0},         /* cut short */
+		{"\xc0\x80", 2, 0, 0},         /* overlong NUL */
+		{"\xc1\xbf", 2, 0, 0},         /* overlong */
+		{"\xe0\x9f\xbf", 3, 0, 0},     /* overlong */
+		{"\xf0\x8f\xbf\xbf", 4, 0, 0}, /* overlong */
+		{"\xed\xa0\x80", 3, 0, 0},     /* surrogate U+D800 */
+		{"\xf4\x90\x80\x80", 4, 0, 0}, /* above U+10FFFF */
+		{"\xf5\x80\x80\x80", 4, 0, 0},
+		{"\x80", 1, 0, 0},
+		{"\xe2\x28\xa1", 3, 0, 0},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint32_t cp = 0;
+		size_t got = utf8_decode((const unsigned char *)cases[i].s,
+					 cases[i].n, &cp);
+		CHECK_MSG(got == cases[i].want && (!got || cp == cases[i].cp),
+			  "utf8 case %zu: %zu U+%04X", i, got, (unsigned)cp);
+	}
+	CHECK(utf8_decode((const unsigned char *)"a", 0, NULL) == 0);
+	/* NUL-terminated: the terminator ends a sequence */
+	CHECK(utf8_len((const unsigned char *)"\xe2\x82") == 0);
+	CHECK(utf8_len((const unsigned char *)"\xe2\x82\xac!") == 3);
+	CHECK(utf8_len((const unsigned char *)"") == 1);
+}
+
 int
 main(void)
 {
@@ -421,5 +472,6 @@ main(void)
 	misc_check();
 	deep_check();
 	depth_scan_check();
+	utf8_check();
 	TEST_DONE();
 }
